@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+// The CLI ships as TypeScript; tsx compiles it on load so `npx tagbooru` works right after `npm ci`.
+import { register } from 'tsx/esm/api';
+
+register();
+const { main } = await import('../src/cli/main.ts');
+process.exitCode = await main(process.argv.slice(2));

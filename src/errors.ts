@@ -1,0 +1,44 @@
+/**
+ * Every failure the library reports carries a code. The CLI maps codes to exit statuses and the server
+ * to HTTP statuses, each in one place; nothing else inspects messages.
+ */
+export type ErrorCode =
+  | 'E_USAGE' // a bad option or argument
+  | 'E_IMAGE' // an input that is not a decodable image, or is too large
+  | 'E_IO' // a file that cannot be read or written
+  | 'E_MODEL' // an unknown architecture or a model that does not fit its tags
+  | 'E_BUNDLE' // a model bundle that is missing or malformed
+  | 'E_INTERNAL';
+
+export class TagbooruError extends Error {
+  override readonly name = 'TagbooruError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return `"${value}" of type string`;
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  return `${String(value)} of type ${typeof value}`;
+}
+
+/** `Expected number between 0 and 1 for threshold but received 1.5 of type number` */
+export function invalidOption(name: string, expected: string, received: unknown): TagbooruError {
+  return new TagbooruError('E_USAGE', `Expected ${expected} for ${name} but received ${describe(received)}`);
+}
+
+export function expectNumberInRange(name: string, value: unknown, min: number, max: number, integer = false): number {
+  const ok = typeof value === 'number' && Number.isFinite(value) && value >= min && value <= max && (!integer || Number.isInteger(value));
+  if (!ok) throw invalidOption(name, `${integer ? 'integer' : 'number'} between ${min} and ${max}`, value);
+  return value;
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
