@@ -22,10 +22,10 @@ export class TagbooruError extends Error {
 }
 
 function describe(value: unknown): string {
-  if (typeof value === 'string') return `"${value}" of type string`;
+  if (typeof value === 'string') return `"${value}"`;
   if (value === null) return 'null';
   if (Array.isArray(value)) return `an array of length ${value.length}`;
-  return `${String(value)} of type ${typeof value}`;
+  return `${typeof value === 'number' || typeof value === 'boolean' ? String(value) : JSON.stringify(value)} of type ${typeof value}`;
 }
 
 /** `Expected number between 0 and 1 for threshold but received 1.5 of type number` */

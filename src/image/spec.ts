@@ -2,6 +2,8 @@
  * How a bundle's images are prepared: data, not code (DESIGN.md §4). A bundle's `tagger.json` carries one
  * of these; the presets below are the ones the known model families use.
  */
+import { TagbooruError, expectNumberInRange } from '../errors.ts';
+
 export type Rgb = readonly [number, number, number];
 
 export interface PreprocessSpec {
@@ -62,3 +64,17 @@ export const PRESETS = {
     mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225],
   },
 } as const satisfies Record<PresetName, PreprocessSpec>;
+
+/** A preset by name, optionally at another input size (a bundle's model may take 448 where the family takes 512). */
+export function resolvePreset(name: string, size?: { width: number; height: number }): PreprocessSpec {
+  if (!Object.hasOwn(PRESETS, name)) {
+    throw new TagbooruError('E_USAGE', `Unknown preprocessing preset "${name}". Known: ${Object.keys(PRESETS).join(', ')}`);
+  }
+  const preset: PreprocessSpec = PRESETS[name as PresetName];
+  if (size === undefined) return preset;
+  return {
+    ...preset,
+    width: expectNumberInRange('width', size.width, 1, 65535, true),
+    height: expectNumberInRange('height', size.height, 1, 65535, true),
+  };
+}

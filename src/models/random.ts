@@ -20,12 +20,14 @@ export class Rng {
       };
       this.s = Uint32Array.of(next(), next(), next(), next());
     } else {
-      this.s = Uint32Array.from(seed);
+      this.s = Uint32Array.from(seed.slice(0, 4));
+      this.spare = seed[4] ?? null;
     }
   }
 
+  /** The four state words, then the pending Box–Muller spare if there is one: resuming must replay it. */
   get state(): number[] {
-    return [...this.s];
+    return this.spare === null ? [...this.s] : [...this.s, this.spare];
   }
 
   nextUint32(): number {

@@ -1,0 +1,84 @@
+/** A command is an options table plus `run()`; only main.ts touches process state and exit codes. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { TagbooruError, invalidOption } from '../errors.ts';
+
+export interface OptionSpec {
+  readonly type: 'string' | 'boolean';
+  readonly short?: string;
+  readonly multiple?: boolean;
+  readonly description: string;
+  readonly placeholder?: string;
+  readonly default?: string | boolean;
+}
+
+export interface Io {
+  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  readonly stdin: NodeJS.ReadableStream;
+  readonly cwd: string;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+export interface Command<O extends Record<string, OptionSpec> = Record<string, OptionSpec>> {
+  readonly name: string;
+  readonly summary: string;
+  readonly usage: string;
+  readonly options: O;
+  readonly details?: string;
+  /** Returns the exit status. */
+  run(args: ParsedArgs<O>, io: Io): Promise<number>;
+}
+
+export type ParsedArgs<O extends Record<string, OptionSpec>> = {
+  readonly values: { [K in keyof O]?: O[K]['multiple'] extends true ? string[] : O[K]['type'] extends 'boolean' ? boolean : string };
+  readonly positionals: string[];
+};
+
+export function defineCommand<O extends Record<string, OptionSpec>>(c: Command<O>): Command<O> {
+  return c;
+}
+
+export function parse<O extends Record<string, OptionSpec>>(command: Command<O>, argv: string[]): ParsedArgs<O> {
+  // parseArgs rejects keys that are present but undefined
+  const options: NonNullable<ParseArgsConfig['options']> = {};
+  for (const [k, o] of Object.entries(command.options)) {
+    options[k] = { type: o.type, ...(o.short && { short: o.short }), ...(o.multiple && { multiple: true }), ...(o.default !== undefined && { default: o.default }) };
+  }
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return { values: values as ParsedArgs<O>['values'], positionals };
+  } catch (e) {
+    const message = (e as Error).message.replace(/\. To specify a positional argument.*$/s, '');
+    throw new TagbooruError('E_USAGE', `${command.name}: ${message}. See \`tagbooru ${command.name} --help\`.`);
+  }
+}
+
+export function helpText(c: Command): string {
+  const rows = Object.entries(c.options).map(([name, o]) => {
+    const flag = `${o.short ? `-${o.short}, ` : '    '}--${name}${o.type === 'string' ? ` <${o.placeholder ?? 'value'}>` : ''}`;
+    return `  ${flag.padEnd(34)} ${o.description}${o.default !== undefined && o.default !== false ? ` (default: ${String(o.default)})` : ''}`;
+  });
+  return [`Usage: tagbooru ${c.usage}`, '', c.summary, '', 'Options:', ...rows, '  -h, --help                         show this help', c.details ? `\n${c.details}` : ''].join('\n');
+}
+
+/** Parse a number flag with its range in the error. */
+export function numberOption(name: string, raw: string | undefined, min: number, max: number, integer = false): number | undefined {
+  if (raw === undefined) return undefined;
+  const v = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
+    throw invalidOption(`--${name}`, `${integer ? 'an integer' : 'a number'} between ${min} and ${max}`, raw);
+  }
+  return v;
+}
+
+export function choiceOption<T extends string>(name: string, raw: string | undefined, choices: readonly T[]): T | undefined {
+  if (raw === undefined) return undefined;
+  if (!(choices as readonly string[]).includes(raw)) throw invalidOption(`--${name}`, `one of ${choices.join(', ')}`, raw);
+  return raw as T;
+}
+
+/** `a,b` and repeated flags both give lists. */
+export function listOption(raw: string[] | undefined): string[] | undefined {
+  if (!raw) return undefined;
+  return raw.flatMap((r) => r.split(',')).map((s) => s.trim()).filter(Boolean);
+}

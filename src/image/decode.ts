@@ -1,0 +1,103 @@
+/**
+ * Decoding, the project's only use of sharp. Everything after it (resizing, padding, normalising) is plain
+ * TypeScript, so it is exact, synchronous and testable against the reference arithmetic.
+ */
+import { readFile } from 'node:fs/promises';
+import sharp from 'sharp';
+import { TagbooruError, errorMessage, expectNumberInRange } from '../errors.ts';
+
+/** 8-bit RGB or RGBA, row-major HWC. */
+export interface DecodedImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  channels: 3 | 4;
+}
+
+export interface DecodeOptions {
+  /** Refuse images with more pixels than this, before any pixel is decoded. */
+  maxPixels?: number;
+}
+
+const DEFAULTS = { maxPixels: 100_000_000 } satisfies Required<DecodeOptions>;
+
+/** File name extensions of the formats accepted below, lower case, without the dot. */
+export const IMAGE_EXTENSIONS: readonly string[] = ['png', 'jpg', 'jpeg', 'jpe', 'jfif', 'gif', 'webp', 'avif', 'tif', 'tiff'];
+
+// sharp's `metadata().format` names for them; `heif` is AVIF (the prebuilt libvips carries no HEVC decoder).
+// NOTE: SVG, PDF and libvips' own format would decode too; they are refused as not being photographs or art.
+const FORMATS = new Set(['jpeg', 'png', 'gif', 'webp', 'heif', 'tiff']);
+
+const READ_ERRORS: Record<string, string> = {
+  ENOENT: 'file not found',
+  EISDIR: 'is a directory, not a file',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOTDIR: 'a parent of the path is not a directory',
+  ELOOP: 'too many levels of symbolic links',
+};
+
+async function readSource(path: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
+    // Node's own message names the path; the caller already prefixes it.
+    throw new TagbooruError('E_IO', READ_ERRORS[code] ?? `cannot read the file (${code})`, { cause: error });
+  }
+}
+
+function decodeError(error: unknown): TagbooruError {
+  const message = errorMessage(error);
+  if (/unsupported image format/i.test(message)) {
+    return new TagbooruError('E_IMAGE', 'not a recognised image format', { cause: error });
+  }
+  // libvips may stack several lines; the first says what went wrong.
+  const first = message.split('\n').find((line) => line.trim() !== '') ?? message;
+  return new TagbooruError('E_IMAGE', `corrupt or truncated image data (${first.trim()})`, { cause: error });
+}
+
+/**
+ * Decode the first frame of an image file or buffer to 8-bit RGB(A), EXIF orientation applied.
+ *
+ * - Alpha is kept (4 channels) when the image has it; grey, palette and CMYK become RGB.
+ * - 16-bit samples keep their high byte, as TF's `png_set_strip_16` does.
+ * - NOTE: embedded ICC profiles are ignored, as TF's decode_png and PIL's `convert("RGB")` ignore them:
+ *   the models were trained on untransformed samples. CMYK still goes through libvips' default CMYK profile.
+ */
+export async function decodeImage(source: string | Uint8Array, options: DecodeOptions = {}): Promise<DecodedImage> {
+  const { maxPixels } = { ...DEFAULTS, ...options };
+  expectNumberInRange('maxPixels', maxPixels, 1, Number.MAX_SAFE_INTEGER, true);
+  const input = typeof source === 'string' ? await readSource(source) : source;
+  if (input.length === 0) throw new TagbooruError('E_IMAGE', 'empty file');
+
+  // The header alone: a 100000×100000 PNG is refused here without a pixel allocated.
+  const meta = await sharp(input, { limitInputPixels: false }).metadata().catch((error: unknown) => {
+    throw decodeError(error);
+  });
+  if (!FORMATS.has(meta.format)) {
+    throw new TagbooruError('E_IMAGE', `not a recognised image format (${meta.format} is not accepted)`);
+  }
+  if (meta.width * meta.height > maxPixels) {
+    throw new TagbooruError('E_IMAGE', `${meta.width}×${meta.height} pixels exceeds the pixel limit of ${maxPixels}`);
+  }
+
+  const { data, info } = await sharp(input, {
+    autoOrient: true,
+    failOn: 'truncated',
+    limitInputPixels: maxPixels,
+    ignoreIcc: true,
+    pages: 1,
+  })
+    .toColourspace('srgb')
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true })
+    .catch((error: unknown) => {
+      throw decodeError(error);
+    });
+  const { channels } = info;
+  if (channels !== 3 && channels !== 4) {
+    throw new TagbooruError('E_INTERNAL', `Expected 3 or 4 channels from the decoder but received ${channels}`);
+  }
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, channels };
+}

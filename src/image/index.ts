@@ -1,0 +1,13 @@
+/** Images in, network inputs out: decode (sharp) → preprocess (plain TypeScript, per the bundle's spec). */
+import { decodeImage, type DecodeOptions } from './decode.ts';
+import { preprocess } from './preprocess.ts';
+import type { PreprocessSpec } from './spec.ts';
+
+export { decodeImage, IMAGE_EXTENSIONS, type DecodedImage, type DecodeOptions } from './decode.ts';
+export { preprocess } from './preprocess.ts';
+export { PRESETS, resolvePreset, type PreprocessSpec, type PresetName, type Rgb } from './spec.ts';
+
+/** Decode then preprocess: one image to a fresh `spec.width · spec.height · 3` tensor. */
+export async function loadImageTensor(source: string | Uint8Array, spec: PreprocessSpec, options?: DecodeOptions): Promise<Float32Array> {
+  return preprocess(await decodeImage(source, options), spec);
+}

@@ -1,0 +1,10 @@
+/** The public surface of tagbooru. */
+export { createTagger, Tagger, type ImageInput, type TagOptions, type TagResult, type TaggerOptions } from './infer/tagger.ts';
+export { readBundle, writeBundle, presetSpec, type Bundle, type BundleManifest, type TagInfo, type Thresholds } from './infer/bundle.ts';
+export { compileSelection, mcutThreshold, compileMatcher, normaliseTag, type SelectionOptions, type ScoredTag, type Selection } from './infer/selection.ts';
+export { captionTags, formatTag, mergeCaption, KAOMOJI, type CaptionStyle, type ExistingCaptionPolicy } from './infer/caption.ts';
+export { ModelSession } from './infer/session.ts';
+export { decodeImage, preprocess, loadImageTensor, resolvePreset, PRESETS, type PreprocessSpec, type PresetName, type DecodedImage } from './image/index.ts';
+export { ARCHITECTURES, buildModel, initWeights, exportInference, parameterCount, type ModelSpec, type Weights } from './models/index.ts';
+export { Graph } from './graph/index.ts';
+export { TagbooruError, type ErrorCode } from './errors.ts';

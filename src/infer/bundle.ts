@@ -1,0 +1,95 @@
+/**
+ * A model bundle is a folder: `model.onnx` plus `tagger.json` (tags with categories, preprocessing,
+ * default thresholds, provenance). Everything downstream reads sizes and thresholds from here.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { TagbooruError, errorMessage } from '../errors.ts';
+import { PRESETS, type PreprocessSpec, type PresetName } from '../image/spec.ts';
+
+export const BUNDLE_FORMAT = 'tagbooru-bundle';
+export const BUNDLE_VERSION = 1;
+export const MANIFEST = 'tagger.json';
+
+export interface TagInfo {
+  readonly name: string;
+  /** `general`, `character`, `rating`, `copyright`, `artist`, `meta`, … */
+  readonly category: string;
+}
+
+export interface Thresholds {
+  readonly default: number;
+  readonly categories?: Readonly<Record<string, number>>;
+  readonly tags?: Readonly<Record<string, number>>;
+}
+
+export interface BundleManifest {
+  readonly format: typeof BUNDLE_FORMAT;
+  readonly version: number;
+  readonly name: string;
+  readonly architecture?: string;
+  readonly model: string;
+  readonly input: { readonly name: string; readonly batch: number | 'dynamic' };
+  readonly output: { readonly name: string; readonly activation: 'sigmoid' | 'logits' };
+  readonly preset: PresetName | 'custom';
+  readonly preprocess: PreprocessSpec;
+  readonly tags: readonly TagInfo[];
+  readonly thresholds: Thresholds;
+  readonly provenance: Readonly<Record<string, unknown>>;
+}
+
+export interface Bundle {
+  readonly dir: string;
+  readonly manifest: BundleManifest;
+  readonly modelPath: string;
+}
+
+export function presetSpec(preset: PresetName, size: { width: number; height: number }): PreprocessSpec {
+  return { ...PRESETS[preset], ...size };
+}
+
+export async function writeBundle(dir: string, manifest: BundleManifest, model: Uint8Array): Promise<Bundle> {
+  await fs.mkdir(dir, { recursive: true });
+  // write the model first and the manifest last, so a half-written bundle never looks complete
+  const modelPath = path.join(dir, manifest.model);
+  await fs.writeFile(`${modelPath}.tmp`, model);
+  await fs.rename(`${modelPath}.tmp`, modelPath);
+  await fs.writeFile(path.join(dir, MANIFEST), `${JSON.stringify(manifest, null, 1)}\n`);
+  return { dir, manifest, modelPath };
+}
+
+export async function readBundle(dir: string): Promise<Bundle> {
+  const file = path.join(dir, MANIFEST);
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (e) {
+    throw new TagbooruError('E_BUNDLE', `${dir} is not a model bundle: cannot read ${MANIFEST} (${errorMessage(e)})`, { cause: e });
+  }
+  let manifest: BundleManifest;
+  try {
+    manifest = JSON.parse(text) as BundleManifest;
+  } catch (e) {
+    throw new TagbooruError('E_BUNDLE', `${file} is not valid JSON: ${errorMessage(e)}`, { cause: e });
+  }
+  validateManifest(manifest, file);
+  const modelPath = path.join(dir, manifest.model);
+  try {
+    await fs.access(modelPath);
+  } catch {
+    throw new TagbooruError('E_BUNDLE', `${file} names ${manifest.model}, which does not exist in ${dir}`);
+  }
+  return { dir, manifest, modelPath };
+}
+
+function validateManifest(m: BundleManifest, file: string): void {
+  const fail = (what: string) => {
+    throw new TagbooruError('E_BUNDLE', `${file}: ${what}`);
+  };
+  if ((m.format as string) !== BUNDLE_FORMAT) fail(`format must be "${BUNDLE_FORMAT}"`);
+  if (!(m.version <= BUNDLE_VERSION)) fail(`version ${String(m.version)} is newer than this tagbooru reads (${BUNDLE_VERSION})`);
+  if (!Array.isArray(m.tags) || m.tags.length === 0) fail('tags must be a non-empty array');
+  if (!m.preprocess || !(m.preprocess.width > 0) || !(m.preprocess.height > 0)) fail('preprocess.width and preprocess.height are required');
+  if (!m.input?.name || !m.output?.name) fail('input.name and output.name are required');
+  if (typeof m.thresholds?.default !== 'number') fail('thresholds.default must be a number');
+}

@@ -1,0 +1,16 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { expect, test } from 'vitest';
+
+const run = promisify(execFile);
+
+test('`tagbooru --help` works through the package binary and documents the exit statuses', async () => {
+  const { stdout } = await run(process.execPath, ['bin/tagbooru.js', '--help']);
+  expect(stdout).toMatch(/Usage: tagbooru <command>/);
+  expect(stdout).toMatch(/Exit status: 0 .*1 .*2 usage error/);
+  for (const c of ['tag', 'evaluate', 'init-model']) expect(stdout).toContain(c);
+});
+
+test('a usage error exits 2 from the real process', async () => {
+  await expect(run(process.execPath, ['bin/tagbooru.js', 'tag', 'x.png', '--batch-size', '-3'])).rejects.toMatchObject({ code: 2 });
+});
