@@ -2,10 +2,14 @@
 import { TagbooruError, errorMessage, type ErrorCode } from '../errors.ts';
 import { helpText, parse, type Command, type Io } from './command.ts';
 import { evaluateCommand } from './commands/evaluate.ts';
+import { importCommand } from './commands/import.ts';
+import { infoCommand } from './commands/info.ts';
 import { initModelCommand } from './commands/init-model.ts';
+import { modelsCommand } from './commands/models.ts';
+import { serveCommand } from './commands/serve.ts';
 import { tagCommand } from './commands/tag.ts';
 
-export const COMMANDS = [tagCommand, evaluateCommand, initModelCommand] as unknown as readonly Command[];
+export const COMMANDS = [tagCommand, evaluateCommand, initModelCommand, serveCommand, importCommand, modelsCommand, infoCommand] as unknown as readonly Command[];
 
 export const VERSION = '0.1.0';
 

@@ -1,15 +1,29 @@
-/** Where `--model` points when it is absent, decided in one place. */
+/** Where `--model` points, decided in one place: a bundle folder, a name in the model store, or the default. */
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TagbooruError } from '../errors.ts';
 import { MANIFEST } from '../infer/bundle.ts';
+import { findStoredModel, listModelNames, storeHome } from '../import/store.ts';
 
 export const DEFAULT_MODEL_DIR = fileURLToPath(new URL('../../models/default', import.meta.url));
 
+/**
+ * A path that exists wins; otherwise a bare name is looked up in the store (`tagbooru models`). A path
+ * that does not exist is returned as is, so reading it reports what is wrong with it.
+ */
 export function resolveModel(flag: string | undefined, env: NodeJS.ProcessEnv): string {
   const chosen = flag ?? env.TAGBOORU_MODEL;
-  if (chosen) return chosen;
+  if (chosen) {
+    if (fs.existsSync(chosen)) return chosen;
+    const stored = findStoredModel(chosen, env);
+    if (stored) return stored;
+    if (!/[\\/]/.test(chosen)) {
+      const names = listModelNames(env);
+      throw new TagbooruError('E_USAGE', `"${chosen}" is neither a bundle folder nor a model in the store (${storeHome(env)}). ${names.length ? `Stored models: ${names.join(', ')}` : 'The store is empty: add a model with `tagbooru import <path>`'}`);
+    }
+    return chosen;
+  }
   if (fs.existsSync(path.join(DEFAULT_MODEL_DIR, MANIFEST))) return DEFAULT_MODEL_DIR;
-  throw new TagbooruError('E_USAGE', '--model is required: give a bundle folder (see `tagbooru init-model`), or set TAGBOORU_MODEL');
+  throw new TagbooruError('E_USAGE', '--model is required: give a stored model name (see `tagbooru models`), a bundle folder, or set TAGBOORU_MODEL');
 }

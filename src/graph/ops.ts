@@ -48,20 +48,24 @@ export function conv2d(g: Graph, x: Value, w: Value, bias: Value | null, o: Conv
   return g.op('Conv', bias ? [x, w, bias] : [x, w], { kernel_shape: [kh, kw], strides: [...s], pads: [t, l, b, r], group: group === 1 ? undefined : group }, shape, 'float32', o.name);
 }
 
+/** Output shape of a pooling window over [N,C,H,W]. */
+export function poolShape(x: Value, kernel: readonly [number, number], strides: readonly [number, number], padding: Padding): { shape: Dim[]; pads: readonly [number, number, number, number] } {
+  const [h, w] = [dim(x.shape, 2), dim(x.shape, 3)];
+  const pads = resolvePads(h, w, kernel[0], kernel[1], strides, padding);
+  const [t, l, b, r] = pads;
+  return { shape: [x.shape[0]!, x.shape[1]!, windowOut(h, kernel[0], strides[0], t, b), windowOut(w, kernel[1], strides[1], l, r)], pads };
+}
+
 /** MaxPool pads never win a max in ONNX, which is TF's −inf padding. */
 export function maxPool2d(g: Graph, x: Value, kernel: readonly [number, number], strides: readonly [number, number], padding: Padding = 'same', name?: string): Value {
-  const [h, w] = [dim(x.shape, 2), dim(x.shape, 3)];
-  const [t, l, b, r] = resolvePads(h, w, kernel[0], kernel[1], strides, padding);
-  const shape = [x.shape[0]!, x.shape[1]!, windowOut(h, kernel[0], strides[0], t, b), windowOut(w, kernel[1], strides[1], l, r)];
-  return g.op('MaxPool', [x], { kernel_shape: [...kernel], strides: [...strides], pads: [t, l, b, r] }, shape, 'float32', name);
+  const { shape, pads } = poolShape(x, kernel, strides, padding);
+  return g.op('MaxPool', [x], { kernel_shape: [...kernel], strides: [...strides], pads: [...pads] }, shape, 'float32', name);
 }
 
 /** TF averages only the valid pixels under a SAME window: count_include_pad = 0. */
 export function avgPool2d(g: Graph, x: Value, kernel: readonly [number, number], strides: readonly [number, number], padding: Padding = 'valid', name?: string): Value {
-  const [h, w] = [dim(x.shape, 2), dim(x.shape, 3)];
-  const [t, l, b, r] = resolvePads(h, w, kernel[0], kernel[1], strides, padding);
-  const shape = [x.shape[0]!, x.shape[1]!, windowOut(h, kernel[0], strides[0], t, b), windowOut(w, kernel[1], strides[1], l, r)];
-  return g.op('AveragePool', [x], { kernel_shape: [...kernel], strides: [...strides], pads: [t, l, b, r], count_include_pad: 0 }, shape, 'float32', name);
+  const { shape, pads } = poolShape(x, kernel, strides, padding);
+  return g.op('AveragePool', [x], { kernel_shape: [...kernel], strides: [...strides], pads: [...pads], count_include_pad: 0 }, shape, 'float32', name);
 }
 
 /** Inference-mode batch normalisation over channel axis 1. */

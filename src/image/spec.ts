@@ -19,7 +19,11 @@ export interface PreprocessSpec {
    * `stretch`: resize to width×height ignoring aspect.
    */
   readonly geometry: 'fit-then-pad' | 'pad-then-resize' | 'stretch';
-  /** `area-tf` is TensorFlow's ResizeArea with preserve_aspect_ratio rounding; the others are sharp kernels. */
+  /**
+   * `area-tf` is TensorFlow's ResizeArea with preserve_aspect_ratio rounding; the others are Pillow's BICUBIC,
+   * LANCZOS, BILINEAR and NEAREST reproduced exactly (the references prepare images with PIL), with Camie's
+   * truncating fit size under `fit-then-pad`.
+   */
   readonly resize: 'area-tf' | 'cubic' | 'lanczos3' | 'linear' | 'nearest';
   /** `edge` replicates the border the way skimage's warp(mode="edge") does, half-pixel shift included. */
   readonly pad: 'edge' | 'color';
@@ -55,7 +59,7 @@ export const PRESETS = {
     mean: [0.48145466, 0.4578275, 0.40821073], std: [0.26862954, 0.26130258, 0.27577711],
   },
   camie: {
-    width: 512, height: 512, alpha: 'composite', background: BLACK, geometry: 'fit-then-pad', resize: 'lanczos3',
+    width: 512, height: 512, alpha: 'strip', background: BLACK, geometry: 'fit-then-pad', resize: 'lanczos3',
     pad: 'color', padColor: BLACK, channelOrder: 'RGB', layout: 'NCHW', scale: 1 / 255, mean: ZERO, std: ONE,
   },
   'camie-v2': {

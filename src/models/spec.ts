@@ -5,15 +5,23 @@
  */
 export type Pair = readonly [number, number];
 
+type Unary<K extends string> = { kind: K; name: string; input: string };
+type Pool<K extends string> = Unary<K> & { pool: Pair; strides: Pair; padding: 'same' | 'valid' };
+type Merge<K extends string> = { kind: K; name: string; inputs: readonly string[] };
+
 export type Layer =
   | { kind: 'input'; name: string; shape: readonly [h: number, w: number, c: number] }
-  | { kind: 'conv'; name: string; input: string; filters: number; kernel: Pair; strides: Pair; padding: 'same' | 'valid'; useBias: boolean; zeroInit?: boolean }
-  | { kind: 'bn'; name: string; input: string; epsilon: number; momentum: number; zeroGamma?: boolean }
-  | { kind: 'relu' | 'sigmoid'; name: string; input: string }
-  | { kind: 'maxpool' | 'avgpool'; name: string; input: string; pool: Pair; strides: Pair; padding: 'same' | 'valid' }
-  | { kind: 'add' | 'multiply'; name: string; inputs: readonly string[] }
-  | { kind: 'gap' | 'flatten'; name: string; input: string }
-  | { kind: 'dense'; name: string; input: string; units: number; useBias: boolean };
+  | (Unary<'conv'> & { filters: number; kernel: Pair; strides: Pair; padding: 'same' | 'valid'; useBias: boolean })
+  | (Unary<'bn'> & { epsilon: number; momentum: number; zeroGamma?: boolean })
+  | Unary<'relu'>
+  | Unary<'sigmoid'>
+  | Pool<'maxpool'>
+  | Pool<'avgpool'>
+  | Merge<'add'>
+  | Merge<'multiply'>
+  | Unary<'gap'>
+  | Unary<'flatten'>
+  | (Unary<'dense'> & { units: number; useBias: boolean });
 
 export type LayerKind = Layer['kind'];
 

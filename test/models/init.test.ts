@@ -6,7 +6,10 @@ import type { ModelSpec } from '../../src/models/spec.ts';
 
 const moments = (xs: Float32Array) => {
   let sum = 0, sq = 0;
-  for (const v of xs) (sum += v), (sq += v * v);
+  for (const v of xs) {
+    sum += v;
+    sq += v * v;
+  }
   const mean = sum / xs.length;
   return { mean, std: Math.sqrt(sq / xs.length - mean * mean), maxAbs: xs.reduce((m, v) => Math.max(m, Math.abs(v)), 0) };
 };

@@ -189,7 +189,7 @@ function param(weights: Weights, key: string): Float64Array {
   return Float64Array.from(w);
 }
 
-function forwardLayer(layer: Layer, ins: Tensor[], weights: Weights): Tensor {
+export function forwardLayer(layer: Layer, ins: Tensor[], weights: Weights): Tensor {
   const x = ins[0]!;
   const p = (v: string) => param(weights, `${layer.name}/${v}`);
   switch (layer.kind) {

@@ -1,0 +1,84 @@
+/**
+ * Multi-label losses on logits, each as its value and its gradient with respect to the logits, both as
+ * graph nodes. Every loss is the mean over tags and batch, as Keras reduces BinaryCrossentropy.
+ * log σ(z) = −softplus(−z) and log(1 − σ(z)) = −softplus(z) keep them finite for any logit.
+ */
+import { add, mul, relu, sigmoid, sub, type Graph, type Value } from '../graph/index.ts';
+import { abs, exp, log, max, neg, pow, reduceMean } from '../graph/math.ts';
+
+export interface LossOutput {
+  readonly loss: Value; // scalar
+  readonly dlogits: Value;
+  readonly probs: Value;
+}
+
+export type LossName = 'binary_crossentropy' | 'focal_loss' | 'asymmetric_loss';
+export const LOSSES: readonly LossName[] = ['binary_crossentropy', 'focal_loss', 'asymmetric_loss'];
+
+export interface LossOptions {
+  /** focal loss (DeepDanbooru's defaults) */
+  readonly alpha?: number;
+  readonly gamma?: number;
+  /** asymmetric loss (Ridnik et al. 2021) */
+  readonly gammaPos?: number;
+  readonly gammaNeg?: number;
+  readonly clip?: number;
+}
+
+/** softplus(z) = relu(z) + log(1 + exp(−|z|)) */
+function softplus(g: Graph, z: Value): Value {
+  return add(g, relu(g, z), log(g, add(g, g.scalar(1), exp(g, neg(g, abs(g, z))))));
+}
+
+function meanAll(g: Graph, x: Value): Value {
+  return reduceMean(g, x, x.shape.map((_, i) => i), false);
+}
+
+function count(z: Value): number {
+  return z.shape.reduce<number>((p, d) => p * (d as number), 1);
+}
+
+export function buildLoss(g: Graph, name: LossName, z: Value, t: Value, options: LossOptions = {}): LossOutput {
+  const p = sigmoid(g, z);
+  const one = g.scalar(1);
+  const scale = g.scalar(1 / count(z));
+  const logP = neg(g, softplus(g, neg(g, z)));
+  const log1mP = neg(g, softplus(g, z));
+  const q = sub(g, one, p); // 1 − p
+  const notT = sub(g, one, t);
+  switch (name) {
+    case 'binary_crossentropy': {
+      const loss = meanAll(g, sub(g, softplus(g, z), mul(g, t, z)));
+      return { loss, probs: p, dlogits: mul(g, sub(g, p, t), scale) };
+    }
+    case 'focal_loss': {
+      const alpha = options.alpha ?? 0.25, gamma = options.gamma ?? 2;
+      const gm = g.scalar(gamma);
+      // L = −α·t·(1−p)^γ·log p − (1−α)·(1−t)·p^γ·log(1−p)
+      const qg = pow(g, q, gm), pg = pow(g, p, gm);
+      const pos = mul(g, mul(g, t, qg), logP), negTerm = mul(g, mul(g, notT, pg), log1mP);
+      const loss = meanAll(g, neg(g, add(g, mul(g, pos, g.scalar(alpha)), mul(g, negTerm, g.scalar(1 - alpha)))));
+      // ∂/∂z: α·t·(1−p)^γ·(γ·p·log p − (1−p)) + (1−α)·(1−t)·p^γ·(p − γ·(1−p)·log(1−p))
+      const dPos = mul(g, mul(g, t, qg), sub(g, mul(g, mul(g, gm, p), logP), q));
+      const dNeg = mul(g, mul(g, notT, pg), sub(g, p, mul(g, mul(g, gm, q), log1mP)));
+      const d = add(g, mul(g, dPos, g.scalar(alpha)), mul(g, dNeg, g.scalar(1 - alpha)));
+      return { loss, probs: p, dlogits: mul(g, d, scale) };
+    }
+    case 'asymmetric_loss': {
+      const gp = options.gammaPos ?? 0, gn = options.gammaNeg ?? 4, clip = options.clip ?? 0.05;
+      // positives: focal with γ+; negatives: the shifted probability p_m = max(p − m, 0) with γ−
+      const qgp = pow(g, q, g.scalar(gp));
+      const pm = max(g, sub(g, p, g.scalar(clip)), g.scalar(0));
+      const log1mPm = log(g, sub(g, one, pm)); // 1 − p_m ≥ m > 0 when clipped
+      const pmg = pow(g, pm, g.scalar(gn));
+      const loss = meanAll(g, neg(g, add(g, mul(g, mul(g, t, qgp), logP), mul(g, mul(g, notT, pmg), log1mPm))));
+      const dPos = mul(g, mul(g, t, qgp), sub(g, mul(g, mul(g, g.scalar(gp), p), logP), q));
+      // d/dz[−p_m^γ·log(1−p_m)] = p(1−p)·(p_m^γ/(1−p_m) − γ·p_m^(γ−1)·log(1−p_m)), zero where p ≤ m
+      const pmg1 = pow(g, pm, g.scalar(Math.max(gn - 1, 0)));
+      const inner = sub(g, mul(g, pmg, pow(g, sub(g, one, pm), g.scalar(-1))), mul(g, mul(g, g.scalar(gn), pmg1), log1mPm));
+      const active = g.op('Cast', [g.op('Greater', [pm, g.scalar(0)], {}, pm.shape, 'bool')], { to: 1 }, pm.shape);
+      const dNeg = mul(g, mul(g, notT, active), mul(g, mul(g, p, q), inner));
+      return { loss, probs: p, dlogits: mul(g, add(g, dPos, dNeg), scale) };
+    }
+  }
+}

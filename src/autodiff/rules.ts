@@ -1,0 +1,188 @@
+/**
+ * One gradient rule per layer kind, in one table (tinygrad's habit): each emits its forward nodes and,
+ * given the output gradient, its backward nodes. A layer kind without a rule does not compile.
+ */
+import { add, avgPool2d, batchNorm, conv2d, dense, dim, flatten, globalAvgPool, matmul, maxPool2d, poolShape, mul, relu, reshape, samePad, sigmoid, sub, transpose, type Value } from '../graph/index.ts';
+import { cast, expand, greater, reduceMean, reduceSum, sqrt, div } from '../graph/math.ts';
+import { convInputGrad, convWeightGrad, type Pads } from './conv-grad.ts';
+import type { ForwardResult, GradRules, RuleContext } from './types.ts';
+
+function padsOf(x: Value, kernel: readonly [number, number], strides: readonly [number, number], padding: 'same' | 'valid'): Pads {
+  if (padding === 'valid') return [0, 0, 0, 0];
+  const [t, b] = samePad(dim(x.shape, 2), kernel[0], strides[0]);
+  const [l, r] = samePad(dim(x.shape, 3), kernel[1], strides[1]);
+  return [t, l, b, r];
+}
+
+const channelAxes = [0, 2, 3];
+const vec = (ctx: RuleContext, v: Value, c: number) => reshape(ctx.g, v, [1, c, 1, 1], [1, c, 1, 1]);
+const count = (x: Value) => dim(x.shape, 0) * dim(x.shape, 2) * dim(x.shape, 3);
+
+export const GRAD_RULES: GradRules = {
+  input: {
+    // NHWC in, NCHW inside: the transpose is the input layer's forward
+    forward: (ctx, _l, [x]) => ({ y: transpose(ctx.g, x!, [0, 3, 1, 2], 'nchw'), saved: {} }),
+    backward: (ctx, _l, _i, _f, gy) => ({ dx: [transpose(ctx.g, gy, [0, 2, 3, 1], 'grad_input')], dparams: {} }),
+  },
+
+  conv: {
+    forward(ctx, l, [x]) {
+      const w = ctx.param(`${l.name}/kernel`);
+      const b = l.useBias ? ctx.param(`${l.name}/bias`) : null;
+      return { y: conv2d(ctx.g, x!, w, b, { strides: l.strides, padding: padsOf(x!, l.kernel, l.strides, l.padding), name: l.name }), saved: {} };
+    },
+    backward(ctx, l, [x], _f, gy, [needDx]) {
+      const pads = padsOf(x!, l.kernel, l.strides, l.padding);
+      const w = ctx.param(`${l.name}/kernel`);
+      const dparams: Record<string, Value> = { [`${l.name}/kernel`]: convWeightGrad(ctx.g, x!, gy, l.kernel, l.strides, pads, ctx.unfoldBudget) };
+      if (l.useBias) dparams[`${l.name}/bias`] = reduceSum(ctx.g, gy, channelAxes, false);
+      return { dx: [needDx ? convInputGrad(ctx.g, x!.shape, w, gy, l.strides, pads) : null], dparams };
+    },
+  },
+
+  bn: {
+    forward(ctx, l, [x]): ForwardResult {
+      const g = ctx.g, c = dim(x!.shape, 1);
+      const p = (v: string) => ctx.param(`${l.name}/${v}`);
+      if (ctx.mode === 'eval') return { y: batchNorm(g, x!, p('gamma'), p('beta'), p('moving_mean'), p('moving_variance'), l.epsilon, l.name), saved: {} };
+      // batch statistics by reduction; the normalisation itself by the fused inference kernel fed those stats
+      const mean = reduceMean(g, x!, channelAxes);
+      const xc = sub(g, x!, mean);
+      const variance = reduceMean(g, mul(g, xc, xc), channelAxes);
+      const flat = (v: Value) => reshape(g, v, [c], [c]);
+      const y = batchNorm(g, x!, p('gamma'), p('beta'), flat(mean), flat(variance), l.epsilon, l.name);
+      // Keras: moving = moving·momentum + batch·(1 − momentum), with the unbiased batch variance
+      const m = count(x!), keep = g.scalar(l.momentum), take = g.scalar(1 - l.momentum);
+      ctx.setState(`${l.name}/moving_mean`, add(g, mul(g, p('moving_mean'), keep), mul(g, flat(mean), take)));
+      ctx.setState(`${l.name}/moving_variance`, add(g, mul(g, p('moving_variance'), keep), mul(g, flat(variance), g.scalar((1 - l.momentum) * m / Math.max(m - 1, 1)))));
+      const inv = div(g, g.scalar(1), sqrt(g, add(g, variance, g.scalar(l.epsilon))));
+      return { y, saved: { xc, inv } };
+    },
+    backward(ctx, l, [x], { saved }, gy) {
+      const g = ctx.g, c = dim(x!.shape, 1), m = count(x!);
+      const { xc, inv } = saved as { xc: Value; inv: Value };
+      const dBeta = reduceSum(g, gy, channelAxes); // [1,C,1,1]
+      const sumGyXc = reduceSum(g, mul(g, gy, xc), channelAxes);
+      const dGamma = mul(g, sumGyXc, inv);
+      const gammaInv = mul(g, vec(ctx, ctx.param(`${l.name}/gamma`), c), inv);
+      // dx = γ·inv·(gy − Σgy/M − xc·inv²·Σ(gy·xc)/M)
+      const centred = sub(g, gy, mul(g, dBeta, g.scalar(1 / m)));
+      const proj = mul(g, xc, mul(g, mul(g, inv, inv), mul(g, sumGyXc, g.scalar(1 / m))));
+      const dx = mul(g, gammaInv, sub(g, centred, proj));
+      const flat = (v: Value) => reshape(g, v, [c], [c]);
+      return { dx: [dx], dparams: { [`${l.name}/gamma`]: flat(dGamma), [`${l.name}/beta`]: flat(dBeta) } };
+    },
+  },
+
+  relu: {
+    forward: (ctx, l, [x]) => {
+      const y = relu(ctx.g, x!, l.name);
+      return { y, saved: { y } };
+    },
+    // NOTE: the mask is y > 0, not x >= 0: at 0 the subgradient must be 0
+    backward: (ctx, _l, _i, { saved }, gy) => ({ dx: [mul(ctx.g, gy, cast(ctx.g, greater(ctx.g, saved.y!, ctx.g.scalar(0)), 'float32'))], dparams: {} }),
+  },
+
+  sigmoid: {
+    forward: (ctx, l, [x]) => {
+      const y = sigmoid(ctx.g, x!, l.name);
+      return { y, saved: { y } };
+    },
+    backward: (ctx, _l, _i, { saved }, gy) => ({ dx: [mul(ctx.g, gy, mul(ctx.g, saved.y!, sub(ctx.g, ctx.g.scalar(1), saved.y!)))], dparams: {} }),
+  },
+
+  maxpool: {
+    forward(ctx, l, [x]): ForwardResult {
+      const pads = padsOf(x!, l.pool, l.strides, l.padding);
+      if (ctx.mode === 'eval') return { y: maxPool2d(ctx.g, x!, l.pool, l.strides, pads, l.name), saved: {} };
+      const { shape } = poolShape(x!, l.pool, l.strides, pads);
+      const [y, indices] = ctx.g.opN('MaxPool', [x!], { kernel_shape: [...l.pool], strides: [...l.strides], pads: [...pads] }, [{ shape, dtype: 'float32' }, { shape, dtype: 'int64' }], l.name);
+      return { y: y!, saved: { indices: indices! } };
+    },
+    backward(ctx, _l, [x], { saved }, gy) {
+      // scatter-add each window's gradient to its (first) maximum; overlapping windows add up
+      const g = ctx.g, total = x!.shape.reduce<number>((p, d) => p * (d as number), 1);
+      const flatIdx = reshape(g, saved.indices!, [-1], [gy.shape.reduce<number>((p, d) => p * (d as number), 1)]);
+      const zeros = g.initializer(g.fresh('zeros'), new Float32Array(total), [total]);
+      const scattered = g.op('ScatterElements', [zeros, flatIdx, reshape(g, gy, [-1], flatIdx.shape)], { axis: 0, reduction: 'add' }, [total]);
+      return { dx: [reshape(g, scattered, x!.shape.map(Number), x!.shape)], dparams: {} };
+    },
+  },
+
+  avgpool: {
+    forward: (ctx, l, [x]) => ({ y: avgPool2d(ctx.g, x!, l.pool, l.strides, padsOf(x!, l.pool, l.strides, l.padding), l.name), saved: {} }),
+    backward(ctx, l, [x], _f, gy) {
+      if (l.padding === 'same') throw new Error(`${l.name}: gradient of a SAME average pool is not supported`);
+      const g = ctx.g, c = dim(x!.shape, 1), [kh, kw] = l.pool;
+      const w = g.initializer(g.fresh('avg_kernel'), new Float32Array(c * kh * kw).fill(1 / (kh * kw)), [c, 1, kh, kw]);
+      const [ho, wo] = [dim(gy.shape, 2), dim(gy.shape, 3)];
+      const outPad = [dim(x!.shape, 2) - ((ho - 1) * l.strides[0] + kh), dim(x!.shape, 3) - ((wo - 1) * l.strides[1] + kw)];
+      // spread each window's gradient evenly; rows and columns past the last window get zero
+      const dx = g.op('ConvTranspose', [gy, w], { kernel_shape: [kh, kw], strides: [...l.strides], group: c, output_padding: outPad }, x!.shape);
+      return { dx: [dx], dparams: {} };
+    },
+  },
+
+  add: {
+    forward: (ctx, l, xs) => ({ y: xs.slice(1).reduce((a, b) => add(ctx.g, a, b), xs[0]!), saved: {} }),
+    backward: (ctx, _l, xs, _f, gy) => ({ dx: xs.map((x) => unbroadcast(ctx, gy, x)), dparams: {} }),
+  },
+
+  multiply: {
+    forward(ctx, _l, xs) {
+      const ins = xs.map((v) => asMap(ctx, v, xs));
+      return { y: ins.slice(1).reduce((a, b) => mul(ctx.g, a, b), ins[0]!), saved: {} };
+    },
+    backward(ctx, _l, xs, _f, gy, needDx) {
+      if (xs.length !== 2) throw new Error('multiply: gradient for exactly two inputs');
+      const [a, b] = xs.map((v) => asMap(ctx, v, xs)) as [Value, Value];
+      return { dx: [needDx[0] ? unbroadcast(ctx, mul(ctx.g, gy, b), xs[0]!) : null, needDx[1] ? unbroadcast(ctx, mul(ctx.g, gy, a), xs[1]!) : null], dparams: {} };
+    },
+  },
+
+  gap: {
+    forward: (ctx, l, [x]) => ({ y: globalAvgPool(ctx.g, x!, l.name), saved: {} }),
+    backward(ctx, _l, [x], _f, gy) {
+      const [n, c, h, w] = x!.shape.map(Number) as [number, number, number, number];
+      const g4 = reshape(ctx.g, mul(ctx.g, gy, ctx.g.scalar(1 / (h * w))), [0, 0, 1, 1], [x!.shape[0]!, c, 1, 1]);
+      return { dx: [expand(ctx.g, g4, [n, c, h, w])], dparams: {} };
+    },
+  },
+
+  flatten: {
+    forward(ctx, l, [x]) {
+      const nhwc = x!.shape.length === 4 ? transpose(ctx.g, x!, [0, 2, 3, 1]) : x!;
+      return { y: flatten(ctx.g, nhwc, l.name), saved: { nhwc } };
+    },
+    backward(ctx, _l, [x], { saved }, gy) {
+      const nhwc = saved.nhwc!;
+      const back = reshape(ctx.g, gy, nhwc.shape.map(Number), nhwc.shape);
+      return { dx: [x!.shape.length === 4 ? transpose(ctx.g, back, [0, 3, 1, 2]) : back], dparams: {} };
+    },
+  },
+
+  dense: {
+    forward(ctx, l, [x]) {
+      return { y: dense(ctx.g, x!, ctx.param(`${l.name}/kernel`), l.useBias ? ctx.param(`${l.name}/bias`) : null, l.name), saved: {} };
+    },
+    backward(ctx, l, [x], _f, gy, [needDx]) {
+      const g = ctx.g, w = ctx.param(`${l.name}/kernel`);
+      const dparams: Record<string, Value> = { [`${l.name}/kernel`]: matmul(g, transpose(g, x!, [1, 0]), gy) };
+      if (l.useBias) dparams[`${l.name}/bias`] = reduceSum(g, gy, [0], false);
+      return { dx: [needDx ? matmul(g, gy, transpose(g, w, [1, 0])) : null], dparams };
+    },
+  },
+};
+
+/** A [N,C] vector that meets an [N,C,H,W] map (squeeze-excitation) becomes [N,C,1,1]. */
+function asMap(ctx: RuleContext, v: Value, all: readonly Value[]): Value {
+  if (v.shape.length === 2 && all.some((o) => o.shape.length === 4)) return reshape(ctx.g, v, [0, 0, 1, 1], [v.shape[0]!, v.shape[1]!, 1, 1]);
+  return v;
+}
+
+/** Sum a broadcast gradient back to the operand's shape. */
+function unbroadcast(ctx: RuleContext, gy: Value, x: Value): Value {
+  if (gy.shape.length === x.shape.length && gy.shape.every((d, i) => d === x.shape[i])) return gy;
+  if (x.shape.length === 2 && gy.shape.length === 4) return reduceSum(ctx.g, gy, [2, 3], false);
+  throw new Error(`cannot reduce a gradient of [${gy.shape.join(',')}] to [${x.shape.join(',')}]`);
+}

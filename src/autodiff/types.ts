@@ -1,0 +1,38 @@
+import type { Graph, Value } from '../graph/index.ts';
+import type { Layer, LayerKind } from '../models/spec.ts';
+
+export type Mode = 'train' | 'eval';
+
+/** What a rule sees while it emits nodes. */
+export interface RuleContext {
+  readonly g: Graph;
+  readonly mode: Mode;
+  /** The graph value of a model variable (`<layer>/<var>`). */
+  param(key: string): Value;
+  /** Report an updated non-trainable variable (BN moving statistics). */
+  setState(key: string, value: Value): void;
+  /** Upper bound in bytes for one unfolded (im2col) weight-gradient buffer. */
+  readonly unfoldBudget: number;
+}
+
+export interface ForwardResult {
+  readonly y: Value;
+  /** Whatever the backward needs, kept as graph values (never fetched). */
+  readonly saved: Readonly<Record<string, Value>>;
+}
+
+export interface BackwardResult {
+  /** Gradient per layer input, in `layerInputs` order; null where no gradient is wanted. */
+  readonly dx: readonly (Value | null)[];
+  /** Gradient per trainable variable key. */
+  readonly dparams: Readonly<Record<string, Value>>;
+}
+
+export interface GradRule<K extends LayerKind> {
+  forward(ctx: RuleContext, layer: Extract<Layer, { kind: K }>, inputs: readonly Value[]): ForwardResult;
+  /** `needDx[i]`: whether input i needs a gradient. */
+  backward(ctx: RuleContext, layer: Extract<Layer, { kind: K }>, inputs: readonly Value[], fwd: ForwardResult, gy: Value, needDx: readonly boolean[]): BackwardResult;
+}
+
+/** A missing rule is a compile error. */
+export type GradRules = { readonly [K in LayerKind]: GradRule<K> };

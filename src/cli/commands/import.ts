@@ -1,0 +1,47 @@
+/** `tagbooru import <path>`: a model people already have → a bundle in the store. */
+import { TagbooruError } from '../../errors.ts';
+import { FORMATS, importModel, type ImportFormat } from '../../import/index.ts';
+import { choiceOption, defineCommand, numberOption } from '../command.ts';
+import { categoryCounts } from './info.ts';
+
+export const importCommand = defineCommand({
+  name: 'import',
+  summary: 'Import a DeepDanbooru release, WD, JoyTag or Camie model into the model store.',
+  usage: 'import <folder | .zip | .h5 | .keras | .onnx> [--name <name>] [--format <format>] [--force]',
+  options: {
+    name: { type: 'string', short: 'n', placeholder: 'name', description: 'store name (default: from the file or folder name)' },
+    format: { type: 'string', placeholder: FORMATS.join('|'), description: 'skip format detection' },
+    force: { type: 'boolean', description: 'replace a stored model of the same name' },
+    'image-size': { type: 'string', placeholder: 'px', description: 'input size for models that leave it open' },
+  },
+  details: [
+    'Formats (detected from the files present):',
+    '  deepdanbooru       release folder or zip: model-resnet_custom_v*.h5 or .keras, tags.txt, categories.json, project.json',
+    '  deepdanbooru-onnx  an ONNX conversion (input_1, NHWC) with tags.txt',
+    '  wd                 model.onnx + selected_tags.csv (v2 and v3)',
+    '  joytag             model.onnx + top_tags.txt',
+    '  camie              *.onnx + its metadata JSON (v1 and v2)',
+    'The store is $TAGBOORU_HOME/models (default ~/.local/share/tagbooru/models); `tagbooru models` lists it.',
+  ].join('\n'),
+
+  async run({ values: v, positionals }, io) {
+    const [source] = positionals;
+    if (!source || positionals.length > 1) throw new TagbooruError('E_USAGE', 'import: give one model folder, zip or file');
+    const format = choiceOption<ImportFormat>('format', v.format, FORMATS);
+    const size = numberOption('image-size', v['image-size'], 16, 8192, true);
+    const result = await importModel(source, {
+      name: v.name,
+      format,
+      force: v.force,
+      imageSize: size === undefined ? undefined : [size, size],
+      onStep: (m) => io.stderr.write(`${m}\n`),
+    }, io.env);
+    const m = result.manifest;
+    const counts = Object.entries(categoryCounts(m.tags)).map(([c, n]) => `${n} ${c}`).join(', ');
+    io.stdout.write(
+      `imported ${result.name} (${result.format}): ${m.tags.length} tags (${counts}), ${m.preprocess.width}×${m.preprocess.height}, preset ${m.preset}\n` +
+      `  stored in ${result.dir}\n  tag with: tagbooru tag --model ${result.name} <images…>\n`,
+    );
+    return 0;
+  },
+});

@@ -1,0 +1,83 @@
+/** `tagbooru info <model>`: what a bundle is, where it came from, and how it reads images. */
+import fs from 'node:fs/promises';
+import { TagbooruError } from '../../errors.ts';
+import { countParameters } from '../../import/onnx-model.ts';
+import { readBundle, type BundleManifest, type TagInfo } from '../../infer/bundle.ts';
+import { defineCommand } from '../command.ts';
+import { resolveModel } from '../model-option.ts';
+
+/** Tags per category, largest first. */
+export function categoryCounts(tags: readonly TagInfo[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const t of tags) counts[t.category] = (counts[t.category] ?? 0) + 1;
+  return Object.fromEntries(Object.entries(counts).sort((a, b) => b[1] - a[1]));
+}
+
+function describePreprocess(p: BundleManifest['preprocess']): string {
+  const norm = p.mean.some((x) => x !== 0) || p.std.some((x) => x !== 1) ? `, mean [${p.mean.join(', ')}], std [${p.std.join(', ')}]` : '';
+  const pad = p.pad === 'edge' ? 'edge' : `colour (${p.padColor.join(',')})`;
+  const alpha = p.alpha === 'strip' ? 'alpha stripped' : `alpha over (${p.background.join(',')})`;
+  return `${p.geometry} with ${p.resize} resize, ${pad} padding, ${alpha}, ${p.channelOrder} ${p.layout}, ×${+p.scale.toPrecision(6)}${norm}`;
+}
+
+const MiB = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+
+export const infoCommand = defineCommand({
+  name: 'info',
+  summary: 'Describe a model: tags per category, input spec, preset, parameters, file size, provenance.',
+  usage: 'info <model name | bundle folder> [--json]',
+  options: {
+    json: { type: 'boolean', description: 'one JSON object' },
+  },
+
+  async run({ values: v, positionals }, io) {
+    if (positionals.length !== 1) throw new TagbooruError('E_USAGE', 'info: give one model (a store name or a bundle folder)');
+    const bundle = await readBundle(resolveModel(positionals[0], io.env));
+    const m = bundle.manifest;
+    const modelBytes = (await fs.stat(bundle.modelPath)).size;
+    const stated = m.provenance.parameters;
+    const parameters = typeof stated === 'number' ? stated : countParameters(await fs.readFile(bundle.modelPath));
+    const info = {
+      name: m.name,
+      path: bundle.dir,
+      format: m.provenance.format ?? null,
+      architecture: m.architecture ?? null,
+      preset: m.preset,
+      input: { ...m.input, layout: m.preprocess.layout, width: m.preprocess.width, height: m.preprocess.height },
+      output: m.output,
+      preprocess: m.preprocess,
+      tags: m.tags.length,
+      categories: categoryCounts(m.tags),
+      thresholds: m.thresholds,
+      parameters,
+      modelBytes,
+      provenance: m.provenance,
+    };
+    if (v.json) {
+      io.stdout.write(`${JSON.stringify(info, null, 1)}\n`);
+      return 0;
+    }
+    const t = m.thresholds;
+    const lines: [string, string][] = [
+      ['name', m.name],
+      ['path', bundle.dir],
+      ['format', `${String(info.format ?? 'bundle')}${m.architecture ? ` (${m.architecture})` : ''}`],
+      ['input', `${m.input.name}: ${m.preprocess.layout} ${m.preprocess.width}×${m.preprocess.height}, batch ${m.input.batch}`],
+      ['output', `${m.output.name}: ${m.output.activation === 'logits' ? 'logits (sigmoid applied)' : 'probabilities'}`],
+      ['preset', `${m.preset}: ${describePreprocess(m.preprocess)}`],
+      ['tags', `${m.tags.length}: ${Object.entries(info.categories).map(([c, n]) => `${n} ${c}`).join(', ')}`],
+      ['thresholds', [`default ${t.default}`, ...Object.entries(t.categories ?? {}).map(([c, x]) => `${c} ${x}`), ...(t.tags ? [`${Object.keys(t.tags).length} per-tag`] : [])].join(', ')],
+      ['parameters', parameters.toLocaleString('en-US')],
+      ['model file', `${MiB(modelBytes)} (${m.model})`],
+    ];
+    const skip = new Set(['format', 'parameters']);
+    lines.push(['provenance', '']);
+    for (const [k, val] of Object.entries(m.provenance)) {
+      if (skip.has(k) || val === null || val === undefined) continue;
+      lines.push([`  ${k}`, typeof val === 'string' || typeof val === 'number' ? String(val) : JSON.stringify(val)]);
+    }
+    const width = Math.max(...lines.map(([k]) => k.length));
+    io.stdout.write(lines.map(([k, val]) => `${k.padEnd(width)}  ${val}`.trimEnd()).join('\n') + '\n');
+    return 0;
+  },
+});

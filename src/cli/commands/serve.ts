@@ -1,0 +1,64 @@
+import { TagbooruError } from '../../errors.ts';
+import { defineCommand, listOption, numberOption } from '../command.ts';
+import { resolveModel } from '../model-option.ts';
+
+export const serveCommand = defineCommand({
+  name: 'serve',
+  summary: 'Serve a model over HTTP: danbooru/autotagger\'s POST /evaluate, a JSON API and a web UI.',
+  usage: 'serve [--model <bundle>] [--host 127.0.0.1] [--port 5000] [options]',
+  options: {
+    model: { type: 'string', short: 'm', placeholder: 'bundle', description: 'model bundle folder (default: the bundled model)' },
+    host: { type: 'string', placeholder: 'address', description: 'address to listen on (0.0.0.0 for every interface)', default: '127.0.0.1' },
+    port: { type: 'string', short: 'p', placeholder: 'n', description: 'port (0 picks a free one)', default: '5000' },
+    workers: { type: 'string', placeholder: 'n', description: 'inference workers, each with its own session', default: '1' },
+    threads: { type: 'string', placeholder: 'n', description: 'ONNX Runtime threads per worker (default: cores / workers)' },
+    'max-batch': { type: 'string', placeholder: 'n', description: 'most images in one inference call', default: '16' },
+    queue: { type: 'string', placeholder: 'n', description: 'tagging requests in flight before answering 503', default: '64' },
+    timeout: { type: 'string', placeholder: 'seconds', description: 'answer 503 to a tagging request not done by then', default: '30' },
+    'max-upload': { type: 'string', placeholder: 'MiB', description: 'largest uploaded file (413 above)', default: '20' },
+    'max-files': { type: 'string', placeholder: 'n', description: 'most files in one request', default: '16' },
+    'max-pixels': { type: 'string', placeholder: 'n', description: 'largest image in pixels (400 above)', default: '50000000' },
+    'api-key': { type: 'string', multiple: true, placeholder: 'key', description: 'require this key on the API (repeatable; also TAGBOORU_API_KEYS=a,b)' },
+    cors: { type: 'string', placeholder: 'origins|*', description: 'origins allowed to call the API from a browser (comma list, or *)' },
+    'no-ui': { type: 'boolean', description: 'do not serve the web UI' },
+    log: { type: 'boolean', description: 'log each request as a JSON line on stdout' },
+  },
+  details: 'Routes: GET / (web UI), POST /evaluate (autotagger), POST /v1/tag, GET /v1/models, GET /healthz, GET /metrics.\nStops cleanly on SIGINT or SIGTERM, answering the requests in flight first.',
+
+  async run({ values: v }, io) {
+    const port = numberOption('port', v.port, 0, 65535, true) ?? 5000;
+    const mib = numberOption('max-upload', v['max-upload'], 0.001, 2048) ?? 20;
+    const cors = listOption(v.cors ? [v.cors] : undefined);
+    const apiKeys = [...(listOption(v['api-key']) ?? []), ...(listOption(io.env.TAGBOORU_API_KEYS ? [io.env.TAGBOORU_API_KEYS] : undefined) ?? [])];
+    if (apiKeys.some((k) => k.length < 8)) throw new TagbooruError('E_USAGE', 'Expected API keys of at least 8 characters for --api-key');
+    // loaded here, so the other commands do not pay for Fastify and esbuild at start-up
+    const { buildApp } = await import('../../server/app.ts');
+    const app = await buildApp({
+      model: resolveModel(v.model, io.env),
+      workers: numberOption('workers', v.workers, 1, 64, true),
+      threads: numberOption('threads', v.threads, 1, 256, true),
+      maxBatch: numberOption('max-batch', v['max-batch'], 1, 1024, true),
+      queueSize: numberOption('queue', v.queue, 1, 100_000, true),
+      timeoutMs: (numberOption('timeout', v.timeout, 0.001, 3600) ?? 30) * 1000,
+      maxUploadBytes: Math.round(mib * 2 ** 20),
+      maxFiles: numberOption('max-files', v['max-files'], 1, 1024, true),
+      maxPixels: numberOption('max-pixels', v['max-pixels'], 1, Number.MAX_SAFE_INTEGER, true),
+      apiKeys,
+      cors: cors === undefined ? false : cors.includes('*') ? true : cors,
+      ui: !v['no-ui'],
+      log: v.log ? io.stdout : false,
+    });
+    const address = await app.listen({ host: v.host ?? '127.0.0.1', port });
+    io.stderr.write(`tagbooru serve: listening on ${address} (web UI at /, autotagger API at /evaluate, JSON API at /v1/tag)\n`);
+    // Only the CLI layer touches process state: a signal closes the server, which drains requests in flight.
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        process.off('SIGINT', stop).off('SIGTERM', stop);
+        void app.close().then(resolve, resolve);
+      };
+      process.once('SIGINT', stop).once('SIGTERM', stop);
+    });
+    io.stderr.write('tagbooru serve: stopped\n');
+    return 0;
+  },
+});

@@ -1,0 +1,95 @@
+/** Elementwise, reduction and indexing helpers used by the gradient rules, losses and optimizers. */
+import type { Graph } from './builder.ts';
+import { dim, type Dim, type Shape, type Value } from './types.ts';
+
+function broadcast(shapes: readonly Shape[], op: string): Shape {
+  const n = Math.max(...shapes.map((s) => s.length));
+  const out: Dim[] = [];
+  for (let i = 0; i < n; i++) {
+    let d: Dim = 1;
+    for (const s of shapes) {
+      const x = s[s.length - n + i] ?? 1;
+      if (x === 1 || x === d) continue;
+      if (d !== 1) throw new Error(`${op}: shapes ${shapes.map((s) => `[${s.join(',')}]`).join(' and ')} do not broadcast`);
+      d = x;
+    }
+    out.push(d);
+  }
+  return out;
+}
+
+const binary = (op: string) => (g: Graph, a: Value, b: Value, name?: string) => g.op(op, [a, b], {}, broadcast([a.shape, b.shape], op), 'float32', name);
+const unary = (op: string) => (g: Graph, x: Value, name?: string) => g.op(op, [x], {}, x.shape, 'float32', name);
+
+export const div = binary('Div');
+export const pow = binary('Pow');
+export const max = binary('Max');
+export const min = binary('Min');
+export const sqrt = unary('Sqrt');
+export const exp = unary('Exp');
+export const log = unary('Log');
+export const abs = unary('Abs');
+export const neg = unary('Neg');
+export const reciprocal = unary('Reciprocal');
+export const identity = unary('Identity');
+
+export function greater(g: Graph, a: Value, b: Value): Value {
+  return g.op('Greater', [a, b], {}, broadcast([a.shape, b.shape], 'Greater'), 'bool');
+}
+
+export function where(g: Graph, cond: Value, a: Value, b: Value): Value {
+  return g.op('Where', [cond, a, b], {}, broadcast([cond.shape, a.shape, b.shape], 'Where'), 'float32');
+}
+
+export function cast(g: Graph, x: Value, to: 'float32'): Value {
+  return g.op('Cast', [x], { to: 1 }, x.shape, to);
+}
+
+/** Sum of any number of same-shaped tensors (fan-in of gradients). */
+export function sum(g: Graph, xs: readonly Value[], name?: string): Value {
+  if (xs.length === 1) return xs[0]!;
+  return g.op('Sum', xs, {}, broadcast(xs.map((x) => x.shape), 'Sum'), 'float32', name);
+}
+
+function reducedShape(shape: Shape, axes: readonly number[], keepdims: boolean): Shape {
+  const norm = axes.map((a) => (a < 0 ? shape.length + a : a));
+  return keepdims ? shape.map((d, i) => (norm.includes(i) ? 1 : d)) : shape.filter((_, i) => !norm.includes(i));
+}
+
+/** ReduceMean takes its axes as an attribute up to opset 17. */
+export function reduceMean(g: Graph, x: Value, axes: readonly number[], keepdims = true, name?: string): Value {
+  return g.op('ReduceMean', [x], { axes: [...axes], keepdims: keepdims ? 1 : 0 }, reducedShape(x.shape, axes, keepdims), 'float32', name);
+}
+
+/** ReduceSum takes its axes as an input from opset 13. */
+export function reduceSum(g: Graph, x: Value, axes: readonly number[], keepdims = true, name?: string): Value {
+  return g.op('ReduceSum', [x, g.ints(axes)], { keepdims: keepdims ? 1 : 0 }, reducedShape(x.shape, axes, keepdims), 'float32', name);
+}
+
+export function expand(g: Graph, x: Value, shape: readonly number[]): Value {
+  return g.op('Expand', [x, g.ints(shape)], {}, broadcast([x.shape, shape], 'Expand'), 'float32');
+}
+
+export function slice(g: Graph, x: Value, starts: readonly number[], ends: readonly number[], axes: readonly number[], steps?: readonly number[]): Value {
+  const shape = [...x.shape];
+  axes.forEach((a, i) => {
+    const n = dim(x.shape, a), step = steps?.[i] ?? 1;
+    const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
+    const s = starts[i]!, e = ends[i]!;
+    if (step > 0) {
+      const b = clamp(s < 0 ? s + n : s, 0, n), f = clamp(e < 0 ? e + n : e, 0, n);
+      shape[a] = Math.max(0, Math.ceil((f - b) / step));
+    } else {
+      const b = clamp(s < 0 ? s + n : s, -1, n - 1), f = clamp(e < -n ? -1 : e < 0 ? e + n : e, -1, n - 1);
+      shape[a] = Math.max(0, Math.ceil((f - b) / step));
+    }
+  });
+  const inputs = [x, g.ints(starts), g.ints(ends), g.ints(axes), ...(steps ? [g.ints(steps)] : [])];
+  return g.op('Slice', inputs, {}, shape, x.dtype);
+}
+
+export function concat(g: Graph, xs: readonly Value[], axis: number): Value {
+  const shape = [...xs[0]!.shape];
+  shape[axis] = xs.reduce((s, x) => s + dim(x.shape, axis), 0);
+  return g.op('Concat', xs, { axis }, shape, xs[0]!.dtype);
+}

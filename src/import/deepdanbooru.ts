@@ -1,0 +1,105 @@
+/**
+ * A DeepDanbooru release or project folder (reference/deepdanbooru.md §6): `model-resnet_custom_v*.h5`
+ * (legacy Keras HDF5) or `.keras` (Keras 3), `tags.txt` (line index = output index), `categories.json`
+ * (General / Character / System ranges) and `project.json` (input size). The graph is rebuilt from the
+ * model's own config, BN is folded, and the result is exported as an inference graph.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { TagbooruError, errorMessage } from '../errors.ts';
+import { presetSpec } from '../infer/bundle.ts';
+import { DEFAULT_INPUT, DEFAULT_OUTPUT, exportInference } from '../models/export.ts';
+import { inferShapes, parameterCount } from '../models/shapes.ts';
+import { inputLayer } from '../models/spec.ts';
+import { readKerasH5 } from './keras-h5.ts';
+import { readKeras3 } from './keras3.ts';
+import { applyCategories, readTagsFile } from './labels.ts';
+import { sha256File } from './onnx-model.ts';
+import type { Draft, ImportContext, Source } from './types.ts';
+
+export interface Project {
+  readonly model?: string;
+  readonly imageSize?: readonly [number, number];
+  readonly raw: Readonly<Record<string, unknown>>;
+}
+
+export async function readProject(dir: string, files: readonly string[]): Promise<Project | null> {
+  if (!files.includes('project.json')) return null;
+  const file = path.join(dir, 'project.json');
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new TagbooruError('E_MODEL', `${file} is not valid JSON: ${errorMessage(e)}`, { cause: e });
+  }
+  const { image_width: w, image_height: h, model } = raw;
+  return {
+    model: typeof model === 'string' ? model : undefined,
+    imageSize: Number.isInteger(w) && Number.isInteger(h) ? [h as number, w as number] : undefined,
+    raw,
+  };
+}
+
+/** The Keras model file of a folder: the one project.json names (`.keras` before `.h5`, as DeepDanbooru loads), else the only one. */
+export function pickKerasModel(source: Source, project: Project | null): string {
+  if (source.model) return source.model;
+  if (project?.model) {
+    for (const ext of ['.keras', '.h5']) {
+      const name = `model-${project.model}${ext}`;
+      if (source.files.includes(name)) return path.join(source.dir, name);
+    }
+  }
+  const candidates = source.files.filter((f) => /\.(h5|keras)$/i.test(f));
+  if (candidates.length === 1) return path.join(source.dir, candidates[0]!);
+  if (candidates.length === 0) throw new TagbooruError('E_MODEL', `${source.dir} has no Keras model (model-<arch>.h5 or .keras)`);
+  throw new TagbooruError('E_USAGE', `${source.dir} has several Keras models (${candidates.join(', ')}); name the one to import`);
+}
+
+function requireFile(source: Source, name: string, why: string): string {
+  if (!source.files.includes(name)) throw new TagbooruError('E_MODEL', `${source.dir} has no ${name} (${why})`);
+  return path.join(source.dir, name);
+}
+
+export async function importDeepDanbooru(source: Source, ctx: ImportContext): Promise<Draft> {
+  const project = await readProject(source.dir, source.files);
+  const modelFile = pickKerasModel(source, project);
+  const tagsFile = requireFile(source, 'tags.txt', 'one tag per line, in output order');
+  const categoriesFile = requireFile(source, 'categories.json', 'the General / Character / System ranges of tags.txt');
+  const imageSize = ctx.options.imageSize ?? project?.imageSize;
+  const isKeras3 = /\.keras$/i.test(modelFile);
+  ctx.step(`reading ${path.basename(modelFile)}`);
+  const keras = isKeras3 ? await readKeras3(modelFile, ctx.work('keras'), { imageSize }) : await readKerasH5(modelFile, { imageSize });
+  const { spec, weights } = keras;
+
+  const out = inferShapes(spec).get(spec.output)!;
+  if (out.length !== 1) throw new TagbooruError('E_MODEL', `${modelFile}: the output ${spec.output} has shape [${out.join(',')}]; a tagger outputs one score per tag`);
+  const tags = await applyCategories(await readTagsFile(tagsFile), categoriesFile);
+  if (tags.length !== out[0]) {
+    throw new TagbooruError('E_MODEL', `${tagsFile} lists ${tags.length} tags but the model has ${out[0]} outputs; tags.txt must be the one released with this model`);
+  }
+  const [height, width] = inputLayer(spec).shape;
+  ctx.step(`exporting ${spec.layers.length} layers to ONNX`);
+  const last = spec.layers.find((l) => l.name === spec.output);
+  const params = parameterCount(spec);
+  return {
+    format: isKeras3 ? 'deepdanbooru-keras3' : 'deepdanbooru-h5',
+    architecture: project?.model ?? spec.name,
+    model: { bytes: exportInference(spec, weights) },
+    input: { name: DEFAULT_INPUT, batch: 'dynamic' },
+    output: { name: DEFAULT_OUTPUT, activation: last?.kind === 'sigmoid' ? 'sigmoid' : 'logits' },
+    preset: 'deepdanbooru',
+    preprocess: presetSpec('deepdanbooru', { width, height }),
+    tags,
+    thresholds: { default: 0.5 },
+    provenance: {
+      modelFile: path.basename(modelFile),
+      sha256: await sha256File(modelFile),
+      kerasVersion: keras.kerasVersion,
+      kerasModelName: spec.name,
+      parameters: params.total,
+      trainableParameters: params.trainable,
+      ...(project && { project: project.raw }),
+      ...(project?.imageSize && project.imageSize.join() !== [height, width].join() && { note: `project.json says ${project.imageSize[1]}×${project.imageSize[0]}; the model's input (${width}×${height}) is used, as DeepDanbooru's evaluate does` }),
+    },
+  };
+}

@@ -1,0 +1,129 @@
+/**
+ * `importModel(path)`: turn a model people already have into a bundle in the store. The source may be a
+ * folder, a zip of one, or the model file itself (its label files beside it). The format is recognised
+ * from the files present; each format has one importer. Everything is assembled in a staging folder
+ * inside the store and renamed into place last.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { TagbooruError } from '../errors.ts';
+import { BUNDLE_FORMAT, BUNDLE_VERSION, MANIFEST, readBundle, type Bundle, type BundleManifest } from '../infer/bundle.ts';
+import { camieMetadataFiles, importCamie } from './camie.ts';
+import { importDeepDanbooru } from './deepdanbooru.ts';
+import { importDeepDanbooruOnnx } from './deepdanbooru-onnx.ts';
+import { importJoyTag } from './joytag.ts';
+import { Staging, defaultName, findStoredModel, validateName } from './store.ts';
+import { FORMATS, type Draft, type ImportFormat, type ImportOptions, type Importer, type Source } from './types.ts';
+import { importWd } from './wd.ts';
+import { extractZip } from './zip.ts';
+
+export { FORMATS, type ImportFormat, type ImportOptions } from './types.ts';
+export { listModels, storeHome, modelsRoot, findStoredModel, removeModel, type StoredModel } from './store.ts';
+
+const IMPORTERS: { [K in ImportFormat]: Importer } = {
+  deepdanbooru: importDeepDanbooru,
+  'deepdanbooru-onnx': importDeepDanbooruOnnx,
+  wd: importWd,
+  joytag: importJoyTag,
+  camie: importCamie,
+};
+
+const MODEL_FILE = /\.(h5|keras|onnx)$/i;
+
+async function filesIn(dir: string): Promise<string[]> {
+  return (await fs.readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
+}
+
+/** A folder, or the single folder inside it when it holds nothing else (a zip made of a folder). */
+async function folderSource(origin: string, dir: string): Promise<Source> {
+  const entries = await fs.readdir(dir, { withFileTypes: true });
+  const files = entries.filter((e) => e.isFile()).map((e) => e.name).sort();
+  const dirs = entries.filter((e) => e.isDirectory());
+  if (!files.some((f) => MODEL_FILE.test(f)) && dirs.length === 1) return folderSource(origin, path.join(dir, dirs[0]!.name));
+  return { origin, dir, files };
+}
+
+async function resolveSource(origin: string, staging: Staging, options: ImportOptions): Promise<Source> {
+  const st = await fs.stat(origin).catch(() => null);
+  if (!st) throw new TagbooruError('E_USAGE', `${origin}: no such file or folder`);
+  if (st.isDirectory()) return folderSource(origin, origin);
+  if (/\.zip$/i.test(origin)) {
+    const dir = staging.work('source');
+    options.onStep?.(`extracting ${path.basename(origin)}`);
+    await extractZip(origin, dir);
+    return folderSource(origin, dir);
+  }
+  if (MODEL_FILE.test(origin)) return { origin, dir: path.dirname(origin), files: await filesIn(path.dirname(origin)), model: origin };
+  throw new TagbooruError('E_USAGE', `${origin}: expected a model folder, a .zip, or a .h5, .keras or .onnx file`);
+}
+
+/** Which importer a source needs, from the files it has. */
+export function detectFormat(source: Source): ImportFormat {
+  const has = (name: string) => source.files.includes(name);
+  const model = source.model ? path.basename(source.model) : undefined;
+  if (model ? /\.(h5|keras)$/i.test(model) : source.files.some((f) => /\.(h5|keras)$/i.test(f))) return 'deepdanbooru';
+  if (model || source.files.some((f) => /\.onnx$/i.test(f))) {
+    if (has('selected_tags.csv')) return 'wd';
+    if (has('top_tags.txt')) return 'joytag';
+    if (camieMetadataFiles(source.files).length > 0) return 'camie';
+    if (has('tags.txt')) return 'deepdanbooru-onnx';
+    throw new TagbooruError('E_MODEL', `${source.dir} has an ONNX model but no label file it recognises: selected_tags.csv (WD), top_tags.txt (JoyTag), *metadata.json (Camie) or tags.txt (DeepDanbooru)`);
+  }
+  throw new TagbooruError('E_MODEL', `${source.dir} holds no model tagbooru can import (found ${source.files.slice(0, 8).join(', ') || 'no files'}); expected a DeepDanbooru release (model-*.h5 / .keras + tags.txt), or an .onnx with its label file`);
+}
+
+async function writeDraft(dir: string, name: string, origin: string, draft: Draft): Promise<Bundle> {
+  await fs.mkdir(dir, { recursive: true });
+  const modelPath = path.join(dir, 'model.onnx');
+  if ('bytes' in draft.model) await fs.writeFile(modelPath, draft.model.bytes);
+  else await fs.copyFile(draft.model.copy, modelPath);
+  const manifest: BundleManifest = {
+    format: BUNDLE_FORMAT,
+    version: BUNDLE_VERSION,
+    name,
+    ...(draft.architecture && { architecture: draft.architecture }),
+    model: 'model.onnx',
+    input: draft.input,
+    output: draft.output,
+    preset: draft.preset,
+    preprocess: draft.preprocess,
+    tags: draft.tags,
+    thresholds: draft.thresholds,
+    provenance: { format: draft.format, source: origin, ...draft.provenance, importedBy: 'tagbooru import', importedAt: new Date().toISOString() },
+  };
+  // the manifest last: a bundle without one is never mistaken for a complete model
+  await fs.writeFile(path.join(dir, MANIFEST), `${JSON.stringify(manifest, null, 1)}\n`);
+  return readBundle(dir);
+}
+
+export interface ImportResult {
+  readonly name: string;
+  readonly dir: string;
+  readonly manifest: BundleManifest;
+  readonly format: string;
+}
+
+export async function importModel(source: string, options: ImportOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<ImportResult> {
+  const origin = path.resolve(source);
+  const name = validateName(options.name ?? defaultName(origin));
+  if (!options.force && findStoredModel(name, env)) {
+    throw new TagbooruError('E_USAGE', `the store already has a model named "${name}"; pass --force to replace it or --name to choose another`);
+  }
+  if (options.format && !(FORMATS as readonly string[]).includes(options.format)) {
+    throw new TagbooruError('E_USAGE', `Expected one of ${FORMATS.join(', ')} for format but received "${options.format}"`);
+  }
+  const staging = await Staging.create(env);
+  try {
+    const src = await resolveSource(origin, staging, options);
+    const format = options.format ?? detectFormat(src);
+    const step = (m: string) => options.onStep?.(m);
+    step(`format: ${format}${options.format ? '' : ' (detected)'}`);
+    const draft = await IMPORTERS[format](src, { options, work: (n) => staging.work(n), step });
+    step('writing the bundle');
+    const bundle = await writeDraft(staging.bundleDir, name, origin, draft);
+    const dir = await staging.commit(name, options.force ?? false);
+    return { name, dir, manifest: bundle.manifest, format: draft.format };
+  } finally {
+    await staging.discard();
+  }
+}

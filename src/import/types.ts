@@ -1,0 +1,54 @@
+/** What every format importer receives and returns. */
+import type { BundleManifest } from '../infer/bundle.ts';
+
+export const FORMATS = ['deepdanbooru', 'deepdanbooru-onnx', 'wd', 'joytag', 'camie'] as const;
+export type ImportFormat = (typeof FORMATS)[number];
+
+export interface ImportOptions {
+  /** Store name; default: derived from the source's file or folder name. */
+  readonly name?: string;
+  /** Skip detection. */
+  readonly format?: ImportFormat;
+  /** Replace a stored model of the same name. */
+  readonly force?: boolean;
+  /** For models whose input size is open: [height, width]. */
+  readonly imageSize?: readonly [number, number];
+  /** Told about each stage of a long import (`reading model-resnet_custom_v3.h5`, …). */
+  readonly onStep?: (message: string) => void;
+}
+
+/** The files of one model: a folder (a release folder, an extracted zip) and, when known, the model file. */
+export interface Source {
+  /** What the user named, absolute. */
+  readonly origin: string;
+  readonly dir: string;
+  /** File names in `dir`. */
+  readonly files: readonly string[];
+  /** The model file, when the user named it or the folder has exactly one candidate. */
+  readonly model?: string;
+}
+
+export interface ImportContext {
+  readonly options: ImportOptions;
+  /** A scratch folder inside the store's staging area. */
+  work(name: string): string;
+  step(message: string): void;
+}
+
+/** A bundle minus the fields the store fills in (format header, name, model file name). */
+export interface Draft {
+  /** Provenance format id: `deepdanbooru-h5`, `wd`, `camie-v2`, … */
+  readonly format: string;
+  readonly architecture?: string;
+  /** The ONNX model: bytes to write, or a file to copy as is. */
+  readonly model: { readonly bytes: Uint8Array } | { readonly copy: string };
+  readonly input: BundleManifest['input'];
+  readonly output: BundleManifest['output'];
+  readonly preset: BundleManifest['preset'];
+  readonly preprocess: BundleManifest['preprocess'];
+  readonly tags: BundleManifest['tags'];
+  readonly thresholds: BundleManifest['thresholds'];
+  readonly provenance: Readonly<Record<string, unknown>>;
+}
+
+export type Importer = (source: Source, ctx: ImportContext) => Promise<Draft>;

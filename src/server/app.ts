@@ -1,0 +1,101 @@
+/**
+ * The server as a function: `buildApp(options)` gives a Fastify instance to `inject()` requests into; only
+ * `tagbooru serve` binds a port. Routes: danbooru/autotagger's `POST /evaluate`, the JSON API under `/v1`,
+ * `/healthz`, `/metrics`, and the web UI at `/`.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import cors from '@fastify/cors';
+import multipart from '@fastify/multipart';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { apiRoutes, describeModel } from './api.ts';
+import { autotaggerRoutes, errorPage, wantsHtml } from './autotagger.ts';
+import { createContext } from './context.ts';
+import { HttpError, toHttpFailure } from './errors.ts';
+import { resolveOptions, type ServerOptions } from './options.ts';
+import { TaggingService } from './tagging.ts';
+import { webRoutes } from './web.ts';
+
+export type { ServerOptions } from './options.ts';
+
+export async function buildApp(options: ServerOptions): Promise<FastifyInstance> {
+  const o = resolveOptions(options);
+  const service = await TaggingService.start(o);
+  const app = Fastify({
+    logger: o.log ? { level: 'info', stream: o.log } : false,
+    bodyLimit: o.maxUploadBytes,
+    // the whole request must arrive within the tagging deadline's order of magnitude (slow-loris uploads)
+    requestTimeout: Math.max(o.timeoutMs, 10_000),
+  });
+  app.addHook('onClose', () => service.close());
+
+  observe(app, service);
+  if (o.cors !== false) {
+    await app.register(cors, {
+      origin: o.cors === true ? '*' : [...o.cors],
+      methods: ['GET', 'POST'],
+      allowedHeaders: ['Authorization', 'X-API-Key', 'Content-Type'],
+      exposedHeaders: ['Retry-After'],
+    });
+  }
+  if (o.apiKeys.length > 0) requireKeys(app, o.apiKeys); // after CORS, so a 401 still carries its headers
+  await app.register(multipart, {
+    limits: { fileSize: o.maxUploadBytes, files: o.maxFiles, fields: 64, fieldSize: 64 * 1024, parts: o.maxFiles + 64, headerPairs: 100 },
+  });
+  // `curl --data-binary @x.png -H 'Content-Type: image/png' /v1/tag`: one image as the whole body
+  for (const type of ['application/octet-stream', /^image\//]) {
+    app.addContentTypeParser(type, { parseAs: 'buffer', bodyLimit: o.maxUploadBytes }, (_request, body, done) => done(null, body));
+  }
+
+  const ctx = createContext(app, service, o);
+  autotaggerRoutes(app, ctx);
+  apiRoutes(app, ctx);
+  app.get('/healthz', async () => ({ status: 'ok', model: describeModel(ctx).name, ...service.load }));
+  app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(service.metrics.render()));
+  if (o.ui) webRoutes(app);
+
+  app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
+  app.setNotFoundHandler((request, reply) => sendError(new HttpError('E_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`), request, reply));
+  return app;
+}
+
+function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply) {
+  const failure = toHttpFailure(error);
+  if (failure.status >= 500 && failure.code !== 'E_BUSY' && failure.code !== 'E_TIMEOUT') request.log.error({ err: error }, failure.message);
+  if (failure.retryAfter !== undefined) reply.header('Retry-After', String(failure.retryAfter));
+  if (failure.code === 'E_AUTH') reply.header('WWW-Authenticate', 'Bearer realm="tagbooru"');
+  reply.code(failure.status);
+  if (request.routeOptions.url === '/evaluate' && wantsHtml(request)) return reply.type('text/html; charset=utf-8').send(errorPage(failure.code, failure.message));
+  return reply.send({ error: failure.code, message: failure.message });
+}
+
+/** Request counts and latency by route template (not raw URL, so the label set stays small). */
+function observe(app: FastifyInstance, service: TaggingService): void {
+  const started = new WeakMap<FastifyRequest, number>();
+  app.addHook('onRequest', async (request) => void started.set(request, performance.now()));
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    service.metrics.requests.inc({ route, method: request.method, status: String(reply.statusCode) });
+    service.metrics.latency.observe((performance.now() - (started.get(request) ?? performance.now())) / 1000, { route });
+  });
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** `Authorization: Bearer <key>`, `X-API-Key: <key>`, or Basic auth with the key as password; compared in constant time. */
+function requireKeys(app: FastifyInstance, keys: readonly string[]): void {
+  const wanted = keys.map(digest);
+  const presented = (request: FastifyRequest): string | undefined => {
+    const header = request.headers['x-api-key'];
+    if (typeof header === 'string') return header;
+    const auth = request.headers.authorization ?? '';
+    if (/^bearer /i.test(auth)) return auth.slice(7).trim();
+    if (/^basic /i.test(auth)) return Buffer.from(auth.slice(6), 'base64').toString().split(':').slice(1).join(':');
+    return undefined;
+  };
+  app.addHook('onRequest', async (request) => {
+    if (!request.routeOptions.config.auth) return;
+    const key = presented(request);
+    const ok = key !== undefined && wanted.some((w) => timingSafeEqual(w, digest(key)));
+    if (!ok) throw new HttpError('E_AUTH', key === undefined ? 'an API key is required (Authorization: Bearer <key> or X-API-Key)' : 'the API key is not valid');
+  });
+}

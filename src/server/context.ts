@@ -1,0 +1,63 @@
+/**
+ * What a route sees: the tagging service, the settings, and `run()`, which holds a tagging request to its
+ * place in the queue and its deadline. Admission happens in `onRequest`, before the body is read, so a full
+ * server refuses with 503 without buffering the upload.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { HttpError } from './errors.ts';
+import type { ResolvedOptions } from './options.ts';
+import type { TaggingService } from './tagging.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** A tagging route: admitted against the queue size and bounded by the request timeout. */
+    tagging?: boolean;
+    /** Needs an API key when the server has any. */
+    auth?: boolean;
+  }
+}
+
+export interface RouteContext {
+  readonly service: TaggingService;
+  readonly options: ResolvedOptions;
+  /** Run a tagging route's work; rejects with 503 at the deadline or when the client goes away. */
+  run<T>(request: FastifyRequest, work: (signal: AbortSignal) => Promise<T>): Promise<T>;
+}
+
+export function createContext(app: FastifyInstance, service: TaggingService, options: ResolvedOptions): RouteContext {
+  const jobs = new WeakMap<FastifyRequest, { controller: AbortController; finish: () => void }>();
+
+  app.addHook('onRequest', async (request) => {
+    if (!request.routeOptions.config.tagging) return;
+    const release = service.admit();
+    const controller = new AbortController();
+    const timer = setTimeout(() => {
+      controller.abort(new HttpError('E_TIMEOUT', `not answered within the request timeout of ${options.timeoutMs} ms`, service.retryAfter()));
+    }, options.timeoutMs);
+    jobs.set(request, { controller, finish: () => (clearTimeout(timer), release()) });
+  });
+  app.addHook('onResponse', async (request) => jobs.get(request)?.finish());
+  app.addHook('onRequestAbort', async (request) => {
+    const job = jobs.get(request);
+    job?.controller.abort(new HttpError('E_TIMEOUT', 'the client closed the connection'));
+    job?.finish();
+  });
+
+  return {
+    service,
+    options,
+    run<T>(request: FastifyRequest, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+      const job = jobs.get(request);
+      if (!job) throw new Error(`route ${request.routeOptions.url ?? request.url} is not marked as a tagging route`);
+      const { signal } = job.controller;
+      const running = work(signal);
+      running.catch(() => undefined); // a deadline may have answered already; the late failure is moot
+      return new Promise<T>((resolve, reject) => {
+        const onAbort = () => reject(signal.reason);
+        if (signal.aborted) return onAbort();
+        signal.addEventListener('abort', onAbort, { once: true });
+        running.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+      });
+    },
+  };
+}

@@ -1,0 +1,73 @@
+/**
+ * Form fields and query parameters as typed options. A request names only fields the route knows, each bad
+ * value fails with its name, what was expected and what arrived.
+ */
+import { TagbooruError, invalidOption } from '../errors.ts';
+
+const TRUE = new Set(['', '1', 'true', 'on', 'yes']);
+const FALSE = new Set(['0', 'false', 'off', 'no']);
+
+export class Fields {
+  constructor(private readonly values: ReadonlyMap<string, readonly string[]>) {}
+
+  /** Refuse any field not in `known`, naming it and the known ones. */
+  static check(names: Iterable<string>, known: readonly string[]): void {
+    for (const name of names) {
+      if (!known.includes(name)) throw new TagbooruError('E_USAGE', `unknown field "${name}". Known: ${known.join(', ')}`);
+    }
+  }
+
+  private one(name: string): string | undefined {
+    const v = this.values.get(name);
+    if (!v || v.length === 0) return undefined;
+    if (v.length > 1) throw invalidOption(name, 'one value', v);
+    return v[0]!.trim();
+  }
+
+  number(name: string, min: number, max: number, integer = false): number | undefined {
+    const raw = this.one(name);
+    if (raw === undefined) return undefined;
+    const v = Number(raw);
+    if (raw === '' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
+      throw invalidOption(name, `${integer ? 'an integer' : 'a number'} between ${min} and ${max}`, raw);
+    }
+    return v;
+  }
+
+  boolean(name: string): boolean | undefined {
+    const raw = this.one(name)?.toLowerCase();
+    if (raw === undefined) return undefined;
+    if (TRUE.has(raw)) return true;
+    if (FALSE.has(raw)) return false;
+    throw invalidOption(name, 'true or false', raw);
+  }
+
+  choice<T extends string>(name: string, choices: readonly T[]): T | undefined {
+    const raw = this.one(name);
+    if (raw === undefined) return undefined;
+    if (!(choices as readonly string[]).includes(raw)) throw invalidOption(name, `one of ${choices.join(', ')}`, raw);
+    return raw as T;
+  }
+
+  /** Repeated fields and comma lists both give lists. */
+  list(name: string): string[] | undefined {
+    const v = this.values.get(name);
+    if (!v) return undefined;
+    return v.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  }
+
+  /** `tag=0.6` pairs, repeated or comma separated. */
+  pairs(name: string, min: number, max: number): Record<string, number> | undefined {
+    const list = this.list(name);
+    if (!list) return undefined;
+    return Object.fromEntries(list.map((pair) => {
+      const at = pair.lastIndexOf('=');
+      if (at <= 0) throw invalidOption(name, 'tag=value', pair);
+      const v = Number(pair.slice(at + 1));
+      if (pair.slice(at + 1).trim() === '' || !Number.isFinite(v) || v < min || v > max) {
+        throw invalidOption(`${name} ${pair.slice(0, at)}`, `a number between ${min} and ${max}`, pair.slice(at + 1));
+      }
+      return [pair.slice(0, at), v];
+    }));
+  }
+}

@@ -1,0 +1,66 @@
+/** Server settings, merged with their defaults once, at the boundary. */
+import os from 'node:os';
+import { TagbooruError, expectNumberInRange } from '../errors.ts';
+
+export interface ServerOptions {
+  /** A model bundle folder. */
+  readonly model: string;
+  /** Inference workers, each with its own ONNX Runtime session. */
+  readonly workers?: number;
+  /** ONNX Runtime threads per worker; default: the cores shared out between the workers. */
+  readonly threads?: number;
+  /** Most images in one inference call: concurrent requests are batched up to this. */
+  readonly maxBatch?: number;
+  /** Tagging requests in flight (reading, decoding, waiting, running); one more is answered 503. */
+  readonly queueSize?: number;
+  /** A tagging request not answered within this many milliseconds is answered 503. */
+  readonly timeoutMs?: number;
+  /** Largest uploaded file, in bytes (413 above). */
+  readonly maxUploadBytes?: number;
+  /** Most files in one request (413 above). */
+  readonly maxFiles?: number;
+  /** Largest image, in pixels, read from its header before decoding (400 above: a decompression bomb). */
+  readonly maxPixels?: number;
+  /** When non-empty, the API routes need one of these keys (`Authorization: Bearer …` or `X-API-Key`). */
+  readonly apiKeys?: readonly string[];
+  /** Origins allowed to call the API from a browser; `true` allows any. */
+  readonly cors?: boolean | readonly string[];
+  /** Serve the web UI at `/`. */
+  readonly ui?: boolean;
+  /** Fastify's request log: off, or a stream to write JSON lines to. */
+  readonly log?: false | NodeJS.WritableStream;
+}
+
+export type ResolvedOptions = Required<Omit<ServerOptions, 'threads'>> & { readonly threads: number };
+
+export const SERVER_DEFAULTS = {
+  workers: 1,
+  maxBatch: 16,
+  queueSize: 64,
+  timeoutMs: 30_000,
+  maxUploadBytes: 20 * 2 ** 20,
+  maxFiles: 16,
+  maxPixels: 50_000_000,
+  apiKeys: [],
+  cors: false,
+  ui: true,
+  log: false,
+} satisfies Omit<ResolvedOptions, 'model' | 'threads'>;
+
+export function resolveOptions(options: ServerOptions): ResolvedOptions {
+  if (typeof options.model !== 'string' || options.model === '') {
+    throw new TagbooruError('E_USAGE', 'Expected a bundle folder for model');
+  }
+  const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as ServerOptions;
+  const o = { ...SERVER_DEFAULTS, ...defined };
+  expectNumberInRange('workers', o.workers, 1, 64, true);
+  expectNumberInRange('maxBatch', o.maxBatch, 1, 1024, true);
+  expectNumberInRange('queueSize', o.queueSize, 1, 100_000, true);
+  expectNumberInRange('timeoutMs', o.timeoutMs, 1, 3_600_000, true);
+  expectNumberInRange('maxUploadBytes', o.maxUploadBytes, 1, 2 ** 31, true);
+  expectNumberInRange('maxFiles', o.maxFiles, 1, 1024, true);
+  expectNumberInRange('maxPixels', o.maxPixels, 1, Number.MAX_SAFE_INTEGER, true);
+  const threads = o.threads ?? Math.max(1, Math.floor(os.availableParallelism() / o.workers));
+  expectNumberInRange('threads', threads, 1, 256, true);
+  return { ...o, threads };
+}

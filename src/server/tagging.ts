@@ -1,0 +1,111 @@
+/**
+ * What the routes share: the model workers behind a micro-batcher, admission (a bounded number of tagging
+ * requests in flight), and uploads to scores as decode → preprocess → batched predict.
+ */
+import { errorMessage } from '../errors.ts';
+import { createTagger, decodeImage, preprocess, type Bundle, type Tagger } from '../index.ts';
+import { MicroBatcher } from './batcher.ts';
+import { HttpError } from './errors.ts';
+import { Metrics } from './metrics.ts';
+import type { ResolvedOptions } from './options.ts';
+
+export interface Upload {
+  readonly name: string;
+  readonly data: Uint8Array;
+  readonly mimetype?: string;
+}
+
+/** Every tag's probability in bundle order, or why the upload is not an image. */
+export type Scored = { readonly file: string; readonly scores: Float32Array; readonly error: null } | { readonly file: string; readonly scores: null; readonly error: string };
+
+export class TaggingService {
+  readonly metrics: Metrics;
+  private readonly batcher: MicroBatcher;
+  private inFlight = 0;
+  /** Seconds per image, smoothed: the basis of `Retry-After`. */
+  private secondsPerImage = 0;
+
+  private constructor(
+    readonly bundle: Bundle,
+    private readonly taggers: readonly Tagger[],
+    private readonly options: ResolvedOptions,
+  ) {
+    const { preprocess: spec, tags } = bundle.manifest;
+    this.metrics = new Metrics({ queueDepth: () => this.batcher.depth, running: () => this.batcher.running, inFlight: () => this.inFlight });
+    this.batcher = new MicroBatcher(taggers, {
+      maxBatch: options.maxBatch,
+      inputSize: spec.width * spec.height * 3,
+      outputSize: tags.length,
+      onBatch: ({ size, seconds }) => {
+        this.metrics.batchSize.observe(size);
+        this.metrics.inference.observe(seconds);
+        const per = seconds / size;
+        this.secondsPerImage = this.secondsPerImage === 0 ? per : 0.8 * this.secondsPerImage + 0.2 * per;
+      },
+    });
+  }
+
+  static async start(options: ResolvedOptions): Promise<TaggingService> {
+    const taggers: Tagger[] = [];
+    try {
+      for (let i = 0; i < options.workers; i++) taggers.push(await createTagger(options.model, { threads: options.threads }));
+    } catch (e) {
+      await Promise.all(taggers.map((t) => t.close()));
+      throw e;
+    }
+    return new TaggingService(taggers[0]!.bundle, taggers, options);
+  }
+
+  /** Images waiting for a worker, images being run, tagging requests in flight. */
+  get load(): { queued: number; running: number; inFlight: number } {
+    return { queued: this.batcher.depth, running: this.batcher.running, inFlight: this.inFlight };
+  }
+
+  /** Claim a place for one tagging request, or refuse with 503; call the returned function once when done. */
+  admit(): () => void {
+    if (this.inFlight >= this.options.queueSize) {
+      throw new HttpError('E_BUSY', `the server is busy: ${this.inFlight} tagging requests are in flight (queue size ${this.options.queueSize})`, this.retryAfter());
+    }
+    this.inFlight++;
+    let released = false;
+    return () => {
+      if (!released) this.inFlight--;
+      released = true;
+    };
+  }
+
+  /** Whole seconds until the work in hand is likely done; at least 1. */
+  retryAfter(): number {
+    const images = this.batcher.depth + this.batcher.running + this.inFlight;
+    return Math.max(1, Math.ceil((images * this.secondsPerImage) / this.options.workers));
+  }
+
+  /** Decode and preprocess every upload at once (sharp decodes on libuv's threads), then predict them together. */
+  async score(uploads: readonly Upload[], signal: AbortSignal): Promise<Scored[]> {
+    const spec = this.bundle.manifest.preprocess;
+    const prepared = await Promise.all(uploads.map(async (u) => {
+      try {
+        const image = await decodeImage(u.data, { maxPixels: this.options.maxPixels });
+        signal.throwIfAborted();
+        return preprocess(image, spec);
+      } catch (e) {
+        if (signal.aborted) throw signal.reason;
+        this.metrics.imagesRejected.inc();
+        return errorMessage(e);
+      }
+    }));
+    signal.throwIfAborted();
+    const tensors = prepared.filter((p): p is Float32Array => typeof p !== 'string');
+    const scores = tensors.length ? await this.batcher.run(tensors, signal) : [];
+    this.metrics.imagesTagged.inc({}, scores.length);
+    let next = 0;
+    return prepared.map((p, i) => {
+      const file = uploads[i]!.name;
+      return typeof p === 'string' ? { file, scores: null, error: p } : { file, scores: scores[next++]!, error: null };
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.taggers.map((t) => t.close()));
+  }
+}

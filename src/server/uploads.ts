@@ -1,0 +1,82 @@
+/**
+ * A request's images and fields: multipart `file` parts (repeatable) and text fields, or, where a route allows
+ * it, a raw `image/*` body. Query parameters count as fields, as Flask's `request.values` merges them.
+ */
+import type { FastifyRequest } from 'fastify';
+import { TagbooruError, errorMessage } from '../errors.ts';
+import { HttpError } from './errors.ts';
+import { Fields } from './fields.ts';
+import type { Upload } from './tagging.ts';
+
+export const FILE_FIELD = 'file';
+
+export interface Form {
+  readonly files: Upload[];
+  readonly fields: Fields;
+}
+
+export interface FormOptions {
+  /** Field names the route accepts besides `file`. */
+  readonly known: readonly string[];
+  /** Called as soon as a field is read, so an error can be answered in the format it asked for. */
+  readonly onField?: (name: string, value: string) => void;
+}
+
+function addTo(map: Map<string, string[]>, name: string, value: string): void {
+  const list = map.get(name);
+  if (list) list.push(value);
+  else map.set(name, [value]);
+}
+
+function queryFields(request: FastifyRequest, options: FormOptions): Map<string, string[]> {
+  const map = new Map<string, string[]>();
+  for (const [name, value] of Object.entries((request.query ?? {}) as Record<string, string | string[]>)) {
+    for (const v of Array.isArray(value) ? value : [value]) {
+      addTo(map, name, v);
+      options.onField?.(name, v);
+    }
+  }
+  return map;
+}
+
+export async function readForm(request: FastifyRequest, options: FormOptions): Promise<Form> {
+  const known = [FILE_FIELD, ...options.known];
+  const values = queryFields(request, options);
+  Fields.check(values.keys(), known);
+  const files: Upload[] = [];
+
+  if (Buffer.isBuffer(request.body)) {
+    // a raw body has no part header to carry its name: `?filename=` does
+    const name = values.get('filename')?.[0] ?? 'upload';
+    files.push({ name, data: request.body, mimetype: request.headers['content-type'] });
+  } else if (request.isMultipart()) {
+    try {
+      for await (const part of request.parts()) {
+        Fields.check([part.fieldname], known);
+        if (part.type === 'file') {
+          if (part.fieldname !== FILE_FIELD) throw new TagbooruError('E_USAGE', `field "${part.fieldname}" holds a file; send images as "${FILE_FIELD}"`);
+          files.push({ name: part.filename || `upload ${files.length + 1}`, data: await part.toBuffer(), mimetype: part.mimetype });
+        } else {
+          if (part.fieldname === FILE_FIELD) throw new TagbooruError('E_USAGE', `field "${FILE_FIELD}" must be a file upload (multipart with a filename), not text`);
+          if (part.valueTruncated) throw new HttpError('E_TOO_LARGE', `field "${part.fieldname}" is longer than the field size limit`);
+          const value = typeof part.value === 'string' ? part.value : String(part.value);
+          addTo(values, part.fieldname, value);
+          options.onField?.(part.fieldname, value);
+        }
+      }
+    } catch (e) {
+      throw multipartError(e);
+    }
+  } else {
+    throw new HttpError('E_MEDIA_TYPE', `Expected multipart/form-data with a "${FILE_FIELD}" field but received ${request.headers['content-type'] ?? 'no content type'}`);
+  }
+  if (files.length === 0) throw new TagbooruError('E_USAGE', `no image: send one or more files in the multipart field "${FILE_FIELD}"`);
+  return { files, fields: new Fields(values) };
+}
+
+/** Busboy's own failures carry no status: they are a body that is not valid multipart. */
+function multipartError(e: unknown): unknown {
+  if (e instanceof TagbooruError || e instanceof HttpError) return e;
+  if (typeof (e as { statusCode?: unknown }).statusCode === 'number') return e;
+  return new TagbooruError('E_USAGE', `malformed multipart body: ${errorMessage(e)}`, { cause: e });
+}

@@ -1,0 +1,65 @@
+/**
+ * The web UI (src/web) served by the same process: the page, its stylesheet, its script bundled once by
+ * esbuild on first request, and onnxruntime-web's module and wasm from node_modules (no CDN) for the
+ * in-browser mode. The project's only import of esbuild.
+ */
+import { createReadStream, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import type { FastifyInstance } from 'fastify';
+import { TagbooruError, errorMessage } from '../errors.ts';
+
+const WEB_DIR = fileURLToPath(new URL('../web/', import.meta.url));
+const ORT_DIR = path.dirname(fileURLToPath(import.meta.resolve('onnxruntime-web')));
+const ORT_VERSION = (JSON.parse(readFileSync(path.join(ORT_DIR, '..', 'package.json'), 'utf8')) as { version: string }).version;
+/** Versioned, so the module and its wasm are cached together and replaced together. */
+export const ORT_BASE = `/ort/${ORT_VERSION}/`;
+/** The files the browser needs for the WebAssembly backend, nothing else from node_modules. */
+const ORT_FILES: Readonly<Record<string, string>> = {
+  'ort.wasm.min.mjs': 'text/javascript; charset=utf-8',
+  'ort-wasm-simd-threaded.mjs': 'text/javascript; charset=utf-8',
+  'ort-wasm-simd-threaded.wasm': 'application/wasm',
+};
+
+async function bundleScript(): Promise<string> {
+  try {
+    const result = await build({
+      entryPoints: [path.join(WEB_DIR, 'main.ts')],
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      target: 'es2022',
+      write: false,
+      minify: true,
+      sourcemap: 'inline',
+      sourceRoot: '/src',
+      logLevel: 'silent',
+    });
+    return result.outputFiles[0]!.text;
+  } catch (e) {
+    throw new TagbooruError('E_INTERNAL', `cannot bundle the web UI (${path.join(WEB_DIR, 'main.ts')}): ${errorMessage(e)}`, { cause: e });
+  }
+}
+
+export function webRoutes(app: FastifyInstance): void {
+  let script: Promise<string> | null = null;
+  const html = readFile(path.join(WEB_DIR, 'index.html'), 'utf8').then((t) => t.replaceAll('%ORT_BASE%', ORT_BASE));
+  const css = readFile(path.join(WEB_DIR, 'style.css'), 'utf8');
+  html.catch(() => undefined);
+  css.catch(() => undefined);
+
+  app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').header('Cache-Control', 'no-cache').send(await html));
+  app.get('/app.css', async (_request, reply) => reply.type('text/css; charset=utf-8').header('Cache-Control', 'no-cache').send(await css));
+  app.get('/app.js', async (_request, reply) => {
+    script ??= bundleScript();
+    script.catch(() => (script = null)); // a failed build is retried on the next request
+    return reply.type('text/javascript; charset=utf-8').header('Cache-Control', 'no-cache').send(await script);
+  });
+  app.get<{ Params: { file: string } }>(`${ORT_BASE}:file`, async (request, reply) => {
+    const type = Object.hasOwn(ORT_FILES, request.params.file) ? ORT_FILES[request.params.file] : undefined;
+    if (!type) return reply.callNotFound();
+    return reply.type(type).header('Cache-Control', 'public, max-age=31536000, immutable').send(createReadStream(path.join(ORT_DIR, request.params.file)));
+  });
+}

@@ -1,0 +1,185 @@
+/**
+ * The training engine: weights, optimizer slots and counters, and the ONNX Runtime sessions that run the
+ * step and evaluation graphs. It lives in a worker (see trainer.ts); nothing here touches the main thread.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { FEED, FETCH, buildEvalGraph, buildTrainingStep } from '../autodiff/step-graph.ts';
+import type { LossName, LossOptions } from '../autodiff/losses.ts';
+import type { OptimizerConfig } from '../autodiff/optimizers.ts';
+import { TagbooruError } from '../errors.ts';
+import { ModelSession, type TensorData } from '../infer/session.ts';
+import { initWeights } from '../models/init.ts';
+import { buildModel } from '../models/registry.ts';
+import { inputLayer, type ModelSpec, type Weights } from '../models/spec.ts';
+import type { VariableSpec } from '../models/shapes.ts';
+import { decodeSafetensors, encodeSafetensors, writeAtomic, type TensorEntry } from './safetensors.ts';
+
+export interface EngineConfig {
+  /** Architecture name (see ARCHITECTURES) or a ready model spec. */
+  readonly model: string | ModelSpec;
+  readonly tags: number;
+  readonly imageSize: readonly [number, number];
+  readonly batchSize: number;
+  readonly optimizer: OptimizerConfig;
+  readonly loss: LossName;
+  readonly lossOptions?: LossOptions;
+  readonly seed?: number;
+  readonly threads?: number;
+  readonly unfoldBudget?: number;
+}
+
+export interface StepResult {
+  readonly loss: number;
+  readonly probs?: Float32Array;
+}
+
+export interface Counters {
+  /** Optimizer steps taken (Adam's t). */
+  step: number;
+}
+
+export const CHECKPOINT_FORMAT = 'tagbooru-checkpoint';
+const SLOT_SEP = '#';
+
+export class Engine {
+  private weights: Weights;
+  private slotValues = new Map<string, Float32Array>();
+  readonly counters: Counters = { step: 0 };
+  private evalSession: ModelSession | null = null;
+
+  private constructor(
+    readonly config: EngineConfig,
+    readonly spec: ModelSpec,
+    private readonly session: ModelSession,
+    private readonly vars: readonly VariableSpec[],
+    private readonly slots: readonly string[],
+  ) {
+    this.weights = initWeights(spec, config.seed ?? 0);
+    this.resetSlots();
+  }
+
+  static async create(config: EngineConfig): Promise<Engine> {
+    const spec = typeof config.model === 'string' ? buildModel(config.model, { tags: config.tags, imageSize: config.imageSize }) : config.model;
+    const step = buildTrainingStep(spec, { batch: config.batchSize, loss: config.loss, lossOptions: config.lossOptions, optimizer: config.optimizer, unfoldBudget: config.unfoldBudget });
+    const session = await ModelSession.create(step.model, { threads: config.threads });
+    return new Engine(config, spec, session, step.variables, step.slots);
+  }
+
+  private resetSlots(): void {
+    this.slotValues = new Map();
+    for (const v of this.vars) if (v.trainable) for (const s of this.slots) this.slotValues.set(`${v.key}${SLOT_SEP}${s}`, new Float32Array(v.shape.reduce((p, d) => p * d, 1)));
+  }
+
+  get inputShape(): readonly number[] {
+    return inputLayer(this.spec).shape;
+  }
+
+  getWeights(): Weights {
+    return this.weights;
+  }
+
+  /** Replace weights (fine-tuning from a bundle); missing keys keep their fresh initialisation. */
+  setWeights(weights: ReadonlyMap<string, Float32Array>, { strict = true } = {}): string[] {
+    const kept: string[] = [];
+    for (const v of this.vars) {
+      const w = weights.get(v.key);
+      const n = v.shape.reduce((p, d) => p * d, 1);
+      if (!w) {
+        if (strict) throw new TagbooruError('E_MODEL', `weights lack ${v.key}`);
+        continue;
+      }
+      if (w.length !== n) {
+        if (strict) throw new TagbooruError('E_MODEL', `${v.key} has ${w.length} values; the model needs [${v.shape.join(',')}]`);
+        continue;
+      }
+      this.weights.set(v.key, Float32Array.from(w));
+      kept.push(v.key);
+    }
+    return kept;
+  }
+
+  private weightFeeds(): Record<string, TensorData> {
+    const feeds: Record<string, TensorData> = {};
+    for (const v of this.vars) feeds[FEED.weight(v.key)] = { data: this.weights.get(v.key)!, dims: v.shape };
+    return feeds;
+  }
+
+  private batchDims(n: number): number[] {
+    return [n, ...this.inputShape];
+  }
+
+  async step(x: Float32Array, labels: Float32Array, lr: number, wantProbs = false): Promise<StepResult> {
+    const { batchSize } = this.config;
+    if (labels.length !== batchSize * this.config.tags) throw new TagbooruError('E_USAGE', `a training batch needs ${batchSize}×${this.config.tags} labels, got ${labels.length}`);
+    const feeds = this.weightFeeds();
+    feeds[FEED.x] = { data: x, dims: this.batchDims(batchSize) };
+    feeds[FEED.labels] = { data: labels, dims: [batchSize, this.config.tags] };
+    feeds[FEED.lr] = { data: Float32Array.of(lr), dims: [] };
+    feeds[FEED.step] = { data: Float32Array.of(this.counters.step + 1), dims: [] };
+    for (const [k, v] of this.slotValues) {
+      const [key, slot] = k.split(SLOT_SEP) as [string, string];
+      feeds[FEED.slot(key, slot)] = { data: v, dims: this.vars.find((x) => x.key === key)!.shape };
+    }
+    const out = await this.session.run(feeds);
+    // the outputs become the next step's inputs as they are: no copy
+    for (const v of this.vars) {
+      const next = out[FETCH.newWeight(v.key)];
+      if (next) this.weights.set(v.key, next.data);
+    }
+    for (const k of this.slotValues.keys()) {
+      const [key, slot] = k.split(SLOT_SEP) as [string, string];
+      this.slotValues.set(k, out[FETCH.newSlot(key, slot)]!.data);
+    }
+    this.counters.step++;
+    const loss = out[FETCH.loss]!.data[0]!;
+    if (!Number.isFinite(loss)) throw new TagbooruError('E_MODEL', `the loss became ${loss} at step ${this.counters.step}: lower the learning rate`);
+    return wantProbs ? { loss, probs: out[FETCH.probs]!.data } : { loss };
+  }
+
+  /** Probabilities (and the loss when labels are given) with the moving BN statistics, any batch size. */
+  async evaluate(x: Float32Array, count: number, labels?: Float32Array): Promise<{ probs: Float32Array; loss?: number }> {
+    if (!this.evalSession) {
+      const model = buildEvalGraph(this.spec, 'N', { name: this.config.loss, options: this.config.lossOptions });
+      this.evalSession = await ModelSession.create(model, { threads: this.config.threads, spinning: false });
+    }
+    const feeds = this.weightFeeds();
+    feeds[FEED.x] = { data: x, dims: this.batchDims(count) };
+    feeds[FEED.labels] = { data: labels ?? new Float32Array(count * this.config.tags), dims: [count, this.config.tags] };
+    const out = await this.evalSession.run(feeds);
+    return { probs: out[FETCH.probs]!.data, loss: labels ? out[FETCH.loss]!.data[0] : undefined };
+  }
+
+  /** Weights and optimizer slots as safetensors, counters and `extra` as JSON beside them. */
+  async saveCheckpoint(dir: string, extra: Record<string, unknown> = {}): Promise<void> {
+    await fs.mkdir(dir, { recursive: true });
+    const tensors = new Map<string, TensorEntry>();
+    for (const v of this.vars) tensors.set(v.key, { data: this.weights.get(v.key)!, shape: v.shape });
+    for (const [k, data] of this.slotValues) tensors.set(k, { data, shape: this.vars.find((v) => v.key === k.split(SLOT_SEP)[0])!.shape });
+    await writeAtomic(path.join(dir, 'state.safetensors'), encodeSafetensors(tensors, { format: CHECKPOINT_FORMAT }));
+    const meta = { format: CHECKPOINT_FORMAT, version: 1, model: this.spec.name, tags: this.config.tags, imageSize: this.config.imageSize, batchSize: this.config.batchSize, optimizer: this.config.optimizer, loss: this.config.loss, counters: this.counters, extra, savedAt: new Date().toISOString() };
+    // the JSON is written last: a checkpoint without it is incomplete and is never loaded
+    await writeAtomic(path.join(dir, 'checkpoint.json'), `${JSON.stringify(meta, null, 1)}\n`);
+  }
+
+  async loadCheckpoint(dir: string): Promise<Record<string, unknown>> {
+    const meta = JSON.parse(await fs.readFile(path.join(dir, 'checkpoint.json'), 'utf8')) as { format: string; model: string; tags: number; counters: Counters; extra: Record<string, unknown> };
+    if (meta.format !== CHECKPOINT_FORMAT) throw new TagbooruError('E_IO', `${dir} is not a tagbooru checkpoint`);
+    if (meta.model !== this.spec.name || meta.tags !== this.config.tags) throw new TagbooruError('E_USAGE', `checkpoint ${dir} is ${meta.model} with ${meta.tags} tags; this trainer is ${this.spec.name} with ${this.config.tags}`);
+    const { tensors } = decodeSafetensors(await fs.readFile(path.join(dir, 'state.safetensors')), dir);
+    this.setWeights(new Map([...tensors].filter(([k]) => !k.includes(SLOT_SEP)).map(([k, t]) => [k, t.data])));
+    for (const k of this.slotValues.keys()) {
+      const t = tensors.get(k);
+      if (!t) throw new TagbooruError('E_IO', `checkpoint ${dir} lacks optimizer slot ${k}`);
+      this.slotValues.set(k, t.data);
+    }
+    this.counters.step = meta.counters.step;
+    return meta.extra;
+  }
+
+  async close(): Promise<void> {
+    await this.session.release();
+    await this.evalSession?.release();
+  }
+}
+

@@ -1,0 +1,126 @@
+/**
+ * The training loop: epochs over a deterministic permutation, batches assembled while the previous step
+ * runs, checkpoints every N steps. The permutation of epoch e is a function of (seed, e) and each sample's
+ * augmentation of (seed, e, position), so a resumed run sees exactly what an uninterrupted one would.
+ */
+import { TagbooruError } from '../errors.ts';
+import { Rng } from '../models/random.ts';
+import type { Trainer } from './trainer.ts';
+
+export interface Sample {
+  /** height·width·3 floats, NHWC, as the model takes them. */
+  readonly x: Float32Array;
+  readonly labels: Float32Array;
+}
+
+export interface TrainingData {
+  readonly size: number;
+  /** A sample, or null when it cannot be used (reported and skipped); `rng` drives its augmentation. */
+  load(index: number, rng: Rng): Promise<Sample | null>;
+}
+
+export interface LoopPosition {
+  epoch: number;
+  /** Position in the epoch's permutation. */
+  offset: number;
+  skipped: number;
+}
+
+export interface LoopProgress {
+  readonly epoch: number;
+  readonly step: number;
+  readonly loss: number;
+  readonly samples: number;
+  readonly position: LoopPosition;
+}
+
+export interface LoopOptions {
+  readonly trainer: Trainer;
+  readonly data: TrainingData;
+  readonly epochs: number;
+  readonly batchSize: number;
+  readonly sampleSize: number;
+  readonly tags: number;
+  readonly seed: number;
+  /** Learning rate for an epoch (DeepDanbooru's learning_rates table, or a constant). */
+  readonly learningRate: (epoch: number, step: number) => number;
+  readonly checkpointDir?: string;
+  /** Steps between checkpoints. */
+  readonly checkpointEvery?: number;
+  /** Resume from this position (read from a checkpoint's extra). */
+  readonly resume?: LoopPosition;
+  readonly onStep?: (p: LoopProgress) => void | Promise<void>;
+  readonly onEpochEnd?: (epoch: number) => Promise<void> | void;
+  /** Stop after this many steps in total (tests, time-boxed runs). */
+  readonly maxSteps?: number;
+  readonly onSkip?: (index: number) => void;
+}
+
+export function permutation(size: number, seed: number, epoch: number): Uint32Array {
+  const order = Uint32Array.from({ length: size }, (_, i) => i);
+  const rng = new Rng([seed >>> 0, epoch >>> 0, 0x9e3779b9, 0x7f4a7c15]);
+  for (let i = size - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order;
+}
+
+export function sampleRng(seed: number, epoch: number, position: number): Rng {
+  return new Rng([seed >>> 0, epoch >>> 0, position >>> 0, 0x2545f491]);
+}
+
+export async function runTrainingLoop(o: LoopOptions): Promise<LoopPosition> {
+  if (o.data.size < o.batchSize) throw new TagbooruError('E_USAGE', `the training set has ${o.data.size} samples, fewer than one batch of ${o.batchSize}`);
+  const pos: LoopPosition = o.resume ? { ...o.resume } : { epoch: 0, offset: 0, skipped: 0 };
+  let step = (await o.trainer.counters()).step;
+  let stepsThisRun = 0;
+
+  const assemble = async (order: Uint32Array, from: number) => {
+    // fill one batch from `from`, skipping unusable samples; returns where the next batch starts
+    const x = new Float32Array(o.batchSize * o.sampleSize), labels = new Float32Array(o.batchSize * o.tags);
+    let filled = 0, at = from, skipped = 0;
+    while (filled < o.batchSize && at < order.length) {
+      const want = Math.min(o.batchSize - filled, order.length - at);
+      const got = await Promise.all(Array.from({ length: want }, (_, k) => o.data.load(order[at + k]!, sampleRng(o.seed, pos.epoch, at + k))));
+      got.forEach((s, k) => {
+        if (!s) {
+          skipped++;
+          o.onSkip?.(order[at + k]!);
+        } else if (filled < o.batchSize) {
+          x.set(s.x, filled * o.sampleSize);
+          labels.set(s.labels, filled * o.tags);
+          filled++;
+        }
+      });
+      at += want;
+    }
+    return { x, labels, full: filled === o.batchSize, next: at, skipped };
+  };
+
+  while (pos.epoch < o.epochs) {
+    const order = permutation(o.data.size, o.seed, pos.epoch);
+    let batch = await assemble(order, pos.offset);
+    while (batch.full) {
+      const lr = o.learningRate(pos.epoch, step);
+      const running = o.trainer.step(batch.x, batch.labels, lr);
+      const nextStart = batch.next;
+      const prefetch = assemble(order, nextStart); // the next batch loads while this step runs
+      const { loss } = await running;
+      step++;
+      stepsThisRun++;
+      pos.offset = nextStart;
+      pos.skipped += batch.skipped;
+      await o.onStep?.({ epoch: pos.epoch, step, loss, samples: o.batchSize, position: { ...pos } });
+      if (o.checkpointDir && o.checkpointEvery && step % o.checkpointEvery === 0) await o.trainer.saveCheckpoint(o.checkpointDir, { position: pos });
+      batch = await prefetch;
+      if (o.maxSteps !== undefined && stepsThisRun >= o.maxSteps) return pos;
+    }
+    pos.skipped += batch.skipped; // the tail that does not fill a batch is dropped, as Keras' last slice is not
+    pos.epoch++;
+    pos.offset = 0;
+    await o.onEpochEnd?.(pos.epoch);
+    if (o.checkpointDir) await o.trainer.saveCheckpoint(o.checkpointDir, { position: pos });
+  }
+  return pos;
+}

@@ -1,0 +1,75 @@
+/**
+ * safetensors (huggingface/safetensors): an 8-byte little-endian header length, a JSON header
+ * `{ name: { dtype, shape, data_offsets: [begin, end] }, __metadata__: { string: string } }`, then raw data.
+ * Only F32 tensors are written; that is all tagbooru keeps.
+ */
+import fs from 'node:fs/promises';
+import { TagbooruError } from '../errors.ts';
+
+export interface TensorEntry {
+  readonly data: Float32Array;
+  readonly shape: readonly number[];
+}
+
+export function encodeSafetensors(tensors: ReadonlyMap<string, TensorEntry>, metadata: Record<string, string> = {}): Uint8Array {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let offset = 0;
+  const names = [...tensors.keys()].sort();
+  for (const name of names) {
+    const t = tensors.get(name)!;
+    header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
+    offset += t.data.byteLength;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8); // align the data to 8 bytes
+  const headerBytes = Buffer.from(json);
+  const out = new Uint8Array(8 + headerBytes.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
+  out.set(headerBytes, 8);
+  let at = 8 + headerBytes.length;
+  for (const name of names) {
+    const t = tensors.get(name)!;
+    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
+    at += t.data.byteLength;
+  }
+  return out;
+}
+
+export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): { tensors: Map<string, TensorEntry>; metadata: Record<string, string> } {
+  const fail = (why: string) => new TagbooruError('E_IO', `${source}: ${why}`);
+  if (bytes.length < 8) throw fail('file too short');
+  const n = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
+  if (8 + n > bytes.length) throw fail('truncated header');
+  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
+  try {
+    header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + n)).toString('utf8')) as typeof header;
+  } catch {
+    throw fail('malformed header');
+  }
+  const base = 8 + n;
+  const tensors = new Map<string, TensorEntry>();
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const e = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
+    if (e.dtype !== 'F32') throw fail(`${name} is ${e.dtype}; only F32 is read`);
+    const [b, end] = e.data_offsets;
+    if (base + end > bytes.length || end - b !== 4 * e.shape.reduce((p, d) => p * d, 1)) throw fail(`${name}: data out of range (truncated file?)`);
+    const copy = new Float32Array(e.shape.reduce((p, d) => p * d, 1));
+    new Uint8Array(copy.buffer).set(bytes.subarray(base + b, base + end));
+    tensors.set(name, { data: copy, shape: e.shape });
+  }
+  return { tensors, metadata: (header.__metadata__ ?? {}) as Record<string, string> };
+}
+
+/** Write to a temporary name and rename, so a crash never leaves half a file under the real name. */
+export async function writeAtomic(file: string, data: Uint8Array | string): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}`;
+  const handle = await fs.open(tmp, 'w');
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(tmp, file);
+}

@@ -1,0 +1,107 @@
+/**
+ * `createTrainer(...)`: the training API. The engine runs in a worker thread; this side only passes
+ * batches and commands, so a server or a progress bar on the main thread stays responsive.
+ */
+import { Worker } from 'node:worker_threads';
+import { TagbooruError, type ErrorCode } from '../errors.ts';
+import type { BundleManifest } from '../infer/bundle.ts';
+import type { Call, Reply } from './_worker.ts';
+import type { Counters, EngineConfig, StepResult } from './engine.ts';
+
+const BOOT = new URL('../infer/worker-boot.js', import.meta.url);
+const MODULE = new URL('./_worker.ts', import.meta.url).href;
+
+export type TrainerConfig = EngineConfig;
+type Method = Call['method'];
+type ArgsOf<M extends Method> = Extract<Call, { method: M }>['args'];
+
+export class Trainer {
+  private nextId = 0;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+
+  private constructor(private readonly worker: Worker, readonly config: TrainerConfig) {
+    worker.on('message', (m: Reply) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (m.ok) p.resolve(m.value);
+      else p.reject(new TagbooruError((m.code as ErrorCode | undefined) ?? 'E_INTERNAL', m.message));
+    });
+    const failAll = (e: Error) => {
+      for (const p of this.pending.values()) p.reject(e);
+      this.pending.clear();
+    };
+    worker.on('error', failAll);
+    worker.on('exit', () => failAll(new TagbooruError('E_INTERNAL', 'the training worker exited')));
+  }
+
+  static start(config: TrainerConfig): Promise<Trainer> {
+    const worker = new Worker(BOOT, { workerData: { module: MODULE, config } });
+    return new Promise((resolve, reject) => {
+      worker.once('error', reject);
+      worker.once('message', (m: Reply) => {
+        worker.off('error', reject);
+        if (m.ok) resolve(new Trainer(worker, config));
+        else {
+          void worker.terminate();
+          reject(new TagbooruError((m.code as ErrorCode | undefined) ?? 'E_MODEL', m.message));
+        }
+      });
+    });
+  }
+
+  private call<M extends Method>(method: M, args: ArgsOf<M>, transfer: ArrayBuffer[] = []): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, method, args }, transfer);
+    });
+  }
+
+  /** One optimizer step on exactly `batchSize` images (NHWC floats) and their multi-hot labels. */
+  step(x: Float32Array, labels: Float32Array, lr: number, options: { probs?: boolean } = {}): Promise<StepResult> {
+    return this.call('step', [x, labels, lr, options.probs ?? false], [x.buffer as ArrayBuffer, labels.buffer as ArrayBuffer]) as Promise<StepResult>;
+  }
+
+  /** Probabilities with the moving BN statistics, for any number of images; the loss when labels are given. */
+  evaluate(x: Float32Array, count: number, labels?: Float32Array): Promise<{ probs: Float32Array; loss?: number }> {
+    return this.call('evaluate', [x, count, labels]) as Promise<{ probs: Float32Array; loss?: number }>;
+  }
+
+  saveCheckpoint(dir: string, extra: Record<string, unknown> = {}): Promise<void> {
+    return this.call('saveCheckpoint', [dir, extra]) as Promise<void>;
+  }
+
+  /** Restores weights, optimizer slots and counters; returns the `extra` saved with them. */
+  loadCheckpoint(dir: string): Promise<Record<string, unknown>> {
+    return this.call('loadCheckpoint', [dir]) as Promise<Record<string, unknown>>;
+  }
+
+  /** Returns the keys taken; with `strict: false` mismatched or missing tensors keep their initialisation. */
+  setWeights(weights: Map<string, Float32Array>, options: { strict?: boolean } = {}): Promise<string[]> {
+    return this.call('setWeights', [weights, options.strict ?? true]) as Promise<string[]>;
+  }
+
+  getWeights(): Promise<Map<string, Float32Array>> {
+    return this.call('getWeights', []) as Promise<Map<string, Float32Array>>;
+  }
+
+  counters(): Promise<Counters> {
+    return this.call('counters', []) as Promise<Counters>;
+  }
+
+  /** An inference bundle (BN folded, weights baked in) from the current weights. */
+  exportBundle(dir: string, manifest: ArgsOf<'exportBundle'>[1]): Promise<string> {
+    return this.call('exportBundle', [dir, manifest]) as Promise<string>;
+  }
+
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+}
+
+export function createTrainer(config: TrainerConfig): Promise<Trainer> {
+  return Trainer.start(config);
+}
+
+export type { BundleManifest };

@@ -1,0 +1,103 @@
+/** The server's JSON API as the page uses it; the API key, if the server wants one, rides along. */
+import type { BundleManifest } from '../infer/bundle.ts';
+
+export interface ModelInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly tags: number;
+  readonly files: { readonly manifest: string; readonly model: string };
+}
+
+export interface WireTag {
+  readonly name: string;
+  readonly category: string;
+  readonly score: number;
+}
+
+export interface TagResponse {
+  readonly model: string;
+  readonly results: readonly { readonly file: string; readonly error: string | null; readonly scores?: readonly WireTag[] }[];
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const KEY_STORE = 'tagbooru-api-key';
+
+export class Api {
+  private key: string | null = sessionStorage.getItem(KEY_STORE);
+
+  setKey(key: string): void {
+    this.key = key;
+    sessionStorage.setItem(KEY_STORE, key);
+  }
+
+  headers(): Record<string, string> {
+    return this.key ? { 'X-API-Key': this.key } : {};
+  }
+
+  private async fetch(url: string, init: RequestInit = {}): Promise<Response> {
+    const response = await fetch(url, { ...init, headers: { ...this.headers(), ...(init.headers as Record<string, string> | undefined) } });
+    if (response.ok) return response;
+    let code = `HTTP ${response.status}`, message = response.statusText;
+    try {
+      const body = (await response.json()) as { error?: string; message?: string };
+      code = body.error ?? code;
+      message = body.message ?? message;
+    } catch {
+      // not our JSON error shape; the status says enough
+    }
+    throw new ApiError(response.status, code, message);
+  }
+
+  async models(): Promise<ModelInfo[]> {
+    return ((await (await this.fetch('/v1/models')).json()) as { models: ModelInfo[] }).models;
+  }
+
+  async manifest(model: ModelInfo): Promise<BundleManifest> {
+    return (await (await this.fetch(model.files.manifest)).json()) as BundleManifest;
+  }
+
+  /** Every score ≥ floor, so the page can re-select at any threshold above it without asking again. */
+  async tag(image: Blob, name: string, floor: number): Promise<readonly WireTag[]> {
+    const form = new FormData();
+    form.append('file', image, name);
+    form.append('floor', String(floor));
+    const body = (await (await this.fetch('/v1/tag', { method: 'POST', body: form })).json()) as TagResponse;
+    const [result] = body.results;
+    if (!result) throw new ApiError(500, 'E_INTERNAL', 'the server returned no result');
+    if (result.error !== null) throw new ApiError(400, 'E_IMAGE', result.error);
+    return result.scores ?? [];
+  }
+
+  /** The model file, with progress when the server says its length. */
+  async bytes(url: string, onProgress: (loaded: number, total: number) => void): Promise<Uint8Array> {
+    const response = await this.fetch(url);
+    const total = Number(response.headers.get('Content-Length') ?? 0);
+    if (!response.body) return new Uint8Array(await response.arrayBuffer());
+    const chunks: Uint8Array[] = [];
+    let loaded = 0;
+    const reader = response.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      loaded += value.length;
+      onProgress(loaded, total);
+    }
+    const out = new Uint8Array(loaded);
+    let at = 0;
+    for (const c of chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,245 @@
+/**
+ * The page: an image in (drop, pick, paste), scores out (server or this browser), then selection, which runs
+ * here with the library's own `compileSelection`, so the sliders and MCut re-select instantly without asking
+ * the server again.
+ */
+import { captionTags } from '../infer/caption.ts';
+import { compileSelection, type ScoredTag, type Selection } from '../infer/selection.ts';
+import type { BundleManifest } from '../infer/bundle.ts';
+import { Api, ApiError, type ModelInfo } from './api.ts';
+import { LocalTagger } from './local.ts';
+import { renderPlaceholder, renderTags } from './view.ts';
+
+/** Scores below this are not sent by the server; it is also the sliders' lowest setting. */
+const FLOOR = 0.01;
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const ui = {
+  model: $('model'),
+  file: $<HTMLInputElement>('file'),
+  drop: $<HTMLLabelElement>('drop'),
+  preview: $<HTMLImageElement>('preview'),
+  local: $<HTMLInputElement>('local'),
+  status: $('status'),
+  keyForm: $<HTMLFormElement>('key-form'),
+  key: $<HTMLInputElement>('key'),
+  results: document.querySelector<HTMLElement>('.results')!,
+  summary: $('summary'),
+  general: $<HTMLInputElement>('general'),
+  generalValue: $<HTMLOutputElement>('general-value'),
+  character: $<HTMLInputElement>('character'),
+  characterValue: $<HTMLOutputElement>('character-value'),
+  mcut: $<HTMLInputElement>('mcut'),
+  tags: $('tags'),
+  caption: $<HTMLTextAreaElement>('caption'),
+  copy: $<HTMLButtonElement>('copy'),
+  download: $<HTMLButtonElement>('download'),
+};
+
+interface Scored {
+  readonly file: string;
+  readonly scores: Float32Array;
+  readonly mode: 'server' | 'browser';
+  readonly ms: number;
+}
+
+const api = new Api();
+const ortBase = document.body.dataset.ortBase ?? '/ort/';
+let model: ModelInfo | null = null;
+let manifest: BundleManifest | null = null;
+let index = new Map<string, number>();
+let image: File | null = null;
+let scored: Scored | null = null;
+let selection: Selection | null = null;
+let local: Promise<LocalTagger> | null = null;
+let generation = 0;
+
+function status(text: string, isError = false): void {
+  ui.status.textContent = text;
+  ui.status.classList.toggle('error', isError);
+}
+
+function fail(e: unknown): void {
+  if (e instanceof ApiError && e.status === 401) {
+    ui.keyForm.hidden = false;
+    ui.key.focus();
+  }
+  status(e instanceof ApiError ? `${e.message} (${e.code})` : e instanceof Error ? e.message : String(e), true);
+}
+
+async function loadModel(): Promise<void> {
+  try {
+    model = (await api.models())[0] ?? null;
+    if (!model) throw new Error('the server lists no model');
+    manifest = await api.manifest(model);
+    index = new Map(manifest.tags.map((t, i) => [t.name, i]));
+    const t = manifest.thresholds;
+    setSlider(ui.general, ui.generalValue, t.categories?.general ?? t.default);
+    setSlider(ui.character, ui.characterValue, t.categories?.character ?? t.default);
+    const characters = manifest.tags.filter((x) => x.category === 'character').length;
+    ui.character.disabled = characters === 0;
+    ui.character.title = characters === 0 ? 'This model has no character tags' : '';
+    ui.model.textContent = `${manifest.name} · ${manifest.tags.length.toLocaleString()} tags · ${manifest.preprocess.width}×${manifest.preprocess.height}`;
+    ui.keyForm.hidden = true;
+    status('');
+    if (image) await analyse();
+  } catch (e) {
+    ui.model.textContent = 'No model loaded';
+    fail(e);
+  }
+}
+
+function setSlider(input: HTMLInputElement, output: HTMLOutputElement, value: number): void {
+  input.value = String(Math.min(1, Math.max(FLOOR, value)));
+  output.value = Number(input.value).toFixed(2);
+}
+
+function localTagger(): Promise<LocalTagger> {
+  local ??= (async () => {
+    if (!model || !manifest) throw new Error('the model is not loaded yet');
+    const bytes = await api.bytes(model.files.model, (loaded, total) => {
+      status(`Loading the model into this browser… ${(loaded / 2 ** 20).toFixed(1)}${total ? ` of ${(total / 2 ** 20).toFixed(1)}` : ''} MiB`);
+    });
+    status('Starting WebAssembly…');
+    return LocalTagger.create(ortBase, manifest, bytes);
+  })();
+  local.catch(() => (local = null));
+  return local;
+}
+
+/** Scores for the current image in the current mode; a newer image or mode switch wins over a late answer. */
+async function analyse(): Promise<void> {
+  if (!image || !manifest) return;
+  const run = ++generation;
+  const mode = ui.local.checked ? 'browser' : 'server';
+  ui.results.setAttribute('aria-busy', 'true');
+  try {
+    let scores: Float32Array;
+    const started = performance.now();
+    if (mode === 'browser') {
+      const tagger = await localTagger();
+      status('Tagging in this browser…');
+      const t0 = performance.now();
+      scores = await tagger.scores(image);
+      if (run !== generation) return;
+      scored = { file: image.name, scores, mode, ms: performance.now() - t0 };
+    } else {
+      status('Tagging on the server…');
+      const wire = await api.tag(image, image.name || 'pasted image', FLOOR);
+      if (run !== generation) return;
+      scores = new Float32Array(manifest.tags.length);
+      for (const t of wire) {
+        const i = index.get(t.name);
+        if (i !== undefined) scores[i] = t.score;
+      }
+      scored = { file: image.name, scores, mode, ms: performance.now() - started };
+    }
+    status(`Tagged ${mode === 'browser' ? 'in this browser' : 'on the server'} in ${Math.round(scored.ms)} ms.`);
+    reselect();
+  } catch (e) {
+    if (run === generation) fail(e);
+  } finally {
+    if (run === generation) ui.results.setAttribute('aria-busy', 'false');
+  }
+}
+
+/** Selection from the scores in hand: instant, so it runs on every slider move. */
+function reselect(): void {
+  ui.generalValue.value = Number(ui.general.value).toFixed(2);
+  ui.characterValue.value = Number(ui.character.value).toFixed(2);
+  ui.general.disabled = ui.mcut.checked;
+  ui.character.disabled = ui.mcut.checked || !manifest?.tags.some((t) => t.category === 'character');
+  if (!scored || !manifest) return;
+  const compiled = compileSelection(manifest.tags, manifest.thresholds, {
+    categoryThresholds: { general: Number(ui.general.value), character: Number(ui.character.value) },
+    mcut: ui.mcut.checked,
+  });
+  selection = compiled.select(scored.scores);
+  const ratings: ScoredTag[] = manifest.tags.flatMap((t, i) => (t.category === 'rating' ? [{ ...t, score: scored!.scores[i]! }] : []));
+  renderTags(ui.tags, selection, ratings);
+  ui.summary.textContent = `${selection.tags.length} tag${selection.tags.length === 1 ? '' : 's'}`;
+  ui.caption.value = captionTags(selection.tags, { replaceUnderscores: true }).join(', ');
+  ui.copy.disabled = ui.download.disabled = false;
+}
+
+function take(file: File | null | undefined): void {
+  if (!file) return;
+  if (!file.type.startsWith('image/') && file.type !== '') {
+    status(`${file.name || 'That'} is not an image (${file.type}).`, true);
+    return;
+  }
+  image = file;
+  if (ui.preview.src) URL.revokeObjectURL(ui.preview.src);
+  ui.preview.src = URL.createObjectURL(file);
+  ui.preview.alt = `Preview of ${file.name || 'the pasted image'}`;
+  ui.preview.hidden = false;
+  ui.drop.classList.add('has-image');
+  scored = null;
+  renderPlaceholder(ui.tags, 'Tagging…');
+  void analyse();
+}
+
+ui.file.addEventListener('change', () => take(ui.file.files?.[0]));
+for (const type of ['dragenter', 'dragover'] as const) {
+  document.addEventListener(type, (e) => {
+    e.preventDefault();
+    ui.drop.classList.add('over');
+  });
+}
+document.addEventListener('dragleave', (e) => {
+  if (e.relatedTarget === null) ui.drop.classList.remove('over');
+});
+document.addEventListener('drop', (e) => {
+  e.preventDefault();
+  ui.drop.classList.remove('over');
+  take(e.dataTransfer?.files[0]);
+});
+document.addEventListener('paste', (e) => {
+  const file = [...(e.clipboardData?.files ?? [])].find((f) => f.type.startsWith('image/'));
+  if (file) take(file);
+});
+
+ui.general.addEventListener('input', reselect);
+ui.character.addEventListener('input', reselect);
+ui.mcut.addEventListener('change', reselect);
+ui.local.addEventListener('change', () => {
+  if (ui.local.checked && !image) {
+    localTagger().then(() => status('The model is ready in this browser.'), fail);
+  }
+  void analyse();
+});
+ui.keyForm.addEventListener('submit', (e) => {
+  e.preventDefault();
+  api.setKey(ui.key.value.trim());
+  void loadModel();
+});
+
+ui.copy.addEventListener('click', async () => {
+  try {
+    await navigator.clipboard.writeText(ui.caption.value);
+    status('Caption copied.');
+  } catch {
+    // no clipboard permission (plain http on another host): leave it selected for Ctrl+C
+    ui.caption.focus();
+    ui.caption.select();
+    status('Caption selected: press Ctrl+C (⌘C) to copy.');
+  }
+});
+
+ui.download.addEventListener('click', () => {
+  if (!scored || !selection || !manifest) return;
+  const json = {
+    file: scored.file,
+    model: manifest.name,
+    mode: scored.mode,
+    thresholds: ui.mcut.checked ? 'mcut' : { general: Number(ui.general.value), character: Number(ui.character.value) },
+    rating: selection.rating,
+    tags: selection.tags,
+  };
+  const url = URL.createObjectURL(new Blob([`${JSON.stringify(json, null, 2)}\n`], { type: 'application/json' }));
+  const a = Object.assign(document.createElement('a'), { href: url, download: `${(scored.file || 'image').replace(/\.[^.]+$/, '')}.tags.json` });
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+});
+
+void loadModel();

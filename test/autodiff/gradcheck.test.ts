@@ -1,0 +1,60 @@
+import { describe, expect, test } from 'vitest';
+import { buildModel } from '../../src/models/registry.ts';
+import type { Layer, ModelSpec } from '../../src/models/spec.ts';
+import { checkAll, runGradients, type Case } from './_harness.ts';
+
+// float32 analytic against float64 numeric: ~1e-6 is typical; deep stacks of BN over a handful of values
+// (batch 2 at 1×1) amplify float32 rounding, hence the looser bound for the four-stage model
+const NORM_REL = 5e-4;
+const MAX_REL = 2e-2;
+
+function expectClose(c: Case, samples = 6, normRel = NORM_REL) {
+  return async () => {
+    const p = await runGradients(c);
+    const errors = checkAll(c, p, samples);
+    expect(errors.length).toBeGreaterThan(0);
+    const scale = Math.max(...errors.map((e) => e.maxGrad));
+    for (const e of errors) {
+      // a gradient that is zero in exact arithmetic (BN removes any per-channel shift upstream of it)
+      // comes out as float32 noise; judge it against the model's gradient scale
+      if (e.maxGrad < 1e-5 * scale && e.maxAbsDiff < 1e-5 * scale) continue;
+      expect(e.normRel, `${e.key} normRel (max |g| ${e.maxGrad.toExponential(1)})`).toBeLessThan(normRel);
+      expect(e.maxRel, `${e.key} maxRel`).toBeLessThan(MAX_REL);
+    }
+  };
+}
+
+/** A model that exercises every rule the resnets do not: bias, kernel 2, VALID strides, SE, avgpool, dense. */
+function coverageSpec(size: number): ModelSpec {
+  const L: Layer[] = [
+    { kind: 'input', name: 'in', shape: [size, size, 3] },
+    { kind: 'conv', name: 'c1', input: 'in', filters: 4, kernel: [2, 2], strides: [1, 1], padding: 'same', useBias: true },
+    { kind: 'relu', name: 'r1', input: 'c1' },
+    { kind: 'conv', name: 'c2', input: 'r1', filters: 5, kernel: [3, 3], strides: [2, 2], padding: 'valid', useBias: false },
+    { kind: 'bn', name: 'b2', input: 'c2', epsilon: 1e-3, momentum: 0.99 },
+    { kind: 'maxpool', name: 'mp', input: 'b2', pool: [3, 3], strides: [1, 1], padding: 'same' },
+    { kind: 'gap', name: 'se_gap', input: 'mp' },
+    { kind: 'dense', name: 'se_d1', input: 'se_gap', units: 2, useBias: true },
+    { kind: 'relu', name: 'se_r', input: 'se_d1' },
+    { kind: 'dense', name: 'se_d2', input: 'se_r', units: 5, useBias: true },
+    { kind: 'sigmoid', name: 'se_s', input: 'se_d2' },
+    { kind: 'multiply', name: 'se_mul', inputs: ['mp', 'se_s'] },
+    { kind: 'conv', name: 'c3', input: 'se_mul', filters: 6, kernel: [3, 3], strides: [2, 2], padding: 'same', useBias: false },
+    { kind: 'avgpool', name: 'ap', input: 'c3', pool: [2, 2], strides: [2, 2], padding: 'valid' },
+    { kind: 'flatten', name: 'fl', input: 'ap' },
+    { kind: 'dense', name: 'head', input: 'fl', units: 7, useBias: true },
+    { kind: 'sigmoid', name: 'out', input: 'head' },
+  ];
+  return { name: 'coverage', layers: L, output: 'out' };
+}
+
+describe('gradient rules against float64 finite differences', () => {
+  test('test_tiny at 16² (asymmetric SAME pads, stride-2 projection, identity shortcut)', expectClose({ spec: buildModel('test_tiny', { tags: 5, imageSize: [16, 16] }), batch: 3 }), 60_000);
+  test('test_tiny at 17² (odd sizes, symmetric pads)', expectClose({ spec: buildModel('test_tiny', { tags: 4, imageSize: [17, 17] }), batch: 2 }), 60_000);
+  test('a four-stage resnet passes a full check', expectClose({ spec: buildModel('test_small', { tags: 3, imageSize: [41, 41] }), batch: 3 }, 3, 2e-3), 120_000);
+  test('bias, kernel 2, VALID stride 2, squeeze-excitation, average pool, flatten, dense', expectClose({ spec: coverageSpec(21), batch: 3 }), 60_000);
+  test('the resnet_152 head (7×7 average pool, flatten, dense)', expectClose({ spec: buildModel('test_tiny_dense', { tags: 3, imageSize: [64, 64] }), batch: 2 }, 3), 120_000);
+  test('focal loss', expectClose({ spec: buildModel('test_tiny', { tags: 6, imageSize: [16, 16] }), batch: 2, loss: 'focal_loss' }, 4), 60_000);
+  test('asymmetric loss', expectClose({ spec: buildModel('test_tiny', { tags: 6, imageSize: [16, 16] }), batch: 2, loss: 'asymmetric_loss' }, 4), 60_000);
+  test('gradient with respect to the input image', expectClose({ spec: buildModel('test_tiny', { tags: 3, imageSize: [16, 16] }), batch: 2, inputGradient: true }, 12), 60_000);
+});

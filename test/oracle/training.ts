@@ -1,0 +1,86 @@
+/**
+ * The float64 oracle for training: the forward pass with batch-statistics BatchNormalization, the three
+ * losses on logits, and central finite differences of the loss. ORT has no float64 Conv, so every gradient
+ * rule is checked against this.
+ */
+import type { ModelSpec, Weights } from '../../src/models/spec.ts';
+import { forwardLayer, tensor, type Tensor } from './reference.ts';
+
+export type Float64Weights = Map<string, Float64Array>;
+export type LossName = 'binary_crossentropy' | 'focal_loss' | 'asymmetric_loss';
+
+/** Normalise NHWC x over (n, h, w) per channel with the batch's biased statistics. */
+function batchNormTrain(x: Tensor, gamma: Float64Array, beta: Float64Array, epsilon: number): { y: Tensor; mean: Float64Array; variance: Float64Array } {
+  const c = x.shape.at(-1)!, m = x.data.length / c;
+  const mean = new Float64Array(c), variance = new Float64Array(c);
+  x.data.forEach((v, i) => (mean[i % c]! += v / m));
+  x.data.forEach((v, i) => (variance[i % c]! += (v - mean[i % c]!) ** 2 / m));
+  const y = x.data.map((v, i) => gamma[i % c]! * (v - mean[i % c]!) / Math.sqrt(variance[i % c]! + epsilon) + beta[i % c]!);
+  return { y: { data: y, shape: x.shape }, mean, variance };
+}
+
+export interface TrainForward {
+  readonly logits: Tensor;
+  /** Batch statistics per BN layer (biased variance). */
+  readonly batchStats: Map<string, { mean: Float64Array; variance: Float64Array }>;
+}
+
+export function referenceTrainForward(spec: ModelSpec, weights: Float64Weights, inputNHWC: ArrayLike<number>, batch: number): TrainForward {
+  const acts = new Map<string, Tensor>();
+  const batchStats = new Map<string, { mean: Float64Array; variance: Float64Array }>();
+  const out = spec.layers.find((l) => l.name === spec.output)!;
+  const logitsLayer = out.kind === 'sigmoid' ? out.input : out.name;
+  for (const layer of spec.layers) {
+    if (layer.kind === 'input') {
+      acts.set(layer.name, tensor(inputNHWC, [batch, ...layer.shape]));
+      continue;
+    }
+    const ins = ('inputs' in layer ? layer.inputs : [layer.input]).map((n) => acts.get(n)!);
+    if (layer.kind === 'bn') {
+      const r = batchNormTrain(ins[0]!, weights.get(`${layer.name}/gamma`)!, weights.get(`${layer.name}/beta`)!, layer.epsilon);
+      acts.set(layer.name, r.y);
+      batchStats.set(layer.name, { mean: r.mean, variance: r.variance });
+    } else {
+      // the oracle's layer functions read float64 data through Float64Array.from, so a float64 map fits
+      acts.set(layer.name, forwardLayer(layer, ins, weights as unknown as Weights));
+    }
+    if (layer.name === logitsLayer) break;
+  }
+  return { logits: acts.get(logitsLayer)!, batchStats };
+}
+
+const softplus = (z: number) => Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z)));
+
+export function referenceLoss(name: LossName, logits: ArrayLike<number>, labels: ArrayLike<number>): number {
+  let total = 0;
+  for (let i = 0; i < logits.length; i++) {
+    const z = logits[i]!, t = labels[i]!, p = 1 / (1 + Math.exp(-z));
+    const logP = -softplus(-z), log1mP = -softplus(z);
+    if (name === 'binary_crossentropy') total += -(t * logP + (1 - t) * log1mP);
+    else if (name === 'focal_loss') total += -0.25 * t * (1 - p) ** 2 * logP - 0.75 * (1 - t) * p ** 2 * log1mP;
+    else {
+      const pm = Math.max(p - 0.05, 0);
+      total += -t * logP - (1 - t) * pm ** 4 * Math.log(1 - pm);
+    }
+  }
+  return total / logits.length;
+}
+
+export function referenceObjective(spec: ModelSpec, weights: Float64Weights, x: ArrayLike<number>, batch: number, labels: ArrayLike<number>, loss: LossName): number {
+  return referenceLoss(loss, referenceTrainForward(spec, weights, x, batch).logits.data, labels);
+}
+
+/** Central difference of `f` in one coordinate of `values`, restoring it afterwards. */
+export function centralDifference(values: Float64Array, index: number, f: () => number, eps = 1e-6): number {
+  const saved = values[index]!;
+  values[index] = saved + eps;
+  const up = f();
+  values[index] = saved - eps;
+  const down = f();
+  values[index] = saved;
+  return (up - down) / (2 * eps);
+}
+
+export function toFloat64(weights: Weights): Float64Weights {
+  return new Map([...weights].map(([k, v]) => [k, Float64Array.from(v)]));
+}
