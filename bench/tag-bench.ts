@@ -15,6 +15,7 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -83,8 +84,8 @@ interface ChildRun {
   readonly peakRssMb: number | null;
   /** user + system CPU seconds (GNU time); with 2 threads an uncontended run approaches 2 × wall */
   readonly cpuS: number | null;
-  /** 1-minute load average at spawn and at exit: other work on the machine shows here */
-  readonly load: readonly [number, number];
+  /** CPU seconds the rest of the machine used while the child ran (all CPUs' busy time − the child's) */
+  readonly othersCpuS: number | null;
   readonly stderrTail: string;
 }
 
@@ -93,7 +94,7 @@ const hasTime = fs.existsSync(TIME);
 function runChild(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<ChildRun> {
   const rssFile = path.join(BENCH, 'out', 'tmp', `rss-${process.pid}-${Math.random().toString(36).slice(2)}.txt`);
   const [file, argv] = hasTime ? [TIME, ['-f', '%M %U %S', '-o', rssFile, cmd, ...args]] : [cmd, [...args]];
-  const load0 = loadavg();
+  const busy0 = busyCpuS();
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn(file, argv, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -122,12 +123,29 @@ function runChild(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv):
         cpuS = user! + sys!;
         fs.rmSync(rssFile);
       }
-      resolve({ argv: [cmd, ...args], code, wallS, lineTimes, peakRssMb: peak, cpuS, load: [load0, loadavg()], stderrTail: stderr.slice(-1500) });
+      resolve({ argv: [cmd, ...args], code, wallS, lineTimes, peakRssMb: peak, cpuS, othersCpuS: cpuS === null ? null : busyCpuS() - busy0 - cpuS, stderrTail: stderr.slice(-1500) });
     });
   });
 }
 
-const loadavg = () => Number(fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+const CPUS = os.availableParallelism();
+const USER_HZ = 100;
+/** Busy CPU seconds of the whole machine since boot (/proc/stat: everything but idle and iowait). */
+function busyCpuS(): number {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  return (f.reduce((a, b) => a + b, 0) - f[3]! - f[4]!) / USER_HZ;
+}
+
+/** Wait (at most maxS) for a second in which the rest of the machine uses under `limit` of the CPUs. */
+async function waitQuiet(maxS: number, limit = 0.1): Promise<number> {
+  const t0 = performance.now();
+  for (;;) {
+    const b0 = busyCpuS();
+    await new Promise((r) => setTimeout(r, 1000));
+    const share = (busyCpuS() - b0) / CPUS;
+    if (share < limit || (performance.now() - t0) / 1000 >= maxS) return share;
+  }
+}
 
 /** Images/s after the first batch, from the arrival times of the per-image lines. */
 function steady(lineTimes: readonly number[], batch: number): number {
@@ -210,6 +228,7 @@ async function ensureBundle(dir: string, arch: string, tags: number, size: numbe
 }
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
+const others = (r: { othersPct: number | null }) => (r.othersPct === null ? '' : `, others' CPU ${r.othersPct.toFixed(0)} %`);
 
 // ───────────────────────────── the benchmark ─────────────────────────────
 
@@ -232,11 +251,15 @@ interface Row {
   peakRssMb: number | null;
   /** CPU seconds / wall seconds of the child: ≈ 2 with 2 busy threads, less when the machine is shared */
   cpuPerWall: number | null;
-  load: readonly [number, number];
+  /** share of all CPUs that other processes used while the child ran: > ~5 % means a disturbed timing */
+  othersPct: number | null;
   detail: Record<string, unknown>;
 }
 
-const procStats = (run: ChildRun) => ({ cpuPerWall: run.cpuS === null ? null : run.cpuS / run.wallS, load: run.load });
+const procStats = (run: ChildRun) => ({
+  cpuPerWall: run.cpuS === null ? null : run.cpuS / run.wallS,
+  othersPct: run.othersCpuS === null ? null : Math.max(0, (100 * run.othersCpuS) / (CPUS * run.wallS)),
+});
 
 async function main() {
   const { values } = parseArgs({
@@ -251,7 +274,9 @@ async function main() {
       threads: { type: 'string', default: '2' },
       runners: { type: 'string', default: 'tag,raw,eager,frozen' },
       'torch-layout': { type: 'string', default: 'auto' },
-      'raw-images': { type: 'string', default: '16' }, // images per raw-ORT measurement: runs = max(2, this / batch)
+      'raw-images': { type: 'string', default: '16' },
+      // before each measured child, wait up to this many seconds for the rest of the machine to go idle
+      'wait-quiet': { type: 'string', default: '0' }, // images per raw-ORT measurement: runs = max(2, this / batch)
       rebuild: { type: 'boolean', default: false },
       out: { type: 'string', default: path.join(BENCH, 'out') },
       // worker options
@@ -304,6 +329,11 @@ async function main() {
   const layout = (mode: string) => (values['torch-layout'] === 'auto' ? (mode === 'frozen' ? 'cl' : 'nchw') : values['torch-layout']);
   const rows: Row[] = [];
   const started = performance.now();
+  const quietWait = Number(values['wait-quiet']);
+  const measured = async (cmd: string, args: readonly string[]) => {
+    if (quietWait > 0) await waitQuiet(quietWait);
+    return runChild(cmd, args, env);
+  };
   const tmp = (name: string) => path.join(BENCH, 'out', 'tmp', name);
 
   for (let round = 1; round <= rounds; round++) {
@@ -313,8 +343,8 @@ async function main() {
         const head = `[round ${round}] ${m.key} batch ${batch}`;
         if (runners.has('tag') && cli.available) {
           const args = ['bin/tagbooru.js', 'tag', '--model', bundle.dir, '--batch-size', String(batch), '--format', 'jsonl', ...tagThreads];
-          const empty = await runChild(process.execPath, [args[0]!, args[1]!, emptyDir, ...args.slice(2)], env);
-          const run = await runChild(process.execPath, [args[0]!, args[1]!, imageDir, ...args.slice(2)], env);
+          const empty = await measured(process.execPath, [args[0]!, args[1]!, emptyDir, ...args.slice(2)]);
+          const run = await measured(process.execPath, [args[0]!, args[1]!, imageDir, ...args.slice(2)]);
           if (run.code !== 0) childFailed('tagbooru tag', run);
           if (run.lineTimes.length !== nImages) log(`! tag printed ${run.lineTimes.length} lines for ${nImages} images`);
           const startupS = empty.code === 0 ? empty.wallS : undefined;
@@ -323,21 +353,21 @@ async function main() {
             startupS, netImgPerS: startupS !== undefined ? nImages / (run.wallS - startupS) : undefined, peakRssMb: run.peakRssMb, ...procStats(run),
             detail: { firstLineS: run.lineTimes[0], lines: run.lineTimes.length, emptyFolderExit: empty.code, emptyFolderRssMb: empty.peakRssMb, emptyFolderStderr: empty.code === 0 ? undefined : empty.stderrTail },
           });
-          log(`${head} tag: ${fmt(rows.at(-1)!.steadyImgPerS)} img/s steady, wall ${run.wallS.toFixed(1)} s, startup ${startupS?.toFixed(1) ?? '?'} s, ${fmt(run.peakRssMb, 0)} MB`);
+          log(`${head} tag: ${fmt(rows.at(-1)!.steadyImgPerS)} img/s steady, wall ${run.wallS.toFixed(1)} s, startup ${startupS?.toFixed(1) ?? '?'} s, ${fmt(run.peakRssMb, 0)} MB${others(rows.at(-1)!)}`);
         }
         if (runners.has('raw')) {
           const result = tmp(`raw-${m.key}-${batch}.json`);
           const runs = Math.max(2, Math.ceil(Number(values['raw-images']) / batch));
-          const run = await runChild(process.execPath, ['--import', 'tsx', 'bench/tag-bench.ts', '--worker', 'raw-ort', '--model', bundle.model, '--batch', String(batch), '--runs', String(runs), '--warmup', batch === 1 ? '2' : '1', '--threads', String(threads), '--result', result], env);
+          const run = await measured(process.execPath, ['--import', 'tsx', 'bench/tag-bench.ts', '--worker', 'raw-ort', '--model', bundle.model, '--batch', String(batch), '--runs', String(runs), '--warmup', batch === 1 ? '2' : '1', '--threads', String(threads), '--result', result]);
           if (run.code !== 0) childFailed('raw ORT worker', run);
           const r = JSON.parse(fs.readFileSync(result, 'utf8')) as { model_batch_s: number; model_img_per_s: number; session_create_s: number; peak_rss_mb: number };
           rows.push({ model: m.key, batch, runner: 'ORT raw', round, modelBatchS: r.model_batch_s, modelImgPerS: r.model_img_per_s, wallS: run.wallS, startupS: r.session_create_s, peakRssMb: run.peakRssMb ?? r.peak_rss_mb, ...procStats(run), detail: r });
-          log(`${head} raw ORT: ${(r.model_batch_s * 1000).toFixed(0)} ms/batch = ${fmt(r.model_img_per_s)} img/s, ${fmt(run.peakRssMb, 0)} MB`);
+          log(`${head} raw ORT: ${(r.model_batch_s * 1000).toFixed(0)} ms/batch = ${fmt(r.model_img_per_s)} img/s, ${fmt(run.peakRssMb, 0)} MB${others(rows.at(-1)!)}`);
         }
         for (const mode of ['eager', 'frozen'] as const) {
           if (!runners.has(mode)) continue;
           const result = tmp(`torch-${m.key}-${batch}-${mode}.json`);
-          const run = await runChild(PYTHON, ['bench/torch_resnet.py', '--arch', m.arch, '--tags', String(tags), '--size', String(size), '--batch', String(batch), '--mode', mode, '--layout', layout(mode), '--threads', String(threads), '--images', imageDir, '--result', result], env);
+          const run = await measured(PYTHON, ['bench/torch_resnet.py', '--arch', m.arch, '--tags', String(tags), '--size', String(size), '--batch', String(batch), '--mode', mode, '--layout', layout(mode), '--threads', String(threads), '--images', imageDir, '--result', result]);
           if (run.code !== 0) childFailed(`torch_resnet.py ${mode}`, run);
           const r = JSON.parse(fs.readFileSync(result, 'utf8')) as Record<string, number>;
           const startupS = r.import_s! + r.build_s! + r.prepare_s!;
@@ -346,7 +376,7 @@ async function main() {
             steadyImgPerS: steady(run.lineTimes, batch), wallImgPerS: nImages / run.wallS, wallS: run.wallS, startupS, netImgPerS: r.e2e_loop_img_per_s,
             modelBatchS: r.model_batch_s, modelImgPerS: r.model_img_per_s, peakRssMb: run.peakRssMb ?? r.peak_rss_mb!, ...procStats(run), detail: r,
           });
-          log(`${head} torch ${mode} (${layout(mode)}): ${fmt(rows.at(-1)!.steadyImgPerS)} img/s steady, model ${(r.model_batch_s! * 1000).toFixed(0)} ms/batch, prepare ${r.prepare_s!.toFixed(1)} s, ${fmt(run.peakRssMb, 0)} MB`);
+          log(`${head} torch ${mode} (${layout(mode)}): ${fmt(rows.at(-1)!.steadyImgPerS)} img/s steady, model ${(r.model_batch_s! * 1000).toFixed(0)} ms/batch, prepare ${r.prepare_s!.toFixed(1)} s, ${fmt(run.peakRssMb, 0)} MB${others(rows.at(-1)!)}`);
         }
       }
     }
@@ -378,6 +408,7 @@ interface SummaryRow {
   vsFrozen?: number;
   vsEager?: number;
   peakRssMb?: number;
+  othersPct?: number;
 }
 
 function summarise(rows: readonly Row[], models: readonly string[], batches: readonly number[]): SummaryRow[] {
@@ -396,7 +427,7 @@ function summarise(rows: readonly Row[], models: readonly string[], batches: rea
         if (!rs.length) continue;
         const s: SummaryRow = {
           model, batch, runner, steadyImgPerS: med(rs, 'steadyImgPerS'), wallImgPerS: med(rs, 'wallImgPerS'), netImgPerS: med(rs, 'netImgPerS'),
-          startupS: med(rs, 'startupS'), modelImgPerS: med(rs, 'modelImgPerS'), peakRssMb: med(rs, 'peakRssMb'),
+          startupS: med(rs, 'startupS'), modelImgPerS: med(rs, 'modelImgPerS'), peakRssMb: med(rs, 'peakRssMb'), othersPct: med(rs, 'othersPct'),
         };
         const speed = runner === 'ORT raw' ? s.modelImgPerS : s.steadyImgPerS;
         const modelOnly = runner === 'tagbooru tag' ? raw : runner.startsWith('PyTorch') ? s.modelImgPerS : undefined;
@@ -418,12 +449,12 @@ function markdown(summary: readonly SummaryRow[], report: { images: number; thre
   const lines = [
     `Tagging benchmark: ${report.images} JPEGs, ${report.size}×${report.size}, ${report.tags} tags, ${report.threads} threads, ${report.rounds} round(s), ${report.totalS.toFixed(0)} s in total. PyTorch layouts: eager ${report.torchLayout.eager}, frozen ${report.torchLayout.frozen}.`,
     '',
-    '| model | batch | runner | end-to-end img/s (steady) | img/s incl. startup (wall) | startup s | img/s, wall − startup | model-only img/s | pipeline overhead | × PyTorch frozen | × PyTorch eager | peak RSS MB |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| model | batch | runner | end-to-end img/s (steady) | img/s incl. startup (wall) | startup s | img/s, wall − startup | model-only img/s | pipeline overhead | × PyTorch frozen | × PyTorch eager | peak RSS MB | others\' CPU |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const s of summary) {
     const e2e = s.runner === 'ORT raw' ? '(model only)' : fmt(s.steadyImgPerS);
-    lines.push(`| ${s.model} | ${s.batch} | ${s.runner} | ${e2e} | ${fmt(s.wallImgPerS)} | ${fmt(s.startupS, 1)} | ${fmt(s.netImgPerS)} | ${fmt(s.modelImgPerS)} | ${s.overheadPct === undefined ? '–' : `${s.overheadPct.toFixed(1)} %`} | ${fmt(s.vsFrozen)} | ${fmt(s.vsEager)} | ${fmt(s.peakRssMb, 0)} |`);
+    lines.push(`| ${s.model} | ${s.batch} | ${s.runner} | ${e2e} | ${fmt(s.wallImgPerS)} | ${fmt(s.startupS, 1)} | ${fmt(s.netImgPerS)} | ${fmt(s.modelImgPerS)} | ${s.overheadPct === undefined ? '–' : `${s.overheadPct.toFixed(1)} %`} | ${fmt(s.vsFrozen)} | ${fmt(s.vsEager)} | ${fmt(s.peakRssMb, 0)} | ${s.othersPct === undefined ? '–' : `${s.othersPct.toFixed(0)} %`} |`);
   }
   lines.push('', 'Targets: `tagbooru tag` end-to-end ≥ 1.3× PyTorch frozen; pipeline overhead (decode + resize + output, per image, over raw ORT) ≤ 10 %.');
   for (const s of summary.filter((r) => r.runner === 'tagbooru tag')) {
@@ -431,7 +462,8 @@ function markdown(summary: readonly SummaryRow[], report: { images: number; thre
     const b = s.overheadPct === undefined ? '?' : `${s.overheadPct.toFixed(1)} % ${s.overheadPct <= 10 ? 'PASS' : 'FAIL'}`;
     lines.push(`- ${s.model} batch ${s.batch}: vs frozen ${a}; overhead ${b}`);
   }
-  lines.push('', 'Startup: `tag` = the same command on an empty folder; ORT raw = session creation; PyTorch = import + build + (trace, freeze, optimize) + warm-up, self-reported. "wall − startup" for PyTorch is its own image-loop rate.', '');
+  lines.push('', '"others\' CPU": share of all CPUs used by other processes while the child ran; above a few % the timing was disturbed.');
+  lines.push('Startup: `tag` = the same command on an empty folder; ORT raw = session creation; PyTorch = import + build + (trace, freeze, optimize) + warm-up, self-reported. "wall − startup" for PyTorch is its own image-loop rate.', '');
   return lines.join('\n');
 }
 

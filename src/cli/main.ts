@@ -1,15 +1,20 @@
 /** The CLI entry: the command table, help, and the one place errors become exit statuses. */
 import { TagbooruError, errorMessage, type ErrorCode } from '../errors.ts';
 import { helpText, parse, type Command, type Io } from './command.ts';
+import { downloadTagsCommand } from './commands/download-tags.ts';
 import { evaluateCommand } from './commands/evaluate.ts';
 import { importCommand } from './commands/import.ts';
 import { infoCommand } from './commands/info.ts';
 import { initModelCommand } from './commands/init-model.ts';
+import { makeDatasetCommand } from './commands/make-dataset.ts';
+import { makeTrainingDatabaseCommand } from './commands/make-training-database.ts';
+import { metricsCommand } from './commands/metrics.ts';
 import { modelsCommand } from './commands/models.ts';
+import { createProjectCommand, evaluateProjectCommand, trainProjectCommand } from './commands/project.ts';
 import { serveCommand } from './commands/serve.ts';
 import { tagCommand } from './commands/tag.ts';
 
-export const COMMANDS = [tagCommand, evaluateCommand, initModelCommand, serveCommand, importCommand, modelsCommand, infoCommand] as unknown as readonly Command[];
+export const COMMANDS = [tagCommand, evaluateCommand, initModelCommand, serveCommand, importCommand, modelsCommand, infoCommand, makeDatasetCommand, downloadTagsCommand, createProjectCommand, makeTrainingDatabaseCommand, trainProjectCommand, evaluateProjectCommand, metricsCommand] as unknown as readonly Command[];
 
 export const VERSION = '0.1.0';
 

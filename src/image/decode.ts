@@ -101,3 +101,16 @@ export async function decodeImage(source: string | Uint8Array, options: DecodeOp
   }
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, channels };
 }
+
+/** Round-trip RGB bytes through a JPEG encoder: the compression artefacts of a re-saved upload. */
+export async function jpegRoundTrip(rgb: Uint8Array, width: number, height: number, quality: number): Promise<Uint8Array> {
+  const jpeg = await sharp(rgb, { raw: { width, height, channels: 3 } }).jpeg({ quality }).toBuffer();
+  const { data } = await sharp(jpeg).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  return new Uint8Array(data.buffer, data.byteOffset, data.length);
+}
+
+/** Re-encode any decodable image as PNG (the training query reads png/jpg/jpeg only). */
+export async function transcodeToPng(bytes: Uint8Array): Promise<Uint8Array> {
+  const out = await sharp(bytes, { autoOrient: true, pages: 1, failOn: 'truncated' }).png().toBuffer();
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}

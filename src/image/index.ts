@@ -3,8 +3,9 @@ import { decodeImage, type DecodeOptions } from './decode.ts';
 import { preprocess } from './preprocess.ts';
 import type { PreprocessSpec } from './spec.ts';
 
-export { decodeImage, IMAGE_EXTENSIONS, type DecodedImage, type DecodeOptions } from './decode.ts';
+export { decodeImage, transcodeToPng, IMAGE_EXTENSIONS, type DecodedImage, type DecodeOptions } from './decode.ts';
 export { preprocess } from './preprocess.ts';
+export { augmentImage, type AugmentOptions } from './augment.ts';
 export { PRESETS, resolvePreset, type PreprocessSpec, type PresetName, type Rgb } from './spec.ts';
 
 /** Decode then preprocess: one image to a fresh `spec.width · spec.height · 3` tensor. */

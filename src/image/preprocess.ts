@@ -59,7 +59,7 @@ const GEOMETRIES: { [K in PreprocessSpec['geometry']]: (image: Raster, spec: Pre
  * `composite`: round((c·a + bg·(255 − a)) / 255). The quotient is never exactly half an integer (255 is odd), so
  * no tie rule is involved, and over an opaque background this equals PIL's `alpha_composite` byte for byte.
  */
-function dropAlpha(image: DecodedImage, spec: PreprocessSpec): Raster {
+export function dropAlpha(image: DecodedImage, spec: Pick<PreprocessSpec, 'alpha' | 'background'>): Raster {
   const { data, width, height } = image;
   if (image.channels === 3) return { data, width, height };
   const out = new Uint8Array(width * height * 3);

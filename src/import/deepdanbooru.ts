@@ -81,12 +81,15 @@ export async function importDeepDanbooru(source: Source, ctx: ImportContext): Pr
   ctx.step(`exporting ${spec.layers.length} layers to ONNX`);
   const last = spec.layers.find((l) => l.name === spec.output);
   const params = parameterCount(spec);
+  // the graph's value names start from layer names, so the output takes a name no layer has
+  const taken = (n: string) => spec.layers.some((l) => l.name === n || l.name.startsWith(`${n}_`));
+  const outputName = [DEFAULT_OUTPUT, 'probabilities', 'tagbooru_output'].find((n) => !taken(n)) ?? `${DEFAULT_OUTPUT}_${Date.now()}`;
   return {
     format: isKeras3 ? 'deepdanbooru-keras3' : 'deepdanbooru-h5',
     architecture: project?.model ?? spec.name,
-    model: { bytes: exportInference(spec, weights) },
+    model: { bytes: exportInference(spec, weights, { outputName }) },
     input: { name: DEFAULT_INPUT, batch: 'dynamic' },
-    output: { name: DEFAULT_OUTPUT, activation: last?.kind === 'sigmoid' ? 'sigmoid' : 'logits' },
+    output: { name: outputName, activation: last?.kind === 'sigmoid' ? 'sigmoid' : 'logits' },
     preset: 'deepdanbooru',
     preprocess: presetSpec('deepdanbooru', { width, height }),
     tags,

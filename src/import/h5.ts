@@ -3,7 +3,7 @@
  * float datasets). HDF5's own error stack is turned into one line that says what is wrong with the file.
  */
 import fs from 'node:fs';
-import h5wasm, { ready, type Dataset, type Group } from 'h5wasm/node';
+import h5wasm, { ready } from 'h5wasm/node';
 import { TagbooruError, errorMessage } from '../errors.ts';
 
 let initialised: Promise<void> | null = null;
@@ -64,19 +64,19 @@ export class H5File {
   /** Child names of a group, or [] when `p` is not a group. */
   keys(p: string): string[] {
     const g = this.entity(p);
-    return g instanceof h5wasm.Group ? (g as Group).keys() : [];
+    return g instanceof h5wasm.Group ? g.keys() : [];
   }
 
   attrNames(p: string): string[] {
     const e = this.entity(p);
-    return e instanceof h5wasm.Group || e instanceof h5wasm.Dataset ? Object.keys((e as Group | Dataset).attrs) : [];
+    return e instanceof h5wasm.Group || e instanceof h5wasm.Dataset ? Object.keys(e.attrs) : [];
   }
 
   /** An attribute's value (strings for Keras' byte strings), or undefined when absent. */
   attr(p: string, name: string): unknown {
     const e = this.entity(p);
     if (!(e instanceof h5wasm.Group || e instanceof h5wasm.Dataset)) return undefined;
-    const a = (e as Group | Dataset).attrs[name];
+    const a = e.attrs[name];
     if (!a) return undefined;
     try {
       const v = a.value;
@@ -90,7 +90,7 @@ export class H5File {
   floats(p: string): FloatArray {
     const d = this.entity(p);
     if (!(d instanceof h5wasm.Dataset)) throw new TagbooruError('E_MODEL', `${this.file}: ${d ? `${p} is not a dataset` : `no dataset at ${p}`}`);
-    const ds = d as Dataset;
+    const ds = d;
     let value: unknown;
     try {
       value = ds.value;
@@ -100,7 +100,7 @@ export class H5File {
     const shape = ds.shape ?? [];
     if (value instanceof Float32Array) return { data: value, shape };
     if (value instanceof Float64Array) return { data: Float32Array.from(value), shape };
-    throw new TagbooruError('E_MODEL', `${this.file}: ${p} has dtype ${String(ds.dtype)}; expected float32`);
+    throw new TagbooruError('E_MODEL', `${this.file}: ${p} has dtype ${JSON.stringify(ds.dtype)}; expected float32`);
   }
 
   close(): void {

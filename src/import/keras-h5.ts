@@ -13,13 +13,14 @@ import { convertKerasModel, mapWeights, type KerasImport, type SavedVariable } f
  * (`save_attributes_to_hdf5_group`); read it back whole.
  */
 function chunkedAttr(f: H5File, p: string, name: string): unknown[] | undefined {
+  const list = (v: unknown): unknown[] => (Array.isArray(v) ? (v as unknown[]) : [v]);
   const whole = f.attr(p, name);
-  if (whole !== undefined) return Array.isArray(whole) ? whole : [whole];
+  if (whole !== undefined) return list(whole);
   const parts: unknown[] = [];
   for (let i = 0; ; i++) {
     const part = f.attr(p, `${name}${i}`);
     if (part === undefined) break;
-    parts.push(...(Array.isArray(part) ? part : [part]));
+    parts.push(...list(part));
   }
   return parts.length > 0 ? parts : undefined;
 }

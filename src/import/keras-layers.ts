@@ -4,8 +4,8 @@
  * names the layer and its class.
  */
 import { TagbooruError } from '../errors.ts';
-import { inferShapes } from '../models/shapes.ts';
-import type { Layer, LayerShape, ModelSpec, Pair, Weights } from '../models/spec.ts';
+import { shapeOf } from '../models/shapes.ts';
+import { layerInputs, type Layer, type LayerShape, type ModelSpec, type Pair, type Weights } from '../models/spec.ts';
 import { topologicalOrder, type KerasLayer, type KerasModel } from './keras-config.ts';
 
 /** One saved variable: its name in the file (for messages) and its data. */
@@ -49,7 +49,7 @@ class Converter {
   readonly rules: WeightRule[] = [];
   /** Keras layer name → the IR layer holding its output (identity layers and reshapes alias their input). */
   private readonly alias = new Map<string, string>();
-  private shapes = new Map<string, LayerShape>();
+  private readonly shapes = new Map<string, LayerShape>();
 
   constructor(readonly where: string, readonly options: ConvertOptions) {}
 
@@ -68,8 +68,9 @@ class Converter {
   }
 
   push(layer: Layer): string {
+    if (this.shapes.has(layer.name)) throw new Error(`the name ${layer.name} is used twice`);
+    this.shapes.set(layer.name, shapeOf(layer, layerInputs(layer).map((i) => this.shape(i))));
     this.layers.push(layer);
-    this.shapes = inferShapes({ name: 'partial', layers: this.layers, output: layer.name });
     return layer.name;
   }
 
@@ -108,13 +109,13 @@ function pair(c: KerasLayer['config'], key: string, l: KerasLayer, conv: Convert
 
 function padding(l: KerasLayer, conv: Converter): 'same' | 'valid' {
   const p = l.config.padding ?? 'valid';
-  if (p !== 'same' && p !== 'valid') conv.fail(l, `padding "${String(p)}" is not supported (same, valid)`);
+  if (p !== 'same' && p !== 'valid') conv.fail(l, `padding ${JSON.stringify(p)} is not supported (same, valid)`);
   return p;
 }
 
 function channelsLast(l: KerasLayer, conv: Converter): void {
   const f = l.config.data_format;
-  if (f !== undefined && f !== null && f !== 'channels_last') conv.fail(l, `data_format "${String(f)}" is not supported (channels_last)`);
+  if (f !== undefined && f !== null && f !== 'channels_last') conv.fail(l, `data_format ${JSON.stringify(f)} is not supported (channels_last)`);
 }
 
 function bool(c: KerasLayer['config'], key: string, fallback: boolean): boolean {

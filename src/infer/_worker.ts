@@ -19,7 +19,7 @@ const port = parentPort!;
 const init = workerData as WorkerInit;
 
 try {
-  const session = await ModelSession.create(init.model, { threads: init.threads });
+  const session = await ModelSession.create(init.model, { threads: init.threads, spinning: false });
   port.postMessage({ type: 'ready', inputs: session.inputs, outputs: session.outputs } satisfies WorkerReply);
   port.on('message', (req: WorkerRequest) => {
     session.run(req.feeds, req.fetches).then(

@@ -36,6 +36,8 @@ export interface BundleManifest {
   readonly tags: readonly TagInfo[];
   readonly thresholds: Thresholds;
   readonly provenance: Readonly<Record<string, unknown>>;
+  /** Training variables before BN folding (safetensors), so the bundle can be fine-tuned. */
+  readonly weights?: string;
 }
 
 export interface Bundle {

@@ -14,7 +14,8 @@ function window(x: LayerShape, k: Pair, s: Pair, padding: 'same' | 'valid', c: n
   return [h, w, c];
 }
 
-function shapeOf(layer: Layer, ins: LayerShape[]): LayerShape {
+/** The output shape of one layer given its inputs' shapes. */
+export function shapeOf(layer: Layer, ins: LayerShape[]): LayerShape {
   const x = ins[0]!;
   switch (layer.kind) {
     case 'input': return layer.shape;

@@ -85,9 +85,9 @@ export function apiRoutes(app: FastifyInstance, ctx: RouteContext): void {
     };
   }));
 
-  app.get('/v1/models', { config: { auth: true } }, async () => ({ models: [describeModel(ctx)] }));
+  app.get('/v1/models', { config: { auth: true } }, (_request, reply) => reply.send({ models: [describeModel(ctx)] }));
 
-  app.get(`/v1/models/${MODEL_ID}/tagger.json`, { config: { auth: true } }, async () => manifest);
+  app.get(`/v1/models/${MODEL_ID}/tagger.json`, { config: { auth: true } }, (_request, reply) => reply.send(manifest));
 
   app.get(`/v1/models/${MODEL_ID}/model.onnx`, { config: { auth: true } }, async (request, reply) => {
     const file = ctx.service.bundle.modelPath;

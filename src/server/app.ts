@@ -49,8 +49,8 @@ export async function buildApp(options: ServerOptions): Promise<FastifyInstance>
   const ctx = createContext(app, service, o);
   autotaggerRoutes(app, ctx);
   apiRoutes(app, ctx);
-  app.get('/healthz', async () => ({ status: 'ok', model: describeModel(ctx).name, ...service.load }));
-  app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(service.metrics.render()));
+  app.get('/healthz', (_request, reply) => reply.send({ status: 'ok', model: describeModel(ctx).name, ...service.load }));
+  app.get('/metrics', (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(service.metrics.render()));
   if (o.ui) webRoutes(app);
 
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
@@ -71,11 +71,15 @@ function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply)
 /** Request counts and latency by route template (not raw URL, so the label set stays small). */
 function observe(app: FastifyInstance, service: TaggingService): void {
   const started = new WeakMap<FastifyRequest, number>();
-  app.addHook('onRequest', async (request) => void started.set(request, performance.now()));
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onRequest', (request, _reply, done) => {
+    started.set(request, performance.now());
+    done();
+  });
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     service.metrics.requests.inc({ route, method: request.method, status: String(reply.statusCode) });
     service.metrics.latency.observe((performance.now() - (started.get(request) ?? performance.now())) / 1000, { route });
+    done();
   });
 }
 
@@ -92,10 +96,10 @@ function requireKeys(app: FastifyInstance, keys: readonly string[]): void {
     if (/^basic /i.test(auth)) return Buffer.from(auth.slice(6), 'base64').toString().split(':').slice(1).join(':');
     return undefined;
   };
-  app.addHook('onRequest', async (request) => {
-    if (!request.routeOptions.config.auth) return;
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (!request.routeOptions.config.auth) return done();
     const key = presented(request);
-    const ok = key !== undefined && wanted.some((w) => timingSafeEqual(w, digest(key)));
-    if (!ok) throw new HttpError('E_AUTH', key === undefined ? 'an API key is required (Authorization: Bearer <key> or X-API-Key)' : 'the API key is not valid');
+    if (key !== undefined && wanted.some((w) => timingSafeEqual(w, digest(key)))) return done();
+    done(new HttpError('E_AUTH', key === undefined ? 'an API key is required (Authorization: Bearer <key> or X-API-Key)' : 'the API key is not valid'));
   });
 }

@@ -16,7 +16,7 @@ export interface BatchStats {
 interface Job {
   readonly input: Float32Array;
   /** Settles the caller's promise; only the first call counts (an abort may race a finishing batch). */
-  readonly finish: (outcome: { scores: Float32Array } | { error: unknown }) => void;
+  readonly finish: (outcome: { scores: Float32Array } | { error: Error }) => void;
 }
 
 export class MicroBatcher {
@@ -57,7 +57,7 @@ export class MicroBatcher {
         return Promise.reject(new RangeError(`Expected ${this.options.inputSize} floats for an input image but received ${input.length}`));
       }
     }
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (signal?.aborted) return Promise.reject(signal.reason as Error);
     const results = Promise.all(inputs.map((input) => this.enqueue(input, signal)));
     this.pump();
     return results;
@@ -77,7 +77,7 @@ export class MicroBatcher {
       const onAbort = () => {
         const at = this.waiting.indexOf(job);
         if (at >= 0) this.waiting.splice(at, 1);
-        finish({ error: signal!.reason });
+        finish({ error: signal!.reason as Error });
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiting.push(job);
@@ -103,7 +103,7 @@ export class MicroBatcher {
       this.options.onBatch?.({ size: jobs.length, seconds: (performance.now() - started) / 1000 });
       jobs.forEach((j, i) => j.finish({ scores: scores.subarray(i * outputSize, (i + 1) * outputSize) }));
     } catch (e) {
-      for (const j of jobs) j.finish({ error: e });
+      for (const j of jobs) j.finish({ error: e as Error });
     } finally {
       this.inFlight -= jobs.length;
       this.idle.push(predictor);

@@ -27,20 +27,30 @@ export interface RouteContext {
 export function createContext(app: FastifyInstance, service: TaggingService, options: ResolvedOptions): RouteContext {
   const jobs = new WeakMap<FastifyRequest, { controller: AbortController; finish: () => void }>();
 
-  app.addHook('onRequest', async (request) => {
-    if (!request.routeOptions.config.tagging) return;
-    const release = service.admit();
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (!request.routeOptions.config.tagging) return done();
+    let release: () => void;
+    try {
+      release = service.admit();
+    } catch (e) {
+      return done(e as Error);
+    }
     const controller = new AbortController();
     const timer = setTimeout(() => {
       controller.abort(new HttpError('E_TIMEOUT', `not answered within the request timeout of ${options.timeoutMs} ms`, service.retryAfter()));
     }, options.timeoutMs);
     jobs.set(request, { controller, finish: () => (clearTimeout(timer), release()) });
+    done();
   });
-  app.addHook('onResponse', async (request) => jobs.get(request)?.finish());
-  app.addHook('onRequestAbort', async (request) => {
+  app.addHook('onResponse', (request, _reply, done) => {
+    jobs.get(request)?.finish();
+    done();
+  });
+  app.addHook('onRequestAbort', (request, done) => {
     const job = jobs.get(request);
     job?.controller.abort(new HttpError('E_TIMEOUT', 'the client closed the connection'));
     job?.finish();
+    done();
   });
 
   return {
@@ -53,7 +63,7 @@ export function createContext(app: FastifyInstance, service: TaggingService, opt
       const running = work(signal);
       running.catch(() => undefined); // a deadline may have answered already; the late failure is moot
       return new Promise<T>((resolve, reject) => {
-        const onAbort = () => reject(signal.reason);
+        const onAbort = () => reject(signal.reason as Error);
         if (signal.aborted) return onAbort();
         signal.addEventListener('abort', onAbort, { once: true });
         running.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));

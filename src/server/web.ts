@@ -5,6 +5,7 @@
  */
 import { createReadStream, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -12,7 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import { TagbooruError, errorMessage } from '../errors.ts';
 
 const WEB_DIR = fileURLToPath(new URL('../web/', import.meta.url));
-const ORT_DIR = path.dirname(fileURLToPath(import.meta.resolve('onnxruntime-web')));
+const ORT_DIR = path.dirname(createRequire(import.meta.url).resolve('onnxruntime-web'));
 const ORT_VERSION = (JSON.parse(readFileSync(path.join(ORT_DIR, '..', 'package.json'), 'utf8')) as { version: string }).version;
 /** Versioned, so the module and its wasm are cached together and replaced together. */
 export const ORT_BASE = `/ort/${ORT_VERSION}/`;

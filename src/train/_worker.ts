@@ -3,7 +3,12 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { errorMessage } from '../errors.ts';
 import { writeBundle, type BundleManifest } from '../infer/bundle.ts';
 import { exportInference } from '../models/export.ts';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { Engine, type EngineConfig } from './engine.ts';
+import { encodeSafetensors, writeAtomic } from './safetensors.ts';
+
+export const WEIGHTS_FILE = 'weights.safetensors';
 
 export type Call =
   | { id: number; method: 'step'; args: [x: Float32Array, labels: Float32Array, lr: number, probs: boolean] }
@@ -12,7 +17,7 @@ export type Call =
   | { id: number; method: 'loadCheckpoint'; args: [dir: string] }
   | { id: number; method: 'setWeights'; args: [weights: Map<string, Float32Array>, strict: boolean] }
   | { id: number; method: 'getWeights'; args: [] }
-  | { id: number; method: 'exportBundle'; args: [dir: string, manifest: Omit<BundleManifest, 'architecture' | 'input' | 'output' | 'model'>] }
+  | { id: number; method: 'exportBundle'; args: [dir: string, manifest: Omit<BundleManifest, 'architecture' | 'input' | 'output' | 'model' | 'weights'>] }
   | { id: number; method: 'counters'; args: [] };
 
 export type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; message: string; code?: string } | { id: -1; ok: true; value: 'ready' };
@@ -32,7 +37,9 @@ async function dispatch(engine: Engine, call: Call): Promise<unknown> {
     case 'exportBundle': {
       const [dir, manifest] = call.args;
       const model = exportInference(engine.spec, engine.getWeights());
-      await writeBundle(dir, { ...manifest, architecture: engine.spec.name, model: 'model.onnx', input: { name: 'input', batch: 'dynamic' }, output: { name: 'predictions', activation: 'sigmoid' } }, model);
+      await fs.mkdir(dir, { recursive: true });
+      await writeAtomic(path.join(dir, WEIGHTS_FILE), encodeSafetensors(new Map(engine.variables.map((v) => [v.key, { data: engine.getWeights().get(v.key)!, shape: v.shape }])), { format: 'tagbooru-weights' }));
+      await writeBundle(dir, { ...manifest, architecture: engine.spec.name, model: 'model.onnx', weights: WEIGHTS_FILE, input: { name: 'input', batch: 'dynamic' }, output: { name: 'predictions', activation: 'sigmoid' } }, model);
       return dir;
     }
   }

@@ -71,6 +71,10 @@ export class Engine {
     for (const v of this.vars) if (v.trainable) for (const s of this.slots) this.slotValues.set(`${v.key}${SLOT_SEP}${s}`, new Float32Array(v.shape.reduce((p, d) => p * d, 1)));
   }
 
+  get variables(): readonly VariableSpec[] {
+    return this.vars;
+  }
+
   get inputShape(): readonly number[] {
     return inputLayer(this.spec).shape;
   }

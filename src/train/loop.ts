@@ -32,6 +32,9 @@ export interface LoopProgress {
   readonly loss: number;
   readonly samples: number;
   readonly position: LoopPosition;
+  /** With `probabilities: true`: the batch's predictions and labels, [batch × tags]. */
+  readonly probs?: Float32Array;
+  readonly labels?: Float32Array;
 }
 
 export interface LoopOptions {
@@ -44,9 +47,12 @@ export interface LoopOptions {
   readonly seed: number;
   /** Learning rate for an epoch (DeepDanbooru's learning_rates table, or a constant). */
   readonly learningRate: (epoch: number, step: number) => number;
-  readonly checkpointDir?: string;
+  /** Save a checkpoint carrying `position` (called every `checkpointEvery` steps and after each epoch). */
+  readonly checkpoint?: (position: LoopPosition) => Promise<void>;
   /** Steps between checkpoints. */
   readonly checkpointEvery?: number;
+  /** Return each batch's probabilities to `onStep` (training-set precision and recall). */
+  readonly probabilities?: boolean;
   /** Resume from this position (read from a checkpoint's extra). */
   readonly resume?: LoopPosition;
   readonly onStep?: (p: LoopProgress) => void | Promise<void>;
@@ -103,16 +109,17 @@ export async function runTrainingLoop(o: LoopOptions): Promise<LoopPosition> {
     let batch = await assemble(order, pos.offset);
     while (batch.full) {
       const lr = o.learningRate(pos.epoch, step);
-      const running = o.trainer.step(batch.x, batch.labels, lr);
+      const labels = o.probabilities ? batch.labels.slice() : undefined; // the step takes the original
+      const running = o.trainer.step(batch.x, batch.labels, lr, { probs: o.probabilities });
       const nextStart = batch.next;
       const prefetch = assemble(order, nextStart); // the next batch loads while this step runs
-      const { loss } = await running;
+      const { loss, probs } = await running;
       step++;
       stepsThisRun++;
       pos.offset = nextStart;
       pos.skipped += batch.skipped;
-      await o.onStep?.({ epoch: pos.epoch, step, loss, samples: o.batchSize, position: { ...pos } });
-      if (o.checkpointDir && o.checkpointEvery && step % o.checkpointEvery === 0) await o.trainer.saveCheckpoint(o.checkpointDir, { position: pos });
+      await o.onStep?.({ epoch: pos.epoch, step, loss, samples: o.batchSize, position: { ...pos }, probs, labels });
+      if (o.checkpoint && o.checkpointEvery && step % o.checkpointEvery === 0) await o.checkpoint({ ...pos });
       batch = await prefetch;
       if (o.maxSteps !== undefined && stepsThisRun >= o.maxSteps) return pos;
     }
@@ -120,7 +127,7 @@ export async function runTrainingLoop(o: LoopOptions): Promise<LoopPosition> {
     pos.epoch++;
     pos.offset = 0;
     await o.onEpochEnd?.(pos.epoch);
-    if (o.checkpointDir) await o.trainer.saveCheckpoint(o.checkpointDir, { position: pos });
+    await o.checkpoint?.({ ...pos });
   }
   return pos;
 }

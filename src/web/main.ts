@@ -214,16 +214,16 @@ ui.keyForm.addEventListener('submit', (e) => {
   void loadModel();
 });
 
-ui.copy.addEventListener('click', async () => {
-  try {
-    await navigator.clipboard.writeText(ui.caption.value);
-    status('Caption copied.');
-  } catch {
-    // no clipboard permission (plain http on another host): leave it selected for Ctrl+C
-    ui.caption.focus();
-    ui.caption.select();
-    status('Caption selected: press Ctrl+C (⌘C) to copy.');
-  }
+ui.copy.addEventListener('click', () => {
+  navigator.clipboard.writeText(ui.caption.value).then(
+    () => status('Caption copied.'),
+    () => {
+      // no clipboard permission (plain http on another host): leave it selected for Ctrl+C
+      ui.caption.focus();
+      ui.caption.select();
+      status('Caption selected: press Ctrl+C (⌘C) to copy.');
+    },
+  );
 });
 
 ui.download.addEventListener('click', () => {

@@ -25,11 +25,11 @@ function tagRow(t: ScoredTag, extraClass = ''): HTMLLIElement {
   return li;
 }
 
-function group(category: string, rows: HTMLLIElement[], count: number): HTMLElement {
+function group(category: string, rows: HTMLLIElement[], count?: number): HTMLElement {
   const id = `group-${category.replace(/[^a-z0-9_-]/gi, '_')}`;
-  const section = el('section', { className: 'group' },
-    el('h3', { id }, TITLES[category] ?? category, el('span', { className: 'count' }, String(count))),
-    el('ul', {}, ...rows));
+  const title = el('h3', { id }, TITLES[category] ?? category);
+  if (count !== undefined) title.append(el('span', { className: 'count' }, String(count)));
+  const section = el('section', { className: 'group' }, title, el('ul', {}, ...rows));
   section.dataset.category = category;
   section.setAttribute('aria-labelledby', id);
   return section;
@@ -43,7 +43,7 @@ export function renderTags(container: HTMLElement, selection: Selection, ratings
   const groups: HTMLElement[] = [];
   if (ratings.length > 0) {
     const sorted = [...ratings].sort((a, b) => b.score - a.score);
-    groups.push(group('rating', sorted.map((t) => tagRow(t, t.name === selection.rating?.name ? 'chosen' : 'off')), 1));
+    groups.push(group('rating', sorted.map((t) => tagRow(t, t.name === selection.rating?.name ? 'chosen' : 'off'))));
   }
   for (const c of categories) groups.push(group(c, byCategory.get(c)!.map((t) => tagRow(t)), byCategory.get(c)!.length));
   if (selection.tags.length === 0) groups.push(el('p', { className: 'muted empty' }, 'No tag reaches these thresholds.'));

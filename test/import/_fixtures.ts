@@ -6,15 +6,20 @@ import { initWeights } from '../../src/models/init.ts';
 import { Rng } from '../../src/models/random.ts';
 import type { ModelSpec, Weights } from '../../src/models/spec.ts';
 
-/** He-initialised kernels, every BN statistic and bias random (so folding is exercised), seeded. */
-export function randomWeights(spec: ModelSpec, seed: number): Weights {
+/**
+ * He-initialised kernels, every BN statistic and bias random (so folding is exercised), seeded. `headScale`
+ * shrinks the last layer's kernel: deep random nets otherwise saturate the sigmoid, where errors hide.
+ */
+export function randomWeights(spec: ModelSpec, seed: number, headScale = 1): Weights {
   const weights = initWeights(spec, seed);
   const rng = new Rng(seed + 1);
-  const ranges: Record<string, [number, number]> = { gamma: [0.3, 0.8], beta: [-0.3, 0.3], moving_mean: [-0.3, 0.3], moving_variance: [0.5, 1.5], bias: [-0.2, 0.2] };
+  const ranges: Record<string, [number, number]> = { gamma: [0.5, 1], beta: [-0.3, 0.3], moving_mean: [-0.3, 0.3], moving_variance: [0.5, 1.5], bias: [-0.2, 0.2] };
   for (const [key, data] of weights) {
     const range = ranges[key.split('/')[1]!];
     if (range) data.forEach((_, i) => (data[i] = rng.uniform(...range)));
   }
+  const head = spec.layers.filter((l) => l.kind === 'conv' || l.kind === 'dense').at(-1);
+  if (head) weights.get(`${head.name}/kernel`)!.forEach((v, i, a) => (a[i] = v * headScale));
   return weights;
 }
 

@@ -1,6 +1,7 @@
 /** A training run the resume test starts, kills with SIGKILL, and starts again. */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { latestCheckpoint, saveRotating } from '../../src/train/checkpoints.ts';
 import { runTrainingLoop, type LoopPosition } from '../../src/train/loop.ts';
 import { encodeSafetensors } from '../../src/train/safetensors.ts';
 import { createTrainer } from '../../src/train/trainer.ts';
@@ -10,11 +11,12 @@ const [dir, out] = process.argv.slice(2) as [string, string];
 const SIZE = 16;
 const trainer = await createTrainer({ model: 'test_tiny', tags: SHAPE_TAGS.length, imageSize: [SIZE, SIZE], batchSize: 8, optimizer: { name: 'adam' }, loss: 'binary_crossentropy', seed: 5, threads: 1 });
 let resume: LoopPosition | undefined;
-const ckpt = path.join(dir, 'checkpoint');
-if (await fs.stat(path.join(ckpt, 'checkpoint.json')).catch(() => null)) resume = (await trainer.loadCheckpoint(ckpt)).position as LoopPosition;
+const root = path.join(dir, 'checkpoints');
+const latest = await latestCheckpoint(root);
+if (latest) resume = (await trainer.loadCheckpoint(latest)).position as LoopPosition;
 await runTrainingLoop({
   trainer, data: shapesData(SIZE, 100, 7), epochs: 3, batchSize: 8, sampleSize: SIZE * SIZE * 3, tags: SHAPE_TAGS.length, seed: 11,
-  learningRate: (epoch) => 1e-3 * (epoch + 1), checkpointDir: ckpt, checkpointEvery: 4, resume,
+  learningRate: (epoch) => 1e-3 * (epoch + 1), checkpoint: async (position) => void (await saveRotating(trainer, root, { position })), checkpointEvery: 4, resume,
   onStep: () => new Promise<void>((r) => setTimeout(r, 15)), // slow enough for the test to kill it mid-run
 });
 const weights = await trainer.getWeights();

@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { expect, test } from 'vitest';
+import { latestCheckpoint } from '../../src/train/checkpoints.ts';
 import { decodeSafetensors } from '../../src/train/safetensors.ts';
 
 const SCRIPT = path.join(import.meta.dirname, '_resumable.ts');
@@ -18,7 +19,8 @@ function finished(child: ReturnType<typeof start>): Promise<number | null> {
 }
 
 async function stepOf(dir: string): Promise<number> {
-  const text = await fs.readFile(path.join(dir, 'checkpoint', 'checkpoint.json'), 'utf8').catch(() => null);
+  const latest = await latestCheckpoint(path.join(dir, 'checkpoints'));
+  const text = latest ? await fs.readFile(path.join(latest, 'checkpoint.json'), 'utf8').catch(() => null) : null;
   return text ? (JSON.parse(text) as { counters: { step: number } }).counters.step : 0;
 }
 

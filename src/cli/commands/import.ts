@@ -34,7 +34,7 @@ export const importCommand = defineCommand({
       format,
       force: v.force,
       imageSize: size === undefined ? undefined : [size, size],
-      onStep: (m) => io.stderr.write(`${m}\n`),
+      onStep: io.stderr.isTTY ? (m) => io.stderr.write(`${m}…\n`) : undefined,
     }, io.env);
     const m = result.manifest;
     const counts = Object.entries(categoryCounts(m.tags)).map(([c, n]) => `${n} ${c}`).join(', ');

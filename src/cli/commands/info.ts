@@ -61,7 +61,7 @@ export const infoCommand = defineCommand({
     const lines: [string, string][] = [
       ['name', m.name],
       ['path', bundle.dir],
-      ['format', `${String(info.format ?? 'bundle')}${m.architecture ? ` (${m.architecture})` : ''}`],
+      ['format', `${typeof info.format === 'string' ? info.format : 'bundle'}${m.architecture ? ` (${m.architecture})` : ''}`],
       ['input', `${m.input.name}: ${m.preprocess.layout} ${m.preprocess.width}×${m.preprocess.height}, batch ${m.input.batch}`],
       ['output', `${m.output.name}: ${m.output.activation === 'logits' ? 'logits (sigmoid applied)' : 'probabilities'}`],
       ['preset', `${m.preset}: ${describePreprocess(m.preprocess)}`],

@@ -6,7 +6,7 @@ function row(m: StoredModel) {
   const b = m.manifest;
   return {
     name: m.name,
-    format: b ? String(b.provenance.format ?? b.provenance.createdBy ?? '-') : 'broken',
+    format: b ? [b.provenance.format, b.provenance.createdBy].find((x) => typeof x === 'string') ?? '-' : 'broken',
     tags: b ? b.tags.length : 0,
     input: b ? `${b.preprocess.width}×${b.preprocess.height}` : '-',
     preset: b ? b.preset : '-',

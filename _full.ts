@@ -1,0 +1,13 @@
+import fs from 'node:fs/promises';
+import { buildResNet, RESNET_VARIANTS } from './src/models/resnet.ts';
+import { initWeights } from './src/models/init.ts';
+import { kerasModelFromSpec, writeKerasH5 } from './test/import/_keras.ts';
+import { writeReleaseLabels } from './test/import/_fixtures.ts';
+const dir = '/tmp/h5t/full-v3';
+let t = performance.now();
+const spec = buildResNet('resnet_custom_v3', RESNET_VARIANTS.resnet_custom_v3, { tags: 9176, imageSize: [512, 512] });
+const w = initWeights(spec, 1);
+console.log('init', ((performance.now() - t) / 1000).toFixed(1)); t = performance.now();
+await writeReleaseLabels(dir, { general: 6891, character: 2282, size: 512, arch: 'resnet_custom_v3' });
+await writeKerasH5(`${dir}/model-resnet_custom_v3.h5`, kerasModelFromSpec(spec), w);
+console.log('write', ((performance.now() - t) / 1000).toFixed(1), (await fs.stat(`${dir}/model-resnet_custom_v3.h5`)).size);

@@ -1,0 +1,179 @@
+#!/usr/bin/python3
+"""The PyTorch side of bench/train-bench.ts: training steps of a DeepDanbooru ResNet built from the same
+filters/repeats table as tagbooru's (passed on the command line, so the two cannot drift).
+
+Run with Debian's interpreter (/usr/bin/python3, python3-torch 1.13) and with
+MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 (reference/dependencies.md §B):
+
+  /usr/bin/python3 bench/torch_train.py --filters 64,128,256,512 --repeats 1,2,2,1 --size 128 --batch 32 \
+      --layout cl --steps 12 --warmup 3 --result out.json
+
+One step = forward in train mode (batch statistics), BCE on logits (mean over tags and batch),
+backward, SGD momentum 0.9 with Nesterov, as tagbooru's step graph does. PyTorch's Nesterov update
+(v ← μv + g; w ← w − lr(g + μv)) is Keras' (v ← μv − lr·g; w ← w + μv − lr·g) with v scaled by −lr;
+for a constant lr the iterates are identical. BN momentum differs (not timed in any meaningful way).
+Prints nothing; writes per-step times, peak RSS (VmHWM) and others' CPU share during the timed steps
+(this VM is shared) as JSON to --result.
+"""
+import argparse
+import json
+import time
+
+T_START = time.perf_counter()
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+T_IMPORTED = time.perf_counter()
+BN_EPS = 1e-3
+
+
+def same_pad(size, k, s):
+    """TF SAME: out = ceil(in/s); total = max((out−1)·s + k − in, 0); before = total // 2."""
+    out = -(-size // s)
+    total = max((out - 1) * s + k - size, 0)
+    return total // 2, total - total // 2
+
+
+class ConvBN(nn.Module):
+    """Conv (no bias, TF SAME) + BN, optional ReLU; asymmetric SAME padding through an explicit F.pad."""
+
+    def __init__(self, cin, cout, k, s, size, relu=True):
+        super().__init__()
+        before, after = same_pad(size, k, s)
+        self.pad = None if before == after else (before, after, before, after)
+        self.conv = nn.Conv2d(cin, cout, k, s, padding=before if before == after else 0, bias=False)
+        self.bn = nn.BatchNorm2d(cout, eps=BN_EPS)
+        self.relu = relu
+        self.out_size = -(-size // s)
+        nn.init.kaiming_normal_(self.conv.weight, mode='fan_in', nonlinearity='relu')
+
+    def forward(self, x):
+        if self.pad is not None:
+            x = F.pad(x, self.pad)
+        x = self.bn(self.conv(x))
+        return F.relu(x) if self.relu else x
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, cin, filters, stride, size, project):
+        super().__init__()
+        mid = filters // 4
+        self.a = ConvBN(cin, mid, 1, 1, size)
+        self.b = ConvBN(mid, mid, 3, stride, size)
+        self.c = ConvBN(mid, filters, 1, 1, self.b.out_size, relu=False)
+        self.shortcut = ConvBN(cin, filters, 1, stride, size, relu=False) if project else None
+        self.out_size = self.b.out_size
+
+    def forward(self, x):
+        y = self.c(self.b(self.a(x)))
+        return F.relu(y + (self.shortcut(x) if self.shortcut is not None else x))
+
+
+class ResNet(nn.Module):
+    """src/models/resnet.ts: stem 7×7/2 (filters[0]/4) → 3×3/2 max pool (SAME) → stages → 1×1 conv → GAP."""
+
+    def __init__(self, filters, repeats, tags, size):
+        super().__init__()
+        self.stem = ConvBN(3, filters[0] // 4, 7, 2, size)
+        size = self.stem.out_size
+        self.pool_pad = same_pad(size, 3, 2)
+        size = -(-size // 2)
+        blocks, cin = [], filters[0] // 4
+        for i, (f, r) in enumerate(zip(filters, repeats)):
+            blocks.append(Bottleneck(cin, f, 1 if i == 0 else 2, size, True))
+            size, cin = blocks[-1].out_size, f
+            blocks += [Bottleneck(f, f, 1, size, False) for _ in range(r)]
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Conv2d(cin, tags, 1, bias=False)
+
+    def forward(self, x):
+        x = self.stem(x)
+        b, a = self.pool_pad
+        x = F.max_pool2d(F.pad(x, (b, a, b, a), value=float('-inf')), 3, 2)
+        return self.head(self.blocks(x)).mean((2, 3))  # logits
+
+
+def cpu_snapshot():
+    """(busy, total) jiffies of the whole machine and this process's own CPU ticks (utime + stime)."""
+    with open('/proc/stat') as f:
+        cpu = [int(v) for v in f.readline().split()[1:9]]
+    with open('/proc/self/stat') as f:
+        fields = f.read().split(') ')[1].split()
+    total = sum(cpu)
+    return total - cpu[3] - cpu[4], total, int(fields[11]) + int(fields[12])
+
+
+def others_share(a, b):
+    """Share of the machine's CPU time other processes used between two snapshots (0–1)."""
+    total = b[1] - a[1]
+    return max(0.0, (b[0] - a[0] - (b[2] - a[2])) / total) if total > 0 else float('nan')
+
+
+def vm_hwm_mb():
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1]) / 1024
+    return float('nan')
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--filters', required=True)
+    p.add_argument('--repeats', required=True)
+    p.add_argument('--tags', type=int, default=1000)
+    p.add_argument('--size', type=int, default=128)
+    p.add_argument('--batch', type=int, default=32)
+    p.add_argument('--layout', default='nchw', choices=['nchw', 'cl'], help='cl = channels_last')
+    p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--steps', type=int, default=10, help='timed steps after the warm-up')
+    p.add_argument('--warmup', type=int, default=3)
+    p.add_argument('--lr', type=float, default=0.01)
+    p.add_argument('--result', required=True)
+    args = p.parse_args()
+
+    torch.set_num_threads(args.threads)  # Debian's torch defaults to 1 thread
+    torch.manual_seed(0)
+    filters = [int(v) for v in args.filters.split(',')]
+    repeats = [int(v) for v in args.repeats.split(',')]
+    model = ResNet(filters, repeats, args.tags, args.size).train()
+    fmt = torch.channels_last if args.layout == 'cl' else torch.contiguous_format
+    model = model.to(memory_format=fmt)
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True)
+    loss_fn = nn.BCEWithLogitsLoss()  # mean over batch and tags, as Keras' BinaryCrossentropy
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(args.batch, 3, args.size, args.size, generator=g).contiguous(memory_format=fmt)
+    t = (torch.rand(args.batch, args.tags, generator=g) < 0.05).float()
+
+    times, losses = [], []
+    before = cpu_snapshot()
+    for i in range(args.warmup + args.steps):
+        if i == args.warmup:
+            before = cpu_snapshot()
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), t)
+        loss.backward()
+        opt.step()
+        value = loss.item()
+        times.append(time.perf_counter() - t0)
+        losses.append(value)
+    others = others_share(before, cpu_snapshot())
+    timed = sorted(times[args.warmup:])
+    mid = len(timed) // 2
+    result = {
+        'runtime': 'pytorch', 'torch': torch.__version__, 'layout': args.layout, 'threads': torch.get_num_threads(),
+        'size': args.size, 'batch': args.batch, 'tags': args.tags, 'filters': filters, 'repeats': repeats,
+        'params': sum(q.numel() for q in model.parameters()),
+        'import_s': T_IMPORTED - T_START, 'step_s': times, 'warmup': args.warmup,
+        'median_step_s': timed[mid] if len(timed) % 2 else (timed[mid - 1] + timed[mid]) / 2, 'loss_first': losses[0], 'loss_last': losses[-1],
+        'peak_rss_mb': vm_hwm_mb(), 'others_cpu': others,
+    }
+    with open(args.result, 'w') as f:
+        f.write(json.dumps(result) + '\n')
+
+
+if __name__ == '__main__':
+    main()

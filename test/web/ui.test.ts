@@ -1,0 +1,142 @@
+/**
+ * The web UI in Debian's Chromium, driven by playwright-core: upload, see the tags the library gives, move a
+ * slider, switch to in-browser inference and get the same tags. Screenshots go to test/out/.
+ */
+import { existsSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createTagger, type Tagger } from '../../src/index.ts';
+import { buildApp } from '../../src/server/app.ts';
+import { makeBundle } from '../server/_fixtures.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const OUT = path.resolve('test/out');
+const SAMPLE = path.resolve('samples/portrait.png');
+const present = existsSync(CHROMIUM);
+if (!present) console.warn(`test/web/ui.test.ts: skipped, ${CHROMIUM} is missing (apt-get install -y chromium; .ci/run installs it)`);
+
+let dir: string, app: FastifyInstance, oracle: Tagger, browser: Browser, url: string;
+
+beforeAll(async () => {
+  if (!present) return;
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tagbooru-web-'));
+  await fs.mkdir(OUT, { recursive: true });
+  const bundle = await makeBundle(dir);
+  app = await buildApp({ model: bundle });
+  url = await app.listen({ host: '127.0.0.1', port: 0 });
+  oracle = await createTagger(bundle);
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await app?.close();
+  await oracle?.close();
+  if (dir) await fs.rm(dir, { recursive: true, force: true });
+});
+
+/** What the library selects at the page's settings: non-rating tag names, highest first. */
+async function expectedTags(general: number, character: number): Promise<string[]> {
+  return (await selected(general, character)).map((t) => t.name);
+}
+
+async function selected(general: number, character: number) {
+  return (await oracle.tag(SAMPLE, { categoryThresholds: { general, character } })).tags;
+}
+
+/** The tags on the page, outside the rating group, in page order, with their exact scores. */
+async function shownTags(page: Page): Promise<{ name: string; score: number }[]> {
+  const rows = page.locator('#tags .group:not([data-category="rating"]) li.tag');
+  return (await rows.evaluateAll((els) => els.map((e) => [e.getAttribute('data-tag'), e.getAttribute('data-score')]))).map(([n, s]) => ({ name: n!, score: Number(s) }));
+}
+
+const names = (tags: { name: string }[]) => tags.map((t) => t.name);
+const byCategoryOrder = async (page: Page) => page.locator('#tags .group').evaluateAll((els) => els.map((e) => e.getAttribute('data-category')));
+
+describe.skipIf(!present)('web UI in Chromium', () => {
+  test('upload → tags; slider → new list; in-browser mode → the same tags', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => void (m.type() === 'error' && !m.text().startsWith('Failed to load resource') && errors.push(m.text())));
+    page.on('response', (r) => void (r.status() >= 400 && errors.push(`${r.status()} ${r.url()}`)));
+    await page.goto(url);
+    await expect.poll(() => page.textContent('#model')).toContain('test_tiny-64-untrained');
+
+    // keyboard: the first Tab lands on the file picker
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement.id')).toBe('file');
+
+    await page.setInputFiles('#file', SAMPLE);
+    await expect.poll(() => page.textContent('#status'), { timeout: 15_000 }).toMatch(/^Tagged on the server in \d+ ms\.$/);
+    const atDefaults = await expectedTags(0.5, 0.6);
+    expect(atDefaults.length).toBeGreaterThan(0);
+    const server = await shownTags(page);
+    expect(names(server).sort()).toEqual([...atDefaults].sort());
+    // groups: rating first, then characters, copyrights, …, general
+    const categories = new Set((await selected(0.5, 0.6)).map((t) => t.category));
+    expect(await byCategoryOrder(page)).toEqual(['rating', ...['character', 'copyright', 'artist', 'general', 'meta'].filter((c) => categories.has(c))]);
+    expect(await page.locator('#tags .group[data-category="rating"] li.tag.chosen').count()).toBe(1);
+    expect(await page.inputValue('#caption')).toBe(atDefaults.map((t) => t.replace(/_/g, ' ')).join(', ')); // score order, as the CLI writes it
+    await page.screenshot({ path: path.join(OUT, 'ui-desktop-server.png'), fullPage: true });
+
+    // thirty steps of 0.01 down with the keyboard: 0.50 → 0.20
+    await page.focus('#general');
+    for (let i = 0; i < 30; i++) await page.keyboard.press('ArrowLeft');
+    expect(await page.textContent('#general-value')).toBe('0.20');
+    const lower = await expectedTags(0.2, 0.6);
+    expect(lower.length).toBeGreaterThan(atDefaults.length);
+    await expect.poll(async () => names(await shownTags(page)).sort()).toEqual([...lower].sort());
+
+    // MCut re-selects without a request, and disables the sliders it overrides
+    await page.check('#mcut');
+    expect(await page.isDisabled('#general')).toBe(true);
+    const mcut = (await oracle.tag(SAMPLE, { mcut: true })).tags.map((t) => t.name);
+    await expect.poll(async () => names(await shownTags(page)).sort()).toEqual([...mcut].sort());
+    await page.uncheck('#mcut');
+
+    // back to the defaults, then the same image in the browser
+    await page.focus('#general');
+    for (let i = 0; i < 30; i++) await page.keyboard.press('ArrowRight');
+    await page.click('label.switch');
+    expect(await page.isChecked('#local')).toBe(true);
+    await expect.poll(() => page.textContent('#status'), { timeout: 30_000 }).toMatch(/^Tagged in this browser in \d+ ms\.$/);
+    const local = await shownTags(page);
+    expect(names(local)).toEqual(names(server));
+    for (const [i, t] of local.entries()) expect(t.score).toBeCloseTo(server[i]!.score, 5);
+    const ratings = async () => page.locator('#tags .group[data-category="rating"] li.tag').evaluateAll((els) => els.map((e) => e.getAttribute('data-tag')));
+    await page.screenshot({ path: path.join(OUT, 'ui-desktop-browser.png'), fullPage: true });
+    await page.click('label.switch');
+    await expect.poll(() => page.textContent('#status')).toMatch(/on the server/);
+    const serverRatings = await ratings();
+    expect(serverRatings).toHaveLength(4);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  test('drop an image; phone width', async () => {
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 });
+    await page.goto(url);
+    await expect.poll(() => page.textContent('#model')).toContain('test_tiny');
+    const b64 = (await fs.readFile(SAMPLE)).toString('base64');
+    const transfer = await page.evaluateHandle(`(() => {
+      const bytes = Uint8Array.from(atob(${JSON.stringify(b64)}), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], 'dropped.png', { type: 'image/png' }));
+      return dt;
+    })()`);
+    await page.dispatchEvent('#drop', 'drop', { dataTransfer: transfer });
+    await expect.poll(() => page.textContent('#status'), { timeout: 15_000 }).toMatch(/^Tagged on the server/);
+    expect(names(await shownTags(page)).sort()).toEqual((await expectedTags(0.5, 0.6)).sort());
+    expect(await page.getAttribute('#preview', 'alt')).toBe('Preview of dropped.png');
+    // nothing wider than the screen
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+    await page.screenshot({ path: path.join(OUT, 'ui-phone.png'), fullPage: true });
+    await page.close();
+  });
+});
