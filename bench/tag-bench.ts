@@ -13,7 +13,7 @@
  * start, model load or first batch in it. "wall" images/s = N / (spawn → exit). `tag` is also run on an empty
  * folder to measure its startup. Results: a markdown table on stdout, JSON in bench/out/tag-bench.json.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -384,12 +384,20 @@ async function main() {
 
   const summary = summarise(rows, models.map((m) => m.key), batches);
   const report = {
-    date: new Date().toISOString(), node: process.version, threads, images: nImages, imageSizes: SIZES, tags, size, rounds,
+    date: new Date().toISOString(), node: process.version, git: gitState(), threads, images: nImages, imageSizes: SIZES, tags, size, rounds,
     torchLayout: { eager: layout('eager'), frozen: layout('frozen') }, cli: cli.available, bundles: Object.fromEntries(bundles),
     totalS: (performance.now() - started) / 1000, summary, rows,
   };
   fs.writeFileSync(path.join(outDir, 'tag-bench.json'), `${JSON.stringify(report, null, 1)}\n`);
   process.stdout.write(markdown(summary, report));
+}
+
+/** Which code was measured: HEAD and how many files differ from it (read-only git). */
+function gitState(): { head: string; changedFiles: number } | null {
+  const head = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' });
+  const status = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' });
+  if (head.status !== 0 || status.status !== 0) return null;
+  return { head: head.stdout.trim(), changedFiles: status.stdout.split('\n').filter(Boolean).length };
 }
 
 // ───────────────────────────── summary ─────────────────────────────

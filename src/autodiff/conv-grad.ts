@@ -7,6 +7,7 @@
 import { conv2d, dim, matmul, reshape, transpose, type Graph, type Value } from '../graph/index.ts';
 import { add } from '../graph/ops.ts';
 import { reduceSum, slice } from '../graph/math.ts';
+import { TUNING } from './_tuning.ts';
 
 export type Pads = readonly [top: number, left: number, bottom: number, right: number];
 
@@ -47,6 +48,17 @@ export function convWeightGrad(g: Graph, x: Value, gy: Value, kernel: readonly [
     const cols = conv2d(g, xs, weights, null, { strides, padding: pads, group: ci });
     return reshape(g, cols, [rows, ci * k, p], [rows, ci * k, p]);
   };
+  if (p <= TUNING.wgTransposeMaxP) {
+    // small maps: N GEMMs with K = H·W would be tiny and their [N,Co,Ci·k²] partials big; one GEMM with
+    // K = N·H·W over channel-major copies of both operands is cheaper
+    const bytes = n * ci * k * p * 4;
+    if (bytes <= budget) {
+      const cols = unfold(x, n);
+      const a = reshape(g, transpose(g, reshape(g, gy, [n, co, p], [n, co, p]), [1, 0, 2]), [co, n * p], [co, n * p]);
+      const b = reshape(g, transpose(g, cols, [1, 0, 2]), [ci * k, n * p], [ci * k, n * p]);
+      return reshape(g, g.op('Gemm', [a, b], { transB: 1 }, [co, ci * k]), [co, ci, kh, kw], [co, ci, kh, kw]);
+    }
+  }
   const bytesPerSample = ci * k * p * 4;
   const chunk = Math.max(1, Math.min(n, Math.floor(budget / bytesPerSample)));
   let acc: Value | null = null;

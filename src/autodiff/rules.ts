@@ -3,7 +3,8 @@
  * given the output gradient, its backward nodes. A layer kind without a rule does not compile.
  */
 import { add, avgPool2d, batchNorm, conv2d, dense, dim, flatten, globalAvgPool, matmul, maxPool2d, poolShape, mul, relu, reshape, samePad, sigmoid, sub, transpose, type Value } from '../graph/index.ts';
-import { cast, expand, greater, reduceMean, reduceSum, sqrt, div } from '../graph/math.ts';
+import { cast, expand, greater, max, reduceMean, reduceSum, sqrt, div, where } from '../graph/math.ts';
+import { TUNING } from './_tuning.ts';
 import { convInputGrad, convWeightGrad, type Pads } from './conv-grad.ts';
 import type { ForwardResult, GradRules, RuleContext } from './types.ts';
 
@@ -17,6 +18,51 @@ function padsOf(x: Value, kernel: readonly [number, number], strides: readonly [
 const channelAxes = [0, 2, 3];
 const vec = (ctx: RuleContext, v: Value, c: number) => reshape(ctx.g, v, [1, c, 1, 1], [1, c, 1, 1]);
 const count = (x: Value) => dim(x.shape, 0) * dim(x.shape, 2) * dim(x.shape, 3);
+
+/** Σ over N, H, W of an [N,C,H,W] map, as [C]: the spatial axis first (contiguous), then the batch. */
+function channelSum(ctx: RuleContext, x: Value): Value {
+  const g = ctx.g, [n, c] = [dim(x.shape, 0), dim(x.shape, 1)], p = dim(x.shape, 2) * dim(x.shape, 3);
+  if (!TUNING.twoStage) return reduceSum(g, x, channelAxes, false);
+  const rows = reduceSum(g, reshape(g, x, [n, c, p], [n, c, p]), [2], false);
+  return reduceSum(g, rows, [0], false);
+}
+
+type BnLayer = Extract<Parameters<GradRules['bn']['forward']>[1], { kind: 'bn' }>;
+
+function bnForward(ctx: RuleContext, l: BnLayer, x: Value): ForwardResult {
+  const g = ctx.g, c = dim(x.shape, 1), m = count(x);
+  const p = (v: string) => ctx.param(`${l.name}/${v}`);
+  const mean = mul(g, channelSum(ctx, x), g.scalar(1 / m));
+  let variance: Value;
+  if (TUNING.variance === 'centred') {
+    const xc = sub(g, x, vec(ctx, mean, c));
+    variance = mul(g, channelSum(ctx, mul(g, xc, xc)), g.scalar(1 / m));
+  } else {
+    variance = max(g, sub(g, mul(g, channelSum(ctx, mul(g, x, x)), g.scalar(1 / m)), mul(g, mean, mean)), g.scalar(0));
+  }
+  const y = batchNorm(g, x, p('gamma'), p('beta'), mean, variance, l.epsilon, l.name);
+  const keep = g.scalar(l.momentum), take = g.scalar(1 - l.momentum);
+  ctx.setState(`${l.name}/moving_mean`, add(g, mul(g, p('moving_mean'), keep), mul(g, mean, take)));
+  ctx.setState(`${l.name}/moving_variance`, add(g, mul(g, p('moving_variance'), keep), mul(g, variance, g.scalar((1 - l.momentum) * m / Math.max(m - 1, 1)))));
+  const inv = div(g, g.scalar(1), sqrt(g, add(g, variance, g.scalar(l.epsilon))));
+  return { y, saved: { mean, inv } };
+}
+
+function bnBackward(ctx: RuleContext, l: BnLayer, x: Value, { saved }: ForwardResult, gy: Value) {
+  const g = ctx.g, c = dim(x.shape, 1), m = count(x);
+  const { mean, inv } = saved as { mean: Value; inv: Value };
+  const sg = channelSum(ctx, gy);
+  // Σgy·(x − μ) = Σgy·x − μ·Σgy: x itself is alive anyway, a centred copy would be one more map
+  const sgxc = sub(g, channelSum(ctx, mul(g, gy, x)), mul(g, mean, sg));
+  const a = mul(g, ctx.param(`${l.name}/gamma`), inv);
+  // dx = a·(gy + b·x + c) with b = −inv²·Σgy·xc/M, c = −Σgy/M − b·μ; the affine part by the BN kernel
+  const b = mul(g, mul(g, inv, inv), mul(g, sgxc, g.scalar(-1 / m)));
+  const cc = sub(g, mul(g, sg, g.scalar(-1 / m)), mul(g, b, mean));
+  const zeros = g.constant(new Array<number>(c).fill(0), [c]), ones = g.constant(new Array<number>(c).fill(1 - l.epsilon), [c]);
+  const affine = batchNorm(g, x, mul(g, a, b), mul(g, a, cc), zeros, ones, l.epsilon);
+  const dx = add(g, mul(g, gy, vec(ctx, a, c)), affine);
+  return { dx: [dx], dparams: { [`${l.name}/gamma`]: mul(g, sgxc, inv), [`${l.name}/beta`]: sg } };
+}
 
 export const GRAD_RULES: GradRules = {
   input: {
@@ -45,6 +91,7 @@ export const GRAD_RULES: GradRules = {
       const g = ctx.g, c = dim(x!.shape, 1);
       const p = (v: string) => ctx.param(`${l.name}/${v}`);
       if (ctx.mode === 'eval') return { y: batchNorm(g, x!, p('gamma'), p('beta'), p('moving_mean'), p('moving_variance'), l.epsilon, l.name), saved: {} };
+      if (TUNING.bn === 'new') return bnForward(ctx, l, x!);
       // batch statistics by reduction; the normalisation itself by the fused inference kernel fed those stats
       const mean = reduceMean(g, x!, channelAxes);
       const xc = sub(g, x!, mean);
@@ -58,7 +105,9 @@ export const GRAD_RULES: GradRules = {
       const inv = div(g, g.scalar(1), sqrt(g, add(g, variance, g.scalar(l.epsilon))));
       return { y, saved: { xc, inv } };
     },
-    backward(ctx, l, [x], { saved }, gy) {
+    backward(ctx, l, [x], fwd, gy) {
+      if (TUNING.bn === 'new') return bnBackward(ctx, l, x!, fwd, gy);
+      const { saved } = fwd;
       const g = ctx.g, c = dim(x!.shape, 1), m = count(x!);
       const { xc, inv } = saved as { xc: Value; inv: Value };
       const dBeta = reduceSum(g, gy, channelAxes); // [1,C,1,1]
@@ -80,7 +129,10 @@ export const GRAD_RULES: GradRules = {
       return { y, saved: { y } };
     },
     // NOTE: the mask is y > 0, not x >= 0: at 0 the subgradient must be 0
-    backward: (ctx, _l, _i, { saved }, gy) => ({ dx: [mul(ctx.g, gy, cast(ctx.g, greater(ctx.g, saved.y!, ctx.g.scalar(0)), 'float32'))], dparams: {} }),
+    backward: (ctx, _l, _i, { saved }, gy) => {
+      const mask = greater(ctx.g, saved.y!, ctx.g.scalar(0));
+      return { dx: [TUNING.reluGrad === 'where' ? where(ctx.g, mask, gy, ctx.g.scalar(0)) : mul(ctx.g, gy, cast(ctx.g, mask, 'float32'))], dparams: {} };
+    },
   },
 
   sigmoid: {

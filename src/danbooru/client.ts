@@ -103,12 +103,10 @@ function clip(s: string, n = 160): string {
   return t.length > n ? `${t.slice(0, n)}…` : t;
 }
 
+/** Readable, e.g. `search[post_count]=>=500`; the URL never holds credentials. */
 function displayUrl(url: URL): string {
-  try {
-    return decodeURI(url.href);
-  } catch {
-    return url.href;
-  }
+  const query = [...url.searchParams].map(([k, v]) => `${k}=${v}`).join('&');
+  return `${url.origin}${url.pathname}${query ? `?${query}` : ''}`;
 }
 
 const seconds = (ms: number) => `${+(ms / 1000).toFixed(ms < 1000 ? 3 : 1)} s`;

@@ -28,7 +28,9 @@ const IMPORTERS: { [K in ImportFormat]: Importer } = {
   camie: importCamie,
 };
 
-const MODEL_FILE = /\.(h5|keras|onnx)$/i;
+/** `.h5.e28`: DeepDanbooru's per-epoch exports before Keras 3. */
+const MODEL_FILE = /\.(h5|keras|onnx|h5\.e\d+)$/i;
+const KERAS_FILE = /\.(h5|keras|h5\.e\d+)$/i;
 
 async function filesIn(dir: string): Promise<string[]> {
   return (await fs.readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
@@ -61,7 +63,7 @@ async function resolveSource(origin: string, staging: Staging, options: ImportOp
 export function detectFormat(source: Source): ImportFormat {
   const has = (name: string) => source.files.includes(name);
   const model = source.model ? path.basename(source.model) : undefined;
-  if (model ? /\.(h5|keras)$/i.test(model) : source.files.some((f) => /\.(h5|keras)$/i.test(f))) return 'deepdanbooru';
+  if (model ? KERAS_FILE.test(model) : source.files.some((f) => KERAS_FILE.test(f))) return 'deepdanbooru';
   if (model || source.files.some((f) => /\.onnx$/i.test(f))) {
     if (has('selected_tags.csv')) return 'wd';
     if (has('top_tags.txt')) return 'joytag';

@@ -287,11 +287,11 @@ function hwioToOihw(src: Float32Array, kh: number, kw: number, cin: number, cout
  * Map each layer's saved variables (in save order) onto IR weights, checking count and shapes.
  * `load(layer)` returns the variables a file holds for a Keras layer ([] when it holds none).
  */
-export function mapWeights(converted: ConvertedModel, load: (layer: KerasLayer, index: number) => readonly SavedVariable[], where: string): Weights {
+export function mapWeights(converted: ConvertedModel, load: (layer: KerasLayer) => readonly SavedVariable[], where: string): Weights {
   const weights: Weights = new Map();
-  converted.rules.forEach((rule, index) => {
+  for (const rule of converted.rules) {
     const l = rule.keras;
-    const saved = load(l, index);
+    const saved = load(l);
     if (saved.length !== rule.vars.length) {
       throw new TagbooruError('E_MODEL', `${where}: layer ${l.name} (${l.className}) should have ${rule.vars.length} saved variables, the file has ${saved.length}${saved.length ? ` (${saved.map((s) => s.name).join(', ')})` : ''}`);
     }
@@ -306,6 +306,6 @@ export function mapWeights(converted: ConvertedModel, load: (layer: KerasLayer, 
       weights.set(v.key, data);
     });
     for (const f of rule.fills) weights.set(f.key, new Float32Array(f.length).fill(f.value));
-  });
+  }
   return weights;
 }

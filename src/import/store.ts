@@ -97,6 +97,7 @@ export class Staging {
   static async create(env: NodeJS.ProcessEnv): Promise<Staging> {
     const root = modelsRoot(env);
     await fs.promises.mkdir(root, { recursive: true });
+    await removeAbandoned(root);
     const dir = path.join(root, `${STAGING_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
     await fs.promises.mkdir(dir);
     return new Staging(dir, root);
@@ -125,6 +126,23 @@ export class Staging {
 
   async discard(): Promise<void> {
     await fs.promises.rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Staging folders of imports whose process is gone (interrupted with Ctrl-C, killed). */
+async function removeAbandoned(root: string): Promise<void> {
+  for (const name of await fs.promises.readdir(root)) {
+    const pid = Number(/^\.staging-(\d+)-/.exec(name)?.[1]);
+    if (pid && pid !== process.pid && !alive(pid)) await fs.promises.rm(path.join(root, name), { recursive: true, force: true });
   }
 }
 

@@ -25,6 +25,8 @@ export const RESNET_VARIANTS = {
   resnet_custom_v4_narrow: { filters: [64, 128, 256, 256, 256, 512], repeats: [2, 7, 10, 10, 10, 2], head: 'conv-gap', note: 'v4 depth, 1/4 width' },
   /** A shallow, narrow member of the family for CPU training at 128–256 px. */
   resnet_custom_narrow: { filters: [64, 128, 256, 512], repeats: [1, 2, 2, 1], head: 'conv-gap', note: 'CPU training at 128–256 px' },
+  /** The bundled default model: four stages at an eighth of v4's width (see training/default-model). */
+  resnet_custom_mini: { filters: [32, 64, 128, 256], repeats: [1, 1, 2, 1], head: 'conv-gap', note: 'the bundled default model' },
   /** Test variants: a full family topology at toy width. */
   test_tiny: { filters: [8, 16], repeats: [1, 1], head: 'conv-gap', note: 'tests' },
   test_tiny_dense: { filters: [8, 16], repeats: [0, 1], head: 'avgpool-dense', note: 'tests: resnet_152 head' },

@@ -11,7 +11,7 @@ import { apiRoutes, describeModel } from './api.ts';
 import { autotaggerRoutes, errorPage, wantsHtml } from './autotagger.ts';
 import { createContext } from './context.ts';
 import { HttpError, toHttpFailure } from './errors.ts';
-import { resolveOptions, type ServerOptions } from './options.ts';
+import { resolveOptions, type ResolvedOptions, type ServerOptions } from './options.ts';
 import { TaggingService } from './tagging.ts';
 import { webRoutes } from './web.ts';
 
@@ -20,6 +20,15 @@ export type { ServerOptions } from './options.ts';
 export async function buildApp(options: ServerOptions): Promise<FastifyInstance> {
   const o = resolveOptions(options);
   const service = await TaggingService.start(o);
+  try {
+    return await assemble(o, service);
+  } catch (e) {
+    await service.close(); // the workers would otherwise outlive a failed start
+    throw e;
+  }
+}
+
+async function assemble(o: ResolvedOptions, service: TaggingService): Promise<FastifyInstance> {
   const app = Fastify({
     logger: o.log ? { level: 'info', stream: o.log } : false,
     bodyLimit: o.maxUploadBytes,

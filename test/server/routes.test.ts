@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createTagger, type SelectionOptions, type Tagger } from '../../src/index.ts';
 import { buildApp } from '../../src/server/app.ts';
+import { cli } from '../helpers/cli.ts';
 import { noiseImage, pngHeaderOnly, solidImage } from '../helpers/images.ts';
 import { makeBundle, multipart, TAGS, type Part } from './_fixtures.ts';
 
@@ -307,5 +308,24 @@ describe('web UI files', () => {
     const a = (await post('/v1/tag', [file(solid, 's.png'), { name: 'floor', value: '0' }])).json<TagBody>();
     const b = (await app.inject({ method: 'POST', url: '/v1/tag?floor=0&filename=s.png', payload: solid, headers: { 'content-type': 'image/png' } })).json<TagBody>();
     expect(a).toEqual(b);
+  });
+});
+
+describe('tagbooru serve', () => {
+  test('is a command with its options; bad ones fail before a port is bound', async () => {
+    const help = await cli(['serve', '--help']);
+    expect(help.code).toBe(0);
+    for (const flag of ['--model', '--host', '--port', '--max-batch', '--queue', '--timeout', '--max-upload', '--max-pixels', '--api-key', '--cors']) expect(help.stdout).toContain(flag);
+    const cases: [string[], RegExp][] = [
+      [['--model', path.join(dir, 'nope')], /not a model bundle/],
+      [['--model', bundle, '--port', '70000'], /between 0 and 65535 for --port/],
+      [['--model', bundle, '--queue', '0'], /between 1 and 100000 for --queue/],
+      [['--model', bundle, '--api-key', 'short'], /API keys of at least 8 characters/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(['serve', ...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
   });
 });

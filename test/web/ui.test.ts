@@ -51,16 +51,19 @@ async function selected(general: number, character: number) {
 
 /** The tags on the page, outside the rating group, in page order, with their exact scores. */
 async function shownTags(page: Page): Promise<{ name: string; score: number }[]> {
-  const rows = page.locator('#tags .group:not([data-category="rating"]) li.tag');
-  return (await rows.evaluateAll((els) => els.map((e) => [e.getAttribute('data-tag'), e.getAttribute('data-score')]))).map(([n, s]) => ({ name: n!, score: Number(s) }));
+  const rows = await page.locator('#tags .group:not([data-category="rating"]) li.tag').all();
+  return Promise.all(rows.map(async (row) => ({ name: (await row.getAttribute('data-tag'))!, score: Number(await row.getAttribute('data-score')) })));
 }
 
 const names = (tags: { name: string }[]) => tags.map((t) => t.name);
-const byCategoryOrder = async (page: Page) => page.locator('#tags .group').evaluateAll((els) => els.map((e) => e.getAttribute('data-category')));
+const attributes = async (page: Page, selector: string, name: string) => Promise.all((await page.locator(selector).all()).map((e) => e.getAttribute(name)));
+const byCategoryOrder = (page: Page) => attributes(page, '#tags .group', 'data-category');
 
 describe.skipIf(!present)('web UI in Chromium', () => {
   test('upload → tags; slider → new list; in-browser mode → the same tags', async () => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: url });
+    const page = await context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     page.on('console', (m) => void (m.type() === 'error' && !m.text().startsWith('Failed to load resource') && errors.push(m.text())));
@@ -84,6 +87,16 @@ describe.skipIf(!present)('web UI in Chromium', () => {
     expect(await page.locator('#tags .group[data-category="rating"] li.tag.chosen').count()).toBe(1);
     expect(await page.inputValue('#caption')).toBe(atDefaults.map((t) => t.replace(/_/g, ' ')).join(', ')); // score order, as the CLI writes it
     await page.screenshot({ path: path.join(OUT, 'ui-desktop-server.png'), fullPage: true });
+
+    // copy as caption, and the JSON download
+    await page.click('#copy');
+    await expect.poll(() => page.textContent('#status')).toBe('Caption copied.');
+    expect(await page.evaluate('navigator.clipboard.readText()')).toBe(await page.inputValue('#caption'));
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    expect(download.suggestedFilename()).toBe('portrait.tags.json');
+    const saved = JSON.parse(await fs.readFile((await download.path()), 'utf8')) as { file: string; mode: string; tags: { name: string }[]; rating: { name: string } };
+    expect(saved).toMatchObject({ file: 'portrait.png', model: 'test_tiny-64-untrained', mode: 'server', thresholds: { general: 0.5, character: 0.6 } });
+    expect(saved.tags.map((t) => t.name)).toEqual(atDefaults);
 
     // thirty steps of 0.01 down with the keyboard: 0.50 → 0.20
     await page.focus('#general');
@@ -109,17 +122,17 @@ describe.skipIf(!present)('web UI in Chromium', () => {
     const local = await shownTags(page);
     expect(names(local)).toEqual(names(server));
     for (const [i, t] of local.entries()) expect(t.score).toBeCloseTo(server[i]!.score, 5);
-    const ratings = async () => page.locator('#tags .group[data-category="rating"] li.tag').evaluateAll((els) => els.map((e) => e.getAttribute('data-tag')));
+    const ratings = () => attributes(page, '#tags .group[data-category="rating"] li.tag', 'data-tag');
     await page.screenshot({ path: path.join(OUT, 'ui-desktop-browser.png'), fullPage: true });
     await page.click('label.switch');
     await expect.poll(() => page.textContent('#status')).toMatch(/on the server/);
     const serverRatings = await ratings();
     expect(serverRatings).toHaveLength(4);
     expect(errors).toEqual([]);
-    await page.close();
+    await context.close();
   });
 
-  test('drop an image; phone width', async () => {
+  test('drop or paste an image; phone width', async () => {
     const page = await browser.newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 });
     await page.goto(url);
     await expect.poll(() => page.textContent('#model')).toContain('test_tiny');
@@ -137,6 +150,15 @@ describe.skipIf(!present)('web UI in Chromium', () => {
     // nothing wider than the screen
     expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
     await page.screenshot({ path: path.join(OUT, 'ui-phone.png'), fullPage: true });
+
+    // a pasted image replaces it
+    await page.evaluate(`(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([new Uint8Array(Uint8Array.from(atob(${JSON.stringify(b64)}), (c) => c.charCodeAt(0)))], 'image.png', { type: 'image/png' }));
+      document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt }));
+    })()`);
+    await expect.poll(() => page.getAttribute('#preview', 'alt')).toBe('Preview of image.png');
+    await expect.poll(() => page.textContent('#status'), { timeout: 15_000 }).toMatch(/^Tagged on the server/);
     await page.close();
   });
 });

@@ -21,7 +21,7 @@ export const downloadTagsCommand = defineCommand({
   options: {
     limit: { type: 'string', placeholder: 'n', description: 'tags kept per category', default: String(DOWNLOAD_DEFAULTS.limit) },
     'minimum-post-count': { type: 'string', placeholder: 'n', description: 'keep tags on at least n posts', default: String(DOWNLOAD_DEFAULTS.minimumPostCount) },
-    categories: { type: 'string', multiple: true, placeholder: 'list', description: `any of ${CATEGORY_NAMES.join(',')}, written in that order (default: ${DOWNLOAD_DEFAULTS.categories.join(',')})` },
+    categories: { type: 'string', multiple: true, placeholder: 'list', description: `comma list of ${CATEGORY_NAMES.join(',')}; tags.txt keeps that order (default: ${DOWNLOAD_DEFAULTS.categories.join(',')})` },
     'rating-scheme': { type: 'string', placeholder: '4|3', description: 'system tags: 4 = rating:general/sensitive/questionable/explicit, 3 = pre-2022 rating:safe/questionable/explicit', default: DOWNLOAD_DEFAULTS.ratingScheme },
     overwrite: { type: 'boolean', description: 'replace an existing tags.txt' },
     'with-relations': { type: 'boolean', description: 'also save active tag aliases and implications among the kept tags' },

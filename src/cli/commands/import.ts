@@ -10,7 +10,7 @@ export const importCommand = defineCommand({
   usage: 'import <folder | .zip | .h5 | .keras | .onnx> [--name <name>] [--format <format>] [--force]',
   options: {
     name: { type: 'string', short: 'n', placeholder: 'name', description: 'store name (default: from the file or folder name)' },
-    format: { type: 'string', placeholder: FORMATS.join('|'), description: 'skip format detection' },
+    format: { type: 'string', placeholder: 'format', description: `skip detection: ${FORMATS.join(', ')}` },
     force: { type: 'boolean', description: 'replace a stored model of the same name' },
     'image-size': { type: 'string', placeholder: 'px', description: 'input size for models that leave it open' },
   },

@@ -17,7 +17,9 @@ function describePreprocess(p: BundleManifest['preprocess']): string {
   const norm = p.mean.some((x) => x !== 0) || p.std.some((x) => x !== 1) ? `, mean [${p.mean.join(', ')}], std [${p.std.join(', ')}]` : '';
   const pad = p.pad === 'edge' ? 'edge' : `colour (${p.padColor.join(',')})`;
   const alpha = p.alpha === 'strip' ? 'alpha stripped' : `alpha over (${p.background.join(',')})`;
-  return `${p.geometry} with ${p.resize} resize, ${pad} padding, ${alpha}, ${p.channelOrder} ${p.layout}, ×${+p.scale.toPrecision(6)}${norm}`;
+  const inverse = 1 / p.scale;
+  const scale = p.scale === 1 ? '0–255' : Math.abs(inverse - Math.round(inverse)) < 1e-6 ? `/${Math.round(inverse)}` : `×${p.scale}`;
+  return `${p.geometry} with ${p.resize} resize, ${pad} padding, ${alpha}, ${p.channelOrder} ${p.layout}, ${scale}${norm}`;
 }
 
 const MiB = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;

@@ -108,9 +108,9 @@ export function backgroundSvg(b: BackgroundRecipe, size: number): string | null 
 
 /**
  * The background as RGB floats (0–255), `size`×`size`. An abstract one is copied from `rendered`, the
- * rasterised `backgroundSvg` (RGBA); the others are computed here.
+ * rasterised `backgroundSvg` (RGBA, rows `stride` bytes apart); the others are computed here.
  */
-export function fillBackground(b: BackgroundRecipe, size: number, rendered?: Uint8Array): Float32Array {
+export function fillBackground(b: BackgroundRecipe, size: number, rendered?: Uint8Array, stride = size * 4): Float32Array {
   const out = new Float32Array(size * size * 3);
   if (b.kind === 'white' || b.kind === 'flat') {
     const [r, g, bl] = b.kind === 'white' ? [255, 255, 255] : parseHex(b.colour);
@@ -131,11 +131,13 @@ export function fillBackground(b: BackgroundRecipe, size: number, rendered?: Uin
       }
     }
   } else {
-    if (!rendered || rendered.length !== size * size * 4) throw new TagbooruError('E_INTERNAL', 'an abstract background needs its rendered RGBA pixels');
-    for (let i = 0, j = 0; i < out.length; i += 3, j += 4) {
-      out[i] = rendered[j]!;
-      out[i + 1] = rendered[j + 1]!;
-      out[i + 2] = rendered[j + 2]!;
+    if (!rendered || rendered.length < stride * (size - 1) + size * 4) throw new TagbooruError('E_INTERNAL', 'an abstract background needs its rendered RGBA pixels');
+    for (let y = 0, i = 0; y < size; y++) {
+      for (let x = 0, j = y * stride; x < size; x++, i += 3, j += 4) {
+        out[i] = rendered[j]!;
+        out[i + 1] = rendered[j + 1]!;
+        out[i + 2] = rendered[j + 2]!;
+      }
     }
   }
   return out;

@@ -2,7 +2,7 @@
  * One character: DiceBear options (the project's only DiceBear import), the parts it actually drew
  * (from `toJson().extra`) with their tags, and its SVG placed in the scene.
  */
-import { createAvatar } from '@dicebear/core';
+import { createAvatar, type Style } from '@dicebear/core';
 import { adventurer, lorelei } from '@dicebear/collection';
 import { TagbooruError } from '../../errors.ts';
 import { hairColourTag, isDarkSkin } from './palette.ts';
@@ -73,9 +73,10 @@ export interface Avatar {
 
 export function createCharacterAvatar(style: StyleName, options: AvatarOptions): Avatar {
   // `clip: false`: the viewBox mask DiceBear adds by default carries a fixed id and costs a render pass
-  const result = createAvatar(STYLES[style] as typeof lorelei, { ...options, seed: '', clip: false } as never);
+  // both styles take plain records of option lists; their own option types differ only in the names
+  const result = createAvatar(STYLES[style] as unknown as Style<AvatarOptions>, { ...options, seed: '', clip: false });
   const svg = result.toString().replace(/<metadata[\s\S]*?<\/metadata>/, '');
-  return { svg, extra: result.toJson().extra as Record<string, unknown> };
+  return { svg, extra: result.toJson().extra };
 }
 
 /**
@@ -93,7 +94,7 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : und
 
 function lookup<T>(table: Record<string, T>, key: unknown, what: string): T | undefined {
   if (key === undefined) return undefined;
-  if (typeof key !== 'string' || !(key in table)) throw new TagbooruError('E_INTERNAL', `DiceBear drew ${what} "${String(key)}", which no table in styles.ts labels`);
+  if (typeof key !== 'string' || !(key in table)) throw new TagbooruError('E_INTERNAL', `DiceBear drew ${what} ${JSON.stringify(key)}, which no table in styles.ts labels`);
   return table[key];
 }
 

@@ -3,9 +3,10 @@
  * are reproducible with `test/dataset/_sheet.ts`). `null` = never drawn, with the reason beside it:
  * a variant is left out when its label would be a matter of opinion, which a tagger cannot learn.
  *
- * Hair length rule (checked by `test/dataset/styles.test.ts`, measured on a 256 px avatar): `long_hair`
- * when at least 1300 hair pixels lie below the mouth line, `short_hair` when at most 250 do; variants in
- * between, tied up (buns, ponytails, braids, twintails) or nearly bald are left out.
+ * Hair length rule (checked by `test/dataset/styles.test.ts`): `long_hair` when at least 11% of the
+ * hair's pixels lie below the mouth line and hang as a curtain, `short_hair` when at most 6% do (the
+ * share is in the comments). Variants in between, tied up (buns, ponytails, braids, twintails) or
+ * nearly bald are left out.
  */
 import type { adventurer, lorelei } from '@dicebear/collection';
 
@@ -21,13 +22,16 @@ export type EyewearTag = 'glasses' | 'sunglasses';
 export const LORELEI_HAIR = {
   variant01: 'short_hair', variant02: 'short_hair', variant03: 'short_hair', variant04: 'short_hair',
   variant05: 'short_hair', variant06: 'short_hair', variant07: 'short_hair', variant08: 'short_hair',
-  variant09: 'short_hair', variant10: 'long_hair', variant11: 'short_hair', variant12: 'short_hair',
+  variant09: 'short_hair',
+  variant10: null, // 21%, but as flicks at the jaw: looks short
+  variant11: 'short_hair', variant12: 'short_hair',
   variant13: 'long_hair',
   variant14: null, // bun
-  variant15: 'long_hair', variant16: 'long_hair', variant17: 'long_hair',
-  variant18: null, // 1112 px below the mouth: between the classes
-  variant19: null, // 350 px: jaw-length bob, between
-  variant20: null, // 1089 px: between
+  variant15: 'long_hair', variant16: 'long_hair',
+  variant17: null, // 14%, flicks at the jaw as variant10
+  variant18: null, // 8.3%: between the classes
+  variant19: null, // 3.1%, but a jaw-length bob: between
+  variant20: null, // 9.5%: between
   variant21: 'long_hair', variant22: 'short_hair', variant23: 'long_hair', variant24: 'long_hair',
   variant25: null, // nearly bald
   variant26: null, // double bun
@@ -40,7 +44,7 @@ export const LORELEI_HAIR = {
   variant34: null, // bald with a topknot
   variant35: 'long_hair',
   variant36: null, // topknot
-  variant37: null, // 263 px: between
+  variant37: null, // 3.0%, but curls to the jaw: between
   variant38: null, // ponytail
   variant39: 'short_hair', variant40: 'long_hair', variant41: 'long_hair', variant42: 'long_hair',
   variant43: 'short_hair', variant44: 'short_hair',
@@ -52,7 +56,7 @@ export const LORELEI_HAIR = {
 
 export const ADVENTURER_HAIR = {
   long01: 'long_hair',
-  long02: null, // 443 px below the mouth: between
+  long02: null, // 6.1%: between
   long03: null, // a flower crown is part of the hair drawing; hair_flower comes from lorelei only
   long04: 'long_hair', long05: 'long_hair', long06: 'long_hair', long07: 'long_hair',
   long08: null, // flower crown
@@ -65,12 +69,12 @@ export const ADVENTURER_HAIR = {
   long18: null, // flower
   long19: null, // ponytail
   long20: 'long_hair',
-  long21: null, // 585 px: between
+  long21: null, // 7.0%: between
   long22: 'long_hair',
   long23: null, // double bun
-  long24: null, // 1265 px: between
-  long25: 'short_hair', // named "long" but ends above the mouth line (12 px)
-  long26: null, // 1209 px: between
+  long24: 'long_hair',
+  long25: 'short_hair', // named "long", but 0.5%
+  long26: null, // 10.6%: between
   short01: 'short_hair', short02: 'short_hair', short03: 'short_hair', short04: 'short_hair',
   short05: 'short_hair', short06: 'short_hair', short07: 'short_hair', short08: 'short_hair',
   short09: 'short_hair', short10: 'short_hair', short11: 'short_hair',
@@ -185,12 +189,12 @@ export const ADVENTURER_FEATURES = {
 } as const satisfies Record<A<'features'>, 'blush' | 'freckles' | 'mustache' | null>;
 
 /**
- * Hair variants that cover an eye: eye states (closed_eyes, one_eye_closed) are never drawn with them,
- * since the hidden eye would make a wink look like an open eye. Measured by `test/dataset/styles.test.ts`.
+ * Hair variants that hide more than a fifth of some closed or winking eye: eye states are never drawn
+ * with them, since a hidden eye makes a wink look like an open eye. Measured by `test/dataset/styles.test.ts`.
  */
 export const HAIR_HIDING_AN_EYE: { lorelei: readonly L<'hair'>[]; adventurer: readonly A<'hair'>[] } = {
-  lorelei: [],
-  adventurer: [],
+  lorelei: ['variant40', 'variant41'],
+  adventurer: ['long04', 'long20', 'long25', 'short06'],
 };
 
 /** Pick lists, derived once from the tables: the variants to draw for each label. */
