@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'models/**', 'bench/out/**', 'test/out/**'] },
+  { ignores: ['node_modules/**', 'models/**', 'bench/out/**', 'test/out/**', 'scratch/**', 'training/*/data/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -4,9 +4,8 @@
  * environment; the load comes from this process over 127.0.0.1 with keep-alive connections.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +13,6 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const BIN = path.join(ROOT, 'bin', 'tagbooru.js');
 /** reference/dependencies.md §B: without these, first-touch page faults dominate ORT's timings here. */
-const TIME = '/usr/bin/time';
 export const MALLOC_ENV = { MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296' };
 
 export function percentile(xs: readonly number[], p: number): number {
@@ -142,44 +140,44 @@ export async function load(url: string, images: readonly Uint8Array[], o: { requ
 export interface CliResult {
   readonly images: number;
   readonly wallS: number;
-  /** User + system CPU seconds of the whole run (GNU time), NaN without /usr/bin/time. */
-  readonly cpuS: number;
   /** Images/s once the first batch is out: no process start or model load in it. */
   readonly steadyImagesPerS: number;
+  /** CPU milliseconds per image over the same stretch (every thread of the process, from /proc). */
+  readonly steadyCpuMsPerImage: number;
   readonly code: number | null;
 }
 
-/** `tagbooru tag <dir> --format jsonl`, each stdout line timestamped as it arrives. */
+/** `tagbooru tag <dir> --format jsonl`, each stdout line timestamped (and the process's CPU read) as it arrives. */
 export function cliRun(bundle: string, dir: string, o: { batch: number; threads?: number }): Promise<CliResult> {
   const args = [BIN, 'tag', dir, '--model', bundle, '--format', 'jsonl', '--batch-size', String(o.batch), ...(o.threads ? ['--threads', String(o.threads)] : [])];
-  const timeFile = path.join(os.tmpdir(), `tagbooru-time-${process.pid}-${Date.now()}.txt`);
-  const timed = existsSync(TIME);
-  const [command, argv] = timed ? [TIME, ['-f', '%U %S', '-o', timeFile, process.execPath, ...args]] : [process.execPath, args];
-  const child = spawn(command, argv, { env: { ...process.env, ...MALLOC_ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...MALLOC_ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
   const stamps: number[] = [];
-  let buffered = '', stderr = '';
+  let buffered = '', stderr = '', cpuFirst = NaN, cpuLast = NaN;
   const t0 = performance.now();
   child.stdout.on('data', (d: Buffer) => {
     const now = performance.now();
     buffered += d.toString();
     const lines = buffered.split('\n');
     buffered = lines.pop()!;
+    const before = stamps.length;
     for (const _ of lines) stamps.push(now);
+    if (before < o.batch && stamps.length >= o.batch) cpuFirst = cpuSeconds(child.pid!);
+    cpuLast = cpuSeconds(child.pid!);
   });
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => {
       if (code !== 0) return reject(new Error(`tag exited with ${code}: ${stderr}`));
       const wallS = (performance.now() - t0) / 1000;
-      const first = stamps[Math.min(o.batch, stamps.length) - 1]!;
-      const steady = (stamps.length - Math.min(o.batch, stamps.length)) / ((stamps.at(-1)! - first) / 1000);
-      let cpuS = NaN;
-      if (timed) {
-        const [user, system] = readFileSync(timeFile, 'utf8').trim().split(/\s+/).slice(-2).map(Number);
-        cpuS = user! + system!;
-        rmSync(timeFile, { force: true });
-      }
-      resolve({ images: stamps.length, wallS, cpuS, steadyImagesPerS: steady, code });
+      const first = Math.min(o.batch, stamps.length);
+      const steadyImages = stamps.length - first;
+      resolve({
+        images: stamps.length,
+        wallS,
+        steadyImagesPerS: steadyImages / ((stamps.at(-1)! - stamps[first - 1]!) / 1000),
+        steadyCpuMsPerImage: (1000 * (cpuLast - cpuFirst)) / steadyImages,
+        code,
+      });
     });
   });
 }

@@ -38,7 +38,10 @@ const { values: a } = parseArgs({
 });
 const n = (k: keyof typeof a) => Number(a[k]);
 const requests = n('requests'), concurrency = n('concurrency'), maxBatch = n('max-batch');
-const median = (xs: number[]) => percentile(xs, 50);
+const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
 
 function bundle(): string {
   const dir = path.join(OUT, 'bundles', `${a.arch}-${a.size}-${a.tags}`);
@@ -86,7 +89,7 @@ async function round(model: string, buffers: Buffer[], dir: string): Promise<Rou
     p50_ms: +percentile(r.latencies, 50).toFixed(0), p95_ms: +percentile(r.latencies, 95).toFixed(0), p99_ms: +percentile(r.latencies, 99).toFixed(0),
     server_img_s: +r.imagesPerS.toFixed(2), cli_img_s: +cli.steadyImagesPerS.toFixed(2), cli_wall_img_s: +(cli.images / cli.wallS).toFixed(2),
     overhead: +(1 - r.imagesPerS / cli.steadyImagesPerS).toFixed(3),
-    server_cpu_ms_img: ms(serverCpu), cli_cpu_ms_img: +((1000 * cli.cpuS) / cli.images).toFixed(1), client_cpu_ms_img: ms(r.clientCpuS),
+    server_cpu_ms_img: ms(serverCpu), cli_cpu_ms_img: +cli.steadyCpuMsPerImage.toFixed(1), client_cpu_ms_img: ms(r.clientCpuS),
     mean_batch: +(requests / (count(metrics) - count(metricsBefore))).toFixed(1), errors: r.errors.length,
   };
 }
@@ -100,10 +103,12 @@ for (let i = 0; i < n('rounds'); i++) {
   console.error(`round ${i + 1}: ${JSON.stringify(rounds.at(-1))}`);
 }
 const keys = Object.keys(rounds[0]!) as (keyof Round)[];
-const summary = Object.fromEntries(keys.map((k) => [k, median(rounds.map((r) => r[k]))])) as unknown as Round;
-const header = ['model', 'p50 ms', 'p95 ms', 'server img/s', 'CLI img/s (steady)', 'overhead', 'CPU ms/img server', 'CPU ms/img CLI', 'client CPU ms/img', 'mean batch', 'errors'];
+const summary = Object.fromEntries(keys.map((k) => [k, +median(rounds.map((r) => r[k])).toFixed(2)])) as unknown as Round;
+// the overhead of the median rates, not the median of per-round overheads
+summary.overhead = +(1 - summary.server_img_s / summary.cli_img_s).toFixed(3);
+const header = ['model', 'p50 ms', 'p95 ms', 'server img/s', 'CLI img/s (steady)', 'throughput overhead', 'CPU ms/img server', 'CPU ms/img CLI (steady)', 'CPU overhead', 'client CPU ms/img', 'mean batch', 'errors'];
 console.log(`| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|`);
-console.log(`| ${a.arch} ${a.size}px | ${summary.p50_ms} | ${summary.p95_ms} | ${summary.server_img_s} | ${summary.cli_img_s} | ${(100 * summary.overhead).toFixed(1)}% | ${summary.server_cpu_ms_img} | ${summary.cli_cpu_ms_img} | ${summary.client_cpu_ms_img} | ${summary.mean_batch} | ${summary.errors} |`);
+console.log(`| ${a.arch} ${a.size}px | ${summary.p50_ms} | ${summary.p95_ms} | ${summary.server_img_s} | ${summary.cli_img_s} | ${(100 * summary.overhead).toFixed(1)}% | ${summary.server_cpu_ms_img} | ${summary.cli_cpu_ms_img} | ${(100 * (summary.server_cpu_ms_img / summary.cli_cpu_ms_img - 1)).toFixed(1)}% | ${summary.client_cpu_ms_img} | ${summary.mean_batch} | ${summary.errors} |`);
 fs.mkdirSync(path.join(ROOT, 'bench', 'out'), { recursive: true });
 const file = path.join(ROOT, 'bench', 'out', 'serve-bench.json');
 const previous = fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as unknown[]) : [];

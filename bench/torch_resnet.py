@@ -142,6 +142,45 @@ def check_params():
     return ok
 
 
+def parity(folder, arch, tags, size, threads):
+    """Load weights written by bench/torch-parity.ts (Keras order, OIHW kernels) and compare with ORT's output."""
+    torch.set_num_threads(threads)
+    with open(os.path.join(folder, 'manifest.json')) as f:
+        manifest = json.load(f)
+    flat = np.fromfile(os.path.join(folder, 'weights.bin'), dtype=np.float32)
+    model = build(arch, tags, size)
+    # Keras creates conv a, b, c, shortcut (each with its BN) per block; the modules are registered in that order
+    params = []
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            params.append(m.weight)
+        elif isinstance(m, nn.BatchNorm2d):
+            params += [m.weight, m.bias, m.running_mean, m.running_var]
+    assert len(params) == len(manifest['variables']), (len(params), len(manifest['variables']))
+    offset = 0
+    with torch.no_grad():
+        for t, v in zip(params, manifest['variables']):
+            n = int(np.prod(v['shape']))
+            assert list(t.shape) == v['shape'], (v['key'], list(t.shape), v['shape'])
+            t.copy_(torch.from_numpy(flat[offset:offset + n].reshape(v['shape'])))
+            offset += n
+    x = np.fromfile(os.path.join(folder, 'input.bin'), dtype=np.float32).reshape(manifest['input'])
+    expected = np.fromfile(os.path.join(folder, 'output.bin'), dtype=np.float32).reshape(manifest['output'])
+    out = {'arch': arch, 'size': size, 'tags': tags}
+    for layout in ('nchw', 'cl'):
+        m = model.to(memory_format=torch.channels_last) if layout == 'cl' else model
+        xt = to_model_input(x, layout)
+        with torch.no_grad():
+            frozen = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(m, xt).eval()))
+        with torch.inference_mode():
+            for mode, fn in (('eager', m), ('frozen', frozen)):
+                y = fn(xt).numpy()
+                out[f'{mode}_{layout}_max_abs_diff'] = float(np.abs(y - expected).max())
+    out['output_range'] = [float(expected.min()), float(expected.max())]
+    print(json.dumps(out))
+    return max(v for k, v in out.items() if k.endswith('diff')) < 1e-4
+
+
 def list_images(spec):
     if os.path.isdir(spec):
         names = sorted(n for n in os.listdir(spec) if n.lower().endswith(('.jpg', '.jpeg', '.png', '.webp')))
@@ -176,6 +215,7 @@ def rss_mb():
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--check-params', action='store_true', help='verify the v3/v4 parameter counts at 9176 tags and exit')
+    p.add_argument('--parity', metavar='DIR', help='compare with ORT on the weights, input and output in DIR (bench/torch-parity.ts)')
     p.add_argument('--arch', default='resnet_custom_v4', choices=sorted(VARIANTS))
     p.add_argument('--tags', type=int, default=9176)
     p.add_argument('--size', type=int, default=512)
@@ -193,6 +233,8 @@ def main():
 
     if args.check_params:
         sys.exit(0 if check_params() else 1)
+    if args.parity:
+        sys.exit(0 if parity(args.parity, args.arch, args.tags, args.size, args.threads) else 1)
 
     torch.set_num_threads(args.threads)  # Debian's torch defaults to 1 thread
     B, S = args.batch, args.size
@@ -243,15 +285,16 @@ def main():
     paths = list_images(args.images)
     buf = np.empty((B, S, S, 3), dtype=np.float32)
     names = [f'tag_{i}' for i in range(args.tags)]
-    decode_s, model_s, post_s, batch_end = [], [], [], []
+    decode_s, decode_cpu_s, model_s, post_s, batch_end = [], [], [], [], []
     out = sys.stdout
     t_loop = time.perf_counter()
     with torch.inference_mode():
         for start in range(0, len(paths), B):
             chunk = paths[start:start + B]
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             for i, path in enumerate(chunk):
                 load_image(path, S, buf[i])
+            decode_cpu_s.append(time.thread_time() - c0)
             if len(chunk) < B and args.mode == 'frozen':
                 buf[len(chunk):] = 0  # the traced graph is specialised to batch B: pad the last batch
             n = B if args.mode == 'frozen' else len(chunk)
@@ -280,7 +323,8 @@ def main():
         loop_s=loop_s,
         e2e_loop_img_per_s=len(paths) / loop_s,
         steady_img_per_s=steady_imgs / steady_s if steady_imgs else float('nan'),
-        decode_img_s=float(np.sum(decode_s[rest]) / max(1, steady_imgs or len(paths))),
+        decode_img_s=float(np.sum(decode_s) / len(paths)),
+        decode_cpu_img_s=float(np.sum(decode_cpu_s) / len(paths)),
         model_batch_s=float(np.median(model_s[rest])),
         model_runs_s=model_s,
         decode_runs_s=decode_s,

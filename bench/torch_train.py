@@ -147,18 +147,19 @@ def main():
     x = torch.rand(args.batch, 3, args.size, args.size, generator=g).contiguous(memory_format=fmt)
     t = (torch.rand(args.batch, args.tags, generator=g) < 0.05).float()
 
-    times, losses = [], []
+    times, cpu, losses = [], [], []
     before = cpu_snapshot()
     for i in range(args.warmup + args.steps):
         if i == args.warmup:
             before = cpu_snapshot()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
         loss = loss_fn(model(x), t)
         loss.backward()
         opt.step()
         value = loss.item()
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         losses.append(value)
     others = others_share(before, cpu_snapshot())
     timed = sorted(times[args.warmup:])
@@ -167,7 +168,7 @@ def main():
         'runtime': 'pytorch', 'torch': torch.__version__, 'layout': args.layout, 'threads': torch.get_num_threads(),
         'size': args.size, 'batch': args.batch, 'tags': args.tags, 'filters': filters, 'repeats': repeats,
         'params': sum(q.numel() for q in model.parameters()),
-        'import_s': T_IMPORTED - T_START, 'step_s': times, 'warmup': args.warmup,
+        'import_s': T_IMPORTED - T_START, 'step_s': times, 'cpu_s': cpu, 'warmup': args.warmup,
         'median_step_s': timed[mid] if len(timed) % 2 else (timed[mid - 1] + timed[mid]) / 2, 'loss_first': losses[0], 'loss_last': losses[-1],
         'peak_rss_mb': vm_hwm_mb(), 'others_cpu': others,
     }

@@ -19,8 +19,11 @@ export function convInputGrad(g: Graph, xShape: readonly (number | string)[], w:
   const [t, l, b, r] = pads;
   if (strides[0] === 1 && strides[1] === 1 && t < kh && b < kh && l < kw && r < kw) {
     // NOTE: correlate with the kernel rotated by 180° and transposed in/out; the pads mirror the forward's
-    const flipped = slice(g, transpose(g, w, [1, 0, 2, 3]), [-1, -1], [-(kh + 1), -(kw + 1)], [2, 3], [-1, -1]);
-    return conv2d(g, gy, flipped, null, { padding: [kh - 1 - t, kw - 1 - l, kh - 1 - b, kw - 1 - r] });
+    const swapped = transpose(g, w, [1, 0, 2, 3]);
+    const flipped = kh === 1 && kw === 1 ? swapped : slice(g, swapped, [-1, -1], [-(kh + 1), -(kw + 1)], [2, 3], [-1, -1]);
+    // NOTE: a (zero) bias lets ORT fuse the fan-in Add that usually follows into this Conv (FusedConv's sum input)
+    const bias = TUNING.fuseAdd ? g.constant(new Array<number>(ci).fill(0), [ci]) : null;
+    return conv2d(g, gy, flipped, bias, { padding: [kh - 1 - t, kw - 1 - l, kh - 1 - b, kw - 1 - r] });
   }
   const outPad = [h - ((ho - 1) * strides[0] + kh - t - b), wd - ((wo - 1) * strides[1] + kw - l - r)];
   const shape = [gy.shape[0]!, ci, h, wd];
@@ -48,6 +51,7 @@ export function convWeightGrad(g: Graph, x: Value, gy: Value, kernel: readonly [
     const cols = conv2d(g, xs, weights, null, { strides, padding: pads, group: ci });
     return reshape(g, cols, [rows, ci * k, p], [rows, ci * k, p]);
   };
+  if (k >= TUNING.swappedMinTaps) return swappedWeightGrad(g, x, gy, kernel, strides, pads, budget);
   if (p <= TUNING.wgTransposeMaxP) {
     // small maps: N GEMMs with K = H·W would be tiny and their [N,Co,Ci·k²] partials big; one GEMM with
     // K = N·H·W over channel-major copies of both operands is cheaper
@@ -72,4 +76,28 @@ export function convWeightGrad(g: Graph, x: Value, gy: Value, kernel: readonly [
     acc = acc ? add(g, acc, part) : part; // accumulate at once, so one chunk's buffer is alive at a time
   }
   return reshape(g, acc!, [co, ci, kh, kw], [co, ci, kh, kw]);
+}
+
+/**
+ * dL/dw as a correlation of x with gy: the batch becomes the channel axis (x → [Ci,N,H,W], gy → [Co,N,Ho,Wo])
+ * and gy the kernel, dilated by the stride. ORT's im2col then copies N·Ho·Wo·k² floats per input channel
+ * and runs Ci GEMMs with K = N·Ho·Wo, instead of a one-hot conv that multiplies by k² zeros per tap.
+ */
+function swappedWeightGrad(g: Graph, x: Value, gy: Value, kernel: readonly [number, number], strides: readonly [number, number], pads: Pads, budget: number): Value {
+  const [n, ci, h, w] = [dim(x.shape, 0), dim(x.shape, 1), dim(x.shape, 2), dim(x.shape, 3)];
+  const [co, ho, wo] = [dim(gy.shape, 1), dim(gy.shape, 2), dim(gy.shape, 3)];
+  const [kh, kw] = kernel, [t, l, b, r] = pads;
+  // rows or columns the forward's windows never reached make the result larger than the kernel: crop
+  const [oh, ow] = [h + t + b - (ho - 1) * strides[0], w + l + r - (wo - 1) * strides[1]];
+  const chunk = Math.max(1, Math.min(n, Math.floor(budget / (ho * wo * kh * kw * 4))));
+  let acc: Value | null = null;
+  for (let start = 0; start < n; start += chunk) {
+    const rows = Math.min(chunk, n - start);
+    const xs = rows === n ? x : slice(g, x, [start], [start + rows], [0]);
+    const gs = rows === n ? gy : slice(g, gy, [start], [start + rows], [0]);
+    let part = g.op('Conv', [transpose(g, xs, [1, 0, 2, 3]), transpose(g, gs, [1, 0, 2, 3])], { kernel_shape: [ho, wo], dilations: [...strides], pads: [...pads] }, [ci, co, oh, ow]);
+    if (oh !== kh || ow !== kw) part = slice(g, part, [0, 0], [kh, kw], [2, 3]);
+    acc = acc ? add(g, acc, part) : part;
+  }
+  return transpose(g, acc!, [1, 0, 2, 3]);
 }

@@ -5,6 +5,7 @@
 import { add, avgPool2d, batchNorm, conv2d, dense, dim, flatten, globalAvgPool, matmul, maxPool2d, poolShape, mul, relu, reshape, samePad, sigmoid, sub, transpose, type Value } from '../graph/index.ts';
 import { cast, expand, greater, max, reduceMean, reduceSum, sqrt, div, where } from '../graph/math.ts';
 import { TUNING } from './_tuning.ts';
+import { maxPoolGrad, phaseSplittable } from './pool-grad.ts';
 import { convInputGrad, convWeightGrad, type Pads } from './conv-grad.ts';
 import type { ForwardResult, GradRules, RuleContext } from './types.ts';
 
@@ -59,9 +60,14 @@ function bnBackward(ctx: RuleContext, l: BnLayer, x: Value, { saved }: ForwardRe
   const b = mul(g, mul(g, inv, inv), mul(g, sgxc, g.scalar(-1 / m)));
   const cc = sub(g, mul(g, sg, g.scalar(-1 / m)), mul(g, b, mean));
   const zeros = g.constant(new Array<number>(c).fill(0), [c]), ones = g.constant(new Array<number>(c).fill(1 - l.epsilon), [c]);
+  const dparams = { [`${l.name}/gamma`]: mul(g, sgxc, inv), [`${l.name}/beta`]: sg };
+  if (TUNING.foldScale) {
+    // the factor a is left to the consumer (the conv before this BN folds it into its kernel)
+    return { dx: [add(g, gy, batchNorm(g, x, b, cc, zeros, ones, l.epsilon))], dxScale: [a], dparams };
+  }
   const affine = batchNorm(g, x, mul(g, a, b), mul(g, a, cc), zeros, ones, l.epsilon);
   const dx = add(g, mul(g, gy, vec(ctx, a, c)), affine);
-  return { dx: [dx], dparams: { [`${l.name}/gamma`]: mul(g, sgxc, inv), [`${l.name}/beta`]: sg } };
+  return { dx: [dx], dparams };
 }
 
 export const GRAD_RULES: GradRules = {
@@ -77,12 +83,19 @@ export const GRAD_RULES: GradRules = {
       const b = l.useBias ? ctx.param(`${l.name}/bias`) : null;
       return { y: conv2d(ctx.g, x!, w, b, { strides: l.strides, padding: padsOf(x!, l.kernel, l.strides, l.padding), name: l.name }), saved: {} };
     },
-    backward(ctx, l, [x], _f, gy, [needDx]) {
-      const pads = padsOf(x!, l.kernel, l.strides, l.padding);
-      const w = ctx.param(`${l.name}/kernel`);
-      const dparams: Record<string, Value> = { [`${l.name}/kernel`]: convWeightGrad(ctx.g, x!, gy, l.kernel, l.strides, pads, ctx.unfoldBudget) };
-      if (l.useBias) dparams[`${l.name}/bias`] = reduceSum(ctx.g, gy, channelAxes, false);
-      return { dx: [needDx ? convInputGrad(ctx.g, x!.shape, w, gy, l.strides, pads) : null], dparams };
+    takesScaledGradient: true,
+    backward(ctx, l, [x], _f, gy, [needDx], scale) {
+      // with a pending per-output-channel scale s: dL/dy = s·gy, so dW = s·dW(gy) and dx = dx(gy; s·W)
+      const g = ctx.g, pads = padsOf(x!, l.kernel, l.strides, l.padding);
+      const kernel = ctx.param(`${l.name}/kernel`);
+      const perRow = (v: Value) => {
+        if (!scale) return v;
+        const [co, rest] = [dim(v.shape, 0), v.shape.slice(1).reduce<number>((p, d) => p * Number(d), 1)];
+        return reshape(g, mul(g, reshape(g, v, [co, rest], [co, rest]), reshape(g, scale, [co, 1], [co, 1])), v.shape.map(Number), v.shape);
+      };
+      const dparams: Record<string, Value> = { [`${l.name}/kernel`]: perRow(convWeightGrad(g, x!, gy, l.kernel, l.strides, pads, ctx.unfoldBudget)) };
+      if (l.useBias) dparams[`${l.name}/bias`] = perRow(reduceSum(g, gy, channelAxes, false));
+      return { dx: [needDx ? convInputGrad(g, x!.shape, perRow(kernel), gy, l.strides, pads) : null], dparams };
     },
   },
 
@@ -146,12 +159,13 @@ export const GRAD_RULES: GradRules = {
   maxpool: {
     forward(ctx, l, [x]): ForwardResult {
       const pads = padsOf(x!, l.pool, l.strides, l.padding);
-      if (ctx.mode === 'eval') return { y: maxPool2d(ctx.g, x!, l.pool, l.strides, pads, l.name), saved: {} };
+      if (ctx.mode === 'eval' || (TUNING.maxpool === 'phases' && phaseSplittable(l.strides))) return { y: maxPool2d(ctx.g, x!, l.pool, l.strides, pads, l.name), saved: {} };
       const { shape } = poolShape(x!, l.pool, l.strides, pads);
       const [y, indices] = ctx.g.opN('MaxPool', [x!], { kernel_shape: [...l.pool], strides: [...l.strides], pads: [...pads] }, [{ shape, dtype: 'float32' }, { shape, dtype: 'int64' }], l.name);
       return { y: y!, saved: { indices: indices! } };
     },
-    backward(ctx, _l, [x], { saved }, gy) {
+    backward(ctx, l, [x], { y, saved }, gy) {
+      if (!saved.indices) return { dx: [maxPoolGrad(ctx.g, x!, y, gy, l.pool, l.strides, padsOf(x!, l.pool, l.strides, l.padding))], dparams: {} };
       // scatter-add each window's gradient to its (first) maximum; overlapping windows add up
       const g = ctx.g, total = x!.shape.reduce<number>((p, d) => p * (d as number), 1);
       const flatIdx = reshape(g, saved.indices!, [-1], [gy.shape.reduce<number>((p, d) => p * (d as number), 1)]);

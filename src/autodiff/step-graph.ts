@@ -3,12 +3,13 @@
  * and the optimizer update. Weights, optimizer slots and BN moving statistics go in as inputs and come back
  * as outputs, so the caller swaps them into the next step's feeds without copying.
  */
-import { Graph, type Value } from '../graph/index.ts';
+import { Graph, add, mul, numel, reshape, type Value } from '../graph/index.ts';
+import { TUNING } from './_tuning.ts';
 import { sum } from '../graph/math.ts';
 import { inferShapes, variables, type VariableSpec } from '../models/shapes.ts';
 import { inputLayer, layerInputs, type Layer, type ModelSpec } from '../models/spec.ts';
 import { buildLoss, type LossName, type LossOptions } from './losses.ts';
-import { buildUpdate, optimizerSlots, type OptimizerConfig } from './optimizers.ts';
+import { buildGroupedUpdate, buildUpdate, optimizerSlots, type OptimizerConfig } from './optimizers.ts';
 import { GRAD_RULES } from './rules.ts';
 import type { BackwardResult, ForwardResult, GradRule, Mode, RuleContext } from './types.ts';
 
@@ -96,6 +97,18 @@ function forward(g: Graph, spec: ModelSpec, mode: Mode, batch: number | string, 
   return { values, forwards, states, ctx, logitsLayer };
 }
 
+/** A gradient that may still owe a per-channel factor (see BackwardResult.dxScale). */
+interface Scaled {
+  readonly value: Value;
+  readonly scale: Value | null;
+}
+
+function applyScale(ctx: RuleContext, { value, scale }: Scaled): Value {
+  if (!scale) return value;
+  const c = Number(scale.shape[0]);
+  return mul(ctx.g, value, reshape(ctx.g, scale, [1, c, 1, 1], [1, c, 1, 1]));
+}
+
 function backward(spec: ModelSpec, pass: Pass, dlogits: Value, inputGradient: boolean): { grads: Map<string, Value>; inputGrad: Value | null } {
   const { ctx, values, forwards } = pass;
   const layers = spec.layers.slice(0, spec.layers.findIndex((l) => l.name === pass.logitsLayer) + 1);
@@ -105,13 +118,18 @@ function backward(spec: ModelSpec, pass: Pass, dlogits: Value, inputGradient: bo
     const own = l.kind === 'conv' || l.kind === 'bn' || l.kind === 'dense' || (l.kind === 'input' && inputGradient);
     requires.set(l.name, own || layerInputs(l).some((n) => requires.get(n)));
   }
-  const pending = new Map<string, Value[]>([[pass.logitsLayer, [dlogits]]]);
+  const pending = new Map<string, Scaled[]>([[pass.logitsLayer, [{ value: dlogits, scale: null }]]]);
   const grads = new Map<string, Value>();
   let inputGrad: Value | null = null;
   for (const layer of [...layers].reverse()) {
-    const gys = pending.get(layer.name);
-    if (!gys) continue;
-    const gy = sum(ctx.g, gys);
+    const parts = pending.get(layer.name);
+    if (!parts) continue;
+    const r0 = rule(layer);
+    // a lone scaled gradient goes to a rule that folds the scale in; anything else is materialised
+    const folded = parts.length === 1 && parts[0]!.scale && r0.takesScaledGradient ? parts[0]! : null;
+    const gys = folded ? [folded.value] : parts.map((p) => applyScale(ctx, p));
+    // pairwise Add, not Sum: ORT fuses Conv + Add into one FusedConv that accumulates into the other operand
+    const gy = TUNING.fuseAdd ? gys.reduce((a, b) => add(ctx.g, a, b)) : sum(ctx.g, gys);
     const names = layerInputs(layer);
     const ins = layer.kind === 'input' ? [] : names.map((n) => values.get(n)!);
     const needDx = names.map((n) => requires.get(n) ?? false);
@@ -119,11 +137,11 @@ function backward(spec: ModelSpec, pass: Pass, dlogits: Value, inputGradient: bo
       inputGrad = rule(layer).backward(ctx, layer, ins, forwards.get(layer.name)!, gy, []).dx[0]!;
       continue;
     }
-    const r: BackwardResult = rule(layer).backward(ctx, layer, ins, forwards.get(layer.name)!, gy, needDx);
+    const r: BackwardResult = r0.backward(ctx, layer, ins, forwards.get(layer.name)!, gy, needDx, folded?.scale ?? undefined);
     for (const [k, v] of Object.entries(r.dparams)) grads.set(k, v);
     names.forEach((n, i) => {
       const d = r.dx[i];
-      if (d && needDx[i]) pending.set(n, [...(pending.get(n) ?? []), d]);
+      if (d && needDx[i]) pending.set(n, [...(pending.get(n) ?? []), { value: d, scale: r.dxScale?.[i] ?? null }]);
     });
   }
   return { grads, inputGrad };
@@ -147,15 +165,26 @@ export function buildTrainingStep(spec: ModelSpec, options: StepGraphOptions): S
   } else {
     const lr = g.input(FEED.lr, 'float32', []);
     const step = g.input(FEED.step, 'float32', []);
-    for (const v of vars) {
-      if (!v.trainable) continue;
+    const members = vars.filter((v) => v.trainable).map((v) => {
       const grad = grads.get(v.key);
       if (!grad) throw new Error(`no gradient reached ${v.key}`);
       const slotValues = Object.fromEntries(slots.map((s) => [s, g.input(FEED.slot(v.key, s), 'float32', v.shape)]));
-      const decay = v.key.endsWith('/kernel');
-      const next = buildUpdate(g, options.optimizer, { w: pass.ctx.param(v.key), grad, slots: slotValues, lr, step, decay });
-      g.output(next.w, FETCH.newWeight(v.key));
-      for (const s of slots) g.output(next.slots[s]!, FETCH.newSlot(v.key, s));
+      return { v, w: pass.ctx.param(v.key), grad, slots: slotValues, decay: v.key.endsWith('/kernel') };
+    });
+    const emit = (m: (typeof members)[number], next: { w: Value; slots: Record<string, Value> }) => {
+      g.output(next.w, FETCH.newWeight(m.v.key));
+      for (const s of slots) g.output(next.slots[s]!, FETCH.newSlot(m.v.key, s));
+    };
+    // small tensors (BN vectors, small kernels) share one update per decay class
+    const grouped = (m: (typeof members)[number]) => numel(m.v.shape) <= TUNING.groupMax;
+    for (const decay of [false, true]) {
+      const group = members.filter((m) => grouped(m) && m.decay === decay);
+      if (group.length < 2) continue;
+      buildGroupedUpdate(g, options.optimizer, group, { lr, step, decay }).forEach((next, i) => emit(group[i]!, next));
+    }
+    for (const m of members) {
+      if (grouped(m) && members.filter((o) => grouped(o) && o.decay === m.decay).length >= 2) continue;
+      emit(m, buildUpdate(g, options.optimizer, { w: m.w, grad: m.grad, slots: m.slots, lr, step, decay: m.decay }));
     }
   }
   if (inputGradient && inputGrad) g.output(inputGrad, FETCH.inputGrad);

@@ -24,14 +24,21 @@ export interface ForwardResult {
 export interface BackwardResult {
   /** Gradient per layer input, in `layerInputs` order; null where no gradient is wanted. */
   readonly dx: readonly (Value | null)[];
+  /**
+   * A per-channel factor [C] the matching `dx` still has to be multiplied by. A consumer rule that takes
+   * scaled gradients (a conv folds it into its small kernel and kernel gradient) saves a full pass.
+   */
+  readonly dxScale?: readonly (Value | null)[];
   /** Gradient per trainable variable key. */
   readonly dparams: Readonly<Record<string, Value>>;
 }
 
 export interface GradRule<K extends LayerKind> {
   forward(ctx: RuleContext, layer: Extract<Layer, { kind: K }>, inputs: readonly Value[]): ForwardResult;
-  /** `needDx[i]`: whether input i needs a gradient. */
-  backward(ctx: RuleContext, layer: Extract<Layer, { kind: K }>, inputs: readonly Value[], fwd: ForwardResult, gy: Value, needDx: readonly boolean[]): BackwardResult;
+  /** `needDx[i]`: whether input i needs a gradient; `gyScale`: a per-channel factor of gy not yet applied. */
+  backward(ctx: RuleContext, layer: Extract<Layer, { kind: K }>, inputs: readonly Value[], fwd: ForwardResult, gy: Value, needDx: readonly boolean[], gyScale?: Value): BackwardResult;
+  /** The rule applies `gyScale` itself. */
+  readonly takesScaledGradient?: boolean;
 }
 
 /** A missing rule is a compile error. */

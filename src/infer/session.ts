@@ -22,6 +22,11 @@ export interface SessionOptions {
   readonly threads?: number;
   /** Let idle pool threads spin; turn off for sessions that share the machine with another busy one. */
   readonly spinning?: boolean;
+  /**
+   * ORT's memory pattern: one planned block for all intermediates. Off for training graphs, where it raised
+   * peak RSS by 50–60 % and made the first two runs slow instead of one (see bench/README.md, training).
+   */
+  readonly memoryPattern?: boolean;
 }
 
 export class ModelSession {
@@ -38,6 +43,7 @@ export class ModelSession {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
+      enableMemPattern: options.memoryPattern ?? true,
       ...(options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
     };
     let session: ort.InferenceSession;

@@ -21,12 +21,17 @@ export const TAG_FIELDS = [
 
 /** The shortest decimal that reads back as the same float32, so clients re-thresholding see the model's exact scores. */
 export function float32Number(x: number): number {
-  for (let digits = 4; digits < 9; digits++) {
-    const v = Number(x.toPrecision(digits));
-    if (Math.fround(v) === Math.fround(x)) return v;
+  const f = Math.fround(x);
+  // float32 needs 6 to 9 significant digits; most scores need 7 or 8
+  for (let digits = 6; digits < 9; digits++) {
+    const v = Number(f.toPrecision(digits));
+    if (Math.fround(v) === f) return v;
   }
-  return Number(x.toPrecision(9));
+  return Number(f.toPrecision(9));
 }
+
+/** Selected tags read like the CLI's JSON: four decimals. */
+const round4 = (x: number) => Math.round(x * 10000) / 10000;
 
 function selectionOf(f: Fields): SelectionOptions {
   const general = f.number('general-threshold', 0, 1);
@@ -43,7 +48,8 @@ function selectionOf(f: Fields): SelectionOptions {
   };
 }
 
-const tagJson = (t: ScoredTag) => ({ name: t.name, category: t.category, score: float32Number(t.score) });
+const tagJson = (t: ScoredTag) => ({ name: t.name, category: t.category, score: round4(t.score) });
+const exactJson = (t: ScoredTag) => ({ name: t.name, category: t.category, score: float32Number(t.score) });
 
 export function describeModel(ctx: RouteContext) {
   const m = ctx.service.bundle.manifest;
@@ -80,7 +86,7 @@ export function apiRoutes(app: FastifyInstance, ctx: RouteContext): void {
         if (r.error !== null) return { file: r.file, tags: [], rating: null, error: r.error };
         const { tags, rating } = selection.select(r.scores);
         const scores = floor === undefined ? undefined : aboveFloor(manifest.tags, r.scores, floor);
-        return { file: r.file, tags: tags.map(tagJson), rating: rating && { name: rating.name, score: float32Number(rating.score) }, error: null, ...(scores && { scores }) };
+        return { file: r.file, tags: tags.map(tagJson), rating: rating && { name: rating.name, score: round4(rating.score) }, error: null, ...(scores && { scores }) };
       }),
     };
   }));
@@ -103,5 +109,5 @@ export function apiRoutes(app: FastifyInstance, ctx: RouteContext): void {
 function aboveFloor(tags: readonly TagInfo[], scores: Float32Array, floor: number) {
   const out: ScoredTag[] = [];
   for (let i = 0; i < scores.length; i++) if (scores[i]! >= floor) out.push({ name: tags[i]!.name, category: tags[i]!.category, score: scores[i]! });
-  return out.sort((a, b) => b.score - a.score).map(tagJson);
+  return out.sort((a, b) => b.score - a.score).map(exactJson);
 }

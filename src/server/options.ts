@@ -9,6 +9,8 @@ export interface ServerOptions {
   readonly workers?: number;
   /** ONNX Runtime threads per worker; default: the cores shared out between the workers. */
   readonly threads?: number;
+  /** Workers that decode and preprocess uploads, off the main thread; default: one per core. */
+  readonly prepWorkers?: number;
   /** Most images in one inference call: concurrent requests are batched up to this. */
   readonly maxBatch?: number;
   /** Tagging requests in flight (reading, decoding, waiting, running); one more is answered 503. */
@@ -31,7 +33,7 @@ export interface ServerOptions {
   readonly log?: false | NodeJS.WritableStream;
 }
 
-export type ResolvedOptions = Required<Omit<ServerOptions, 'threads'>> & { readonly threads: number };
+export type ResolvedOptions = Required<Omit<ServerOptions, 'threads' | 'prepWorkers'>> & { readonly threads: number; readonly prepWorkers: number };
 
 export const SERVER_DEFAULTS = {
   workers: 1,
@@ -45,7 +47,7 @@ export const SERVER_DEFAULTS = {
   cors: false,
   ui: true,
   log: false,
-} satisfies Omit<ResolvedOptions, 'model' | 'threads'>;
+} satisfies Omit<ResolvedOptions, 'model' | 'threads' | 'prepWorkers'>;
 
 export function resolveOptions(options: ServerOptions): ResolvedOptions {
   if (typeof options.model !== 'string' || options.model === '') {
@@ -62,5 +64,7 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
   expectNumberInRange('maxPixels', o.maxPixels, 1, Number.MAX_SAFE_INTEGER, true);
   const threads = o.threads ?? Math.max(1, Math.floor(os.availableParallelism() / o.workers));
   expectNumberInRange('threads', threads, 1, 256, true);
-  return { ...o, threads };
+  const prepWorkers = o.prepWorkers ?? Math.max(1, os.availableParallelism());
+  expectNumberInRange('prepWorkers', prepWorkers, 1, 64, true);
+  return { ...o, threads, prepWorkers };
 }

@@ -1,13 +1,13 @@
 /**
- * What the routes share: the model workers behind a micro-batcher, admission (a bounded number of tagging
- * requests in flight), and uploads to scores as decode → preprocess → batched predict.
+ * What the routes share: preparation workers (decode → preprocess), model workers behind a micro-batcher
+ * (batched predict), and admission (a bounded number of tagging requests in flight).
  */
-import { errorMessage } from '../errors.ts';
-import { createTagger, decodeImage, preprocess, type Bundle, type Tagger } from '../index.ts';
+import { createTagger, readBundle, type Bundle, type Tagger } from '../index.ts';
 import { MicroBatcher } from './batcher.ts';
 import { HttpError } from './errors.ts';
 import { Metrics } from './metrics.ts';
 import type { ResolvedOptions } from './options.ts';
+import { PrepPool } from './prep-pool.ts';
 
 export interface Upload {
   readonly name: string;
@@ -28,6 +28,7 @@ export class TaggingService {
   private constructor(
     readonly bundle: Bundle,
     private readonly taggers: readonly Tagger[],
+    private readonly prep: PrepPool,
     private readonly options: ResolvedOptions,
   ) {
     const { preprocess: spec, tags } = bundle.manifest;
@@ -46,14 +47,17 @@ export class TaggingService {
   }
 
   static async start(options: ResolvedOptions): Promise<TaggingService> {
-    const taggers: Tagger[] = [];
-    try {
-      for (let i = 0; i < options.workers; i++) taggers.push(await createTagger(options.model, { threads: options.threads }));
-    } catch (e) {
-      await Promise.all(taggers.map((t) => t.close()));
-      throw e;
+    const bundle = await readBundle(options.model);
+    const prep = PrepPool.start(options.prepWorkers, bundle.manifest.preprocess, options.maxPixels);
+    const taggers = Array.from({ length: options.workers }, () => createTagger(bundle, { threads: options.threads }));
+    const settled = await Promise.allSettled([prep, ...taggers]);
+    const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failure) {
+      // close what did start, or its threads would keep the process alive
+      await Promise.all(settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value.close()] : [])));
+      throw failure.reason;
     }
-    return new TaggingService(taggers[0]!.bundle, taggers, options);
+    return new TaggingService(bundle, await Promise.all(taggers), await prep, options);
   }
 
   /** Images waiting for a worker, images being run, tagging requests in flight. */
@@ -80,22 +84,12 @@ export class TaggingService {
     return Math.max(1, Math.ceil((images * this.secondsPerImage) / this.options.workers));
   }
 
-  /** Decode and preprocess every upload at once (sharp decodes on libuv's threads), then predict them together. */
+  /** Every upload to the preparation workers at once, then the images among them to inference together. */
   async score(uploads: readonly Upload[], signal: AbortSignal): Promise<Scored[]> {
-    const spec = this.bundle.manifest.preprocess;
-    const prepared = await Promise.all(uploads.map(async (u) => {
-      try {
-        const image = await decodeImage(u.data, { maxPixels: this.options.maxPixels });
-        signal.throwIfAborted();
-        return preprocess(image, spec);
-      } catch (e) {
-        if (signal.aborted) throw signal.reason;
-        this.metrics.imagesRejected.inc();
-        return errorMessage(e);
-      }
-    }));
+    const prepared = await Promise.all(uploads.map((u) => this.prep.prepare(u.data)));
     signal.throwIfAborted();
     const tensors = prepared.filter((p): p is Float32Array => typeof p !== 'string');
+    this.metrics.imagesRejected.inc({}, prepared.length - tensors.length);
     const scores = tensors.length ? await this.batcher.run(tensors, signal) : [];
     this.metrics.imagesTagged.inc({}, scores.length);
     let next = 0;
@@ -106,6 +100,6 @@ export class TaggingService {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.taggers.map((t) => t.close()));
+    await Promise.all([this.prep.close(), ...this.taggers.map((t) => t.close())]);
   }
 }

@@ -51,7 +51,13 @@ export function webRoutes(app: FastifyInstance): void {
   html.catch(() => undefined);
   css.catch(() => undefined);
 
-  app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').header('Cache-Control', 'no-cache').send(await html));
+  app.get('/', async (_request, reply) => reply
+    .type('text/html; charset=utf-8')
+    .header('Cache-Control', 'no-cache')
+    // cross-origin isolation gives the page SharedArrayBuffer, so onnxruntime-web can use threads
+    .header('Cross-Origin-Opener-Policy', 'same-origin')
+    .header('Cross-Origin-Embedder-Policy', 'require-corp')
+    .send(await html));
   app.get('/app.css', async (_request, reply) => reply.type('text/css; charset=utf-8').header('Cache-Control', 'no-cache').send(await css));
   app.get('/app.js', async (_request, reply) => {
     script ??= bundleScript();
@@ -61,6 +67,12 @@ export function webRoutes(app: FastifyInstance): void {
   app.get<{ Params: { file: string } }>(`${ORT_BASE}:file`, async (request, reply) => {
     const type = Object.hasOwn(ORT_FILES, request.params.file) ? ORT_FILES[request.params.file] : undefined;
     if (!type) return reply.callNotFound();
-    return reply.type(type).header('Cache-Control', 'public, max-age=31536000, immutable').send(createReadStream(path.join(ORT_DIR, request.params.file)));
+    return reply
+      .type(type)
+      .header('Cache-Control', 'public, max-age=31536000, immutable')
+      // the threaded runtime starts workers from these files; a worker is isolated only if its script says so
+      .header('Cross-Origin-Embedder-Policy', 'require-corp')
+      .header('Cross-Origin-Resource-Policy', 'same-origin')
+      .send(createReadStream(path.join(ORT_DIR, request.params.file)));
   });
 }

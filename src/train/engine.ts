@@ -62,7 +62,7 @@ export class Engine {
   static async create(config: EngineConfig): Promise<Engine> {
     const spec = typeof config.model === 'string' ? buildModel(config.model, { tags: config.tags, imageSize: config.imageSize }) : config.model;
     const step = buildTrainingStep(spec, { batch: config.batchSize, loss: config.loss, lossOptions: config.lossOptions, optimizer: config.optimizer, unfoldBudget: config.unfoldBudget });
-    const session = await ModelSession.create(step.model, { threads: config.threads });
+    const session = await ModelSession.create(step.model, { threads: config.threads, memoryPattern: false });
     return new Engine(config, spec, session, step.variables, step.slots);
   }
 

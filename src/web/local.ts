@@ -50,6 +50,11 @@ export class LocalTagger {
     return new LocalTagger(ort, session, manifest);
   }
 
+  /** WebAssembly threads: more than one only on a cross-origin-isolated page. */
+  get threads(): number {
+    return this.ort.env.wasm.numThreads ?? 1;
+  }
+
   /** Every tag's probability, in bundle order. */
   async scores(image: Blob): Promise<Float32Array> {
     const { preprocess: spec, input, output, tags } = this.manifest;

@@ -7,6 +7,7 @@ import { captionTags } from '../infer/caption.ts';
 import { compileSelection, type ScoredTag, type Selection } from '../infer/selection.ts';
 import type { BundleManifest } from '../infer/bundle.ts';
 import { Api, ApiError, type ModelInfo } from './api.ts';
+import { copyText, downloadJson, onImage } from './transfer.ts';
 import { LocalTagger } from './local.ts';
 import { renderPlaceholder, renderTags } from './view.ts';
 
@@ -41,6 +42,7 @@ interface Scored {
   readonly scores: Float32Array;
   readonly mode: 'server' | 'browser';
   readonly ms: number;
+  readonly note?: string;
 }
 
 const api = new Api();
@@ -122,7 +124,7 @@ async function analyse(): Promise<void> {
       const t0 = performance.now();
       scores = await tagger.scores(image);
       if (run !== generation) return;
-      scored = { file: image.name, scores, mode, ms: performance.now() - t0 };
+      scored = { file: image.name, scores, mode, ms: performance.now() - t0, note: `WebAssembly, ${tagger.threads} thread${tagger.threads === 1 ? '' : 's'}` };
     } else {
       status('Tagging on the server…');
       const wire = await api.tag(image, image.name || 'pasted image', FLOOR);
@@ -134,7 +136,7 @@ async function analyse(): Promise<void> {
       }
       scored = { file: image.name, scores, mode, ms: performance.now() - started };
     }
-    status(`Tagged ${mode === 'browser' ? 'in this browser' : 'on the server'} in ${Math.round(scored.ms)} ms.`);
+    status(`Tagged ${mode === 'browser' ? 'in this browser' : 'on the server'} in ${Math.round(scored.ms)} ms${scored.note ? ` (${scored.note})` : ''}.`);
     reselect();
   } catch (e) {
     if (run === generation) fail(e);
@@ -162,8 +164,7 @@ function reselect(): void {
   ui.copy.disabled = ui.download.disabled = false;
 }
 
-function take(file: File | null | undefined): void {
-  if (!file) return;
+function take(file: File): void {
   if (!file.type.startsWith('image/') && file.type !== '') {
     status(`${file.name || 'That'} is not an image (${file.type}).`, true);
     return;
@@ -179,25 +180,7 @@ function take(file: File | null | undefined): void {
   void analyse();
 }
 
-ui.file.addEventListener('change', () => take(ui.file.files?.[0]));
-for (const type of ['dragenter', 'dragover'] as const) {
-  document.addEventListener(type, (e) => {
-    e.preventDefault();
-    ui.drop.classList.add('over');
-  });
-}
-document.addEventListener('dragleave', (e) => {
-  if (e.relatedTarget === null) ui.drop.classList.remove('over');
-});
-document.addEventListener('drop', (e) => {
-  e.preventDefault();
-  ui.drop.classList.remove('over');
-  take(e.dataTransfer?.files[0]);
-});
-document.addEventListener('paste', (e) => {
-  const file = [...(e.clipboardData?.files ?? [])].find((f) => f.type.startsWith('image/'));
-  if (file) take(file);
-});
+onImage(ui.file, ui.drop, take);
 
 ui.general.addEventListener('input', reselect);
 ui.character.addEventListener('input', reselect);
@@ -215,31 +198,19 @@ ui.keyForm.addEventListener('submit', (e) => {
 });
 
 ui.copy.addEventListener('click', () => {
-  navigator.clipboard.writeText(ui.caption.value).then(
-    () => status('Caption copied.'),
-    () => {
-      // no clipboard permission (plain http on another host): leave it selected for Ctrl+C
-      ui.caption.focus();
-      ui.caption.select();
-      status('Caption selected: press Ctrl+C (⌘C) to copy.');
-    },
-  );
+  void copyText(ui.caption).then((how) => status(how === 'copied' ? 'Caption copied.' : 'Caption selected: press Ctrl+C (⌘C) to copy.'));
 });
 
 ui.download.addEventListener('click', () => {
   if (!scored || !selection || !manifest) return;
-  const json = {
+  downloadJson({
     file: scored.file,
     model: manifest.name,
     mode: scored.mode,
     thresholds: ui.mcut.checked ? 'mcut' : { general: Number(ui.general.value), character: Number(ui.character.value) },
     rating: selection.rating,
     tags: selection.tags,
-  };
-  const url = URL.createObjectURL(new Blob([`${JSON.stringify(json, null, 2)}\n`], { type: 'application/json' }));
-  const a = Object.assign(document.createElement('a'), { href: url, download: `${(scored.file || 'image').replace(/\.[^.]+$/, '')}.tags.json` });
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
+  }, `${(scored.file || 'image').replace(/\.[^.]+$/, '')}.tags.json`);
 });
 
 void loadModel();

@@ -30,11 +30,13 @@ afterAll(async () => {
 });
 
 describe('make-dataset synthetic', () => {
-  test('the same seed gives the same images and tags, whatever the concurrency', async () => {
+  test('the same seed gives the same images and tags, whatever the concurrency or threads', async () => {
     await makeSyntheticDataset(path.join(dir, 'b'), { count: COUNT, seed: 42, size: SIZE, startId: START, concurrency: 1 });
     const [a, b] = [posts(path.join(dir, 'a', 'dataset.sqlite')), posts(path.join(dir, 'b', 'dataset.sqlite'))];
     expect(b.rows).toEqual(a.rows);
     expect(new Set(a.rows.map((r) => r.md5)).size).toBe(COUNT);
+    const threaded = await makeSyntheticDataset(path.join(dir, 'w'), { count: 4, seed: 42, size: SIZE, startId: START, workers: 1 });
+    expect(posts(threaded.database).rows).toEqual(a.rows.slice(0, 4));
     const other = await makeSyntheticDataset(path.join(dir, 'c'), { count: 3, seed: 43, size: SIZE });
     const c = posts(other.database);
     expect(c.rows.map((r) => r.id)).toEqual([1, 2, 3]);

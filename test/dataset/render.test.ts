@@ -3,7 +3,7 @@ import { backgroundSvg, type BackgroundRecipe } from '../../src/dataset/syntheti
 import { createCharacterAvatar, placedSvg, settleOptions, type CharacterRecipe } from '../../src/dataset/synthetic/character.ts';
 import { renderSvg } from '../../src/dataset/synthetic/raster.ts';
 import { renderScene, type RenderedScene, type TagMask } from '../../src/dataset/synthetic/render.ts';
-import type { SceneRecipe } from '../../src/dataset/synthetic/recipe.ts';
+import { imageRng, sampleScene, type SceneRecipe } from '../../src/dataset/synthetic/recipe.ts';
 
 const S = 128;
 
@@ -121,6 +121,16 @@ describe('renderScene: tags follow what is drawn and seen', () => {
     const [a, b] = await Promise.all([renderScene(recipe, { size: S }), renderScene(recipe, { size: S })]);
     expect(Buffer.from(a.rgb).equals(Buffer.from(b.rgb))).toBe(true);
     expect(a.tags).toEqual(b.tags);
+  });
+
+  test('rendering a small part\'s removal only in its footprint changes nothing', async () => {
+    for (let i = 0; i < 12; i++) {
+      const recipe = sampleScene(imageRng(77, i));
+      const [cropped, whole] = await Promise.all([renderScene(recipe, { size: S }), renderScene(recipe, { size: S, footprints: false })]);
+      expect(cropped.parts, `scene ${i}`).toEqual(whole.parts);
+      expect(cropped.tags).toEqual(whole.tags);
+      for (const [tag, m] of whole.masks) expect(Buffer.from(cropped.masks.get(tag)!.data).equals(Buffer.from(m.data)), `scene ${i} ${tag}`).toBe(true);
+    }
   });
 
   test('bad options name themselves', async () => {

@@ -20,7 +20,7 @@ beforeAll(async () => {
   const bundle = await makeBundle(dir, 11);
   jpg = await fs.readFile(await noiseImage(path.join(dir, 'a.jpg'), 360, 270, 5));
   png = await fs.readFile(await noiseImage(path.join(dir, 'b.png'), 200, 300, 6));
-  app = await buildApp({ model: bundle });
+  app = await buildApp({ model: bundle, prepWorkers: 1 });
   oracle = await createTagger(bundle);
 });
 

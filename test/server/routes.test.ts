@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createTagger, type SelectionOptions, type Tagger } from '../../src/index.ts';
+import { float32Number } from '../../src/server/api.ts';
 import { buildApp } from '../../src/server/app.ts';
 import { cli } from '../helpers/cli.ts';
 import { noiseImage, pngHeaderOnly, solidImage } from '../helpers/images.ts';
@@ -22,7 +23,7 @@ beforeAll(async () => {
   png = await fs.readFile(await noiseImage(path.join(dir, 'a.png'), 120, 80, 1));
   jpg = await fs.readFile(await noiseImage(path.join(dir, 'b.jpg'), 50, 90, 2));
   big = await fs.readFile(await noiseImage(path.join(dir, 'big.png'), 1500, 1500, 3));
-  app = await buildApp({ model: bundle, maxUploadBytes: 1 << 20, maxFiles: 4, maxPixels: 4_000_000 });
+  app = await buildApp({ model: bundle, prepWorkers: 1, maxUploadBytes: 1 << 20, maxFiles: 4, maxPixels: 4_000_000 });
   oracle = await createTagger(bundle);
 });
 
@@ -74,10 +75,9 @@ describe('JSON API', () => {
       const [got] = body.results;
       expect(got!.file).toBe('a.png');
       expect(got!.error).toBeNull();
-      // scores are written as the shortest decimal that reads back as the same float32
-      expect(got!.tags).toEqual(want.tags.map((t) => ({ ...t, score: expect.closeTo(t.score, 7) as number })));
-      for (const t of got!.tags) expect(Math.fround(t.score)).toBe(Math.fround(want.tags.find((w) => w.name === t.name)!.score));
-      expect(got!.rating?.name).toBe(want.rating?.name);
+      // selected tags carry four decimals, as the CLI's JSON does
+      expect(got!.tags).toEqual(want.tags.map((t) => ({ ...t, score: Math.round(t.score * 10000) / 10000 })));
+      expect(got!.rating).toEqual(want.rating && { name: want.rating.name, score: Math.round(want.rating.score * 10000) / 10000 });
     }
   });
 
@@ -90,6 +90,20 @@ describe('JSON API', () => {
     for (const s of scores) expect(Math.fround(s.score)).toBe(want.scores![TAGS.findIndex((t) => t.name === s.name)]);
     const some = (await post('/v1/tag', [file(png), { name: 'floor', value: '0.5' }])).json<TagBody>();
     expect(some.results[0]!.scores!.every((s) => s.score >= 0.5)).toBe(true);
+  });
+
+  test('float32Number: the shortest decimal that reads back as the same float32', () => {
+    expect(float32Number(Math.fround(0.1))).toBe(0.1);
+    expect(float32Number(Math.fround(0.87221205))).toBe(0.87221205);
+    expect(float32Number(1)).toBe(1);
+    let seed = 3;
+    for (let i = 0; i < 2000; i++) {
+      const x = Math.fround(((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32));
+      const v = float32Number(x);
+      expect(Math.fround(v)).toBe(x);
+      expect(String(v).replace(/^0\.0*/, '').length).toBeLessThanOrEqual(9);
+      if (String(v).length > 3) expect(Math.fround(Number(v.toPrecision(String(v).replace(/^0\.0*/, '').length - 1)))).not.toBe(x); // no shorter one
+    }
   });
 
   test('a raw image body with ?filename= and options in the query string', async () => {
@@ -173,7 +187,7 @@ describe('bad input: the status, and a message that names the problem', () => {
 
 describe('limits', () => {
   test('concurrent requests share inference calls (micro-batching)', async () => {
-    const local = await buildApp({ model: bundle, maxBatch: 8 });
+    const local = await buildApp({ model: bundle, prepWorkers: 1, maxBatch: 8 });
     try {
       const replies = await Promise.all(Array.from({ length: 24 }, () => local.inject({ method: 'POST', url: '/v1/tag', ...multipart([file(png)]) })));
       expect(replies.every((r) => r.statusCode === 200)).toBe(true);
@@ -189,7 +203,7 @@ describe('limits', () => {
   });
 
   test('a full queue answers 503 with Retry-After at once; the admitted requests finish', async () => {
-    const local = await buildApp({ model: bundle, queueSize: 2 });
+    const local = await buildApp({ model: bundle, prepWorkers: 1, queueSize: 2 });
     try {
       const replies = await Promise.all(Array.from({ length: 10 }, () => local.inject({ method: 'POST', url: '/v1/tag', ...multipart([file(png)]) })));
       const statuses = replies.map((r) => r.statusCode);
@@ -205,7 +219,7 @@ describe('limits', () => {
   });
 
   test('a request past its deadline answers 503; the next one is served', async () => {
-    const local = await buildApp({ model: bundle, timeoutMs: 5 });
+    const local = await buildApp({ model: bundle, prepWorkers: 1, timeoutMs: 5 });
     try {
       const slow = await local.inject({ method: 'POST', url: '/v1/tag', ...multipart([file(big, 'big.png')]) });
       expect(slow.statusCode).toBe(503);
@@ -220,7 +234,7 @@ describe('limits', () => {
 
   test('API keys: the API needs one, health, metrics and the page do not', async () => {
     const key = 'k-0123456789';
-    const local = await buildApp({ model: bundle, apiKeys: [key] });
+    const local = await buildApp({ model: bundle, prepWorkers: 1, apiKeys: [key] });
     try {
       const none = await local.inject({ method: 'POST', url: '/evaluate', ...multipart([file(png)]) });
       expect(none.statusCode).toBe(401);
@@ -238,7 +252,7 @@ describe('limits', () => {
   });
 
   test('CORS: the allowed origin gets its headers, preflight included; others get none', async () => {
-    const local = await buildApp({ model: bundle, cors: ['https://booru.example'] });
+    const local = await buildApp({ model: bundle, prepWorkers: 1, cors: ['https://booru.example'] });
     try {
       const preflight = await local.inject({ method: 'OPTIONS', url: '/v1/tag', headers: { origin: 'https://booru.example', 'access-control-request-method': 'POST' } });
       expect(preflight.statusCode).toBe(204);
@@ -256,7 +270,7 @@ describe('limits', () => {
 
 describe('/metrics', () => {
   test('Prometheus text: requests by route and status, latency histogram, images, queue depth', async () => {
-    const local = await buildApp({ model: bundle });
+    const local = await buildApp({ model: bundle, prepWorkers: 1 });
     try {
       await local.inject({ method: 'POST', url: '/v1/tag', ...multipart([file(png), file(jpg, 'b.jpg', 'image/jpeg')]) });
       await local.inject({ method: 'POST', url: '/v1/tag', ...multipart([file(Buffer.from('x'), 'x.png')]) });

@@ -11,23 +11,32 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createTagger, type Tagger } from '../../src/index.ts';
 import { buildApp } from '../../src/server/app.ts';
+import sharp from 'sharp';
 import { makeBundle } from '../server/_fixtures.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const OUT = path.resolve('test/out');
-const SAMPLE = path.resolve('samples/portrait.png');
+/** A drawn portrait, so the screenshots show something a person would upload. */
+const PORTRAIT = `<svg xmlns="http://www.w3.org/2000/svg" width="300" height="420">
+  <rect width="300" height="420" fill="#f3f3f4"/><ellipse cx="150" cy="170" rx="80" ry="82" fill="#f1d3b0"/>
+  <path d="M60 330 C70 150 90 95 150 92 C210 95 230 150 240 330 L222 330 C215 210 205 150 150 140 C95 150 85 210 78 330 Z" fill="#2b1b17"/>
+  <circle cx="122" cy="170" r="9" fill="#2f5fae"/><circle cx="178" cy="170" r="9" fill="#2f5fae"/>
+  <path d="M125 215 Q150 232 175 215" stroke="#a0443a" stroke-width="4" fill="none"/><path d="M55 420 Q150 300 245 420 Z" fill="#3a6ea5"/>
+</svg>`;
 const present = existsSync(CHROMIUM);
 if (!present) console.warn(`test/web/ui.test.ts: skipped, ${CHROMIUM} is missing (apt-get install -y chromium; .ci/run installs it)`);
 
-let dir: string, app: FastifyInstance, oracle: Tagger, browser: Browser, url: string;
+let dir: string, app: FastifyInstance, oracle: Tagger, browser: Browser, url: string, SAMPLE: string;
 
 beforeAll(async () => {
   if (!present) return;
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tagbooru-web-'));
   await fs.mkdir(OUT, { recursive: true });
   const bundle = await makeBundle(dir);
-  app = await buildApp({ model: bundle });
+  SAMPLE = path.join(dir, 'portrait.png');
+  await sharp(Buffer.from(PORTRAIT)).png().toFile(SAMPLE);
+  app = await buildApp({ model: bundle, prepWorkers: 1 });
   url = await app.listen({ host: '127.0.0.1', port: 0 });
   oracle = await createTagger(bundle);
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
@@ -50,9 +59,17 @@ async function selected(general: number, character: number) {
 }
 
 /** The tags on the page, outside the rating group, in page order, with their exact scores. */
-async function shownTags(page: Page): Promise<{ name: string; score: number }[]> {
-  const rows = await page.locator('#tags .group:not([data-category="rating"]) li.tag').all();
-  return Promise.all(rows.map(async (row) => ({ name: (await row.getAttribute('data-tag'))!, score: Number(await row.getAttribute('data-score')) })));
+function shownTags(page: Page) {
+  return rows(page, '#tags .group:not([data-category="rating"]) li.tag');
+}
+
+function ratings(page: Page) {
+  return rows(page, '#tags .group[data-category="rating"] li.tag');
+}
+
+async function rows(page: Page, selector: string): Promise<{ name: string; score: number }[]> {
+  const found = await page.locator(selector).all();
+  return Promise.all(found.map(async (row) => ({ name: (await row.getAttribute('data-tag'))!, score: Number(await row.getAttribute('data-score')) })));
 }
 
 const names = (tags: { name: string }[]) => tags.map((t) => t.name);
@@ -79,8 +96,7 @@ describe.skipIf(!present)('web UI in Chromium', () => {
     await expect.poll(() => page.textContent('#status'), { timeout: 15_000 }).toMatch(/^Tagged on the server in \d+ ms\.$/);
     const atDefaults = await expectedTags(0.5, 0.6);
     expect(atDefaults.length).toBeGreaterThan(0);
-    const server = await shownTags(page);
-    expect(names(server).sort()).toEqual([...atDefaults].sort());
+    expect(names(await shownTags(page)).sort()).toEqual([...atDefaults].sort());
     // groups: rating first, then characters, copyrights, …, general
     const categories = new Set((await selected(0.5, 0.6)).map((t) => t.category));
     expect(await byCategoryOrder(page)).toEqual(['rating', ...['character', 'copyright', 'artist', 'general', 'meta'].filter((c) => categories.has(c))]);
@@ -98,13 +114,20 @@ describe.skipIf(!present)('web UI in Chromium', () => {
     expect(saved).toMatchObject({ file: 'portrait.png', model: 'test_tiny-64-untrained', mode: 'server', thresholds: { general: 0.5, character: 0.6 } });
     expect(saved.tags.map((t) => t.name)).toEqual(atDefaults);
 
-    // thirty steps of 0.01 down with the keyboard: 0.50 → 0.20
+    // the keyboard moves the sliders: general to Home (0.01) and nine steps up to 0.10, character to Home
     await page.focus('#general');
-    for (let i = 0; i < 30; i++) await page.keyboard.press('ArrowLeft');
-    expect(await page.textContent('#general-value')).toBe('0.20');
-    const lower = await expectedTags(0.2, 0.6);
+    await page.keyboard.press('Home');
+    for (let i = 0; i < 9; i++) await page.keyboard.press('ArrowRight');
+    expect(await page.textContent('#general-value')).toBe('0.10');
+    await page.focus('#character');
+    await page.keyboard.press('Home');
+    expect(await page.textContent('#character-value')).toBe('0.01');
+    const lower = await expectedTags(0.1, 0.01);
     expect(lower.length).toBeGreaterThan(atDefaults.length);
     await expect.poll(async () => names(await shownTags(page)).sort()).toEqual([...lower].sort());
+    const server = await shownTags(page);
+    const serverRatings = await ratings(page);
+    expect(serverRatings).toHaveLength(4);
 
     // MCut re-selects without a request, and disables the sliders it overrides
     await page.check('#mcut');
@@ -113,21 +136,21 @@ describe.skipIf(!present)('web UI in Chromium', () => {
     await expect.poll(async () => names(await shownTags(page)).sort()).toEqual([...mcut].sort());
     await page.uncheck('#mcut');
 
-    // back to the defaults, then the same image in the browser
-    await page.focus('#general');
-    for (let i = 0; i < 30; i++) await page.keyboard.press('ArrowRight');
+    // the same image, tagged in the browser: the same tags with the same scores
     await page.click('label.switch');
     expect(await page.isChecked('#local')).toBe(true);
-    await expect.poll(() => page.textContent('#status'), { timeout: 30_000 }).toMatch(/^Tagged in this browser in \d+ ms\.$/);
+    await expect.poll(() => page.textContent('#status'), { timeout: 30_000 }).toMatch(/^Tagged in this browser in \d+ ms \(WebAssembly, \d+ threads?\)\.$/);
+    expect(await page.evaluate('crossOriginIsolated')).toBe(true); // so onnxruntime-web may use threads
     const local = await shownTags(page);
     expect(names(local)).toEqual(names(server));
     for (const [i, t] of local.entries()) expect(t.score).toBeCloseTo(server[i]!.score, 5);
-    const ratings = () => attributes(page, '#tags .group[data-category="rating"] li.tag', 'data-tag');
+    const localRatings = await ratings(page);
+    expect(localRatings.map((r) => r.name)).toEqual(serverRatings.map((r) => r.name));
+    for (const [i, r] of localRatings.entries()) expect(r.score).toBeCloseTo(serverRatings[i]!.score, 5);
     await page.screenshot({ path: path.join(OUT, 'ui-desktop-browser.png'), fullPage: true });
+    // and back: the server answers again
     await page.click('label.switch');
-    await expect.poll(() => page.textContent('#status')).toMatch(/on the server/);
-    const serverRatings = await ratings();
-    expect(serverRatings).toHaveLength(4);
+    await expect.poll(() => page.textContent('#status'), { timeout: 15_000 }).toMatch(/on the server/);
     expect(errors).toEqual([]);
     await context.close();
   });
@@ -160,5 +183,26 @@ describe.skipIf(!present)('web UI in Chromium', () => {
     await expect.poll(() => page.getAttribute('#preview', 'alt')).toBe('Preview of image.png');
     await expect.poll(() => page.textContent('#status'), { timeout: 15_000 }).toMatch(/^Tagged on the server/);
     await page.close();
+  });
+
+  test('a server with API keys: the page asks for one, then works', async () => {
+    const key = 'page-key-0123';
+    const locked = await buildApp({ model: path.join(dir, 'bundle'), prepWorkers: 1, apiKeys: [key] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+      await page.goto(await locked.listen({ host: '127.0.0.1', port: 0 }));
+      await page.waitForSelector('#key-form:not([hidden])');
+      expect(await page.evaluate('document.activeElement.id')).toBe('key');
+      await expect.poll(() => page.textContent('#status')).toMatch(/^an API key is required .*\(E_AUTH\)$/);
+      await page.fill('#key', key);
+      await page.keyboard.press('Enter');
+      await expect.poll(() => page.textContent('#model')).toContain('test_tiny-64-untrained');
+      expect(await page.isHidden('#key-form')).toBe(true);
+      await page.setInputFiles('#file', SAMPLE);
+      await expect.poll(() => page.textContent('#status'), { timeout: 15_000 }).toMatch(/^Tagged on the server/);
+      await page.close();
+    } finally {
+      await locked.close();
+    }
   });
 });

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { TagbooruError } from '../../errors.ts';
-import { SYNTHETIC_TAGS, makeSyntheticDataset } from '../../dataset/synthetic/index.ts';
+import { SYNTHETIC_TAGS } from '../../dataset/synthetic/tags.ts';
 import { defineCommand, numberOption } from '../command.ts';
 import { createProgress } from '../progress.ts';
 
@@ -15,7 +15,8 @@ export const makeDatasetCommand = defineCommand({
     seed: { type: 'string', placeholder: '0–4294967295', description: 'random seed: the same seed draws the same images' },
     size: { type: 'string', placeholder: 'px', description: 'image side', default: '256' },
     'start-id': { type: 'string', placeholder: 'id', description: 'id of the first post (default: one past the largest id in the database)' },
-    concurrency: { type: 'string', placeholder: 'n', description: 'images rendered at once (default: twice the cores)' },
+    workers: { type: 'string', placeholder: 'n', description: 'render worker threads, worth it beyond 2 cores (default: 0, render on the main thread)' },
+    concurrency: { type: 'string', placeholder: 'n', description: 'images in flight at once (default: 4 per worker)' },
     'no-masks': { type: 'boolean', description: 'skip writing mask PNGs (tags still only name visible parts)' },
   },
   details: [
@@ -38,12 +39,15 @@ export const makeDatasetCommand = defineCommand({
     const seed = numberOption('seed', v.seed, 0, 2 ** 32 - 1, true);
     if (seed === undefined) throw new TagbooruError('E_USAGE', 'make-dataset: --seed is required (held-out sets need a seed of their own)');
     const target = path.resolve(io.cwd, dir);
+    // DiceBear and sharp load only when this command runs
+    const { makeSyntheticDataset } = await import('../../dataset/synthetic/dataset.ts');
     const progress = createProgress(io, count);
     const summary = await makeSyntheticDataset(target, {
       count,
       seed,
       size: numberOption('size', v.size, 32, 2048, true),
       startId: numberOption('start-id', v['start-id'], 1, Number.MAX_SAFE_INTEGER, true),
+      workers: numberOption('workers', v.workers, 0, 64, true),
       concurrency: numberOption('concurrency', v.concurrency, 1, 256, true),
       masks: !v['no-masks'],
       onProgress: (done) => progress.update(done),

@@ -38,6 +38,8 @@ export interface Part {
   without: AvatarOptions;
   /** Pixels of this part's removal that belong to another part (lorelei's beard is drawn in the hair colour). */
   subtract?: PartName;
+  /** The options that draw this part alone on a bare head (see footprint.ts); absent: compare the whole avatar. */
+  alone?: AvatarOptions;
 }
 
 /**
@@ -102,33 +104,41 @@ function lookup<T>(table: Record<string, T>, key: unknown, what: string): T | un
 export function characterParts(style: StyleName, extra: Record<string, unknown>): Part[] {
   const parts: Part[] = [];
   const lor = style === 'lorelei';
+  // lorelei's head variant places the face; keep it in every footprint
+  const head: AvatarOptions = lor ? { head: [str(extra.head)!] } : {};
   const hairLength = lookup<string | null>(lor ? LORELEI_HAIR : ADVENTURER_HAIR, extra.hair, 'hair');
   const hairColour = str(extra.hairColor) === undefined ? undefined : hairColourTag(str(extra.hairColor)!);
   if (extra.hair !== undefined) {
     const tags = [hairLength, hairColour].filter((t): t is SyntheticTag => typeof t === 'string');
     if (tags.length > 0) {
       // lorelei's hair holds the whole head, so it cannot be left out: it is made transparent instead
-      parts.push({ name: 'hair', tags, without: lor ? { hairColor: ['transparent'] } : { hairProbability: 0 }, ...(lor && extra.beard !== undefined && { subtract: 'beard' as const }) });
+      parts.push({
+        name: 'hair',
+        tags,
+        without: lor ? { hairColor: ['transparent'] } : { hairProbability: 0 },
+        alone: { ...head, hair: [str(extra.hair)!], hairColor: ['5b3a1e'], hairProbability: 100 },
+        ...(lor && extra.beard !== undefined && { subtract: 'beard' as const }),
+      });
     }
   }
   const eyes = lookup<string | null>(lor ? LORELEI_EYES : ADVENTURER_EYES, extra.eyes, 'eyes');
-  if (eyes === 'closed_eyes' || eyes === 'one_eye_closed') parts.push({ name: 'eyes', tags: [eyes], without: { eyes: [] } });
+  if (eyes === 'closed_eyes' || eyes === 'one_eye_closed') parts.push({ name: 'eyes', tags: [eyes], without: { eyes: [] }, alone: { ...head, eyes: [str(extra.eyes)!] } });
   const mouth = lookup<readonly SyntheticTag[] | null>(lor ? LORELEI_MOUTH : ADVENTURER_MOUTH, extra.mouth, 'mouth');
-  if (mouth) parts.push({ name: 'mouth', tags: [...mouth], without: { mouth: [] } });
+  if (mouth) parts.push({ name: 'mouth', tags: [...mouth], without: { mouth: [] }, alone: { ...head, mouth: [str(extra.mouth)!] } });
   const eyewear = lookup<SyntheticTag>(lor ? LORELEI_GLASSES : ADVENTURER_GLASSES, extra.glasses, 'glasses');
-  if (eyewear) parts.push({ name: 'eyewear', tags: [eyewear], without: { glassesProbability: 0 } });
+  if (eyewear) parts.push({ name: 'eyewear', tags: [eyewear], without: { glassesProbability: 0 }, alone: { ...head, glasses: [str(extra.glasses)!], glassesProbability: 100 } });
   if (lookup<boolean>(lor ? LORELEI_EARRINGS : ADVENTURER_EARRINGS, extra.earrings, 'earrings')) {
-    parts.push({ name: 'earrings', tags: ['earrings'], without: { earringsProbability: 0 } });
+    parts.push({ name: 'earrings', tags: ['earrings'], without: { earringsProbability: 0 }, alone: { ...head, earrings: [str(extra.earrings)!], earringsProbability: 100 } });
   }
   if (lor) {
-    if (extra.beard !== undefined) parts.push({ name: 'beard', tags: ['beard'], without: { beardProbability: 0 } });
-    if (extra.freckles !== undefined) parts.push({ name: 'freckles', tags: ['freckles'], without: { frecklesProbability: 0 } });
-    if (extra.hairAccessories !== undefined) parts.push({ name: 'flower', tags: ['hair_flower'], without: { hairAccessoriesProbability: 0 } });
+    if (extra.beard !== undefined) parts.push({ name: 'beard', tags: ['beard'], without: { beardProbability: 0 }, alone: { ...head, beard: [str(extra.beard)!], beardProbability: 100, hairColor: ['5b3a1e'] } });
+    if (extra.freckles !== undefined) parts.push({ name: 'freckles', tags: ['freckles'], without: { frecklesProbability: 0 }, alone: { ...head, freckles: [str(extra.freckles)!], frecklesProbability: 100 } });
+    if (extra.hairAccessories !== undefined) parts.push({ name: 'flower', tags: ['hair_flower'], without: { hairAccessoriesProbability: 0 }, alone: { ...head, hairAccessories: [str(extra.hairAccessories)!], hairAccessoriesProbability: 100 } });
   } else {
     const feature = lookup<'blush' | 'freckles' | 'mustache' | null>(ADVENTURER_FEATURES, extra.features, 'features');
-    if (feature) parts.push({ name: feature, tags: [feature], without: { featuresProbability: 0 } });
+    if (feature) parts.push({ name: feature, tags: [feature], without: { featuresProbability: 0 }, alone: { features: [feature], featuresProbability: 100 } });
   }
-  if (str(extra.skinColor) !== undefined && isDarkSkin(str(extra.skinColor)!)) parts.push({ name: 'skin', tags: ['dark_skin'], without: { skinColor: ['transparent'] } });
+  if (str(extra.skinColor) !== undefined && isDarkSkin(str(extra.skinColor)!)) parts.push({ name: 'skin', tags: ['dark_skin'], without: { skinColor: ['transparent'] }, alone: head });
   return parts;
 }
 

@@ -4,20 +4,17 @@
  * `tags.txt`, `categories.json` and `provenance.json`.
  */
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { TrainingDatabase, imageRelativePath, maskRelativePath, md5Hex, writeTagFiles, type MaskRow, type PostRow } from '../../data/index.ts';
+import { TrainingDatabase, imageRelativePath, maskRelativePath, writeTagFiles, type MaskRow, type PostRow } from '../../data/index.ts';
 import { TagbooruError, errorMessage, expectNumberInRange } from '../../errors.ts';
 import { STYLES } from './character.ts';
-import { encodeMaskPng } from './mask-png.ts';
-import { encodePng } from './raster.ts';
-import { imageRng, sampleScene, type SceneRecipe } from './recipe.ts';
-import { renderScene, type RenderedScene } from './render.ts';
+import { RenderPool } from './pool.ts';
+import { produceImage, type ProducedImage } from './produce.ts';
 import { TAG_NAMES } from './tags.ts';
 
 export const GENERATOR = 'tagbooru-synthetic';
-/** Bump when the same seed would draw different images. */
-export const GENERATOR_VERSION = 1;
+/** Bumped when a seed would give other files: 2 = PNG level 3 (same pixels and tags as 1, other bytes and md5s). */
+export const GENERATOR_VERSION = 2;
 export const DATABASE_FILE = 'dataset.sqlite';
 
 export interface SyntheticDatasetOptions {
@@ -27,7 +24,12 @@ export interface SyntheticDatasetOptions {
   size?: number;
   /** Id of the first post; defaults to one past the largest id already in the database. */
   startId?: number;
-  /** Images rendered at once. */
+  /**
+   * Worker threads that render; 0 (the default) renders on the calling thread, whose JavaScript is a third of
+   * the work: workers pay off beyond 2 cores, once their start-up (a few seconds each) is amortised.
+   */
+  workers?: number;
+  /** Images in flight at once, over all workers. */
   concurrency?: number;
   /** Write the mask PNGs and their index (visibility is always computed). */
   masks?: boolean;
@@ -45,7 +47,7 @@ export interface SyntheticDatasetSummary {
   tagCounts: Record<string, number>;
 }
 
-const DEFAULTS = { size: 256, masks: true, concurrency: Math.max(2, 2 * os.availableParallelism()) };
+const DEFAULTS = { size: 256, masks: true };
 
 /** The licences of the artwork, for the dataset's provenance and the README. */
 export const ARTWORK_CREDITS = Object.entries(STYLES).map(([name, style]) => ({
@@ -55,7 +57,7 @@ export const ARTWORK_CREDITS = Object.entries(STYLES).map(([name, style]) => ({
   source: style.meta.source,
   licence: style.meta.license?.name,
   licenceUrl: style.meta.license?.url,
-  credit: `"${style.meta.title}" by ${style.meta.creator} (${style.meta.source}), licensed under ${style.meta.license?.name}, via DiceBear; rendered and composited by tagbooru.`,
+  credit: `"${style.meta.title}" by ${style.meta.creator} (${style.meta.source}), licensed under ${style.meta.license?.name} (${style.meta.license?.url}), via DiceBear (https://www.dicebear.com); recoloured, rendered and composited by tagbooru.`,
 }));
 
 interface Written {
@@ -64,31 +66,34 @@ interface Written {
   recipe: unknown;
 }
 
-async function writeFile(file: string, bytes: Uint8Array): Promise<void> {
+async function writeFile(file: string, bytes: Uint8Array, made?: Set<string>): Promise<void> {
   try {
-    await fs.mkdir(path.dirname(file), { recursive: true });
+    const parent = path.dirname(file);
+    if (!made?.has(parent)) {
+      await fs.mkdir(parent, { recursive: true });
+      made?.add(parent);
+    }
     await fs.writeFile(file, bytes);
   } catch (e) {
     throw new TagbooruError('E_IO', `cannot write ${file}: ${errorMessage(e)}`, { cause: e });
   }
 }
 
-async function writeScene(dir: string, id: number, scene: RenderedScene, recipe: SceneRecipe & { seed: number; index: number }, withMasks: boolean): Promise<Written> {
-  const png = await encodePng(scene.rgb, scene.size, scene.size, 3);
-  const md5 = md5Hex(png);
-  await writeFile(path.join(dir, imageRelativePath(md5, 'png')), png);
-  const masks: MaskRow[] = [];
-  if (withMasks) {
-    await Promise.all(
-      [...scene.masks].map(async ([tag, m]) => {
-        await writeFile(path.join(dir, maskRelativePath(md5, tag)), encodeMaskPng(m.data, scene.size, scene.size));
-        masks.push({ postId: id, tag, pixels: m.pixels, box: m.box });
-      }),
-    );
+async function writeImage(dir: string, id: number, image: ProducedImage, run: { seed: number; size: number }, made: Set<string>): Promise<Written> {
+  await writeFile(path.join(dir, imageRelativePath(image.md5, 'png')), image.png, made);
+  if (image.masks.length > 0) {
+    const [first, ...rest] = image.masks.map((m) => ({ file: path.join(dir, maskRelativePath(image.md5, m.tag)), png: m.png }));
+    // the first write makes the image's mask folder; the rest need not ask
+    await writeFile(first!.file, first!.png);
+    await Promise.all(rest.map((m) => writeFile(m.file, m.png, new Set([path.dirname(m.file)]))));
   }
   // Danbooru keeps tag strings sorted; every tag here is general
-  const tags = [...scene.tags].sort();
-  return { post: { id, md5, file_ext: 'png', tag_string: tags.join(' '), tag_count_general: tags.length }, masks, recipe: { generator: GENERATOR, version: GENERATOR_VERSION, size: scene.size, ...recipe } };
+  const tags = [...image.tags].sort();
+  return {
+    post: { id, md5: image.md5, file_ext: 'png', tag_string: tags.join(' '), tag_count_general: tags.length },
+    masks: image.masks.map((m) => ({ postId: id, tag: m.tag, pixels: m.pixels, box: m.box })),
+    recipe: { generator: GENERATOR, version: GENERATOR_VERSION, seed: run.seed, index: image.index, size: run.size, ...image.recipe },
+  };
 }
 
 async function appendProvenance(dir: string, run: Record<string, unknown>): Promise<void> {
@@ -105,8 +110,11 @@ async function appendProvenance(dir: string, run: Record<string, unknown>): Prom
 }
 
 export async function makeSyntheticDataset(dir: string, options: SyntheticDatasetOptions): Promise<SyntheticDatasetSummary> {
-  const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<SyntheticDatasetOptions>;
+  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as SyntheticDatasetOptions;
+  const workers = given.workers ?? 0;
+  const o = { ...DEFAULTS, workers, concurrency: 4 * Math.max(1, workers), ...given } as Required<SyntheticDatasetOptions>;
   expectNumberInRange('count', o.count, 1, 100_000_000, true);
+  expectNumberInRange('workers', o.workers, 0, 64, true);
   expectNumberInRange('seed', o.seed, 0, 2 ** 32 - 1, true);
   expectNumberInRange('size', o.size, 32, 2048, true);
   expectNumberInRange('concurrency', o.concurrency, 1, 256, true);
@@ -133,14 +141,16 @@ export async function makeSyntheticDataset(dir: string, options: SyntheticDatase
         db.insertRecipes(batch.map((w) => ({ postId: w.post.id, recipe: w.recipe })));
       });
     };
-    const worker = async () => {
+    const made = new Set<string>();
+    const pool = o.workers > 0 ? await RenderPool.start(o.workers) : undefined;
+    const produce = (index: number) => (pool ? pool.produce({ seed: o.seed, index, size: o.size, masks: o.masks }) : produceImage({ seed: o.seed, index, size: o.size, masks: o.masks }));
+    const lane = async () => {
       while (next < o.count && !failure) {
         const index = next++;
         try {
-          const scene = sampleScene(imageRng(o.seed, index));
-          const rendered = await renderScene(scene, { size: o.size });
-          const written = await writeScene(dir, firstId + index, rendered, { seed: o.seed, index, ...scene }, o.masks);
-          for (const t of rendered.tags) tagCounts[t]!++;
+          const image = await produce(index);
+          const written = await writeImage(dir, firstId + index, image, o, made);
+          for (const t of image.tags) tagCounts[t]!++;
           maskCount += written.masks.length;
           pending.push(written);
           if (pending.length >= 256) flush();
@@ -151,7 +161,11 @@ export async function makeSyntheticDataset(dir: string, options: SyntheticDatase
         o.onProgress?.(++done, o.count);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(o.concurrency, o.count) }, worker));
+    try {
+      await Promise.all(Array.from({ length: Math.min(o.concurrency, o.count) }, lane));
+    } finally {
+      await pool?.close();
+    }
     // what finished is recorded even after a failure, so the database lists every image on disk
     flush();
     if (failure) throw failure.error;

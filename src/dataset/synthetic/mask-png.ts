@@ -2,7 +2,7 @@
  * 1-bit greyscale PNG for masks. Nine masks an image through sharp cost more than the image itself
  * (a pipeline each); a 1-bit PNG is five chunks around one deflate stream. Decoded by sharp in the tests.
  */
-import { crc32, deflateSync } from 'node:zlib';
+import { constants, crc32, deflateSync } from 'node:zlib';
 
 const SIGNATURE = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a);
 
@@ -29,5 +29,6 @@ export function encodeMaskPng(mask: Uint8Array, width: number, height: number): 
   header.writeUInt32BE(width, 0);
   header.writeUInt32BE(height, 4);
   header.set([1, 0, 0, 0, 0], 8); // bit depth 1, greyscale, deflate, filter method 0, no interlace
-  return Buffer.concat([SIGNATURE, chunk('IHDR', header), chunk('IDAT', deflateSync(raw)), chunk('IEND', new Uint8Array(0))]);
+  // NOTE: run-length deflate: a third of the time of the default strategy, for a fifth more bytes
+  return Buffer.concat([SIGNATURE, chunk('IHDR', header), chunk('IDAT', deflateSync(raw, { strategy: constants.Z_RLE })), chunk('IEND', new Uint8Array(0))]);
 }

@@ -2,10 +2,9 @@
  * A scene recipe: every random choice of one image, made up front from one Rng, as plain JSON. Rendering
  * a recipe is deterministic, so the recipe stored beside a post re-creates its image exactly.
  */
-import { lorelei, adventurer } from '@dicebear/collection';
 import { Rng } from '../../models/random.ts';
 import { sampleBackground, type BackgroundRecipe } from './background.ts';
-import type { AvatarOptions, CharacterRecipe, StyleName } from './character.ts';
+import { STYLES, type AvatarOptions, type CharacterRecipe, type StyleName } from './character.ts';
 import { FLOWER_COLOURS, HAIR_COLOURS, HAIR_COLOUR_TAGS, LORELEI_INK, SKIN_COLOURS } from './palette.ts';
 import {
   ADVENTURER_EARRINGS, ADVENTURER_EYES, ADVENTURER_FEATURES, ADVENTURER_GLASSES, ADVENTURER_HAIR, ADVENTURER_MOUTH,
@@ -70,7 +69,7 @@ function candidates(style: StyleName): Candidates {
     hair: Record<string, HairLength | null>; eyes: Record<string, EyeState | null>; mouth: Record<string, readonly MouthTag[] | null>;
     glasses: Record<string, string>; earrings: Record<string, boolean>;
   };
-  const schema = (style === 'lorelei' ? lorelei : adventurer).schema.properties as Record<string, { default?: unknown }>;
+  const schema = STYLES[style].schema.properties as Record<string, { default?: unknown }>;
   const all = (k: string) => [...(schema[k]?.default as string[])].sort();
   const free: Record<string, string[]> = style === 'lorelei' ? { head: all('head'), eyebrows: all('eyebrows'), nose: all('nose') } : { eyebrows: all('eyebrows') };
   return {
