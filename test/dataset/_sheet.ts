@@ -9,7 +9,7 @@
 import fs from 'node:fs/promises';
 import { adventurer, lorelei } from '@dicebear/collection';
 import { createCharacterAvatar, type AvatarOptions, type StyleName } from '../../src/dataset/synthetic/character.ts';
-import { encodePng, renderSvg } from '../../src/dataset/synthetic/raster.ts';
+import { encodePng, renderSvg } from '../../src/image/svg.ts';
 
 const BASE: Record<StyleName, AvatarOptions> = {
   lorelei: { hair: ['variant01'], hairColor: ['8b5a2b'], skinColor: ['f5d0b0'], head: ['variant01'], eyes: ['variant04'], eyebrows: ['variant01'], nose: ['variant01'], mouth: ['happy01'],

@@ -4,7 +4,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { TrainingDatabase, imagePath, maskPath, md5Hex, type ImageRecord, type PostRow } from '../../src/data/index.ts';
-import { encodePng } from '../../src/dataset/synthetic/raster.ts';
+import { encodePng } from '../../src/image/svg.ts';
 import { makeSyntheticDataset, renderScene, TAG_NAMES, type SceneRecipe, type SyntheticDatasetSummary } from '../../src/dataset/synthetic/index.ts';
 import { cli } from '../helpers/cli.ts';
 

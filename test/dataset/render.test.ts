@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { backgroundSvg, type BackgroundRecipe } from '../../src/dataset/synthetic/background.ts';
 import { createCharacterAvatar, placedSvg, settleOptions, type CharacterRecipe } from '../../src/dataset/synthetic/character.ts';
-import { renderSvg } from '../../src/dataset/synthetic/raster.ts';
+import { renderSvg } from '../../src/image/svg.ts';
 import { renderScene, type RenderedScene, type TagMask } from '../../src/dataset/synthetic/render.ts';
 import { imageRng, sampleScene, type SceneRecipe } from '../../src/dataset/synthetic/recipe.ts';
 

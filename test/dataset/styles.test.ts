@@ -4,7 +4,7 @@ import { describe, expect, test } from 'vitest';
 import { BACKGROUND_TAGS } from '../../src/dataset/synthetic/background.ts';
 import { characterParts, createCharacterAvatar, type StyleName } from '../../src/dataset/synthetic/character.ts';
 import { HAIR_COLOURS, SKIN_COLOURS } from '../../src/dataset/synthetic/palette.ts';
-import { renderSvg } from '../../src/dataset/synthetic/raster.ts';
+import { renderSvg } from '../../src/image/svg.ts';
 import { imageRng, sampleScene } from '../../src/dataset/synthetic/recipe.ts';
 import * as T from '../../src/dataset/synthetic/styles.ts';
 import { TAG_NAMES } from '../../src/dataset/synthetic/tags.ts';

@@ -4,7 +4,7 @@
  * without it.
  */
 import { createCharacterAvatar, type AvatarOptions, type CharacterRecipe, type Part, type PixelBox, type StyleName } from './character.ts';
-import { renderSvg } from './raster.ts';
+import { renderSvg } from '../../image/svg.ts';
 
 /** [u0, v0, u1, v1]: a rectangle in fractions of the avatar's side. */
 export type Footprint = [number, number, number, number];

@@ -1,7 +1,7 @@
 /** One image of a dataset, start to finish in memory: recipe → render → PNG bytes, md5 and mask PNGs. */
 import { md5Hex } from '../../data/paths.ts';
 import { encodeMaskPng } from './mask-png.ts';
-import { encodePng } from './raster.ts';
+import { encodePng } from '../../image/svg.ts';
 import { imageRng, sampleScene, type SceneRecipe } from './recipe.ts';
 import { renderScene } from './render.ts';
 import type { SyntheticTag } from './tags.ts';

@@ -1,5 +1,5 @@
 /** Many SVG renders of one image as a single rasterisation: tiles laid out in rows of one strip. */
-import { renderSvg } from './raster.ts';
+import { renderSvg } from '../../image/svg.ts';
 
 /** A box-sized picture inside the rendered strip: pixel (x, y) starts at `base + y·stride + 4x` (straight RGBA). */
 export interface View {

@@ -1,9 +1,9 @@
 /**
- * The generator's use of sharp: SVG to pixels and pixels to PNG. Everything between (compositing,
+ * SVG to pixels and pixels to PNG, for the synthetic dataset generator. Everything between (compositing,
  * masks) is plain TypeScript on these buffers.
  */
 import sharp from 'sharp';
-import { TagbooruError, errorMessage } from '../../errors.ts';
+import { TagbooruError, errorMessage } from '../errors.ts';
 
 /** Straight (not premultiplied) RGBA, row-major. */
 export interface Rgba {
