@@ -168,7 +168,7 @@ export const GRAD_RULES: GradRules = {
       if (!saved.indices) return { dx: [maxPoolGrad(ctx.g, x!, y, gy, l.pool, l.strides, padsOf(x!, l.pool, l.strides, l.padding))], dparams: {} };
       // scatter-add each window's gradient to its (first) maximum; overlapping windows add up
       const g = ctx.g, total = x!.shape.reduce<number>((p, d) => p * (d as number), 1);
-      const flatIdx = reshape(g, saved.indices!, [-1], [gy.shape.reduce<number>((p, d) => p * (d as number), 1)]);
+      const flatIdx = reshape(g, saved.indices, [-1], [gy.shape.reduce<number>((p, d) => p * (d as number), 1)]);
       const zeros = g.initializer(g.fresh('zeros'), new Float32Array(total), [total]);
       const scattered = g.op('ScatterElements', [zeros, flatIdx, reshape(g, gy, [-1], flatIdx.shape)], { axis: 0, reduction: 'add' }, [total]);
       return { dx: [reshape(g, scattered, x!.shape.map(Number), x!.shape)], dparams: {} };
