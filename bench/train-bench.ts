@@ -82,14 +82,16 @@ function othersShare(a: ReturnType<typeof cpuSnapshot>, b: ReturnType<typeof cpu
   return total > 0 ? Math.max(0, (b.busy - a.busy - (b.self - a.self)) / total) : NaN;
 }
 
-/** Wait (at most maxS) for a second in which the rest of the machine uses under `limit` of the CPUs. */
+/** Wait (at most maxS) for 3 s in a row in which the rest of the machine uses under `limit` of the CPUs. */
 async function waitQuiet(maxS: number, limit = 0.1): Promise<number> {
   const t0 = performance.now();
+  let quiet = 0;
   for (;;) {
     const a = cpuSnapshot();
     await new Promise((r) => setTimeout(r, 1000));
     const share = othersShare(a, cpuSnapshot());
-    if (share < limit || (performance.now() - t0) / 1000 >= maxS) return share;
+    quiet = share < limit ? quiet + 1 : 0;
+    if (quiet >= 3 || (performance.now() - t0) / 1000 >= maxS) return share;
   }
 }
 

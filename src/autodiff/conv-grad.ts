@@ -1,13 +1,13 @@
 /**
- * Convolution gradients in standard ONNX ops, with the formulations the ORT training experiment measured
- * fastest (reference/onnx-training.md §3): flipped-kernel Conv (stride 1) or ConvTranspose (stride > 1)
- * for the input; a one-hot grouped Conv (im2col) + batched MatMul for the weights, split over the batch so
- * the unfolded buffer stays under a budget.
+ * Convolution gradients in standard ONNX ops, with the formulations measured fastest (reference/
+ * onnx-training.md §3, bench/README.md "training"): flipped-kernel Conv (stride 1) or ConvTranspose
+ * (stride > 1) for the input; for the weights a one-hot grouped Conv (im2col) + MatMul, per sample or as one
+ * GEMM over channel-major copies depending on the map size, or a swapped-axes Conv for large kernels; every
+ * unfolded buffer is split over the batch to stay under a budget.
  */
 import { conv2d, dim, matmul, reshape, transpose, type Graph, type Value } from '../graph/index.ts';
 import { add } from '../graph/ops.ts';
 import { reduceSum, slice } from '../graph/math.ts';
-import { TUNING } from './_tuning.ts';
 
 export type Pads = readonly [top: number, left: number, bottom: number, right: number];
 
@@ -22,7 +22,7 @@ export function convInputGrad(g: Graph, xShape: readonly (number | string)[], w:
     const swapped = transpose(g, w, [1, 0, 2, 3]);
     const flipped = kh === 1 && kw === 1 ? swapped : slice(g, swapped, [-1, -1], [-(kh + 1), -(kw + 1)], [2, 3], [-1, -1]);
     // NOTE: a (zero) bias lets ORT fuse the fan-in Add that usually follows into this Conv (FusedConv's sum input)
-    const bias = TUNING.fuseAdd ? g.constant(new Array<number>(ci).fill(0), [ci]) : null;
+    const bias = g.constant(new Array<number>(ci).fill(0), [ci]);
     return conv2d(g, gy, flipped, bias, { padding: [kh - 1 - t, kw - 1 - l, kh - 1 - b, kw - 1 - r] });
   }
   const outPad = [h - ((ho - 1) * strides[0] + kh - t - b), wd - ((wo - 1) * strides[1] + kw - l - r)];
@@ -51,10 +51,11 @@ export function convWeightGrad(g: Graph, x: Value, gy: Value, kernel: readonly [
     const cols = conv2d(g, xs, weights, null, { strides, padding: pads, group: ci });
     return reshape(g, cols, [rows, ci * k, p], [rows, ci * k, p]);
   };
-  if (k >= TUNING.swappedMinTaps) return swappedWeightGrad(g, x, gy, kernel, strides, pads, budget);
-  if (p <= TUNING.wgTransposeMaxP) {
-    // small maps: N GEMMs with K = H·W would be tiny and their [N,Co,Ci·k²] partials big; one GEMM with
-    // K = N·H·W over channel-major copies of both operands is cheaper
+  // 5×5 and up (the 7×7 stem): one-hot unfolding would multiply by k² zeros per output
+  if (k >= 25) return swappedWeightGrad(g, x, gy, kernel, strides, pads, budget);
+  // small maps: N GEMMs with K = H·W are inefficient, and when their [N,Co,Ci·k²] partials outweigh the
+  // operands, one GEMM with K = N·H·W over channel-major copies of both is cheaper
+  if (p <= 64 || co * ci * k > p * (co + ci * k)) {
     const bytes = n * ci * k * p * 4;
     if (bytes <= budget) {
       const cols = unfold(x, n);

@@ -3,10 +3,10 @@
  * given the output gradient, its backward nodes. A layer kind without a rule does not compile.
  */
 import { add, avgPool2d, batchNorm, conv2d, dense, dim, flatten, globalAvgPool, matmul, maxPool2d, poolShape, mul, relu, reshape, samePad, sigmoid, sub, transpose, type Value } from '../graph/index.ts';
-import { cast, expand, greater, max, reduceMean, reduceSum, sqrt, div, where } from '../graph/math.ts';
-import { TUNING } from './_tuning.ts';
+import { cast, expand, greater, reduceSum } from '../graph/math.ts';
 import { maxPoolGrad, phaseSplittable } from './pool-grad.ts';
 import { convInputGrad, convWeightGrad, type Pads } from './conv-grad.ts';
+import { bnTrainBackward, bnTrainForward } from './norm-grad.ts';
 import type { ForwardResult, GradRules, RuleContext } from './types.ts';
 
 function padsOf(x: Value, kernel: readonly [number, number], strides: readonly [number, number], padding: 'same' | 'valid'): Pads {
@@ -17,58 +17,6 @@ function padsOf(x: Value, kernel: readonly [number, number], strides: readonly [
 }
 
 const channelAxes = [0, 2, 3];
-const vec = (ctx: RuleContext, v: Value, c: number) => reshape(ctx.g, v, [1, c, 1, 1], [1, c, 1, 1]);
-const count = (x: Value) => dim(x.shape, 0) * dim(x.shape, 2) * dim(x.shape, 3);
-
-/** Σ over N, H, W of an [N,C,H,W] map, as [C]: the spatial axis first (contiguous), then the batch. */
-function channelSum(ctx: RuleContext, x: Value): Value {
-  const g = ctx.g, [n, c] = [dim(x.shape, 0), dim(x.shape, 1)], p = dim(x.shape, 2) * dim(x.shape, 3);
-  if (!TUNING.twoStage) return reduceSum(g, x, channelAxes, false);
-  const rows = reduceSum(g, reshape(g, x, [n, c, p], [n, c, p]), [2], false);
-  return reduceSum(g, rows, [0], false);
-}
-
-type BnLayer = Extract<Parameters<GradRules['bn']['forward']>[1], { kind: 'bn' }>;
-
-function bnForward(ctx: RuleContext, l: BnLayer, x: Value): ForwardResult {
-  const g = ctx.g, c = dim(x.shape, 1), m = count(x);
-  const p = (v: string) => ctx.param(`${l.name}/${v}`);
-  const mean = mul(g, channelSum(ctx, x), g.scalar(1 / m));
-  let variance: Value;
-  if (TUNING.variance === 'centred') {
-    const xc = sub(g, x, vec(ctx, mean, c));
-    variance = mul(g, channelSum(ctx, mul(g, xc, xc)), g.scalar(1 / m));
-  } else {
-    variance = max(g, sub(g, mul(g, channelSum(ctx, mul(g, x, x)), g.scalar(1 / m)), mul(g, mean, mean)), g.scalar(0));
-  }
-  const y = batchNorm(g, x, p('gamma'), p('beta'), mean, variance, l.epsilon, l.name);
-  const keep = g.scalar(l.momentum), take = g.scalar(1 - l.momentum);
-  ctx.setState(`${l.name}/moving_mean`, add(g, mul(g, p('moving_mean'), keep), mul(g, mean, take)));
-  ctx.setState(`${l.name}/moving_variance`, add(g, mul(g, p('moving_variance'), keep), mul(g, variance, g.scalar((1 - l.momentum) * m / Math.max(m - 1, 1)))));
-  const inv = div(g, g.scalar(1), sqrt(g, add(g, variance, g.scalar(l.epsilon))));
-  return { y, saved: { mean, inv } };
-}
-
-function bnBackward(ctx: RuleContext, l: BnLayer, x: Value, { saved }: ForwardResult, gy: Value) {
-  const g = ctx.g, c = dim(x.shape, 1), m = count(x);
-  const { mean, inv } = saved as { mean: Value; inv: Value };
-  const sg = channelSum(ctx, gy);
-  // Σgy·(x − μ) = Σgy·x − μ·Σgy: x itself is alive anyway, a centred copy would be one more map
-  const sgxc = sub(g, channelSum(ctx, mul(g, gy, x)), mul(g, mean, sg));
-  const a = mul(g, ctx.param(`${l.name}/gamma`), inv);
-  // dx = a·(gy + b·x + c) with b = −inv²·Σgy·xc/M, c = −Σgy/M − b·μ; the affine part by the BN kernel
-  const b = mul(g, mul(g, inv, inv), mul(g, sgxc, g.scalar(-1 / m)));
-  const cc = sub(g, mul(g, sg, g.scalar(-1 / m)), mul(g, b, mean));
-  const zeros = g.constant(new Array<number>(c).fill(0), [c]), ones = g.constant(new Array<number>(c).fill(1 - l.epsilon), [c]);
-  const dparams = { [`${l.name}/gamma`]: mul(g, sgxc, inv), [`${l.name}/beta`]: sg };
-  if (TUNING.foldScale) {
-    // the factor a is left to the consumer (the conv before this BN folds it into its kernel)
-    return { dx: [add(g, gy, batchNorm(g, x, b, cc, zeros, ones, l.epsilon))], dxScale: [a], dparams };
-  }
-  const affine = batchNorm(g, x, mul(g, a, b), mul(g, a, cc), zeros, ones, l.epsilon);
-  const dx = add(g, mul(g, gy, vec(ctx, a, c)), affine);
-  return { dx: [dx], dparams };
-}
 
 export const GRAD_RULES: GradRules = {
   input: {
@@ -101,39 +49,11 @@ export const GRAD_RULES: GradRules = {
 
   bn: {
     forward(ctx, l, [x]): ForwardResult {
-      const g = ctx.g, c = dim(x!.shape, 1);
       const p = (v: string) => ctx.param(`${l.name}/${v}`);
-      if (ctx.mode === 'eval') return { y: batchNorm(g, x!, p('gamma'), p('beta'), p('moving_mean'), p('moving_variance'), l.epsilon, l.name), saved: {} };
-      if (TUNING.bn === 'new') return bnForward(ctx, l, x!);
-      // batch statistics by reduction; the normalisation itself by the fused inference kernel fed those stats
-      const mean = reduceMean(g, x!, channelAxes);
-      const xc = sub(g, x!, mean);
-      const variance = reduceMean(g, mul(g, xc, xc), channelAxes);
-      const flat = (v: Value) => reshape(g, v, [c], [c]);
-      const y = batchNorm(g, x!, p('gamma'), p('beta'), flat(mean), flat(variance), l.epsilon, l.name);
-      // Keras: moving = moving·momentum + batch·(1 − momentum), with the unbiased batch variance
-      const m = count(x!), keep = g.scalar(l.momentum), take = g.scalar(1 - l.momentum);
-      ctx.setState(`${l.name}/moving_mean`, add(g, mul(g, p('moving_mean'), keep), mul(g, flat(mean), take)));
-      ctx.setState(`${l.name}/moving_variance`, add(g, mul(g, p('moving_variance'), keep), mul(g, flat(variance), g.scalar((1 - l.momentum) * m / Math.max(m - 1, 1)))));
-      const inv = div(g, g.scalar(1), sqrt(g, add(g, variance, g.scalar(l.epsilon))));
-      return { y, saved: { xc, inv } };
+      if (ctx.mode === 'eval') return { y: batchNorm(ctx.g, x!, p('gamma'), p('beta'), p('moving_mean'), p('moving_variance'), l.epsilon, l.name), saved: {} };
+      return bnTrainForward(ctx, l, x!);
     },
-    backward(ctx, l, [x], fwd, gy) {
-      if (TUNING.bn === 'new') return bnBackward(ctx, l, x!, fwd, gy);
-      const { saved } = fwd;
-      const g = ctx.g, c = dim(x!.shape, 1), m = count(x!);
-      const { xc, inv } = saved as { xc: Value; inv: Value };
-      const dBeta = reduceSum(g, gy, channelAxes); // [1,C,1,1]
-      const sumGyXc = reduceSum(g, mul(g, gy, xc), channelAxes);
-      const dGamma = mul(g, sumGyXc, inv);
-      const gammaInv = mul(g, vec(ctx, ctx.param(`${l.name}/gamma`), c), inv);
-      // dx = γ·inv·(gy − Σgy/M − xc·inv²·Σ(gy·xc)/M)
-      const centred = sub(g, gy, mul(g, dBeta, g.scalar(1 / m)));
-      const proj = mul(g, xc, mul(g, mul(g, inv, inv), mul(g, sumGyXc, g.scalar(1 / m))));
-      const dx = mul(g, gammaInv, sub(g, centred, proj));
-      const flat = (v: Value) => reshape(g, v, [c], [c]);
-      return { dx: [dx], dparams: { [`${l.name}/gamma`]: flat(dGamma), [`${l.name}/beta`]: flat(dBeta) } };
-    },
+    backward: (ctx, l, [x], fwd, gy) => bnTrainBackward(ctx, l, x!, fwd, gy),
   },
 
   relu: {
@@ -142,10 +62,8 @@ export const GRAD_RULES: GradRules = {
       return { y, saved: { y } };
     },
     // NOTE: the mask is y > 0, not x >= 0: at 0 the subgradient must be 0
-    backward: (ctx, _l, _i, { saved }, gy) => {
-      const mask = greater(ctx.g, saved.y!, ctx.g.scalar(0));
-      return { dx: [TUNING.reluGrad === 'where' ? where(ctx.g, mask, gy, ctx.g.scalar(0)) : mul(ctx.g, gy, cast(ctx.g, mask, 'float32'))], dparams: {} };
-    },
+    // NOTE: Cast + Mul beats Where here: ORT's Where is 1.5× slower than the two ops together
+    backward: (ctx, _l, _i, { saved }, gy) => ({ dx: [mul(ctx.g, gy, cast(ctx.g, greater(ctx.g, saved.y!, ctx.g.scalar(0)), 'float32'))], dparams: {} }),
   },
 
   sigmoid: {
@@ -159,14 +77,14 @@ export const GRAD_RULES: GradRules = {
   maxpool: {
     forward(ctx, l, [x]): ForwardResult {
       const pads = padsOf(x!, l.pool, l.strides, l.padding);
-      if (ctx.mode === 'eval' || (TUNING.maxpool === 'phases' && phaseSplittable(l.strides))) return { y: maxPool2d(ctx.g, x!, l.pool, l.strides, pads, l.name), saved: {} };
+      if (ctx.mode === 'eval' || phaseSplittable(l.strides)) return { y: maxPool2d(ctx.g, x!, l.pool, l.strides, pads, l.name), saved: {} };
       const { shape } = poolShape(x!, l.pool, l.strides, pads);
       const [y, indices] = ctx.g.opN('MaxPool', [x!], { kernel_shape: [...l.pool], strides: [...l.strides], pads: [...pads] }, [{ shape, dtype: 'float32' }, { shape, dtype: 'int64' }], l.name);
       return { y: y!, saved: { indices: indices! } };
     },
     backward(ctx, l, [x], { y, saved }, gy) {
       if (!saved.indices) return { dx: [maxPoolGrad(ctx.g, x!, y, gy, l.pool, l.strides, padsOf(x!, l.pool, l.strides, l.padding))], dparams: {} };
-      // scatter-add each window's gradient to its (first) maximum; overlapping windows add up
+      // unequal strides: scatter-add each window's gradient to its (first) maximum; overlapping windows add up
       const g = ctx.g, total = x!.shape.reduce<number>((p, d) => p * (d as number), 1);
       const flatIdx = reshape(g, saved.indices, [-1], [gy.shape.reduce<number>((p, d) => p * (d as number), 1)]);
       const zeros = g.initializer(g.fresh('zeros'), new Float32Array(total), [total]);

@@ -4,8 +4,6 @@
  * as outputs, so the caller swaps them into the next step's feeds without copying.
  */
 import { Graph, add, mul, numel, reshape, type Value } from '../graph/index.ts';
-import { TUNING } from './_tuning.ts';
-import { sum } from '../graph/math.ts';
 import { inferShapes, variables, type VariableSpec } from '../models/shapes.ts';
 import { inputLayer, layerInputs, type Layer, type ModelSpec } from '../models/spec.ts';
 import { buildLoss, type LossName, type LossOptions } from './losses.ts';
@@ -31,6 +29,9 @@ export const FETCH = {
   grad: (key: string) => `grad:${key}`,
   inputGrad: 'grad:input',
 } as const;
+
+/** Trainable tensors up to this many elements share one optimizer update (see buildGroupedUpdate). */
+const GROUPED_UPDATE_MAX = 16384;
 
 export interface StepGraphOptions {
   readonly batch: number;
@@ -129,7 +130,7 @@ function backward(spec: ModelSpec, pass: Pass, dlogits: Value, inputGradient: bo
     const folded = parts.length === 1 && parts[0]!.scale && r0.takesScaledGradient ? parts[0]! : null;
     const gys = folded ? [folded.value] : parts.map((p) => applyScale(ctx, p));
     // pairwise Add, not Sum: ORT fuses Conv + Add into one FusedConv that accumulates into the other operand
-    const gy = TUNING.fuseAdd ? gys.reduce((a, b) => add(ctx.g, a, b)) : sum(ctx.g, gys);
+    const gy = gys.reduce((a, b) => add(ctx.g, a, b));
     const names = layerInputs(layer);
     const ins = layer.kind === 'input' ? [] : names.map((n) => values.get(n)!);
     const needDx = names.map((n) => requires.get(n) ?? false);
@@ -176,7 +177,7 @@ export function buildTrainingStep(spec: ModelSpec, options: StepGraphOptions): S
       for (const s of slots) g.output(next.slots[s]!, FETCH.newSlot(m.v.key, s));
     };
     // small tensors (BN vectors, small kernels) share one update per decay class
-    const grouped = (m: (typeof members)[number]) => numel(m.v.shape) <= TUNING.groupMax;
+    const grouped = (m: (typeof members)[number]) => numel(m.v.shape) <= GROUPED_UPDATE_MAX;
     for (const decay of [false, true]) {
       const group = members.filter((m) => grouped(m) && m.decay === decay);
       if (group.length < 2) continue;

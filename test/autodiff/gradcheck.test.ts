@@ -48,11 +48,33 @@ function coverageSpec(size: number): ModelSpec {
   return { name: 'coverage', layers: L, output: 'out' };
 }
 
+/**
+ * Layouts the resnets never produce: a 5×5 VALID stride-2 conv whose last window row stays unused (the
+ * swapped-axes weight gradient is cropped), a conv feeding a BN and a ReLU (BN's pending scale cannot be
+ * folded into that conv), and a BN after a max pool (no conv to fold it into).
+ */
+function unfoldedScaleSpec(size: number): ModelSpec {
+  const L: Layer[] = [
+    { kind: 'input', name: 'in', shape: [size, size, 3] },
+    { kind: 'conv', name: 'c1', input: 'in', filters: 4, kernel: [5, 5], strides: [2, 2], padding: 'valid', useBias: false },
+    { kind: 'bn', name: 'b1', input: 'c1', epsilon: 1e-3, momentum: 0.99 },
+    { kind: 'relu', name: 'r1', input: 'c1' },
+    { kind: 'add', name: 'a1', inputs: ['b1', 'r1'] },
+    { kind: 'maxpool', name: 'mp', input: 'a1', pool: [2, 2], strides: [2, 2], padding: 'same' },
+    { kind: 'bn', name: 'b2', input: 'mp', epsilon: 1e-3, momentum: 0.99 },
+    { kind: 'conv', name: 'c2', input: 'b2', filters: 3, kernel: [1, 1], strides: [1, 1], padding: 'same', useBias: true },
+    { kind: 'gap', name: 'g', input: 'c2' },
+    { kind: 'sigmoid', name: 'out', input: 'g' },
+  ];
+  return { name: 'unfolded_scale', layers: L, output: 'out' };
+}
+
 describe('gradient rules against float64 finite differences', () => {
   test('test_tiny at 16² (asymmetric SAME pads, stride-2 projection, identity shortcut)', expectClose({ spec: buildModel('test_tiny', { tags: 5, imageSize: [16, 16] }), batch: 3 }), 60_000);
   test('test_tiny at 17² (odd sizes, symmetric pads)', expectClose({ spec: buildModel('test_tiny', { tags: 4, imageSize: [17, 17] }), batch: 2 }), 60_000);
   test('a four-stage resnet passes a full check', expectClose({ spec: buildModel('test_small', { tags: 3, imageSize: [41, 41] }), batch: 3 }, 3, 2e-3), 120_000);
   test('bias, kernel 2, VALID stride 2, squeeze-excitation, average pool, flatten, dense', expectClose({ spec: coverageSpec(21), batch: 3 }), 60_000);
+  test('cropped 5×5 VALID stride-2 weight gradient; BN scales that cannot be folded into a conv', expectClose({ spec: unfoldedScaleSpec(14), batch: 3 }, 8), 60_000);
   test('the resnet_152 head (7×7 average pool, flatten, dense)', expectClose({ spec: buildModel('test_tiny_dense', { tags: 3, imageSize: [64, 64] }), batch: 2 }, 3), 120_000);
   test('focal loss', expectClose({ spec: buildModel('test_tiny', { tags: 6, imageSize: [16, 16] }), batch: 2, loss: 'focal_loss' }, 4), 60_000);
   test('asymmetric loss', expectClose({ spec: buildModel('test_tiny', { tags: 6, imageSize: [16, 16] }), batch: 2, loss: 'asymmetric_loss' }, 4), 60_000);
