@@ -164,13 +164,13 @@ function busyCpuS(): number {
   return (f.reduce((a, b) => a + b, 0) - f[3]! - f[4]!) / USER_HZ;
 }
 
-/** Wait (at most maxS) for a second in which the rest of the machine uses under `limit` of the CPUs. */
+/** Wait (at most maxS) for 3 s in which the rest of the machine uses under `limit` of the CPUs. */
 async function waitQuiet(maxS: number, limit = 0.1): Promise<number> {
   const t0 = performance.now();
   for (;;) {
     const b0 = busyCpuS();
-    await new Promise((r) => setTimeout(r, 1000));
-    const share = (busyCpuS() - b0) / CPUS;
+    await new Promise((r) => setTimeout(r, 3000));
+    const share = (busyCpuS() - b0) / (3 * CPUS);
     if (share < limit || (performance.now() - t0) / 1000 >= maxS) return share;
   }
 }
@@ -313,7 +313,7 @@ async function main() {
       runners: { type: 'string', default: 'tag,raw,eager,frozen,decode' },
       'torch-layout': { type: 'string', default: 'auto' },
       'raw-images': { type: 'string', default: '16' },
-      // before each measured child, wait up to this many seconds for the rest of the machine to go idle
+      // before each measured child, wait up to this many seconds for 3 quiet seconds
       'wait-quiet': { type: 'string', default: '0' }, // images per raw-ORT measurement: runs = max(2, this / batch)
       rebuild: { type: 'boolean', default: false },
       out: { type: 'string', default: path.join(BENCH, 'out') },

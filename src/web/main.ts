@@ -9,6 +9,7 @@ import type { BundleManifest } from '../infer/bundle.ts';
 import { Api, ApiError, type ModelInfo } from './api.ts';
 import { copyText, downloadJson, onImage } from './transfer.ts';
 import { LocalTagger } from './local.ts';
+import { ThresholdControls } from './thresholds.ts';
 import { renderPlaceholder, renderTags } from './view.ts';
 
 /** Scores below this are not sent by the server; it is also the sliders' lowest setting. */
@@ -26,11 +27,6 @@ const ui = {
   key: $<HTMLInputElement>('key'),
   results: document.querySelector<HTMLElement>('.results')!,
   summary: $('summary'),
-  general: $<HTMLInputElement>('general'),
-  generalValue: $<HTMLOutputElement>('general-value'),
-  character: $<HTMLInputElement>('character'),
-  characterValue: $<HTMLOutputElement>('character-value'),
-  mcut: $<HTMLInputElement>('mcut'),
   tags: $('tags'),
   caption: $<HTMLTextAreaElement>('caption'),
   copy: $<HTMLButtonElement>('copy'),
@@ -46,6 +42,12 @@ interface Scored {
 }
 
 const api = new Api();
+const thresholds = new ThresholdControls({
+  inputs: { general: $<HTMLInputElement>('general'), character: $<HTMLInputElement>('character') },
+  outputs: { general: $<HTMLOutputElement>('general-value'), character: $<HTMLOutputElement>('character-value') },
+  mcut: $<HTMLInputElement>('mcut'),
+  reset: $<HTMLButtonElement>('reset'),
+}, FLOOR, () => reselect());
 const ortBase = document.body.dataset.ortBase ?? '/ort/';
 let model: ModelInfo | null = null;
 let manifest: BundleManifest | null = null;
@@ -75,12 +77,7 @@ async function loadModel(): Promise<void> {
     if (!model) throw new Error('the server lists no model');
     manifest = await api.manifest(model);
     index = new Map(manifest.tags.map((t, i) => [t.name, i]));
-    const t = manifest.thresholds;
-    setSlider(ui.general, ui.generalValue, t.categories?.general ?? t.default);
-    setSlider(ui.character, ui.characterValue, t.categories?.character ?? t.default);
-    const characters = manifest.tags.filter((x) => x.category === 'character').length;
-    ui.character.disabled = characters === 0;
-    ui.character.title = characters === 0 ? 'This model has no character tags' : '';
+    thresholds.use(manifest);
     ui.model.textContent = `${manifest.name} · ${manifest.tags.length.toLocaleString()} tags · ${manifest.preprocess.width}×${manifest.preprocess.height}`;
     ui.keyForm.hidden = true;
     status('');
@@ -89,11 +86,6 @@ async function loadModel(): Promise<void> {
     ui.model.textContent = 'No model loaded';
     fail(e);
   }
-}
-
-function setSlider(input: HTMLInputElement, output: HTMLOutputElement, value: number): void {
-  input.value = String(Math.min(1, Math.max(FLOOR, value)));
-  output.value = Number(input.value).toFixed(2);
 }
 
 function localTagger(): Promise<LocalTagger> {
@@ -147,15 +139,8 @@ async function analyse(): Promise<void> {
 
 /** Selection from the scores in hand: instant, so it runs on every slider move. */
 function reselect(): void {
-  ui.generalValue.value = Number(ui.general.value).toFixed(2);
-  ui.characterValue.value = Number(ui.character.value).toFixed(2);
-  ui.general.disabled = ui.mcut.checked;
-  ui.character.disabled = ui.mcut.checked || !manifest?.tags.some((t) => t.category === 'character');
   if (!scored || !manifest) return;
-  const compiled = compileSelection(manifest.tags, manifest.thresholds, {
-    categoryThresholds: { general: Number(ui.general.value), character: Number(ui.character.value) },
-    mcut: ui.mcut.checked,
-  });
+  const compiled = compileSelection(manifest.tags, manifest.thresholds, thresholds.options());
   selection = compiled.select(scored.scores);
   const ratings: ScoredTag[] = manifest.tags.flatMap((t, i) => (t.category === 'rating' ? [{ ...t, score: scored!.scores[i]! }] : []));
   renderTags(ui.tags, selection, ratings);
@@ -182,9 +167,6 @@ function take(file: File): void {
 
 onImage(ui.file, ui.drop, take);
 
-ui.general.addEventListener('input', reselect);
-ui.character.addEventListener('input', reselect);
-ui.mcut.addEventListener('change', reselect);
 ui.local.addEventListener('change', () => {
   if (ui.local.checked && !image) {
     localTagger().then(() => status('The model is ready in this browser.'), fail);
@@ -207,7 +189,7 @@ ui.download.addEventListener('click', () => {
     file: scored.file,
     model: manifest.name,
     mode: scored.mode,
-    thresholds: ui.mcut.checked ? 'mcut' : { general: Number(ui.general.value), character: Number(ui.character.value) },
+    thresholds: thresholds.describe(),
     rating: selection.rating,
     tags: selection.tags,
   }, `${(scored.file || 'image').replace(/\.[^.]+$/, '')}.tags.json`);
