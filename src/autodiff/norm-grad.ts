@@ -1,10 +1,12 @@
 /**
- * Batch normalisation in training mode, forward and backward, with as few full passes over the map as
- * standard ops allow (each is a memory-bound sweep on CPU; see bench/README.md, training):
+ * Batch normalisation's gradients. In training mode, forward and backward with as few full passes over the
+ * map as standard ops allow (each is a memory-bound sweep on CPU; see bench/README.md, training):
  * - forward: Σx and Σx² (the variance as E[x²] − μ², so no centred copy is written or kept), then the
  *   inference BatchNormalization kernel fed the batch statistics;
  * - backward: Σgy and Σgy·x, then gy + b·x + c by the BN kernel as an affine map and one Add; the common
  *   factor a = γ/σ is returned as a pending scale for the conv before it to fold into its small kernel.
+ * In inference mode (explanation graphs) BN is a per-channel affine map on the moving statistics: the
+ * backward is that same pending scale alone, so it costs no pass at all when a conv precedes it.
  */
 import { add, batchNorm, dim, mul, reshape, sub, type Value } from '../graph/index.ts';
 import { div, max, reduceSum, sqrt } from '../graph/math.ts';
@@ -53,5 +55,13 @@ export function bnTrainBackward(ctx: RuleContext, l: BnLayer, x: Value, { saved 
   // b·x + c by the inference kernel: mean 0 and variance 1 − ε make it a plain per-channel affine map
   const zeros = g.constant(new Array<number>(c).fill(0), [c]), ones = g.constant(new Array<number>(c).fill(1 - l.epsilon), [c]);
   const dx = add(g, gy, batchNorm(g, x, b, cc, zeros, ones, l.epsilon));
-  return { dx: [dx], dxScale: [a], dparams: { [`${l.name}/gamma`]: mul(g, sgxc, inv), [`${l.name}/beta`]: sg } };
+  return { dx: [dx], dxScale: [a], dparams: ctx.paramGrads ? { [`${l.name}/gamma`]: mul(g, sgxc, inv), [`${l.name}/beta`]: sg } : {} };
+}
+
+/** dx = gy·γ/√(moving_variance + ε), per channel, left to the consumer as a pending scale. No parameter gradients. */
+export function bnEvalBackward(ctx: RuleContext, l: BnLayer, gy: Value): BackwardResult {
+  const g = ctx.g, p = (v: string) => ctx.param(`${l.name}/${v}`);
+  // NOTE: with baked weights this is a constant subgraph: ORT folds it (and, after a conv, into its kernel)
+  const a = div(g, p('gamma'), sqrt(g, add(g, p('moving_variance'), g.scalar(l.epsilon))));
+  return { dx: [gy], dxScale: [a], dparams: {} };
 }

@@ -38,7 +38,11 @@ export function maxPoolGrad(g: Graph, x: Value, y: Value, gy: Value, pool: reado
       perPhase[phase]!.push(g.op('Pad', [part, g.ints([0, 0, oi, oj, 0, 0, hq - ho - oi, wq - wo - oj])], { mode: 'constant' }, [n, c, hq, wq]));
     }
   }
-  const zeros = () => g.op('Expand', [zero, g.ints([Number(n), c, hq, wq])], {}, [n, c, hq, wq]);
+  // a phase no tap reaches (a window smaller than the stride) gets zeros; a symbolic batch is read from x
+  const zeros = () => {
+    const shape = typeof n === 'number' ? g.ints([n, c, hq, wq]) : concat(g, [g.op('Shape', [x], { end: 1 }, [1], 'int64'), g.ints([c, hq, wq])], 0);
+    return g.op('Expand', [zero, shape], {}, [n, c, hq, wq]);
+  };
   const grads = perPhase.map((parts) => (parts.length ? sum(g, parts) : zeros()));
   const whole = s === 1 ? grads[0]! : fromPhases(g, concat(g, grads, 1), s);
   return slice(g, whole, [t, l], [t + h, l + w], [2, 3]);
@@ -47,8 +51,9 @@ export function maxPoolGrad(g: Graph, x: Value, y: Value, gy: Value, pool: reado
 /** DepthToSpace(z, s) in DCR order (the inverse of SpaceToDepth) as two single-axis moves. */
 function fromPhases(g: Graph, z: Value, s: number): Value {
   const [n, cs, hq, wq] = [z.shape[0]!, dim(z.shape, 1), dim(z.shape, 2), dim(z.shape, 3)];
-  const c = cs / (s * s), nn = Number(n);
-  const cols = transpose(g, reshape(g, z, [nn, s, s, c, hq, wq], [n, s, s, c, hq, wq]), [0, 1, 3, 4, 5, 2]); // [n, a, c, hq, wq, b]
-  const rows = transpose(g, reshape(g, cols, [nn, s, c, hq, wq * s], [n, s, c, hq, wq * s]), [0, 2, 3, 1, 4]); // [n, c, hq, a, w]
-  return reshape(g, rows, [nn, c, hq * s, wq * s], [n, c, hq * s, wq * s]);
+  const c = cs / (s * s);
+  // Reshape's 0 copies the (possibly symbolic) batch
+  const cols = transpose(g, reshape(g, z, [0, s, s, c, hq, wq], [n, s, s, c, hq, wq]), [0, 1, 3, 4, 5, 2]); // [n, a, c, hq, wq, b]
+  const rows = transpose(g, reshape(g, cols, [0, s, c, hq, wq * s], [n, s, c, hq, wq * s]), [0, 2, 3, 1, 4]); // [n, c, hq, a, w]
+  return reshape(g, rows, [0, c, hq * s, wq * s], [n, c, hq * s, wq * s]);
 }

@@ -2,11 +2,11 @@
  * One gradient rule per layer kind, in one table (tinygrad's habit): each emits its forward nodes and,
  * given the output gradient, its backward nodes. A layer kind without a rule does not compile.
  */
-import { add, avgPool2d, batchNorm, conv2d, dense, dim, flatten, globalAvgPool, matmul, maxPool2d, poolShape, mul, relu, reshape, samePad, sigmoid, sub, transpose, type Value } from '../graph/index.ts';
+import { add, avgPool2d, batchNorm, conv2d, dense, dim, flatten, globalAvgPool, matmul, maxPool2d, numel, poolShape, mul, relu, reshape, samePad, sigmoid, sub, transpose, type Value } from '../graph/index.ts';
 import { cast, expand, greater, reduceSum } from '../graph/math.ts';
 import { maxPoolGrad, phaseSplittable } from './pool-grad.ts';
 import { convInputGrad, convWeightGrad, type Pads } from './conv-grad.ts';
-import { bnTrainBackward, bnTrainForward } from './norm-grad.ts';
+import { bnEvalBackward, bnTrainBackward, bnTrainForward } from './norm-grad.ts';
 import type { ForwardResult, GradRules, RuleContext } from './types.ts';
 
 function padsOf(x: Value, kernel: readonly [number, number], strides: readonly [number, number], padding: 'same' | 'valid'): Pads {
@@ -41,8 +41,9 @@ export const GRAD_RULES: GradRules = {
         const [co, rest] = [dim(v.shape, 0), v.shape.slice(1).reduce<number>((p, d) => p * Number(d), 1)];
         return reshape(g, mul(g, reshape(g, v, [co, rest], [co, rest]), reshape(g, scale, [co, 1], [co, 1])), v.shape.map(Number), v.shape);
       };
-      const dparams: Record<string, Value> = { [`${l.name}/kernel`]: perRow(convWeightGrad(g, x!, gy, l.kernel, l.strides, pads, ctx.unfoldBudget)) };
-      if (l.useBias) dparams[`${l.name}/bias`] = perRow(reduceSum(g, gy, channelAxes, false));
+      const dparams: Record<string, Value> = {};
+      if (ctx.paramGrads) dparams[`${l.name}/kernel`] = perRow(convWeightGrad(g, x!, gy, l.kernel, l.strides, pads, ctx.unfoldBudget));
+      if (ctx.paramGrads && l.useBias) dparams[`${l.name}/bias`] = perRow(reduceSum(g, gy, channelAxes, false));
       return { dx: [needDx ? convInputGrad(g, x!.shape, perRow(kernel), gy, l.strides, pads) : null], dparams };
     },
   },
@@ -53,7 +54,7 @@ export const GRAD_RULES: GradRules = {
       if (ctx.mode === 'eval') return { y: batchNorm(ctx.g, x!, p('gamma'), p('beta'), p('moving_mean'), p('moving_variance'), l.epsilon, l.name), saved: {} };
       return bnTrainForward(ctx, l, x!);
     },
-    backward: (ctx, l, [x], fwd, gy) => bnTrainBackward(ctx, l, x!, fwd, gy),
+    backward: (ctx, l, [x], fwd, gy) => (ctx.mode === 'eval' ? bnEvalBackward(ctx, l, gy) : bnTrainBackward(ctx, l, x!, fwd, gy)),
   },
 
   relu: {
@@ -78,18 +79,20 @@ export const GRAD_RULES: GradRules = {
     forward(ctx, l, [x]): ForwardResult {
       const pads = padsOf(x!, l.pool, l.strides, l.padding);
       if (ctx.mode === 'eval' || phaseSplittable(l.strides)) return { y: maxPool2d(ctx.g, x!, l.pool, l.strides, pads, l.name), saved: {} };
-      const { shape } = poolShape(x!, l.pool, l.strides, pads);
-      const [y, indices] = ctx.g.opN('MaxPool', [x!], { kernel_shape: [...l.pool], strides: [...l.strides], pads: [...pads] }, [{ shape, dtype: 'float32' }, { shape, dtype: 'int64' }], l.name);
-      return { y: y!, saved: { indices: indices! } };
+      const [y, indices] = maxPoolWithIndices(ctx, x!, l.pool, l.strides, pads, l.name);
+      return { y, saved: { indices } };
     },
     backward(ctx, l, [x], { y, saved }, gy) {
-      if (!saved.indices) return { dx: [maxPoolGrad(ctx.g, x!, y, gy, l.pool, l.strides, padsOf(x!, l.pool, l.strides, l.padding))], dparams: {} };
+      const pads = padsOf(x!, l.pool, l.strides, l.padding);
+      if (phaseSplittable(l.strides)) return { dx: [maxPoolGrad(ctx.g, x!, y, gy, l.pool, l.strides, pads)], dparams: {} };
       // unequal strides: scatter-add each window's gradient to its (first) maximum; overlapping windows add up
-      const g = ctx.g, total = x!.shape.reduce<number>((p, d) => p * (d as number), 1);
-      const flatIdx = reshape(g, saved.indices, [-1], [gy.shape.reduce<number>((p, d) => p * (d as number), 1)]);
-      const zeros = g.initializer(g.fresh('zeros'), new Float32Array(total), [total]);
-      const scattered = g.op('ScatterElements', [zeros, flatIdx, reshape(g, gy, [-1], flatIdx.shape)], { axis: 0, reduction: 'add' }, [total]);
-      return { dx: [reshape(g, scattered, x!.shape.map(Number), x!.shape)], dparams: {} };
+      // NOTE: an eval-mode forward ran the plain kernel (no backward in validation graphs): take the indices here
+      const g = ctx.g, indices = saved.indices ?? maxPoolWithIndices(ctx, x!, l.pool, l.strides, pads)[1];
+      const flat = (v: Value) => reshape(g, v, [-1], [v.shape.every((d) => typeof d === 'number') ? numel(v.shape) : v.shape.join('*')]);
+      const xShape = g.op('Shape', [x!], {}, [4], 'int64');
+      const zeros = flat(g.op('Expand', [g.scalar(0), xShape], {}, x!.shape));
+      const scattered = g.op('ScatterElements', [zeros, flat(indices), flat(gy)], { axis: 0, reduction: 'add' }, zeros.shape);
+      return { dx: [g.op('Reshape', [scattered, xShape], {}, x!.shape)], dparams: {} };
     },
   },
 
@@ -127,9 +130,9 @@ export const GRAD_RULES: GradRules = {
   gap: {
     forward: (ctx, l, [x]) => ({ y: globalAvgPool(ctx.g, x!, l.name), saved: {} }),
     backward(ctx, _l, [x], _f, gy) {
-      const [n, c, h, w] = x!.shape.map(Number) as [number, number, number, number];
+      const [c, h, w] = [dim(x!.shape, 1), dim(x!.shape, 2), dim(x!.shape, 3)];
       const g4 = reshape(ctx.g, mul(ctx.g, gy, ctx.g.scalar(1 / (h * w))), [0, 0, 1, 1], [x!.shape[0]!, c, 1, 1]);
-      return { dx: [expand(ctx.g, g4, [n, c, h, w])], dparams: {} };
+      return { dx: [expand(ctx.g, g4, [1, 1, h, w])], dparams: {} };
     },
   },
 
@@ -140,7 +143,7 @@ export const GRAD_RULES: GradRules = {
     },
     backward(ctx, _l, [x], { saved }, gy) {
       const nhwc = saved.nhwc!;
-      const back = reshape(ctx.g, gy, nhwc.shape.map(Number), nhwc.shape);
+      const back = reshape(ctx.g, gy, [0, ...nhwc.shape.slice(1).map(Number)], nhwc.shape);
       return { dx: [x!.shape.length === 4 ? transpose(ctx.g, back, [0, 3, 1, 2]) : back], dparams: {} };
     },
   },
@@ -151,12 +154,20 @@ export const GRAD_RULES: GradRules = {
     },
     backward(ctx, l, [x], _f, gy, [needDx]) {
       const g = ctx.g, w = ctx.param(`${l.name}/kernel`);
-      const dparams: Record<string, Value> = { [`${l.name}/kernel`]: matmul(g, transpose(g, x!, [1, 0]), gy) };
-      if (l.useBias) dparams[`${l.name}/bias`] = reduceSum(g, gy, [0], false);
+      const dparams: Record<string, Value> = {};
+      if (ctx.paramGrads) dparams[`${l.name}/kernel`] = matmul(g, transpose(g, x!, [1, 0]), gy);
+      if (ctx.paramGrads && l.useBias) dparams[`${l.name}/bias`] = reduceSum(g, gy, [0], false);
       return { dx: [needDx ? matmul(g, gy, transpose(g, w, [1, 0])) : null], dparams };
     },
   },
 };
+
+/** MaxPool with its argmax indices (flat over N·C·H·W): ORT runs this variant as a scalar loop, so only on demand. */
+function maxPoolWithIndices(ctx: RuleContext, x: Value, pool: readonly [number, number], strides: readonly [number, number], pads: Pads, name?: string): [Value, Value] {
+  const { shape } = poolShape(x, pool, strides, pads);
+  const [y, indices] = ctx.g.opN('MaxPool', [x], { kernel_shape: [...pool], strides: [...strides], pads: [...pads] }, [{ shape, dtype: 'float32' }, { shape, dtype: 'int64' }], name);
+  return [y!, indices!];
+}
 
 /** A [N,C] vector that meets an [N,C,H,W] map (squeeze-excitation) becomes [N,C,1,1]. */
 function asMap(ctx: RuleContext, v: Value, all: readonly Value[]): Value {

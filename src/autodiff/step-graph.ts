@@ -1,10 +1,12 @@
 /**
  * One training step as one ONNX graph: forward (batch statistics), loss, backward by the per-layer rules,
  * and the optimizer update. Weights, optimizer slots and BN moving statistics go in as inputs and come back
- * as outputs, so the caller swaps them into the next step's feeds without copying.
+ * as outputs, so the caller swaps them into the next step's feeds without copying. `forward` and `backward`
+ * are also the machinery of the explanation graphs (explain-graph.ts): eval mode, baked weights, gradients
+ * with respect to the input or a layer only.
  */
 import { Graph, add, mul, numel, reshape, type Value } from '../graph/index.ts';
-import { inferShapes, variables, type VariableSpec } from '../models/shapes.ts';
+import { variables, type VariableSpec } from '../models/shapes.ts';
 import { inputLayer, layerInputs, type Layer, type ModelSpec } from '../models/spec.ts';
 import { buildLoss, type LossName, type LossOptions } from './losses.ts';
 import { buildGroupedUpdate, buildUpdate, optimizerSlots, type OptimizerConfig } from './optimizers.ts';
@@ -53,7 +55,7 @@ export interface StepGraph {
   readonly nodes: number;
 }
 
-interface Pass {
+export interface Pass {
   readonly values: Map<string, Value>;
   readonly forwards: Map<string, ForwardResult>;
   readonly states: Map<string, Value>;
@@ -62,31 +64,51 @@ interface Pass {
   readonly logitsLayer: string;
 }
 
+export interface PassOptions {
+  readonly mode: Mode;
+  readonly batch: number | string;
+  /** The graph value of a model variable: a graph input (training, validation) or a baked initializer. */
+  readonly param: (key: string) => Value;
+  /** Whether the backward emits parameter gradients (see RuleContext.paramGrads). */
+  readonly paramGrads: boolean;
+  readonly unfoldBudget?: number;
+}
+
 function rule(layer: Layer): GradRule<Layer['kind']> {
   return GRAD_RULES[layer.kind] as GradRule<Layer['kind']>;
 }
 
-/** Declares every model variable as an input and runs the forward pass up to the logits. */
-function forward(g: Graph, spec: ModelSpec, mode: Mode, batch: number | string, unfoldBudget: number): Pass {
-  const shapes = inferShapes(spec);
+/** Declares every model variable as a graph input, in `variables()` order. */
+function variableInputs(g: Graph, spec: ModelSpec): (key: string) => Value {
   const params = new Map<string, Value>();
-  for (const v of variables(spec, shapes)) params.set(v.key, g.input(FEED.weight(v.key), 'float32', v.shape));
+  for (const v of variables(spec)) params.set(v.key, g.input(FEED.weight(v.key), 'float32', v.shape));
+  return (key) => {
+    const p = params.get(key);
+    if (!p) throw new Error(`model ${spec.name} has no variable ${key}`);
+    return p;
+  };
+}
+
+/** The layer whose output are the logits: the input of the final sigmoid. */
+export function logitsLayerOf(spec: ModelSpec): string {
+  const out = spec.layers.find((l) => l.name === spec.output)!;
+  return out.kind === 'sigmoid' ? out.input : out.name;
+}
+
+/** Declares the image input `x` (NHWC) and runs the forward pass up to the logits. */
+export function forward(g: Graph, spec: ModelSpec, o: PassOptions): Pass {
   const states = new Map<string, Value>();
   const ctx: RuleContext = {
     g,
-    mode,
-    unfoldBudget,
-    param: (key) => {
-      const p = params.get(key);
-      if (!p) throw new Error(`model ${spec.name} has no variable ${key}`);
-      return p;
-    },
+    mode: o.mode,
+    paramGrads: o.paramGrads,
+    unfoldBudget: o.unfoldBudget ?? 0,
+    param: o.param,
     setState: (key, value) => void states.set(key, value),
   };
-  const out = spec.layers.find((l) => l.name === spec.output)!;
-  const logitsLayer = out.kind === 'sigmoid' ? out.input : out.name;
+  const logitsLayer = logitsLayerOf(spec);
   const input = inputLayer(spec);
-  const x = g.input(FEED.x, 'float32', [batch, ...input.shape]);
+  const x = g.input(FEED.x, 'float32', [o.batch, ...input.shape]);
   const values = new Map<string, Value>(), forwards = new Map<string, ForwardResult>();
   for (const layer of spec.layers) {
     const ins = layer.kind === 'input' ? [x] : layerInputs(layer).map((n) => values.get(n)!);
@@ -110,34 +132,55 @@ function applyScale(ctx: RuleContext, { value, scale }: Scaled): Value {
   return mul(ctx.g, value, reshape(ctx.g, scale, [1, c, 1, 1], [1, c, 1, 1]));
 }
 
-function backward(spec: ModelSpec, pass: Pass, dlogits: Value, inputGradient: boolean): { grads: Map<string, Value>; inputGrad: Value | null } {
+/** What the backward differentiates with respect to, besides the parameters when `ctx.paramGrads`. */
+export interface Wrt {
+  /** The input image (NHWC). */
+  readonly input?: boolean;
+  /** Layer outputs (NCHW, as the forward holds them). */
+  readonly layers?: readonly string[];
+}
+
+export interface Gradients {
+  /** Per trainable variable key, when `ctx.paramGrads`. */
+  readonly grads: Map<string, Value>;
+  readonly inputGrad: Value | null;
+  /** Per layer named in `Wrt.layers` that the logits depend on. */
+  readonly layerGrads: Map<string, Value>;
+}
+
+/** Runs the rules from the logits, given dL/dlogits, back to whatever `wrt` and the parameters need. */
+export function backward(spec: ModelSpec, pass: Pass, dlogits: Value, wrt: Wrt): Gradients {
   const { ctx, values, forwards } = pass;
   const layers = spec.layers.slice(0, spec.layers.findIndex((l) => l.name === pass.logitsLayer) + 1);
-  // a layer's output needs a gradient when a parameter or the (wanted) input lies upstream of it
+  const wanted = new Set(wrt.layers ?? []);
+  // a layer's output needs a gradient when a parameter or a wanted value lies upstream of it (or is it)
   const requires = new Map<string, boolean>();
   for (const l of layers) {
-    const own = l.kind === 'conv' || l.kind === 'bn' || l.kind === 'dense' || (l.kind === 'input' && inputGradient);
+    const params = ctx.paramGrads && (l.kind === 'conv' || l.kind === 'bn' || l.kind === 'dense');
+    const own = params || wanted.has(l.name) || (l.kind === 'input' && (wrt.input ?? false));
     requires.set(l.name, own || layerInputs(l).some((n) => requires.get(n)));
   }
   const pending = new Map<string, Scaled[]>([[pass.logitsLayer, [{ value: dlogits, scale: null }]]]);
-  const grads = new Map<string, Value>();
+  const grads = new Map<string, Value>(), layerGrads = new Map<string, Value>();
   let inputGrad: Value | null = null;
   for (const layer of [...layers].reverse()) {
     const parts = pending.get(layer.name);
     if (!parts) continue;
     const r0 = rule(layer);
     // a lone scaled gradient goes to a rule that folds the scale in; anything else is materialised
-    const folded = parts.length === 1 && parts[0]!.scale && r0.takesScaledGradient ? parts[0]! : null;
+    const folded = parts.length === 1 && parts[0]!.scale && r0.takesScaledGradient && !wanted.has(layer.name) ? parts[0]! : null;
     const gys = folded ? [folded.value] : parts.map((p) => applyScale(ctx, p));
     // pairwise Add, not Sum: ORT fuses Conv + Add into one FusedConv that accumulates into the other operand
     const gy = gys.reduce((a, b) => add(ctx.g, a, b));
+    if (wanted.has(layer.name)) layerGrads.set(layer.name, gy);
     const names = layerInputs(layer);
     const ins = layer.kind === 'input' ? [] : names.map((n) => values.get(n)!);
     const needDx = names.map((n) => requires.get(n) ?? false);
     if (layer.kind === 'input') {
-      inputGrad = rule(layer).backward(ctx, layer, ins, forwards.get(layer.name)!, gy, []).dx[0]!;
+      if (wrt.input) inputGrad = rule(layer).backward(ctx, layer, ins, forwards.get(layer.name)!, gy, []).dx[0]!;
       continue;
     }
+    if (!ctx.paramGrads && !needDx.some(Boolean)) continue;
     const r: BackwardResult = r0.backward(ctx, layer, ins, forwards.get(layer.name)!, gy, needDx, folded?.scale ?? undefined);
     for (const [k, v] of Object.entries(r.dparams)) grads.set(k, v);
     names.forEach((n, i) => {
@@ -145,17 +188,17 @@ function backward(spec: ModelSpec, pass: Pass, dlogits: Value, inputGradient: bo
       if (d && needDx[i]) pending.set(n, [...(pending.get(n) ?? []), { value: d, scale: r.dxScale?.[i] ?? null }]);
     });
   }
-  return { grads, inputGrad };
+  return { grads, inputGrad, layerGrads };
 }
 
 export function buildTrainingStep(spec: ModelSpec, options: StepGraphOptions): StepGraph {
   const g = new Graph(`${spec.name}_train_step`);
   const { batch, outputs = 'update', inputGradient = false } = options;
-  const pass = forward(g, spec, 'train', batch, options.unfoldBudget ?? 64 * 2 ** 20);
+  const pass = forward(g, spec, { mode: 'train', batch, param: variableInputs(g, spec), paramGrads: true, unfoldBudget: options.unfoldBudget ?? 64 * 2 ** 20 });
   const logits = pass.values.get(pass.logitsLayer)!;
   const labels = g.input(FEED.labels, 'float32', logits.shape);
   const { loss, dlogits, probs } = buildLoss(g, options.loss, logits, labels, options.lossOptions);
-  const { grads, inputGrad } = backward(spec, pass, dlogits, inputGradient);
+  const { grads, inputGrad } = backward(spec, pass, dlogits, { input: inputGradient });
   g.output(loss, FETCH.loss);
   g.output(probs, FETCH.probs);
   const vars = variables(spec);
@@ -195,7 +238,7 @@ export function buildTrainingStep(spec: ModelSpec, options: StepGraphOptions): S
 /** Inference with weights as inputs (BN with moving statistics): validation during training. */
 export function buildEvalGraph(spec: ModelSpec, batch: number | string, loss?: { name: LossName; options?: LossOptions }): Uint8Array {
   const g = new Graph(`${spec.name}_eval`);
-  const pass = forward(g, spec, 'eval', batch, 0);
+  const pass = forward(g, spec, { mode: 'eval', batch, param: variableInputs(g, spec), paramGrads: false });
   const logits = pass.values.get(pass.logitsLayer)!;
   if (loss) {
     const labels = g.input(FEED.labels, 'float32', logits.shape);

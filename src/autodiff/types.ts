@@ -6,7 +6,10 @@ export type Mode = 'train' | 'eval';
 /** What a rule sees while it emits nodes. */
 export interface RuleContext {
   readonly g: Graph;
+  /** `eval`: BN on its moving statistics, in the forward and the backward (explanation graphs). */
   readonly mode: Mode;
+  /** Whether backward rules emit parameter gradients; without them only input gradients flow. */
+  readonly paramGrads: boolean;
   /** The graph value of a model variable (`<layer>/<var>`). */
   param(key: string): Value;
   /** Report an updated non-trainable variable (BN moving statistics). */
@@ -29,7 +32,7 @@ export interface BackwardResult {
    * scaled gradients (a conv folds it into its small kernel and kernel gradient) saves a full pass.
    */
   readonly dxScale?: readonly (Value | null)[];
-  /** Gradient per trainable variable key. */
+  /** Gradient per trainable variable key; empty unless `ctx.paramGrads`. */
   readonly dparams: Readonly<Record<string, Value>>;
 }
 

@@ -210,10 +210,18 @@ export function forwardLayer(layer: Layer, ins: Tensor[], weights: Weights): Ten
   }
 }
 
-/** Every layer's activation for an NHWC batch. */
-export function referenceActivations(spec: ModelSpec, weights: Weights, inputNHWC: ArrayLike<number>, batch: number): Map<string, Tensor> {
+/**
+ * Every layer's activation for an NHWC batch. `replace` substitutes given activations for computed ones (the
+ * layers downstream read them): finite differences with respect to an activation perturb it there.
+ */
+export function referenceActivations(spec: ModelSpec, weights: Weights, inputNHWC: ArrayLike<number>, batch: number, replace?: ReadonlyMap<string, Tensor>): Map<string, Tensor> {
   const acts = new Map<string, Tensor>();
   for (const layer of spec.layers) {
+    const fixed = replace?.get(layer.name);
+    if (fixed) {
+      acts.set(layer.name, fixed);
+      continue;
+    }
     if (layer.kind === 'input') {
       acts.set(layer.name, tensor(inputNHWC, [batch, ...layer.shape]));
       continue;
