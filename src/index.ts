@@ -4,7 +4,9 @@ export { readBundle, writeBundle, presetSpec, type Bundle, type BundleManifest, 
 export { compileSelection, mcutThreshold, compileMatcher, normaliseTag, type SelectionOptions, type ScoredTag, type Selection } from './infer/selection.ts';
 export { captionTags, formatTag, mergeCaption, KAOMOJI, type CaptionStyle, type ExistingCaptionPolicy } from './infer/caption.ts';
 export { ModelSession } from './infer/session.ts';
-export { decodeImage, preprocess, loadImageTensor, resolvePreset, PRESETS, type PreprocessSpec, type PresetName, type DecodedImage } from './image/index.ts';
+export { EXPLAIN_METHODS, type ExplainMethod, type ExplainOptions, type ExplainResult, type TagRegion, type FloatMap, type Box } from './explain/types.ts';
+export { PLACELESS_CATEGORIES, PLACELESS_TAGS, isPlaceless } from './explain/placeless.ts';
+export { decodeImage, preprocess, loadImageTensor, resolvePreset, contentRect, inputToRgb, PRESETS, type PreprocessSpec, type PresetName, type DecodedImage, type ContentRect } from './image/index.ts';
 export { ARCHITECTURES, buildModel, initWeights, exportInference, parameterCount, type ModelSpec, type Weights } from './models/index.ts';
 export { Graph } from './graph/index.ts';
 export { TagbooruError, type ErrorCode } from './errors.ts';

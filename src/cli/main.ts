@@ -3,6 +3,8 @@ import { TagbooruError, errorMessage, type ErrorCode } from '../errors.ts';
 import { helpText, parse, type Command, type Io } from './command.ts';
 import { downloadTagsCommand } from './commands/download-tags.ts';
 import { evaluateCommand } from './commands/evaluate.ts';
+import { gradCamCommand } from './commands/grad-cam.ts';
+import { mapsEvalCommand } from './commands/maps-eval.ts';
 import { importCommand } from './commands/import.ts';
 import { infoCommand } from './commands/info.ts';
 import { initModelCommand } from './commands/init-model.ts';
@@ -14,7 +16,7 @@ import { createProjectCommand, evaluateProjectCommand, trainProjectCommand } fro
 import { serveCommand } from './commands/serve.ts';
 import { tagCommand } from './commands/tag.ts';
 
-export const COMMANDS = [tagCommand, evaluateCommand, initModelCommand, serveCommand, importCommand, modelsCommand, infoCommand, makeDatasetCommand, downloadTagsCommand, createProjectCommand, makeTrainingDatabaseCommand, trainProjectCommand, evaluateProjectCommand, metricsCommand] as unknown as readonly Command[];
+export const COMMANDS = [tagCommand, evaluateCommand, initModelCommand, serveCommand, importCommand, modelsCommand, infoCommand, makeDatasetCommand, downloadTagsCommand, createProjectCommand, makeTrainingDatabaseCommand, trainProjectCommand, evaluateProjectCommand, metricsCommand, gradCamCommand, mapsEvalCommand] as unknown as readonly Command[];
 
 export const VERSION = '0.1.0';
 

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { TagbooruError } from '../errors.ts';
 import { MANIFEST } from '../infer/bundle.ts';
 import { findStoredModel, listModelNames, storeHome } from '../import/store.ts';
+import { readProject } from '../train/project.ts';
 
 export const DEFAULT_MODEL_DIR = fileURLToPath(new URL('../../models/default', import.meta.url));
 
@@ -26,4 +27,17 @@ export function resolveModel(flag: string | undefined, env: NodeJS.ProcessEnv): 
   }
   if (fs.existsSync(path.join(DEFAULT_MODEL_DIR, MANIFEST))) return DEFAULT_MODEL_DIR;
   throw new TagbooruError('E_USAGE', '--model is required: give a stored model name (see `tagbooru models`), a bundle folder, or set TAGBOORU_MODEL');
+}
+
+/** A DeepDanbooru-style project folder: one with a project.json. */
+export function isProjectDir(dir: string): boolean {
+  return fs.existsSync(path.join(dir, 'project.json'));
+}
+
+/** The bundle train-project exported for a project: `<project>/model-<model>`. */
+export async function resolveProjectModel(dir: string): Promise<string> {
+  const { config } = await readProject(dir);
+  const bundle = path.join(dir, `model-${config.model}`);
+  if (!fs.existsSync(path.join(bundle, MANIFEST))) throw new TagbooruError('E_USAGE', `${dir} has no trained model yet (${bundle}); run train-project first`);
+  return bundle;
 }

@@ -2,6 +2,15 @@
 import type { Rgb } from './spec.ts';
 import type { Raster } from './raster.ts';
 
+/**
+ * Where each padding rule puts `inner` pixels on a canvas of `outer`: the position of the first image pixel.
+ * Edge padding centres exactly (a half-pixel offset when the difference is odd); colour padding floors.
+ */
+export const PAD_OFFSET = {
+  edge: (inner: number, outer: number) => (outer - inner) / 2,
+  color: (inner: number, outer: number) => Math.floor((outer - inner) / 2),
+} as const;
+
 /** Per output index along one axis: the two neighbouring source indices (clamped) and the blend fraction. */
 interface EdgeAxis {
   readonly lo: Int32Array;
@@ -69,8 +78,8 @@ export function padColor(src: Raster, width: number, height: number, color: Rgb)
     out[i + 1] = color[1];
     out[i + 2] = color[2];
   }
-  const left = Math.floor((width - src.width) / 2);
-  const top = Math.floor((height - src.height) / 2);
+  const left = PAD_OFFSET.color(src.width, width);
+  const top = PAD_OFFSET.color(src.height, height);
   const rowLength = src.width * 3;
   for (let y = 0; y < src.height; y++) {
     const from = y * rowLength;

@@ -4,7 +4,7 @@
  */
 import { TagbooruError, expectNumberInRange } from '../errors.ts';
 import type { DecodedImage } from './decode.ts';
-import { padColor, padEdge } from './pad.ts';
+import { PAD_OFFSET, padColor, padEdge } from './pad.ts';
 import type { Raster } from './raster.ts';
 import { fitSizeTruncated, resample, resampleNearest, type ConvolutionKernel } from './resample.ts';
 import { resizeArea, tfFitSize } from './resize-area.ts';
@@ -55,6 +55,35 @@ const GEOMETRIES: { [K in PreprocessSpec['geometry']]: (image: Raster, spec: Pre
   },
 };
 
+/** A rectangle in network-input pixels; fractional where a geometry centres by half a pixel. */
+export interface ContentRect {
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+// Where GEOMETRIES put a width × height image: each entry mirrors the one above it.
+const CONTENT: { [K in PreprocessSpec['geometry']]: (width: number, height: number, spec: PreprocessSpec) => ContentRect } = {
+  stretch: (_w, _h, spec) => ({ x: 0, y: 0, width: spec.width, height: spec.height }),
+  'pad-then-resize': (width, height, spec) => {
+    const side = Math.max(width, height);
+    const [sx, sy] = [spec.width / side, spec.height / side];
+    return { x: PAD_OFFSET[spec.pad](width, side) * sx, y: PAD_OFFSET[spec.pad](height, side) * sy, width: width * sx, height: height * sy };
+  },
+  'fit-then-pad': (width, height, spec) => {
+    const size = RESIZERS[spec.resize].fit(width, height, spec.width, spec.height);
+    return { x: PAD_OFFSET[spec.pad](size.width, spec.width), y: PAD_OFFSET[spec.pad](size.height, spec.height), width: size.width, height: size.height };
+  },
+};
+
+/** The rectangle a `width × height` image occupies inside the network input of `spec` (padding excluded). */
+export function contentRect(width: number, height: number, spec: PreprocessSpec): ContentRect {
+  expectNumberInRange('width', width, 1, 2 ** 31 - 1, true);
+  expectNumberInRange('height', height, 1, 2 ** 31 - 1, true);
+  return CONTENT[spec.geometry](width, height, spec);
+}
+
 /**
  * `composite`: round((c·a + bg·(255 − a)) / 255). The quotient is never exactly half an integer (255 is odd), so
  * no tie rule is involved, and over an opaque background this equals PIL's `alpha_composite` byte for byte.
@@ -89,6 +118,24 @@ function writeTensor(image: Raster, spec: PreprocessSpec, out: Float32Array, off
       for (let i = 0; i < pixels; i++) out[base + i * step] = (data[i * 3 + c]! * spec.scale - mean) / std;
     }
   }
+}
+
+/** writeTensor undone: one network input back to RGB bytes (clamped, rounded), for looking at. */
+export function inputToRgb(tensor: Float32Array, spec: PreprocessSpec, offset = 0): Uint8Array {
+  const pixels = spec.width * spec.height;
+  if (tensor.length < offset + pixels * 3) {
+    throw new TagbooruError('E_USAGE', `Expected at least ${offset + pixels * 3} floats (offset + width·height·3) for tensor but received ${tensor.length}`);
+  }
+  const order = spec.channelOrder === 'RGB' ? [0, 1, 2] : [2, 1, 0];
+  const out = new Uint8Array(pixels * 3);
+  for (let k = 0; k < 3; k++) {
+    const c = order[k]!;
+    const [mean, std] = [spec.mean[c]!, spec.std[c]!];
+    const base = spec.layout === 'NHWC' ? offset + k : offset + k * pixels;
+    const step = spec.layout === 'NHWC' ? 3 : 1;
+    for (let i = 0; i < pixels; i++) out[i * 3 + c] = Math.min(255, Math.max(0, Math.round((tensor[base + i * step]! * std + mean) / spec.scale)));
+  }
+  return out;
 }
 
 function checkImage({ data, width, height, channels }: DecodedImage): void {

@@ -41,5 +41,7 @@ export async function renderSvg(svg: string, width: number, height: number): Pro
 export async function encodePng(data: Uint8Array, width: number, height: number, channels: 1 | 3): Promise<Buffer> {
   configure();
   // NOTE: level 3 without filtering: 40% faster than level 6 for 9% more bytes on these flat-coloured images
-  return sharp(data, { raw: { width, height, channels } }).png({ compressionLevel: 3, adaptiveFiltering: false }).toBuffer();
+  const image = sharp(data, { raw: { width, height, channels } });
+  // NOTE: without the b-w colourspace sharp writes one raw channel as an sRGB (three-channel) PNG
+  return (channels === 1 ? image.toColourspace('b-w') : image).png({ compressionLevel: 3, adaptiveFiltering: false }).toBuffer();
 }

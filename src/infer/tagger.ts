@@ -3,13 +3,17 @@
  * → select. Batch k+1 is decoded while batch k runs, and a bad image fails alone.
  */
 import { TagbooruError, errorMessage, expectNumberInRange } from '../errors.ts';
+import { explainStream } from '../explain/explain.ts';
+import type { ExplainContext } from '../explain/methods.ts';
+import { ExplainWorker } from '../explain/runner.ts';
+import type { ExplainOptions, ExplainResult } from '../explain/types.ts';
 import { decodeImage, preprocess, type DecodeOptions } from '../image/index.ts';
 import { readBundle, type Bundle } from './bundle.ts';
+import { inputName, inputSource, type ImageInput } from './input.ts';
 import { InferenceWorker } from './runner.ts';
 import { compileSelection, type ScoredTag, type SelectionOptions } from './selection.ts';
 
-/** A file path, or image bytes with a name to report them by. */
-export type ImageInput = string | Uint8Array | { readonly name: string; readonly data: Uint8Array };
+export type { ImageInput };
 
 export interface TagResult {
   readonly file: string;
@@ -34,17 +38,9 @@ export interface TaggerOptions {
 
 const DEFAULT_BATCH = 8;
 
-function inputName(input: ImageInput, i: number): string {
-  if (typeof input === 'string') return input;
-  if (input instanceof Uint8Array) return `<buffer ${i}>`;
-  return input.name;
-}
-
-function inputSource(input: ImageInput): string | Uint8Array {
-  return typeof input === 'string' || input instanceof Uint8Array ? input : input.data;
-}
-
 export class Tagger {
+  private explainer: ExplainContext | null = null;
+
   private constructor(
     readonly bundle: Bundle,
     private readonly worker: InferenceWorker,
@@ -176,8 +172,39 @@ export class Tagger {
     return Array.isArray(input) ? out : out[0]!;
   }
 
+  /**
+   * Where each tag is: a map, a mask, a box and a peak per tag (see docs/explain.md). The variant models run in
+   * a second worker, started on the first call and built there on first use of each method.
+   */
+  async explain(input: ImageInput, options?: ExplainOptions): Promise<ExplainResult>;
+  async explain(inputs: readonly ImageInput[], options?: ExplainOptions): Promise<ExplainResult[]>;
+  async explain(input: ImageInput | readonly ImageInput[], options: ExplainOptions = {}): Promise<ExplainResult | ExplainResult[]> {
+    const list = Array.isArray(input) ? (input as readonly ImageInput[]) : [input as ImageInput];
+    const out: ExplainResult[] = [];
+    for await (const r of this.explainStream(list, options)) out.push(r);
+    return Array.isArray(input) ? out : out[0]!;
+  }
+
+  /** `explain`, yielding each image's result as soon as it is done. */
+  explainStream(inputs: Iterable<ImageInput> | AsyncIterable<ImageInput>, options: ExplainOptions = {}): AsyncGenerator<ExplainResult> {
+    return explainStream(this.explainContext(), inputs, options, this.options.decode);
+  }
+
+  private explainContext(): ExplainContext {
+    if (this.explainer) return this.explainer;
+    const { width, height } = this.bundle.manifest.preprocess;
+    let baseline: Promise<Float32Array> | null = null;
+    this.explainer = {
+      bundle: this.bundle,
+      worker: new ExplainWorker(this.bundle, { threads: this.options.threads }),
+      predict: (x, count) => this.predict(x, count),
+      baseline: () => (baseline ??= this.predict(new Float32Array(width * height * 3), 1)),
+    };
+    return this.explainer;
+  }
+
   async close(): Promise<void> {
-    await this.worker.close();
+    await Promise.all([this.worker.close(), this.explainer?.worker.close()]);
   }
 }
 

@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { TagbooruError } from '../errors.ts';
 import { compileSelection, type ScoredTag, type SelectionOptions, type TagInfo } from '../index.ts';
 import type { RouteContext } from './context.ts';
+import { explainMethods } from './explain.ts';
 import type { Fields } from './fields.ts';
 import { readForm } from './uploads.ts';
 
@@ -63,6 +64,7 @@ export function describeModel(ctx: RouteContext) {
     categories,
     thresholds: m.thresholds,
     preprocess: m.preprocess,
+    explain: explainMethods(m),
     files: { manifest: `/v1/models/${MODEL_ID}/tagger.json`, model: `/v1/models/${MODEL_ID}/model.onnx` },
   };
 }

@@ -1,7 +1,7 @@
 /**
  * The server as a function: `buildApp(options)` gives a Fastify instance to `inject()` requests into; only
  * `tagbooru serve` binds a port. Routes: danbooru/autotagger's `POST /evaluate`, the JSON API under `/v1`,
- * `/healthz`, `/metrics`, and the web UI at `/`.
+ * `POST /v1/explain`, `/healthz`, `/metrics`, and the web UI at `/`.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import cors from '@fastify/cors';
@@ -10,6 +10,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { apiRoutes, describeModel } from './api.ts';
 import { autotaggerRoutes, errorPage, wantsHtml } from './autotagger.ts';
 import { createContext } from './context.ts';
+import { explainRoutes } from './explain.ts';
 import { HttpError, toHttpFailure } from './errors.ts';
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from './options.ts';
 import { TaggingService } from './tagging.ts';
@@ -58,7 +59,8 @@ async function assemble(o: ResolvedOptions, service: TaggingService): Promise<Fa
   const ctx = createContext(app, service, o);
   autotaggerRoutes(app, ctx);
   apiRoutes(app, ctx);
-  app.get('/healthz', (_request, reply) => reply.send({ status: 'ok', model: describeModel(ctx).name, ...service.load }));
+  explainRoutes(app, ctx);
+  app.get('/healthz', (_request, reply) => reply.send({ status: 'ok', model: describeModel(ctx).name, ...service.load, explain: service.explainer.load }));
   app.get('/metrics', (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(service.metrics.render()));
   if (o.ui) webRoutes(app);
 

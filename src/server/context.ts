@@ -1,6 +1,6 @@
 /**
- * What a route sees: the tagging service, the settings, and `run()`, which holds a tagging request to its
- * place in the queue and its deadline. Admission happens in `onRequest`, before the body is read, so a full
+ * What a route sees: the tagging service, the settings, and `run()`, which holds a tagging or explain request
+ * to its place in its queue and its deadline. Admission happens in `onRequest`, before the body is read, so a full
  * server refuses with 503 without buffering the upload.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -12,6 +12,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** A tagging route: admitted against the queue size and bounded by the request timeout. */
     tagging?: boolean;
+    /** An explain route: admitted against the explain queue's size, bounded by the request timeout. */
+    explaining?: boolean;
     /** Needs an API key when the server has any. */
     auth?: boolean;
   }
@@ -28,16 +30,17 @@ export function createContext(app: FastifyInstance, service: TaggingService, opt
   const jobs = new WeakMap<FastifyRequest, { controller: AbortController; finish: () => void }>();
 
   app.addHook('onRequest', (request, _reply, done) => {
-    if (!request.routeOptions.config.tagging) return done();
+    const { tagging, explaining } = request.routeOptions.config;
+    if (!tagging && !explaining) return done();
     let release: () => void;
     try {
-      release = service.admit();
+      release = tagging ? service.admit() : service.explainer.admit();
     } catch (e) {
       return done(e as Error);
     }
     const controller = new AbortController();
     const timer = setTimeout(() => {
-      controller.abort(new HttpError('E_TIMEOUT', `not answered within the request timeout of ${options.timeoutMs} ms`, service.retryAfter()));
+      controller.abort(new HttpError('E_TIMEOUT', `not answered within the request timeout of ${options.timeoutMs} ms`, tagging ? service.retryAfter() : service.explainer.retryAfter()));
     }, options.timeoutMs);
     jobs.set(request, { controller, finish: () => (clearTimeout(timer), release()) });
     done();
@@ -58,7 +61,7 @@ export function createContext(app: FastifyInstance, service: TaggingService, opt
     options,
     run<T>(request: FastifyRequest, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
       const job = jobs.get(request);
-      if (!job) throw new Error(`route ${request.routeOptions.url ?? request.url} is not marked as a tagging route`);
+      if (!job) throw new Error(`route ${request.routeOptions.url ?? request.url} is not marked as a tagging or explain route`);
       const { signal } = job.controller;
       const running = work(signal);
       running.catch(() => undefined); // a deadline may have answered already; the late failure is moot

@@ -71,18 +71,22 @@ export class Metrics {
   readonly imagesRejected = new Counter('tagbooru_images_rejected_total', 'Uploads refused as images (not an image, corrupt, over the pixel limit).');
   readonly batchSize = new Histogram('tagbooru_batch_size', 'Images per inference call (micro-batching).', BATCH_BUCKETS);
   readonly inference = new Histogram('tagbooru_inference_duration_seconds', 'Time of one inference call.', LATENCY_BUCKETS);
+  readonly imagesExplained = new Counter('tagbooru_images_explained_total', 'Images explained (tag maps), by method.');
+  readonly explaining = new Histogram('tagbooru_explain_duration_seconds', 'Time to explain one image, queueing included, by method.', LATENCY_BUCKETS);
   private readonly gauges: Gauge[];
 
-  constructor(read: { queueDepth: () => number; running: () => number; inFlight: () => number }) {
+  constructor(read: { queueDepth: () => number; running: () => number; inFlight: () => number; explainQueueDepth: () => number; explainInFlight: () => number }) {
     this.gauges = [
       new Gauge('tagbooru_queue_depth', 'Images waiting for an inference worker.', read.queueDepth),
       new Gauge('tagbooru_images_running', 'Images inside a running inference call.', read.running),
       new Gauge('tagbooru_requests_in_flight', 'Tagging requests admitted and not yet answered.', read.inFlight),
+      new Gauge('tagbooru_explain_queue_depth', 'Images waiting for the explain worker.', read.explainQueueDepth),
+      new Gauge('tagbooru_explain_requests_in_flight', 'Explain requests admitted and not yet answered.', read.explainInFlight),
     ];
   }
 
   render(): string {
-    const all: Metric[] = [this.requests, this.latency, this.imagesTagged, this.imagesRejected, this.batchSize, this.inference, ...this.gauges];
+    const all: Metric[] = [this.requests, this.latency, this.imagesTagged, this.imagesRejected, this.batchSize, this.inference, this.imagesExplained, this.explaining, ...this.gauges];
     return `${all.flatMap((m) => m.render()).join('\n')}\n`;
   }
 }

@@ -15,6 +15,10 @@ export interface ServerOptions {
   readonly maxBatch?: number;
   /** Tagging requests in flight (reading, decoding, waiting, running); one more is answered 503. */
   readonly queueSize?: number;
+  /** Explain requests in flight (`POST /v1/explain`), a queue apart from tagging's; one more is answered 503. */
+  readonly explainQueueSize?: number;
+  /** ONNX Runtime threads of the explain worker (started on the first explain request). */
+  readonly explainThreads?: number;
   /** A tagging request not answered within this many milliseconds is answered 503. */
   readonly timeoutMs?: number;
   /** Largest uploaded file, in bytes (413 above). */
@@ -39,6 +43,8 @@ export const SERVER_DEFAULTS = {
   workers: 1,
   maxBatch: 16,
   queueSize: 64,
+  explainQueueSize: 8,
+  explainThreads: 1,
   timeoutMs: 30_000,
   maxUploadBytes: 20 * 2 ** 20,
   maxFiles: 16,
@@ -58,6 +64,8 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
   expectNumberInRange('workers', o.workers, 1, 64, true);
   expectNumberInRange('maxBatch', o.maxBatch, 1, 1024, true);
   expectNumberInRange('queueSize', o.queueSize, 1, 100_000, true);
+  expectNumberInRange('explainQueueSize', o.explainQueueSize, 1, 10_000, true);
+  expectNumberInRange('explainThreads', o.explainThreads, 1, 256, true);
   expectNumberInRange('timeoutMs', o.timeoutMs, 1, 3_600_000, true);
   expectNumberInRange('maxUploadBytes', o.maxUploadBytes, 1, 2 ** 31, true);
   expectNumberInRange('maxFiles', o.maxFiles, 1, 1024, true);

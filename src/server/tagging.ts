@@ -1,10 +1,12 @@
 /**
  * What the routes share: preparation workers (decode → preprocess), model workers behind a micro-batcher
- * (batched predict), and admission (a bounded number of tagging requests in flight).
+ * (batched predict), admission (a bounded number of tagging requests in flight), and the explain pool with
+ * its own queue.
  */
+import { Admission } from './admission.ts';
 import { createTagger, readBundle, type Bundle, type Tagger } from '../index.ts';
 import { MicroBatcher } from './batcher.ts';
-import { HttpError } from './errors.ts';
+import { ExplainPool } from './explain-pool.ts';
 import { Metrics } from './metrics.ts';
 import type { ResolvedOptions } from './options.ts';
 import { PrepPool } from './prep-pool.ts';
@@ -20,8 +22,9 @@ export type Scored = { readonly file: string; readonly scores: Float32Array; rea
 
 export class TaggingService {
   readonly metrics: Metrics;
+  readonly explainer: ExplainPool;
   private readonly batcher: MicroBatcher;
-  private inFlight = 0;
+  private readonly admission = new Admission(() => this.options.queueSize, { requests: 'tagging', queue: 'queue size' }, () => this.retryAfter());
   /** Seconds per image, smoothed: the basis of `Retry-After`. */
   private secondsPerImage = 0;
 
@@ -32,7 +35,23 @@ export class TaggingService {
     private readonly options: ResolvedOptions,
   ) {
     const { preprocess: spec, tags } = bundle.manifest;
-    this.metrics = new Metrics({ queueDepth: () => this.batcher.depth, running: () => this.batcher.running, inFlight: () => this.inFlight });
+    this.metrics = new Metrics({
+      queueDepth: () => this.batcher.depth,
+      running: () => this.batcher.running,
+      inFlight: () => this.admission.inFlight,
+      explainQueueDepth: () => this.explainer.load.queued,
+      explainInFlight: () => this.explainer.load.inFlight,
+    });
+    this.explainer = new ExplainPool({
+      model: bundle.dir,
+      threads: options.explainThreads,
+      maxPixels: options.maxPixels,
+      queueSize: options.explainQueueSize,
+      onExplained: (method, seconds) => {
+        this.metrics.imagesExplained.inc({ method });
+        this.metrics.explaining.observe(seconds, { method });
+      },
+    });
     this.batcher = new MicroBatcher(taggers, {
       maxBatch: options.maxBatch,
       inputSize: spec.width * spec.height * 3,
@@ -62,25 +81,17 @@ export class TaggingService {
 
   /** Images waiting for a worker, images being run, tagging requests in flight. */
   get load(): { queued: number; running: number; inFlight: number } {
-    return { queued: this.batcher.depth, running: this.batcher.running, inFlight: this.inFlight };
+    return { queued: this.batcher.depth, running: this.batcher.running, inFlight: this.admission.inFlight };
   }
 
   /** Claim a place for one tagging request, or refuse with 503; call the returned function once when done. */
   admit(): () => void {
-    if (this.inFlight >= this.options.queueSize) {
-      throw new HttpError('E_BUSY', `the server is busy: ${this.inFlight} tagging requests are in flight (queue size ${this.options.queueSize})`, this.retryAfter());
-    }
-    this.inFlight++;
-    let released = false;
-    return () => {
-      if (!released) this.inFlight--;
-      released = true;
-    };
+    return this.admission.admit();
   }
 
   /** Whole seconds until the work in hand is likely done; at least 1. */
   retryAfter(): number {
-    const images = this.batcher.depth + this.batcher.running + this.inFlight;
+    const images = this.batcher.depth + this.batcher.running + this.admission.inFlight;
     return Math.max(1, Math.ceil((images * this.secondsPerImage) / this.options.workers));
   }
 
@@ -100,6 +111,6 @@ export class TaggingService {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.prep.close(), ...this.taggers.map((t) => t.close())]);
+    await Promise.all([this.prep.close(), this.explainer.close(), ...this.taggers.map((t) => t.close())]);
   }
 }

@@ -1,6 +1,7 @@
 /**
  * A request's images and fields: multipart `file` parts (repeatable) and text fields, or, where a route allows
- * it, a raw `image/*` body. Query parameters count as fields, as Flask's `request.values` merges them.
+ * it, a raw `image/*` body. Query parameters count as fields, as Flask's `request.values` merges them. Field
+ * names are the CLI's option names; `mask_threshold` reads as `mask-threshold`, for clients that prefer it.
  */
 import type { FastifyRequest } from 'fastify';
 import { TagbooruError, errorMessage } from '../errors.ts';
@@ -22,6 +23,9 @@ export interface FormOptions {
   readonly onField?: (name: string, value: string) => void;
 }
 
+/** `top_k` and `top-k` name the same field. */
+const fieldName = (name: string) => name.replace(/_/g, '-');
+
 function addTo(map: Map<string, string[]>, name: string, value: string): void {
   const list = map.get(name);
   if (list) list.push(value);
@@ -30,7 +34,8 @@ function addTo(map: Map<string, string[]>, name: string, value: string): void {
 
 function queryFields(request: FastifyRequest, options: FormOptions): Map<string, string[]> {
   const map = new Map<string, string[]>();
-  for (const [name, value] of Object.entries((request.query ?? {}) as Record<string, string | string[]>)) {
+  for (const [raw, value] of Object.entries((request.query ?? {}) as Record<string, string | string[]>)) {
+    const name = fieldName(raw);
     for (const v of Array.isArray(value) ? value : [value]) {
       addTo(map, name, v);
       options.onField?.(name, v);
@@ -52,16 +57,17 @@ export async function readForm(request: FastifyRequest, options: FormOptions): P
   } else if (request.isMultipart()) {
     try {
       for await (const part of request.parts()) {
-        Fields.check([part.fieldname], known);
+        const name = fieldName(part.fieldname);
+        Fields.check([name], known);
         if (part.type === 'file') {
           if (part.fieldname !== FILE_FIELD) throw new TagbooruError('E_USAGE', `field "${part.fieldname}" holds a file; send images as "${FILE_FIELD}"`);
           files.push({ name: part.filename || `upload ${files.length + 1}`, data: await part.toBuffer(), mimetype: part.mimetype });
         } else {
-          if (part.fieldname === FILE_FIELD) throw new TagbooruError('E_USAGE', `field "${FILE_FIELD}" must be a file upload (multipart with a filename), not text`);
+          if (name === FILE_FIELD) throw new TagbooruError('E_USAGE', `field "${FILE_FIELD}" must be a file upload (multipart with a filename), not text`);
           if (part.valueTruncated) throw new HttpError('E_TOO_LARGE', `field "${part.fieldname}" is longer than the field size limit`);
           const value = typeof part.value === 'string' ? part.value : String(part.value);
-          addTo(values, part.fieldname, value);
-          options.onField?.(part.fieldname, value);
+          addTo(values, name, value);
+          options.onField?.(name, value);
         }
       }
     } catch (e) {

@@ -1,7 +1,8 @@
 /**
- * The web UI (src/web) served by the same process: the page, its stylesheet, its script bundled once by
- * esbuild on first request, and onnxruntime-web's module and wasm from node_modules (no CDN) for the
- * in-browser mode. The project's only import of esbuild.
+ * The web UI (src/web) served by the same process: the page, its stylesheet, its scripts bundled once by
+ * esbuild on first request (`/app.js`, and `/probe.js`, which the in-browser mode loads for CAM), and
+ * onnxruntime-web's module and wasm from node_modules (no CDN) for the in-browser mode. The project's only
+ * import of esbuild.
  */
 import { createReadStream, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -24,10 +25,13 @@ const ORT_FILES: Readonly<Record<string, string>> = {
   'ort-wasm-simd-threaded.wasm': 'application/wasm',
 };
 
-async function bundleScript(): Promise<string> {
+/** Each script the page loads, by URL, and the module it is bundled from. */
+const SCRIPTS: Readonly<Record<string, string>> = { '/app.js': 'main.ts', '/probe.js': '_probe.ts' };
+
+async function bundleScript(entry: string): Promise<string> {
   try {
     const result = await build({
-      entryPoints: [path.join(WEB_DIR, 'main.ts')],
+      entryPoints: [path.join(WEB_DIR, entry)],
       bundle: true,
       format: 'esm',
       platform: 'browser',
@@ -40,12 +44,12 @@ async function bundleScript(): Promise<string> {
     });
     return result.outputFiles[0]!.text;
   } catch (e) {
-    throw new TagbooruError('E_INTERNAL', `cannot bundle the web UI (${path.join(WEB_DIR, 'main.ts')}): ${errorMessage(e)}`, { cause: e });
+    throw new TagbooruError('E_INTERNAL', `cannot bundle the web UI (${path.join(WEB_DIR, entry)}): ${errorMessage(e)}`, { cause: e });
   }
 }
 
 export function webRoutes(app: FastifyInstance): void {
-  let script: Promise<string> | null = null;
+  const scripts = new Map<string, Promise<string>>();
   const html = readFile(path.join(WEB_DIR, 'index.html'), 'utf8').then((t) => t.replaceAll('%ORT_BASE%', ORT_BASE));
   const css = readFile(path.join(WEB_DIR, 'style.css'), 'utf8');
   html.catch(() => undefined);
@@ -59,11 +63,16 @@ export function webRoutes(app: FastifyInstance): void {
     .header('Cross-Origin-Embedder-Policy', 'require-corp')
     .send(await html));
   app.get('/app.css', async (_request, reply) => reply.type('text/css; charset=utf-8').header('Cache-Control', 'no-cache').send(await css));
-  app.get('/app.js', async (_request, reply) => {
-    script ??= bundleScript();
-    script.catch(() => (script = null)); // a failed build is retried on the next request
-    return reply.type('text/javascript; charset=utf-8').header('Cache-Control', 'no-cache').send(await script);
-  });
+  for (const [url, entry] of Object.entries(SCRIPTS)) {
+    app.get(url, async (_request, reply) => {
+      let script = scripts.get(url);
+      if (!script) {
+        scripts.set(url, (script = bundleScript(entry)));
+        script.catch(() => scripts.delete(url)); // a failed build is retried on the next request
+      }
+      return reply.type('text/javascript; charset=utf-8').header('Cache-Control', 'no-cache').send(await script);
+    });
+  }
   app.get<{ Params: { file: string } }>(`${ORT_BASE}:file`, async (request, reply) => {
     const type = Object.hasOwn(ORT_FILES, request.params.file) ? ORT_FILES[request.params.file] : undefined;
     if (!type) return reply.callNotFound();

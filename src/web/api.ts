@@ -1,10 +1,14 @@
 /** The server's JSON API as the page uses it; the API key, if the server wants one, rides along. */
+import type { ExplainMethod } from '../explain/types.ts';
 import type { BundleManifest } from '../infer/bundle.ts';
+import type { ExplainJson } from '../server/_explain-worker.ts';
 
 export interface ModelInfo {
   readonly id: string;
   readonly name: string;
   readonly tags: number;
+  /** The explain methods this model offers (older servers: absent). */
+  readonly explain?: readonly ExplainMethod[];
   readonly files: { readonly manifest: string; readonly model: string };
 }
 
@@ -75,6 +79,15 @@ export class Api {
     if (!result) throw new ApiError(500, 'E_INTERNAL', 'the server returned no result');
     if (result.error !== null) throw new ApiError(400, 'E_IMAGE', result.error);
     return result.scores ?? [];
+  }
+
+  /** Where each of `tags` is in the image, by `method`: boxes, peaks and maps (grey PNG data URLs). */
+  async explain(image: Blob, name: string, method: ExplainMethod, tags: readonly string[]): Promise<ExplainJson> {
+    const form = new FormData();
+    form.append('file', image, name);
+    form.append('method', method);
+    form.append('tags', tags.join(','));
+    return (await (await this.fetch('/v1/explain', { method: 'POST', body: form })).json()) as ExplainJson;
   }
 
   /** The model file, with progress when the server says its length. */

@@ -2,11 +2,17 @@
  * The in-browser mode: the bundle's own model in onnxruntime-web (WebAssembly), fed by the very preprocessing
  * code the server runs (src/image/preprocess.ts is plain TypeScript), so both modes give the same scores.
  * The browser decodes instead of sharp: no colour management and no premultiplication, EXIF orientation kept.
+ * CAM runs here too, on the model with its CAM output added by the server's own graph surgery (`/probe.js`,
+ * loaded on first use) and post-processed by the server's own code, so the maps are the server's.
  */
 import type * as Ort from 'onnxruntime-web';
+import { contentBounds, toRegion, type Frame } from '../explain/postprocess.ts';
+import type { Box } from '../explain/types.ts';
 import type { DecodedImage } from '../image/decode.ts';
-import { preprocess } from '../image/preprocess.ts';
+import { mapBytes, type ValueMap } from '../image/heatmap.ts';
+import { contentRect, preprocess } from '../image/preprocess.ts';
 import type { BundleManifest } from '../infer/bundle.ts';
+import type * as Probe from './_probe.ts';
 
 let runtime: Promise<typeof Ort> | null = null;
 
@@ -37,17 +43,46 @@ export async function decodeInBrowser(image: Blob): Promise<DecodedImage> {
   }
 }
 
+/** The script with the graph surgery, served beside the page's. */
+const PROBE_SCRIPT = '/probe.js';
+
+/** One tag's region found in this browser: box and peak in image pixels, the map as bytes at map resolution. */
+export interface LocalRegion {
+  readonly name: string;
+  readonly box: Box | null;
+  readonly peak: readonly [number, number];
+  readonly map: ValueMap;
+}
+
+export interface LocalRegions {
+  readonly width: number;
+  readonly height: number;
+  readonly tags: LocalRegion[];
+}
+
+interface CamModel {
+  readonly session: Ort.InferenceSession;
+  readonly output: string;
+  readonly window: readonly [number, number] | null;
+}
+
+const SESSION_OPTIONS = { executionProviders: ['wasm'], graphOptimizationLevel: 'all' } as const;
+
 export class LocalTagger {
+  private cam: Promise<CamModel | null> | null = null;
+
   private constructor(
     private readonly ort: typeof Ort,
     private readonly session: Ort.InferenceSession,
     private readonly manifest: BundleManifest,
+    /** The model file again (the browser's HTTP cache has it), for the CAM model: not kept in memory meanwhile. */
+    private readonly reload: () => Promise<Uint8Array>,
   ) {}
 
-  static async create(ortBase: string, manifest: BundleManifest, model: Uint8Array): Promise<LocalTagger> {
+  static async create(ortBase: string, manifest: BundleManifest, model: Uint8Array, reload: () => Promise<Uint8Array>): Promise<LocalTagger> {
     const ort = await loadRuntime(ortBase);
-    const session = await ort.InferenceSession.create(model, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
-    return new LocalTagger(ort, session, manifest);
+    const session = await ort.InferenceSession.create(model, SESSION_OPTIONS);
+    return new LocalTagger(ort, session, manifest, reload);
   }
 
   /** WebAssembly threads: more than one only on a cross-origin-isolated page. */
@@ -68,5 +103,56 @@ export class LocalTagger {
     const probs = Float32Array.from(data);
     if (output.activation === 'logits') for (let i = 0; i < probs.length; i++) probs[i] = 1 / (1 + Math.exp(-probs[i]!));
     return probs;
+  }
+
+  /**
+   * CAM for `tags` on the image, as the server's `method=cam` gives it; null when this model's CAM cannot run
+   * here (no linear head on a pooled map, or a token model), and the server has to be asked.
+   */
+  async camRegions(image: Blob, tags: readonly string[], threshold: number): Promise<LocalRegions | null> {
+    const cam = await this.camModel();
+    if (!cam) return null;
+    const spec = this.manifest.preprocess;
+    const decoded = await decodeInBrowser(image);
+    const dims = spec.layout === 'NCHW' ? [1, 3, spec.height, spec.width] : [1, spec.height, spec.width, 3];
+    const x = new this.ort.Tensor('float32', preprocess(decoded, spec), dims);
+    const out = (await cam.session.run({ [this.manifest.input.name]: x }, [cam.output]))[cam.output];
+    const d = out?.dims ?? [];
+    // [1, T, h, w]; a token model's [1, T, L] is left to the server
+    if (!(out?.data instanceof Float32Array) || d.length !== 4) return null;
+    const [height, width] = [d[2]!, d[3]!], hw = width * height;
+    if (cam.window && (cam.window[0] !== height || cam.window[1] !== width)) return null;
+    const bounds = contentBounds(contentRect(decoded.width, decoded.height, spec), spec.width, spec.height);
+    const frame: Frame = { input: spec, bounds, image: decoded };
+    const index = new Map(this.manifest.tags.map((t, i) => [t.name, i]));
+    const data = out.data;
+    return {
+      width: decoded.width,
+      height: decoded.height,
+      tags: tags.flatMap((name) => {
+        const t = index.get(name);
+        if (t === undefined) return [];
+        const r = toRegion({ width, height, data: data.subarray(t * hw, (t + 1) * hw) }, frame, threshold);
+        return [{ name, box: r.box, peak: r.peak, map: { width: r.map.width, height: r.map.height, data: mapBytes(r.map.data) } }];
+      }),
+    };
+  }
+
+  private camModel(): Promise<CamModel | null> {
+    this.cam ??= (async () => {
+      const { probeVariant } = (await import(/* webpackIgnore: true */ PROBE_SCRIPT)) as typeof Probe;
+      const bytes = await this.reload();
+      let probe;
+      try {
+        probe = probeVariant(bytes, this.manifest.output.name);
+      } catch {
+        return null; // no pooled feature map: the server says what works instead
+      }
+      if (!probe.cam) return null;
+      const session = await this.ort.InferenceSession.create(probe.model, SESSION_OPTIONS);
+      return { session, output: probe.cam, window: probe.window };
+    })();
+    this.cam.catch(() => (this.cam = null));
+    return this.cam;
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The page: an image in (drop, pick, paste), scores out (server or this browser), then selection, which runs
  * here with the library's own `compileSelection`, so the sliders and MCut re-select instantly without asking
- * the server again.
+ * the server again. Hovering or selecting a tag shows where it is (where.ts).
  */
 import { captionTags } from '../infer/caption.ts';
 import { compileSelection, type ScoredTag, type Selection } from '../infer/selection.ts';
@@ -11,9 +11,12 @@ import { copyText, downloadJson, onImage } from './transfer.ts';
 import { LocalTagger } from './local.ts';
 import { ThresholdControls } from './thresholds.ts';
 import { renderPlaceholder, renderTags } from './view.ts';
+import { WhereOverlay } from './where.ts';
 
 /** Scores below this are not sent by the server; it is also the sliders' lowest setting. */
 const FLOOR = 0.01;
+/** The server's default mask threshold, for the boxes of CAM computed in this browser. */
+const CAM_MASK_THRESHOLD = 0.5;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const ui = {
@@ -48,6 +51,22 @@ const thresholds = new ThresholdControls({
   mcut: $<HTMLInputElement>('mcut'),
   reset: $<HTMLButtonElement>('reset'),
 }, FLOOR, () => reselect());
+const where = new WhereOverlay({
+  preview: ui.preview,
+  canvas: $<HTMLCanvasElement>('heat'),
+  box: $('heat-box'),
+  controls: $<HTMLFieldSetElement>('where'),
+  method: $<HTMLSelectElement>('method'),
+  opacity: $<HTMLInputElement>('opacity'),
+  opacityValue: $<HTMLOutputElement>('opacity-value'),
+  status: $('where-status'),
+  consent: $<HTMLButtonElement>('where-consent'),
+  tags: ui.tags,
+}, {
+  mode: () => (ui.local.checked ? 'browser' : 'server'),
+  local: async (blob, method, tags) => (method === 'cam' ? (await localTagger()).camRegions(blob, tags, CAM_MASK_THRESHOLD) : null),
+  server: (blob, name, method, tags) => api.explain(blob, name, method, tags),
+});
 const ortBase = document.body.dataset.ortBase ?? '/ort/';
 let model: ModelInfo | null = null;
 let manifest: BundleManifest | null = null;
@@ -78,6 +97,7 @@ async function loadModel(): Promise<void> {
     manifest = await api.manifest(model);
     index = new Map(manifest.tags.map((t, i) => [t.name, i]));
     thresholds.use(manifest);
+    if (model.explain) where.offer(model.explain);
     ui.model.textContent = `${manifest.name} · ${manifest.tags.length.toLocaleString()} tags · ${manifest.preprocess.width}×${manifest.preprocess.height}`;
     ui.keyForm.hidden = true;
     status('');
@@ -95,7 +115,8 @@ function localTagger(): Promise<LocalTagger> {
       status(`Loading the model into this browser… ${(loaded / 2 ** 20).toFixed(1)}${total ? ` of ${(total / 2 ** 20).toFixed(1)}` : ''} MiB`);
     });
     status('Starting WebAssembly…');
-    return LocalTagger.create(ortBase, manifest, bytes);
+    const file = model.files.model;
+    return LocalTagger.create(ortBase, manifest, bytes, () => api.bytes(file, () => undefined));
   })();
   local.catch(() => (local = null));
   return local;
@@ -144,6 +165,7 @@ function reselect(): void {
   selection = compiled.select(scored.scores);
   const ratings: ScoredTag[] = manifest.tags.flatMap((t, i) => (t.category === 'rating' ? [{ ...t, score: scored!.scores[i]! }] : []));
   renderTags(ui.tags, selection, ratings);
+  where.listed();
   ui.summary.textContent = `${selection.tags.length} tag${selection.tags.length === 1 ? '' : 's'}`;
   ui.caption.value = captionTags(selection.tags, { replaceUnderscores: true }).join(', ');
   ui.copy.disabled = ui.download.disabled = false;
@@ -161,6 +183,7 @@ function take(file: File): void {
   ui.preview.hidden = false;
   ui.drop.classList.add('has-image');
   scored = null;
+  where.setImage(file, file.name || 'pasted image');
   renderPlaceholder(ui.tags, 'Tagging…');
   void analyse();
 }
@@ -171,6 +194,7 @@ ui.local.addEventListener('change', () => {
   if (ui.local.checked && !image) {
     localTagger().then(() => status('The model is ready in this browser.'), fail);
   }
+  where.modeChanged();
   void analyse();
 });
 ui.keyForm.addEventListener('submit', (e) => {

@@ -1,4 +1,7 @@
-/** Drawing the selected tags: one group per category, each tag with a score bar. DOM nodes, never HTML strings. */
+/**
+ * Drawing the selected tags: one group per category, each tag with a score bar. The name is a toggle button that
+ * shows where the tag is (see where.ts). DOM nodes, never HTML strings.
+ */
 import type { ScoredTag, Selection } from '../infer/selection.ts';
 
 const ORDER = ['rating', 'character', 'copyright', 'artist', 'general', 'meta'];
@@ -16,10 +19,11 @@ function tagRow(t: ScoredTag, extraClass = ''): HTMLLIElement {
   const fill = el('span');
   fill.style.width = `${(t.score * 100).toFixed(1)}%`;
   const li = el('li', { className: `tag ${extraClass}`.trim() },
-    el('span', { className: 'name' }, t.name),
+    el('button', { type: 'button', className: 'name' }, t.name),
     el('span', { className: 'bar' }, fill),
     el('span', { className: 'score' }, el('span', { className: 'visually-hidden' }, ', score '), t.score.toFixed(2)));
   li.querySelector('.bar')!.setAttribute('aria-hidden', 'true');
+  li.querySelector('.name')!.setAttribute('aria-pressed', 'false');
   li.dataset.tag = t.name;
   li.dataset.score = String(t.score);
   return li;

@@ -1,0 +1,53 @@
+/**
+ * What a CAM costs next to a plain tag call, on one bundle and one image, interleaved so load drifts hit both:
+ *   raw:        ONNX Runtime alone, model.onnx vs the explain variant fetching the predictions and `cam` (every tag's map)
+ *   end to end: tagger.tag(image) vs tagger.explain(image, { method: 'cam', tags }) (decode, run, post-process)
+ *
+ *   node --import tsx bench/explain-cost.ts [--model <bundle>] [--image <file>] [--rounds 10] [--tags 10] [--threads 2]
+ */
+import fs from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { probeVariant } from '../src/explain/surgery.ts';
+import { decodeImage, preprocess } from '../src/image/index.ts';
+import { readBundle } from '../src/infer/bundle.ts';
+import { ModelSession } from '../src/infer/session.ts';
+import { createTagger } from '../src/infer/tagger.ts';
+
+const { values: v } = parseArgs({ options: { model: { type: 'string', default: 'models/default' }, image: { type: 'string', default: 'samples/heldout-1000002.png' }, rounds: { type: 'string', default: '10' }, tags: { type: 'string', default: '10' }, threads: { type: 'string', default: '2' } } });
+const rounds = Number(v.rounds), threads = Number(v.threads);
+const bundle = await readBundle(v.model);
+const { manifest } = bundle;
+const spec = manifest.preprocess;
+const x = preprocess(await decodeImage(v.image), spec);
+const dims = spec.layout === 'NCHW' ? [1, 3, spec.height, spec.width] : [1, spec.height, spec.width, 3];
+const variant = probeVariant(await fs.readFile(bundle.modelPath), manifest.output.name);
+const plain = await ModelSession.create(bundle.modelPath, { threads, spinning: false });
+const probe = await ModelSession.create(variant.model, { threads, spinning: false });
+const tagger = await createTagger(bundle, { threads });
+const tags = manifest.tags.slice(0, Number(v.tags)).map((t) => t.name);
+
+const times: Record<string, number[]> = { 'raw plain': [], 'raw cam (all tags)': [], 'tag()': [], [`explain(cam, ${tags.length} tags)`]: [] };
+const time = async (name: string, f: () => Promise<unknown>) => {
+  const t = performance.now();
+  await f();
+  times[name]!.push(performance.now() - t);
+};
+const feeds = () => ({ [manifest.input.name]: { data: x.slice(), dims } });
+for (let r = -2; r < rounds; r++) { // two warm-up rounds, not counted
+  const steps: [string, () => Promise<unknown>][] = [
+    ['raw plain', () => plain.run(feeds(), [manifest.output.name])],
+    ['raw cam (all tags)', () => probe.run(feeds(), [manifest.output.name, variant.cam!])],
+    ['tag()', () => tagger.tag(v.image)],
+    [`explain(cam, ${tags.length} tags)`, () => tagger.explain(v.image, { method: 'cam', tags })],
+  ];
+  for (const [name, f] of r % 2 === 0 ? steps : steps.reverse()) await time(name, f);
+  if (r < 0) for (const k of Object.keys(times)) times[k] = [];
+}
+await Promise.all([plain.release(), probe.release(), tagger.close()]);
+
+const median = (a: number[]) => [...a].sort((p, q) => p - q)[a.length >> 1]!;
+console.log(`${manifest.name}: ${manifest.tags.length} tags, ${spec.width}×${spec.height}, ${threads} threads, ${rounds} rounds`);
+for (const [name, t] of Object.entries(times)) console.log(`${name.padEnd(24)} median ${median(t).toFixed(1).padStart(8)} ms   min ${Math.min(...t).toFixed(1).padStart(8)} ms`);
+console.log(`raw cam / raw plain: median ${(median(times['raw cam (all tags)']!) / median(times['raw plain']!)).toFixed(3)}, min ${(Math.min(...times['raw cam (all tags)']!) / Math.min(...times['raw plain']!)).toFixed(3)}`);
+const e = times[`explain(cam, ${tags.length} tags)`]!, t = times['tag()']!;
+console.log(`explain / tag:       median ${(median(e) / median(t)).toFixed(3)}, min ${(Math.min(...e) / Math.min(...t)).toFixed(3)}`);

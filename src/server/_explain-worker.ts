@@ -1,0 +1,126 @@
+/**
+ * The explain worker: its own tagger, so explaining (several forward and backward passes per image) never holds
+ * up the tagging workers, and everything it does — decode, preprocess, the maps, PNG encoding — stays off the
+ * server's main thread. One image at a time; the pool queues the rest.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { TagbooruError, errorMessage } from '../errors.ts';
+import type { ExplainOptions, ExplainResult, TagRegion } from '../explain/types.ts';
+import { decodeImage } from '../image/decode.ts';
+import { toPng } from '../image/encode.ts';
+import { mapBytes, overlayHeatmap } from '../image/heatmap.ts';
+import { dropAlpha } from '../image/preprocess.ts';
+import { resample } from '../image/resample.ts';
+import { createTagger } from '../infer/tagger.ts';
+
+export interface ExplainInit {
+  readonly module: string;
+  readonly model: string;
+  readonly threads: number;
+  readonly maxPixels: number;
+}
+
+/** What to explain and how to answer: every region as JSON, or one tag's overlay as a PNG. */
+export interface ExplainJob {
+  readonly options: ExplainOptions;
+  readonly output: { readonly format: 'json' } | { readonly format: 'png'; readonly tag: string; readonly opacity: number };
+}
+
+/** One tag's region on the wire; `map` is a grey PNG data URL at map resolution (0 = none, 255 = the maximum). */
+export interface RegionJson {
+  readonly name: string;
+  readonly category: string;
+  readonly score: number;
+  readonly threshold: number;
+  readonly box: readonly [number, number, number, number] | null;
+  readonly peak: readonly [number, number];
+  readonly map: string;
+}
+
+export interface ExplainJson {
+  readonly file: string;
+  readonly method: string;
+  readonly width: number;
+  readonly height: number;
+  readonly scale: readonly [number, number];
+  readonly map: { readonly width: number; readonly height: number };
+  readonly tags: RegionJson[];
+}
+
+export type ExplainRequest = { readonly id: number; readonly name: string; readonly data: Uint8Array; readonly job: ExplainJob };
+export type ExplainReply =
+  | { type: 'ready' }
+  | { type: 'failed'; code: string; message: string }
+  | { type: 'json'; id: number; body: ExplainJson }
+  | { type: 'png'; id: number; png: Uint8Array }
+  | { type: 'error'; id: number; code: string; message: string };
+
+/** The overlay's longest side: enough to see, small enough to send. */
+export const OVERLAY_MAX_SIDE = 1024;
+
+const round = (x: number, places: number) => Math.round(x * 10 ** places) / 10 ** places;
+
+async function regionJson(r: TagRegion): Promise<RegionJson> {
+  const png = await toPng(mapBytes(r.map.data), r.map.width, r.map.height, 1);
+  return {
+    name: r.name,
+    category: r.category,
+    score: round(r.score, 4),
+    threshold: r.threshold,
+    box: r.box && [round(r.box[0], 1), round(r.box[1], 1), round(r.box[2], 1), round(r.box[3], 1)],
+    peak: [round(r.peak[0], 1), round(r.peak[1], 1)],
+    map: `data:image/png;base64,${Buffer.from(png).toString('base64')}`,
+  };
+}
+
+async function explainJson(result: ExplainResult): Promise<ExplainJson> {
+  const first = result.tags[0];
+  return {
+    file: result.file,
+    method: result.method,
+    width: result.width,
+    height: result.height,
+    scale: result.scale,
+    map: first ? { width: first.map.width, height: first.map.height } : { width: Math.round(result.width / result.scale[0]), height: Math.round(result.height / result.scale[1]) },
+    tags: await Promise.all(result.tags.map(regionJson)),
+  };
+}
+
+/** The image (alpha over white), at most OVERLAY_MAX_SIDE, with the tag's map, box and peak drawn over it. */
+async function overlayPng(data: Uint8Array, region: TagRegion, opacity: number): Promise<Uint8Array> {
+  let image = dropAlpha(await decodeImage(data, { maxPixels: init.maxPixels }), { alpha: 'composite', background: [255, 255, 255] });
+  const k = Math.min(1, OVERLAY_MAX_SIDE / Math.max(image.width, image.height));
+  if (k < 1) image = resample({ ...image, data: image.data as Uint8Array }, Math.max(1, Math.round(image.width * k)), Math.max(1, Math.round(image.height * k)), 'linear');
+  const scaled = <T extends readonly number[]>(xs: T) => xs.map((v) => v * k) as unknown as T;
+  const rgb = overlayHeatmap({ data: image.data as Uint8Array, width: image.width, height: image.height, channels: 3 }, region.map, {
+    opacity,
+    box: region.box && scaled(region.box),
+    peak: scaled(region.peak),
+  });
+  return toPng(rgb, image.width, image.height, 3);
+}
+
+const port = parentPort!;
+const init = workerData as ExplainInit;
+
+try {
+  const tagger = await createTagger(init.model, { threads: init.threads, decode: { maxPixels: init.maxPixels } });
+  port.on('message', (req: ExplainRequest) => {
+    const answer = async (): Promise<ExplainReply> => {
+      const result = await tagger.explain({ name: req.name, data: req.data }, req.job.options);
+      if (result.error !== null) throw new TagbooruError('E_IMAGE', `"${result.file}": ${result.error}`);
+      const { output } = req.job;
+      if (output.format === 'json') return { type: 'json', id: req.id, body: await explainJson(result) };
+      const region = result.tags.find((t) => t.name === output.tag);
+      if (!region) throw new TagbooruError('E_USAGE', `no map for tag "${output.tag}"`);
+      return { type: 'png', id: req.id, png: await overlayPng(req.data, region, output.opacity) };
+    };
+    answer().then(
+      (reply) => port.postMessage(reply), // copied: sharp's buffers may share their memory
+      (e: unknown) => port.postMessage({ type: 'error', id: req.id, code: (e as { code?: string }).code ?? 'E_INTERNAL', message: errorMessage(e) } satisfies ExplainReply),
+    );
+  });
+  port.postMessage({ type: 'ready' } satisfies ExplainReply);
+} catch (e) {
+  port.postMessage({ type: 'failed', code: (e as { code?: string }).code ?? 'E_MODEL', message: errorMessage(e) } satisfies ExplainReply);
+}

@@ -1,0 +1,81 @@
+/**
+ * The regions of one image, per method and tag: asked for once for every listed tag (one request per method),
+ * computed in this browser where the in-browser mode can (CAM), and sent to the server from that mode only with
+ * the user's consent.
+ */
+import type { Box, ExplainMethod } from '../explain/types.ts';
+import type { ValueMap } from '../image/heatmap.ts';
+
+/** One tag's region: box and peak in image pixels, the map as a grey PNG data URL (server) or bytes (here). */
+export interface Region {
+  readonly name: string;
+  readonly box: Box | null;
+  readonly peak: readonly [number, number];
+  readonly map: string | ValueMap;
+}
+
+export interface Regions {
+  readonly width: number;
+  readonly height: number;
+  readonly tags: readonly Region[];
+}
+
+export interface RegionSource {
+  /** `browser`: the page tags in this browser, and sends the image to the server only with the user's consent. */
+  readonly mode: () => 'server' | 'browser';
+  /** The regions computed in this browser, or null when `method` cannot run here. */
+  readonly local: (image: Blob, method: ExplainMethod, tags: readonly string[]) => Promise<Regions | null>;
+  readonly server: (image: Blob, name: string, method: ExplainMethod, tags: readonly string[]) => Promise<Regions>;
+}
+
+/** The regions need the server, and the in-browser page has not been allowed to send the image. */
+export class ConsentNeeded extends Error {}
+
+export class ImageRegions {
+  /** Per method, per tag: its region, or null when no map came for it. */
+  private readonly known = new Map<ExplainMethod, Map<string, Region | null>>();
+  private readonly asking = new Map<ExplainMethod, Promise<void>>();
+  /** The image's size, once a first answer has told it. */
+  size: { width: number; height: number } | null = null;
+  /** Sending the image to the server from the in-browser mode: allowed once the user says so. */
+  consented = false;
+
+  constructor(
+    private readonly image: Blob,
+    private readonly name: string,
+    private readonly source: RegionSource,
+  ) {}
+
+  /** Known already: the region, null for none, undefined when it must be asked for. */
+  cached(method: ExplainMethod, tag: string): Region | null | undefined {
+    return this.known.get(method)?.get(tag);
+  }
+
+  /** The tag's region by `method`; `listed` are asked for with it, so the next tag is at hand. */
+  async get(method: ExplainMethod, tag: string, listed: readonly string[]): Promise<Region | null> {
+    // a request under way for this method may bring the tag
+    for (let pending = this.asking.get(method); pending; pending = this.asking.get(method)) await pending.catch(() => undefined);
+    const cached = this.cached(method, tag);
+    if (cached !== undefined) return cached;
+    const table = this.known.get(method) ?? new Map<string, Region | null>();
+    const wanted = [...new Set([tag, ...listed])].filter((t) => !table.has(t));
+    const request: Promise<void> = this.ask(method, wanted).then((answer) => {
+      this.size = { width: answer.width, height: answer.height };
+      for (const t of wanted) table.set(t, answer.tags.find((r) => r.name === t) ?? null);
+      this.known.set(method, table);
+    }).finally(() => {
+      if (this.asking.get(method) === request) this.asking.delete(method);
+    });
+    this.asking.set(method, request);
+    await request;
+    return table.get(tag) ?? null;
+  }
+
+  private async ask(method: ExplainMethod, tags: readonly string[]): Promise<Regions> {
+    const browser = this.source.mode() === 'browser';
+    const here = browser ? await this.source.local(this.image, method, tags) : null;
+    if (here) return here;
+    if (browser && !this.consented) throw new ConsentNeeded();
+    return this.source.server(this.image, this.name, method, tags);
+  }
+}
