@@ -14,6 +14,7 @@ tb() { node "$repo/bin/tagbooru.js" "$@"; }
 [ -f "$here/data/heldout/dataset.sqlite" ] || tb make-dataset synthetic "$here/data/heldout" --count "$heldout_count" --seed 2 --size 160 --start-id 1000001
 cp "$here/data/train/tags.txt" "$here/data/train/categories.json" "$here/"
 tb train-project "$here"
-rm -rf models/default && mkdir -p models && cp -r "$here/model-resnet_custom_mini" models/default
+arch="$(node -p "JSON.parse(require('fs').readFileSync('$here/project.json', 'utf8')).model")"
+rm -rf models/default && mkdir -p models && cp -r "$here/model-$arch" models/default
 tb metrics models/default "$here/data/heldout/dataset.sqlite" --all --format json > models/default/heldout-metrics.json
 tb metrics models/default "$here/data/heldout/dataset.sqlite" --all
