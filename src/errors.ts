@@ -21,7 +21,8 @@ export class TagbooruError extends Error {
   }
 }
 
-function describe(value: unknown): string {
+/** A value as an error message shows it: `"x"`, `null`, `an array of length 3`, `1.5 of type number`. */
+export function describeValue(value: unknown): string {
   if (typeof value === 'string') return `"${value}"`;
   if (value === null) return 'null';
   if (Array.isArray(value)) return `an array of length ${value.length}`;
@@ -30,7 +31,7 @@ function describe(value: unknown): string {
 
 /** `Expected number between 0 and 1 for threshold but received 1.5 of type number` */
 export function invalidOption(name: string, expected: string, received: unknown): TagbooruError {
-  return new TagbooruError('E_USAGE', `Expected ${expected} for ${name} but received ${describe(received)}`);
+  return new TagbooruError('E_USAGE', `Expected ${expected} for ${name} but received ${describeValue(received)}`);
 }
 
 export function expectNumberInRange(name: string, value: unknown, min: number, max: number, integer = false): number {

@@ -10,7 +10,7 @@ import { upsample, type Grid } from './postprocess.ts';
 import type { ExplainWorker } from './runner.ts';
 import { saliencyMaps } from './saliency.ts';
 import type { ExplainMethod } from './types.ts';
-import { GRAD_IO, type VariantInfo } from './variants.ts';
+import { GRAD_IO, hasTrainingModel, type VariantInfo } from './variants.ts';
 
 export interface ExplainContext {
   readonly bundle: Bundle;
@@ -51,7 +51,7 @@ type ProbeInfo = Extract<VariantInfo, { variant: 'probe' }>;
 /** The methods this bundle supports, for errors that tell what to use instead. */
 export async function workingMethods(ctx: ExplainContext): Promise<ExplainMethod[]> {
   const info = await ctx.worker.describe('probe').catch(() => null);
-  const hasWeights = Boolean(ctx.bundle.manifest.weights && ctx.bundle.manifest.architecture);
+  const hasWeights = hasTrainingModel(ctx.bundle.manifest);
   return [...(info?.cam ? ['cam' as const] : []), ...(info ? ['scorecam' as const] : []), ...(hasWeights ? ['gradcam' as const, 'saliency' as const] : [])];
 }
 

@@ -4,10 +4,12 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { TagbooruError } from '../errors.ts';
-import type { Bundle } from '../infer/bundle.ts';
+import { TagbooruError, errorMessage } from '../errors.ts';
+import { MANIFEST, type Bundle, type BundleManifest } from '../infer/bundle.ts';
 import { buildModel } from '../models/registry.ts';
-import type { ModelSpec, Weights } from '../models/spec.ts';
+import { variables } from '../models/shapes.ts';
+import { decodeSpec } from '../models/spec-file.ts';
+import { inputLayer, type ModelSpec, type Weights } from '../models/spec.ts';
 import { decodeSafetensors } from '../train/safetensors.ts';
 import { probeVariant, type ProbeVariant } from './surgery.ts';
 
@@ -21,23 +23,61 @@ export type VariantInfo =
 /** Input and output names of the gradient graphs (src/autodiff/explain-graph.ts). */
 export const GRAD_IO = { x: 'x', seed: 'seed', features: 'features', featuresGrad: 'features_grad', inputGrad: 'input_grad', probs: 'probs' } as const;
 
-/** gradcam and saliency run the unfolded training model: refuse a bundle without one, saying what to use. */
-export function requireTrainingModel(bundle: Bundle, method: string): { architecture: string; weights: string } {
-  const { architecture, weights } = bundle.manifest;
-  if (!weights || !architecture) {
-    const missing = [!architecture && '`architecture`', !weights && '`weights`'].filter(Boolean).join(' and ');
-    throw new TagbooruError('E_MODEL', `${method} needs a tagbooru-trained or Keras-imported bundle; use scorecam (${bundle.dir}: tagger.json has no ${missing})`);
-  }
-  return { architecture, weights };
+/** Whether a bundle carries its unfolded training model: the weights and their layer DAG (spec.json, or an architecture to rebuild). */
+export function hasTrainingModel(m: BundleManifest): boolean {
+  return Boolean(m.weights && (m.spec || m.architecture));
 }
 
-/** The unfolded training model of a bundle: its architecture rebuilt and weights.safetensors read. */
+/** Keras imports by a tagbooru that kept only model.onnx: importing again adds the weights. */
+const OLD_KERAS_IMPORT = /^deepdanbooru-(h5|keras3)$/;
+
+/** gradcam and saliency run the unfolded training model: refuse a bundle without one, saying what to use. */
+export function requireTrainingModel(bundle: Bundle, method: string): Pick<BundleManifest, 'architecture' | 'spec'> & { weights: string } {
+  const { architecture, spec, weights, provenance } = bundle.manifest;
+  if (weights && (spec || architecture)) return { architecture, spec, weights };
+  if (OLD_KERAS_IMPORT.test(String(provenance.format))) {
+    const source = typeof provenance.source === 'string' ? provenance.source : 'its .h5 or .keras';
+    throw new TagbooruError('E_MODEL', `${method} needs the training weights, and ${bundle.dir} was imported by an older tagbooru that kept only model.onnx: import ${source} again with --force (it adds weights.safetensors and spec.json), or use cam or scorecam`);
+  }
+  const missing = [!weights && '`weights`', !spec && !architecture && '`spec` or `architecture`'].filter(Boolean).join(' and no ');
+  throw new TagbooruError('E_MODEL', `${method} needs the training weights that tagbooru-trained bundles and .h5/.keras imports carry; use scorecam (${bundle.dir}: tagger.json has no ${missing})`);
+}
+
+async function readBundleFile(bundle: Bundle, name: string): Promise<Uint8Array> {
+  try {
+    return await fs.readFile(path.join(bundle.dir, name));
+  } catch (e) {
+    throw new TagbooruError('E_BUNDLE', `${path.join(bundle.dir, MANIFEST)} names ${name}, which cannot be read (${errorMessage(e)})`, { cause: e });
+  }
+}
+
+/**
+ * The unfolded training model of a bundle: the layer DAG from spec.json (an imported Keras graph need not be a
+ * registered architecture) or else its architecture rebuilt, and weights.safetensors checked against it.
+ */
 export async function loadTrainingModel(bundle: Bundle, method: string): Promise<{ spec: ModelSpec; weights: Weights }> {
-  const { architecture, weights } = requireTrainingModel(bundle, method);
-  const m = bundle.manifest;
-  const spec = buildModel(architecture, { tags: m.tags.length, imageSize: [m.preprocess.height, m.preprocess.width] });
-  const file = path.join(bundle.dir, weights);
-  const { tensors } = decodeSafetensors(await fs.readFile(file), file);
+  const req = requireTrainingModel(bundle, method);
+  const m = bundle.manifest, size = [m.preprocess.height, m.preprocess.width] as const;
+  const where = (name: string) => path.join(bundle.dir, name);
+  let spec: ModelSpec;
+  if (req.spec) {
+    spec = decodeSpec(Buffer.from(await readBundleFile(bundle, req.spec)).toString('utf8'), where(req.spec));
+    const [h, w] = inputLayer(spec).shape;
+    if (h !== size[0] || w !== size[1]) throw new TagbooruError('E_BUNDLE', `${where(req.spec)}: the input is ${w}×${h} but tagger.json preprocesses to ${size[1]}×${size[0]}`);
+  } else {
+    try {
+      spec = buildModel(req.architecture!, { tags: m.tags.length, imageSize: size });
+    } catch (e) {
+      throw new TagbooruError('E_MODEL', `${method}: ${bundle.dir} has no spec.json, and its architecture cannot be rebuilt: ${errorMessage(e)}`, { cause: e });
+    }
+  }
+  const { tensors } = decodeSafetensors(await readBundleFile(bundle, req.weights), where(req.weights));
+  for (const v of variables(spec)) {
+    const t = tensors.get(v.key);
+    if (t?.shape.join() !== v.shape.join()) {
+      throw new TagbooruError('E_BUNDLE', `${where(req.weights)}: expected ${v.key} of shape [${v.shape.join(',')}] for model ${spec.name} but received ${t ? `[${t.shape.join(',')}]` : 'none'}`);
+    }
+  }
   return { spec, weights: new Map([...tensors].map(([k, t]) => [k, t.data])) };
 }
 

@@ -88,6 +88,7 @@ export async function importDeepDanbooru(source: Source, ctx: ImportContext): Pr
     format: isKeras3 ? 'deepdanbooru-keras3' : 'deepdanbooru-h5',
     architecture: project?.model ?? spec.name,
     model: { bytes: exportInference(spec, weights, { outputName }) },
+    training: { spec, weights },
     input: { name: DEFAULT_INPUT, batch: 'dynamic' },
     output: { name: outputName, activation: last?.kind === 'sigmoid' ? 'sigmoid' : 'logits' },
     preset: 'deepdanbooru',

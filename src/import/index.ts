@@ -7,7 +7,10 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { TagbooruError } from '../errors.ts';
-import { BUNDLE_FORMAT, BUNDLE_VERSION, MANIFEST, readBundle, type Bundle, type BundleManifest } from '../infer/bundle.ts';
+import { BUNDLE_FORMAT, BUNDLE_VERSION, MANIFEST, SPEC_FILE, WEIGHTS_FILE, readBundle, type Bundle, type BundleManifest } from '../infer/bundle.ts';
+import { variables } from '../models/shapes.ts';
+import { encodeSpec } from '../models/spec-file.ts';
+import { encodeWeights } from '../train/safetensors.ts';
 import { camieMetadataFiles, importCamie } from './camie.ts';
 import { importDeepDanbooru } from './deepdanbooru.ts';
 import { importDeepDanbooruOnnx } from './deepdanbooru-onnx.ts';
@@ -79,12 +82,18 @@ async function writeDraft(dir: string, name: string, origin: string, draft: Draf
   const modelPath = path.join(dir, 'model.onnx');
   if ('bytes' in draft.model) await fs.writeFile(modelPath, draft.model.bytes);
   else await fs.copyFile(draft.model.copy, modelPath);
+  const { training } = draft;
+  if (training) {
+    await fs.writeFile(path.join(dir, WEIGHTS_FILE), encodeWeights(variables(training.spec), training.weights));
+    await fs.writeFile(path.join(dir, SPEC_FILE), encodeSpec(training.spec));
+  }
   const manifest: BundleManifest = {
     format: BUNDLE_FORMAT,
     version: BUNDLE_VERSION,
     name,
     ...(draft.architecture && { architecture: draft.architecture }),
     model: 'model.onnx',
+    ...(training && { weights: WEIGHTS_FILE, spec: SPEC_FILE }),
     input: draft.input,
     output: draft.output,
     preset: draft.preset,

@@ -1,5 +1,6 @@
 /** What every format importer receives and returns. */
 import type { BundleManifest } from '../infer/bundle.ts';
+import type { ModelSpec, Weights } from '../models/spec.ts';
 
 export const FORMATS = ['deepdanbooru', 'deepdanbooru-onnx', 'wd', 'joytag', 'camie'] as const;
 export type ImportFormat = (typeof FORMATS)[number];
@@ -49,6 +50,11 @@ export interface Draft {
   readonly tags: BundleManifest['tags'];
   readonly thresholds: BundleManifest['thresholds'];
   readonly provenance: Readonly<Record<string, unknown>>;
+  /**
+   * The unfolded model, when the source has one (Keras): written as weights.safetensors and spec.json, so
+   * gradcam and saliency can run and train-project can start from it.
+   */
+  readonly training?: { readonly spec: ModelSpec; readonly weights: Weights };
 }
 
 export type Importer = (source: Source, ctx: ImportContext) => Promise<Draft>;

@@ -10,6 +10,10 @@ import { PRESETS, type PreprocessSpec, type PresetName } from '../image/spec.ts'
 export const BUNDLE_FORMAT = 'tagbooru-bundle';
 export const BUNDLE_VERSION = 1;
 export const MANIFEST = 'tagger.json';
+/** The training variables before BN folding, as train-project and `tagbooru import` of .h5/.keras write them. */
+export const WEIGHTS_FILE = 'weights.safetensors';
+/** The layer DAG of `weights` (src/models/spec-file.ts), for a model that is not a registered architecture. */
+export const SPEC_FILE = 'spec.json';
 
 export interface TagInfo {
   readonly name: string;
@@ -36,8 +40,10 @@ export interface BundleManifest {
   readonly tags: readonly TagInfo[];
   readonly thresholds: Thresholds;
   readonly provenance: Readonly<Record<string, unknown>>;
-  /** Training variables before BN folding (safetensors), so the bundle can be fine-tuned. */
+  /** Training variables before BN folding (safetensors), so the bundle can be fine-tuned and run gradcam / saliency. */
   readonly weights?: string;
+  /** The layer DAG of `weights` (imported Keras graphs); without it `architecture` is rebuilt by name. */
+  readonly spec?: string;
 }
 
 export interface Bundle {
@@ -94,4 +100,13 @@ function validateManifest(m: BundleManifest, file: string): void {
   if (!m.preprocess || !(m.preprocess.width > 0) || !(m.preprocess.height > 0)) fail('preprocess.width and preprocess.height are required');
   if (!m.input?.name || !m.output?.name) fail('input.name and output.name are required');
   if (typeof m.thresholds?.default !== 'number') fail('thresholds.default must be a number');
+  for (const [key, example] of [['weights', WEIGHTS_FILE], ['spec', SPEC_FILE]] as const) {
+    const v: unknown = m[key];
+    if (v !== undefined && !isBundleFile(v)) fail(`${key} must be the name of a file inside the bundle, such as "${example}"`);
+  }
+}
+
+/** A relative path that stays inside the bundle folder. */
+function isBundleFile(v: unknown): boolean {
+  return typeof v === 'string' && v !== '' && !path.isAbsolute(v) && !v.split(/[\\/]/).includes('..');
 }

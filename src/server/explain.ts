@@ -3,6 +3,7 @@
  * map resolution, as a data URL); `format=png&tag=…` gives one tag's heat map drawn over the image. Explain
  * requests have their own queue (see explain-pool.ts), so they never take the places of tagging requests.
  */
+import { hasTrainingModel } from '../explain/variants.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TagbooruError, invalidOption } from '../errors.ts';
 import { EXPLAIN_METHODS, type ExplainMethod } from '../explain/types.ts';
@@ -21,7 +22,7 @@ const DEFAULT_OPACITY = 0.6;
  * weights (src/explain/variants.ts); cam and scorecam need a pooling head, found only when the model is read.
  */
 export function explainMethods(manifest: BundleManifest): ExplainMethod[] {
-  return EXPLAIN_METHODS.filter((m) => (m !== 'gradcam' && m !== 'saliency') || Boolean(manifest.weights && manifest.architecture));
+  return EXPLAIN_METHODS.filter((m) => (m !== 'gradcam' && m !== 'saliency') || hasTrainingModel(manifest));
 }
 
 /** Tag names as people write them (`long hair`) to the model's own, each unknown one named. */

@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs/promises';
 import { TagbooruError } from '../errors.ts';
+import type { VariableSpec } from '../models/shapes.ts';
 
 export interface TensorEntry {
   readonly data: Float32Array;
@@ -33,6 +34,17 @@ export function encodeSafetensors(tensors: ReadonlyMap<string, TensorEntry>, met
     at += t.data.byteLength;
   }
   return out;
+}
+
+/** A model's variables as a bundle keeps them (weights.safetensors): every variable under its `<layer>/<variable>` key, with its shape. */
+export function encodeWeights(vars: readonly VariableSpec[], weights: ReadonlyMap<string, Float32Array>): Uint8Array {
+  const tensors = new Map<string, TensorEntry>();
+  for (const v of vars) {
+    const data = weights.get(v.key), n = v.shape.reduce((p, d) => p * d, 1);
+    if (data?.length !== n) throw new TagbooruError('E_MODEL', `${v.key}: expected ${n} values ([${v.shape.join(',')}]) but received ${data ? data.length : 'none'}`);
+    tensors.set(v.key, { data, shape: v.shape });
+  }
+  return encodeSafetensors(tensors, { format: 'tagbooru-weights' });
 }
 
 export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): { tensors: Map<string, TensorEntry>; metadata: Record<string, string> } {

@@ -88,7 +88,7 @@ describe('grad-cam', () => {
     // saliency needs the training weights this bundle does not have: the error says what to use
     const s = await cli(['grad-cam', '--model', bundle, '--method', 'saliency', red, out]);
     expect(s.code).toBe(2);
-    expect(s.stderr).toMatch(/saliency needs a tagbooru-trained or Keras-imported bundle; use scorecam/);
+    expect(s.stderr).toMatch(/saliency needs the training weights that tagbooru-trained bundles and \.h5\/\.keras imports carry; use scorecam/);
     const ok = await cli(['grad-cam', '--model', quadrants, '--method', 'saliency', '--tags', 'red_square', red, path.join(dir, 'saliency')]);
     expect(ok.code).toBe(0);
     expect(await size(path.join(dir, 'saliency', 'red', 'result-red_square.png'))).toEqual([32, 32, 3]);

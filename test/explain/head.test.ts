@@ -183,7 +183,7 @@ describe('the Tagger picks and refuses methods by head', () => {
       expect(r.tags.map((t) => t.name)).toEqual(['tag_0', 'tag_1']);
       expect(r.tags[0]!.map.width).toBe(S);
       await expect(tagger.explain(image, { method: 'cam', tags: ['tag_0'] })).rejects.toThrow(/cam needs a linear head .*Methods that work for it: scorecam$/);
-      await expect(tagger.explain(image, { method: 'gradcam', tags: ['tag_0'] })).rejects.toThrow(/gradcam needs a tagbooru-trained or Keras-imported bundle; use scorecam \(.*no `architecture` and `weights`\)/);
+      await expect(tagger.explain(image, { method: 'gradcam', tags: ['tag_0'] })).rejects.toThrow(/gradcam needs the training weights that tagbooru-trained bundles and \.h5\/\.keras imports carry; use scorecam \(.*no `weights` and no `spec` or `architecture`\)/);
     } finally {
       await tagger.close();
     }

@@ -12,6 +12,7 @@ import { readKerasH5 } from '../../src/import/keras-h5.ts';
 import { readKeras3 } from '../../src/import/keras3.ts';
 import { importModel } from '../../src/import/index.ts';
 import { buildResNet, type ResNetConfig } from '../../src/models/resnet.ts';
+import { decodeSpec } from '../../src/models/spec-file.ts';
 import type { Layer, ModelSpec } from '../../src/models/spec.ts';
 import { ErrorLog, maxAbsDiff } from '../oracle/compare.ts';
 import { referenceForward } from '../oracle/reference.ts';
@@ -76,6 +77,9 @@ describe.each(Object.keys(NARROW) as (keyof typeof NARROW)[])('%s', (arch) => {
     expect(m.preset).toBe('deepdanbooru');
     expect([m.preprocess.width, m.preprocess.height, m.preprocess.pad, m.preprocess.resize]).toEqual([SIZE, SIZE, 'edge', 'area-tf']);
     expect(m.architecture).toBe(arch);
+    // the unfolded model for gradcam, saliency and fine-tuning (test/import/gradients.test.ts runs them)
+    expect([m.weights, m.spec]).toEqual(['weights.safetensors', 'spec.json']);
+    expect(structure(decodeSpec(await fs.readFile(path.join(result.dir, 'spec.json'), 'utf8'), 'spec.json').layers)).toEqual(structure(spec.layers));
     expect(m.provenance.parameters).toBeGreaterThan(0);
 
     const probs = await runModel(path.join(result.dir, m.model), x, [BATCH, SIZE, SIZE, 3]);
