@@ -23,76 +23,10 @@ T_START = time.perf_counter()
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+
+from torch_ddresnet import DeepDanbooruResNet  # noqa: E402
 
 T_IMPORTED = time.perf_counter()
-BN_EPS = 1e-3
-
-
-def same_pad(size, k, s):
-    """TF SAME: out = ceil(in/s); total = max((out−1)·s + k − in, 0); before = total // 2."""
-    out = -(-size // s)
-    total = max((out - 1) * s + k - size, 0)
-    return total // 2, total - total // 2
-
-
-class ConvBN(nn.Module):
-    """Conv (no bias, TF SAME) + BN, optional ReLU; asymmetric SAME padding through an explicit F.pad."""
-
-    def __init__(self, cin, cout, k, s, size, relu=True):
-        super().__init__()
-        before, after = same_pad(size, k, s)
-        self.pad = None if before == after else (before, after, before, after)
-        self.conv = nn.Conv2d(cin, cout, k, s, padding=before if before == after else 0, bias=False)
-        self.bn = nn.BatchNorm2d(cout, eps=BN_EPS)
-        self.relu = relu
-        self.out_size = -(-size // s)
-        nn.init.kaiming_normal_(self.conv.weight, mode='fan_in', nonlinearity='relu')
-
-    def forward(self, x):
-        if self.pad is not None:
-            x = F.pad(x, self.pad)
-        x = self.bn(self.conv(x))
-        return F.relu(x) if self.relu else x
-
-
-class Bottleneck(nn.Module):
-    def __init__(self, cin, filters, stride, size, project):
-        super().__init__()
-        mid = filters // 4
-        self.a = ConvBN(cin, mid, 1, 1, size)
-        self.b = ConvBN(mid, mid, 3, stride, size)
-        self.c = ConvBN(mid, filters, 1, 1, self.b.out_size, relu=False)
-        self.shortcut = ConvBN(cin, filters, 1, stride, size, relu=False) if project else None
-        self.out_size = self.b.out_size
-
-    def forward(self, x):
-        y = self.c(self.b(self.a(x)))
-        return F.relu(y + (self.shortcut(x) if self.shortcut is not None else x))
-
-
-class ResNet(nn.Module):
-    """src/models/resnet.ts: stem 7×7/2 (filters[0]/4) → 3×3/2 max pool (SAME) → stages → 1×1 conv → GAP."""
-
-    def __init__(self, filters, repeats, tags, size):
-        super().__init__()
-        self.stem = ConvBN(3, filters[0] // 4, 7, 2, size)
-        size = self.stem.out_size
-        self.pool_pad = same_pad(size, 3, 2)
-        size = -(-size // 2)
-        blocks, cin = [], filters[0] // 4
-        for i, (f, r) in enumerate(zip(filters, repeats)):
-            blocks.append(Bottleneck(cin, f, 1 if i == 0 else 2, size, True))
-            size, cin = blocks[-1].out_size, f
-            blocks += [Bottleneck(f, f, 1, size, False) for _ in range(r)]
-        self.blocks = nn.Sequential(*blocks)
-        self.head = nn.Conv2d(cin, tags, 1, bias=False)
-
-    def forward(self, x):
-        x = self.stem(x)
-        b, a = self.pool_pad
-        x = F.max_pool2d(F.pad(x, (b, a, b, a), value=float('-inf')), 3, 2)
-        return self.head(self.blocks(x)).mean((2, 3))  # logits
 
 
 def cpu_snapshot():
@@ -138,7 +72,7 @@ def main():
     torch.manual_seed(0)
     filters = [int(v) for v in args.filters.split(',')]
     repeats = [int(v) for v in args.repeats.split(',')]
-    model = ResNet(filters, repeats, args.tags, args.size).train()
+    model = DeepDanbooruResNet(filters, repeats, args.tags, args.size).train()
     fmt = torch.channels_last if args.layout == 'cl' else torch.contiguous_format
     model = model.to(memory_format=fmt)
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True)

@@ -21,7 +21,6 @@ export interface Io {
 
 export interface Command<O extends Record<string, OptionSpec> = Record<string, OptionSpec>> {
   readonly name: string;
-  readonly summary: string;
   readonly usage: string;
   readonly options: O;
   readonly details?: string;
@@ -33,6 +32,13 @@ export type ParsedArgs<O extends Record<string, OptionSpec>> = {
   readonly values: { [K in keyof O]?: O[K]['multiple'] extends true ? string[] : O[K]['type'] extends 'boolean' ? boolean : string };
   readonly positionals: string[];
 };
+
+/** A row of the command table: what the overview shows, and how to load the command itself. */
+export interface CommandEntry {
+  readonly name: string;
+  readonly summary: string;
+  load(): Promise<Command>;
+}
 
 export function defineCommand<O extends Record<string, OptionSpec>>(c: Command<O>): Command<O> {
   return c;
@@ -53,12 +59,12 @@ export function parse<O extends Record<string, OptionSpec>>(command: Command<O>,
   }
 }
 
-export function helpText(c: Command): string {
+export function helpText(c: Command, summary: string): string {
   const rows = Object.entries(c.options).map(([name, o]) => {
     const flag = `${o.short ? `-${o.short}, ` : '    '}--${name}${o.type === 'string' ? ` <${o.placeholder ?? 'value'}>` : ''}`;
     return `  ${flag.padEnd(34)} ${o.description}${o.default !== undefined && o.default !== false ? ` (default: ${String(o.default)})` : ''}`;
   });
-  return [`Usage: tagbooru ${c.usage}`, '', c.summary, '', 'Options:', ...rows, '  -h, --help                         show this help', c.details ? `\n${c.details}` : ''].join('\n');
+  return [`Usage: tagbooru ${c.usage}`, '', summary, '', 'Options:', ...rows, '  -h, --help                         show this help', c.details ? `\n${c.details}` : ''].join('\n');
 }
 
 /** Parse a number flag with its range in the error. */

@@ -1,22 +1,26 @@
 /** The CLI entry: the command table, help, and the one place errors become exit statuses. */
 import { TagbooruError, errorMessage, type ErrorCode } from '../errors.ts';
-import { helpText, parse, type Command, type Io } from './command.ts';
-import { downloadTagsCommand } from './commands/download-tags.ts';
-import { evaluateCommand } from './commands/evaluate.ts';
-import { gradCamCommand } from './commands/grad-cam.ts';
-import { mapsEvalCommand } from './commands/maps-eval.ts';
-import { importCommand } from './commands/import.ts';
-import { infoCommand } from './commands/info.ts';
-import { initModelCommand } from './commands/init-model.ts';
-import { makeDatasetCommand } from './commands/make-dataset.ts';
-import { makeTrainingDatabaseCommand } from './commands/make-training-database.ts';
-import { metricsCommand } from './commands/metrics.ts';
-import { modelsCommand } from './commands/models.ts';
-import { createProjectCommand, evaluateProjectCommand, trainProjectCommand } from './commands/project.ts';
-import { serveCommand } from './commands/serve.ts';
-import { tagCommand } from './commands/tag.ts';
+import { helpText, parse, type CommandEntry, type Io } from './command.ts';
 
-export const COMMANDS = [tagCommand, evaluateCommand, initModelCommand, serveCommand, importCommand, modelsCommand, infoCommand, makeDatasetCommand, downloadTagsCommand, createProjectCommand, makeTrainingDatabaseCommand, trainProjectCommand, evaluateProjectCommand, metricsCommand, gradCamCommand, mapsEvalCommand] as unknown as readonly Command[];
+/** The command table. A command's module (and all it imports) is loaded only when that command runs. */
+export const COMMANDS: readonly CommandEntry[] = [
+  { name: 'tag', summary: 'Tag image files, folders, or a list of paths on stdin (`-`).', load: async () => (await import('./commands/tag.ts')).tagCommand },
+  { name: 'evaluate', summary: 'DeepDanbooru-compatible evaluation: print the tags of each image in tag order.', load: async () => (await import('./commands/evaluate.ts')).evaluateCommand },
+  { name: 'init-model', summary: 'Write a model bundle with freshly initialised weights (a benchmark subject or a training start).', load: async () => (await import('./commands/init-model.ts')).initModelCommand },
+  { name: 'serve', summary: 'Serve a model over HTTP: danbooru/autotagger\'s POST /evaluate, a JSON API and a web UI.', load: async () => (await import('./commands/serve.ts')).serveCommand },
+  { name: 'import', summary: 'Import a DeepDanbooru release, WD, JoyTag or Camie model into the model store.', load: async () => (await import('./commands/import.ts')).importCommand },
+  { name: 'models', summary: 'List the models in the store (name, source format, tags, input size, preset).', load: async () => (await import('./commands/models.ts')).modelsCommand },
+  { name: 'info', summary: 'Describe a model: tags per category, input spec, preset, parameters, file size, provenance.', load: async () => (await import('./commands/info.ts')).infoCommand },
+  { name: 'make-dataset', summary: 'Generate a training dataset with exact tags and masks (synthetic DiceBear character portraits).', load: async () => (await import('./commands/make-dataset.ts')).makeDatasetCommand },
+  { name: 'download-tags', summary: 'Download the most-used Danbooru tags into a project: tags.txt, categories.json (as DeepDanbooru).', load: async () => (await import('./commands/download-tags.ts')).downloadTagsCommand },
+  { name: 'create-project', summary: 'Create a project folder with DeepDanbooru\'s project.json defaults.', load: async () => (await import('./commands/project.ts')).createProjectCommand },
+  { name: 'make-training-database', summary: 'Build a training database (DeepDanbooru\'s posts table) from a DanbooruDownloader SQLite, a metadata dump, or a folder.', load: async () => (await import('./commands/make-training-database.ts')).makeTrainingDatabaseCommand },
+  { name: 'train-project', summary: 'Train the project\'s model on its training database; resumes from the last checkpoint.', load: async () => (await import('./commands/project.ts')).trainProjectCommand },
+  { name: 'evaluate-project', summary: 'DeepDanbooru\'s evaluate-project: tag images with the project\'s trained model.', load: async () => (await import('./commands/project.ts')).evaluateProjectCommand },
+  { name: 'metrics', summary: 'Score a model on labelled images: per-tag and overall precision, recall, F1 and mAP.', load: async () => (await import('./commands/metrics.ts')).metricsCommand },
+  { name: 'grad-cam', summary: 'Where is each tag? Maps, masks and boxes per tag, in DeepDanbooru\'s grad-cam layout.', load: async () => (await import('./commands/grad-cam.ts')).gradCamCommand },
+  { name: 'maps-eval', summary: 'Score tag maps against ground-truth masks: pointing game and mIoU per method and per tag.', load: async () => (await import('./commands/maps-eval.ts')).mapsEvalCommand },
+];
 
 export const VERSION = '0.1.0';
 
@@ -49,13 +53,14 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
     io.stdout.write(`tagbooru ${VERSION}\n`);
     return EXIT.ok;
   }
-  const command = COMMANDS.find((c) => c.name === name);
-  if (!command) {
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (!entry) {
     io.stderr.write(`tagbooru: unknown command "${name}". Commands: ${COMMANDS.map((c) => c.name).join(', ')}\n`);
     return EXIT.usage;
   }
+  const command = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
-    io.stdout.write(`${helpText(command)}\n`);
+    io.stdout.write(`${helpText(command, entry.summary)}\n`);
     return EXIT.ok;
   }
   try {

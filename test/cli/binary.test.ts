@@ -14,3 +14,12 @@ test('`tagbooru --help` works through the package binary and documents the exit 
 test('a usage error exits 2 from the real process', async () => {
   await expect(run(process.execPath, ['bin/tagbooru.js', 'tag', 'x.png', '--batch-size', '-3'])).rejects.toMatchObject({ code: 2 });
 });
+
+test('every row of the command table loads the command it names', async () => {
+  const { COMMANDS } = await import('../../src/cli/main.ts');
+  for (const entry of COMMANDS) {
+    const command = await entry.load();
+    expect(command.name).toBe(entry.name);
+    expect(command.usage.startsWith(entry.name)).toBe(true);
+  }
+});

@@ -16,7 +16,6 @@ function categoryList(raw: string[] | undefined): CategoryName[] | undefined {
 
 export const downloadTagsCommand = defineCommand({
   name: 'download-tags',
-  summary: 'Download the most-used Danbooru tags into a project: tags.txt, categories.json (as DeepDanbooru).',
   usage: 'download-tags <project dir> [options]',
   options: {
     limit: { type: 'string', placeholder: 'n', description: 'tags kept per category', default: String(DOWNLOAD_DEFAULTS.limit) },

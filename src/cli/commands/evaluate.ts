@@ -21,7 +21,6 @@ function filterExtensions(filters: string): string[] {
 
 export const evaluateCommand = defineCommand({
   name: 'evaluate',
-  summary: 'DeepDanbooru-compatible evaluation: print the tags of each image in tag order.',
   usage: 'evaluate <targets…> [--project-path <dir> | --model-path <bundle>] [--threshold 0.5]',
   options: {
     'project-path': { type: 'string', placeholder: 'dir', description: 'project or bundle folder' },

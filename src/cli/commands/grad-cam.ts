@@ -23,7 +23,6 @@ export const safeTagName = (tag: string) => tag.replace(/[:/\\*?"<>|]/g, '_');
 
 export const gradCamCommand = defineCommand({
   name: 'grad-cam',
-  summary: 'Where is each tag? Maps, masks and boxes per tag, in DeepDanbooru\'s grad-cam layout.',
   usage: 'grad-cam [--model <bundle> | --project <dir> | <project>] <images…> <out>',
   options: {
     model: { type: 'string', short: 'm', placeholder: 'bundle', description: 'model bundle folder (default: the bundled model)' },

@@ -6,7 +6,6 @@ import { categoryCounts } from './info.ts';
 
 export const importCommand = defineCommand({
   name: 'import',
-  summary: 'Import a DeepDanbooru release, WD, JoyTag or Camie model into the model store.',
   usage: 'import <folder | .zip | .h5 | .keras | .onnx> [--name <name>] [--format <format>] [--force]',
   options: {
     name: { type: 'string', short: 'n', placeholder: 'name', description: 'store name (default: from the file or folder name)' },

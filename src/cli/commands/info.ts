@@ -26,7 +26,6 @@ const MiB = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
 
 export const infoCommand = defineCommand({
   name: 'info',
-  summary: 'Describe a model: tags per category, input spec, preset, parameters, file size, provenance.',
   usage: 'info <model name | bundle folder> [--json]',
   options: {
     json: { type: 'boolean', description: 'one JSON object' },

@@ -9,7 +9,6 @@ const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
 
 export const initModelCommand = defineCommand({
   name: 'init-model',
-  summary: 'Write a model bundle with freshly initialised weights (a benchmark subject or a training start).',
   usage: 'init-model <arch> --tags <N | tags.txt> --image-size <S> --out <dir>',
   options: {
     tags: { type: 'string', placeholder: 'N | tags.txt', description: 'number of tags, or a tags.txt with one tag per line' },

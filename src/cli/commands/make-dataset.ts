@@ -8,7 +8,6 @@ const KINDS = ['synthetic'] as const;
 
 export const makeDatasetCommand = defineCommand({
   name: 'make-dataset',
-  summary: 'Generate a training dataset with exact tags and masks (synthetic DiceBear character portraits).',
   usage: 'make-dataset synthetic <dir> --count <N> --seed <S> [--size 256] [--start-id <id>]',
   options: {
     count: { type: 'string', short: 'n', placeholder: 'N', description: 'number of images' },

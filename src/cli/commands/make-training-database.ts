@@ -14,7 +14,6 @@ const TRAINABLE = new Set(['png', 'jpg', 'jpeg']);
 
 export const makeTrainingDatabaseCommand = defineCommand({
   name: 'make-training-database',
-  summary: 'Build a training database (DeepDanbooru\'s posts table) from a DanbooruDownloader SQLite, a metadata dump, or a folder.',
   usage: 'make-training-database <source.sqlite|dump.json[l]> <output.sqlite>  |  make-training-database --from-folder <dir> <output.sqlite>',
   options: {
     'start-id': { type: 'string', placeholder: 'id', description: 'first post id', default: '1' },

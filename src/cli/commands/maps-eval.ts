@@ -16,7 +16,6 @@ import { createProgress } from '../progress.ts';
 
 export const mapsEvalCommand = defineCommand({
   name: 'maps-eval',
-  summary: 'Score tag maps against ground-truth masks: pointing game and mIoU per method and per tag.',
   usage: 'maps-eval [--model <bundle>] <dataset folder | dataset.sqlite> [--method cam|gradcam|scorecam|saliency] [--format table|json]',
   options: {
     model: { type: 'string', short: 'm', placeholder: 'bundle', description: 'model bundle (default: the bundled model)' },

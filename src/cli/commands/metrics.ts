@@ -20,7 +20,6 @@ interface Labelled {
 
 export const metricsCommand = defineCommand({
   name: 'metrics',
-  summary: 'Score a model on labelled images: per-tag and overall precision, recall, F1 and mAP.',
   usage: 'metrics [<bundle>] <training.sqlite | folder with .txt sidecars> [--format table|json]',
   options: {
     model: { type: 'string', short: 'm', placeholder: 'bundle', description: 'model bundle (default: the bundled model)' },

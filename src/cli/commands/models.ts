@@ -18,7 +18,6 @@ function row(m: StoredModel) {
 
 export const modelsCommand = defineCommand({
   name: 'models',
-  summary: 'List the models in the store (name, source format, tags, input size, preset).',
   usage: 'models [--json] [--remove <name>]',
   options: {
     json: { type: 'boolean', description: 'one JSON array' },

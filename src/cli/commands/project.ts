@@ -9,7 +9,6 @@ import { evaluateCommand } from './evaluate.ts';
 
 export const createProjectCommand = defineCommand({
   name: 'create-project',
-  summary: 'Create a project folder with DeepDanbooru\'s project.json defaults.',
   usage: 'create-project <dir>',
   options: {},
   async run({ positionals: [dir] }, io) {
@@ -25,7 +24,6 @@ export const createProjectCommand = defineCommand({
 
 export const trainProjectCommand = defineCommand({
   name: 'train-project',
-  summary: 'Train the project\'s model on its training database; resumes from the last checkpoint.',
   usage: 'train-project <dir> [--source-model <bundle>]',
   options: {
     'source-model': { type: 'string', placeholder: 'bundle', description: 'start from a bundle\'s weights (a new tag list gets a new head)' },
@@ -47,7 +45,6 @@ export const trainProjectCommand = defineCommand({
 
 export const evaluateProjectCommand = defineCommand({
   name: 'evaluate-project',
-  summary: 'DeepDanbooru\'s evaluate-project: tag images with the project\'s trained model.',
   usage: 'evaluate-project <dir> <target> [--threshold 0.5]',
   options: {
     threshold: { type: 'string', placeholder: '0–1', description: 'lowest score printed', default: '0.5' },

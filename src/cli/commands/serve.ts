@@ -4,7 +4,6 @@ import { resolveModel } from '../model-option.ts';
 
 export const serveCommand = defineCommand({
   name: 'serve',
-  summary: 'Serve a model over HTTP: danbooru/autotagger\'s POST /evaluate, a JSON API and a web UI.',
   usage: 'serve [--model <bundle>] [--host 127.0.0.1] [--port 5000] [options]',
   options: {
     model: { type: 'string', short: 'm', placeholder: 'bundle', description: 'model bundle folder (default: the bundled model)' },

@@ -13,7 +13,6 @@ import { createProgress } from '../progress.ts';
 
 export const tagCommand = defineCommand({
   name: 'tag',
-  summary: 'Tag image files, folders, or a list of paths on stdin (`-`).',
   usage: 'tag <paths…|-> [options]',
   options: {
     model: { type: 'string', short: 'm', placeholder: 'bundle', description: 'model bundle folder (default: the bundled model)' },
