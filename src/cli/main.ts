@@ -58,12 +58,13 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
     io.stderr.write(`tagbooru: unknown command "${name}". Commands: ${COMMANDS.map((c) => c.name).join(', ')}\n`);
     return EXIT.usage;
   }
-  const command = await entry.load();
-  if (rest.includes('--help') || rest.includes('-h')) {
-    io.stdout.write(`${helpText(command, entry.summary)}\n`);
-    return EXIT.ok;
-  }
   try {
+    // inside the try: a module that fails to load is reported like any other failure of its command
+    const command = await entry.load();
+    if (rest.includes('--help') || rest.includes('-h')) {
+      io.stdout.write(`${helpText(command, entry.summary)}\n`);
+      return EXIT.ok;
+    }
     return await command.run(parse(command, rest), io);
   } catch (e) {
     const code = e instanceof TagbooruError ? e.code : 'E_INTERNAL';
