@@ -8,15 +8,17 @@ import { inputName, inputSource, type ImageInput } from '../infer/input.ts';
 import { compileSelection, normaliseTag, type CompiledSelection } from '../infer/selection.ts';
 import { METHODS, workingMethods, type ExplainContext, type TagMap } from './methods.ts';
 import { isPlaceless } from './placeless.ts';
-import { contentBounds, frameScale, inputFrameMap, scaleByMax, toRegion, type Frame } from './postprocess.ts';
-import { EXPLAIN_METHODS, type ExplainMethod, type ExplainOptions, type ExplainResult, type TagRegion } from './types.ts';
+import { guidedRefiner } from './guided-filter.ts';
+import { contentBounds, frameScale, inputFrameMap, scaleByMax, toRegion, type Frame, type Refine } from './postprocess.ts';
+import { EXPLAIN_METHODS, EXPLAIN_REFINEMENTS, type ExplainMethod, type ExplainRefinement, type ExplainOptions, type ExplainResult, type TagRegion } from './types.ts';
 import { requireTrainingModel } from './variants.ts';
 
-const DEFAULTS = { maskThreshold: 0.5, includePlaceless: false, keepInput: false } satisfies Partial<ExplainOptions>;
+const DEFAULTS = { maskThreshold: 0.5, includePlaceless: false, keepInput: false, refine: 'none' } satisfies Partial<ExplainOptions>;
 
 interface Resolved {
   readonly method: ExplainMethod;
   readonly maskThreshold: number;
+  readonly refine: ExplainRefinement;
   readonly includePlaceless: boolean;
   readonly keepInput: boolean;
   readonly scorecamChannels?: number;
@@ -37,6 +39,7 @@ async function resolve(ctx: ExplainContext, options: ExplainOptions): Promise<Re
   const o = { ...DEFAULTS, ...options };
   if (o.method !== undefined && !(EXPLAIN_METHODS as readonly string[]).includes(o.method)) throw invalidOption('method', `one of ${EXPLAIN_METHODS.join(', ')}`, o.method);
   expectNumberInRange('maskThreshold', o.maskThreshold, 0, 1);
+  if (!(EXPLAIN_REFINEMENTS as readonly string[]).includes(o.refine)) throw invalidOption('refine', `one of ${EXPLAIN_REFINEMENTS.join(', ')}`, o.refine);
   if (o.scorecamChannels !== undefined) expectNumberInRange('scorecamChannels', o.scorecamChannels, 1, 1_000_000, true);
   const { tags, thresholds } = ctx.bundle.manifest;
   const index = new Map(tags.map((t, i) => [normaliseTag(t.name), i]));
@@ -61,9 +64,9 @@ function pickTags(ctx: ExplainContext, o: Resolved, scores: Float32Array): numbe
   return all.filter((t) => o.includePlaceless || !isPlaceless(t)).map((t) => index.get(t.name)!);
 }
 
-function region(ctx: ExplainContext, o: Resolved, frame: Frame, t: number, score: number, m: TagMap): TagRegion {
+function region(ctx: ExplainContext, o: Resolved, frame: Frame, t: number, score: number, m: TagMap, refine: Refine | undefined): TagRegion {
   const tag = ctx.bundle.manifest.tags[t]!;
-  const r = toRegion(m.grid, frame, o.maskThreshold);
+  const r = toRegion(m.grid, frame, o.maskThreshold, refine);
   const base = { name: tag.name, category: tag.category, score, threshold: o.maskThreshold, ...r };
   if (!o.keepInput) return base;
   const { width, height } = frame.input;
@@ -86,11 +89,20 @@ async function explainOne(ctx: ExplainContext, o: Resolved, input: ImageInput, i
   const probed = await METHODS[o.method].probe(ctx, x, o);
   const tags = pickTags(ctx, o, probed.scores);
   const maps = await probed.maps(tags);
+  const rgb = o.keepInput || o.refine === 'guided' ? inputToRgb(x, spec) : null;
+  const refine = o.refine === 'guided' ? contentRefiner(rgb!, spec.width, bounds) : undefined;
   const result: ExplainResult = {
     file, method: o.method, width: image.width, height: image.height, scale: frameScale(frame),
-    tags: tags.map((t, k) => region(ctx, o, frame, t, probed.scores[t]!, maps[k]!)), error: null,
+    tags: tags.map((t, k) => region(ctx, o, frame, t, probed.scores[t]!, maps[k]!, refine)), error: null,
   };
-  return o.keepInput ? { ...result, input: { width: spec.width, height: spec.height, rgb: inputToRgb(x, spec), content: bounds } } : result;
+  return o.keepInput ? { ...result, input: { width: spec.width, height: spec.height, rgb: rgb!, content: bounds } } : result;
+}
+
+/** The guided refiner over the content rectangle of the network input (the padding is no guide). */
+function contentRefiner(rgb: Uint8Array, inputWidth: number, [x0, y0, x1, y1]: Frame['bounds']): Refine {
+  const w = x1 - x0, content = new Uint8Array(w * (y1 - y0) * 3);
+  for (let y = y0; y < y1; y++) content.set(rgb.subarray((y * inputWidth + x0) * 3, (y * inputWidth + x1) * 3), (y - y0) * w * 3);
+  return guidedRefiner(content, w, y1 - y0);
 }
 
 /** Explain each input in order; an input that cannot be decoded gets its error and the others go on. */

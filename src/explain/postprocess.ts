@@ -13,7 +13,7 @@ export type Grid = FloatMap;
 type Bounds = readonly [number, number, number, number];
 
 /** Per output index along one axis: the two source indices and the weight of the second. */
-function axis(inSize: number, outSize: number, from: number, to: number): { lo: Int32Array; hi: Int32Array; t: Float32Array } {
+export function axis(inSize: number, outSize: number, from: number, to: number): { lo: Int32Array; hi: Int32Array; t: Float32Array } {
   const n = to - from;
   const lo = new Int32Array(n), hi = new Int32Array(n), t = new Float32Array(n);
   const scale = inSize / outSize;
@@ -45,6 +45,22 @@ export function upsample(grid: Grid, width: number, height: number, bounds: Boun
     }
   }
   return out;
+}
+
+/** `src` (`width × height`) averaged over s×s blocks (the last ones partial). */
+export function blockMean(src: ArrayLike<number>, width: number, height: number, s: number): Float64Array {
+  const w = Math.ceil(width / s), h = Math.ceil(height / s);
+  const sum = new Float64Array(w * h), count = new Float64Array(w * h);
+  for (let y = 0; y < height; y++) {
+    const row = Math.floor(y / s) * w;
+    for (let x = 0; x < width; x++) {
+      const k = row + Math.floor(x / s);
+      sum[k]! += src[y * width + x]!;
+      count[k]!++;
+    }
+  }
+  for (let k = 0; k < sum.length; k++) sum[k]! /= count[k]!;
+  return sum;
 }
 
 /** The content rectangle rounded to whole input pixels, at least one pixel each way. */
@@ -90,11 +106,25 @@ function argmax(data: Float32Array): number {
   return at;
 }
 
-/** A method's map to a region: ReLU'd, upsampled over the content, scaled by its maximum, thresholded. */
-export function toRegion(grid: Grid, frame: Frame, threshold: number): Region {
+/** Edge-aware refinement of a content-sized map (guided-filter.ts); `radius` in input pixels. */
+export type Refine = (map: Float32Array, radius: number) => Float32Array;
+
+/**
+ * The refinement window: half a cell of the method's grid, so the filter moves a blob's border within the cell
+ * it was quantised to and no further (at least 2 px, for maps already at input resolution).
+ */
+export const refineRadius = (grid: Grid, frame: Frame): number => Math.max(2, Math.round(frame.input.width / grid.width / 2));
+
+/**
+ * A method's map to a region: ReLU'd, upsampled over the content, refined along the image's edges when asked,
+ * scaled by its maximum, thresholded. The peak is taken after refining, so it lies on the image structure the
+ * refined map follows.
+ */
+export function toRegion(grid: Grid, frame: Frame, threshold: number, refine?: Refine): Region {
   const [x0, y0, x1, y1] = frame.bounds;
   const width = x1 - x0, height = y1 - y0;
-  const data = overContent(positive(grid), frame);
+  let data = overContent(positive(grid), frame);
+  if (refine) data = refine(data, refineRadius(grid, frame));
   let peak = argmax(data);
   const max = data[peak]!;
   // nothing positive: the peak of the raw map is still the strongest evidence there is

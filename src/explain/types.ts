@@ -6,6 +6,10 @@
 export const EXPLAIN_METHODS = ['cam', 'gradcam', 'scorecam', 'saliency'] as const;
 export type ExplainMethod = (typeof EXPLAIN_METHODS)[number];
 
+/** How a map is brought to the image's edges after upsampling: not at all, or by the colour guided filter. */
+export const EXPLAIN_REFINEMENTS = ['none', 'guided'] as const;
+export type ExplainRefinement = (typeof EXPLAIN_REFINEMENTS)[number];
+
 /** A single-channel float map, row-major. */
 export interface FloatMap {
   readonly width: number;
@@ -65,6 +69,11 @@ export interface ExplainOptions {
   readonly method?: ExplainMethod;
   /** Also explain tags that have no place in the image (ratings, meta, composition such as `solo`). */
   readonly includePlaceless?: boolean;
+  /**
+   * `guided`: refine each map under the image with the colour guided filter (He et al. 2010), so regions end
+   * at the image's edges rather than at the 32-px cells of a stride-32 map (default `none`).
+   */
+  readonly refine?: ExplainRefinement;
   /** Mask threshold relative to each map's maximum, 0–1 (default 0.5). */
   readonly maskThreshold?: number;
   /** Score-CAM: how many activation channels to use, the strongest first (default: all). */

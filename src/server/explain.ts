@@ -6,14 +6,14 @@
 import { hasTrainingModel } from '../explain/variants.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TagbooruError, invalidOption } from '../errors.ts';
-import { EXPLAIN_METHODS, type ExplainMethod } from '../explain/types.ts';
+import { EXPLAIN_METHODS, EXPLAIN_REFINEMENTS, type ExplainMethod } from '../explain/types.ts';
 import { normaliseTag, type BundleManifest, type TagInfo } from '../index.ts';
 import type { ExplainJob } from './_explain-worker.ts';
 import type { RouteContext } from './context.ts';
 import type { Fields } from './fields.ts';
 import { readForm } from './uploads.ts';
 
-export const EXPLAIN_FIELDS = ['tags', 'method', 'mask-threshold', 'all-tags', 'format', 'tag', 'opacity', 'filename'] as const;
+export const EXPLAIN_FIELDS = ['tags', 'method', 'mask-threshold', 'refine', 'all-tags', 'format', 'tag', 'opacity', 'filename'] as const;
 const FORMATS = ['json', 'png'] as const;
 const DEFAULT_OPACITY = 0.6;
 
@@ -50,6 +50,7 @@ function jobOf(f: Fields, manifest: BundleManifest, known: ReadonlyMap<string, T
   const options = defined({
     method: methodOf(f, manifest),
     maskThreshold: f.number('mask-threshold', 0, 1),
+    refine: f.choice('refine', EXPLAIN_REFINEMENTS),
     includePlaceless: f.boolean('all-tags'),
   });
   if (format === 'json') {

@@ -126,5 +126,7 @@ describe('grad-cam', () => {
     const threshold = await cli(['grad-cam', '--model', quadrants, '--mask-threshold', '2', red, path.join(dir, 'x')]);
     expect(threshold.code).toBe(2);
     expect(threshold.stderr).toMatch('Expected a number between 0 and 1 for --mask-threshold but received "2"');
+    const refine = await cli(['grad-cam', '--model', quadrants, '--refine', 'sharp', red, path.join(dir, 'x')]);
+    expect([refine.code, refine.stderr]).toEqual([2, 'tagbooru grad-cam: Expected one of none, guided for --refine but received "sharp"\n']);
   });
 });

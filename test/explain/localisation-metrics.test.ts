@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { THRESHOLD_STEPS, accumulate, bestThreshold, newAccumulator, score, thresholdAt, type TagAccumulator } from '../../src/explain/localisation-metrics.ts';
+import { THRESHOLD_STEPS, accumulate, bestThreshold, newAccumulator, score, thresholdAt, truthOnGrid, type TagAccumulator } from '../../src/explain/localisation-metrics.ts';
 
 /** A w×h truth with the rectangle [x0,x1)×[y0,y1) set. */
 function rect(w: number, h: number, [x0, y0, x1, y1]: readonly number[]) {
@@ -60,5 +60,31 @@ describe('localisation metrics', () => {
     expect(s.instances).toBe(3);
     expect(s.pointing).toBeCloseTo(2 / 3, 12);
     expect(s.mIoU).toBeCloseTo(0.5, 12); // hat 1, glasses 0
+  });
+});
+
+describe('the resolution ceiling (truthOnGrid)', () => {
+  const iouAtBest = (truth: ReturnType<typeof rect>, cell: number) => {
+    const acc = newAccumulator(), best = truthOnGrid(truth, cell);
+    accumulate(acc, best.map, truth, best.peak, 0);
+    return { best, iou: Math.max(...acc.intersection.map((v, i) => v / acc.union[i]!)), strict: acc.strictHits };
+  };
+
+  test('on 1-px cells it is the mask itself', () => {
+    const truth = rect(40, 30, [5, 7, 19, 12]);
+    const { best, iou, strict } = iouAtBest(truth, 1);
+    expect(Array.from(best.map.data)).toEqual(Array.from(truth.data));
+    expect([iou, strict]).toEqual([1, 1]);
+  });
+
+  test('a region aligned to the cells keeps its peak inside; thin strokes lose most as cells grow', () => {
+    const block = iouAtBest(rect(64, 64, [32, 0, 64, 32]), 32);
+    expect(block.strict).toBe(1);
+    expect(block.best.peak[0]).toBeGreaterThanOrEqual(32);
+    // a 2-px line across the image: its IoU falls with the cell size
+    const line = rect(64, 64, [0, 30, 64, 32]);
+    const ious = [4, 8, 16, 32].map((c) => iouAtBest(line, c).iou);
+    for (let i = 1; i < ious.length; i++) expect(ious[i]).toBeLessThan(ious[i - 1]!);
+    expect(ious[3]).toBeLessThan(0.2);
   });
 });

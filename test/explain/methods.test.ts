@@ -136,6 +136,17 @@ describe('defaults and options', () => {
     expect(count(b)).toBeLessThan(count(a));
   });
 
+  test('refine: guided keeps the map on its quadrant and follows the square\'s edges', async () => {
+    const data = await red();
+    const [plain, guided] = await Promise.all((['none', 'guided'] as const).map((refine) => tagger.explain({ name: 'red', data }, { tags: ['red_square'], refine })));
+    const p = plain!.tags[0]!, g = guided!.tags[0]!;
+    expect(g.map.data).not.toEqual(p.map.data);
+    expect(quadrantAt(g.peak, guided!.width, guided!.height)).toBe(0);
+    expect(Math.max(...g.map.data)).toBeCloseTo(1, 6);
+    expect(Math.min(...g.map.data)).toBeGreaterThanOrEqual(0);
+    expect(quadrantMass(g.map)[0]).toBeGreaterThanOrEqual(quadrantMass(p.map)[0]! - 0.05);
+  });
+
   test('scorecamChannels keeps the strongest channels only', async () => {
     const data = await red();
     const [few, all] = await Promise.all([2, undefined].map((scorecamChannels) => tagger.explain({ name: 'red', data }, { method: 'scorecam', tags: ['red_square'], scorecamChannels })));
@@ -160,6 +171,7 @@ describe('defaults and options', () => {
     await expect(tagger.explain(input, { maskThreshold: 1.5 })).rejects.toThrow('Expected number between 0 and 1 for maskThreshold but received 1.5 of type number');
     await expect(tagger.explain(input, { method: 'lime' as ExplainMethod })).rejects.toThrow('Expected one of cam, gradcam, scorecam, saliency for method but received "lime"');
     await expect(tagger.explain(input, { tags: ['purple_square'] })).rejects.toThrow(/Expected tags of this bundle \(4, e\.g\. red_square, green_square, blue_square\) for tags but received "purple_square"/);
+    await expect(tagger.explain(input, { refine: 'bilateral' as 'guided' })).rejects.toThrow('Expected one of none, guided for refine but received "bilateral"');
     await expect(tagger.explain(input, { scorecamChannels: 0 })).rejects.toThrow('Expected integer between 1 and 1000000 for scorecamChannels but received 0 of type number');
   });
 

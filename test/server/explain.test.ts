@@ -69,6 +69,7 @@ describe('POST /v1/explain', () => {
       [[field('tags', 'long hair,hat'), field('tags', 'vocaloid')], { tags: ['long_hair', 'hat', 'vocaloid'] }],
       [[field('tags', 'hat,smile'), field('method', 'scorecam'), field('mask-threshold', '0.3')], { tags: ['hat', 'smile'], method: 'scorecam', maskThreshold: 0.3 }],
       [[field('all_tags', 'true'), field('mask_threshold', '0.7')], { includePlaceless: true, maskThreshold: 0.7 }],
+      [[field('refine', 'guided')], { refine: 'guided' }],
     ];
     for (const [fields, options] of cases) {
       const r = await post([file(png), ...fields]);
@@ -154,7 +155,7 @@ describe('bad input: the status, and a message that names the field', () => {
     ['an opacity above 1', () => post([file(png), field('format', 'png'), field('tag', 'hat'), field('opacity', '2')]), 400, /between 0 and 1 for opacity/],
     ['two images', () => post([file(png), file(png, 'b.png')]), 400, /field "file": Expected one image but received 2/],
     ['no image', () => post([field('tags', 'hat')]), 400, /no image: send one or more files in the multipart field "file"/],
-    ['an unknown field', () => post([file(png), field('colour', 'red')]), 400, /unknown field "colour"\. Known: file, tags, method, mask-threshold, all-tags, format, tag, opacity, filename/],
+    ['an unknown field', () => post([file(png), field('colour', 'red')]), 400, /unknown field "colour"\. Known: file, tags, method, mask-threshold, refine, all-tags, format, tag, opacity, filename/],
     ['not an image', () => post([file(Buffer.from('not an image'), 'x.png')]), 400, /"x\.png": not a recognised image format/],
     ['a decompression bomb', () => post([file(pngHeaderOnly(100_000, 100_000), 'bomb.png')]), 400, /exceeds the pixel limit of 4000000/],
   ];

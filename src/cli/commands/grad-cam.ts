@@ -7,7 +7,7 @@ import path from 'node:path';
 import { TagbooruError } from '../../errors.ts';
 import { composite, maskBytes, maskedInput, regionsSvg } from '../../explain/draw.ts';
 import { upsample } from '../../explain/postprocess.ts';
-import { EXPLAIN_METHODS, type ExplainResult, type TagRegion } from '../../explain/types.ts';
+import { EXPLAIN_METHODS, EXPLAIN_REFINEMENTS, type ExplainResult, type TagRegion } from '../../explain/types.ts';
 import { mapBytes, overlayHeatmap } from '../../image/heatmap.ts';
 import { IMAGE_EXTENSIONS, decodeImage } from '../../image/index.ts';
 import { dropAlpha } from '../../image/preprocess.ts';
@@ -31,6 +31,7 @@ export const gradCamCommand = defineCommand({
     tags: { type: 'string', multiple: true, placeholder: 'a,b', description: 'explain these tags (default: those the thresholds select)' },
     threshold: { type: 'string', short: 't', placeholder: '0–1', description: 'score threshold for the default tags (default: the bundle\'s)' },
     'mask-threshold': { type: 'string', placeholder: '0–1', description: 'mask where the map reaches this fraction of its maximum', default: '0.5' },
+    refine: { type: 'string', placeholder: EXPLAIN_REFINEMENTS.join('|'), description: 'guided: bring each map to the image\'s edges (guided filter)', default: 'none' },
     'all-tags': { type: 'boolean', description: 'also explain tags with no place (ratings, meta, solo, 1girl…)' },
     'scorecam-channels': { type: 'string', placeholder: 'n', description: 'Score-CAM: use the n strongest channels (default: all)' },
     threads: { type: 'string', placeholder: 'n', description: 'ONNX Runtime threads (default: all cores)' },
@@ -52,6 +53,7 @@ export const gradCamCommand = defineCommand({
       tags: listOption(v.tags),
       threshold: numberOption('threshold', v.threshold, 0, 1),
       maskThreshold: numberOption('mask-threshold', v['mask-threshold'], 0, 1),
+      refine: choiceOption('refine', v.refine, EXPLAIN_REFINEMENTS),
       includePlaceless: v['all-tags'],
       scorecamChannels: numberOption('scorecam-channels', v['scorecam-channels'], 1, 1_000_000, true),
       keepInput: true,
