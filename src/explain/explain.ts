@@ -8,7 +8,7 @@ import { inputName, inputSource, type ImageInput } from '../infer/input.ts';
 import { compileSelection, normaliseTag, type CompiledSelection } from '../infer/selection.ts';
 import { METHODS, workingMethods, type ExplainContext, type TagMap } from './methods.ts';
 import { isPlaceless } from './placeless.ts';
-import { guidedRefiner } from './guided-filter.ts';
+import { contentRefiner } from './guided-filter.ts';
 import { contentBounds, frameScale, inputFrameMap, scaleByMax, toRegion, type Frame, type Refine } from './postprocess.ts';
 import { EXPLAIN_METHODS, EXPLAIN_REFINEMENTS, type ExplainMethod, type ExplainRefinement, type ExplainOptions, type ExplainResult, type TagRegion } from './types.ts';
 import { requireTrainingModel } from './variants.ts';
@@ -96,13 +96,6 @@ async function explainOne(ctx: ExplainContext, o: Resolved, input: ImageInput, i
     tags: tags.map((t, k) => region(ctx, o, frame, t, probed.scores[t]!, maps[k]!, refine)), error: null,
   };
   return o.keepInput ? { ...result, input: { width: spec.width, height: spec.height, rgb: rgb!, content: bounds } } : result;
-}
-
-/** The guided refiner over the content rectangle of the network input (the padding is no guide). */
-function contentRefiner(rgb: Uint8Array, inputWidth: number, [x0, y0, x1, y1]: Frame['bounds']): Refine {
-  const w = x1 - x0, content = new Uint8Array(w * (y1 - y0) * 3);
-  for (let y = y0; y < y1; y++) content.set(rgb.subarray((y * inputWidth + x0) * 3, (y * inputWidth + x1) * 3), (y - y0) * w * 3);
-  return guidedRefiner(content, w, y1 - y0);
 }
 
 /** Explain each input in order; an input that cannot be decoded gets its error and the others go on. */

@@ -81,12 +81,13 @@ export class Api {
     return result.scores ?? [];
   }
 
-  /** Where each of `tags` is in the image, by `method`: boxes, peaks and maps (grey PNG data URLs). */
-  async explain(image: Blob, name: string, method: ExplainMethod, tags: readonly string[]): Promise<ExplainJson> {
+  /** Where each of `tags` is in the image, by `method` (refined along the edges with `refine`): boxes, peaks and maps (grey PNG data URLs). */
+  async explain(image: Blob, name: string, method: ExplainMethod, tags: readonly string[], refine = false): Promise<ExplainJson> {
     const form = new FormData();
     form.append('file', image, name);
     form.append('method', method);
     form.append('tags', tags.join(','));
+    if (refine) form.append('refine', 'guided');
     return (await (await this.fetch('/v1/explain', { method: 'POST', body: form })).json()) as ExplainJson;
   }
 

@@ -6,11 +6,12 @@
  * loaded on first use) and post-processed by the server's own code, so the maps are the server's.
  */
 import type * as Ort from 'onnxruntime-web';
+import { contentRefiner } from '../explain/guided-filter.ts';
 import { contentBounds, toRegion, type Frame } from '../explain/postprocess.ts';
 import type { Box } from '../explain/types.ts';
 import type { DecodedImage } from '../image/decode.ts';
 import { mapBytes, type ValueMap } from '../image/heatmap.ts';
-import { contentRect, preprocess } from '../image/preprocess.ts';
+import { contentRect, inputToRgb, preprocess } from '../image/preprocess.ts';
 import type { BundleManifest } from '../infer/bundle.ts';
 import type * as Probe from './_probe.ts';
 
@@ -106,16 +107,17 @@ export class LocalTagger {
   }
 
   /**
-   * CAM for `tags` on the image, as the server's `method=cam` gives it; null when this model's CAM cannot run
+   * CAM for `tags` on the image, as the server's `method=cam` gives it (`refine=guided` with `refine`); null when this model's CAM cannot run
    * here (no linear head on a pooled map, or a token model), and the server has to be asked.
    */
-  async camRegions(image: Blob, tags: readonly string[], threshold: number): Promise<LocalRegions | null> {
+  async camRegions(image: Blob, tags: readonly string[], threshold: number, refine = false): Promise<LocalRegions | null> {
     const cam = await this.camModel();
     if (!cam) return null;
     const spec = this.manifest.preprocess;
     const decoded = await decodeInBrowser(image);
     const dims = spec.layout === 'NCHW' ? [1, 3, spec.height, spec.width] : [1, spec.height, spec.width, 3];
-    const x = new this.ort.Tensor('float32', preprocess(decoded, spec), dims);
+    const input = preprocess(decoded, spec);
+    const x = new this.ort.Tensor('float32', input, dims);
     const out = (await cam.session.run({ [this.manifest.input.name]: x }, [cam.output]))[cam.output];
     const d = out?.dims ?? [];
     // [1, T, h, w]; a token model's [1, T, L] is left to the server
@@ -124,6 +126,7 @@ export class LocalTagger {
     if (cam.window && (cam.window[0] !== height || cam.window[1] !== width)) return null;
     const bounds = contentBounds(contentRect(decoded.width, decoded.height, spec), spec.width, spec.height);
     const frame: Frame = { input: spec, bounds, image: decoded };
+    const refiner = refine ? contentRefiner(inputToRgb(input, spec), spec.width, bounds) : undefined;
     const index = new Map(this.manifest.tags.map((t, i) => [t.name, i]));
     const data = out.data;
     return {
@@ -132,7 +135,7 @@ export class LocalTagger {
       tags: tags.flatMap((name) => {
         const t = index.get(name);
         if (t === undefined) return [];
-        const r = toRegion({ width, height, data: data.subarray(t * hw, (t + 1) * hw) }, frame, threshold);
+        const r = toRegion({ width, height, data: data.subarray(t * hw, (t + 1) * hw) }, frame, threshold, refiner);
         return [{ name, box: r.box, peak: r.peak, map: { width: r.map.width, height: r.map.height, data: mapBytes(r.map.data) } }];
       }),
     };

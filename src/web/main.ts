@@ -57,6 +57,7 @@ const where = new WhereOverlay({
   box: $('heat-box'),
   controls: $<HTMLFieldSetElement>('where'),
   method: $<HTMLSelectElement>('method'),
+  refine: $<HTMLInputElement>('refine'),
   opacity: $<HTMLInputElement>('opacity'),
   opacityValue: $<HTMLOutputElement>('opacity-value'),
   status: $('where-status'),
@@ -64,8 +65,8 @@ const where = new WhereOverlay({
   tags: ui.tags,
 }, {
   mode: () => (ui.local.checked ? 'browser' : 'server'),
-  local: async (blob, method, tags) => (method === 'cam' ? (await localTagger()).camRegions(blob, tags, CAM_MASK_THRESHOLD) : null),
-  server: (blob, name, method, tags) => api.explain(blob, name, method, tags),
+  local: async (blob, kind, tags) => (kind.method === 'cam' ? (await localTagger()).camRegions(blob, tags, CAM_MASK_THRESHOLD, kind.refine) : null),
+  server: (blob, name, kind, tags) => api.explain(blob, name, kind.method, tags, kind.refine),
 });
 const ortBase = document.body.dataset.ortBase ?? '/ort/';
 let model: ModelInfo | null = null;

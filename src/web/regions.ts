@@ -20,21 +20,28 @@ export interface Regions {
   readonly tags: readonly Region[];
 }
 
+/** What a map is asked for with: the method, and whether it is refined along the image's edges. */
+export interface MapKind {
+  readonly method: ExplainMethod;
+  readonly refine: boolean;
+}
+const keyOf = (kind: MapKind) => `${kind.method}${kind.refine ? '+guided' : ''}`;
+
 export interface RegionSource {
   /** `browser`: the page tags in this browser, and sends the image to the server only with the user's consent. */
   readonly mode: () => 'server' | 'browser';
-  /** The regions computed in this browser, or null when `method` cannot run here. */
-  readonly local: (image: Blob, method: ExplainMethod, tags: readonly string[]) => Promise<Regions | null>;
-  readonly server: (image: Blob, name: string, method: ExplainMethod, tags: readonly string[]) => Promise<Regions>;
+  /** The regions computed in this browser, or null when the method cannot run here. */
+  readonly local: (image: Blob, kind: MapKind, tags: readonly string[]) => Promise<Regions | null>;
+  readonly server: (image: Blob, name: string, kind: MapKind, tags: readonly string[]) => Promise<Regions>;
 }
 
 /** The regions need the server, and the in-browser page has not been allowed to send the image. */
 export class ConsentNeeded extends Error {}
 
 export class ImageRegions {
-  /** Per method, per tag: its region, or null when no map came for it. */
-  private readonly known = new Map<ExplainMethod, Map<string, Region | null>>();
-  private readonly asking = new Map<ExplainMethod, Promise<void>>();
+  /** Per kind of map, per tag: its region, or null when no map came for it. */
+  private readonly known = new Map<string, Map<string, Region | null>>();
+  private readonly asking = new Map<string, Promise<void>>();
   /** The image's size, once a first answer has told it. */
   size: { width: number; height: number } | null = null;
   /** Sending the image to the server from the in-browser mode: allowed once the user says so. */
@@ -47,35 +54,36 @@ export class ImageRegions {
   ) {}
 
   /** Known already: the region, null for none, undefined when it must be asked for. */
-  cached(method: ExplainMethod, tag: string): Region | null | undefined {
-    return this.known.get(method)?.get(tag);
+  cached(kind: MapKind, tag: string): Region | null | undefined {
+    return this.known.get(keyOf(kind))?.get(tag);
   }
 
-  /** The tag's region by `method`; `listed` are asked for with it, so the next tag is at hand. */
-  async get(method: ExplainMethod, tag: string, listed: readonly string[]): Promise<Region | null> {
-    // a request under way for this method may bring the tag
-    for (let pending = this.asking.get(method); pending; pending = this.asking.get(method)) await pending.catch(() => undefined);
-    const cached = this.cached(method, tag);
+  /** The tag's region of this kind; `listed` are asked for with it, so the next tag is at hand. */
+  async get(kind: MapKind, tag: string, listed: readonly string[]): Promise<Region | null> {
+    const key = keyOf(kind);
+    // a request under way for this kind may bring the tag
+    for (let pending = this.asking.get(key); pending; pending = this.asking.get(key)) await pending.catch(() => undefined);
+    const cached = this.cached(kind, tag);
     if (cached !== undefined) return cached;
-    const table = this.known.get(method) ?? new Map<string, Region | null>();
+    const table = this.known.get(key) ?? new Map<string, Region | null>();
     const wanted = [...new Set([tag, ...listed])].filter((t) => !table.has(t));
-    const request: Promise<void> = this.ask(method, wanted).then((answer) => {
+    const request: Promise<void> = this.ask(kind, wanted).then((answer) => {
       this.size = { width: answer.width, height: answer.height };
       for (const t of wanted) table.set(t, answer.tags.find((r) => r.name === t) ?? null);
-      this.known.set(method, table);
+      this.known.set(key, table);
     }).finally(() => {
-      if (this.asking.get(method) === request) this.asking.delete(method);
+      if (this.asking.get(key) === request) this.asking.delete(key);
     });
-    this.asking.set(method, request);
+    this.asking.set(key, request);
     await request;
     return table.get(tag) ?? null;
   }
 
-  private async ask(method: ExplainMethod, tags: readonly string[]): Promise<Regions> {
+  private async ask(kind: MapKind, tags: readonly string[]): Promise<Regions> {
     const browser = this.source.mode() === 'browser';
-    const here = browser ? await this.source.local(this.image, method, tags) : null;
+    const here = browser ? await this.source.local(this.image, kind, tags) : null;
     if (here) return here;
     if (browser && !this.consented) throw new ConsentNeeded();
-    return this.source.server(this.image, this.name, method, tags);
+    return this.source.server(this.image, this.name, kind, tags);
   }
 }

@@ -7,7 +7,7 @@
 import type { ExplainMethod } from '../explain/types.ts';
 import type { ValueMap } from '../image/heatmap.ts';
 import { greyOf, HeatLayer } from './heat-layer.ts';
-import { ConsentNeeded, ImageRegions, type Region, type RegionSource } from './regions.ts';
+import { ConsentNeeded, ImageRegions, type MapKind, type Region, type RegionSource } from './regions.ts';
 
 export interface WhereElements {
   readonly preview: HTMLImageElement;
@@ -15,6 +15,7 @@ export interface WhereElements {
   readonly box: HTMLElement;
   readonly controls: HTMLFieldSetElement;
   readonly method: HTMLSelectElement;
+  readonly refine: HTMLInputElement;
   readonly opacity: HTMLInputElement;
   readonly opacityValue: HTMLOutputElement;
   readonly status: HTMLElement;
@@ -52,6 +53,7 @@ export class WhereOverlay {
     });
     el.tags.addEventListener('keydown', (e) => this.key(e));
     el.method.addEventListener('change', () => void this.update());
+    el.refine.addEventListener('change', () => void this.update());
     el.opacity.addEventListener('input', () => {
       el.opacityValue.value = `${Math.round(this.opacity * 100)}%`;
       this.layer.paint(this.opacity);
@@ -97,6 +99,10 @@ export class WhereOverlay {
     return this.el.method.value as ExplainMethod;
   }
 
+  private get kind(): MapKind {
+    return { method: this.method, refine: this.el.refine.checked };
+  }
+
   private get opacity(): number {
     return Number(this.el.opacity.value);
   }
@@ -140,13 +146,14 @@ export class WhereOverlay {
 
   /** Show the tag of the moment; a later moment wins over a late answer. */
   private async update(): Promise<void> {
-    const { current: tag, method, regions } = this;
+    const { current: tag, kind, regions } = this;
+    const { method } = kind;
     if (!tag || !regions) return this.hide(IDLE);
-    const stale = () => regions !== this.regions || tag !== this.current || method !== this.method;
+    const stale = () => regions !== this.regions || tag !== this.current || method !== this.method || kind.refine !== this.el.refine.checked;
     this.el.consent.hidden = true;
     try {
-      if (regions.cached(method, tag) === undefined) this.say(`Finding where the tags are (${METHOD_NAMES[method]})…`);
-      const region = await regions.get(method, tag, this.listedTags());
+      if (regions.cached(kind, tag) === undefined) this.say(`Finding where the tags are (${METHOD_NAMES[method]})…`);
+      const region = await regions.get(kind, tag, this.listedTags());
       if (stale()) return;
       if (!region) return this.hide(`${METHOD_NAMES[method]} gives no map for ${tag}.`);
       let grey = this.greys.get(region);
@@ -154,7 +161,7 @@ export class WhereOverlay {
       const map = await grey;
       if (stale()) return;
       this.layer.show({ tag, map, box: region.box, image: regions.size! }, this.opacity);
-      this.announce(tag, method, region, regions.size!);
+      this.announce(tag, kind, region, regions.size!);
     } catch (e) {
       if (regions !== this.regions) return;
       if (!(e instanceof ConsentNeeded)) return this.hide(`Cannot show where ${tag} is: ${e instanceof Error ? e.message : String(e)}`);
@@ -164,12 +171,12 @@ export class WhereOverlay {
     }
   }
 
-  private announce(tag: string, method: ExplainMethod, region: Region, size: { width: number; height: number }): void {
+  private announce(tag: string, { method, refine }: MapKind, region: Region, size: { width: number; height: number }): void {
     const b = region.box;
     const where = b
       ? `its region spans x ${Math.round(b[0])}–${Math.round(b[2])}, y ${Math.round(b[1])}–${Math.round(b[3])} of ${size.width}×${size.height} pixels`
       : 'no region stands out';
-    this.say(`Showing where ${tag} is (${METHOD_NAMES[method]}${tag === this.pinned ? ', selected' : ''}): ${where}.`);
+    this.say(`Showing where ${tag} is (${METHOD_NAMES[method]}${refine ? ' along the edges' : ''}${tag === this.pinned ? ', selected' : ''}): ${where}.`);
   }
 
   private hide(message: string): void {

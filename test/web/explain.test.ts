@@ -154,6 +154,15 @@ describe.skipIf(!present)('where is the tag, in Chromium', () => {
     await page.keyboard.press('End');
     await expect.poll(async () => Math.max(...(await overlay(page)).alpha)).toBeGreaterThan(Math.max(...before));
     expect(await page.textContent('#opacity-value')).toBe('100%');
+    const plainCam = (await overlay(page)).alpha;
+
+    // follow the edges: one more request, refine=guided, another map of the same tag
+    const [refined] = await Promise.all([page.waitForResponse(isExplain), page.check('#refine')]);
+    expect(refined.ok()).toBe(true);
+    await expect.poll(() => page.textContent('#where-status')).toMatch(new RegExp(`^Showing where ${first} is \\(CAM along the edges, selected\\)`));
+    await expect.poll(async () => (await overlay(page)).alpha).not.toEqual(plainCam);
+    await page.uncheck('#refine');
+    await expect.poll(async () => (await overlay(page)).alpha).toEqual(plainCam);
 
     // another method: one more request, same tags, another map
     const [gradcam] = await Promise.all([page.waitForResponse(isExplain), page.selectOption('#method', 'gradcam')]);
@@ -204,6 +213,18 @@ describe.skipIf(!present)('where is the tag, in Chromium', () => {
     const box = server.tags[0]!.box!;
     const said = /spans x (\d+)–(\d+), y (\d+)–(\d+)/.exec((await page.textContent('#where-status'))!)!.slice(1).map(Number);
     [box[0], box[2], box[1], box[3]].forEach((v, i) => expect(Math.abs(said[i]! - Math.round(v))).toBeLessThanOrEqual(Math.ceil(server.scale[0])));
+
+    // following the edges runs here too, and finds the server's refined box
+    await page.check('#refine');
+    await page.hover(`#tags li.tag[data-tag="${tag}"] button.name`);
+    await expect.poll(() => page.textContent('#where-status'), { timeout: 20_000 }).toMatch(/\(CAM along the edges\): its region spans/);
+    const guided = multipart([{ name: 'file', value: await fs.readFile(path.join('samples', SAMPLE)), filename: SAMPLE, type: 'image/png' }, { name: 'tags', value: tag }, { name: 'refine', value: 'guided' }]);
+    const refinedBox = (await app.inject({ method: 'POST', url: '/v1/explain', payload: guided.payload, headers: guided.headers })).json<ExplainJson>().tags[0]!.box!;
+    expect(refinedBox).not.toEqual(box);
+    const saidRefined = /spans x (\d+)–(\d+), y (\d+)–(\d+)/.exec((await page.textContent('#where-status'))!)!.slice(1).map(Number);
+    [refinedBox[0], refinedBox[2], refinedBox[1], refinedBox[3]].forEach((v, i) => expect(Math.abs(saidRefined[i]! - Math.round(v))).toBeLessThanOrEqual(Math.ceil(server.scale[0])));
+    await page.uncheck('#refine');
+    expect(explains).toBe(0);
 
     // Grad-CAM runs on the server only: nothing is sent until the user says so
     await page.selectOption('#method', 'gradcam');
