@@ -1,7 +1,8 @@
 /**
  * What a CAM costs next to a plain tag call, on one bundle and one image, interleaved so load drifts hit both:
  *   raw:        ONNX Runtime alone, model.onnx vs the explain variant fetching the predictions and `cam` (every tag's map)
- *   end to end: tagger.tag(image) vs tagger.explain(image, { method: 'cam', tags }) (decode, run, post-process)
+ *   end to end: tagger.tag(image) vs tagger.explain(image, { method: 'cam', tags }) (decode, run, post-process),
+ *   and the same with refine: 'guided'
  *
  *   node --import tsx bench/explain-cost.ts [--model <bundle>] [--image <file>] [--rounds 10] [--tags 10] [--threads 2]
  */
@@ -26,7 +27,8 @@ const probe = await ModelSession.create(variant.model, { threads, spinning: fals
 const tagger = await createTagger(bundle, { threads });
 const tags = manifest.tags.slice(0, Number(v.tags)).map((t) => t.name);
 
-const times: Record<string, number[]> = { 'raw plain': [], 'raw cam (all tags)': [], 'tag()': [], [`explain(cam, ${tags.length} tags)`]: [] };
+const EXPLAIN = `explain(cam, ${tags.length} tags)`, REFINED = `explain(cam+guided, ${tags.length})`;
+const times: Record<string, number[]> = { 'raw plain': [], 'raw cam (all tags)': [], 'tag()': [], [EXPLAIN]: [], [REFINED]: [] };
 const time = async (name: string, f: () => Promise<unknown>) => {
   const t = performance.now();
   await f();
@@ -38,7 +40,8 @@ for (let r = -2; r < rounds; r++) { // two warm-up rounds, not counted
     ['raw plain', () => plain.run(feeds(), [manifest.output.name])],
     ['raw cam (all tags)', () => probe.run(feeds(), [manifest.output.name, variant.cam!])],
     ['tag()', () => tagger.tag(v.image)],
-    [`explain(cam, ${tags.length} tags)`, () => tagger.explain(v.image, { method: 'cam', tags })],
+    [EXPLAIN, () => tagger.explain(v.image, { method: 'cam', tags })],
+    [REFINED, () => tagger.explain(v.image, { method: 'cam', tags, refine: 'guided' })],
   ];
   for (const [name, f] of r % 2 === 0 ? steps : steps.reverse()) await time(name, f);
   if (r < 0) for (const k of Object.keys(times)) times[k] = [];
@@ -49,5 +52,7 @@ const median = (a: number[]) => [...a].sort((p, q) => p - q)[a.length >> 1]!;
 console.log(`${manifest.name}: ${manifest.tags.length} tags, ${spec.width}×${spec.height}, ${threads} threads, ${rounds} rounds`);
 for (const [name, t] of Object.entries(times)) console.log(`${name.padEnd(24)} median ${median(t).toFixed(1).padStart(8)} ms   min ${Math.min(...t).toFixed(1).padStart(8)} ms`);
 console.log(`raw cam / raw plain: median ${(median(times['raw cam (all tags)']!) / median(times['raw plain']!)).toFixed(3)}, min ${(Math.min(...times['raw cam (all tags)']!) / Math.min(...times['raw plain']!)).toFixed(3)}`);
-const e = times[`explain(cam, ${tags.length} tags)`]!, t = times['tag()']!;
-console.log(`explain / tag:       median ${(median(e) / median(t)).toFixed(3)}, min ${(Math.min(...e) / Math.min(...t)).toFixed(3)}`);
+const ratio = (a: number[], b: number[]) => `median ${(median(a) / median(b)).toFixed(3)}, min ${(Math.min(...a) / Math.min(...b)).toFixed(3)}`;
+const e = times[EXPLAIN]!, g = times[REFINED]!, t = times['tag()']!;
+console.log(`explain / tag:       ${ratio(e, t)}`);
+console.log(`guided / explain:    ${ratio(g, e)}`);
