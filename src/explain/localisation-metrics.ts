@@ -4,7 +4,7 @@
  * histograms so every candidate threshold is scored in one pass over the pixels. The threshold is picked on
  * one split and reported on another (Choe et al. 2020: choosing τ on the test data flatters every method).
  */
-import { blockMean, upsample } from './postprocess.ts';
+import { argmax, blockMean, upsample } from './postprocess.ts';
 import type { FloatMap } from './types.ts';
 
 /** Candidate thresholds (relative to the map maximum): 0.05, 0.10, …, 0.95. */
@@ -77,9 +77,7 @@ export function truthOnGrid(truth: TruthMask, cell: number): { map: FloatMap; pe
   const coarse = blockMean(truth.data.map((v) => (v ? 1 : 0)), width, height, cell);
   const gw = Math.ceil(width / cell), gh = Math.ceil(height / cell);
   const data = upsample({ width: gw, height: gh, data: Float32Array.from(coarse) }, gw * cell, gh * cell, [0, 0, width, height]);
-  let at = 0;
-  for (let i = 1; i < data.length; i++) if (data[i]! > data[at]!) at = i;
-  const max = data[at]!;
+  const at = argmax(data), max = data[at]!;
   if (max > 0) for (let i = 0; i < data.length; i++) data[i]! /= max;
   return { map: { width, height, data }, peak: [at % width, Math.floor(at / width)] };
 }

@@ -100,7 +100,8 @@ function overContent(grid: Grid, frame: Frame): Float32Array {
   return same ? crop(grid, frame.bounds) : upsample(grid, frame.input.width, frame.input.height, frame.bounds);
 }
 
-function argmax(data: Float32Array): number {
+/** The index of the first maximum. */
+export function argmax(data: Float32Array): number {
   let at = 0;
   for (let i = 1; i < data.length; i++) if (data[i]! > data[at]!) at = i;
   return at;
@@ -113,7 +114,7 @@ export type Refine = (map: Float32Array, radius: number) => Float32Array;
  * The refinement window: half a cell of the method's grid, so the filter moves a blob's border within the cell
  * it was quantised to and no further (at least 2 px, for maps already at input resolution).
  */
-export const refineRadius = (grid: Grid, frame: Frame): number => Math.max(2, Math.round(frame.input.width / grid.width / 2));
+const refineRadius = (grid: Grid, frame: Frame): number => Math.max(2, Math.round(frame.input.width / grid.width / 2));
 
 /**
  * A method's map to a region: ReLU'd, upsampled over the content, refined along the image's edges when asked,
