@@ -36,6 +36,8 @@ export interface GuidedFilterOptions {
 }
 
 type Planes = readonly [Float64Array, Float64Array, Float64Array];
+/** q = a·I + b per pixel: a per colour plane, then b. */
+type Coefficients = readonly [Float64Array, Float64Array, Float64Array, Float64Array];
 
 /** A guide image prepared once: per-pixel window means and the inverse of the regularised colour covariance. */
 export interface Guide {
@@ -101,7 +103,7 @@ export function prepareGuide(planes: Planes, width: number, height: number, { ra
 }
 
 /** The window-averaged linear coefficients (q = a·I + b) of `map` under the guide: a per colour plane, then b. */
-export function coefficients(guide: Guide, map: Float64Array): [Float64Array, Float64Array, Float64Array, Float64Array] {
+export function coefficients(guide: Guide, map: Float64Array): Coefficients {
   const { planes, means, inverse } = guide;
   const n = guide.width * guide.height;
   if (map.length !== n) throw new RangeError(`guided filter: the map has ${map.length} pixels, the guide ${n}`);
@@ -139,7 +141,7 @@ export function guidedFilter(guide: Guide, map: Float32Array): Float32Array {
 }
 
 /** q = a·I + b at full resolution, the coefficients interpolated from their s-times coarser grid; clipped at 0. */
-function applyCoefficients([a0, a1, a2, b]: readonly Float64Array[], gw: number, gh: number, s: number, [r, g, bl]: Planes, width: number, height: number): Float32Array {
+function applyCoefficients([a0, a1, a2, b]: Coefficients, gw: number, gh: number, s: number, [r, g, bl]: Planes, width: number, height: number): Float32Array {
   const xs = axis(gw, gw * s, 0, width), ys = axis(gh, gh * s, 0, height);
   const out = new Float32Array(width * height);
   for (let y = 0; y < height; y++) {
@@ -148,10 +150,10 @@ function applyCoefficients([a0, a1, a2, b]: readonly Float64Array[], gw: number,
       const tx = xs.t[x]!, i = y * width + x;
       const tl = top + xs.lo[x]!, tr = top + xs.hi[x]!, bo = bottom + xs.lo[x]!, br = bottom + xs.hi[x]!;
       const wtl = (1 - tx) * (1 - ty), wtr = tx * (1 - ty), wbl = (1 - tx) * ty, wbr = tx * ty;
-      const A0 = a0![tl]! * wtl + a0![tr]! * wtr + a0![bo]! * wbl + a0![br]! * wbr;
-      const A1 = a1![tl]! * wtl + a1![tr]! * wtr + a1![bo]! * wbl + a1![br]! * wbr;
-      const A2 = a2![tl]! * wtl + a2![tr]! * wtr + a2![bo]! * wbl + a2![br]! * wbr;
-      const B = b![tl]! * wtl + b![tr]! * wtr + b![bo]! * wbl + b![br]! * wbr;
+      const A0 = a0[tl]! * wtl + a0[tr]! * wtr + a0[bo]! * wbl + a0[br]! * wbr;
+      const A1 = a1[tl]! * wtl + a1[tr]! * wtr + a1[bo]! * wbl + a1[br]! * wbr;
+      const A2 = a2[tl]! * wtl + a2[tr]! * wtr + a2[bo]! * wbl + a2[br]! * wbr;
+      const B = b[tl]! * wtl + b[tr]! * wtr + b[bo]! * wbl + b[br]! * wbr;
       const q = A0 * r[i]! + A1 * g[i]! + A2 * bl[i]! + B;
       out[i] = q > 0 ? q : 0;
     }
@@ -169,7 +171,7 @@ const LOW_RES_RADIUS = 4;
  * filter, the guide prepared once per window radius and shared by all the image's tags. Overshoot below 0 at
  * edges is clipped.
  */
-export function guidedRefiner(rgb: Uint8Array, width: number, height: number): (map: Float32Array, radius: number) => Float32Array {
+export function guidedRefiner(rgb: Uint8Array, width: number, height: number): Refine {
   const full = rgbPlanes(rgb, width * height);
   const guides = new Map<number, { guide: Guide; s: number }>();
   return (map, radius) => {
@@ -181,10 +183,9 @@ export function guidedRefiner(rgb: Uint8Array, width: number, height: number): (
       guides.set(radius, (entry = { guide, s }));
     }
     const { guide, s } = entry;
-    const [a0, a1, a2, b] = coefficients(guide, blockMean(map, width, height, s));
     // the coefficients are smooth: bilinear back to full resolution (as postprocess.upsample), applied to the
     // full-resolution colour
-    return applyCoefficients([a0, a1, a2, b], guide.width, guide.height, s, full, width, height);
+    return applyCoefficients(coefficients(guide, blockMean(map, width, height, s)), guide.width, guide.height, s, full, width, height);
   };
 }
 

@@ -107,8 +107,9 @@ export class LocalTagger {
   }
 
   /**
-   * CAM for `tags` on the image, as the server's `method=cam` gives it (`refine=guided` with `refine`); null when this model's CAM cannot run
-   * here (no linear head on a pooled map, or a token model), and the server has to be asked.
+   * CAM for `tags` on the image, as the server's `method=cam` gives it (`refine=guided` with `refine`); null
+   * when this model's CAM cannot run here (no linear head on a pooled map, or a token model), and the server
+   * has to be asked.
    */
   async camRegions(image: Blob, tags: readonly string[], threshold: number, refine = false): Promise<LocalRegions | null> {
     const cam = await this.camModel();
