@@ -1,29 +1,32 @@
 /**
  * Convolution gradients in standard ONNX ops, with the formulations measured fastest (reference/
- * onnx-training.md §3, bench/README.md "training"): flipped-kernel Conv (stride 1) or ConvTranspose
- * (stride > 1) for the input; for the weights a one-hot grouped Conv (im2col) + MatMul, per sample or as one
+ * onnx-training.md §3, bench/README.md "training"): flipped-kernel Conv (stride 1; on ORT's blocked kernels
+ * where the channels allow, src/graph/nchwc.ts) or ConvTranspose (stride > 1) for the input; for the weights a one-hot grouped Conv (im2col) + MatMul, per sample or as one
  * GEMM over channel-major copies depending on the map size, or a swapped-axes Conv for large kernels; every
  * unfolded buffer is split over the batch to stay under a budget.
  */
-import { conv2d, dim, matmul, reshape, transpose, type Graph, type Value } from '../graph/index.ts';
+import { blockedConv2d, blockedFlippedKernel, conv2d, dim, matmul, reshape, takesBlocked, transpose, type Graph, type Value } from '../graph/index.ts';
 import { add } from '../graph/ops.ts';
 import { reduceSum, slice } from '../graph/math.ts';
 
 export type Pads = readonly [top: number, left: number, bottom: number, right: number];
 
 /** dL/dx of y = conv(x, w) with the given strides and explicit pads. */
-export function convInputGrad(g: Graph, xShape: readonly (number | string)[], w: Value, gy: Value, strides: readonly [number, number], pads: Pads): Value {
+export function convInputGrad(g: Graph, xShape: readonly (number | string)[], w: Value, gy: Value, strides: readonly [number, number], pads: Pads, nchwcBlock = 0): Value {
   const [, , h, wd] = xShape as [unknown, unknown, number, number];
-  const [ci, kh, kw] = [dim(w.shape, 1), dim(w.shape, 2), dim(w.shape, 3)];
+  const [co, ci, kh, kw] = [dim(w.shape, 0), dim(w.shape, 1), dim(w.shape, 2), dim(w.shape, 3)];
   const [ho, wo] = [dim(gy.shape, 2), dim(gy.shape, 3)];
   const [t, l, b, r] = pads;
   if (strides[0] === 1 && strides[1] === 1 && t < kh && b < kh && l < kw && r < kw) {
+    const padding = [kh - 1 - t, kw - 1 - l, kh - 1 - b, kw - 1 - r] as const;
+    // spatial kernels only, as in the forward (rules.ts, conv)
+    if (kh * kw > 1 && takesBlocked(co, ci, 1, nchwcBlock)) return blockedConv2d(g, gy, blockedFlippedKernel(g, w, nchwcBlock), null, { padding }, nchwcBlock);
     // NOTE: correlate with the kernel rotated by 180° and transposed in/out; the pads mirror the forward's
     const swapped = transpose(g, w, [1, 0, 2, 3]);
     const flipped = kh === 1 && kw === 1 ? swapped : slice(g, swapped, [-1, -1], [-(kh + 1), -(kw + 1)], [2, 3], [-1, -1]);
     // NOTE: a (zero) bias lets ORT fuse the fan-in Add that usually follows into this Conv (FusedConv's sum input)
     const bias = g.constant(new Array<number>(ci).fill(0), [ci]);
-    return conv2d(g, gy, flipped, bias, { padding: [kh - 1 - t, kw - 1 - l, kh - 1 - b, kw - 1 - r] });
+    return conv2d(g, gy, flipped, bias, { padding });
   }
   const outPad = [h - ((ho - 1) * strides[0] + kh - t - b), wd - ((wo - 1) * strides[1] + kw - l - r)];
   const shape = [gy.shape[0]!, ci, h, wd];

@@ -46,6 +46,8 @@ export interface StepGraphOptions {
   readonly inputGradient?: boolean;
   /** Largest im2col buffer one weight gradient may hold, in bytes (default 64 MiB). */
   readonly unfoldBudget?: number;
+  /** ORT's blocked conv kernels for the forward convs, in this channel block (nchwcBlockSize); default 0: off. */
+  readonly nchwcBlock?: number;
 }
 
 export interface StepGraph {
@@ -72,6 +74,7 @@ export interface PassOptions {
   /** Whether the backward emits parameter gradients (see RuleContext.paramGrads). */
   readonly paramGrads: boolean;
   readonly unfoldBudget?: number;
+  readonly nchwcBlock?: number;
 }
 
 function rule(layer: Layer): GradRule<Layer['kind']> {
@@ -103,6 +106,7 @@ export function forward(g: Graph, spec: ModelSpec, o: PassOptions): Pass {
     mode: o.mode,
     paramGrads: o.paramGrads,
     unfoldBudget: o.unfoldBudget ?? 0,
+    nchwcBlock: o.nchwcBlock ?? 0,
     param: o.param,
     setState: (key, value) => void states.set(key, value),
   };
@@ -194,7 +198,7 @@ export function backward(spec: ModelSpec, pass: Pass, dlogits: Value, wrt: Wrt):
 export function buildTrainingStep(spec: ModelSpec, options: StepGraphOptions): StepGraph {
   const g = new Graph(`${spec.name}_train_step`);
   const { batch, outputs = 'update', inputGradient = false } = options;
-  const pass = forward(g, spec, { mode: 'train', batch, param: variableInputs(g, spec), paramGrads: true, unfoldBudget: options.unfoldBudget ?? 64 * 2 ** 20 });
+  const pass = forward(g, spec, { mode: 'train', batch, param: variableInputs(g, spec), paramGrads: true, unfoldBudget: options.unfoldBudget ?? 64 * 2 ** 20, nchwcBlock: options.nchwcBlock });
   const logits = pass.values.get(pass.logitsLayer)!;
   const labels = g.input(FEED.labels, 'float32', logits.shape);
   const { loss, dlogits, probs } = buildLoss(g, options.loss, logits, labels, options.lossOptions);
@@ -236,9 +240,9 @@ export function buildTrainingStep(spec: ModelSpec, options: StepGraphOptions): S
 }
 
 /** Inference with weights as inputs (BN with moving statistics): validation during training. */
-export function buildEvalGraph(spec: ModelSpec, batch: number | string, loss?: { name: LossName; options?: LossOptions }): Uint8Array {
+export function buildEvalGraph(spec: ModelSpec, batch: number | string, loss?: { name: LossName; options?: LossOptions }, nchwcBlock = 0): Uint8Array {
   const g = new Graph(`${spec.name}_eval`);
-  const pass = forward(g, spec, { mode: 'eval', batch, param: variableInputs(g, spec), paramGrads: false });
+  const pass = forward(g, spec, { mode: 'eval', batch, param: variableInputs(g, spec), paramGrads: false, nchwcBlock });
   const logits = pass.values.get(pass.logitsLayer)!;
   if (loss) {
     const labels = g.input(FEED.labels, 'float32', logits.shape);

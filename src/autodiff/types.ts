@@ -16,6 +16,8 @@ export interface RuleContext {
   setState(key: string, value: Value): void;
   /** Upper bound in bytes for one unfolded (im2col) weight-gradient buffer. */
   readonly unfoldBudget: number;
+  /** Channel block of ORT's blocked conv kernels for convs on fed weights (src/graph/nchwc.ts); 0: standard Conv only. */
+  readonly nchwcBlock: number;
 }
 
 export interface ForwardResult {

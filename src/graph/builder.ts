@@ -26,6 +26,8 @@ export class Graph {
   /** Names handed out by fresh() and not yet bound to a value. */
   private readonly pending = new Set<string>();
   private readonly constCache = new Map<string, Value>();
+  /** Operator domains besides the standard one, each imported at version 1. */
+  private readonly domains = new Set<string>();
   private counter = 0;
 
   constructor(readonly name: string) {}
@@ -89,11 +91,18 @@ export class Graph {
     return this.opN(opType, inputs, attrs, [{ shape, dtype }], name)[0]!;
   }
 
-  opN(opType: string, inputs: readonly (Value | null)[], attrs: Attrs, outs: readonly { shape: Shape; dtype: DType }[], name?: string): Value[] {
+  /** A node of a runtime's own operator set (ONNX Runtime's `com.microsoft.nchwc`), version 1. */
+  opIn(domain: string, opType: string, inputs: readonly (Value | null)[], attrs: Attrs, shape: Shape, name?: string): Value {
+    this.domains.add(domain);
+    return this.opN(opType, inputs, attrs, [{ shape, dtype: 'float32' }], name, domain)[0]!;
+  }
+
+  opN(opType: string, inputs: readonly (Value | null)[], attrs: Attrs, outs: readonly { shape: Shape; dtype: DType }[], name?: string, domain?: string): Value[] {
     const base = name ?? opType.toLowerCase();
     const values = outs.map((o, i) => ({ name: this.claim(this.fresh(i === 0 ? base : `${base}_${i}`)), shape: o.shape, dtype: o.dtype }));
     this.nodes.push({
       opType,
+      ...(domain ? { domain } : {}),
       name: this.claim(this.fresh(`node_${base}`)),
       input: inputs.map((v) => v?.name ?? ''),
       output: values.map((v) => v.name),
@@ -118,7 +127,7 @@ export class Graph {
   toModel(docString = ''): Uint8Array {
     const model = onnx.ModelProto.create({
       irVersion: IR_VERSION,
-      opsetImport: [{ domain: '', version: OPSET }],
+      opsetImport: [{ domain: '', version: OPSET }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))],
       producerName: 'tagbooru',
       docString,
       graph: { name: this.name, node: this.nodes, initializer: this.inits, input: this.inputs, output: this.outputs },

@@ -36,8 +36,8 @@ export interface ConvOptions {
   name?: string;
 }
 
-/** x [N,C,H,W], w [O,C/group,kh,kw], bias [O] or null. */
-export function conv2d(g: Graph, x: Value, w: Value, bias: Value | null, o: ConvOptions = {}): Value {
+/** The attributes and output shape of a conv of x [N,C,H,W] with w [O,C/group,kh,kw], checked. */
+export function convGeometry(x: Value, w: Value, o: ConvOptions): { attrs: { kernel_shape: number[]; strides: number[]; pads: number[]; group?: number }; shape: Dim[] } {
   const [n, c, h, wd] = [x.shape[0]!, dim(x.shape, 1), dim(x.shape, 2), dim(x.shape, 3)];
   const [out, cin, kh, kw] = [dim(w.shape, 0), dim(w.shape, 1), dim(w.shape, 2), dim(w.shape, 3)];
   const group = o.group ?? 1;
@@ -45,7 +45,13 @@ export function conv2d(g: Graph, x: Value, w: Value, bias: Value | null, o: Conv
   const s = o.strides ?? [1, 1];
   const [t, l, b, r] = resolvePads(h, wd, kh, kw, s, o.padding ?? 'same');
   const shape = [n, out, windowOut(h, kh, s[0], t, b), windowOut(wd, kw, s[1], l, r)];
-  return g.op('Conv', bias ? [x, w, bias] : [x, w], { kernel_shape: [kh, kw], strides: [...s], pads: [t, l, b, r], group: group === 1 ? undefined : group }, shape, 'float32', o.name);
+  return { attrs: { kernel_shape: [kh, kw], strides: [...s], pads: [t, l, b, r], group: group === 1 ? undefined : group }, shape };
+}
+
+/** x [N,C,H,W], w [O,C/group,kh,kw], bias [O] or null. */
+export function conv2d(g: Graph, x: Value, w: Value, bias: Value | null, o: ConvOptions = {}): Value {
+  const { attrs, shape } = convGeometry(x, w, o);
+  return g.op('Conv', bias ? [x, w, bias] : [x, w], attrs, shape, 'float32', o.name);
 }
 
 /** Output shape of a pooling window over [N,C,H,W]. */

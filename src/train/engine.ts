@@ -13,6 +13,7 @@ import { initWeights } from '../models/init.ts';
 import { buildModel } from '../models/registry.ts';
 import { inputLayer, type ModelSpec, type Weights } from '../models/spec.ts';
 import type { VariableSpec } from '../models/shapes.ts';
+import { nchwcBlockSize } from './nchwc-probe.ts';
 import { decodeSafetensors, encodeSafetensors, writeAtomic, type TensorEntry } from './safetensors.ts';
 
 export interface EngineConfig {
@@ -61,7 +62,8 @@ export class Engine {
 
   static async create(config: EngineConfig): Promise<Engine> {
     const spec = typeof config.model === 'string' ? buildModel(config.model, { tags: config.tags, imageSize: config.imageSize }) : config.model;
-    const step = buildTrainingStep(spec, { batch: config.batchSize, loss: config.loss, lossOptions: config.lossOptions, optimizer: config.optimizer, unfoldBudget: config.unfoldBudget });
+    const nchwcBlock = await nchwcBlockSize();
+    const step = buildTrainingStep(spec, { batch: config.batchSize, loss: config.loss, lossOptions: config.lossOptions, optimizer: config.optimizer, unfoldBudget: config.unfoldBudget, nchwcBlock });
     const session = await ModelSession.create(step.model, { threads: config.threads, memoryPattern: false });
     return new Engine(config, spec, session, step.variables, step.slots);
   }
@@ -144,7 +146,7 @@ export class Engine {
   /** Probabilities (and the loss when labels are given) with the moving BN statistics, any batch size. */
   async evaluate(x: Float32Array, count: number, labels?: Float32Array): Promise<{ probs: Float32Array; loss?: number }> {
     if (!this.evalSession) {
-      const model = buildEvalGraph(this.spec, 'N', { name: this.config.loss, options: this.config.lossOptions });
+      const model = buildEvalGraph(this.spec, 'N', { name: this.config.loss, options: this.config.lossOptions }, await nchwcBlockSize());
       this.evalSession = await ModelSession.create(model, { threads: this.config.threads, spinning: false });
     }
     const feeds = this.weightFeeds();

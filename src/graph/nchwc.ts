@@ -1,0 +1,65 @@
+/**
+ * Convolution through ONNX Runtime's blocked-layout kernels (operator set `com.microsoft.nchwc`), for convs
+ * whose weights are graph inputs. ORT moves a Conv to these kernels itself only when its weights are
+ * initializers, reordering them once while it optimises the graph; a training step feeds new weights every
+ * run, so it would fall back to im2col + GEMM (bench/README.md, training). Here the graph reorders the
+ * weights itself on every run — kilobytes to a few megabytes against maps of tens of megabytes — and
+ * brackets the conv with ORT's own input and output reorders.
+ *
+ * The block is the channel count the kernels work in (16 with AVX-512, 8 with AVX2); ORT does not report
+ * it, so the caller passes what `nchwcBlockSize` (src/train/nchwc-probe.ts) measured, 0 for none.
+ */
+import type { Graph } from './builder.ts';
+import { convGeometry, reshape, transpose, type ConvOptions } from './ops.ts';
+import { dim, type Value } from './types.ts';
+
+export const NCHWC_DOMAIN = 'com.microsoft.nchwc';
+
+/** Whether the blocked kernel takes this conv: whole output blocks, and an input of whole blocks or narrower than one (read as NCHW). */
+export function takesBlocked(inChannels: number, outChannels: number, group: number, block: number): boolean {
+  return block > 1 && group === 1 && outChannels % block === 0 && (inChannels < block || inChannels % block === 0);
+}
+
+/**
+ * OIHW → the kernel's layout, shape unchanged: output channels in blocks of `block` innermost, and for a
+ * blocked input the input channels in blocks next to them (OIHWBiBo); an NCHW input keeps them whole (OIHWBo).
+ */
+export function blockedKernel(g: Graph, w: Value, block: number): Value {
+  const [o, i, k] = [dim(w.shape, 0), dim(w.shape, 1), dim(w.shape, 2) * dim(w.shape, 3)];
+  const b = block;
+  const [split, perm] = i < b
+    ? [[o / b, b, i, k], [0, 2, 3, 1]] // [O/B, Bo, I, k] → [O/B, I, k, Bo]
+    : [[o / b, b, i / b, b, k], [0, 2, 4, 3, 1]]; // [O/B, Bo, I/B, Bi, k] → [O/B, I/B, k, Bi, Bo]
+  return reshape(g, transpose(g, reshape(g, w, split, split), perm), w.shape.map(Number), w.shape);
+}
+
+/**
+ * The kernel of conv's input gradient, W'[i,o] = W[o,i] rotated by 180°, in the layout blockedKernel gives W'.
+ * Reversing the flattened kh·kw axis is the rotation; it is taken with the blocks innermost, so the Gather
+ * moves whole Bi·Bo runs.
+ */
+export function blockedFlippedKernel(g: Graph, w: Value, block: number): Value {
+  const [o, i, kh, kw] = [dim(w.shape, 0), dim(w.shape, 1), dim(w.shape, 2), dim(w.shape, 3)];
+  const b = block, k = kh * kw;
+  // W' has i outputs and o inputs: [i/B, o/B, k, Bo(W' input), Bi(W' output)], or [i/B, o, k, Bi] for o < B
+  const [split, perm] = o < b
+    ? [[o, i / b, b, k], [1, 0, 3, 2]]
+    : [[o / b, b, i / b, b, k], [2, 0, 4, 1, 3]];
+  const reordered = transpose(g, reshape(g, w, split, split), perm);
+  const reversed = Array.from({ length: k }, (_, j) => k - 1 - j);
+  const flipped = g.op('Gather', [reordered, g.ints(reversed)], { axis: 2 }, reordered.shape);
+  return reshape(g, flipped, [i, o, kh, kw], [i, o, kh, kw]);
+}
+
+/**
+ * The blocked kernel on NCHW values: x [N,C,H,W], `kernel` already in the kernel's layout (blockedKernel or
+ * blockedFlippedKernel; its shape is the logical [O,C,kh,kw]). Callers check takesBlocked first.
+ */
+export function blockedConv2d(g: Graph, x: Value, kernel: Value, bias: Value | null, o: ConvOptions, block: number): Value {
+  const { attrs, shape } = convGeometry(x, kernel, o);
+  const [ci, co] = [dim(x.shape, 1), dim(kernel.shape, 0)];
+  if (!takesBlocked(ci, co, o.group ?? 1, block)) throw new Error(`blockedConv2d: ${ci} → ${co} channels do not fit blocks of ${block}`);
+  const xb = ci < block ? x : g.opIn(NCHWC_DOMAIN, 'ReorderInput', [x], {}, x.shape);
+  const yb = g.opIn(NCHWC_DOMAIN, 'Conv', bias ? [xb, kernel, bias] : [xb, kernel], attrs, shape);
+  return g.opIn(NCHWC_DOMAIN, 'ReorderOutput', [yb], { channels: co }, shape, o.name);
+}
