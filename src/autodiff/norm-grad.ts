@@ -1,6 +1,6 @@
 /**
  * Batch normalisation's gradients. In training mode, forward and backward with as few full passes over the
- * map as standard ops allow (each is a memory-bound sweep on CPU; see bench/README.md, training):
+ * map as standard ops allow (each is a memory-bound sweep on CPU; see README.md, Benchmarks: training):
  * - forward: Σx and Σx² (the variance as E[x²] − μ², so no centred copy is written or kept), then the
  *   inference BatchNormalization kernel fed the batch statistics;
  * - backward: Σgy and Σgy·x, then gy + b·x + c by the BN kernel as an affine map and one Add; the common

@@ -2,7 +2,7 @@
  * Convolution through ONNX Runtime's blocked-layout kernels (operator set `com.microsoft.nchwc`), for convs
  * whose weights are graph inputs. ORT moves a Conv to these kernels itself only when its weights are
  * initializers, reordering them once while it optimises the graph; a training step feeds new weights every
- * run, so it would fall back to im2col + GEMM (bench/README.md, training). Here the graph reorders the
+ * run, so it would fall back to im2col + GEMM (README.md, Benchmarks: training). Here the graph reorders the
  * weights itself on every run — kilobytes to a few megabytes against maps of tens of megabytes — and
  * brackets the conv with ORT's own input and output reorders.
  *

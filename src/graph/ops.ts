@@ -115,6 +115,10 @@ export function transpose(g: Graph, x: Value, perm: readonly number[], name?: st
 
 /** `shape` may use 0 (copy) and −1 (infer) as ONNX Reshape does; the static result is given in `outShape`. */
 export function reshape(g: Graph, x: Value, shape: readonly number[], outShape: Shape, name?: string): Value {
+  // NOTE: a reshape to the shape it has is dropped: each ORT node costs microseconds, and the grouped
+  // optimizer update alone flattens and restores thousands of BN vectors that are flat already
+  const same = outShape.length === x.shape.length && outShape.every((d, i) => typeof d === 'number' && d === x.shape[i]);
+  if (same && name === undefined) return x;
   return g.op('Reshape', [x, g.ints(shape)], {}, outShape, x.dtype, name);
 }
 

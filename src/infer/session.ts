@@ -24,7 +24,7 @@ export interface SessionOptions {
   readonly spinning?: boolean;
   /**
    * ORT's memory pattern: one planned block for all intermediates. Off for training graphs, where it raised
-   * peak RSS by 50–60 % and made the first two runs slow instead of one (see bench/README.md, training).
+   * peak RSS by 50–60 % and made the first two runs slow instead of one (see README.md, Benchmarks: training).
    */
   readonly memoryPattern?: boolean;
 }
