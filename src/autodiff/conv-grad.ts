@@ -1,9 +1,10 @@
 /**
  * Convolution gradients in standard ONNX ops, with the formulations measured fastest (reference/
- * onnx-training.md §3, README.md, Benchmarks: training): flipped-kernel Conv (stride 1; on ORT's blocked kernels
- * where the channels allow, src/graph/nchwc.ts) or ConvTranspose (stride > 1) for the input; for the weights a one-hot grouped Conv (im2col) + MatMul, per sample or as one
- * GEMM over channel-major copies depending on the map size, or a swapped-axes Conv for large kernels; every
- * unfolded buffer is split over the batch to stay under a budget.
+ * onnx-training.md §3, README.md, Benchmarks: training): flipped-kernel Conv (stride 1; on ORT's blocked
+ * kernels where the channels allow, src/graph/nchwc.ts) or ConvTranspose (stride > 1) for the input; for the
+ * weights a one-hot grouped Conv (im2col) + MatMul, per sample or as one GEMM over channel-major copies
+ * depending on the map size, or a swapped-axes Conv for large kernels; every unfolded buffer is split over
+ * the batch to stay under a budget.
  */
 import { blockedConv2d, blockedFlippedKernel, conv2d, dim, matmul, reshape, takesBlocked, transpose, type Graph, type Value } from '../graph/index.ts';
 import { add } from '../graph/ops.ts';

@@ -46,7 +46,7 @@ export interface StepGraphOptions {
   readonly inputGradient?: boolean;
   /** Largest im2col buffer one weight gradient may hold, in bytes (default 64 MiB). */
   readonly unfoldBudget?: number;
-  /** ORT's blocked conv kernels for the forward convs, in this channel block (nchwcBlockSize); default 0: off. */
+  /** ORT's blocked conv kernels for spatial convs and their stride-1 input gradients, in this channel block (nchwcBlockSize); default 0: off. */
   readonly nchwcBlock?: number;
 }
 
