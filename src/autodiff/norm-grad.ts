@@ -23,16 +23,26 @@ export const perChannel = (x: Value) => dim(x.shape, 0) * dim(x.shape, 2) * dim(
  * batch) run 2–3× faster in ORT than one ReduceSum over axes [0,2,3].
  */
 export function channelSum(ctx: RuleContext, x: Value): Value {
-  const g = ctx.g, [n, c] = [dim(x.shape, 0), dim(x.shape, 1)], p = dim(x.shape, 2) * dim(x.shape, 3);
-  return reduceSum(g, reduceSum(g, reshape(g, x, [n, c, p], [n, c, p]), [2], false), [0], false);
+  return reduceSum(ctx.g, reduceSum(ctx.g, flatMaps(ctx, x), [2], false), [0], false);
 }
+
+/** Σx² over N, H, W as [C]: ReduceSumSquare writes no squared copy of the map (1–3 % of a training step). */
+export function channelSumSquares(ctx: RuleContext, x: Value): Value {
+  const [n, c] = [dim(x.shape, 0), dim(x.shape, 1)];
+  return reduceSum(ctx.g, ctx.g.op('ReduceSumSquare', [flatMaps(ctx, x)], { axes: [2], keepdims: 0 }, [n, c]), [0], false);
+}
+
+const flatMaps = (ctx: RuleContext, x: Value) => {
+  const [n, c, p] = [dim(x.shape, 0), dim(x.shape, 1), dim(x.shape, 2) * dim(x.shape, 3)];
+  return reshape(ctx.g, x, [n, c, p], [n, c, p]);
+};
 
 export function bnTrainForward(ctx: RuleContext, l: BnLayer, x: Value): ForwardResult {
   const g = ctx.g, m = perChannel(x);
   const p = (v: string) => ctx.param(`${l.name}/${v}`);
   const mean = mul(g, channelSum(ctx, x), g.scalar(1 / m));
   // NOTE: E[x²] − μ² loses digits only when |μ| ≫ σ (not the case for conv outputs); clamped at 0
-  const variance = max(g, sub(g, mul(g, channelSum(ctx, mul(g, x, x)), g.scalar(1 / m)), mul(g, mean, mean)), g.scalar(0));
+  const variance = max(g, sub(g, mul(g, channelSumSquares(ctx, x), g.scalar(1 / m)), mul(g, mean, mean)), g.scalar(0));
   const y = batchNorm(g, x, p('gamma'), p('beta'), mean, variance, l.epsilon, l.name);
   // Keras: moving = moving·momentum + batch·(1 − momentum), with the unbiased batch variance
   const keep = g.scalar(l.momentum), take = g.scalar(1 - l.momentum);
