@@ -6,7 +6,7 @@
  * depending on the map size, or a swapped-axes Conv for large kernels; every unfolded buffer is split over
  * the batch to stay under a budget.
  */
-import { blockedConv2d, blockedFlippedKernel, conv2d, dim, matmul, reshape, takesBlocked, transpose, type Graph, type Value } from '../graph/index.ts';
+import { blockedConv2d, blockedFlippedKernel, blockedPays, conv2d, dim, matmul, reshape, transpose, type Graph, type Value } from '../graph/index.ts';
 import { add } from '../graph/ops.ts';
 import { reduceSum, slice } from '../graph/math.ts';
 
@@ -20,8 +20,7 @@ export function convInputGrad(g: Graph, xShape: readonly (number | string)[], w:
   const [t, l, b, r] = pads;
   if (strides[0] === 1 && strides[1] === 1 && t < kh && b < kh && l < kw && r < kw) {
     const padding = [kh - 1 - t, kw - 1 - l, kh - 1 - b, kw - 1 - r] as const;
-    // spatial kernels only, as in the forward (rules.ts, conv)
-    if (kh * kw > 1 && takesBlocked(co, ci, 1, nchwcBlock)) return blockedConv2d(g, gy, blockedFlippedKernel(g, w, nchwcBlock), null, { padding }, nchwcBlock);
+    if (blockedPays([kh, kw], co, ci, nchwcBlock)) return blockedConv2d(g, gy, blockedFlippedKernel(g, w, nchwcBlock), null, { padding }, nchwcBlock);
     // NOTE: correlate with the kernel rotated by 180° and transposed in/out; the pads mirror the forward's
     const swapped = transpose(g, w, [1, 0, 2, 3]);
     const flipped = kh === 1 && kw === 1 ? swapped : slice(g, swapped, [-1, -1], [-(kh + 1), -(kw + 1)], [2, 3], [-1, -1]);

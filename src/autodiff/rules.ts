@@ -2,7 +2,7 @@
  * One gradient rule per layer kind, in one table (tinygrad's habit): each emits its forward nodes and,
  * given the output gradient, its backward nodes. A layer kind without a rule does not compile.
  */
-import { add, avgPool2d, batchNorm, blockedConv2d, blockedKernel, conv2d, dense, dim, flatten, globalAvgPool, matmul, maxPool2d, numel, poolShape, mul, relu, reshape, samePad, sigmoid, sub, takesBlocked, transpose, type Value } from '../graph/index.ts';
+import { add, avgPool2d, batchNorm, blockedConv2d, blockedKernel, blockedPays, conv2d, dense, dim, flatten, globalAvgPool, matmul, maxPool2d, numel, poolShape, mul, relu, reshape, samePad, sigmoid, sub, transpose, type Value } from '../graph/index.ts';
 import { cast, expand, greater, reduceSum } from '../graph/math.ts';
 import { convInputGrad, convWeightGrad, type Pads } from './conv-grad.ts';
 import { bnEvalBackward, bnTrainBackward, bnTrainForward } from './norm-grad.ts';
@@ -29,10 +29,7 @@ export const GRAD_RULES: GradRules = {
       const w = ctx.param(`${l.name}/kernel`);
       const b = l.useBias ? ctx.param(`${l.name}/bias`) : null;
       const o = { strides: l.strides, padding: padsOf(x!, l.kernel, l.strides, l.padding), name: l.name };
-      // NOTE: only spatial kernels: the blocked 3×3 and 7×7 run 1.1–5× faster than im2col on fed weights (bench
-      // case a), while a 1×1 is one GEMM either way and the two reorders around it cost more than they save
-      const blocked = l.kernel[0] * l.kernel[1] > 1 && takesBlocked(dim(x!.shape, 1), l.filters, 1, ctx.nchwcBlock);
-      return { y: blocked ? blockedConv2d(ctx.g, x!, blockedKernel(ctx.g, w, ctx.nchwcBlock), b, o, ctx.nchwcBlock) : conv2d(ctx.g, x!, w, b, o), saved: {} };
+      return { y: blockedPays(l.kernel, dim(x!.shape, 1), l.filters, ctx.nchwcBlock) ? blockedConv2d(ctx.g, x!, blockedKernel(ctx.g, w, ctx.nchwcBlock), b, o, ctx.nchwcBlock) : conv2d(ctx.g, x!, w, b, o), saved: {} };
     },
     takesScaledGradient: true,
     backward(ctx, l, [x], _f, gy, [needDx], scale) {
