@@ -22,6 +22,7 @@ interface Resolved {
   readonly includePlaceless: boolean;
   readonly keepInput: boolean;
   readonly scorecamChannels?: number;
+  readonly mapStride?: number;
   /** Explicit tag indices; null: the selection picks the default tags from the scores. */
   readonly tags: readonly number[] | null;
   readonly selection: CompiledSelection;
@@ -51,7 +52,15 @@ async function resolve(ctx: ExplainContext, options: ExplainOptions): Promise<Re
   const selection = compileSelection(tags, thresholds, { threshold: o.threshold });
   const method = o.method ?? (await defaultMethod(ctx));
   if (method === 'gradcam' || method === 'saliency') requireTrainingModel(ctx.bundle, method);
+  if (o.mapStride !== undefined) await checkMapStride(ctx, method, o.mapStride);
   return { ...o, method, tags: chosen, selection };
+}
+
+/** A finer map is a rewrite of the cam probe: only cam has one, and only at strides the model's layers allow. */
+async function checkMapStride(ctx: ExplainContext, method: ExplainMethod, mapStride: number): Promise<void> {
+  if (method !== 'cam') throw new TagbooruError('E_USAGE', `mapStride applies to method cam only (received it with ${method}, whose maps have their own resolution)`);
+  const { mapStrides } = await ctx.worker.describe('probe');
+  if (!mapStrides.includes(mapStride)) throw invalidOption('mapStride', `one of ${mapStrides.join(', ')} for this model (input pixels per map cell)`, mapStride);
 }
 
 /** The tags to explain on this image: the ones asked for, or those the thresholds select that have a place. */

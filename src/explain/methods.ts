@@ -10,7 +10,7 @@ import { upsample, type Grid } from './postprocess.ts';
 import type { ExplainWorker } from './runner.ts';
 import { saliencyMaps } from './saliency.ts';
 import type { ExplainMethod } from './types.ts';
-import { GRAD_IO, hasTrainingModel, type VariantInfo } from './variants.ts';
+import { GRAD_IO, hasTrainingModel, type DenseProbe, type VariantInfo } from './variants.ts';
 
 export interface ExplainContext {
   readonly bundle: Bundle;
@@ -35,6 +35,8 @@ export interface Probed {
 
 export interface MethodOptions {
   readonly scorecamChannels?: number;
+  /** cam: the map's stride in input pixels, finer than the model's own (dense.ts). */
+  readonly mapStride?: number;
 }
 
 interface Method {
@@ -63,15 +65,15 @@ function inputDims(bundle: Bundle, n: number): number[] {
 const sigmoid = (v: Float32Array) => v.map((z) => 1 / (1 + Math.exp(-z)));
 
 /** Run the probe variant (model.onnx plus `cam` and feature outputs) on one image. */
-async function runProbe(ctx: ExplainContext, x: Float32Array, fetch: 'cam' | 'features'): Promise<{ info: ProbeInfo; scores: Float32Array; out: TensorData }> {
-  const info = await ctx.worker.describe('probe');
+async function runProbe(ctx: ExplainContext, x: Float32Array, fetch: 'cam' | 'features', variant: 'probe' | DenseProbe = 'probe'): Promise<{ info: ProbeInfo; scores: Float32Array; out: TensorData }> {
+  const info = await ctx.worker.describe(variant);
   const name = fetch === 'cam' ? info.cam : info.features;
   if (!name) {
     const others = (await workingMethods(ctx)).filter((m) => m !== 'cam');
     throw new TagbooruError('E_MODEL', `cam needs a linear head on global average pooling (conv 1×1 → pool, or pool → dense); in this model ${info.camError}. Methods that work for it: ${others.join(', ')}`);
   }
   const { manifest } = ctx.bundle;
-  const out = await ctx.worker.run('probe', { [manifest.input.name]: { data: x.slice(), dims: inputDims(ctx.bundle, 1) } }, [manifest.output.name, name]);
+  const out = await ctx.worker.run(variant, { [manifest.input.name]: { data: x.slice(), dims: inputDims(ctx.bundle, 1) } }, [manifest.output.name, name]);
   const raw = out[manifest.output.name]!.data;
   return { info, scores: manifest.output.activation === 'logits' ? sigmoid(raw) : raw, out: out[name]! };
 }
@@ -98,12 +100,12 @@ const plainScores = (ctx: ExplainContext, x: Float32Array) => ctx.predict(x.slic
 export const METHODS: { [K in ExplainMethod]: Method } = {
   /** The head at every position: one pass, every tag (exact for conv 1×1 → GAP and GAP → dense heads). */
   cam: {
-    async probe(ctx, x) {
-      const { info, scores, out } = await runProbe(ctx, x, 'cam');
+    async probe(ctx, x, o) {
+      const { info, scores, out } = await runProbe(ctx, x, 'cam', o.mapStride === undefined ? 'probe' : `probe@${o.mapStride}`);
       const input = ctx.bundle.manifest.preprocess;
       const { planes, width, height } = featurePlanes(out, info.layout === 'tokens' ? 'tokens' : 'NCHW', info, input);
-      const hw = width * height;
-      return { scores, maps: (tags) => Promise.resolve(tags.map((t) => ({ grid: { width, height, data: planes.subarray(t * hw, (t + 1) * hw) } }))) };
+      const hw = width * height, lattice = info.lattice;
+      return { scores, maps: (tags) => Promise.resolve(tags.map((t) => ({ grid: { width, height, lattice, data: planes.subarray(t * hw, (t + 1) * hw) } }))) };
     },
   },
 

@@ -6,19 +6,29 @@
 import type { ContentRect } from '../image/index.ts';
 import type { Box, FloatMap } from './types.ts';
 
-/** A row-major single-channel map on a grid of any size. */
-export type Grid = FloatMap;
+/**
+ * A row-major single-channel map on a grid of any size. A finer CAM (dense.ts) has `lattice` cells per cell of
+ * the model's own grid, the original positions at 0, lattice, 2·lattice…: its cells are placed where those
+ * positions and the offsets between them lie, not spread evenly over the input.
+ */
+export interface Grid extends FloatMap {
+  readonly lattice?: number;
+}
 
 /** Integer pixel bounds [x0, y0, x1, y1) on a canvas. */
 type Bounds = readonly [number, number, number, number];
 
-/** Per output index along one axis: the two source indices and the weight of the second. */
-export function axis(inSize: number, outSize: number, from: number, to: number): { lo: Int32Array; hi: Int32Array; t: Float32Array } {
+/**
+ * Per output index along one axis: the two source indices and the weight of the second. With a lattice the
+ * model's own grid had ⌈inSize / lattice⌉ cells over the output, and source index p sits at its cell p / lattice.
+ */
+export function axis(inSize: number, outSize: number, from: number, to: number, lattice = 1): { lo: Int32Array; hi: Int32Array; t: Float32Array } {
   const n = to - from;
   const lo = new Int32Array(n), hi = new Int32Array(n), t = new Float32Array(n);
-  const scale = inSize / outSize;
+  const cells = Math.floor((inSize - 1) / lattice) + 1;
+  const scale = (cells / outSize) * lattice, half = lattice / 2;
   for (let i = 0; i < n; i++) {
-    const s = Math.min(Math.max((from + i + 0.5) * scale - 0.5, 0), inSize - 1);
+    const s = Math.min(Math.max((from + i + 0.5) * scale - half, 0), inSize - 1);
     lo[i] = Math.floor(s);
     hi[i] = Math.min(lo[i]! + 1, inSize - 1);
     t[i] = s - lo[i]!;
@@ -32,7 +42,7 @@ export function axis(inSize: number, outSize: number, from: number, to: number):
  */
 export function upsample(grid: Grid, width: number, height: number, bounds: Bounds = [0, 0, width, height]): Float32Array {
   const [x0, y0, x1, y1] = bounds;
-  const xs = axis(grid.width, width, x0, x1), ys = axis(grid.height, height, y0, y1);
+  const xs = axis(grid.width, width, x0, x1, grid.lattice), ys = axis(grid.height, height, y0, y1, grid.lattice);
   const w = x1 - x0, out = new Float32Array(w * (y1 - y0));
   const { data } = grid;
   for (let y = 0; y < y1 - y0; y++) {

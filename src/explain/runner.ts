@@ -4,7 +4,7 @@ import { TagbooruError, type ErrorCode } from '../errors.ts';
 import type { Bundle } from '../infer/bundle.ts';
 import type { TensorData } from '../infer/session.ts';
 import type { ExplainReply, ExplainRequest, ExplainWorkerInit } from './_worker.ts';
-import type { VariantInfo, VariantName } from './variants.ts';
+import type { VariantInfo, VariantKind, VariantName } from './variants.ts';
 
 const BOOT = new URL('../infer/worker-boot.js', import.meta.url);
 const MODULE = new URL('./_worker.ts', import.meta.url).href;
@@ -44,13 +44,13 @@ export class ExplainWorker {
   }
 
   /** The variant's names and layout, building it if needed (asked once: a variant never changes). */
-  async describe<V extends VariantName>(variant: V): Promise<Extract<VariantInfo, { variant: V }>> {
+  async describe<V extends VariantName>(variant: V): Promise<Extract<VariantInfo, { variant: VariantKind<V> }>> {
     let info = this.infos.get(variant);
     if (!info) {
       info = this.request({ op: 'describe', variant }).then((reply) => (reply as { info: VariantInfo }).info);
       this.infos.set(variant, info);
     }
-    return (await info) as Extract<VariantInfo, { variant: V }>;
+    return (await info) as Extract<VariantInfo, { variant: VariantKind<V> }>;
   }
 
   /** Run a variant; the feeds' buffers are transferred. */

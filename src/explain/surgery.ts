@@ -6,6 +6,7 @@
 import { TagbooruError } from '../errors.ts';
 import { decodeModel, type ModelProto } from '../graph/index.ts';
 import { onnx, type NodeProto } from '../graph/proto.ts';
+import { denseStrides, densify } from './dense.ts';
 import { findPoolHead, type FeatureLayout, type PoolHead } from './head.ts';
 
 export interface ProbeVariant {
@@ -18,6 +19,10 @@ export interface ProbeVariant {
   readonly layout: FeatureLayout;
   /** AveragePool's window, which must cover the feature map for the pooling to be global. */
   readonly window: readonly [number, number] | null;
+  /** `cam` cells per cell of the model's own last feature map (dense.ts): 1 unless a finer map was asked for. */
+  readonly lattice: number;
+  /** The map strides (input pixels) `cam` can have, the model's own first; empty for token models. */
+  readonly mapStrides: readonly number[];
 }
 
 const FLOAT = 1;
@@ -88,13 +93,15 @@ export function encodeModel(model: ModelProto): Uint8Array {
  * The explain variant of a tagger. Fails (E_MODEL) only when the model has no global average pooling at all;
  * a pooled model whose head is not linear still gets its features (Score-CAM), with `camError` saying why.
  */
-export function probeVariant(bytes: Uint8Array, output: string): ProbeVariant {
+export function probeVariant(bytes: Uint8Array, output: string, mapStride?: number): ProbeVariant {
   const model = decodeModel(bytes);
   if (!model.graph?.output?.some((o) => o.name === output)) throw new TagbooruError('E_MODEL', `the model has no output ${output}`);
   const head = findPoolHead(model, output);
   if (!head) {
     throw new TagbooruError('E_MODEL', 'the model has no global average pooling (GlobalAveragePool, ReduceMean over H and W or over tokens) before its output, so neither cam nor scorecam can find its last feature map; use gradcam or saliency on a tagbooru-trained bundle');
   }
+  const mapStrides = denseStrides(model, head);
+  const lattice = mapStride === undefined ? 1 : densify(model, head, mapStride).lattice;
   const fresh = namer(model);
   const cam = camNodes(model, head, fresh);
   // Score-CAM weighs the backbone's channels: with a conv 1×1 → GAP head, the conv's input (NCHW, as Conv takes it)
@@ -113,5 +120,7 @@ export function probeVariant(bytes: Uint8Array, output: string): ProbeVariant {
     features,
     layout,
     window: head.window,
+    lattice,
+    mapStrides,
   };
 }

@@ -74,6 +74,12 @@ export interface ExplainOptions {
    * at the image's edges rather than at the 32-px cells of a stride-32 map (default `none`).
    */
   readonly refine?: ExplainRefinement;
+  /**
+   * cam: the map's stride in input pixels, finer than the model's own (32 for resnet_custom): the last
+   * downsamplings are undone and the layers after them dilated, so the map keeps the exact CAM on the model's
+   * cells and adds the network's own values between them (dense.ts). Costs those layers again per halving.
+   */
+  readonly mapStride?: number;
   /** Mask threshold relative to each map's maximum, 0–1 (default 0.5). */
   readonly maskThreshold?: number;
   /** Score-CAM: how many activation channels to use, the strongest first (default: all). */

@@ -13,7 +13,11 @@ import { inputLayer, type ModelSpec, type Weights } from '../models/spec.ts';
 import { decodeSafetensors } from '../train/safetensors.ts';
 import { probeVariant, type ProbeVariant } from './surgery.ts';
 
-export type VariantName = 'probe' | 'gradcam' | 'saliency';
+/** `probe@16`: the probe with its `cam` rewritten to a 16-px map (dense.ts). */
+export type DenseProbe = `probe@${number}`;
+export type VariantName = 'probe' | DenseProbe | 'gradcam' | 'saliency';
+/** The info a variant describes itself with: a dense probe is a probe. */
+export type VariantKind<V extends VariantName> = V extends DenseProbe ? 'probe' : V;
 
 export type VariantInfo =
   | ({ readonly variant: 'probe' } & Omit<ProbeVariant, 'model'>)
@@ -83,10 +87,6 @@ export async function loadTrainingModel(bundle: Bundle, method: string): Promise
 
 export async function buildVariant(name: VariantName, bundle: Bundle): Promise<{ model: Uint8Array; info: VariantInfo }> {
   switch (name) {
-    case 'probe': {
-      const { model, ...rest } = probeVariant(await fs.readFile(bundle.modelPath), bundle.manifest.output.name);
-      return { model, info: { variant: 'probe', ...rest } };
-    }
     case 'gradcam': {
       const { spec, weights } = await loadTrainingModel(bundle, 'gradcam');
       // loaded on demand: the gradient machinery is large and only these two methods need it
@@ -98,6 +98,11 @@ export async function buildVariant(name: VariantName, bundle: Bundle): Promise<{
       const { spec, weights } = await loadTrainingModel(bundle, 'saliency');
       const { buildSaliencyGraph } = await import('../autodiff/explain-graph.ts');
       return { model: buildSaliencyGraph(spec, weights, { batch: 'B' }).model, info: { variant: 'saliency' } };
+    }
+    default: {
+      const mapStride = name === 'probe' ? undefined : Number(name.slice('probe@'.length));
+      const { model, ...rest } = probeVariant(await fs.readFile(bundle.modelPath), bundle.manifest.output.name, mapStride);
+      return { model, info: { variant: 'probe', ...rest } };
     }
   }
 }

@@ -13,7 +13,7 @@ import type { RouteContext } from './context.ts';
 import type { Fields } from './fields.ts';
 import { readForm } from './uploads.ts';
 
-export const EXPLAIN_FIELDS = ['tags', 'method', 'mask-threshold', 'refine', 'all-tags', 'format', 'tag', 'opacity', 'filename'] as const;
+export const EXPLAIN_FIELDS = ['tags', 'method', 'mask-threshold', 'map-stride', 'refine', 'all-tags', 'format', 'tag', 'opacity', 'filename'] as const;
 const FORMATS = ['json', 'png'] as const;
 const DEFAULT_OPACITY = 0.6;
 
@@ -50,6 +50,7 @@ function jobOf(f: Fields, manifest: BundleManifest, known: ReadonlyMap<string, T
   const options = defined({
     method: methodOf(f, manifest),
     maskThreshold: f.number('mask-threshold', 0, 1),
+    mapStride: f.number('map-stride', 1, 4096, true),
     refine: f.choice('refine', EXPLAIN_REFINEMENTS),
     includePlaceless: f.boolean('all-tags'),
   });

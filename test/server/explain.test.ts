@@ -70,6 +70,7 @@ describe('POST /v1/explain', () => {
       [[field('tags', 'hat,smile'), field('method', 'scorecam'), field('mask-threshold', '0.3')], { tags: ['hat', 'smile'], method: 'scorecam', maskThreshold: 0.3 }],
       [[field('all_tags', 'true'), field('mask_threshold', '0.7')], { includePlaceless: true, maskThreshold: 0.7 }],
       [[field('refine', 'guided')], { refine: 'guided' }],
+      [[field('map-stride', '4'), field('tags', 'hat')], { mapStride: 4, tags: ['hat'] }],
     ];
     for (const [fields, options] of cases) {
       const r = await post([file(png), ...fields]);
@@ -144,6 +145,7 @@ describe('bad input: the status, and a message that names the field', () => {
     ['an unknown method', () => post([file(png), field('method', 'lime')]), 400, /Expected one of cam, gradcam, scorecam, saliency for method but received "lime"/],
     ['a gradient method without training weights', () => post([file(png), field('method', 'gradcam')]), 400, /Expected one of cam, scorecam for method but received "gradcam": it needs the bundle's training weights/],
     ['a mask threshold above 1', () => post([file(png), field('mask-threshold', '1.5')]), 400, /Expected a number between 0 and 1 for mask-threshold but received "1\.5"/],
+    ['a map stride the model cannot give', () => post([file(png), field('map-stride', '3')]), 400, /Expected one of 8, 4, 2, 1 for this model \(input pixels per map cell\) for mapStride but received 3/],
     ['a bad all-tags', () => post([file(png), field('all-tags', 'maybe')]), 400, /Expected true or false for all-tags but received "maybe"/],
     ['an unknown format', () => post([file(png), field('format', 'gif')]), 400, /Expected one of json, png for format but received "gif"/],
     ['an unknown tag', () => post([file(png), field('tags', 'hat,wings')]), 400, /for tags but received "wings"/],
@@ -155,7 +157,7 @@ describe('bad input: the status, and a message that names the field', () => {
     ['an opacity above 1', () => post([file(png), field('format', 'png'), field('tag', 'hat'), field('opacity', '2')]), 400, /between 0 and 1 for opacity/],
     ['two images', () => post([file(png), file(png, 'b.png')]), 400, /field "file": Expected one image but received 2/],
     ['no image', () => post([field('tags', 'hat')]), 400, /no image: send one or more files in the multipart field "file"/],
-    ['an unknown field', () => post([file(png), field('colour', 'red')]), 400, /unknown field "colour"\. Known: file, tags, method, mask-threshold, refine, all-tags, format, tag, opacity, filename/],
+    ['an unknown field', () => post([file(png), field('colour', 'red')]), 400, /unknown field "colour"\. Known: file, tags, method, mask-threshold, map-stride, refine, all-tags, format, tag, opacity, filename/],
     ['not an image', () => post([file(Buffer.from('not an image'), 'x.png')]), 400, /"x\.png": not a recognised image format/],
     ['a decompression bomb', () => post([file(pngHeaderOnly(100_000, 100_000), 'bomb.png')]), 400, /exceeds the pixel limit of 4000000/],
   ];

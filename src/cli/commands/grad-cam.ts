@@ -34,6 +34,7 @@ export const gradCamCommand = defineCommand({
     refine: { type: 'string', placeholder: EXPLAIN_REFINEMENTS.join('|'), description: 'guided: bring each map to the image\'s edges (guided filter)', default: 'none' },
     'all-tags': { type: 'boolean', description: 'also explain tags with no place (ratings, meta, solo, 1girl…)' },
     'scorecam-channels': { type: 'string', placeholder: 'n', description: 'Score-CAM: use the n strongest channels (default: all)' },
+    'map-stride': { type: 'string', placeholder: 'px', description: 'cam: a finer map, this many input pixels per cell (16 or 8 for a stride-32 model; the last layers run again at each offset)' },
     threads: { type: 'string', placeholder: 'n', description: 'ONNX Runtime threads (default: all cores)' },
   },
   details: [
@@ -56,6 +57,7 @@ export const gradCamCommand = defineCommand({
       refine: choiceOption('refine', v.refine, EXPLAIN_REFINEMENTS),
       includePlaceless: v['all-tags'],
       scorecamChannels: numberOption('scorecam-channels', v['scorecam-channels'], 1, 1_000_000, true),
+      mapStride: numberOption('map-stride', v['map-stride'], 1, 4096, true),
       keepInput: true,
     };
     const threads = numberOption('threads', v.threads, 1, 256, true);

@@ -21,6 +21,7 @@ export const mapsEvalCommand = defineCommand({
     model: { type: 'string', short: 'm', placeholder: 'bundle', description: 'model bundle (default: the bundled model)' },
     method: { type: 'string', placeholder: EXPLAIN_METHODS.join('|'), description: 'localisation method', default: 'cam' },
     refine: { type: 'string', placeholder: EXPLAIN_REFINEMENTS.join('|'), description: 'guided: refine each map along the image\'s edges before scoring', default: 'none' },
+    'map-stride': { type: 'string', placeholder: 'px', description: 'cam: a finer map, this many input pixels per cell (e.g. 16 for a stride-32 model; see grad-cam --help)' },
     ceiling: { type: 'string', placeholder: 'px', description: 'score the masks themselves on a grid of px-pixel cells instead of a method: the best any map that coarse can do (e.g. 32 for a stride-32 CNN at its input size)' },
     format: { type: 'string', short: 'f', placeholder: 'table|json', description: 'output format', default: 'table' },
     limit: { type: 'string', placeholder: 'n', description: 'score only the first n images with masks (Score-CAM is slow)' },
@@ -47,6 +48,7 @@ export const mapsEvalCommand = defineCommand({
     const tolerance = numberOption('tolerance', v.tolerance, 0, 1000) ?? 15;
     const tuneFraction = numberOption('tune-fraction', v['tune-fraction'], 0.01, 0.99) ?? 0.3;
     const ceiling = numberOption('ceiling', v.ceiling, 1, 4096, true);
+    const mapStride = numberOption('map-stride', v['map-stride'], 1, 4096, true);
     const only = v.tags ? new Set(listOption(v.tags)) : null;
     const dbFile = fs.existsSync(data) && fs.statSync(data).isDirectory() ? path.join(data, 'dataset.sqlite') : data;
     if (!fs.existsSync(dbFile)) throw new TagbooruError('E_USAGE', `maps-eval: ${dbFile} does not exist`);
@@ -91,7 +93,7 @@ export const mapsEvalCommand = defineCommand({
         let done = 0;
         for (const item of items) {
           const t0 = performance.now();
-          const result = await tagger.explain(item.file, { tags: item.masks.map((m) => m.tag), method, refine, includePlaceless: true });
+          const result = await tagger.explain(item.file, { tags: item.masks.map((m) => m.tag), method, refine, mapStride, includePlaceless: true });
           explainMs += performance.now() - t0;
           progress.update(++done);
           if (result.error !== null) {
@@ -113,8 +115,9 @@ export const mapsEvalCommand = defineCommand({
     if (tuning.size === 0 || evaluation.size === 0) throw new TagbooruError('E_USAGE', `too few images (${items.length}) to split into tuning and evaluation; raise --limit`);
     const result = score(evaluation, bestThreshold(tuning));
     const msPerImage = explainMs / items.length;
-    const scored = ceiling !== undefined ? { ceiling } : { method, refine };
-    const label = ceiling !== undefined ? `ceiling (the masks on ${ceiling}-px cells)` : refine === 'none' ? method : `${method} (${refine})`;
+    const scored = ceiling !== undefined ? { ceiling } : { method, refine, mapStride: mapStride ?? null };
+    const variant = [mapStride !== undefined && `${mapStride}-px map`, refine !== 'none' && refine].filter(Boolean).join(', ');
+    const label = ceiling !== undefined ? `ceiling (the masks on ${ceiling}-px cells)` : variant ? `${method} (${variant})` : method;
     io.stdout.write(format === 'json'
       ? `${JSON.stringify({ model: bundle.dir, data: dbFile, ...scored, tolerance, images: items.length, msPerImage, ...result }, null, 1)}\n`
       : `${formatTable(label, result, tolerance, items.length, msPerImage)}\n`);
