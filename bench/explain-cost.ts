@@ -2,7 +2,7 @@
  * What a CAM costs next to a plain tag call, on one bundle and one image, interleaved so load drifts hit both:
  *   raw:        ONNX Runtime alone, model.onnx vs the explain variant fetching the predictions and `cam` (every tag's map)
  *   end to end: tagger.tag(image) vs tagger.explain(image, { method: 'cam', tags }) (decode, run, post-process),
- *   and the same with refine: 'guided'; and the finer map (mapStride, default half the model's stride) raw and end to end
+ *   and the same with refine: 'guided' and 'segments'; and the finer map (mapStride, default half the model's stride) raw and end to end
  *
  *   node --import tsx bench/explain-cost.ts [--model <bundle>] [--image <file>] [--rounds 10] [--tags 10] [--threads 2] [--map-stride px]
  */
@@ -31,9 +31,9 @@ const fineProbe = await ModelSession.create(fine.model, { threads, spinning: fal
 const tagger = await createTagger(bundle, { threads });
 const tags = manifest.tags.slice(0, Number(v.tags)).map((t) => t.name);
 
-const EXPLAIN = `explain(cam, ${tags.length} tags)`, REFINED = `explain(cam+guided, ${tags.length})`, FINE = `explain(cam@${mapStride}px, ${tags.length})`;
+const EXPLAIN = `explain(cam, ${tags.length} tags)`, REFINED = `explain(cam+guided, ${tags.length})`, REGIONS = `explain(cam+segments, ${tags.length})`, FINE = `explain(cam@${mapStride}px, ${tags.length})`;
 const RAW_FINE = `raw cam@${mapStride}px (all)`;
-const times: Record<string, number[]> = { 'raw plain': [], 'raw cam (all tags)': [], [RAW_FINE]: [], 'tag()': [], [EXPLAIN]: [], [REFINED]: [], [FINE]: [] };
+const times: Record<string, number[]> = { 'raw plain': [], 'raw cam (all tags)': [], [RAW_FINE]: [], 'tag()': [], [EXPLAIN]: [], [REFINED]: [], [REGIONS]: [], [FINE]: [] };
 const time = async (name: string, f: () => Promise<unknown>) => {
   const t = performance.now();
   await f();
@@ -48,6 +48,7 @@ for (let r = -2; r < rounds; r++) { // two warm-up rounds, not counted
     ['tag()', () => tagger.tag(v.image)],
     [EXPLAIN, () => tagger.explain(v.image, { method: 'cam', tags })],
     [REFINED, () => tagger.explain(v.image, { method: 'cam', tags, refine: 'guided' })],
+    [REGIONS, () => tagger.explain(v.image, { method: 'cam', tags, refine: 'segments' })],
     [FINE, () => tagger.explain(v.image, { method: 'cam', tags, mapStride })],
   ];
   for (const [name, f] of r % 2 === 0 ? steps : steps.reverse()) await time(name, f);
@@ -64,4 +65,5 @@ console.log(`raw cam@${mapStride}px / raw plain: ${ratio(times[RAW_FINE]!, times
 const e = times[EXPLAIN]!, g = times[REFINED]!, t = times['tag()']!;
 console.log(`explain / tag:       ${ratio(e, t)}`);
 console.log(`guided / explain:    ${ratio(g, e)}`);
+console.log(`segments / explain:  ${ratio(times[REGIONS]!, e)}`);
 console.log(`cam@${mapStride}px / tag:    ${ratio(times[FINE]!, t)}`);

@@ -8,7 +8,7 @@ import { inputName, inputSource, type ImageInput } from '../infer/input.ts';
 import { compileSelection, normaliseTag, type CompiledSelection } from '../infer/selection.ts';
 import { METHODS, workingMethods, type ExplainContext, type TagMap } from './methods.ts';
 import { isPlaceless } from './placeless.ts';
-import { contentRefiner } from './guided-filter.ts';
+import { contentRefiner } from './refine.ts';
 import { contentBounds, frameScale, inputFrameMap, scaleByMax, toRegion, type Frame, type Refine } from './postprocess.ts';
 import { EXPLAIN_METHODS, EXPLAIN_REFINEMENTS, type ExplainMethod, type ExplainRefinement, type ExplainOptions, type ExplainResult, type TagRegion } from './types.ts';
 import { requireTrainingModel } from './variants.ts';
@@ -98,8 +98,8 @@ async function explainOne(ctx: ExplainContext, o: Resolved, input: ImageInput, i
   const probed = await METHODS[o.method].probe(ctx, x, o);
   const tags = pickTags(ctx, o, probed.scores);
   const maps = await probed.maps(tags);
-  const rgb = o.keepInput || o.refine === 'guided' ? inputToRgb(x, spec) : null;
-  const refine = o.refine === 'guided' ? contentRefiner(rgb!, spec.width, bounds) : undefined;
+  const rgb = o.keepInput || o.refine !== 'none' ? inputToRgb(x, spec) : null;
+  const refine = rgb ? contentRefiner(o.refine, rgb, spec.width, bounds) : undefined;
   const result: ExplainResult = {
     file, method: o.method, width: image.width, height: image.height, scale: frameScale(frame),
     tags: tags.map((t, k) => region(ctx, o, frame, t, probed.scores[t]!, maps[k]!, refine)), error: null,

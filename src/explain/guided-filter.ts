@@ -5,7 +5,7 @@
  * the result keeps the map's level but takes the image's edges. The linear coefficients vary slowly, so they are
  * fitted on the image subsampled by `s` and only applied at full resolution: the cost per map falls by s².
  */
-import { axis, blockMean, type Frame, type Refine } from './postprocess.ts';
+import { axis, blockMean, type Refine } from './postprocess.ts';
 
 /** Sum over the (2r+1)² window around each pixel (clipped at the borders), by a summed-area table. */
 function boxSum(src: Float64Array, width: number, height: number, r: number, out: Float64Array): Float64Array {
@@ -187,11 +187,4 @@ export function guidedRefiner(rgb: Uint8Array, width: number, height: number): R
     // full-resolution colour
     return applyCoefficients(coefficients(guide, blockMean(map, width, height, s)), guide.width, guide.height, s, full, width, height);
   };
-}
-
-/** The guided refiner over the content rectangle of the network input (the padding is no guide). */
-export function contentRefiner(rgb: Uint8Array, inputWidth: number, [x0, y0, x1, y1]: Frame['bounds']): Refine {
-  const w = x1 - x0, content = new Uint8Array(w * (y1 - y0) * 3);
-  for (let y = y0; y < y1; y++) content.set(rgb.subarray((y * inputWidth + x0) * 3, (y * inputWidth + x1) * 3), (y - y0) * w * 3);
-  return guidedRefiner(content, w, y1 - y0);
 }

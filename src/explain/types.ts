@@ -6,8 +6,11 @@
 export const EXPLAIN_METHODS = ['cam', 'gradcam', 'scorecam', 'saliency'] as const;
 export type ExplainMethod = (typeof EXPLAIN_METHODS)[number];
 
-/** How a map is brought to the image's edges after upsampling: not at all, or by the colour guided filter. */
-export const EXPLAIN_REFINEMENTS = ['none', 'guided'] as const;
+/**
+ * How a map is brought to the image's edges after upsampling: not at all, by the colour guided filter, or by
+ * averaging it over the image's regions of near-uniform colour (segments.ts).
+ */
+export const EXPLAIN_REFINEMENTS = ['none', 'guided', 'segments'] as const;
 export type ExplainRefinement = (typeof EXPLAIN_REFINEMENTS)[number];
 
 /** A single-channel float map, row-major. */

@@ -1,5 +1,5 @@
 /** The server's JSON API as the page uses it; the API key, if the server wants one, rides along. */
-import type { ExplainMethod } from '../explain/types.ts';
+import type { ExplainMethod, ExplainRefinement } from '../explain/types.ts';
 import type { BundleManifest } from '../infer/bundle.ts';
 import type { ExplainJson } from '../server/_explain-worker.ts';
 
@@ -81,13 +81,13 @@ export class Api {
     return result.scores ?? [];
   }
 
-  /** Where each of `tags` is in the image, by `method` (refined along the edges with `refine`): boxes, peaks and maps (grey PNG data URLs). */
-  async explain(image: Blob, name: string, method: ExplainMethod, tags: readonly string[], refine = false): Promise<ExplainJson> {
+  /** Where each of `tags` is in the image, by `method` (brought to the image's edges by `refine`): boxes, peaks and maps (grey PNG data URLs). */
+  async explain(image: Blob, name: string, method: ExplainMethod, tags: readonly string[], refine: ExplainRefinement = 'none'): Promise<ExplainJson> {
     const form = new FormData();
     form.append('file', image, name);
     form.append('method', method);
     form.append('tags', tags.join(','));
-    if (refine) form.append('refine', 'guided');
+    if (refine !== 'none') form.append('refine', refine);
     return (await (await this.fetch('/v1/explain', { method: 'POST', body: form })).json()) as ExplainJson;
   }
 

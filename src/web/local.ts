@@ -6,9 +6,9 @@
  * loaded on first use) and post-processed by the server's own code, so the maps are the server's.
  */
 import type * as Ort from 'onnxruntime-web';
-import { contentRefiner } from '../explain/guided-filter.ts';
+import { contentRefiner } from '../explain/refine.ts';
 import { contentBounds, toRegion, type Frame } from '../explain/postprocess.ts';
-import type { Box } from '../explain/types.ts';
+import type { Box, ExplainRefinement } from '../explain/types.ts';
 import type { DecodedImage } from '../image/decode.ts';
 import { mapBytes, type ValueMap } from '../image/heatmap.ts';
 import { contentRect, inputToRgb, preprocess } from '../image/preprocess.ts';
@@ -107,11 +107,11 @@ export class LocalTagger {
   }
 
   /**
-   * CAM for `tags` on the image, as the server's `method=cam` gives it (`refine=guided` with `refine`); null
+   * CAM for `tags` on the image, as the server's `method=cam` gives it (with the server's `refine`); null
    * when this model's CAM cannot run here (no linear head on a pooled map, or a token model), and the server
    * has to be asked.
    */
-  async camRegions(image: Blob, tags: readonly string[], threshold: number, refine = false): Promise<LocalRegions | null> {
+  async camRegions(image: Blob, tags: readonly string[], threshold: number, refine: ExplainRefinement = 'none'): Promise<LocalRegions | null> {
     const cam = await this.camModel();
     if (!cam) return null;
     const spec = this.manifest.preprocess;
@@ -127,7 +127,7 @@ export class LocalTagger {
     if (cam.window && (cam.window[0] !== height || cam.window[1] !== width)) return null;
     const bounds = contentBounds(contentRect(decoded.width, decoded.height, spec), spec.width, spec.height);
     const frame: Frame = { input: spec, bounds, image: decoded };
-    const refiner = refine ? contentRefiner(inputToRgb(input, spec), spec.width, bounds) : undefined;
+    const refiner = refine === 'none' ? undefined : contentRefiner(refine, inputToRgb(input, spec), spec.width, bounds);
     const index = new Map(this.manifest.tags.map((t, i) => [t.name, i]));
     const data = out.data;
     return {

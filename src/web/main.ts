@@ -57,7 +57,7 @@ const where = new WhereOverlay({
   box: $('heat-box'),
   controls: $<HTMLFieldSetElement>('where'),
   method: $<HTMLSelectElement>('method'),
-  refine: $<HTMLInputElement>('refine'),
+  refine: $<HTMLSelectElement>('refine'),
   opacity: $<HTMLInputElement>('opacity'),
   opacityValue: $<HTMLOutputElement>('opacity-value'),
   status: $('where-status'),

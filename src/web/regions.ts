@@ -3,7 +3,7 @@
  * computed in this browser where the in-browser mode can (CAM), and sent to the server from that mode only with
  * the user's consent.
  */
-import type { Box, ExplainMethod } from '../explain/types.ts';
+import type { Box, ExplainMethod, ExplainRefinement } from '../explain/types.ts';
 import type { ValueMap } from '../image/heatmap.ts';
 
 /** One tag's region: box and peak in image pixels, the map as a grey PNG data URL (server) or bytes (here). */
@@ -20,12 +20,12 @@ export interface Regions {
   readonly tags: readonly Region[];
 }
 
-/** What a map is asked for with: the method, and whether it is refined along the image's edges. */
+/** What a map is asked for with: the method, and how it is brought to the image's edges. */
 export interface MapKind {
   readonly method: ExplainMethod;
-  readonly refine: boolean;
+  readonly refine: ExplainRefinement;
 }
-const keyOf = (kind: MapKind) => `${kind.method}${kind.refine ? '+guided' : ''}`;
+const keyOf = (kind: MapKind) => `${kind.method}+${kind.refine}`;
 
 export interface RegionSource {
   /** `browser`: the page tags in this browser, and sends the image to the server only with the user's consent. */

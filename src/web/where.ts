@@ -4,7 +4,7 @@
  * tag shown is the one under the pointer, else the focused one, else the selected one; the state is announced
  * in a polite live region.
  */
-import type { ExplainMethod } from '../explain/types.ts';
+import type { ExplainMethod, ExplainRefinement } from '../explain/types.ts';
 import type { ValueMap } from '../image/heatmap.ts';
 import { greyOf, HeatLayer } from './heat-layer.ts';
 import { ConsentNeeded, ImageRegions, type MapKind, type Region, type RegionSource } from './regions.ts';
@@ -15,7 +15,7 @@ export interface WhereElements {
   readonly box: HTMLElement;
   readonly controls: HTMLFieldSetElement;
   readonly method: HTMLSelectElement;
-  readonly refine: HTMLInputElement;
+  readonly refine: HTMLSelectElement;
   readonly opacity: HTMLInputElement;
   readonly opacityValue: HTMLOutputElement;
   readonly status: HTMLElement;
@@ -25,6 +25,7 @@ export interface WhereElements {
 
 const IDLE = 'Hover, focus or select a tag to see where it is in the image.';
 const METHOD_NAMES: Readonly<Record<ExplainMethod, string>> = { cam: 'CAM', gradcam: 'Grad-CAM', scorecam: 'Score-CAM', saliency: 'saliency' };
+const REFINE_NAMES: Readonly<Record<ExplainRefinement, string>> = { none: '', guided: ' along the edges', segments: ' over the image\'s regions' };
 const BUTTONS = 'li.tag button.name';
 
 export class WhereOverlay {
@@ -100,7 +101,7 @@ export class WhereOverlay {
   }
 
   private get kind(): MapKind {
-    return { method: this.method, refine: this.el.refine.checked };
+    return { method: this.method, refine: this.el.refine.value as ExplainRefinement };
   }
 
   private get opacity(): number {
@@ -149,7 +150,7 @@ export class WhereOverlay {
     const { current: tag, kind, regions } = this;
     const { method } = kind;
     if (!tag || !regions) return this.hide(IDLE);
-    const stale = () => regions !== this.regions || tag !== this.current || method !== this.method || kind.refine !== this.el.refine.checked;
+    const stale = () => regions !== this.regions || tag !== this.current || method !== this.method || kind.refine !== this.el.refine.value;
     this.el.consent.hidden = true;
     try {
       if (regions.cached(kind, tag) === undefined) this.say(`Finding where the tags are (${METHOD_NAMES[method]})…`);
@@ -176,7 +177,7 @@ export class WhereOverlay {
     const where = b
       ? `its region spans x ${Math.round(b[0])}–${Math.round(b[2])}, y ${Math.round(b[1])}–${Math.round(b[3])} of ${size.width}×${size.height} pixels`
       : 'no region stands out';
-    this.say(`Showing where ${tag} is (${METHOD_NAMES[method]}${refine ? ' along the edges' : ''}${tag === this.pinned ? ', selected' : ''}): ${where}.`);
+    this.say(`Showing where ${tag} is (${METHOD_NAMES[method]}${REFINE_NAMES[refine]}${tag === this.pinned ? ', selected' : ''}): ${where}.`);
   }
 
   private hide(message: string): void {

@@ -127,6 +127,6 @@ describe('grad-cam', () => {
     expect(threshold.code).toBe(2);
     expect(threshold.stderr).toMatch('Expected a number between 0 and 1 for --mask-threshold but received "2"');
     const refine = await cli(['grad-cam', '--model', quadrants, '--refine', 'sharp', red, path.join(dir, 'x')]);
-    expect([refine.code, refine.stderr]).toEqual([2, 'tagbooru grad-cam: Expected one of none, guided for --refine but received "sharp"\n']);
+    expect([refine.code, refine.stderr]).toEqual([2, 'tagbooru grad-cam: Expected one of none, guided, segments for --refine but received "sharp"\n']);
   });
 });

@@ -70,6 +70,7 @@ describe('POST /v1/explain', () => {
       [[field('tags', 'hat,smile'), field('method', 'scorecam'), field('mask-threshold', '0.3')], { tags: ['hat', 'smile'], method: 'scorecam', maskThreshold: 0.3 }],
       [[field('all_tags', 'true'), field('mask_threshold', '0.7')], { includePlaceless: true, maskThreshold: 0.7 }],
       [[field('refine', 'guided')], { refine: 'guided' }],
+      [[field('refine', 'segments'), field('tags', 'hat')], { refine: 'segments', tags: ['hat'] }],
       [[field('map-stride', '4'), field('tags', 'hat')], { mapStride: 4, tags: ['hat'] }],
     ];
     for (const [fields, options] of cases) {

@@ -156,12 +156,17 @@ describe.skipIf(!present)('where is the tag, in Chromium', () => {
     expect(await page.textContent('#opacity-value')).toBe('100%');
     const plainCam = (await overlay(page)).alpha;
 
-    // follow the edges: one more request, refine=guided, another map of the same tag
-    const [refined] = await Promise.all([page.waitForResponse(isExplain), page.check('#refine')]);
-    expect(refined.ok()).toBe(true);
-    await expect.poll(() => page.textContent('#where-status')).toMatch(new RegExp(`^Showing where ${first} is \\(CAM along the edges, selected\\)`));
-    await expect.poll(async () => (await overlay(page)).alpha).not.toEqual(plainCam);
-    await page.uncheck('#refine');
+    // each refinement: one more request with its refine field, another map of the same tag
+    for (const [refine, said] of [['segments', 'over the image\'s regions'], ['guided', 'along the edges']] as const) {
+      const [refined] = await Promise.all([page.waitForResponse(isExplain), page.selectOption('#refine', refine)]);
+      // the page asked for this refinement: its map of the tag is the one the server gives for it
+      const mine = ((await refined.json()) as ExplainJson).tags.find((t) => t.name === first)!.map;
+      const asked = multipart([{ name: 'file', value: await fs.readFile(path.join('samples', SAMPLE)), filename: SAMPLE, type: 'image/png' }, { name: 'tags', value: first }, { name: 'refine', value: refine }]);
+      expect(mine).toBe((await app.inject({ method: 'POST', url: '/v1/explain', payload: asked.payload, headers: asked.headers })).json<ExplainJson>().tags[0]!.map);
+      await expect.poll(() => page.textContent('#where-status')).toMatch(new RegExp(`^Showing where ${first} is \\(CAM ${said}, selected\\)`));
+      await expect.poll(async () => (await overlay(page)).alpha).not.toEqual(plainCam);
+    }
+    await page.selectOption('#refine', 'none');
     await expect.poll(async () => (await overlay(page)).alpha).toEqual(plainCam);
 
     // another method: one more request, same tags, another map
@@ -214,16 +219,18 @@ describe.skipIf(!present)('where is the tag, in Chromium', () => {
     const said = /spans x (\d+)–(\d+), y (\d+)–(\d+)/.exec((await page.textContent('#where-status'))!)!.slice(1).map(Number);
     [box[0], box[2], box[1], box[3]].forEach((v, i) => expect(Math.abs(said[i]! - Math.round(v))).toBeLessThanOrEqual(Math.ceil(server.scale[0])));
 
-    // following the edges runs here too, and finds the server's refined box
-    await page.check('#refine');
-    await page.hover(`#tags li.tag[data-tag="${tag}"] button.name`);
-    await expect.poll(() => page.textContent('#where-status'), { timeout: 20_000 }).toMatch(/\(CAM along the edges\): its region spans/);
-    const guided = multipart([{ name: 'file', value: await fs.readFile(path.join('samples', SAMPLE)), filename: SAMPLE, type: 'image/png' }, { name: 'tags', value: tag }, { name: 'refine', value: 'guided' }]);
-    const refinedBox = (await app.inject({ method: 'POST', url: '/v1/explain', payload: guided.payload, headers: guided.headers })).json<ExplainJson>().tags[0]!.box!;
-    expect(refinedBox).not.toEqual(box);
-    const saidRefined = /spans x (\d+)–(\d+), y (\d+)–(\d+)/.exec((await page.textContent('#where-status'))!)!.slice(1).map(Number);
-    [refinedBox[0], refinedBox[2], refinedBox[1], refinedBox[3]].forEach((v, i) => expect(Math.abs(saidRefined[i]! - Math.round(v))).toBeLessThanOrEqual(Math.ceil(server.scale[0])));
-    await page.uncheck('#refine');
+    // each refinement runs here too, and finds the server's refined box
+    for (const [refine, said] of [['segments', 'over the image\'s regions'], ['guided', 'along the edges']] as const) {
+      await page.selectOption('#refine', refine);
+      await page.hover(`#tags li.tag[data-tag="${tag}"] button.name`);
+      await expect.poll(() => page.textContent('#where-status'), { timeout: 20_000 }).toMatch(new RegExp(`\\(CAM ${said}\\): its region spans`));
+      const asked = multipart([{ name: 'file', value: await fs.readFile(path.join('samples', SAMPLE)), filename: SAMPLE, type: 'image/png' }, { name: 'tags', value: tag }, { name: 'refine', value: refine }]);
+      const refinedBox = (await app.inject({ method: 'POST', url: '/v1/explain', payload: asked.payload, headers: asked.headers })).json<ExplainJson>().tags[0]!.box!;
+      expect(refinedBox).not.toEqual(box);
+      const saidRefined = /spans x (\d+)–(\d+), y (\d+)–(\d+)/.exec((await page.textContent('#where-status'))!)!.slice(1).map(Number);
+      [refinedBox[0], refinedBox[2], refinedBox[1], refinedBox[3]].forEach((v, i) => expect(Math.abs(saidRefined[i]! - Math.round(v))).toBeLessThanOrEqual(Math.ceil(server.scale[0])));
+    }
+    await page.selectOption('#refine', 'none');
     expect(explains).toBe(0);
 
     // Grad-CAM runs on the server only: nothing is sent until the user says so

@@ -31,7 +31,7 @@ export const gradCamCommand = defineCommand({
     tags: { type: 'string', multiple: true, placeholder: 'a,b', description: 'explain these tags (default: those the thresholds select)' },
     threshold: { type: 'string', short: 't', placeholder: '0–1', description: 'score threshold for the default tags (default: the bundle\'s)' },
     'mask-threshold': { type: 'string', placeholder: '0–1', description: 'mask where the map reaches this fraction of its maximum', default: '0.5' },
-    refine: { type: 'string', placeholder: EXPLAIN_REFINEMENTS.join('|'), description: 'guided: bring each map to the image\'s edges (guided filter)', default: 'none' },
+    refine: { type: 'string', placeholder: EXPLAIN_REFINEMENTS.join('|'), description: 'segments: average each map over the image\'s regions of near-uniform colour (tight masks on drawn images); guided: smooth it along the image\'s edges (guided filter)', default: 'none' },
     'all-tags': { type: 'boolean', description: 'also explain tags with no place (ratings, meta, solo, 1girl…)' },
     'scorecam-channels': { type: 'string', placeholder: 'n', description: 'Score-CAM: use the n strongest channels (default: all)' },
     'map-stride': { type: 'string', placeholder: 'px', description: 'cam: a finer map, this many input pixels per cell (16 or 8 for a stride-32 model; the last layers run again at each offset)' },

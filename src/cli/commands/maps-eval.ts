@@ -20,7 +20,7 @@ export const mapsEvalCommand = defineCommand({
   options: {
     model: { type: 'string', short: 'm', placeholder: 'bundle', description: 'model bundle (default: the bundled model)' },
     method: { type: 'string', placeholder: EXPLAIN_METHODS.join('|'), description: 'localisation method', default: 'cam' },
-    refine: { type: 'string', placeholder: EXPLAIN_REFINEMENTS.join('|'), description: 'guided: refine each map along the image\'s edges before scoring', default: 'none' },
+    refine: { type: 'string', placeholder: EXPLAIN_REFINEMENTS.join('|'), description: 'segments or guided: refine each map before scoring (see grad-cam --help)', default: 'none' },
     'map-stride': { type: 'string', placeholder: 'px', description: 'cam: a finer map, this many input pixels per cell (e.g. 16 for a stride-32 model; see grad-cam --help)' },
     ceiling: { type: 'string', placeholder: 'px', description: 'score the masks themselves on a grid of px-pixel cells instead of a method: the best any map that coarse can do (e.g. 32 for a stride-32 CNN at its input size)' },
     format: { type: 'string', short: 'f', placeholder: 'table|json', description: 'output format', default: 'table' },
