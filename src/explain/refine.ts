@@ -9,7 +9,7 @@ import type { ExplainRefinement } from './types.ts';
 
 const REFINERS: { [K in Exclude<ExplainRefinement, 'none'>]: (rgb: Uint8Array, width: number, height: number) => Refine } = {
   guided: guidedRefiner,
-  segments: (rgb, width, height) => regionRefiner(rgb, width, height),
+  segments: regionRefiner,
 };
 
 /** The refiner of `kind` over the content rectangle of the network input (`rgb`, interleaved); none for 'none'. */

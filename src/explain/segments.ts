@@ -203,18 +203,6 @@ function joinFaintBorders(forest: Forest, { pixels: n, edges: m, from, to, weigh
   }
 }
 
-/** Each region's mean of `map`, written to every pixel of the region. */
-export function regionMean(map: Float32Array, labels: Int32Array, count: number): Float32Array {
-  const sum = new Float64Array(count), size = new Float64Array(count);
-  for (let p = 0; p < map.length; p++) {
-    sum[labels[p]!]! += map[p]!;
-    size[labels[p]!]!++;
-  }
-  const out = new Float32Array(map.length);
-  for (let p = 0; p < map.length; p++) out[p] = sum[labels[p]!]! / size[labels[p]!]!;
-  return out;
-}
-
 /**
  * One image's region refiner: the image (`rgb`, `width × height`) cut once at each scale (the graph shared by the
  * scales of one σ), every tag's map averaged over the regions of each cut, and the cuts' results averaged.
