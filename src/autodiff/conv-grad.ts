@@ -8,7 +8,7 @@
  */
 import { blockedConv2d, blockedFlippedKernel, blockedPays, conv2d, dim, matmul, reshape, transpose, type Graph, type Value } from '../graph/index.ts';
 import { add } from '../graph/ops.ts';
-import { reduceSum, slice } from '../graph/math.ts';
+import { slice, sumLeading } from '../graph/math.ts';
 
 export type Pads = readonly [top: number, left: number, bottom: number, right: number];
 
@@ -76,7 +76,7 @@ export function convWeightGrad(g: Graph, x: Value, gy: Value, kernel: readonly [
     const gs = rows === n ? gy : slice(g, gy, [start], [start + rows], [0]);
     const cols = unfold(xs, rows);
     const prod = matmul(g, reshape(g, gs, [rows, co, p], [rows, co, p]), transpose(g, cols, [0, 2, 1]));
-    const part = reduceSum(g, prod, [0], false);
+    const part = sumLeading(g, prod);
     acc = acc ? add(g, acc, part) : part; // accumulate at once, so one chunk's buffer is alive at a time
   }
   return reshape(g, acc!, [co, ci, kh, kw], [co, ci, kh, kw]);

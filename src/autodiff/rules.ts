@@ -3,8 +3,9 @@
  * given the output gradient, its backward nodes. A layer kind without a rule does not compile.
  */
 import { add, avgPool2d, batchNorm, blockedConv2d, blockedKernel, blockedPays, conv2d, dense, dim, flatten, globalAvgPool, matmul, maxPool2d, numel, poolShape, mul, relu, reshape, samePad, sigmoid, sub, transpose, type Value } from '../graph/index.ts';
-import { cast, expand, greater, reduceSum } from '../graph/math.ts';
+import { cast, expand, greater, reduceSum, spreadOver } from '../graph/math.ts';
 import { convInputGrad, convWeightGrad, type Pads } from './conv-grad.ts';
+import { vectorConvBackward, vectorConvForward } from './pooled-head.ts';
 import { bnEvalBackward, bnTrainBackward, bnTrainForward } from './norm-grad.ts';
 import type { ForwardResult, GradRules, RuleContext } from './types.ts';
 
@@ -26,6 +27,7 @@ export const GRAD_RULES: GradRules = {
 
   conv: {
     forward(ctx, l, [x]) {
+      if (x!.shape.length === 2) return { y: vectorConvForward(ctx, l, x!), saved: {} };
       const w = ctx.param(`${l.name}/kernel`);
       const b = l.useBias ? ctx.param(`${l.name}/bias`) : null;
       const o = { strides: l.strides, padding: padsOf(x!, l.kernel, l.strides, l.padding), name: l.name };
@@ -33,6 +35,7 @@ export const GRAD_RULES: GradRules = {
     },
     takesScaledGradient: true,
     backward(ctx, l, [x], _f, gy, [needDx], scale) {
+      if (x!.shape.length === 2) return vectorConvBackward(ctx, l, x!, scale ? mul(ctx.g, gy, scale) : gy, needDx!);
       // with a pending per-output-channel scale s: dL/dy = s·gy, so dW = s·dW(gy) and dx = dx(gy; s·W)
       const g = ctx.g, pads = padsOf(x!, l.kernel, l.strides, l.padding);
       const kernel = ctx.param(`${l.name}/kernel`);
@@ -133,6 +136,9 @@ export const GRAD_RULES: GradRules = {
     forward: (ctx, l, [x]) => ({ y: globalAvgPool(ctx.g, x!, l.name), saved: {} }),
     backward(ctx, _l, [x], _f, gy) {
       const [c, h, w] = [dim(x!.shape, 1), dim(x!.shape, 2), dim(x!.shape, 3)];
+      // NOTE: explanation graphs keep Expand: ORT fuses the row product differently with a fixed and a
+      // symbolic batch (one ulp apart), and an explanation must not depend on how many images share a run
+      if (ctx.mode === 'train') return { dx: [spreadOver(ctx.g, gy, h, w, 1 / (h * w))], dparams: {} };
       const g4 = reshape(ctx.g, mul(ctx.g, gy, ctx.g.scalar(1 / (h * w))), [0, 0, 1, 1], [x!.shape[0]!, c, 1, 1]);
       return { dx: [expand(ctx.g, g4, [1, 1, h, w])], dparams: {} };
     },

@@ -10,6 +10,7 @@ import { variables, type VariableSpec } from '../models/shapes.ts';
 import { inputLayer, layerInputs, type Layer, type ModelSpec } from '../models/spec.ts';
 import { buildLoss, type LossName, type LossOptions } from './losses.ts';
 import { buildGroupedUpdate, buildUpdate, optimizerSlots, type OptimizerConfig } from './optimizers.ts';
+import { poolBeforePointwiseHead } from './pooled-head.ts';
 import { GRAD_RULES } from './rules.ts';
 import type { BackwardResult, ForwardResult, GradRule, Mode, RuleContext } from './types.ts';
 
@@ -195,17 +196,18 @@ export function backward(spec: ModelSpec, pass: Pass, dlogits: Value, wrt: Wrt):
   return { grads, inputGrad, layerGrads };
 }
 
-export function buildTrainingStep(spec: ModelSpec, options: StepGraphOptions): StepGraph {
-  const g = new Graph(`${spec.name}_train_step`);
+export function buildTrainingStep(model: ModelSpec, options: StepGraphOptions): StepGraph {
+  const g = new Graph(`${model.name}_train_step`);
   const { batch, outputs = 'update', inputGradient = false } = options;
-  const pass = forward(g, spec, { mode: 'train', batch, param: variableInputs(g, spec), paramGrads: true, unfoldBudget: options.unfoldBudget ?? 64 * 2 ** 20, nchwcBlock: options.nchwcBlock });
+  const spec = poolBeforePointwiseHead(model);
+  const pass = forward(g, spec, { mode: 'train', batch, param: variableInputs(g, model), paramGrads: true, unfoldBudget: options.unfoldBudget ?? 64 * 2 ** 20, nchwcBlock: options.nchwcBlock });
   const logits = pass.values.get(pass.logitsLayer)!;
   const labels = g.input(FEED.labels, 'float32', logits.shape);
   const { loss, dlogits, probs } = buildLoss(g, options.loss, logits, labels, options.lossOptions);
   const { grads, inputGrad } = backward(spec, pass, dlogits, { input: inputGradient });
   g.output(loss, FETCH.loss);
   g.output(probs, FETCH.probs);
-  const vars = variables(spec);
+  const vars = variables(model);
   const slots = optimizerSlots(options.optimizer);
   for (const [key, value] of pass.states) g.output(value, FETCH.newWeight(key));
   if (outputs === 'gradients') {
@@ -240,9 +242,10 @@ export function buildTrainingStep(spec: ModelSpec, options: StepGraphOptions): S
 }
 
 /** Inference with weights as inputs (BN with moving statistics): validation during training. */
-export function buildEvalGraph(spec: ModelSpec, batch: number | string, loss?: { name: LossName; options?: LossOptions }, nchwcBlock = 0): Uint8Array {
-  const g = new Graph(`${spec.name}_eval`);
-  const pass = forward(g, spec, { mode: 'eval', batch, param: variableInputs(g, spec), paramGrads: false, nchwcBlock });
+export function buildEvalGraph(model: ModelSpec, batch: number | string, loss?: { name: LossName; options?: LossOptions }, nchwcBlock = 0): Uint8Array {
+  const g = new Graph(`${model.name}_eval`);
+  const spec = poolBeforePointwiseHead(model);
+  const pass = forward(g, spec, { mode: 'eval', batch, param: variableInputs(g, model), paramGrads: false, nchwcBlock });
   const logits = pass.values.get(pass.logitsLayer)!;
   if (loss) {
     const labels = g.input(FEED.labels, 'float32', logits.shape);

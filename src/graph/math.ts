@@ -66,6 +66,31 @@ export function reduceSum(g: Graph, x: Value, axes: readonly number[], keepdims 
   return g.op('ReduceSum', [x, g.ints(axes)], { keepdims: keepdims ? 1 : 0 }, reducedShape(x.shape, axes, keepdims), 'float32', name);
 }
 
+/**
+ * Σ over the leading axis of a static-shaped x, as a row of ones times x viewed [n, rest]. NOTE: ORT's
+ * ReduceSum over a leading axis is 5–10× slower than this GEMV (0.46 against 0.05 ms on [32,32,288], 9.1 against
+ * 1.4 on [16,256,2304]: the per-sample weight-gradient partials); over the last axis ReduceSum is the faster.
+ */
+export function sumLeading(g: Graph, x: Value): Value {
+  const [n, ...rest] = x.shape.map((d) => dim([d], 0));
+  const size = rest.reduce((p, d) => p * d, 1);
+  const rows = g.op('Reshape', [x, g.ints([n!, size])], {}, [n!, size]);
+  const sum = g.op('MatMul', [g.constant(new Array<number>(n!).fill(1), [1, n!]), rows], {}, [1, size]);
+  return g.op('Reshape', [sum, g.ints(rest)], {}, rest);
+}
+
+/**
+ * x [N,C] spread over [N,C,h,w] with each cell `scale`·x: an outer product with a constant row. NOTE: 10× faster
+ * in ORT than Expand (0.06 against 0.57 ms for [32,512] over 4×4).
+ */
+export function spreadOver(g: Graph, x: Value, h: number, w: number, scale = 1): Value {
+  const [n, c] = [x.shape[0]!, dim(x.shape, 1)];
+  const rows = typeof n === 'number' ? n * c : `${n}*${c}`;
+  const column = g.op('Reshape', [x, g.ints([-1, 1])], {}, [rows, 1]);
+  const cells = g.op('MatMul', [column, g.constant(new Array<number>(h * w).fill(scale), [1, h * w])], {}, [rows, h * w]);
+  return g.op('Reshape', [cells, g.ints([-1, c, h, w])], {}, [n, c, h, w]);
+}
+
 export function expand(g: Graph, x: Value, shape: readonly number[]): Value {
   return g.op('Expand', [x, g.ints(shape)], {}, broadcast([x.shape, shape], 'Expand'), 'float32');
 }

@@ -69,12 +69,27 @@ function unfoldedScaleSpec(size: number): ModelSpec {
   return { name: 'unfolded_scale', layers: L, output: 'out' };
 }
 
+/** A BN on a map of 24×24 cells: its Σx² and Σgy·x go through the depthwise-conv dot product (channelDot). */
+function wideMapSpec(): ModelSpec {
+  const L: Layer[] = [
+    { kind: 'input', name: 'in', shape: [24, 24, 3] },
+    { kind: 'conv', name: 'c1', input: 'in', filters: 4, kernel: [3, 3], strides: [1, 1], padding: 'same', useBias: false },
+    { kind: 'bn', name: 'b1', input: 'c1', epsilon: 1e-3, momentum: 0.99 },
+    { kind: 'relu', name: 'r1', input: 'b1' },
+    { kind: 'conv', name: 'head', input: 'r1', filters: 3, kernel: [1, 1], strides: [1, 1], padding: 'same', useBias: true },
+    { kind: 'gap', name: 'g', input: 'head' },
+    { kind: 'sigmoid', name: 'out', input: 'g' },
+  ];
+  return { name: 'wide_map', layers: L, output: 'out' };
+}
+
 describe('gradient rules against float64 finite differences', () => {
   test('test_tiny at 16² (asymmetric SAME pads, stride-2 projection, identity shortcut)', expectClose({ spec: buildModel('test_tiny', { tags: 5, imageSize: [16, 16] }), batch: 3 }), 60_000);
   test('test_tiny at 17² (odd sizes, symmetric pads)', expectClose({ spec: buildModel('test_tiny', { tags: 4, imageSize: [17, 17] }), batch: 2 }), 60_000);
   test('a four-stage resnet passes a full check', expectClose({ spec: buildModel('test_small', { tags: 3, imageSize: [41, 41] }), batch: 3 }, 3, 2e-3), 120_000);
   test('bias, kernel 2, VALID stride 2, squeeze-excitation, average pool, flatten, dense', expectClose({ spec: coverageSpec(21), batch: 3 }), 60_000);
   test('cropped 5×5 VALID stride-2 weight gradient; BN scales that cannot be folded into a conv', expectClose({ spec: unfoldedScaleSpec(14), batch: 3 }, 8), 60_000);
+  test('BN statistics and gradients on a 576-cell map; a biased 1×1 head pooled first', expectClose({ spec: wideMapSpec(), batch: 2 }, 8), 60_000);
   test('the resnet_152 head (7×7 average pool, flatten, dense)', expectClose({ spec: buildModel('test_tiny_dense', { tags: 3, imageSize: [64, 64] }), batch: 2 }, 3), 120_000);
   test('focal loss', expectClose({ spec: buildModel('test_tiny', { tags: 6, imageSize: [16, 16] }), batch: 2, loss: 'focal_loss' }, 4), 60_000);
   test('asymmetric loss', expectClose({ spec: buildModel('test_tiny', { tags: 6, imageSize: [16, 16] }), batch: 2, loss: 'asymmetric_loss' }, 4), 60_000);
