@@ -2,7 +2,7 @@
  * DeepDanbooru's head is a 1×1 conv to one map per tag, then a global average pool. Both are linear, so
  * pooling first gives the same logits: GAP(W·x + b) = W·GAP(x) + b. A training or validation step only needs
  * the logits, and the rewritten head is a [N,C]·[C,T] product instead of a conv over every cell, a GEMM of
- * the same size for its weight gradient and a [N,T,H,W] gradient map: 4 % of a step of bench case (a).
+ * the same size for its weight gradient and a [N,T,H,W] gradient map (2–5 % of a step of the bench cases).
  * Explanation graphs keep the original order: class activation maps are the per-cell output of that conv.
  */
 import { dim, reshape, type Value } from '../graph/index.ts';
