@@ -51,7 +51,8 @@ export function buildUpdate(g: Graph, config: OptimizerConfig, inputs: UpdateInp
 }
 
 function updateFlat(g: Graph, config: OptimizerConfig, { w, grad, slots, lr, step, decay }: UpdateInputs): { w: Value; slots: Record<string, Value> } {
-  const eps = g.scalar(config.epsilon ?? 1e-7);
+  // only Adam and RMSprop read ε: an unused initializer makes ORT warn on every session it loads
+  const eps = () => g.scalar(config.epsilon ?? 1e-7);
   let next: Value;
   const out: Record<string, Value> = {};
   switch (config.name) {
@@ -77,14 +78,14 @@ function updateFlat(g: Graph, config: OptimizerConfig, { w, grad, slots, lr, ste
       const c2 = sqrt(g, sub(g, g.scalar(1), pow(g, g.scalar(b2), step)));
       const c1 = sub(g, g.scalar(1), pow(g, g.scalar(b1), step));
       const lrT = div(g, mul(g, lr, c2), c1);
-      next = sub(g, w, mul(g, lrT, div(g, m, add(g, sqrt(g, v), eps))));
+      next = sub(g, w, mul(g, lrT, div(g, m, add(g, sqrt(g, v), eps()))));
       break;
     }
     case 'rmsprop': {
       const rho = config.rho ?? 0.9;
       const ms = add(g, mul(g, slots.rms!, g.scalar(rho)), mul(g, mul(g, grad, grad), g.scalar(1 - rho)));
       out.rms = ms;
-      next = sub(g, w, mul(g, lr, div(g, grad, add(g, sqrt(g, ms), eps))));
+      next = sub(g, w, mul(g, lr, div(g, grad, add(g, sqrt(g, ms), eps()))));
       break;
     }
   }
