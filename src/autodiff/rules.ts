@@ -2,7 +2,7 @@
  * One gradient rule per layer kind, in one table (tinygrad's habit): each emits its forward nodes and,
  * given the output gradient, its backward nodes. A layer kind without a rule does not compile.
  */
-import { add, avgPool2d, batchNorm, blockedConv2d, blockedKernel, blockedPays, conv2d, dense, dim, flatten, globalAvgPool, matmul, maxPool2d, numel, poolShape, mul, relu, reshape, samePad, sigmoid, sub, transpose, type Value } from '../graph/index.ts';
+import { add, avgPool2d, batchNorm, blockedConv2d, blockedKernel, blockedPays, conv2d, dense, dim, dimProduct, flatten, globalAvgPool, matmul, maxPool2d, poolShape, mul, relu, reshape, samePad, sigmoid, sub, transpose, type Value } from '../graph/index.ts';
 import { cast, expand, greater, reduceSum, spreadOver } from '../graph/math.ts';
 import { convInputGrad, convWeightGrad, type Pads } from './conv-grad.ts';
 import { vectorConvBackward, vectorConvForward } from './pooled-head.ts';
@@ -93,7 +93,7 @@ export const GRAD_RULES: GradRules = {
       // Equals and masks): 0.88× the training step of bench case (a), 0.96× of (b)
       // NOTE: an eval-mode forward ran the plain kernel (no backward in validation graphs): take the indices here
       const g = ctx.g, indices = saved.indices ?? maxPoolWithIndices(ctx, x!, l.pool, l.strides, pads)[1];
-      const flat = (v: Value) => reshape(g, v, [-1], [v.shape.every((d) => typeof d === 'number') ? numel(v.shape) : v.shape.join('*')]);
+      const flat = (v: Value) => reshape(g, v, [-1], [dimProduct(v.shape)]);
       const xShape = g.op('Shape', [x!], {}, [4], 'int64');
       const zeros = flat(g.op('Expand', [g.scalar(0), xShape], {}, x!.shape));
       const scattered = g.op('ScatterElements', [zeros, flat(indices), flat(gy)], { axis: 0, reduction: 'add' }, zeros.shape);
@@ -176,7 +176,7 @@ export const GRAD_RULES: GradRules = {
  */
 function maxPoolWithIndices(ctx: RuleContext, x: Value, pool: readonly [number, number], strides: readonly [number, number], pads: Pads, name?: string): [Value, Value] {
   const g = ctx.g, [n, c, h, w] = [x.shape[0]!, dim(x.shape, 1), dim(x.shape, 2), dim(x.shape, 3)];
-  const planes = typeof n === 'number' ? n * c : `${n}*${c}`;
+  const planes = dimProduct([n, c]);
   const { shape } = poolShape(x, pool, strides, pads);
   const [ho, wo] = [dim(shape, 2), dim(shape, 3)];
   const flat = reshape(g, x, [1, -1, h, w], [1, planes, h, w]);

@@ -1,6 +1,6 @@
 /** Elementwise, reduction and indexing helpers used by the gradient rules, losses and optimizers. */
 import type { Graph } from './builder.ts';
-import { dim, type Dim, type Shape, type Value } from './types.ts';
+import { dim, dimProduct, numel, type Dim, type Shape, type Value } from './types.ts';
 
 function broadcast(shapes: readonly Shape[], op: string): Shape {
   const n = Math.max(...shapes.map((s) => s.length));
@@ -72,10 +72,10 @@ export function reduceSum(g: Graph, x: Value, axes: readonly number[], keepdims 
  * 1.4 on [16,256,2304]: the per-sample weight-gradient partials); over the last axis ReduceSum is the faster.
  */
 export function sumLeading(g: Graph, x: Value): Value {
-  const [n, ...rest] = x.shape.map((d) => dim([d], 0));
-  const size = rest.reduce((p, d) => p * d, 1);
-  const rows = g.op('Reshape', [x, g.ints([n!, size])], {}, [n!, size]);
-  const sum = g.op('MatMul', [g.constant(new Array<number>(n!).fill(1), [1, n!]), rows], {}, [1, size]);
+  const [n, ...rest] = x.shape.map((_, i) => dim(x.shape, i)) as [number, ...number[]];
+  const size = numel(rest);
+  const rows = g.op('Reshape', [x, g.ints([n, size])], {}, [n, size]);
+  const sum = g.op('MatMul', [g.constant(new Array<number>(n).fill(1), [1, n]), rows], {}, [1, size]);
   return g.op('Reshape', [sum, g.ints(rest)], {}, rest);
 }
 
@@ -85,7 +85,7 @@ export function sumLeading(g: Graph, x: Value): Value {
  */
 export function spreadOver(g: Graph, x: Value, h: number, w: number, scale = 1): Value {
   const [n, c] = [x.shape[0]!, dim(x.shape, 1)];
-  const rows = typeof n === 'number' ? n * c : `${n}*${c}`;
+  const rows = dimProduct([n, c]);
   const column = g.op('Reshape', [x, g.ints([-1, 1])], {}, [rows, 1]);
   const cells = g.op('MatMul', [column, g.constant(new Array<number>(h * w).fill(scale), [1, h * w])], {}, [rows, h * w]);
   return g.op('Reshape', [cells, g.ints([-1, c, h, w])], {}, [n, c, h, w]);

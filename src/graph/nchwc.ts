@@ -40,7 +40,8 @@ export function blockedKernel(g: Graph, w: Value, block: number): Value {
   const boInner = swapLastTwo(g, w, [o / b, b, i * k]);
   if (i < b) return reshape(g, boInner, w.shape.map(Number), w.shape);
   // [O/B·I/B, Bi, k, Bo] → [O/B·I/B, k, Bi, Bo]
-  const blocked = g.op('Transpose', [reshape(g, boInner, [(o / b) * (i / b), b, k, b], [(o / b) * (i / b), b, k, b])], { perm: [0, 2, 1, 3] }, [(o / b) * (i / b), k, b, b]);
+  const pairs = (o / b) * (i / b);
+  const blocked = transpose(g, reshape(g, boInner, [pairs, b, k, b], [pairs, b, k, b]), [0, 2, 1, 3]);
   return reshape(g, blocked, w.shape.map(Number), w.shape);
 }
 

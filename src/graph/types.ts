@@ -21,6 +21,11 @@ export function numel(shape: Shape): number {
   return n;
 }
 
+/** The product of dims: a number when all are static, else the symbolic product (`N*16`). */
+export function dimProduct(dims: Shape): Dim {
+  return dims.every((d) => typeof d === 'number') ? numel(dims) : dims.join('*');
+}
+
 export function dim(shape: Shape, i: number): number {
   const d = shape[i < 0 ? shape.length + i : i];
   if (typeof d !== 'number') throw new Error(`dim ${i} of [${shape.join(',')}] is not static`);
