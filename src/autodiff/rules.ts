@@ -181,7 +181,7 @@ function maxPoolWithIndices(ctx: RuleContext, x: Value, pool: readonly [number, 
   const [ho, wo] = [dim(shape, 2), dim(shape, 3)];
   const flat = reshape(g, x, [1, -1, h, w], [1, planes, h, w]);
   const [y, indices] = g.opN('MaxPool', [flat], { kernel_shape: [...pool], strides: [...strides], pads: [...pads] }, [{ shape: [1, planes, ho, wo], dtype: 'float32' }, { shape: [1, planes, ho, wo], dtype: 'int64' }]);
-  const back = (v: Value, label?: string) => g.op('Reshape', [v, g.ints([-1, c, ho, wo])], {}, shape, v.dtype, label);
+  const back = (v: Value, label?: string) => reshape(g, v, [-1, c, ho, wo], shape, label);
   return [back(y!, name), back(indices!)];
 }
 

@@ -1,5 +1,6 @@
 /** Elementwise, reduction and indexing helpers used by the gradient rules, losses and optimizers. */
 import type { Graph } from './builder.ts';
+import { reshape } from './ops.ts';
 import { dim, dimProduct, numel, type Dim, type Shape, type Value } from './types.ts';
 
 function broadcast(shapes: readonly Shape[], op: string): Shape {
@@ -74,9 +75,9 @@ export function reduceSum(g: Graph, x: Value, axes: readonly number[], keepdims 
 export function sumLeading(g: Graph, x: Value): Value {
   const [n, ...rest] = x.shape.map((_, i) => dim(x.shape, i)) as [number, ...number[]];
   const size = numel(rest);
-  const rows = g.op('Reshape', [x, g.ints([n, size])], {}, [n, size]);
+  const rows = reshape(g, x, [n, size], [n, size]);
   const sum = g.op('MatMul', [g.constant(new Array<number>(n).fill(1), [1, n]), rows], {}, [1, size]);
-  return g.op('Reshape', [sum, g.ints(rest)], {}, rest);
+  return reshape(g, sum, rest, rest);
 }
 
 /**
@@ -86,9 +87,9 @@ export function sumLeading(g: Graph, x: Value): Value {
 export function spreadOver(g: Graph, x: Value, h: number, w: number, scale = 1): Value {
   const [n, c] = [x.shape[0]!, dim(x.shape, 1)];
   const rows = dimProduct([n, c]);
-  const column = g.op('Reshape', [x, g.ints([-1, 1])], {}, [rows, 1]);
+  const column = reshape(g, x, [-1, 1], [rows, 1]);
   const cells = g.op('MatMul', [column, g.constant(new Array<number>(h * w).fill(scale), [1, h * w])], {}, [rows, h * w]);
-  return g.op('Reshape', [cells, g.ints([-1, c, h, w])], {}, [n, c, h, w]);
+  return reshape(g, cells, [-1, c, h, w], [n, c, h, w]);
 }
 
 export function expand(g: Graph, x: Value, shape: readonly number[]): Value {
