@@ -55,7 +55,8 @@ export function parse<O extends Record<string, OptionSpec>>(command: Command<O>,
     return { values: values as ParsedArgs<O>['values'], positionals };
   } catch (e) {
     const message = (e as Error).message.replace(/\. To specify a positional argument.*$/s, '');
-    throw new TagbooruError('E_USAGE', `${command.name}: ${message}. See \`tagbooru ${command.name} --help\`.`);
+    // main.ts prefixes `tagbooru <command>: ` to every error, so the message does not repeat the name
+    throw new TagbooruError('E_USAGE', `${message}. See \`tagbooru ${command.name} --help\`.`);
   }
 }
 

@@ -24,7 +24,8 @@ export const COMMANDS: readonly CommandEntry[] = [
 
 export const VERSION = '0.1.0';
 
-export const EXIT = { ok: 0, partial: 1, usage: 2 } as const;
+/** `closedOutput`: 128 + SIGPIPE, what `cat` killed by a closed pipe ends with, so `set -o pipefail` sees it alike. */
+export const EXIT = { ok: 0, partial: 1, usage: 2, closedOutput: 141 } as const;
 
 const EXIT_BY_CODE: Record<ErrorCode, number> = { E_USAGE: 2, E_BUNDLE: 2, E_MODEL: 2, E_IMAGE: 1, E_IO: 1, E_INTERNAL: 1 };
 
@@ -43,7 +44,8 @@ function overview(): string {
   ].join('\n');
 }
 
-export async function main(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, cwd: process.cwd(), env: process.env }): Promise<number> {
+export async function main(argv: string[], rawIo: Io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, cwd: process.cwd(), env: process.env }): Promise<number> {
+  const { io, failure } = watchStdout(rawIo);
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(`${overview()}\n`);
@@ -65,11 +67,44 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
       io.stdout.write(`${helpText(command, entry.summary)}\n`);
       return EXIT.ok;
     }
-    return await command.run(parse(command, rest), io);
+    const status = await command.run(parse(command, rest), io);
+    return failure() ? closedOutputStatus(failure(), io, name) : status; // the last write failed after the command returned
   } catch (e) {
+    if (e instanceof OutputClosed) return closedOutputStatus(failure(), io, name);
     const code = e instanceof TagbooruError ? e.code : 'E_INTERNAL';
     io.stderr.write(`tagbooru ${name}: ${errorMessage(e)}\n`);
     if (code === 'E_INTERNAL' && io.env.TAGBOORU_DEBUG) io.stderr.write(`${(e as Error).stack}\n`);
     return EXIT_BY_CODE[code];
   }
+}
+
+/** A write to stdout after its reader went away: the command stops, and main ends quietly (see `watchStdout`). */
+class OutputClosed extends Error {}
+
+/**
+ * A reader that stops early (`| head`) closes stdout, and the next write fails with EPIPE on the stream. From
+ * then on every write throws `OutputClosed`, so a command stops at its next line of output (closing its
+ * tagger on the way out) instead of tagging the rest of a folder for nobody or dying on an unhandled error.
+ */
+function watchStdout(io: Io): { io: Io; failure: () => NodeJS.ErrnoException | undefined } {
+  let failure: NodeJS.ErrnoException | undefined;
+  io.stdout.on('error', (e: NodeJS.ErrnoException) => (failure ??= e));
+  const write = (...args: Parameters<NodeJS.WritableStream['write']>) => {
+    if (failure) throw new OutputClosed(failure.message);
+    return (io.stdout.write as (...a: typeof args) => boolean)(...args);
+  };
+  const stdout = new Proxy(io.stdout, { get: (target, key) => (key === 'write' ? write : Reflect.get(target, key, target) as unknown) });
+  return { io: { ...io, stdout }, failure: () => failure };
+}
+
+/** The process around `main`: the one place that touches `process`. */
+export async function runProcess(argv: string[] = process.argv.slice(2)): Promise<void> {
+  process.exitCode = await main(argv);
+}
+
+/** EPIPE is the reader's choice and ends quietly; any other stdout failure (a full disk, EIO) is reported. */
+function closedOutputStatus(e: NodeJS.ErrnoException | undefined, io: Io, name: string): number {
+  if (e?.code === 'EPIPE') return EXIT.closedOutput;
+  io.stderr.write(`tagbooru ${name}: cannot write to stdout: ${e?.message ?? 'closed'}\n`);
+  return EXIT.partial;
 }

@@ -23,3 +23,15 @@ test('every row of the command table loads the command it names', async () => {
     expect(command.usage.startsWith(entry.name)).toBe(true);
   }
 });
+
+test('a reader that closes the pipe early ends the CLI quietly with 141, not a stack trace', async () => {
+  // `tagbooru tag samples/ | head -1`: the shell's pipe, so stdout really is closed under the writer
+  const { stdout, stderr } = await run('bash', ['-c', 'node bin/tagbooru.js tag samples/ samples/ samples/ | head -1; echo "status ${PIPESTATUS[0]}" >&2']);
+  expect(stdout.split('\n').filter(Boolean)).toHaveLength(1);
+  expect(stderr).not.toMatch(/EPIPE|node:events|Unhandled/);
+  expect(stderr).toContain('status 141');
+});
+
+test('an error names its command once', async () => {
+  await expect(run(process.execPath, ['bin/tagbooru.js', 'tag', '--bogus'])).rejects.toMatchObject({ code: 2, stderr: "tagbooru tag: Unknown option '--bogus'. See `tagbooru tag --help`.\n" });
+});

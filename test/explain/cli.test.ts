@@ -120,7 +120,7 @@ describe('grad-cam', () => {
 
   test('usage errors exit 2 and say what was expected', async () => {
     const none = await cli(['grad-cam', red]);
-    expect([none.code, none.stderr]).toEqual([2, 'tagbooru grad-cam: grad-cam: give at least one image and the output folder\n']);
+    expect([none.code, none.stderr]).toEqual([2, 'tagbooru grad-cam: give at least one image and the output folder\n']);
     const method = await cli(['grad-cam', '--model', quadrants, '--method', 'lime', red, path.join(dir, 'x')]);
     expect([method.code, method.stderr]).toEqual([2, 'tagbooru grad-cam: Expected one of cam, gradcam, scorecam, saliency for --method but received "lime"\n']);
     const threshold = await cli(['grad-cam', '--model', quadrants, '--mask-threshold', '2', red, path.join(dir, 'x')]);

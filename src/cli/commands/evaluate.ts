@@ -38,7 +38,7 @@ export const evaluateCommand = defineCommand({
   },
 
   async run({ values: v, positionals }, io) {
-    if (positionals.length === 0) throw new TagbooruError('E_USAGE', 'evaluate: give at least one target image or folder');
+    if (positionals.length === 0) throw new TagbooruError('E_USAGE', 'give at least one target image or folder');
     const threshold = numberOption('threshold', v.threshold, 0, 1) ?? 0.5;
     const bundle: Bundle = await readBundle(resolveModel(v['model-path'] ?? v.model ?? v['project-path'], io.env));
     const names = v['tags-path'] ? (await readTagsFile(v['tags-path'])).map((t) => t.name) : bundle.manifest.tags.map((t) => t.name);

@@ -48,7 +48,7 @@ export const gradCamCommand = defineCommand({
     let project = v.project;
     if (!project && !v.model && args.length >= 3 && isProjectDir(args[0]!)) project = args.shift();
     const out = args.pop();
-    if (!out || args.length === 0) throw new TagbooruError('E_USAGE', 'grad-cam: give at least one image and the output folder');
+    if (!out || args.length === 0) throw new TagbooruError('E_USAGE', 'give at least one image and the output folder');
     const options = {
       method: choiceOption('method', v.method, EXPLAIN_METHODS),
       tags: listOption(v.tags),

@@ -25,7 +25,7 @@ export const importCommand = defineCommand({
 
   async run({ values: v, positionals }, io) {
     const [source] = positionals;
-    if (!source || positionals.length > 1) throw new TagbooruError('E_USAGE', 'import: give one model folder, zip or file');
+    if (!source || positionals.length > 1) throw new TagbooruError('E_USAGE', 'give one model folder, zip or file');
     const format = choiceOption<ImportFormat>('format', v.format, FORMATS);
     const size = numberOption('image-size', v['image-size'], 16, 8192, true);
     const result = await importModel(source, {

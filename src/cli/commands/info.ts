@@ -32,7 +32,7 @@ export const infoCommand = defineCommand({
   },
 
   async run({ values: v, positionals }, io) {
-    if (positionals.length !== 1) throw new TagbooruError('E_USAGE', 'info: give one model (a store name or a bundle folder)');
+    if (positionals.length !== 1) throw new TagbooruError('E_USAGE', 'give one model (a store name or a bundle folder)');
     const bundle = await readBundle(resolveModel(positionals[0], io.env));
     const m = bundle.manifest;
     const modelBytes = (await fs.stat(bundle.modelPath)).size;

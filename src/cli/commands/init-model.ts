@@ -21,9 +21,9 @@ export const initModelCommand = defineCommand({
 
   async run({ values: v, positionals }, io) {
     const [arch] = positionals;
-    if (!arch || positionals.length > 1) throw new TagbooruError('E_USAGE', `init-model: give one architecture (${ARCHITECTURES.join(', ')})`);
-    if (!v.tags) throw new TagbooruError('E_USAGE', 'init-model: --tags is required (a number or a tags.txt file)');
-    if (!v.out) throw new TagbooruError('E_USAGE', 'init-model: --out is required');
+    if (!arch || positionals.length > 1) throw new TagbooruError('E_USAGE', `give one architecture (${ARCHITECTURES.join(', ')})`);
+    if (!v.tags) throw new TagbooruError('E_USAGE', '--tags is required (a number or a tags.txt file)');
+    if (!v.out) throw new TagbooruError('E_USAGE', '--out is required');
     const size = numberOption('image-size', v['image-size'], 32, 4096, true) ?? 512;
     const seed = numberOption('seed', v.seed, 0, 2 ** 32 - 1, true) ?? 0;
     const preset = choiceOption('preset', v.preset, PRESET_NAMES) ?? 'deepdanbooru';

@@ -12,7 +12,7 @@ export const createProjectCommand = defineCommand({
   usage: 'create-project <dir>',
   options: {},
   async run({ positionals: [dir] }, io) {
-    if (!dir) throw new TagbooruError('E_USAGE', 'create-project: give the project folder');
+    if (!dir) throw new TagbooruError('E_USAGE', 'give the project folder');
     const file = path.join(dir, 'project.json');
     if (await fs.stat(file).catch(() => null)) throw new TagbooruError('E_USAGE', `${file} exists already`);
     await fs.mkdir(dir, { recursive: true });
@@ -32,7 +32,7 @@ export const trainProjectCommand = defineCommand({
     threads: { type: 'string', placeholder: 'n', description: 'ONNX Runtime threads (default: all cores)' },
   },
   async run({ values: v, positionals: [dir] }, io) {
-    if (!dir) throw new TagbooruError('E_USAGE', 'train-project: give the project folder');
+    if (!dir) throw new TagbooruError('E_USAGE', 'give the project folder');
     const result = await trainProject({
       dir, sourceModel: v['source-model'], restart: v.restart,
       maxSteps: numberOption('max-steps', v['max-steps'], 1, Number.MAX_SAFE_INTEGER, true),

@@ -40,7 +40,7 @@ export const tagCommand = defineCommand({
   details: 'Exit status: 0 when every file was tagged, 1 when some were skipped (each is reported on stderr), 2 for a usage error.',
 
   async run({ values: v, positionals }, io) {
-    if (positionals.length === 0) throw new TagbooruError('E_USAGE', 'tag: give at least one image, folder, or - to read paths from stdin');
+    if (positionals.length === 0) throw new TagbooruError('E_USAGE', 'give at least one image, folder, or - to read paths from stdin');
     const format = choiceOption('format', v.format, FORMATS) ?? 'table';
     const existing = choiceOption<ExistingCaptionPolicy>('existing', v.existing, EXISTING_POLICIES) ?? 'overwrite';
     const batchSize = numberOption('batch-size', v['batch-size'], 1, 4096, true) ?? 8;
