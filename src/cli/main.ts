@@ -1,5 +1,6 @@
 /** The CLI entry: the command table, help, and the one place errors become exit statuses. */
 import { TagbooruError, errorMessage, type ErrorCode } from '../errors.ts';
+import { VERSION } from '../package.ts';
 import { helpText, parse, type CommandEntry, type Io } from './command.ts';
 
 /** The command table. A command's module (and all it imports) is loaded only when that command runs. */
@@ -21,8 +22,6 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'grad-cam', summary: 'Where is each tag? Maps, masks and boxes per tag, in DeepDanbooru\'s grad-cam layout.', load: async () => (await import('./commands/grad-cam.ts')).gradCamCommand },
   { name: 'maps-eval', summary: 'Score tag maps against ground-truth masks: pointing game and mIoU per method and per tag.', load: async () => (await import('./commands/maps-eval.ts')).mapsEvalCommand },
 ];
-
-export const VERSION = '0.1.0';
 
 export const EXIT = { ok: 0, partial: 1, usage: 2 } as const;
 
