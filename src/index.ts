@@ -10,3 +10,4 @@ export { decodeImage, preprocess, loadImageTensor, resolvePreset, contentRect, i
 export { ARCHITECTURES, buildModel, initWeights, exportInference, parameterCount, type ModelSpec, type Weights } from './models/index.ts';
 export { Graph } from './graph/index.ts';
 export { TagbooruError, type ErrorCode } from './errors.ts';
+export { DEFAULT_MODEL_DIR, VERSION } from './package.ts';

@@ -1,5 +1,6 @@
 /** The CLI entry: the command table, help, and the one place errors become exit statuses. */
 import { TagbooruError, errorMessage, type ErrorCode } from '../errors.ts';
+import { VERSION } from '../package.ts';
 import { helpText, parse, type CommandEntry, type Io } from './command.ts';
 
 /** The command table. A command's module (and all it imports) is loaded only when that command runs. */
@@ -21,8 +22,6 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'grad-cam', summary: 'Where is each tag? Maps, masks and boxes per tag, in DeepDanbooru\'s grad-cam layout.', load: async () => (await import('./commands/grad-cam.ts')).gradCamCommand },
   { name: 'maps-eval', summary: 'Score tag maps against ground-truth masks: pointing game and mIoU per method and per tag.', load: async () => (await import('./commands/maps-eval.ts')).mapsEvalCommand },
 ];
-
-export const VERSION = '0.1.0';
 
 /** `closedOutput`: 128 + SIGPIPE, what `cat` killed by a closed pipe ends with, so `set -o pipefail` sees it alike. */
 export const EXIT = { ok: 0, partial: 1, usage: 2, closedOutput: 141 } as const;
@@ -97,10 +96,6 @@ function watchStdout(io: Io): { io: Io; failure: () => NodeJS.ErrnoException | u
   return { io: { ...io, stdout }, failure: () => failure };
 }
 
-/** The process around `main`: the one place that touches `process`. */
-export async function runProcess(argv: string[] = process.argv.slice(2)): Promise<void> {
-  process.exitCode = await main(argv);
-}
 
 /** EPIPE is the reader's choice and ends quietly; any other stdout failure (a full disk, EIO) is reported. */
 function closedOutputStatus(e: NodeJS.ErrnoException | undefined, io: Io, name: string): number {

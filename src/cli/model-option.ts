@@ -1,13 +1,11 @@
 /** Where `--model` points, decided in one place: a bundle folder, a name in the model store, or the default. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { TagbooruError } from '../errors.ts';
 import { MANIFEST } from '../infer/bundle.ts';
 import { findStoredModel, listModelNames, storeHome } from '../import/store.ts';
+import { DEFAULT_MODEL_DIR } from '../package.ts';
 import { readProject } from '../train/project.ts';
-
-export const DEFAULT_MODEL_DIR = fileURLToPath(new URL('../../models/default', import.meta.url));
 
 /**
  * A path that exists wins; otherwise a bare name is looked up in the store (`tagbooru models`). A path

@@ -3,13 +3,11 @@
  * key stays out of URLs and error messages), a per-request timeout, and retries with exponential
  * backoff on 429 (honouring Retry-After), 408, 5xx, timeouts and network errors.
  */
-import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TagbooruError, errorMessage } from '../errors.ts';
+import { VERSION } from '../package.ts';
 
 export const DEFAULT_BASE_URL = 'https://danbooru.donmai.us';
-
-const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** Danbooru has refused generic clients (one of the original's download-tags complaints); name ours. */
 export const USER_AGENT = `tagbooru/${VERSION}`;

@@ -1,13 +1,13 @@
 /** The main-thread side of the explain worker: started on the first explain call, answers in order. */
 import { Worker } from 'node:worker_threads';
 import { TagbooruError, type ErrorCode } from '../errors.ts';
+import { WORKER_BOOT, siblingModule } from '../package.ts';
 import type { Bundle } from '../infer/bundle.ts';
 import type { TensorData } from '../infer/session.ts';
 import type { ExplainReply, ExplainRequest, ExplainWorkerInit } from './_worker.ts';
 import type { VariantInfo, VariantKind, VariantName } from './variants.ts';
 
-const BOOT = new URL('../infer/worker-boot.js', import.meta.url);
-const MODULE = new URL('./_worker.ts', import.meta.url).href;
+const MODULE = siblingModule('./_worker.ts', import.meta.url).href;
 
 type Pending = { resolve: (r: ExplainReply & { ok: true }) => void; reject: (e: Error) => void };
 type Request = ExplainRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
@@ -20,7 +20,7 @@ export class ExplainWorker {
 
   constructor(bundle: Bundle, options: { threads?: number } = {}) {
     const init: ExplainWorkerInit = { module: MODULE, bundle, threads: options.threads };
-    this.worker = new Worker(BOOT, { workerData: init });
+    this.worker = new Worker(WORKER_BOOT, { workerData: init });
     this.worker.on('message', (m: ExplainReply) => {
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);

@@ -1,11 +1,11 @@
 /** The main-thread side of an inference worker: one session, requests answered in order. */
 import { Worker } from 'node:worker_threads';
 import { TagbooruError, type ErrorCode } from '../errors.ts';
+import { WORKER_BOOT, siblingModule } from '../package.ts';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './_worker.ts';
 import type { IoSpec, TensorData } from './session.ts';
 
-const BOOT = new URL('./worker-boot.js', import.meta.url);
-const MODULE = new URL('./_worker.ts', import.meta.url).href;
+const MODULE = siblingModule('./_worker.ts', import.meta.url).href;
 
 export class InferenceWorker {
   private nextId = 0;
@@ -29,7 +29,7 @@ export class InferenceWorker {
 
   static start(model: string | Uint8Array, options: { threads?: number } = {}): Promise<InferenceWorker> {
     const init: WorkerInit = { module: MODULE, model, threads: options.threads };
-    const worker = new Worker(BOOT, { workerData: init });
+    const worker = new Worker(WORKER_BOOT, { workerData: init });
     return new Promise((resolve, reject) => {
       const onError = (e: Error) => reject(e);
       worker.once('error', onError);

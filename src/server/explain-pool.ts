@@ -7,12 +7,12 @@
 import { Admission } from './admission.ts';
 import { Worker } from 'node:worker_threads';
 import { TagbooruError, type ErrorCode } from '../errors.ts';
+import { WORKER_BOOT, siblingModule } from '../package.ts';
 import type { ExplainInit, ExplainJob, ExplainJson, ExplainReply, ExplainRequest } from './_explain-worker.ts';
 import { HttpError } from './errors.ts';
 import type { Upload } from './tagging.ts';
 
-const BOOT = new URL('../infer/worker-boot.js', import.meta.url);
-const MODULE = new URL('./_explain-worker.ts', import.meta.url).href;
+const MODULE = siblingModule('./_explain-worker.ts', import.meta.url).href;
 
 const CODES: readonly ErrorCode[] = ['E_USAGE', 'E_IMAGE', 'E_IO', 'E_MODEL', 'E_BUNDLE', 'E_INTERNAL'];
 const asError = (code: string, message: string) => new TagbooruError((CODES as readonly string[]).includes(code) ? (code as ErrorCode) : 'E_INTERNAL', message);
@@ -106,7 +106,7 @@ export class ExplainPool {
   private start(): Promise<Worker> {
     this.worker ??= new Promise<Worker>((resolve, reject) => {
       const init: ExplainInit = { module: MODULE, model: this.options.model, threads: this.options.threads, maxPixels: this.options.maxPixels };
-      const worker = new Worker(BOOT, { workerData: init });
+      const worker = new Worker(WORKER_BOOT, { workerData: init });
       worker.on('message', (m: ExplainReply) => {
         if (m.type === 'ready') return resolve(worker);
         if (m.type === 'failed') {

@@ -4,12 +4,11 @@
  */
 import { Worker } from 'node:worker_threads';
 import { TagbooruError } from '../errors.ts';
+import { WORKER_BOOT, siblingModule } from '../package.ts';
 import type { PreprocessSpec } from '../index.ts';
 import type { PrepInit, PrepReply, PrepRequest } from './_prep-worker.ts';
 
-// the inference worker's boot file: registers tsx in the thread, then imports workerData.module
-const BOOT = new URL('../infer/worker-boot.js', import.meta.url);
-const MODULE = new URL('./_prep-worker.ts', import.meta.url).href;
+const MODULE = siblingModule('./_prep-worker.ts', import.meta.url).href;
 
 interface Slot {
   readonly worker: Worker;
@@ -71,7 +70,7 @@ export class PrepPool {
 
 function spawn(init: PrepInit): Promise<Worker> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(BOOT, { workerData: init });
+    const worker = new Worker(WORKER_BOOT, { workerData: init });
     worker.once('error', reject);
     worker.once('message', (m: PrepReply) => {
       worker.off('error', reject);

@@ -1,18 +1,20 @@
 /**
- * The web UI (src/web) served by the same process: the page, its stylesheet, its scripts bundled once by
- * esbuild on first request (`/app.js`, and `/probe.js`, which the in-browser mode loads for CAM), and
- * onnxruntime-web's module and wasm from node_modules (no CDN) for the in-browser mode. The project's only
- * import of esbuild.
+ * The web UI (src/web) served by the same process: the page, its stylesheet, its scripts (`/app.js`, and
+ * `/probe.js`, which the in-browser mode loads for CAM), and onnxruntime-web's module and wasm from
+ * node_modules (no CDN) for the in-browser mode. Compiled, the scripts are read from dist/web, bundled by
+ * `npm run build`; from the sources, they are bundled on first request (web-bundle.ts, with esbuild).
  */
 import { createReadStream, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import type { FastifyInstance } from 'fastify';
 import { TagbooruError, errorMessage } from '../errors.ts';
+import { FROM_SOURCE } from '../package.ts';
+import { WEB_SCRIPTS } from './web-bundle.ts';
 
+/** src/web beside the sources, dist/web (the built UI) beside the compiled server. */
 const WEB_DIR = fileURLToPath(new URL('../web/', import.meta.url));
 const ORT_DIR = path.dirname(createRequire(import.meta.url).resolve('onnxruntime-web'));
 const ORT_VERSION = (JSON.parse(readFileSync(path.join(ORT_DIR, '..', 'package.json'), 'utf8')) as { version: string }).version;
@@ -25,26 +27,14 @@ const ORT_FILES: Readonly<Record<string, string>> = {
   'ort-wasm-simd-threaded.wasm': 'application/wasm',
 };
 
-/** Each script the page loads, by URL, and the module it is bundled from. */
-const SCRIPTS: Readonly<Record<string, string>> = { '/app.js': 'main.ts', '/probe.js': '_probe.ts' };
-
-async function bundleScript(entry: string): Promise<string> {
+async function loadScript(file: string): Promise<string> {
+  if (!FROM_SOURCE) return readFile(path.join(WEB_DIR, file), 'utf8');
   try {
-    const result = await build({
-      entryPoints: [path.join(WEB_DIR, entry)],
-      bundle: true,
-      format: 'esm',
-      platform: 'browser',
-      target: 'es2022',
-      write: false,
-      minify: true,
-      sourcemap: 'inline',
-      sourceRoot: '/src',
-      logLevel: 'silent',
-    });
-    return result.outputFiles[0]!.text;
+    // esbuild is a development dependency: imported only here, when running from the sources
+    const { bundleWebScript } = await import('./web-bundle.ts');
+    return await bundleWebScript(WEB_DIR, WEB_SCRIPTS[file]!, { sourceMap: true });
   } catch (e) {
-    throw new TagbooruError('E_INTERNAL', `cannot bundle the web UI (${path.join(WEB_DIR, entry)}): ${errorMessage(e)}`, { cause: e });
+    throw new TagbooruError('E_INTERNAL', `cannot bundle the web UI (${file} from ${WEB_SCRIPTS[file]}): ${errorMessage(e)}`, { cause: e });
   }
 }
 
@@ -63,12 +53,12 @@ export function webRoutes(app: FastifyInstance): void {
     .header('Cross-Origin-Embedder-Policy', 'require-corp')
     .send(await html));
   app.get('/app.css', async (_request, reply) => reply.type('text/css; charset=utf-8').header('Cache-Control', 'no-cache').send(await css));
-  for (const [url, entry] of Object.entries(SCRIPTS)) {
-    app.get(url, async (_request, reply) => {
-      let script = scripts.get(url);
+  for (const file of Object.keys(WEB_SCRIPTS)) {
+    app.get(`/${file}`, async (_request, reply) => {
+      let script = scripts.get(file);
       if (!script) {
-        scripts.set(url, (script = bundleScript(entry)));
-        script.catch(() => scripts.delete(url)); // a failed build is retried on the next request
+        scripts.set(file, (script = loadScript(file)));
+        script.catch(() => scripts.delete(file)); // a failed build is retried on the next request
       }
       return reply.type('text/javascript; charset=utf-8').header('Cache-Control', 'no-cache').send(await script);
     });

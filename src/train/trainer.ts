@@ -4,12 +4,12 @@
  */
 import { Worker } from 'node:worker_threads';
 import { TagbooruError, type ErrorCode } from '../errors.ts';
+import { WORKER_BOOT, siblingModule } from '../package.ts';
 import type { BundleManifest } from '../infer/bundle.ts';
 import type { Call, Reply } from './_worker.ts';
 import type { Counters, EngineConfig, StepResult } from './engine.ts';
 
-const BOOT = new URL('../infer/worker-boot.js', import.meta.url);
-const MODULE = new URL('./_worker.ts', import.meta.url).href;
+const MODULE = siblingModule('./_worker.ts', import.meta.url).href;
 
 export type TrainerConfig = EngineConfig;
 type Method = Call['method'];
@@ -36,7 +36,7 @@ export class Trainer {
   }
 
   static start(config: TrainerConfig): Promise<Trainer> {
-    const worker = new Worker(BOOT, { workerData: { module: MODULE, config } });
+    const worker = new Worker(WORKER_BOOT, { workerData: { module: MODULE, config } });
     return new Promise((resolve, reject) => {
       worker.once('error', reject);
       worker.once('message', (m: Reply) => {

@@ -2,7 +2,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { expect, test } from 'vitest';
-import { DEFAULT_MODEL_DIR } from '../../src/cli/model-option.ts';
+import { DEFAULT_MODEL_DIR } from '../../src/package.ts';
 import { cli } from '../helpers/cli.ts';
 
 const SAMPLES = path.resolve('samples');

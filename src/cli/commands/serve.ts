@@ -31,7 +31,7 @@ export const serveCommand = defineCommand({
     const cors = listOption(v.cors ? [v.cors] : undefined);
     const apiKeys = [...(listOption(v['api-key']) ?? []), ...(listOption(io.env.TAGBOORU_API_KEYS ? [io.env.TAGBOORU_API_KEYS] : undefined) ?? [])];
     if (apiKeys.some((k) => k.length < 8)) throw new TagbooruError('E_USAGE', 'Expected API keys of at least 8 characters for --api-key');
-    // loaded here, so the other commands do not pay for Fastify and esbuild at start-up
+    // loaded here, so the other commands do not pay for Fastify at start-up
     const { buildApp } = await import('../../server/app.ts');
     const app = await buildApp({
       model: resolveModel(v.model, io.env),

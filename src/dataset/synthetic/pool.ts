@@ -1,11 +1,11 @@
 /** Render workers on the main-thread side: requests spread over the workers, answers as promises. */
 import { Worker } from 'node:worker_threads';
 import { TagbooruError } from '../../errors.ts';
+import { WORKER_BOOT, siblingModule } from '../../package.ts';
 import type { WorkerReply, WorkerRequest } from './_worker.ts';
 import type { ProduceRequest, ProducedImage } from './produce.ts';
 
-const BOOT = new URL('../worker-boot.js', import.meta.url);
-const MODULE = new URL('./_worker.ts', import.meta.url).href;
+const MODULE = siblingModule('./_worker.ts', import.meta.url).href;
 
 interface Slot {
   worker: Worker;
@@ -36,7 +36,7 @@ export class RenderPool {
     const slots = await Promise.all(
       Array.from({ length: workers }, () =>
         new Promise<Slot>((resolve, reject) => {
-          const worker = new Worker(BOOT, { workerData: { module: MODULE } });
+          const worker = new Worker(WORKER_BOOT, { workerData: { module: MODULE } });
           worker.once('error', reject);
           worker.once('message', (m: WorkerReply) => {
             worker.off('error', reject);
