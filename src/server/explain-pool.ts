@@ -59,20 +59,27 @@ export class ExplainPool {
     return Math.max(1, Math.ceil((this.waiting.length + 1) * (this.secondsPerImage || 1)));
   }
 
-  /** One image explained as the job says; an abort while it waits takes it out of the queue. */
-  explain(upload: Upload, job: ExplainJob, signal: AbortSignal): Promise<Explained> {
-    signal.throwIfAborted();
+  /**
+   * One image explained as the job says; an abort while it waits takes it out of the queue. `onSettled` is called
+   * once, when the worker is done with the image or it left the queue unstarted.
+   */
+  explain(upload: Upload, job: ExplainJob, signal: AbortSignal, onSettled: () => void = () => undefined): Promise<Explained> {
+    if (signal.aborted) {
+      onSettled();
+      return Promise.reject(signal.reason as Error);
+    }
     return new Promise((resolve, reject) => {
       const request: ExplainRequest = { id: this.nextId++, name: upload.name, data: upload.data, job };
       const started = performance.now();
       const onAbort = () => {
         const at = this.waiting.indexOf(entry);
-        if (at >= 0) this.waiting.splice(at, 1);
+        if (at >= 0) this.waiting.splice(at, 1)[0]!.settle(signal.reason as Error);
         reject(signal.reason as Error);
       };
       const entry: Job = {
         request,
         settle: (outcome) => {
+          onSettled();
           signal.removeEventListener('abort', onAbort);
           if (outcome instanceof Error) return reject(outcome);
           const seconds = (performance.now() - started) / 1000;
