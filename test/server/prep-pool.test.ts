@@ -39,3 +39,17 @@ test('a worker that dies fails only its own images and is replaced', async () =>
   await expect.poll(() => (pool as unknown as { slots: { alive: boolean }[] }).slots.every((s) => s.alive), { timeout: 20_000 }).toBe(true);
   expect((await pool.prepare([png], live))[0]).toBeInstanceOf(Float32Array);
 });
+
+test('an abort drops the images still waiting at once; every image is settled exactly once', async () => {
+  await expect.poll(() => (pool as unknown as { slots: { alive: boolean }[] }).slots.every((s) => s.alive), { timeout: 20_000 }).toBe(true);
+  const controller = new AbortController();
+  const settled: number[] = [];
+  const images = 12; // two workers take four each; four wait
+  const done = pool.prepare(Array.from({ length: images }, () => png), controller.signal, (i) => settled.push(i));
+  controller.abort(new Error('gone'));
+  await expect(done).rejects.toThrow('gone');
+  expect(settled).toEqual([8, 9, 10, 11]); // the waiting ones, without a decode
+  await expect.poll(() => settled.length, { timeout: 20_000 }).toBe(images); // the started ones as they finish
+  expect(new Set(settled).size).toBe(images);
+  expect(pool.depth).toBe(0);
+});
