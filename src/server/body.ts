@@ -7,11 +7,28 @@
 import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
 import { HttpError } from './errors.ts';
+import type { ResolvedOptions } from './options.ts';
 
 export interface BodyLimit {
   readonly bytes: number;
   /** How the limit reads in a message, e.g. `the upload limit of 1048576 bytes (--max-upload)`. */
   readonly name: string;
+}
+
+export interface BodyLimits {
+  /** Each uploaded file. */
+  readonly file: BodyLimit;
+  /** The whole body, every part together. */
+  readonly request: BodyLimit;
+  /** A raw body: one file, and the whole request. */
+  readonly raw: BodyLimit;
+  readonly timeoutMs: number;
+}
+
+export function bodyLimits(o: ResolvedOptions): BodyLimits {
+  const file = { bytes: o.maxUploadBytes, name: `the upload limit of ${o.maxUploadBytes} bytes (--max-upload)` };
+  const request = { bytes: o.maxRequestBytes, name: `the request size limit of ${o.maxRequestBytes} bytes (--max-request)` };
+  return { file, request, raw: file.bytes <= request.bytes ? file : request, timeoutMs: o.bodyTimeoutMs };
 }
 
 export const tooLarge = (what: string, limit: BodyLimit) => new HttpError('E_TOO_LARGE', `${what} is larger than ${limit.name}`);

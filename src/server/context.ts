@@ -4,11 +4,11 @@
  * has arrived, so clients uploading slowly hold no place (and a full server still reads a body before its 503).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { BodyLimit } from './body.ts';
+import { bodyLimits } from './body.ts';
 import { HttpError } from './errors.ts';
 import type { ResolvedOptions } from './options.ts';
 import type { TaggingService } from './tagging.ts';
-import { readForm, type BodyLimits, type Form, type FormOptions } from './uploads.ts';
+import { readForm, type Form, type FormOptions } from './uploads.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -26,14 +26,6 @@ export interface RouteContext {
   readonly options: ResolvedOptions;
   /** Read the request's form, then run a tagging route's work; rejects with 503 at the deadline or when the client goes away. */
   run<T>(request: FastifyRequest, form: FormOptions, work: (form: Form, signal: AbortSignal) => Promise<T>): Promise<T>;
-}
-
-/** The limits a request body is read under, as its messages name them. */
-export function bodyLimits(o: ResolvedOptions): BodyLimits & { readonly raw: BodyLimit } {
-  const file = { bytes: o.maxUploadBytes, name: `the upload limit of ${o.maxUploadBytes} bytes (--max-upload)` };
-  const request = { bytes: o.maxRequestBytes, name: `the request size limit of ${o.maxRequestBytes} bytes (--max-request)` };
-  // a raw body is one file and the whole request
-  return { file, request, raw: file.bytes <= request.bytes ? file : request, timeoutMs: o.bodyTimeoutMs };
 }
 
 export function createContext(app: FastifyInstance, service: TaggingService, options: ResolvedOptions): RouteContext {

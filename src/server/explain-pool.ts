@@ -1,7 +1,8 @@
 /**
  * Explaining on the main-thread side: a queue of its own, so heavy explain requests cannot take the places of
  * tagging requests, in front of one explain worker started on the first request (a server that never
- * explains loads no second copy of the model). Requests beyond `queueSize` are refused with 503; a request
+ * explains loads no second copy of the model). It decodes one image at a time, so its memory is bounded by
+ * `--max-pixels` without a share of the tagging routes' pixel budget. Requests beyond `queueSize` are refused with 503; a request
  * that gives up while waiting leaves the queue; a worker that dies fails only its running image.
  */
 import { Admission } from './admission.ts';
@@ -23,7 +24,7 @@ export interface ExplainPoolOptions {
   readonly model: string;
   readonly threads: number;
   readonly maxPixels: number;
-  /** Explain requests in flight (reading, waiting, running); one more is answered 503. */
+  /** Explain requests in flight (waiting, running; counted once the body has arrived); one more is answered 503. */
   readonly queueSize: number;
   /** Called with each finished image's method and seconds. */
   readonly onExplained?: (method: string, seconds: number) => void;
@@ -59,27 +60,20 @@ export class ExplainPool {
     return Math.max(1, Math.ceil((this.waiting.length + 1) * (this.secondsPerImage || 1)));
   }
 
-  /**
-   * One image explained as the job says; an abort while it waits takes it out of the queue. `onSettled` is called
-   * once, when the worker is done with the image or it left the queue unstarted.
-   */
-  explain(upload: Upload, job: ExplainJob, signal: AbortSignal, onSettled: () => void = () => undefined): Promise<Explained> {
-    if (signal.aborted) {
-      onSettled();
-      return Promise.reject(signal.reason as Error);
-    }
+  /** One image explained as the job says; an abort while it waits takes it out of the queue. */
+  explain(upload: Upload, job: ExplainJob, signal: AbortSignal): Promise<Explained> {
+    signal.throwIfAborted();
     return new Promise((resolve, reject) => {
       const request: ExplainRequest = { id: this.nextId++, name: upload.name, data: upload.data, job };
       const started = performance.now();
       const onAbort = () => {
         const at = this.waiting.indexOf(entry);
-        if (at >= 0) this.waiting.splice(at, 1)[0]!.settle(signal.reason as Error);
+        if (at >= 0) this.waiting.splice(at, 1);
         reject(signal.reason as Error);
       };
       const entry: Job = {
         request,
         settle: (outcome) => {
-          onSettled();
           signal.removeEventListener('abort', onAbort);
           if (outcome instanceof Error) return reject(outcome);
           const seconds = (performance.now() - started) / 1000;

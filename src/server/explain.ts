@@ -73,8 +73,7 @@ export function explainRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.post('/v1/explain', { config: { explaining: true, auth: true } }, (request: FastifyRequest, reply: FastifyReply) => ctx.run(request, { known: EXPLAIN_FIELDS }, async ({ files, fields }, signal) => {
     if (files.length !== 1) throw new TagbooruError('E_USAGE', `field "file": Expected one image but received ${files.length}; explain one image per request`);
     const job = jobOf(fields, manifest, known);
-    const { pixels, reservation } = await ctx.service.reservePixels(files, signal);
-    const explained = await ctx.service.explainer.explain(files[0]!, job, signal, () => reservation.release(pixels[0]!));
+    const explained = await ctx.service.explainer.explain(files[0]!, job, signal);
     if (explained.format === 'png') return reply.type('image/png').send(Buffer.from(explained.png.buffer, explained.png.byteOffset, explained.png.byteLength));
     return reply.send({ model: manifest.name, ...explained.body });
   }));

@@ -1,8 +1,7 @@
 /**
- * Preparation workers on the main-thread side: uploads wait here, and each worker holds at most
- * `PER_WORKER` of them at once (enough for one image's JavaScript resize to overlap another's decode), so
- * the images a request gave up on can still be dropped before they cost a decode. A worker that dies fails
- * only its own images and is replaced.
+ * Preparation workers on the main-thread side: uploads wait here, and each worker holds at most `PER_WORKER` of
+ * them at once, so the images of a request that gave up can still be dropped before they cost a decode. A worker
+ * that dies fails only its own images and is replaced.
  */
 import { Worker } from 'node:worker_threads';
 import { TagbooruError } from '../errors.ts';
@@ -12,6 +11,8 @@ import type { PrepInit, PrepReply, PrepRequest } from './_prep-worker.ts';
 // the inference worker's boot file: registers tsx in the thread, then imports workerData.module
 const BOOT = new URL('../infer/worker-boot.js', import.meta.url);
 const MODULE = new URL('./_prep-worker.ts', import.meta.url).href;
+// One image's JavaScript resize overlaps others' decodes, which run on libuv's pool (4 threads by default):
+// more than that in a worker would only queue there, where they can no longer be dropped.
 const PER_WORKER = 4;
 
 type Outcome = Float32Array | string | Error;

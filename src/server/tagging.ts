@@ -1,7 +1,7 @@
 /**
  * What the routes share: preparation workers (decode → preprocess), model workers behind a micro-batcher
- * (batched predict), admission (a bounded number of tagging requests in flight), the decoded-pixel budget both
- * tagging and explaining reserve from, and the explain pool with its own queue.
+ * (batched predict), admission (a bounded number of tagging requests in flight), the decoded-pixel budget, and
+ * the explain pool with its own queue.
  */
 import { Admission } from './admission.ts';
 import { declaredPixels } from '../image/index.ts';
@@ -10,7 +10,7 @@ import { MicroBatcher } from './batcher.ts';
 import { ExplainPool } from './explain-pool.ts';
 import { Metrics } from './metrics.ts';
 import type { ResolvedOptions } from './options.ts';
-import { PixelBudget, type Reservation } from './pixel-budget.ts';
+import { PixelBudget } from './pixel-budget.ts';
 import { PrepPool } from './prep-pool.ts';
 
 export interface Upload {
@@ -100,17 +100,13 @@ export class TaggingService {
   }
 
   /**
-   * The pixels these uploads declare, reserved from the budget before any is decoded (413 for a request that can
-   * never fit, a wait for one that fits later); each image's share is given back once its decoding is over.
+   * The pixels the uploads declare are reserved before any is decoded (413 for a request that can never fit, a
+   * wait for one that fits later), each image's share given back once its preparation is over; then the images
+   * among them go to inference together.
    */
-  async reservePixels(uploads: readonly Upload[], signal: AbortSignal): Promise<{ pixels: number[]; reservation: Reservation }> {
-    const pixels = await Promise.all(uploads.map((u) => declaredPixels(u.data, { maxPixels: this.options.maxPixels })));
-    return { pixels, reservation: await this.pixels.reserve(pixels, signal) };
-  }
-
-  /** The uploads to the preparation workers, then the images among them to inference together. */
   async score(uploads: readonly Upload[], signal: AbortSignal): Promise<Scored[]> {
-    const { pixels, reservation } = await this.reservePixels(uploads, signal);
+    const pixels = await Promise.all(uploads.map((u) => declaredPixels(u.data, { maxPixels: this.options.maxPixels })));
+    const reservation = await this.pixels.reserve(pixels, signal);
     const prepared = await this.prep.prepare(uploads.map((u) => u.data), signal, (i) => reservation.release(pixels[i]!));
     signal.throwIfAborted();
     const tensors = prepared.filter((p): p is Float32Array => typeof p !== 'string');

@@ -8,7 +8,7 @@
 import type { MultipartFile } from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import { TagbooruError, errorMessage } from '../errors.ts';
-import { checkDeclaredLength, tooLarge, withinBodyTimeout, type BodyLimit } from './body.ts';
+import { checkDeclaredLength, tooLarge, withinBodyTimeout, type BodyLimit, type BodyLimits } from './body.ts';
 import { HttpError } from './errors.ts';
 import { Fields } from './fields.ts';
 import type { Upload } from './tagging.ts';
@@ -25,12 +25,6 @@ export interface FormOptions {
   readonly known: readonly string[];
   /** Called as soon as a field is read, so an error can be answered in the format it asked for. */
   readonly onField?: (name: string, value: string) => void;
-}
-
-export interface BodyLimits {
-  readonly file: BodyLimit;
-  readonly request: BodyLimit;
-  readonly timeoutMs: number;
 }
 
 /** `top_k` and `top-k` name the same field. */
@@ -66,7 +60,7 @@ export async function readForm(request: FastifyRequest, options: FormOptions, li
     files.push({ name, data: request.body, mimetype: request.headers['content-type'] });
   } else if (request.isMultipart()) {
     checkDeclaredLength(request.headers, limits.request);
-    await withinBodyTimeout(readParts(request, known, options, limits, files, values), limits.timeoutMs);
+    files.push(...(await withinBodyTimeout(readParts(request, { known, options, limits, values }), limits.timeoutMs)));
   } else {
     throw new HttpError('E_MEDIA_TYPE', `Expected multipart/form-data with a "${FILE_FIELD}" field but received ${request.headers['content-type'] ?? 'no content type'}`);
   }
@@ -74,7 +68,17 @@ export async function readForm(request: FastifyRequest, options: FormOptions, li
   return { files, fields: new Fields(values) };
 }
 
-async function readParts(request: FastifyRequest, known: readonly string[], options: FormOptions, limits: BodyLimits, files: Upload[], values: Map<string, string[]>): Promise<void> {
+interface Reading {
+  readonly known: readonly string[];
+  readonly options: FormOptions;
+  readonly limits: BodyLimits;
+  /** The fields read so far (the query's), added to as parts arrive. */
+  readonly values: Map<string, string[]>;
+}
+
+/** The files of a multipart body, its text fields added to `values`; every part counts against the request size. */
+async function readParts(request: FastifyRequest, { known, options, limits, values }: Reading): Promise<Upload[]> {
+  const files: Upload[] = [];
   let size = 0;
   const count = (bytes: number) => {
     size += bytes;
@@ -100,6 +104,7 @@ async function readParts(request: FastifyRequest, known: readonly string[], opti
   } catch (e) {
     throw multipartError(e);
   }
+  return files;
 }
 
 /** One file part's bytes, each chunk counted against the whole request as it arrives. */
