@@ -57,6 +57,36 @@ function decodeError(error: unknown): TagbooruError {
   return new TagbooruError('E_IMAGE', `corrupt or truncated image data (${first.trim()})`, { cause: error });
 }
 
+/** The header alone: a 100000×100000 PNG is refused here without a pixel allocated. */
+async function readHeader(input: Uint8Array, maxPixels: number): Promise<{ width: number; height: number }> {
+  if (input.length === 0) throw new TagbooruError('E_IMAGE', 'empty file');
+  const meta = await sharp(input, { limitInputPixels: false }).metadata().catch((error: unknown) => {
+    throw decodeError(error);
+  });
+  if (!FORMATS.has(meta.format)) {
+    throw new TagbooruError('E_IMAGE', `not a recognised image format (${meta.format} is not accepted)`);
+  }
+  if (meta.width * meta.height > maxPixels) {
+    throw new TagbooruError('E_IMAGE', `${meta.width}×${meta.height} pixels exceeds the pixel limit of ${maxPixels}`);
+  }
+  return meta;
+}
+
+/**
+ * The pixels `decodeImage` would decode from these bytes, read from the header only; 0 when it would refuse them
+ * before decoding a pixel (not an image, too large), as such an upload costs no decoding memory.
+ */
+export async function declaredPixels(input: Uint8Array, options: DecodeOptions = {}): Promise<number> {
+  const { maxPixels } = { ...DEFAULTS, ...options };
+  try {
+    const { width, height } = await readHeader(input, maxPixels);
+    return width * height;
+  } catch (e) {
+    if (e instanceof TagbooruError) return 0;
+    throw e;
+  }
+}
+
 /**
  * Decode the first frame of an image file or buffer to 8-bit RGB(A), EXIF orientation applied.
  *
@@ -69,18 +99,7 @@ export async function decodeImage(source: string | Uint8Array, options: DecodeOp
   const { maxPixels } = { ...DEFAULTS, ...options };
   expectNumberInRange('maxPixels', maxPixels, 1, Number.MAX_SAFE_INTEGER, true);
   const input = typeof source === 'string' ? await readSource(source) : source;
-  if (input.length === 0) throw new TagbooruError('E_IMAGE', 'empty file');
-
-  // The header alone: a 100000×100000 PNG is refused here without a pixel allocated.
-  const meta = await sharp(input, { limitInputPixels: false }).metadata().catch((error: unknown) => {
-    throw decodeError(error);
-  });
-  if (!FORMATS.has(meta.format)) {
-    throw new TagbooruError('E_IMAGE', `not a recognised image format (${meta.format} is not accepted)`);
-  }
-  if (meta.width * meta.height > maxPixels) {
-    throw new TagbooruError('E_IMAGE', `${meta.width}×${meta.height} pixels exceeds the pixel limit of ${maxPixels}`);
-  }
+  await readHeader(input, maxPixels);
 
   const { data, info } = await sharp(input, {
     autoOrient: true,

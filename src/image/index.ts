@@ -3,7 +3,7 @@ import { decodeImage, type DecodeOptions } from './decode.ts';
 import { preprocess } from './preprocess.ts';
 import type { PreprocessSpec } from './spec.ts';
 
-export { decodeImage, transcodeToPng, IMAGE_EXTENSIONS, type DecodedImage, type DecodeOptions } from './decode.ts';
+export { declaredPixels, decodeImage, transcodeToPng, IMAGE_EXTENSIONS, type DecodedImage, type DecodeOptions } from './decode.ts';
 export { contentRect, inputToRgb, preprocess, type ContentRect } from './preprocess.ts';
 export { augmentImage, type AugmentOptions } from './augment.ts';
 export { PRESETS, resolvePreset, type PreprocessSpec, type PresetName, type Rgb } from './spec.ts';

@@ -10,7 +10,6 @@ import { compileSelection, type ScoredTag, type SelectionOptions, type TagInfo }
 import type { RouteContext } from './context.ts';
 import { explainMethods } from './explain.ts';
 import type { Fields } from './fields.ts';
-import { readForm } from './uploads.ts';
 
 /** The one model served, under this id; the routes leave room for more. */
 export const MODEL_ID = 'default';
@@ -72,8 +71,7 @@ export function describeModel(ctx: RouteContext) {
 export function apiRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { manifest } = ctx.service.bundle;
 
-  app.post('/v1/tag', { config: { tagging: true, auth: true } }, (request: FastifyRequest) => ctx.run(request, async (signal) => {
-    const { files, fields } = await readForm(request, { known: TAG_FIELDS });
+  app.post('/v1/tag', { config: { tagging: true, auth: true } }, (request: FastifyRequest) => ctx.run(request, { known: TAG_FIELDS }, async ({ files, fields }, signal) => {
     const selection = compileSelection(manifest.tags, manifest.thresholds, selectionOf(fields));
     const floor = fields.number('floor', 0, 1);
     const results = await ctx.service.score(files, signal);

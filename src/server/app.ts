@@ -4,11 +4,13 @@
  * `POST /v1/explain`, `/healthz`, `/metrics`, and the web UI at `/`.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { apiRoutes, describeModel } from './api.ts';
 import { autotaggerRoutes, errorPage, wantsHtml } from './autotagger.ts';
+import { answerClientError, bodyLimits, readRawBody } from './body.ts';
 import { createContext } from './context.ts';
 import { explainRoutes } from './explain.ts';
 import { HttpError, toHttpFailure } from './errors.ts';
@@ -33,8 +35,9 @@ async function assemble(o: ResolvedOptions, service: TaggingService): Promise<Fa
   const app = Fastify({
     logger: o.log ? { level: 'info', stream: o.log } : false,
     bodyLimit: o.maxUploadBytes,
-    // the whole request must arrive within the tagging deadline's order of magnitude (slow-loris uploads)
-    requestTimeout: Math.max(o.timeoutMs, 10_000),
+    // Node's own cut-off, behind the body timeout of the routes that take bodies: headers trickled in, say
+    requestTimeout: o.bodyTimeoutMs + 10_000,
+    clientErrorHandler: answerClientError,
   });
   app.addHook('onClose', () => service.close());
 
@@ -52,8 +55,9 @@ async function assemble(o: ResolvedOptions, service: TaggingService): Promise<Fa
     limits: { fileSize: o.maxUploadBytes, files: o.maxFiles, fields: 64, fieldSize: 64 * 1024, parts: o.maxFiles + 64, headerPairs: 100 },
   });
   // `curl --data-binary @x.png -H 'Content-Type: image/png' /v1/tag`: one image as the whole body
+  const { raw, timeoutMs } = bodyLimits(o);
   for (const type of ['application/octet-stream', /^image\//]) {
-    app.addContentTypeParser(type, { parseAs: 'buffer', bodyLimit: o.maxUploadBytes }, (_request, body, done) => done(null, body));
+    app.addContentTypeParser(type, (request: FastifyRequest, payload: IncomingMessage) => readRawBody(payload, request.headers, raw, timeoutMs));
   }
 
   const ctx = createContext(app, service, o);
@@ -74,6 +78,8 @@ function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply)
   if (failure.status >= 500 && failure.code !== 'E_BUSY' && failure.code !== 'E_TIMEOUT') request.log.error({ err: error }, failure.message);
   if (failure.retryAfter !== undefined) reply.header('Retry-After', String(failure.retryAfter));
   if (failure.code === 'E_AUTH') reply.header('WWW-Authenticate', 'Bearer realm="tagbooru"');
+  // answered before the body has all arrived (too large, too slow): reading the rest would serve the client, not us
+  if (request.raw.complete === false) reply.header('Connection', 'close');
   reply.code(failure.status);
   if (request.routeOptions.url === '/evaluate' && wantsHtml(request)) return reply.type('text/html; charset=utf-8').send(errorPage(failure.code, failure.message));
   return reply.send({ error: failure.code, message: failure.message });

@@ -8,7 +8,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TagbooruError } from '../errors.ts';
 import type { TagInfo } from '../index.ts';
 import type { RouteContext } from './context.ts';
-import { readForm } from './uploads.ts';
 
 const FORMATS = ['html', 'json'] as const;
 type Format = (typeof FORMATS)[number];
@@ -60,13 +59,12 @@ export function errorPage(code: string, message: string): string {
 export function autotaggerRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const names = ctx.service.bundle.manifest.tags.map(autotaggerName);
 
-  app.post('/evaluate', { config: { tagging: true, auth: true } }, (request: FastifyRequest, reply: FastifyReply) => ctx.run(request, async (signal) => {
-    const form = await readForm(request, {
-      known: ['threshold', 'limit', 'format'],
-      onField: (name, value) => {
-        if (name === 'format' && (FORMATS as readonly string[]).includes(value)) formats.set(request, value as Format);
-      },
-    });
+  app.post('/evaluate', { config: { tagging: true, auth: true } }, (request: FastifyRequest, reply: FastifyReply) => ctx.run(request, {
+    known: ['threshold', 'limit', 'format'],
+    onField: (name, value) => {
+      if (name === 'format' && (FORMATS as readonly string[]).includes(value)) formats.set(request, value as Format);
+    },
+  }, async (form, signal) => {
     const format = form.fields.choice('format', FORMATS) ?? 'html';
     formats.set(request, format);
     const threshold = form.fields.number('threshold', 0, 1) ?? 0.1;

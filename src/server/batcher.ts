@@ -15,7 +15,7 @@ export interface BatchStats {
 
 interface Job {
   readonly input: Float32Array;
-  /** Settles the caller's promise; only the first call counts (an abort may race a finishing batch). */
+  /** Hands the outcome to the caller's request; only its first outcome counts (an abort may race a finishing batch). */
   readonly finish: (outcome: { scores: Float32Array } | { error: Error }) => void;
 }
 
@@ -58,29 +58,37 @@ export class MicroBatcher {
       }
     }
     if (signal?.aborted) return Promise.reject(signal.reason as Error);
-    const results = Promise.all(inputs.map((input) => this.enqueue(input, signal)));
-    this.pump();
-    return results;
-  }
-
-  private enqueue(input: Float32Array, signal: AbortSignal | undefined): Promise<Float32Array> {
+    if (inputs.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
+      const results: Float32Array[] = [];
+      let left = inputs.length;
       let settled = false;
-      const finish: Job['finish'] = (outcome) => {
+      const settle = (error?: Error) => {
         if (settled) return;
         settled = true;
         signal?.removeEventListener('abort', onAbort);
-        if ('scores' in outcome) resolve(outcome.scores);
-        else reject(outcome.error);
+        if (error) reject(error);
+        else resolve(results);
       };
-      const job: Job = { input, finish };
+      const jobs = inputs.map((input, i): Job => ({
+        input,
+        finish: (outcome) => {
+          if ('error' in outcome) return settle(outcome.error);
+          results[i] = outcome.scores;
+          if (--left === 0) settle();
+        },
+      }));
+      // one listener for the whole request: a listener per image trips Node's MaxListeners warning past ten
       const onAbort = () => {
-        const at = this.waiting.indexOf(job);
-        if (at >= 0) this.waiting.splice(at, 1);
-        finish({ error: signal!.reason as Error });
+        for (const job of jobs) {
+          const at = this.waiting.indexOf(job);
+          if (at >= 0) this.waiting.splice(at, 1);
+        }
+        settle(signal!.reason as Error);
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiting.push(job);
+      this.waiting.push(...jobs);
+      this.pump();
     });
   }
 

@@ -1,12 +1,14 @@
 /**
- * What a route sees: the tagging service, the settings, and `run()`, which holds a tagging or explain request
- * to its place in its queue and its deadline. Admission happens in `onRequest`, before the body is read, so a full
- * server refuses with 503 without buffering the upload.
+ * What a route sees: the tagging service, the settings, and `run()`, which reads a tagging or explain request's
+ * body, then holds the request to its place in its queue and its deadline. The place is taken only once the body
+ * has arrived, so clients uploading slowly hold no place (and a full server still reads a body before its 503).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { bodyLimits } from './body.ts';
 import { HttpError } from './errors.ts';
 import type { ResolvedOptions } from './options.ts';
 import type { TaggingService } from './tagging.ts';
+import { readForm, type Form, type FormOptions } from './uploads.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -22,55 +24,45 @@ declare module 'fastify' {
 export interface RouteContext {
   readonly service: TaggingService;
   readonly options: ResolvedOptions;
-  /** Run a tagging route's work; rejects with 503 at the deadline or when the client goes away. */
-  run<T>(request: FastifyRequest, work: (signal: AbortSignal) => Promise<T>): Promise<T>;
+  /** Read the request's form, then run a tagging route's work; rejects with 503 at the deadline or when the client goes away. */
+  run<T>(request: FastifyRequest, form: FormOptions, work: (form: Form, signal: AbortSignal) => Promise<T>): Promise<T>;
 }
 
 export function createContext(app: FastifyInstance, service: TaggingService, options: ResolvedOptions): RouteContext {
-  const jobs = new WeakMap<FastifyRequest, { controller: AbortController; finish: () => void }>();
-
-  app.addHook('onRequest', (request, _reply, done) => {
-    const { tagging, explaining } = request.routeOptions.config;
-    if (!tagging && !explaining) return done();
-    let release: () => void;
-    try {
-      release = tagging ? service.admit() : service.explainer.admit();
-    } catch (e) {
-      return done(e as Error);
-    }
-    const controller = new AbortController();
-    const timer = setTimeout(() => {
-      controller.abort(new HttpError('E_TIMEOUT', `not answered within the request timeout of ${options.timeoutMs} ms`, tagging ? service.retryAfter() : service.explainer.retryAfter()));
-    }, options.timeoutMs);
-    jobs.set(request, { controller, finish: () => (clearTimeout(timer), release()) });
-    done();
-  });
-  app.addHook('onResponse', (request, _reply, done) => {
-    jobs.get(request)?.finish();
-    done();
-  });
+  const running = new WeakMap<FastifyRequest, AbortController>();
+  const limits = bodyLimits(options);
   app.addHook('onRequestAbort', (request, done) => {
-    const job = jobs.get(request);
-    job?.controller.abort(new HttpError('E_TIMEOUT', 'the client closed the connection'));
-    job?.finish();
+    running.get(request)?.abort(new HttpError('E_TIMEOUT', 'the client closed the connection'));
     done();
   });
 
   return {
     service,
     options,
-    run<T>(request: FastifyRequest, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-      const job = jobs.get(request);
-      if (!job) throw new Error(`route ${request.routeOptions.url ?? request.url} is not marked as a tagging or explain route`);
-      const { signal } = job.controller;
-      const running = work(signal);
-      running.catch(() => undefined); // a deadline may have answered already; the late failure is moot
-      return new Promise<T>((resolve, reject) => {
-        const onAbort = () => reject(signal.reason as Error);
-        if (signal.aborted) return onAbort();
-        signal.addEventListener('abort', onAbort, { once: true });
-        running.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-      });
+    async run<T>(request: FastifyRequest, formOptions: FormOptions, work: (form: Form, signal: AbortSignal) => Promise<T>): Promise<T> {
+      const { tagging, explaining } = request.routeOptions.config;
+      if (!tagging && !explaining) throw new Error(`route ${request.routeOptions.url ?? request.url} is not marked as a tagging or explain route`);
+      const form = await readForm(request, formOptions, limits);
+      const release = tagging ? service.admit() : service.explainer.admit();
+      const controller = new AbortController();
+      const { signal } = controller;
+      const timer = setTimeout(() => {
+        controller.abort(new HttpError('E_TIMEOUT', `not answered within the request timeout of ${options.timeoutMs} ms`, tagging ? service.retryAfter() : service.explainer.retryAfter()));
+      }, options.timeoutMs);
+      running.set(request, controller);
+      const working = work(form, signal);
+      working.catch(() => undefined); // a deadline may have answered already; the late failure is moot
+      try {
+        return await new Promise<T>((resolve, reject) => {
+          const onAbort = () => reject(signal.reason as Error);
+          signal.addEventListener('abort', onAbort, { once: true });
+          working.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+        });
+      } finally {
+        clearTimeout(timer);
+        running.delete(request);
+        release();
+      }
     },
   };
 }

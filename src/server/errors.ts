@@ -6,13 +6,14 @@
  */
 import { TagbooruError, errorMessage, type ErrorCode } from '../errors.ts';
 
-export type HttpErrorCode = ErrorCode | 'E_AUTH' | 'E_BUSY' | 'E_TIMEOUT' | 'E_TOO_LARGE' | 'E_MEDIA_TYPE' | 'E_NOT_FOUND';
+export type HttpErrorCode = ErrorCode | 'E_AUTH' | 'E_BUSY' | 'E_TIMEOUT' | 'E_BODY_TIMEOUT' | 'E_TOO_LARGE' | 'E_MEDIA_TYPE' | 'E_NOT_FOUND';
 
 const STATUS: Record<HttpErrorCode, number> = {
   E_USAGE: 400,
   E_IMAGE: 400,
   E_AUTH: 401,
   E_NOT_FOUND: 404,
+  E_BODY_TIMEOUT: 408,
   E_TOO_LARGE: 413,
   E_MEDIA_TYPE: 415,
   E_BUSY: 503,
@@ -46,6 +47,7 @@ export interface HttpFailure {
 function codeOfStatus(status: number): HttpErrorCode {
   if (status === 401) return 'E_AUTH';
   if (status === 404) return 'E_NOT_FOUND';
+  if (status === 408) return 'E_BODY_TIMEOUT';
   if (status === 413) return 'E_TOO_LARGE';
   if (status === 406 || status === 415) return 'E_MEDIA_TYPE';
   if (status === 503) return 'E_BUSY';

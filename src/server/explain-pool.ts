@@ -1,7 +1,8 @@
 /**
  * Explaining on the main-thread side: a queue of its own, so heavy explain requests cannot take the places of
  * tagging requests, in front of one explain worker started on the first request (a server that never
- * explains loads no second copy of the model). Requests beyond `queueSize` are refused with 503; a request
+ * explains loads no second copy of the model). It decodes one image at a time, so its memory is bounded by
+ * `--max-pixels` without a share of the tagging routes' pixel budget. Requests beyond `queueSize` are refused with 503; a request
  * that gives up while waiting leaves the queue; a worker that dies fails only its running image.
  */
 import { Admission } from './admission.ts';
@@ -23,7 +24,7 @@ export interface ExplainPoolOptions {
   readonly model: string;
   readonly threads: number;
   readonly maxPixels: number;
-  /** Explain requests in flight (reading, waiting, running); one more is answered 503. */
+  /** Explain requests in flight (waiting, running; counted once the body has arrived); one more is answered 503. */
   readonly queueSize: number;
   /** Called with each finished image's method and seconds. */
   readonly onExplained?: (method: string, seconds: number) => void;

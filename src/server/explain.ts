@@ -11,7 +11,6 @@ import { normaliseTag, type BundleManifest, type TagInfo } from '../index.ts';
 import type { ExplainJob } from './_explain-worker.ts';
 import type { RouteContext } from './context.ts';
 import type { Fields } from './fields.ts';
-import { readForm } from './uploads.ts';
 
 export const EXPLAIN_FIELDS = ['tags', 'method', 'mask-threshold', 'map-stride', 'refine', 'all-tags', 'format', 'tag', 'opacity', 'filename'] as const;
 const FORMATS = ['json', 'png'] as const;
@@ -71,8 +70,7 @@ export function explainRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { manifest } = ctx.service.bundle;
   const known = new Map(manifest.tags.map((t) => [normaliseTag(t.name), t]));
 
-  app.post('/v1/explain', { config: { explaining: true, auth: true } }, (request: FastifyRequest, reply: FastifyReply) => ctx.run(request, async (signal) => {
-    const { files, fields } = await readForm(request, { known: EXPLAIN_FIELDS });
+  app.post('/v1/explain', { config: { explaining: true, auth: true } }, (request: FastifyRequest, reply: FastifyReply) => ctx.run(request, { known: EXPLAIN_FIELDS }, async ({ files, fields }, signal) => {
     if (files.length !== 1) throw new TagbooruError('E_USAGE', `field "file": Expected one image but received ${files.length}; explain one image per request`);
     const job = jobOf(fields, manifest, known);
     const explained = await ctx.service.explainer.explain(files[0]!, job, signal);

@@ -13,20 +13,28 @@ export interface ServerOptions {
   readonly prepWorkers?: number;
   /** Most images in one inference call: concurrent requests are batched up to this. */
   readonly maxBatch?: number;
-  /** Tagging requests in flight (reading, decoding, waiting, running); one more is answered 503. */
+  /** Tagging requests in flight (decoding, waiting, running; counted once the body has arrived); one more is answered 503. */
   readonly queueSize?: number;
   /** Explain requests in flight (`POST /v1/explain`), a queue apart from tagging's; one more is answered 503. */
   readonly explainQueueSize?: number;
   /** ONNX Runtime threads of the explain worker (started on the first explain request). */
   readonly explainThreads?: number;
-  /** A tagging request not answered within this many milliseconds is answered 503. */
+  /** A tagging request not answered within this many milliseconds of its body's arrival is answered 503. */
   readonly timeoutMs?: number;
+  /** A request body not received within this many milliseconds is answered 408 and its connection closed. */
+  readonly bodyTimeoutMs?: number;
   /** Largest uploaded file, in bytes (413 above). */
   readonly maxUploadBytes?: number;
+  /** Largest request body, every part together, in bytes (413 above). */
+  readonly maxRequestBytes?: number;
   /** Most files in one request (413 above). */
   readonly maxFiles?: number;
   /** Largest image, in pixels, read from its header before decoding (400 above: a decompression bomb). */
   readonly maxPixels?: number;
+  /** Most pixels one request's images may declare together, read from their headers (413 above). */
+  readonly maxPixelsPerRequest?: number;
+  /** Most declared pixels waiting for or in decoding across all requests; a request that would pass it waits. */
+  readonly maxPixelsInFlight?: number;
   /** When non-empty, the API routes need one of these keys (`Authorization: Bearer …` or `X-API-Key`). */
   readonly apiKeys?: readonly string[];
   /** Origins allowed to call the API from a browser; `true` allows any. */
@@ -46,9 +54,13 @@ export const SERVER_DEFAULTS = {
   explainQueueSize: 8,
   explainThreads: 1,
   timeoutMs: 30_000,
+  bodyTimeoutMs: 30_000,
   maxUploadBytes: 20 * 2 ** 20,
+  maxRequestBytes: 64 * 2 ** 20,
   maxFiles: 16,
   maxPixels: 50_000_000,
+  maxPixelsPerRequest: 200_000_000,
+  maxPixelsInFlight: 400_000_000,
   apiKeys: [],
   cors: false,
   ui: true,
@@ -67,9 +79,14 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
   expectNumberInRange('explainQueueSize', o.explainQueueSize, 1, 10_000, true);
   expectNumberInRange('explainThreads', o.explainThreads, 1, 256, true);
   expectNumberInRange('timeoutMs', o.timeoutMs, 1, 3_600_000, true);
+  expectNumberInRange('bodyTimeoutMs', o.bodyTimeoutMs, 1, 3_600_000, true);
   expectNumberInRange('maxUploadBytes', o.maxUploadBytes, 1, 2 ** 31, true);
+  expectNumberInRange('maxRequestBytes', o.maxRequestBytes, 1, 2 ** 31, true);
   expectNumberInRange('maxFiles', o.maxFiles, 1, 1024, true);
   expectNumberInRange('maxPixels', o.maxPixels, 1, Number.MAX_SAFE_INTEGER, true);
+  expectNumberInRange('maxPixelsInFlight', o.maxPixelsInFlight, 1, Number.MAX_SAFE_INTEGER, true);
+  // a request above the in-flight budget could never start
+  expectNumberInRange('maxPixelsPerRequest', o.maxPixelsPerRequest, 1, o.maxPixelsInFlight, true);
   const threads = o.threads ?? Math.max(1, Math.floor(os.availableParallelism() / o.workers));
   expectNumberInRange('threads', threads, 1, 256, true);
   const prepWorkers = o.prepWorkers ?? Math.max(1, os.availableParallelism());

@@ -1,14 +1,16 @@
 /**
  * What the routes share: preparation workers (decode → preprocess), model workers behind a micro-batcher
- * (batched predict), admission (a bounded number of tagging requests in flight), and the explain pool with
- * its own queue.
+ * (batched predict), admission (a bounded number of tagging requests in flight), the decoded-pixel budget, and
+ * the explain pool with its own queue.
  */
 import { Admission } from './admission.ts';
+import { declaredPixels } from '../image/index.ts';
 import { createTagger, readBundle, type Bundle, type Tagger } from '../index.ts';
 import { MicroBatcher } from './batcher.ts';
 import { ExplainPool } from './explain-pool.ts';
 import { Metrics } from './metrics.ts';
 import type { ResolvedOptions } from './options.ts';
+import { PixelBudget } from './pixel-budget.ts';
 import { PrepPool } from './prep-pool.ts';
 
 export interface Upload {
@@ -24,6 +26,7 @@ export class TaggingService {
   readonly metrics: Metrics;
   readonly explainer: ExplainPool;
   private readonly batcher: MicroBatcher;
+  readonly pixels: PixelBudget;
   private readonly admission = new Admission(() => this.options.queueSize, { requests: 'tagging', queue: 'queue size' }, () => this.retryAfter());
   /** Seconds per image, smoothed: the basis of `Retry-After`. */
   private secondsPerImage = 0;
@@ -35,6 +38,7 @@ export class TaggingService {
     private readonly options: ResolvedOptions,
   ) {
     const { preprocess: spec, tags } = bundle.manifest;
+    this.pixels = new PixelBudget({ perRequest: options.maxPixelsPerRequest, inFlight: options.maxPixelsInFlight });
     this.metrics = new Metrics({
       queueDepth: () => this.batcher.depth,
       running: () => this.batcher.running,
@@ -79,9 +83,9 @@ export class TaggingService {
     return new TaggingService(bundle, await Promise.all(taggers), await prep, options);
   }
 
-  /** Images waiting for a worker, images being run, tagging requests in flight. */
-  get load(): { queued: number; running: number; inFlight: number } {
-    return { queued: this.batcher.depth, running: this.batcher.running, inFlight: this.admission.inFlight };
+  /** Images waiting for a worker, images being run, tagging requests in flight, decoded pixels reserved. */
+  get load(): { queued: number; running: number; inFlight: number; pixelsReserved: number } {
+    return { queued: this.batcher.depth, running: this.batcher.running, inFlight: this.admission.inFlight, pixelsReserved: this.pixels.reserved };
   }
 
   /** Claim a place for one tagging request, or refuse with 503; call the returned function once when done. */
@@ -95,9 +99,15 @@ export class TaggingService {
     return Math.max(1, Math.ceil((images * this.secondsPerImage) / this.options.workers));
   }
 
-  /** Every upload to the preparation workers at once, then the images among them to inference together. */
+  /**
+   * The pixels the uploads declare are reserved before any is decoded (413 for a request that can never fit, a
+   * wait for one that fits later), each image's share given back once its preparation is over; then the images
+   * among them go to inference together.
+   */
   async score(uploads: readonly Upload[], signal: AbortSignal): Promise<Scored[]> {
-    const prepared = await Promise.all(uploads.map((u) => this.prep.prepare(u.data)));
+    const pixels = await Promise.all(uploads.map((u) => declaredPixels(u.data, { maxPixels: this.options.maxPixels })));
+    const reservation = await this.pixels.reserve(pixels, signal);
+    const prepared = await this.prep.prepare(uploads.map((u) => u.data), signal, (i) => reservation.release(pixels[i]!));
     signal.throwIfAborted();
     const tensors = prepared.filter((p): p is Float32Array => typeof p !== 'string');
     this.metrics.imagesRejected.inc({}, prepared.length - tensors.length);

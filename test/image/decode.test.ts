@@ -5,7 +5,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TagbooruError } from '../../src/errors.ts';
-import { IMAGE_EXTENSIONS, PRESETS, decodeImage, loadImageTensor, preprocess, type DecodedImage } from '../../src/image/index.ts';
+import { IMAGE_EXTENSIONS, PRESETS, declaredPixels, decodeImage, loadImageTensor, preprocess, type DecodedImage } from '../../src/image/index.ts';
 import { badInputs, pngHeaderOnly } from '../helpers/images.ts';
 import { encodePng, noise } from './_synthetic.ts';
 
@@ -161,6 +161,16 @@ describe('decodeImage on bad input', () => {
     await fs.chmod(file, 0);
     const error = await failure(decodeImage(file));
     expect([error.code, error.message]).toEqual(['E_IO', 'permission denied']);
+  });
+});
+
+describe('declaredPixels', () => {
+  it('reads the header alone: the pixels a decode would allocate, 0 for what decodeImage refuses before decoding', async () => {
+    // the header's claim, though its pixel data could never decode to that
+    expect(await declaredPixels(pngHeaderOnly(2000, 1000))).toBe(2_000_000);
+    expect(await declaredPixels(pngHeaderOnly(2000, 1000), { maxPixels: 1_999_999 })).toBe(0);
+    expect(await declaredPixels(Buffer.from('not an image'))).toBe(0);
+    expect(await declaredPixels(new Uint8Array(0))).toBe(0);
   });
 });
 

@@ -9,6 +9,7 @@ import { noiseImage, pngHeaderOnly } from '../helpers/images.ts';
 
 const spec = resolvePreset('deepdanbooru', { width: 64, height: 64 });
 let dir: string, pool: PrepPool, png: Buffer;
+const live = new AbortController().signal;
 
 beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tagbooru-prep-'));
@@ -22,7 +23,7 @@ afterAll(async () => {
 });
 
 test('a tensor equal to decode → preprocess on the main thread; a reason for what is not an image', async () => {
-  const [tensor, text, bomb] = await Promise.all([pool.prepare(png), pool.prepare(Buffer.from('not an image')), pool.prepare(pngHeaderOnly(2000, 1000))]);
+  const [tensor, text, bomb] = await pool.prepare([png, Buffer.from('not an image'), pngHeaderOnly(2000, 1000)], live);
   expect(tensor).toEqual(preprocess(await decodeImage(png), spec));
   expect(text).toBe('not a recognised image format');
   expect(bomb).toBe('2000×1000 pixels exceeds the pixel limit of 1000000');
@@ -30,11 +31,25 @@ test('a tensor equal to decode → preprocess on the main thread; a reason for w
 
 test('a worker that dies fails only its own images and is replaced', async () => {
   const slots = (pool as unknown as { slots: { worker: Worker }[] }).slots;
-  const inFlight = Array.from({ length: 6 }, () => pool.prepare(png).then(() => 'ok', (e: Error) => e.message));
+  const inFlight = Array.from({ length: 6 }, () => pool.prepare([png], live).then(() => 'ok', (e: Error) => e.message));
   await slots[0]!.worker.terminate();
   const outcomes = await Promise.all(inFlight);
   expect(outcomes.filter((o) => o === 'ok').length).toBeGreaterThanOrEqual(3); // the other worker's share
   for (const o of outcomes) expect(o).toMatch(/^(ok|an image preparation worker stopped \(exit code 1\))$/);
   await expect.poll(() => (pool as unknown as { slots: { alive: boolean }[] }).slots.every((s) => s.alive), { timeout: 20_000 }).toBe(true);
-  expect(await pool.prepare(png)).toBeInstanceOf(Float32Array);
+  expect((await pool.prepare([png], live))[0]).toBeInstanceOf(Float32Array);
+});
+
+test('an abort drops the images still waiting at once; every image is settled exactly once', async () => {
+  await expect.poll(() => (pool as unknown as { slots: { alive: boolean }[] }).slots.every((s) => s.alive), { timeout: 20_000 }).toBe(true);
+  const controller = new AbortController();
+  const settled: number[] = [];
+  const images = 12; // two workers take four each; four wait
+  const done = pool.prepare(Array.from({ length: images }, () => png), controller.signal, (i) => settled.push(i));
+  controller.abort(new Error('gone'));
+  await expect(done).rejects.toThrow('gone');
+  expect(settled).toEqual([8, 9, 10, 11]); // the waiting ones, without a decode
+  await expect.poll(() => settled.length, { timeout: 20_000 }).toBe(images); // the started ones as they finish
+  expect(new Set(settled).size).toBe(images);
+  expect(pool.depth).toBe(0);
 });

@@ -329,12 +329,18 @@ describe('tagbooru serve', () => {
   test('is a command with its options; bad ones fail before a port is bound', async () => {
     const help = await cli(['serve', '--help']);
     expect(help.code).toBe(0);
-    for (const flag of ['--model', '--host', '--port', '--max-batch', '--queue', '--timeout', '--max-upload', '--max-pixels', '--api-key', '--cors']) expect(help.stdout).toContain(flag);
+    for (const flag of ['--model', '--host', '--port', '--max-batch', '--queue', '--timeout', '--body-timeout', '--max-upload', '--max-request', '--max-pixels', '--max-pixels-per-request', '--max-pixels-in-flight', '--api-key', '--cors']) expect(help.stdout).toContain(flag);
     const cases: [string[], RegExp][] = [
       [['--model', path.join(dir, 'nope')], /not a model bundle/],
       [['--model', bundle, '--port', '70000'], /between 0 and 65535 for --port/],
       [['--model', bundle, '--queue', '0'], /between 1 and 100000 for --queue/],
       [['--model', bundle, '--api-key', 'short'], /API keys of at least 8 characters/],
+      [['--model', bundle, '--body-timeout', '0'], /Expected a number between 0\.001 and 3600 for --body-timeout but received "0"/],
+      [['--model', bundle, '--max-request', '4096'], /Expected a number between 0\.001 and 2048 for --max-request but received "4096"/],
+      [['--model', bundle, '--max-pixels-in-flight', '1.5'], /Expected an integer between 1 and \d+ for --max-pixels-in-flight but received "1\.5"/],
+      // a request above the in-flight budget could never start
+      [['--model', bundle, '--max-pixels-in-flight', '1000', '--max-pixels-per-request', '1001'], /Expected an integer between 1 and 1000 for --max-pixels-per-request but received "1001"/],
+      [['--model', bundle, '--max-pixels-per-request', '400000001'], /Expected an integer between 1 and 400000000 for --max-pixels-per-request/],
     ];
     for (const [args, message] of cases) {
       const r = await cli(['serve', ...args]);

@@ -1,6 +1,7 @@
 import { TagbooruError } from '../../errors.ts';
 import { defineCommand, listOption, numberOption } from '../command.ts';
 import { resolveModel } from '../model-option.ts';
+import { SERVER_DEFAULTS } from '../../server/options.ts';
 
 export const serveCommand = defineCommand({
   name: 'serve',
@@ -13,11 +14,15 @@ export const serveCommand = defineCommand({
     threads: { type: 'string', placeholder: 'n', description: 'ONNX Runtime threads per worker (default: cores / workers)' },
     'prep-workers': { type: 'string', placeholder: 'n', description: 'workers that decode and resize uploads (default: one per core)' },
     'max-batch': { type: 'string', placeholder: 'n', description: 'most images in one inference call', default: '16' },
-    queue: { type: 'string', placeholder: 'n', description: 'tagging requests in flight before answering 503', default: '64' },
-    timeout: { type: 'string', placeholder: 'seconds', description: 'answer 503 to a tagging request not done by then', default: '30' },
+    queue: { type: 'string', placeholder: 'n', description: 'tagging requests in flight (once their bodies have arrived) before answering 503', default: '64' },
+    timeout: { type: 'string', placeholder: 'seconds', description: 'answer 503 to a tagging request not done by then, counted from its body\'s arrival', default: '30' },
+    'body-timeout': { type: 'string', placeholder: 'seconds', description: 'answer 408 and close the connection when a request body takes longer', default: '30' },
     'max-upload': { type: 'string', placeholder: 'MiB', description: 'largest uploaded file (413 above)', default: '20' },
+    'max-request': { type: 'string', placeholder: 'MiB', description: 'largest request body, all files and fields together (413 above)', default: '64' },
     'max-files': { type: 'string', placeholder: 'n', description: 'most files in one request', default: '16' },
     'max-pixels': { type: 'string', placeholder: 'n', description: 'largest image in pixels (400 above)', default: '50000000' },
+    'max-pixels-per-request': { type: 'string', placeholder: 'n', description: 'most pixels one request\'s images may declare together (413 above)', default: '200000000' },
+    'max-pixels-in-flight': { type: 'string', placeholder: 'n', description: 'most declared pixels decoding at once across requests; more wait', default: '400000000' },
     'api-key': { type: 'string', multiple: true, placeholder: 'key', description: 'require this key on the API (repeatable; also TAGBOORU_API_KEYS=a,b)' },
     cors: { type: 'string', placeholder: 'origins|*', description: 'origins allowed to call the API from a browser (comma list, or *)' },
     'no-ui': { type: 'boolean', description: 'do not serve the web UI' },
@@ -28,6 +33,10 @@ export const serveCommand = defineCommand({
   async run({ values: v }, io) {
     const port = numberOption('port', v.port, 0, 65535, true) ?? 5000;
     const mib = numberOption('max-upload', v['max-upload'], 0.001, 2048) ?? 20;
+    const requestMib = numberOption('max-request', v['max-request'], 0.001, 2048) ?? 64;
+    const maxPixelsInFlight = numberOption('max-pixels-in-flight', v['max-pixels-in-flight'], 1, Number.MAX_SAFE_INTEGER, true);
+    // a request above the in-flight budget could never start
+    const maxPixelsPerRequest = numberOption('max-pixels-per-request', v['max-pixels-per-request'], 1, maxPixelsInFlight ?? SERVER_DEFAULTS.maxPixelsInFlight, true);
     const cors = listOption(v.cors ? [v.cors] : undefined);
     const apiKeys = [...(listOption(v['api-key']) ?? []), ...(listOption(io.env.TAGBOORU_API_KEYS ? [io.env.TAGBOORU_API_KEYS] : undefined) ?? [])];
     if (apiKeys.some((k) => k.length < 8)) throw new TagbooruError('E_USAGE', 'Expected API keys of at least 8 characters for --api-key');
@@ -41,9 +50,13 @@ export const serveCommand = defineCommand({
       maxBatch: numberOption('max-batch', v['max-batch'], 1, 1024, true),
       queueSize: numberOption('queue', v.queue, 1, 100_000, true),
       timeoutMs: (numberOption('timeout', v.timeout, 0.001, 3600) ?? 30) * 1000,
+      bodyTimeoutMs: Math.round((numberOption('body-timeout', v['body-timeout'], 0.001, 3600) ?? 30) * 1000),
       maxUploadBytes: Math.round(mib * 2 ** 20),
+      maxRequestBytes: Math.round(requestMib * 2 ** 20),
       maxFiles: numberOption('max-files', v['max-files'], 1, 1024, true),
       maxPixels: numberOption('max-pixels', v['max-pixels'], 1, Number.MAX_SAFE_INTEGER, true),
+      maxPixelsPerRequest,
+      maxPixelsInFlight,
       apiKeys,
       cors: cors === undefined ? false : cors.includes('*') ? true : cors,
       ui: !v['no-ui'],
