@@ -166,6 +166,18 @@ test('restart archives the checkpoints, and the next run resumes the new saves',
   expect(step).toBe(2);
 });
 
+test('a checkpoint from before digests and save numbers still resumes, and ranks below every numbered save', async () => {
+  const root = await copyOfTemplate();
+  for (const c of await listCheckpoints(root)) if (c.name !== NEWEST) await fs.rm(c.dir, { recursive: true });
+  const legacy = path.join(root, 'step-000000006');
+  await fs.rename(path.join(root, NEWEST), legacy);
+  const { sha256: _, state: __, sequence: ___, ...meta } = JSON.parse(await fs.readFile(path.join(legacy, 'checkpoint.json'), 'utf8')) as Record<string, unknown>;
+  await fs.writeFile(path.join(legacy, 'checkpoint.json'), JSON.stringify({ ...meta, version: 1 }));
+  expect((await resume(root)).resumed?.checkpoint.name).toBe('step-000000006');
+  expect(path.basename(await saveRotating(trainer, root, { position: { epoch: 1, offset: 0, skipped: 0 } }))).toBe('step-000000006-save-000001');
+  expect((await listCheckpoints(root)).map((c) => c.name)).toEqual(['step-000000006-save-000001', 'step-000000006']);
+});
+
 test('temporaries of dead writers are removed on start; a live writer\'s are left alone', async () => {
   const root = await copyOfTemplate();
   const dead = spawnSync(process.execPath, ['-e', '']).pid;
