@@ -1,17 +1,18 @@
 /** The trainer's worker: owns one Engine and answers calls in order, so the main thread never blocks on ORT. */
 import { parentPort, workerData } from 'node:worker_threads';
+import { writeAtomic } from '../atomic-files.ts';
 import { errorMessage } from '../errors.ts';
 import { WEIGHTS_FILE, writeBundle, type BundleManifest } from '../infer/bundle.ts';
 import { exportInference } from '../models/export.ts';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Engine, type EngineConfig } from './engine.ts';
-import { encodeWeights, writeAtomic } from './safetensors.ts';
+import { encodeWeights } from './safetensors.ts';
 
 export type Call =
   | { id: number; method: 'step'; args: [x: Float32Array, labels: Float32Array, lr: number, probs: boolean] }
   | { id: number; method: 'evaluate'; args: [x: Float32Array, count: number, labels?: Float32Array] }
-  | { id: number; method: 'saveCheckpoint'; args: [dir: string, extra: Record<string, unknown>] }
+  | { id: number; method: 'saveCheckpoint'; args: [dir: string, extra: Record<string, unknown>, sequence?: number] }
   | { id: number; method: 'loadCheckpoint'; args: [dir: string] }
   | { id: number; method: 'setWeights'; args: [weights: Map<string, Float32Array>, strict: boolean] }
   | { id: number; method: 'getWeights'; args: [] }

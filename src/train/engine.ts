@@ -2,8 +2,6 @@
  * The training engine: weights, optimizer slots and counters, and the ONNX Runtime sessions that run the
  * step and evaluation graphs. It lives in a worker (see trainer.ts); nothing here touches the main thread.
  */
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { FEED, FETCH, buildEvalGraph, buildTrainingStep } from '../autodiff/step-graph.ts';
 import type { LossName, LossOptions } from '../autodiff/losses.ts';
 import type { OptimizerConfig } from '../autodiff/optimizers.ts';
@@ -13,8 +11,9 @@ import { initWeights } from '../models/init.ts';
 import { buildModel } from '../models/registry.ts';
 import { inputLayer, type ModelSpec, type Weights } from '../models/spec.ts';
 import type { VariableSpec } from '../models/shapes.ts';
+import { readCheckpoint, writeCheckpoint } from './checkpoint-file.ts';
 import { nchwcBlockSize } from './nchwc-probe.ts';
-import { decodeSafetensors, encodeSafetensors, writeAtomic, type TensorEntry } from './safetensors.ts';
+import type { TensorEntry } from './safetensors.ts';
 
 export interface EngineConfig {
   /** Architecture name (see ARCHITECTURES) or a ready model spec. */
@@ -40,7 +39,6 @@ export interface Counters {
   step: number;
 }
 
-export const CHECKPOINT_FORMAT = 'tagbooru-checkpoint';
 const SLOT_SEP = '#';
 
 export class Engine {
@@ -156,29 +154,30 @@ export class Engine {
     return { probs: out[FETCH.probs]!.data, loss: labels ? out[FETCH.loss]!.data[0] : undefined };
   }
 
-  /** Weights and optimizer slots as safetensors, counters and `extra` as JSON beside them. */
-  async saveCheckpoint(dir: string, extra: Record<string, unknown> = {}): Promise<void> {
-    await fs.mkdir(dir, { recursive: true });
+  /** Weights and optimizer slots as safetensors, counters and `extra` as JSON beside them (see checkpoint-file.ts). */
+  async saveCheckpoint(dir: string, extra: Record<string, unknown> = {}, sequence?: number): Promise<void> {
     const tensors = new Map<string, TensorEntry>();
     for (const v of this.vars) tensors.set(v.key, { data: this.weights.get(v.key)!, shape: v.shape });
     for (const [k, data] of this.slotValues) tensors.set(k, { data, shape: this.vars.find((v) => v.key === k.split(SLOT_SEP)[0])!.shape });
-    await writeAtomic(path.join(dir, 'state.safetensors'), encodeSafetensors(tensors, { format: CHECKPOINT_FORMAT }));
-    const meta = { format: CHECKPOINT_FORMAT, version: 1, model: this.spec.name, tags: this.config.tags, imageSize: this.config.imageSize, batchSize: this.config.batchSize, optimizer: this.config.optimizer, loss: this.config.loss, counters: this.counters, extra, savedAt: new Date().toISOString() };
-    // the JSON is written last: a checkpoint without it is incomplete and is never loaded
-    await writeAtomic(path.join(dir, 'checkpoint.json'), `${JSON.stringify(meta, null, 1)}\n`);
+    const { config } = this;
+    await writeCheckpoint(dir, tensors, {
+      model: this.spec.name, tags: config.tags, imageSize: config.imageSize, batchSize: config.batchSize, optimizer: config.optimizer, loss: config.loss,
+      counters: this.counters, sequence, extra, savedAt: new Date().toISOString(),
+    });
   }
 
+  /** Restores a verified checkpoint; a damaged one is an E_IO error and leaves the engine as it was. */
   async loadCheckpoint(dir: string): Promise<Record<string, unknown>> {
-    const meta = JSON.parse(await fs.readFile(path.join(dir, 'checkpoint.json'), 'utf8')) as { format: string; model: string; tags: number; counters: Counters; extra: Record<string, unknown> };
-    if (meta.format !== CHECKPOINT_FORMAT) throw new TagbooruError('E_IO', `${dir} is not a tagbooru checkpoint`);
+    const { meta, tensors, stateFile } = await readCheckpoint(dir);
     if (meta.model !== this.spec.name || meta.tags !== this.config.tags) throw new TagbooruError('E_USAGE', `checkpoint ${dir} is ${meta.model} with ${meta.tags} tags; this trainer is ${this.spec.name} with ${this.config.tags}`);
-    const { tensors } = decodeSafetensors(await fs.readFile(path.join(dir, 'state.safetensors')), dir);
-    this.setWeights(new Map([...tensors].filter(([k]) => !k.includes(SLOT_SEP)).map(([k, t]) => [k, t.data])));
-    for (const k of this.slotValues.keys()) {
-      const t = tensors.get(k);
-      if (!t) throw new TagbooruError('E_IO', `checkpoint ${dir} lacks optimizer slot ${k}`);
-      this.slotValues.set(k, t.data);
+    const sizes = new Map(this.vars.map((v) => [v.key, v.shape.reduce((p, d) => p * d, 1)]));
+    for (const key of [...sizes.keys(), ...this.slotValues.keys()]) {
+      const want = sizes.get(key.split(SLOT_SEP)[0]!)!, t = tensors.get(key);
+      if (!t) throw new TagbooruError('E_IO', `${stateFile}: lacks ${key}`);
+      if (t.data.length !== want) throw new TagbooruError('E_IO', `${stateFile}: ${key} has ${t.data.length} values; the model needs ${want}`);
     }
+    this.setWeights(new Map([...tensors].filter(([k]) => !k.includes(SLOT_SEP)).map(([k, t]) => [k, t.data])));
+    for (const k of this.slotValues.keys()) this.slotValues.set(k, tensors.get(k)!.data);
     this.counters.step = meta.counters.step;
     return meta.extra;
   }

@@ -9,7 +9,7 @@ import { TagbooruError } from '../errors.ts';
 import { BUNDLE_FORMAT, BUNDLE_VERSION, presetSpec, readBundle, type TagInfo } from '../infer/bundle.ts';
 import { readTagsFile } from '../infer/tags-file.ts';
 import type { AugmentOptions } from '../image/index.ts';
-import { latestCheckpoint, saveRotating } from './checkpoints.ts';
+import { resumeTraining, saveRotating } from './checkpoints.ts';
 import { loadSplit, recordSamples, type LabelledRecord } from './dataset.ts';
 import { runTrainingLoop, sampleRng, type LoopPosition } from './loop.ts';
 import { computeMetrics, fitThresholds, type Metrics } from './metrics.ts';
@@ -21,7 +21,7 @@ export interface TrainProjectOptions {
   readonly dir: string;
   /** A bundle (with weights.safetensors) to start from; a different tag list gets a fresh head. */
   readonly sourceModel?: string;
-  /** Ignore existing checkpoints and start over. */
+  /** Start over from step 0, moving existing checkpoints to `checkpoints/archive-<time>-…`. Without it, checkpoints none of which can be loaded are an error. */
   readonly restart?: boolean;
   /** Stop after this many steps in this run (a time box; resume continues). */
   readonly maxSteps?: number;
@@ -90,11 +90,11 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
   });
   try {
     const root = path.join(o.dir, 'checkpoints');
-    const latest = o.restart ? null : await latestCheckpoint(root);
+    const resumed = await resumeTraining(trainer, root, { restart: o.restart, log: o.log });
     let resume: LoopPosition | undefined;
-    if (latest) {
-      resume = (await trainer.loadCheckpoint(latest)).position as LoopPosition;
-      o.log(`resuming from ${path.relative(o.dir, latest)} (epoch ${resume.epoch + 1}, image ${resume.offset} of the epoch)`);
+    if (resumed) {
+      resume = resumed.extra.position as LoopPosition;
+      o.log(`resuming from ${path.relative(o.dir, resumed.checkpoint.dir)} (step ${resumed.checkpoint.step}, epoch ${resume.epoch + 1}, image ${resume.offset} of the epoch)`);
     } else if (o.sourceModel) {
       await startFrom(trainer, o.sourceModel, c.model, o.log);
     }

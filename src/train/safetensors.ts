@@ -1,9 +1,11 @@
 /**
  * safetensors (huggingface/safetensors): an 8-byte little-endian header length, a JSON header
  * `{ name: { dtype, shape, data_offsets: [begin, end] }, __metadata__: { string: string } }`, then raw data.
- * Only F32 tensors are written; that is all tagbooru keeps.
+ * Only F32 tensors are written; that is all tagbooru keeps. The metadata's `sha256` is the digest of the data
+ * section (all that follows the header); a file that records one is checked when read, so a flipped bit is an
+ * error, not a silently different model.
  */
-import fs from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { TagbooruError } from '../errors.ts';
 import type { VariableSpec } from '../models/shapes.ts';
 
@@ -12,10 +14,14 @@ export interface TensorEntry {
   readonly shape: readonly number[];
 }
 
+const bytesOf = (t: TensorEntry) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+
 export function encodeSafetensors(tensors: ReadonlyMap<string, TensorEntry>, metadata: Record<string, string> = {}): Uint8Array {
-  const header: Record<string, unknown> = { __metadata__: metadata };
-  let offset = 0;
   const names = [...tensors.keys()].sort();
+  const digest = createHash('sha256');
+  for (const name of names) digest.update(bytesOf(tensors.get(name)!));
+  const header: Record<string, unknown> = { __metadata__: { ...metadata, sha256: digest.digest('hex') } };
+  let offset = 0;
   for (const name of names) {
     const t = tensors.get(name)!;
     header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
@@ -29,9 +35,8 @@ export function encodeSafetensors(tensors: ReadonlyMap<string, TensorEntry>, met
   out.set(headerBytes, 8);
   let at = 8 + headerBytes.length;
   for (const name of names) {
-    const t = tensors.get(name)!;
-    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
-    at += t.data.byteLength;
+    out.set(bytesOf(tensors.get(name)!), at);
+    at += tensors.get(name)!.data.byteLength;
   }
   return out;
 }
@@ -70,18 +75,10 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): { 
     new Uint8Array(copy.buffer).set(bytes.subarray(base + b, base + end));
     tensors.set(name, { data: copy, shape: e.shape });
   }
-  return { tensors, metadata: (header.__metadata__ ?? {}) as Record<string, string> };
-}
-
-/** Write to a temporary name and rename, so a crash never leaves half a file under the real name. */
-export async function writeAtomic(file: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const handle = await fs.open(tmp, 'w');
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
+  const metadata = (header.__metadata__ ?? {}) as Record<string, string>;
+  if (metadata.sha256 !== undefined) {
+    const actual = createHash('sha256').update(bytes.subarray(base)).digest('hex');
+    if (actual !== metadata.sha256) throw fail(`checksum mismatch: the tensor data hashes to sha256 ${actual}, the header records ${metadata.sha256}`);
   }
-  await fs.rename(tmp, file);
+  return { tensors, metadata };
 }

@@ -68,11 +68,12 @@ export class Trainer {
     return this.call('evaluate', [x, count, labels]) as Promise<{ probs: Float32Array; loss?: number }>;
   }
 
-  saveCheckpoint(dir: string, extra: Record<string, unknown> = {}): Promise<void> {
-    return this.call('saveCheckpoint', [dir, extra]) as Promise<void>;
+  /** Writes the folder whole or not at all; `sequence` numbers the saves of a run (see checkpoints.ts). */
+  saveCheckpoint(dir: string, extra: Record<string, unknown> = {}, sequence?: number): Promise<void> {
+    return this.call('saveCheckpoint', [dir, extra, sequence]) as Promise<void>;
   }
 
-  /** Restores weights, optimizer slots and counters; returns the `extra` saved with them. */
+  /** Restores weights, optimizer slots and counters and returns the `extra` saved with them; a damaged checkpoint is an E_IO error naming the file, and changes nothing. */
   loadCheckpoint(dir: string): Promise<Record<string, unknown>> {
     return this.call('loadCheckpoint', [dir]) as Promise<Record<string, unknown>>;
   }

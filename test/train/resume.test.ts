@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { expect, test } from 'vitest';
-import { latestCheckpoint } from '../../src/train/checkpoints.ts';
+import { listCheckpoints } from '../../src/train/checkpoints.ts';
 import { decodeSafetensors } from '../../src/train/safetensors.ts';
 
 const SCRIPT = path.join(import.meta.dirname, '_resumable.ts');
@@ -19,9 +19,7 @@ function finished(child: ReturnType<typeof start>): Promise<number | null> {
 }
 
 async function stepOf(dir: string): Promise<number> {
-  const latest = await latestCheckpoint(path.join(dir, 'checkpoints'));
-  const text = latest ? await fs.readFile(path.join(latest, 'checkpoint.json'), 'utf8').catch(() => null) : null;
-  return text ? (JSON.parse(text) as { counters: { step: number } }).counters.step : 0;
+  return (await listCheckpoints(path.join(dir, 'checkpoints')))[0]?.step ?? 0;
 }
 
 test('a run killed with SIGKILL resumes to exactly the weights of an uninterrupted run', async () => {

@@ -27,7 +27,7 @@ export const trainProjectCommand = defineCommand({
   usage: 'train-project <dir> [--source-model <bundle>]',
   options: {
     'source-model': { type: 'string', placeholder: 'bundle', description: 'start from a bundle\'s weights (a new tag list gets a new head)' },
-    restart: { type: 'boolean', description: 'ignore existing checkpoints' },
+    restart: { type: 'boolean', description: 'start over from step 0; existing checkpoints move to checkpoints/archive-<time>-…' },
     'max-steps': { type: 'string', placeholder: 'n', description: 'stop after n steps (resume later)' },
     threads: { type: 'string', placeholder: 'n', description: 'ONNX Runtime threads (default: all cores)' },
   },

@@ -1,0 +1,92 @@
+/**
+ * `train-project` across runs, with the real CLI: a fallback past a damaged checkpoint continues bit for bit,
+ * `--restart` archives and its new saves are resumed, and unusable checkpoints stop the run instead of
+ * silently starting again from step 0.
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { listCheckpoints } from '../../src/train/checkpoints.ts';
+import { cli } from '../helpers/cli.ts';
+import { SHAPE_TAGS, drawSample } from '../helpers/shapes.ts';
+
+const SIZE = 16;
+let root: string;
+
+/** A project of 24 images: 6 steps an epoch, 12 in all, a checkpoint every 2. */
+async function project(name: string): Promise<string> {
+  const dir = path.join(root, name);
+  await fs.mkdir(dir);
+  await fs.copyFile(path.join(root, 'tags.txt'), path.join(dir, 'tags.txt'));
+  await fs.writeFile(path.join(dir, 'project.json'), JSON.stringify({
+    image_width: SIZE, image_height: SIZE, database_path: path.join(root, 'training.sqlite'), minimum_tag_count: 1, model: 'test_tiny',
+    minibatch_size: 4, epoch_count: 2, checkpoint_frequency_mb: 2, console_logging_frequency_mb: 100,
+    rotation_range: false, scale_range: false, shift_range: false, validation_fraction: 0, seed: 3,
+  }));
+  return dir;
+}
+
+const train = async (dir: string, ...args: string[]) => {
+  const run = await cli(['train-project', dir, '--threads', '1', ...args]);
+  return { ...run, out: run.stdout + run.stderr };
+};
+const weights = (dir: string) => fs.readFile(path.join(dir, 'model-test_tiny', 'weights.safetensors'));
+
+beforeAll(async () => {
+  root = await fs.mkdtemp(path.join(os.tmpdir(), 'tagbooru-train-resume-'));
+  const folder = path.join(root, 'images');
+  await fs.mkdir(folder);
+  for (let i = 0; i < 24; i++) {
+    const s = drawSample(SIZE, i);
+    await fs.writeFile(path.join(folder, `img${i}.png`), await sharp(Uint8Array.from(s.x, (v) => Math.round(v * 255)), { raw: { width: SIZE, height: SIZE, channels: 3 } }).png().toBuffer());
+    await fs.writeFile(path.join(folder, `img${i}.txt`), SHAPE_TAGS.filter((_, k) => s.labels[k]! > 0.5).join(', '));
+  }
+  expect((await cli(['make-training-database', '--from-folder', folder, path.join(root, 'training.sqlite'), '--derive-tags', '1'])).code).toBe(0);
+});
+
+afterAll(async () => {
+  await fs.rm(root, { recursive: true, force: true });
+});
+
+test('train-project falls back past a truncated checkpoint, continues bit for bit, and --restart archives instead of losing the next run', async () => {
+  const whole = await project('whole');
+  expect((await train(whole)).code).toBe(0);
+
+  const cut = await project('cut');
+  expect((await train(cut, '--max-steps', '6')).code).toBe(0);
+  const [newest, older] = await listCheckpoints(path.join(cut, 'checkpoints'));
+  expect([newest?.step, older?.step]).toEqual([6, 4]);
+  const state = path.join(newest!.dir, 'state.safetensors');
+  await fs.truncate(state, (await fs.stat(state)).size - 100); // as a full disk or a power cut leaves it
+  const resumed = await train(cut);
+  expect(resumed.code).toBe(0);
+  expect(resumed.out).toContain(`checkpoint rejected: ${state}: truncated`);
+  expect(resumed.out).toContain(`resuming from checkpoints/${older!.name} (step 4, epoch 1, image 16 of the epoch)`);
+  // the float check: steps 5 and 6 replayed from step 4 give exactly the uninterrupted run's weights
+  expect((await weights(cut)).equals(await weights(whole))).toBe(true);
+
+  const restarted = await train(cut, '--restart', '--max-steps', '2');
+  expect(restarted.out).not.toContain('resuming');
+  const archive = /moved the previous run's checkpoints to (\S+)/.exec(restarted.out)?.[1];
+  expect((await fs.readdir(archive!)).filter((n) => n.startsWith('step-'))).toHaveLength(3);
+  expect((await listCheckpoints(path.join(cut, 'checkpoints'))).map((c) => c.name)).toEqual(['step-000000002-save-000001']);
+  const again = await train(cut, '--max-steps', '1');
+  expect(again.out).toContain('resuming from checkpoints/step-000000002-save-000001 (step 2,');
+  expect((await listCheckpoints(path.join(cut, 'checkpoints')))[0]?.step).toBe(2); // one step, no save yet, nothing rotated away
+}, 120_000);
+
+test('train-project with checkpoints none of which loads exits 1 naming the folder and --restart, and trains nothing', async () => {
+  const dir = await project('damaged');
+  expect((await train(dir, '--max-steps', '4')).code).toBe(0);
+  const saved = await listCheckpoints(path.join(dir, 'checkpoints'));
+  for (const c of saved) await fs.writeFile(path.join(c.dir, 'checkpoint.json'), '');
+  const refused = await train(dir);
+  expect(refused.code).toBe(1);
+  expect(refused.stderr).toContain(`none of the 2 checkpoints in ${path.join(dir, 'checkpoints')} can be resumed`);
+  expect(refused.stderr).toContain(`${path.join(saved[0]!.dir, 'checkpoint.json')}: not valid JSON`);
+  expect(refused.stderr).toContain('--restart');
+  expect(refused.out).not.toMatch(/Epoch\[|exported/);
+  expect(await listCheckpoints(path.join(dir, 'checkpoints'))).toEqual(saved);
+}, 60_000);
