@@ -8,11 +8,13 @@ import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { apiRoutes, describeModel } from './api.ts';
-import { autotaggerRoutes, errorPage, wantsHtml } from './autotagger.ts';
+import { autotaggerRoutes, wantsHtml } from './autotagger.ts';
 import { createContext } from './context.ts';
 import { explainRoutes } from './explain.ts';
 import { HttpError, toHttpFailure } from './errors.ts';
+import { errorPage } from './html.ts';
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from './options.ts';
+import { securityHeaders } from './security-headers.ts';
 import { TaggingService } from './tagging.ts';
 import { webRoutes } from './web.ts';
 
@@ -39,6 +41,7 @@ async function assemble(o: ResolvedOptions, service: TaggingService): Promise<Fa
   app.addHook('onClose', () => service.close());
 
   observe(app, service);
+  securityHeaders(app);
   if (o.cors !== false) {
     await app.register(cors, {
       origin: o.cors === true ? '*' : [...o.cors],

@@ -11,9 +11,15 @@ import type { PrepInit, PrepReply, PrepRequest } from './_prep-worker.ts';
 const BOOT = new URL('../infer/worker-boot.js', import.meta.url);
 const MODULE = new URL('./_prep-worker.ts', import.meta.url).href;
 
+/** An upload as the network's input, and the media type its bytes were decoded as. */
+export interface Prepared {
+  readonly tensor: Float32Array;
+  readonly mediaType: string;
+}
+
 interface Slot {
   readonly worker: Worker;
-  readonly jobs: Map<number, (outcome: Float32Array | string | Error) => void>;
+  readonly jobs: Map<number, (outcome: Prepared | string | Error) => void>;
   alive: boolean;
 }
 
@@ -41,7 +47,7 @@ export class PrepPool {
       if (m.type === 'ready') return;
       const settle = slot.jobs.get(m.id);
       slot.jobs.delete(m.id);
-      settle?.(m.type === 'tensor' ? m.tensor : m.reason);
+      settle?.(m.type === 'tensor' ? { tensor: m.tensor, mediaType: m.mediaType } : m.reason);
     });
     worker.once('exit', (code) => {
       slot.alive = false;
@@ -51,8 +57,8 @@ export class PrepPool {
     });
   }
 
-  /** The image's input tensor, or a string saying why it is not an image (not a recognised format, too many pixels…). */
-  prepare(data: Uint8Array): Promise<Float32Array | string> {
+  /** The image's input tensor and media type, or a string saying why it is not an image (not a recognised format, too many pixels…). */
+  prepare(data: Uint8Array): Promise<Prepared | string> {
     const live = this.slots.filter((x) => x.alive);
     if (live.length === 0) return Promise.reject(new TagbooruError('E_INTERNAL', 'no image preparation worker is running'));
     const slot = live.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));

@@ -9,16 +9,17 @@ import { MicroBatcher } from './batcher.ts';
 import { ExplainPool } from './explain-pool.ts';
 import { Metrics } from './metrics.ts';
 import type { ResolvedOptions } from './options.ts';
-import { PrepPool } from './prep-pool.ts';
+import { PrepPool, type Prepared } from './prep-pool.ts';
 
 export interface Upload {
   readonly name: string;
   readonly data: Uint8Array;
-  readonly mimetype?: string;
 }
 
-/** Every tag's probability in bundle order, or why the upload is not an image. */
-export type Scored = { readonly file: string; readonly scores: Float32Array; readonly error: null } | { readonly file: string; readonly scores: null; readonly error: string };
+/** Every tag's probability in bundle order and the media type the image was decoded as, or why the upload is not an image. */
+export type Scored =
+  | { readonly file: string; readonly scores: Float32Array; readonly mediaType: string; readonly error: null }
+  | { readonly file: string; readonly scores: null; readonly mediaType: null; readonly error: string };
 
 export class TaggingService {
   readonly metrics: Metrics;
@@ -99,14 +100,14 @@ export class TaggingService {
   async score(uploads: readonly Upload[], signal: AbortSignal): Promise<Scored[]> {
     const prepared = await Promise.all(uploads.map((u) => this.prep.prepare(u.data)));
     signal.throwIfAborted();
-    const tensors = prepared.filter((p): p is Float32Array => typeof p !== 'string');
-    this.metrics.imagesRejected.inc({}, prepared.length - tensors.length);
-    const scores = tensors.length ? await this.batcher.run(tensors, signal) : [];
+    const images = prepared.filter((p): p is Prepared => typeof p !== 'string');
+    this.metrics.imagesRejected.inc({}, prepared.length - images.length);
+    const scores = images.length ? await this.batcher.run(images.map((p) => p.tensor), signal) : [];
     this.metrics.imagesTagged.inc({}, scores.length);
     let next = 0;
     return prepared.map((p, i) => {
       const file = uploads[i]!.name;
-      return typeof p === 'string' ? { file, scores: null, error: p } : { file, scores: scores[next++]!, error: null };
+      return typeof p === 'string' ? { file, scores: null, mediaType: null, error: p } : { file, scores: scores[next++]!, mediaType: p.mediaType, error: null };
     });
   }
 

@@ -53,7 +53,7 @@ export async function readForm(request: FastifyRequest, options: FormOptions): P
   if (Buffer.isBuffer(request.body)) {
     // a raw body has no part header to carry its name: `?filename=` does
     const name = values.get('filename')?.[0] ?? 'upload';
-    files.push({ name, data: request.body, mimetype: request.headers['content-type'] });
+    files.push({ name, data: request.body });
   } else if (request.isMultipart()) {
     try {
       for await (const part of request.parts()) {
@@ -61,7 +61,7 @@ export async function readForm(request: FastifyRequest, options: FormOptions): P
         Fields.check([name], known);
         if (part.type === 'file') {
           if (part.fieldname !== FILE_FIELD) throw new TagbooruError('E_USAGE', `field "${part.fieldname}" holds a file; send images as "${FILE_FIELD}"`);
-          files.push({ name: part.filename || `upload ${files.length + 1}`, data: await part.toBuffer(), mimetype: part.mimetype });
+          files.push({ name: part.filename || `upload ${files.length + 1}`, data: await part.toBuffer() });
         } else {
           if (name === FILE_FIELD) throw new TagbooruError('E_USAGE', `field "${FILE_FIELD}" must be a file upload (multipart with a filename), not text`);
           if (part.valueTruncated) throw new HttpError('E_TOO_LARGE', `field "${part.fieldname}" is longer than the field size limit`);

@@ -23,7 +23,7 @@ afterAll(async () => {
 
 test('a tensor equal to decode → preprocess on the main thread; a reason for what is not an image', async () => {
   const [tensor, text, bomb] = await Promise.all([pool.prepare(png), pool.prepare(Buffer.from('not an image')), pool.prepare(pngHeaderOnly(2000, 1000))]);
-  expect(tensor).toEqual(preprocess(await decodeImage(png), spec));
+  expect(tensor).toEqual({ tensor: preprocess(await decodeImage(png), spec), mediaType: 'image/png' });
   expect(text).toBe('not a recognised image format');
   expect(bomb).toBe('2000×1000 pixels exceeds the pixel limit of 1000000');
 });
@@ -36,5 +36,5 @@ test('a worker that dies fails only its own images and is replaced', async () =>
   expect(outcomes.filter((o) => o === 'ok').length).toBeGreaterThanOrEqual(3); // the other worker's share
   for (const o of outcomes) expect(o).toMatch(/^(ok|an image preparation worker stopped \(exit code 1\))$/);
   await expect.poll(() => (pool as unknown as { slots: { alive: boolean }[] }).slots.every((s) => s.alive), { timeout: 20_000 }).toBe(true);
-  expect(await pool.prepare(png)).toBeInstanceOf(Float32Array);
+  expect((await pool.prepare(png)) as { tensor: unknown }).toMatchObject({ tensor: expect.any(Float32Array) as unknown });
 });
