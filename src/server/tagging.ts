@@ -10,6 +10,7 @@ import { ExplainPool } from './explain-pool.ts';
 import { Metrics } from './metrics.ts';
 import type { ResolvedOptions } from './options.ts';
 import { PrepPool, type Prepared } from './prep-pool.ts';
+import { ServiceTime } from './service-time.ts';
 
 export interface Upload {
   readonly name: string;
@@ -26,8 +27,8 @@ export class TaggingService {
   readonly explainer: ExplainPool;
   private readonly batcher: MicroBatcher;
   private readonly admission = new Admission(() => this.options.queueSize, { requests: 'tagging', queue: 'queue size' }, () => this.retryAfter());
-  /** Seconds per image, smoothed: the basis of `Retry-After`. */
-  private secondsPerImage = 0;
+  /** Seconds per image in inference (nothing measured: the 1 s minimum answers). */
+  private readonly service = new ServiceTime(0);
 
   private constructor(
     readonly bundle: Bundle,
@@ -60,8 +61,7 @@ export class TaggingService {
       onBatch: ({ size, seconds }) => {
         this.metrics.batchSize.observe(size);
         this.metrics.inference.observe(seconds);
-        const per = seconds / size;
-        this.secondsPerImage = this.secondsPerImage === 0 ? per : 0.8 * this.secondsPerImage + 0.2 * per;
+        this.service.observe(seconds / size);
       },
     });
   }
@@ -93,7 +93,7 @@ export class TaggingService {
   /** Whole seconds until the work in hand is likely done; at least 1. */
   retryAfter(): number {
     const images = this.batcher.depth + this.batcher.running + this.admission.inFlight;
-    return Math.max(1, Math.ceil((images * this.secondsPerImage) / this.options.workers));
+    return this.service.retryAfter(images, this.options.workers);
   }
 
   /** Every upload to the preparation workers at once, then the images among them to inference together. */
