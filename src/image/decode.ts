@@ -14,6 +14,11 @@ export interface DecodedImage {
   channels: 3 | 4;
 }
 
+/** A decoded file, with the media type of the format the decoder recognised in its bytes. */
+export interface DecodedFile extends DecodedImage {
+  readonly mediaType: string;
+}
+
 export interface DecodeOptions {
   /** Refuse images with more pixels than this, before any pixel is decoded. */
   maxPixels?: number;
@@ -24,9 +29,12 @@ const DEFAULTS = { maxPixels: 100_000_000 } satisfies Required<DecodeOptions>;
 /** File name extensions of the formats accepted below, lower case, without the dot. */
 export const IMAGE_EXTENSIONS: readonly string[] = ['png', 'jpg', 'jpeg', 'jpe', 'jfif', 'gif', 'webp', 'avif', 'tif', 'tiff'];
 
-// sharp's `metadata().format` names for them; `heif` is AVIF (the prebuilt libvips carries no HEVC decoder).
+// sharp's `metadata().format` names for them, with their media types; `heif` is AVIF (the prebuilt libvips
+// carries no HEVC decoder).
 // NOTE: SVG, PDF and libvips' own format would decode too; they are refused as not being photographs or art.
-const FORMATS = new Set(['jpeg', 'png', 'gif', 'webp', 'heif', 'tiff']);
+const MEDIA_TYPES: Readonly<Record<string, string>> = {
+  jpeg: 'image/jpeg', png: 'image/png', gif: 'image/gif', webp: 'image/webp', heif: 'image/avif', tiff: 'image/tiff',
+};
 
 const READ_ERRORS: Record<string, string> = {
   ENOENT: 'file not found',
@@ -58,18 +66,19 @@ function decodeError(error: unknown): TagbooruError {
 }
 
 /** The header alone: a 100000×100000 PNG is refused here without a pixel allocated. */
-async function readHeader(input: Uint8Array, maxPixels: number): Promise<{ width: number; height: number }> {
+async function readHeader(input: Uint8Array, maxPixels: number): Promise<{ width: number; height: number; mediaType: string }> {
   if (input.length === 0) throw new TagbooruError('E_IMAGE', 'empty file');
   const meta = await sharp(input, { limitInputPixels: false }).metadata().catch((error: unknown) => {
     throw decodeError(error);
   });
-  if (!FORMATS.has(meta.format)) {
+  const mediaType = Object.hasOwn(MEDIA_TYPES, meta.format) ? MEDIA_TYPES[meta.format] : undefined;
+  if (!mediaType) {
     throw new TagbooruError('E_IMAGE', `not a recognised image format (${meta.format} is not accepted)`);
   }
   if (meta.width * meta.height > maxPixels) {
     throw new TagbooruError('E_IMAGE', `${meta.width}×${meta.height} pixels exceeds the pixel limit of ${maxPixels}`);
   }
-  return meta;
+  return { width: meta.width, height: meta.height, mediaType };
 }
 
 /**
@@ -95,11 +104,11 @@ export async function declaredPixels(input: Uint8Array, options: DecodeOptions =
  * - NOTE: embedded ICC profiles are ignored, as TF's decode_png and PIL's `convert("RGB")` ignore them:
  *   the models were trained on untransformed samples. CMYK still goes through libvips' default CMYK profile.
  */
-export async function decodeImage(source: string | Uint8Array, options: DecodeOptions = {}): Promise<DecodedImage> {
+export async function decodeImage(source: string | Uint8Array, options: DecodeOptions = {}): Promise<DecodedFile> {
   const { maxPixels } = { ...DEFAULTS, ...options };
   expectNumberInRange('maxPixels', maxPixels, 1, Number.MAX_SAFE_INTEGER, true);
   const input = typeof source === 'string' ? await readSource(source) : source;
-  await readHeader(input, maxPixels);
+  const { mediaType } = await readHeader(input, maxPixels);
 
   const { data, info } = await sharp(input, {
     autoOrient: true,
@@ -118,7 +127,7 @@ export async function decodeImage(source: string | Uint8Array, options: DecodeOp
   if (channels !== 3 && channels !== 4) {
     throw new TagbooruError('E_INTERNAL', `Expected 3 or 4 channels from the decoder but received ${channels}`);
   }
-  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, channels };
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, channels, mediaType };
 }
 
 /** Round-trip RGB bytes through a JPEG encoder: the compression artefacts of a re-saved upload. */

@@ -14,7 +14,7 @@ export interface PrepInit {
   readonly maxPixels: number;
 }
 export type PrepRequest = { readonly id: number; readonly data: Uint8Array };
-export type PrepReply = { type: 'ready' } | { type: 'tensor'; id: number; tensor: Float32Array } | { type: 'rejected'; id: number; reason: string };
+export type PrepReply = { type: 'ready' } | { type: 'tensor'; id: number; tensor: Float32Array; mediaType: string } | { type: 'rejected'; id: number; reason: string };
 
 const port = parentPort!;
 const { spec, maxPixels } = workerData as PrepInit;
@@ -23,7 +23,7 @@ port.on('message', (req: PrepRequest) => {
   decodeImage(req.data, { maxPixels }).then(
     (image) => {
       const tensor = preprocess(image, spec);
-      port.postMessage({ type: 'tensor', id: req.id, tensor } satisfies PrepReply, [tensor.buffer as ArrayBuffer]);
+      port.postMessage({ type: 'tensor', id: req.id, tensor, mediaType: image.mediaType } satisfies PrepReply, [tensor.buffer as ArrayBuffer]);
     },
     (e: unknown) => port.postMessage({ type: 'rejected', id: req.id, reason: errorMessage(e) } satisfies PrepReply),
   );

@@ -3,18 +3,20 @@
  * `tagbooru serve` binds a port. Routes: danbooru/autotagger's `POST /evaluate`, the JSON API under `/v1`,
  * `POST /v1/explain`, `/healthz`, `/metrics`, and the web UI at `/`.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { apiRoutes, describeModel } from './api.ts';
-import { autotaggerRoutes, errorPage, wantsHtml } from './autotagger.ts';
+import { apiKeys } from './auth.ts';
+import { autotaggerRoutes, wantsHtml } from './autotagger.ts';
 import { answerClientError, bodyLimits, readRawBody } from './body.ts';
 import { createContext } from './context.ts';
 import { explainRoutes } from './explain.ts';
 import { HttpError, toHttpFailure } from './errors.ts';
+import { errorPage } from './html.ts';
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from './options.ts';
+import { securityHeaders } from './security-headers.ts';
 import { TaggingService } from './tagging.ts';
 import { webRoutes } from './web.ts';
 
@@ -42,6 +44,7 @@ async function assemble(o: ResolvedOptions, service: TaggingService): Promise<Fa
   app.addHook('onClose', () => service.close());
 
   observe(app, service);
+  securityHeaders(app);
   if (o.cors !== false) {
     await app.register(cors, {
       origin: o.cors === true ? '*' : [...o.cors],
@@ -50,7 +53,7 @@ async function assemble(o: ResolvedOptions, service: TaggingService): Promise<Fa
       exposedHeaders: ['Retry-After'],
     });
   }
-  if (o.apiKeys.length > 0) requireKeys(app, o.apiKeys); // after CORS, so a 401 still carries its headers
+  const hasKey = apiKeys(app, o.apiKeys); // after CORS, so a 401 still carries its headers
   await app.register(multipart, {
     limits: { fileSize: o.maxUploadBytes, files: o.maxFiles, fields: 64, fieldSize: 64 * 1024, parts: o.maxFiles + 64, headerPairs: 100 },
   });
@@ -64,8 +67,12 @@ async function assemble(o: ResolvedOptions, service: TaggingService): Promise<Fa
   autotaggerRoutes(app, ctx);
   apiRoutes(app, ctx);
   explainRoutes(app, ctx);
-  app.get('/healthz', (_request, reply) => reply.send({ status: 'ok', model: describeModel(ctx).name, ...service.load, explain: service.explainer.load }));
-  app.get('/metrics', (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(service.metrics.render()));
+  // liveness for anyone (a load balancer's probe has no key); the model and the load only for key holders
+  app.get('/healthz', { config: { auth: 'optional' } }, (request, reply) => reply.send(
+    hasKey(request) ? { status: 'ok', model: describeModel(ctx).name, ...service.load, explain: service.explainer.load } : { status: 'ok' },
+  ));
+  // request counts by route and status are the operator's: a Prometheus scraper sends the key as a bearer token
+  app.get('/metrics', { config: { auth: true } }, (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(service.metrics.render()));
   if (o.ui) webRoutes(app);
 
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
@@ -97,26 +104,5 @@ function observe(app: FastifyInstance, service: TaggingService): void {
     service.metrics.requests.inc({ route, method: request.method, status: String(reply.statusCode) });
     service.metrics.latency.observe((performance.now() - (started.get(request) ?? performance.now())) / 1000, { route });
     done();
-  });
-}
-
-const digest = (s: string) => createHash('sha256').update(s).digest();
-
-/** `Authorization: Bearer <key>`, `X-API-Key: <key>`, or Basic auth with the key as password; compared in constant time. */
-function requireKeys(app: FastifyInstance, keys: readonly string[]): void {
-  const wanted = keys.map(digest);
-  const presented = (request: FastifyRequest): string | undefined => {
-    const header = request.headers['x-api-key'];
-    if (typeof header === 'string') return header;
-    const auth = request.headers.authorization ?? '';
-    if (/^bearer /i.test(auth)) return auth.slice(7).trim();
-    if (/^basic /i.test(auth)) return Buffer.from(auth.slice(6), 'base64').toString().split(':').slice(1).join(':');
-    return undefined;
-  };
-  app.addHook('onRequest', (request, _reply, done) => {
-    if (!request.routeOptions.config.auth) return done();
-    const key = presented(request);
-    if (key !== undefined && wanted.some((w) => timingSafeEqual(w, digest(key)))) return done();
-    done(new HttpError('E_AUTH', key === undefined ? 'an API key is required (Authorization: Bearer <key> or X-API-Key)' : 'the API key is not valid'));
   });
 }

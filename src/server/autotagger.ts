@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TagbooruError } from '../errors.ts';
 import type { TagInfo } from '../index.ts';
 import type { RouteContext } from './context.ts';
+import { html, page } from './html.ts';
 
 const FORMATS = ['html', 'json'] as const;
 type Format = (typeof FORMATS)[number];
@@ -34,14 +35,6 @@ function select(names: readonly string[], scores: Float32Array, threshold: numbe
 /** Tag → score as a JSON object in score order, written by hand: JS objects would put integer-like keys first. */
 const tagsJson = (tags: [string, number][]) => `{${tags.map(([t, s]) => `${JSON.stringify(t)}:${s}`).join(',')}}`;
 
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-
-function page(title: string, body: string): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)}</title>
-<style>body{font:15px/1.4 system-ui,sans-serif;margin:1.5rem auto;max-width:56rem;padding:0 1rem}figure{display:flex;gap:1.5rem;flex-wrap:wrap;margin:0 0 2rem}img{max-width:18rem;max-height:18rem;object-fit:contain}td{padding:.1rem .6rem}td:last-child{text-align:right;font-variant-numeric:tabular-nums}</style>
-</head><body>${body}<p><a href="/">Tag another image</a></p></body></html>`;
-}
-
 /** Formats asked for per request, remembered as fields arrive so an error can answer in the same format. */
 const formats = new WeakMap<FastifyRequest, Format>();
 
@@ -50,10 +43,6 @@ export function wantsHtml(request: FastifyRequest): boolean {
   const format = formats.get(request);
   if (format) return format === 'html';
   return /text\/html/.test(request.headers.accept ?? '');
-}
-
-export function errorPage(code: string, message: string): string {
-  return page('Error', `<h1>${escapeHtml(code)}</h1><p>${escapeHtml(message)}</p>`);
 }
 
 export function autotaggerRoutes(app: FastifyInstance, ctx: RouteContext): void {
@@ -79,11 +68,11 @@ export function autotaggerRoutes(app: FastifyInstance, ctx: RouteContext): void 
       return reply.type('application/json; charset=utf-8').send(body);
     }
     const figures = results.map((r, i) => {
-      const file = form.files[i]!;
-      const mime = file.mimetype?.startsWith('image/') ? file.mimetype : 'image/png';
-      const rows = tags[i]!.map(([t, s]) => `<tr><td>${escapeHtml(t)}</td><td>${s.toFixed(4)}</td></tr>`).join('');
-      return `<figure><img alt="${escapeHtml(r.file)}" src="data:${mime};base64,${Buffer.from(file.data).toString('base64')}"><figcaption><h2>${escapeHtml(r.file)}</h2><table>${rows}</table></figcaption></figure>`;
+      const rows = tags[i]!.map(([t, s]) => html`<tr><td>${t}</td><td>${s.toFixed(4)}</td></tr>`);
+      // the media type the decoder recognised, never the client's Content-Type: that is the client's to forge
+      const src = `data:${r.mediaType!};base64,${Buffer.from(form.files[i]!.data).toString('base64')}`;
+      return html`<figure><img alt="${r.file}" src="${src}"><figcaption><h2>${r.file}</h2><table>${rows}</table></figcaption></figure>`;
     });
-    return reply.type('text/html; charset=utf-8').send(page('Tags', figures.join('')));
+    return reply.type('text/html; charset=utf-8').send(page('Tags', html`${figures}`));
   }));
 }

@@ -16,8 +16,8 @@ declare module 'fastify' {
     tagging?: boolean;
     /** An explain route: admitted against the explain queue's size, bounded by the request timeout. */
     explaining?: boolean;
-    /** Needs an API key when the server has any. */
-    auth?: boolean;
+    /** Needs an API key when the server has any; `'optional'`: answers without one, saying less. */
+    auth?: boolean | 'optional';
   }
 }
 

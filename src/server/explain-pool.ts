@@ -11,6 +11,7 @@ import { TagbooruError, type ErrorCode } from '../errors.ts';
 import { WORKER_BOOT, siblingModule } from '../package.ts';
 import type { ExplainInit, ExplainJob, ExplainJson, ExplainReply, ExplainRequest } from './_explain-worker.ts';
 import { HttpError } from './errors.ts';
+import { ServiceTime } from './service-time.ts';
 import type { Upload } from './tagging.ts';
 
 const MODULE = siblingModule('./_explain-worker.ts', import.meta.url).href;
@@ -26,8 +27,10 @@ export interface ExplainPoolOptions {
   readonly maxPixels: number;
   /** Explain requests in flight (waiting, running; counted once the body has arrived); one more is answered 503. */
   readonly queueSize: number;
-  /** Called with each finished image's method and seconds. */
+  /** Called with each finished image's method and seconds, queueing included. */
   readonly onExplained?: (method: string, seconds: number) => void;
+  /** A clock in milliseconds; tests give their own. */
+  readonly now?: () => number;
 }
 
 interface Job {
@@ -39,13 +42,18 @@ export class ExplainPool {
   private worker: Promise<Worker> | null = null;
   private readonly waiting: Job[] = [];
   private running: Job | null = null;
+  /** When the running job was handed to the worker. */
+  private dispatched = 0;
   private readonly admission = new Admission(() => this.options.queueSize, { requests: 'explain', queue: 'explain queue size' }, () => this.retryAfter());
   private nextId = 0;
   private closing = false;
-  /** Seconds per image, smoothed: the basis of `Retry-After`. */
-  private secondsPerImage = 0;
+  /** Before any image is explained, assume a second each. */
+  private readonly service = new ServiceTime(1);
+  private readonly now: () => number;
 
-  constructor(private readonly options: ExplainPoolOptions) {}
+  constructor(private readonly options: ExplainPoolOptions) {
+    this.now = options.now ?? (() => performance.now());
+  }
 
   get load(): { queued: number; running: number; inFlight: number } {
     return { queued: this.waiting.length, running: this.running ? 1 : 0, inFlight: this.admission.inFlight };
@@ -56,8 +64,9 @@ export class ExplainPool {
     return this.admission.admit();
   }
 
+  /** Every admitted request is one image ahead of the next: reading, waiting or running. */
   retryAfter(): number {
-    return Math.max(1, Math.ceil((this.waiting.length + 1) * (this.secondsPerImage || 1)));
+    return this.service.retryAfter(Math.max(this.admission.inFlight, this.waiting.length + (this.running ? 1 : 0)));
   }
 
   /** One image explained as the job says; an abort while it waits takes it out of the queue. */
@@ -65,7 +74,7 @@ export class ExplainPool {
     signal.throwIfAborted();
     return new Promise((resolve, reject) => {
       const request: ExplainRequest = { id: this.nextId++, name: upload.name, data: upload.data, job };
-      const started = performance.now();
+      const started = this.now();
       const onAbort = () => {
         const at = this.waiting.indexOf(entry);
         if (at >= 0) this.waiting.splice(at, 1);
@@ -76,9 +85,7 @@ export class ExplainPool {
         settle: (outcome) => {
           signal.removeEventListener('abort', onAbort);
           if (outcome instanceof Error) return reject(outcome);
-          const seconds = (performance.now() - started) / 1000;
-          this.secondsPerImage = this.secondsPerImage === 0 ? seconds : 0.8 * this.secondsPerImage + 0.2 * seconds;
-          this.options.onExplained?.(job.options.method ?? 'cam', seconds);
+          this.options.onExplained?.(job.options.method ?? 'cam', (this.now() - started) / 1000);
           resolve(outcome);
         },
       };
@@ -92,7 +99,10 @@ export class ExplainPool {
     if (this.running || this.waiting.length === 0 || this.closing) return;
     const job = (this.running = this.waiting.shift()!);
     this.start().then(
-      (worker) => worker.postMessage(job.request), // copied: an upload may share its memory with others
+      (worker) => {
+        this.dispatched = this.now(); // service time starts here, after the queue and the worker's start
+        worker.postMessage(job.request); // copied: an upload may share its memory with others
+      },
       (e: unknown) => this.finish(job, e as Error),
     );
   }
@@ -100,6 +110,7 @@ export class ExplainPool {
   private finish(job: Job, outcome: Explained | Error): void {
     if (this.running !== job) return;
     this.running = null;
+    if (!(outcome instanceof Error)) this.service.observe((this.now() - this.dispatched) / 1000);
     job.settle(outcome);
     this.pump();
   }

@@ -14,11 +14,17 @@ const MODULE = siblingModule('./_prep-worker.ts', import.meta.url).href;
 // more than that in a worker would only queue there, where they can no longer be dropped.
 const PER_WORKER = 4;
 
-type Outcome = Float32Array | string | Error;
+type Outcome = Prepared | string | Error;
 
 interface Job {
   readonly data: Uint8Array;
   readonly settle: (outcome: Outcome) => void;
+}
+
+/** An upload as the network's input, and the media type its bytes were decoded as. */
+export interface Prepared {
+  readonly tensor: Float32Array;
+  readonly mediaType: string;
 }
 
 interface Slot {
@@ -57,7 +63,7 @@ export class PrepPool {
       if (m.type === 'ready') return;
       const job = slot.jobs.get(m.id);
       slot.jobs.delete(m.id);
-      job?.settle(m.type === 'tensor' ? m.tensor : m.reason);
+      job?.settle(m.type === 'tensor' ? { tensor: m.tensor, mediaType: m.mediaType } : m.reason);
       this.pump();
     });
     worker.once('exit', (code) => {
@@ -74,14 +80,14 @@ export class PrepPool {
   }
 
   /**
-   * Each upload's input tensor, or a string saying why it is not an image (not a recognised format, too many
+   * Each upload's input tensor and decoded media type, or a string saying why it is not an image (not a recognised format, too many
    * pixels…). `onSettled(i)` is called once per upload when a worker is done with it or it is dropped unstarted;
    * an abort drops this call's waiting uploads and rejects with the signal's reason.
    */
-  prepare(uploads: readonly Uint8Array[], signal: AbortSignal, onSettled: (index: number) => void = () => undefined): Promise<(Float32Array | string)[]> {
+  prepare(uploads: readonly Uint8Array[], signal: AbortSignal, onSettled: (index: number) => void = () => undefined): Promise<(Prepared | string)[]> {
     if (uploads.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
-      const results: (Float32Array | string)[] = [];
+      const results: (Prepared | string)[] = [];
       let left = uploads.length;
       const jobs = uploads.map((data, i): Job => ({
         data,

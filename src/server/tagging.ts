@@ -11,16 +11,18 @@ import { ExplainPool } from './explain-pool.ts';
 import { Metrics } from './metrics.ts';
 import type { ResolvedOptions } from './options.ts';
 import { PixelBudget } from './pixel-budget.ts';
-import { PrepPool } from './prep-pool.ts';
+import { PrepPool, type Prepared } from './prep-pool.ts';
+import { ServiceTime } from './service-time.ts';
 
 export interface Upload {
   readonly name: string;
   readonly data: Uint8Array;
-  readonly mimetype?: string;
 }
 
-/** Every tag's probability in bundle order, or why the upload is not an image. */
-export type Scored = { readonly file: string; readonly scores: Float32Array; readonly error: null } | { readonly file: string; readonly scores: null; readonly error: string };
+/** Every tag's probability in bundle order and the media type the image was decoded as, or why the upload is not an image. */
+export type Scored =
+  | { readonly file: string; readonly scores: Float32Array; readonly mediaType: string; readonly error: null }
+  | { readonly file: string; readonly scores: null; readonly mediaType: null; readonly error: string };
 
 export class TaggingService {
   readonly metrics: Metrics;
@@ -28,8 +30,8 @@ export class TaggingService {
   private readonly batcher: MicroBatcher;
   readonly pixels: PixelBudget;
   private readonly admission = new Admission(() => this.options.queueSize, { requests: 'tagging', queue: 'queue size' }, () => this.retryAfter());
-  /** Seconds per image, smoothed: the basis of `Retry-After`. */
-  private secondsPerImage = 0;
+  /** Seconds per image in inference (nothing measured: the 1 s minimum answers). */
+  private readonly service = new ServiceTime(0);
 
   private constructor(
     readonly bundle: Bundle,
@@ -63,8 +65,7 @@ export class TaggingService {
       onBatch: ({ size, seconds }) => {
         this.metrics.batchSize.observe(size);
         this.metrics.inference.observe(seconds);
-        const per = seconds / size;
-        this.secondsPerImage = this.secondsPerImage === 0 ? per : 0.8 * this.secondsPerImage + 0.2 * per;
+        this.service.observe(seconds / size);
       },
     });
   }
@@ -96,7 +97,7 @@ export class TaggingService {
   /** Whole seconds until the work in hand is likely done; at least 1. */
   retryAfter(): number {
     const images = this.batcher.depth + this.batcher.running + this.admission.inFlight;
-    return Math.max(1, Math.ceil((images * this.secondsPerImage) / this.options.workers));
+    return this.service.retryAfter(images, this.options.workers);
   }
 
   /**
@@ -109,14 +110,14 @@ export class TaggingService {
     const reservation = await this.pixels.reserve(pixels, signal);
     const prepared = await this.prep.prepare(uploads.map((u) => u.data), signal, (i) => reservation.release(pixels[i]!));
     signal.throwIfAborted();
-    const tensors = prepared.filter((p): p is Float32Array => typeof p !== 'string');
-    this.metrics.imagesRejected.inc({}, prepared.length - tensors.length);
-    const scores = tensors.length ? await this.batcher.run(tensors, signal) : [];
+    const images = prepared.filter((p): p is Prepared => typeof p !== 'string');
+    this.metrics.imagesRejected.inc({}, prepared.length - images.length);
+    const scores = images.length ? await this.batcher.run(images.map((p) => p.tensor), signal) : [];
     this.metrics.imagesTagged.inc({}, scores.length);
     let next = 0;
     return prepared.map((p, i) => {
       const file = uploads[i]!.name;
-      return typeof p === 'string' ? { file, scores: null, error: p } : { file, scores: scores[next++]!, error: null };
+      return typeof p === 'string' ? { file, scores: null, mediaType: null, error: p } : { file, scores: scores[next++]!, mediaType: p.mediaType, error: null };
     });
   }
 

@@ -57,7 +57,7 @@ export async function readForm(request: FastifyRequest, options: FormOptions, li
   if (Buffer.isBuffer(request.body)) {
     // a raw body has no part header to carry its name: `?filename=` does
     const name = values.get('filename')?.[0] ?? 'upload';
-    files.push({ name, data: request.body, mimetype: request.headers['content-type'] });
+    files.push({ name, data: request.body });
   } else if (request.isMultipart()) {
     checkDeclaredLength(request.headers, limits.request);
     files.push(...(await withinBodyTimeout(readParts(request, { known, options, limits, values }), limits.timeoutMs)));
@@ -91,7 +91,7 @@ async function readParts(request: FastifyRequest, { known, options, limits, valu
       if (part.type === 'file') {
         if (part.fieldname !== FILE_FIELD) throw new TagbooruError('E_USAGE', `field "${part.fieldname}" holds a file; send images as "${FILE_FIELD}"`);
         const filename = part.filename || `upload ${files.length + 1}`;
-        files.push({ name: filename, data: await readFile(part, filename, limits.file, count), mimetype: part.mimetype });
+        files.push({ name: filename, data: await readFile(part, filename, limits.file, count) });
       } else {
         if (name === FILE_FIELD) throw new TagbooruError('E_USAGE', `field "${FILE_FIELD}" must be a file upload (multipart with a filename), not text`);
         if (part.valueTruncated) throw new HttpError('E_TOO_LARGE', `field "${part.fieldname}" is longer than the field size limit`);

@@ -43,14 +43,14 @@ describe('decodeImage', () => {
     const image = noise(13, 7);
     const png = await sharp(image.data, raw(image)).png().toBuffer();
     await fs.writeFile(path.join(dir, 'noise.png'), png);
-    expect(await decodeImage(png)).toEqual(image);
-    expect(await decodeImage(path.join(dir, 'noise.png'))).toEqual(image);
+    expect(await decodeImage(png)).toEqual({ ...image, mediaType: 'image/png' });
+    expect(await decodeImage(path.join(dir, 'noise.png'))).toEqual({ ...image, mediaType: 'image/png' });
   });
 
   it('keeps alpha as a fourth channel', async () => {
     const image = noise(5, 4, 4);
     const png = encodePng({ width: 5, height: 4, bitDepth: 8, colorType: 6, pixels: image.data });
-    expect(await decodeImage(png)).toEqual(image);
+    expect(await decodeImage(png)).toEqual({ ...image, mediaType: 'image/png' });
   });
 
   it('keeps the high byte of 16-bit samples, as png_set_strip_16 does', async () => {
@@ -102,10 +102,11 @@ describe('decodeImage', () => {
     expect(r! > 250 && g! < 5).toBe(true);
   });
 
-  it.each(['png', 'jpeg', 'webp', 'gif', 'avif', 'tiff'] as const)('decodes %s', async (format) => {
+  it.each(['png', 'jpeg', 'webp', 'gif', 'avif', 'tiff'] as const)('decodes %s, and says so by its media type', async (format) => {
     const image = noise(24, 10);
     const decoded = await decodeImage(await sharp(image.data, raw(image))[format]().toBuffer());
     expect([decoded.width, decoded.height]).toEqual([24, 10]);
+    expect(decoded.mediaType).toBe(`image/${format}`);
   });
 
   it("lists every file suffix of the accepted formats, and not SVG's", () => {

@@ -116,6 +116,34 @@ describe('POST /evaluate (danbooru/autotagger)', () => {
     for (const [name] of await expected(png, 0.1, 50)) expect(r.body).toContain(`<td>${name}</td>`);
   });
 
+  test('markup in a file name, a Content-Type or an error is text; the image is shown as the type decoded', async () => {
+    const name = '<img src=x onerror=alert(1)>.png';
+    const type = 'image/png"><script>alert(1)</script>';
+    const r = await app.inject({ method: 'POST', url: '/evaluate', ...multipart([{ name: 'file', value: jpg, filename: name, type }]) });
+    expect(r.statusCode).toBe(200);
+    expect(r.body).not.toMatch(/<script|<img src=x|image\/png"/);
+    expect(r.body).toContain('<h2>&#60;img src=x onerror=alert(1)&#62;.png</h2>');
+    expect(r.body).toContain('src="data:image/jpeg;base64,'); // the bytes are a JPEG, whatever the header said
+    expect(r.headers['content-security-policy']).toMatch(/script-src 'self' 'wasm-unsafe-eval';.*frame-ancestors 'none'/);
+    expect(r.headers['x-frame-options']).toBe('DENY');
+    expect(r.headers['x-content-type-options']).toBe('nosniff');
+
+    const bad = await app.inject({ method: 'POST', url: '/evaluate', ...multipart([{ name: 'file', value: Buffer.from('not an image'), filename: name, type }]) });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.body).toContain('<p>&#34;&#60;img src=x onerror=alert(1)&#62;.png&#34;: ');
+    expect(bad.body).not.toMatch(/<img src=x/);
+    expect(bad.headers['content-security-policy']).toBeDefined();
+  });
+
+  test('the policy goes on every HTML answer, the web UI\'s too, and nosniff on every answer', async () => {
+    const ui = await app.inject('/');
+    expect(ui.headers['content-type']).toMatch(/^text\/html/);
+    expect(ui.headers['content-security-policy']).toMatch(/default-src 'self'/);
+    const json = await app.inject('/v1/models');
+    expect(json.headers['x-content-type-options']).toBe('nosniff');
+    expect(json.headers['content-security-policy']).toBeUndefined(); // keyed on the content type, not the route
+  });
+
   test('errors: {error, message} with the status for JSON clients, a page for browsers', async () => {
     const bad = await app.inject(danbooruRequest(Buffer.from('GIF89a but not really'), 'x.gif', [['threshold', '0.01'], ['format', 'json']]));
     expect(bad.statusCode).toBe(400);

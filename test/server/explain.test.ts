@@ -11,8 +11,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { ExplainOptions, TagRegion } from '../../src/explain/types.ts';
 import { mapBytes } from '../../src/image/heatmap.ts';
 import { createTagger, type Tagger } from '../../src/index.ts';
-import type { ExplainJson } from '../../src/server/_explain-worker.ts';
+import type { ExplainJob, ExplainJson } from '../../src/server/_explain-worker.ts';
 import { buildApp } from '../../src/server/app.ts';
+import { ExplainPool } from '../../src/server/explain-pool.ts';
 import { noiseImage, pngHeaderOnly } from '../helpers/images.ts';
 import { makeBundle, multipart, type Part } from './_fixtures.ts';
 
@@ -194,6 +195,30 @@ describe('its own queue', () => {
       expect(metrics).toMatch(/^tagbooru_explain_requests_in_flight 0$/m);
     } finally {
       await local.close();
+    }
+  });
+
+  test('Retry-After follows the worker\'s time per image, not the time spent queueing', async () => {
+    let ms = 0;
+    // each reading of the clock is 300 ms after the last: every image takes 0.3 s from dispatch to answer
+    const pool = new ExplainPool({ model: bundle, threads: 1, maxPixels: 4_000_000, queueSize: 8, now: () => (ms += 300) });
+    try {
+      const job: ExplainJob = { options: { tags: ['hat'] }, output: { format: 'json' } };
+      // four at once: the last waits behind three (and the worker's start), which must not count as its time
+      await Promise.all([1, 2, 3, 4].map(() => pool.explain({ name: 'a.png', data: png }, job, new AbortController().signal)));
+      const held = Array.from({ length: 8 }, () => pool.admit());
+      expect(pool.retryAfter()).toBe(3); // 8 requests ahead × 0.3 s
+      let refused: unknown;
+      try {
+        pool.admit();
+      } catch (e) {
+        refused = e;
+      }
+      expect(refused).toMatchObject({ code: 'E_BUSY', retryAfter: 3 });
+      for (const release of held) release();
+      expect(pool.retryAfter()).toBe(1);
+    } finally {
+      await pool.close();
     }
   });
 

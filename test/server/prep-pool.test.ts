@@ -24,7 +24,7 @@ afterAll(async () => {
 
 test('a tensor equal to decode → preprocess on the main thread; a reason for what is not an image', async () => {
   const [tensor, text, bomb] = await pool.prepare([png, Buffer.from('not an image'), pngHeaderOnly(2000, 1000)], live);
-  expect(tensor).toEqual(preprocess(await decodeImage(png), spec));
+  expect(tensor).toEqual({ tensor: preprocess(await decodeImage(png), spec), mediaType: 'image/png' });
   expect(text).toBe('not a recognised image format');
   expect(bomb).toBe('2000×1000 pixels exceeds the pixel limit of 1000000');
 });
@@ -37,7 +37,7 @@ test('a worker that dies fails only its own images and is replaced', async () =>
   expect(outcomes.filter((o) => o === 'ok').length).toBeGreaterThanOrEqual(3); // the other worker's share
   for (const o of outcomes) expect(o).toMatch(/^(ok|an image preparation worker stopped \(exit code 1\))$/);
   await expect.poll(() => (pool as unknown as { slots: { alive: boolean }[] }).slots.every((s) => s.alive), { timeout: 20_000 }).toBe(true);
-  expect((await pool.prepare([png], live))[0]).toBeInstanceOf(Float32Array);
+  expect((await pool.prepare([png], live))[0]).toMatchObject({ tensor: expect.any(Float32Array) as unknown });
 });
 
 test('an abort drops the images still waiting at once; every image is settled exactly once', async () => {

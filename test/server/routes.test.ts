@@ -232,7 +232,7 @@ describe('limits', () => {
     }
   });
 
-  test('API keys: the API needs one, health, metrics and the page do not', async () => {
+  test('API keys: the API and the metrics need one, the page does not, health says only "ok" without one', async () => {
     const key = 'k-0123456789';
     const local = await buildApp({ model: bundle, prepWorkers: 1, apiKeys: [key] });
     try {
@@ -245,7 +245,19 @@ describe('limits', () => {
       expect((await local.inject({ url: '/v1/models', headers: { 'x-api-key': key } })).statusCode).toBe(200);
       expect((await local.inject({ url: '/v1/models', headers: { authorization: `Bearer ${key}` } })).statusCode).toBe(200);
       expect((await local.inject({ url: '/v1/models', headers: { authorization: `Basic ${Buffer.from(`user:${key}`).toString('base64')}` } })).statusCode).toBe(200);
-      for (const url of ['/healthz', '/metrics', '/']) expect((await local.inject(url)).statusCode, url).toBe(200);
+      expect((await local.inject('/')).statusCode).toBe(200);
+
+      expect((await local.inject('/metrics')).statusCode).toBe(401);
+      const scraped = await local.inject({ url: '/metrics', headers: { authorization: `Bearer ${key}` } });
+      expect(scraped.statusCode).toBe(200);
+      expect(scraped.body).toContain('tagbooru_http_requests_total{route="/metrics",method="GET",status="401"} 1');
+
+      const probe = await local.inject('/healthz');
+      expect(probe.statusCode).toBe(200);
+      expect(probe.json()).toEqual({ status: 'ok' }); // no model name, no load figures
+      const health = await local.inject({ url: '/healthz', headers: { 'x-api-key': key } });
+      expect(health.json()).toMatchObject({ status: 'ok', model: 'test_tiny-64-untrained', inFlight: 0 });
+      expect((await local.inject({ url: '/healthz', headers: { 'x-api-key': 'not-the-key' } })).statusCode).toBe(401);
     } finally {
       await local.close();
     }
@@ -330,6 +342,8 @@ describe('tagbooru serve', () => {
     const help = await cli(['serve', '--help']);
     expect(help.code).toBe(0);
     for (const flag of ['--model', '--host', '--port', '--max-batch', '--queue', '--timeout', '--body-timeout', '--max-upload', '--max-request', '--max-pixels', '--max-pixels-per-request', '--max-pixels-in-flight', '--api-key', '--cors']) expect(help.stdout).toContain(flag);
+    expect(help.stdout).toMatch(/key on the API and \/metrics/);
+    expect(help.stdout).toContain('GET /healthz answers {"status":"ok"} to anyone');
     const cases: [string[], RegExp][] = [
       [['--model', path.join(dir, 'nope')], /not a model bundle/],
       [['--model', bundle, '--port', '70000'], /between 0 and 65535 for --port/],

@@ -91,6 +91,7 @@ describe.skipIf(!present)('where is the tag, in Chromium', () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => void (/Content Security Policy/.test(m.text()) && errors.push(m.text()))); // the CSP must let the UI work
     const explains: Response[] = [];
     page.on('response', (r) => void (isExplain(r) && explains.push(r)));
     const shown = await tagged(page);
@@ -200,6 +201,7 @@ describe.skipIf(!present)('where is the tag, in Chromium', () => {
     const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => void (/Content Security Policy/.test(m.text()) && errors.push(m.text()))); // the CSP must let the UI work
     let explains = 0;
     page.on('request', (r) => void (r.url().endsWith('/v1/explain') && explains++));
     await page.goto(url);

@@ -23,12 +23,17 @@ export const serveCommand = defineCommand({
     'max-pixels': { type: 'string', placeholder: 'n', description: 'largest image in pixels (400 above)', default: '50000000' },
     'max-pixels-per-request': { type: 'string', placeholder: 'n', description: 'most pixels one request\'s images may declare together (413 above)', default: '200000000' },
     'max-pixels-in-flight': { type: 'string', placeholder: 'n', description: 'most declared pixels decoding at once across requests; more wait', default: '400000000' },
-    'api-key': { type: 'string', multiple: true, placeholder: 'key', description: 'require this key on the API (repeatable; also TAGBOORU_API_KEYS=a,b)' },
+    'api-key': { type: 'string', multiple: true, placeholder: 'key', description: 'require this key on the API and /metrics (repeatable; also TAGBOORU_API_KEYS=a,b)' },
     cors: { type: 'string', placeholder: 'origins|*', description: 'origins allowed to call the API from a browser (comma list, or *)' },
     'no-ui': { type: 'boolean', description: 'do not serve the web UI' },
     log: { type: 'boolean', description: 'log each request as a JSON line on stdout' },
   },
-  details: 'Routes: GET / (web UI), POST /evaluate (autotagger), POST /v1/tag, GET /v1/models, GET /healthz, GET /metrics.\nStops cleanly on SIGINT or SIGTERM, answering the requests in flight first.',
+  details: [
+    'Routes: GET / (web UI), POST /evaluate (autotagger), POST /v1/tag, POST /v1/explain, GET /v1/models, GET /healthz, GET /metrics.',
+    'With --api-key, every route but the web UI\'s page and files needs a key, GET /metrics included (Prometheus: send it as',
+    'the bearer token); GET /healthz answers {"status":"ok"} to anyone and adds the model and the load for a key.',
+    'Stops cleanly on SIGINT or SIGTERM, answering the requests in flight first. docs/security.md: what to set where.',
+  ].join('\n'),
 
   async run({ values: v }, io) {
     const port = numberOption('port', v.port, 0, 65535, true) ?? 5000;
