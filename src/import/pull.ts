@@ -149,7 +149,9 @@ export async function pullModel(spec: string, options: PullOptions = {}, env: No
 
   const archive = model.files.length === 1 && /\.zip$/i.test(model.files[0]!.name);
   const source = archive ? path.join(dir, path.basename(model.files[0]!.name)) : dir;
-  const result = await importModel(source, { name, format: model.format, force: options.force, onStep: options.onStep }, env);
+  const from = model.host === 'hub' ? `${bases.hub.origin}/${model.repo}` : fileUrl(model, model.files[0]!.name, bases).href;
+  const provenance = { source: from, revision: model.revision, importedBy: 'tagbooru pull' };
+  const result = await importModel(source, { name, format: model.format, force: options.force, onStep: options.onStep, provenance }, env);
   if (options.dest === undefined) fs.rmSync(dir, { recursive: true, force: true });
   return { ...result, origin, downloads: options.dest === undefined ? null : dir };
 }

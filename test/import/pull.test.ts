@@ -76,6 +76,8 @@ describe('pull', () => {
     const bundle = path.join(e.TAGBOORU_HOME!, 'models', 'wd-vit-tagger-v3');
     expect(sha256(await fs.readFile(path.join(bundle, 'model.onnx')))).toBe(sha256(MODEL));
     expect(existsSync(path.join(e.TAGBOORU_HOME!, 'downloads', 'wd-vit-tagger-v3'))).toBe(false);
+    const info = await cli(['info', 'wd-vit-tagger-v3', '--json'], { env: e });
+    expect((JSON.parse(info.stdout) as { provenance: object }).provenance).toMatchObject({ source: `${h.url}/SmilingWolf/wd-vit-tagger-v3`, revision: 'main', importedBy: 'tagbooru pull', format: 'wd' });
 
     const tagged = await cli(['tag', image, '--model', 'wd-vit-tagger-v3', '-f', 'jsonl'], { env: e });
     expect(tagged.stderr).toBe('');

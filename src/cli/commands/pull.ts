@@ -39,6 +39,10 @@ export const pullCommand = defineCommand({
     if (!spec || positionals.length > 1) throw new TagbooruError('E_USAGE', 'give one known model name or hub repo (owner/name[@revision]); see `tagbooru pull --help`');
     const backoff = io.env.TAGBOORU_HTTP_BACKOFF_MS;
     let progress: Progress | undefined, current = '';
+    const endBar = () => {
+      progress?.finish();
+      progress = undefined;
+    };
     const result = await pullModel(spec, {
       name: v.name,
       revision: v.revision,
@@ -46,18 +50,19 @@ export const pullCommand = defineCommand({
       dest: v.dest,
       force: v.force,
       backoffMs: backoff === undefined ? undefined : expectNumberInRange('TAGBOORU_HTTP_BACKOFF_MS', Number(backoff), 0, 600_000),
-      onStep: io.stderr.isTTY ? (m) => io.stderr.write(`${m}…\n`) : undefined,
+      onStep: io.stderr.isTTY ? (m) => (endBar(), io.stderr.write(`${m}…\n`)) : undefined,
       onRetry: (m) => (progress ? progress.log(`retrying: ${m}`) : io.stderr.write(`retrying: ${m}\n`)),
       onBytes: (file, done, total) => {
-        if (file !== current || !progress) {
-          progress?.finish();
+        if (file !== current) {
+          endBar();
           current = file;
-          progress = total === undefined ? undefined : createProgress(io, MiB(total), 'MiB');
+          // label files take a moment; a bar is for the model
+          if (total !== undefined && total >= 2 ** 20) progress = createProgress(io, MiB(total), 'MiB');
         }
         progress?.update(MiB(done));
       },
     }, io.env);
-    progress?.finish();
+    endBar();
     io.stdout.write(importSummary(`pulled ${result.origin} →`, result));
     return 0;
   },
