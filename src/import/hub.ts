@@ -103,7 +103,8 @@ export function createHubClient(options: Partial<HubClientOptions> = {}): HubCli
   async function request(start: URL, method: 'GET' | 'HEAD', extra: Record<string, string>, watchdog: Watchdog): Promise<{ response: Response; url: URL }> {
     let url = start;
     for (let hops = 0; ; hops++) {
-      const headers: Record<string, string> = { 'User-Agent': o.userAgent, ...extra };
+      // NOTE: identity, or fetch inflates a gzipped body and its length no longer matches the file's
+      const headers: Record<string, string> = { 'User-Agent': o.userAgent, 'Accept-Encoding': 'identity', ...extra };
       // NOTE: the token only to its own origin: a redirect to a CDN or another host must not carry it
       if (o.token && url.origin === o.tokenOrigin) headers.Authorization = `Bearer ${o.token}`;
       watchdog.arm();

@@ -6,11 +6,13 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import zlib from 'node:zlib';
 
 export interface HubFault {
   readonly path: string;
   times: number;
-  readonly reply: { readonly status: number } | 'cut';
+  /** `cut`: half of what was asked for, then the connection drops; `stall`: half, then silence. */
+  readonly reply: { readonly status: number } | 'cut' | 'stall';
 }
 
 export interface HubRequest {
@@ -30,6 +32,8 @@ export interface StubHubOptions {
   /** Answer file requests on the hub with a 302 to the same path on a CDN server (another origin). */
   readonly redirectToCdn?: boolean;
   readonly faults?: HubFault[];
+  /** Gzip every body for a client that accepts it, as CDNs do for text. */
+  readonly gzip?: boolean;
 }
 
 export interface StubHub {
@@ -39,7 +43,7 @@ export interface StubHub {
   close(): Promise<void>;
 }
 
-function serveFile(req: http.IncomingMessage, res: http.ServerResponse, bytes: Uint8Array, cut: boolean): void {
+function serveFile(req: http.IncomingMessage, res: http.ServerResponse, bytes: Uint8Array, fault?: 'cut' | 'stall'): void {
   const total = bytes.length;
   const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
   const start = m ? Number(m[1]) : 0;
@@ -54,12 +58,12 @@ function serveFile(req: http.IncomingMessage, res: http.ServerResponse, bytes: U
     res.end();
     return;
   }
-  if (!cut) {
+  if (!fault) {
     res.end(body);
     return;
   }
-  // half of what was asked for, then the connection drops: Content-Length promised more
-  res.write(body.subarray(0, Math.floor(body.length / 2)), () => res.destroy());
+  // half of what was asked for, then the connection drops or falls silent: Content-Length promised more
+  res.write(body.subarray(0, Math.floor(body.length / 2)), () => fault === 'cut' && res.destroy());
 }
 
 async function listen(server: http.Server): Promise<string> {
@@ -73,10 +77,10 @@ export async function startHub(o: StubHubOptions): Promise<StubHub> {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://stub').pathname);
     requests.push({ server: role, method: req.method ?? 'GET', path, range: req.headers.range, authorization: req.headers.authorization });
     const serves = !(role === 'hub' && o.redirectToCdn);
-    // a cut happens where the bytes are served; a status wherever the request first lands
-    const fault = o.faults?.find((f) => f.times > 0 && f.path === path && req.method === 'GET' && (f.reply !== 'cut' || serves));
+    // a cut or a stall happens where the bytes are served; a status wherever the request first lands
+    const fault = o.faults?.find((f) => f.times > 0 && f.path === path && req.method === 'GET' && (typeof f.reply === 'object' || serves));
     if (fault) fault.times--;
-    if (fault && fault.reply !== 'cut') {
+    if (fault && typeof fault.reply === 'object') {
       res.writeHead(fault.reply.status, { 'content-type': 'text/plain' }).end(`stub fault ${fault.reply.status}`);
       return;
     }
@@ -94,7 +98,9 @@ export async function startHub(o: StubHubOptions): Promise<StubHub> {
       res.writeHead(302, { location: `${cdnUrl}${path}` }).end();
       return;
     }
-    serveFile(req, res, bytes, fault?.reply === 'cut');
+    const gzip = o.gzip && /\bgzip\b/.test(req.headers['accept-encoding'] ?? '');
+    if (gzip) res.setHeader('content-encoding', 'gzip');
+    serveFile(req, res, gzip ? zlib.gzipSync(bytes) : bytes, typeof fault?.reply === 'string' ? fault.reply : undefined);
   };
   const hub = http.createServer(handler('hub')), cdn = http.createServer(handler('cdn'));
   const [url, cdnUrl] = await Promise.all([listen(hub), listen(cdn)]);

@@ -121,6 +121,24 @@ describe('pull', () => {
     expect((await fs.readdir(dest)).sort()).toEqual(['model.onnx', 'selected_tags.csv']);
   });
 
+  it('a server that gzips for clients that accept it: the client asks for the bytes as stored', async () => {
+    const h = await serve(wdRepo('someone/tiny-tagger'), { gzip: true });
+    const r = await cli(['pull', 'someone/tiny-tagger'], { env: env() });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(h.requests.filter((q) => q.method === 'GET')).toHaveLength(2);
+  });
+
+  it('a body that falls silent is abandoned after the stall time and resumed', async () => {
+    const file = '/someone/tiny-tagger/resolve/main/model.onnx';
+    const h = await serve(wdRepo('someone/tiny-tagger'), { faults: [{ path: file, times: 1, reply: 'stall' }] });
+    const retries: string[] = [];
+    const result = await pullModel('someone/tiny-tagger', { stallMs: 300, backoffMs: 1, onRetry: (m) => retries.push(m) }, env());
+    expect(retries).toEqual([expect.stringMatching(/model\.onnx: nothing received for 0\.3 s after \d+ bytes; retry 1\/4/)]);
+    expect(gets(h, file).map((q) => q.range)).toEqual([undefined, `bytes=${Math.floor(MODEL.length / 2)}-`]);
+    expect(sha256(await fs.readFile(path.join(result.dir, 'model.onnx')))).toBe(sha256(MODEL));
+  });
+
   it('a gated repo: 401 without a token says to set HF_TOKEN; with the token it downloads', async () => {
     await serve(wdRepo('gated/tiny-tagger'), { gated: ['/gated/'], token: 'hf_right' });
     const denied = await cli(['pull', 'gated/tiny-tagger'], { env: env() });
