@@ -87,6 +87,9 @@ describe('pull', () => {
     const again = await cli(['pull', 'wd-vit-tagger-v3'], { env: e });
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch('the store already has a model named "wd-vit-tagger-v3"; pass --force');
+    expect(h.requests.filter((q) => q.server === 'hub')).toHaveLength(2);
+    const forced = await cli(['pull', 'wd-vit-tagger-v3', '--force'], { env: e });
+    expect(forced.code).toBe(0);
   });
 
   it('another repo: the layout is found with HEAD requests; a transfer cut half-way resumes with Range', async () => {
@@ -123,7 +126,7 @@ describe('pull', () => {
 
   it('a server that gzips for clients that accept it: the client asks for the bytes as stored', async () => {
     const h = await serve(wdRepo('someone/tiny-tagger'), { gzip: true });
-    const r = await cli(['pull', 'someone/tiny-tagger'], { env: env() });
+    const r = await cli(['pull', 'someone/tiny-tagger', '--hub-url', h.url], { env: { ...env(), TAGBOORU_HUB_URL: 'http://127.0.0.1:9/unused' } });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(h.requests.filter((q) => q.method === 'GET')).toHaveLength(2);
@@ -160,6 +163,10 @@ describe('pull', () => {
     const none = await cli(['pull', 'nobody/nothing'], { env: env() });
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch('nobody/nothing@main has none of the label files tagbooru can import (selected_tags.csv, top_tags.txt, nothing-metadata.json, model_initial_metadata.json)');
+    const badUrl = await cli(['pull', 'joytag', '--hub-url', 'ftp://mirror'], { env: env() });
+    expect(badUrl.stderr).toMatch('Expected an http or https URL for --hub-url but received "ftp://mirror"');
+    // checked before any request: the token must not cross the network in clear text
+    await expect(pullModel('someone/x', { hubUrl: 'http://mirror.example', token: 'hf_secret' }, env())).rejects.toThrow('mirror.example is plain http: the hub token would travel unencrypted');
     const unknown = await cli(['pull', 'wd-nonexistent'], { env: env() });
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/Unknown model "wd-nonexistent"\. Known: wd-eva02-large-tagger-v3, .*joytag.*; or give a hub repo as owner\/name\[@revision\]/);
