@@ -37,14 +37,8 @@ export interface PullOptions extends Partial<Pick<HubClientOptions, 'fetch' | 'r
   readonly onBytes?: (file: string, done: number, total: number | undefined) => void;
 }
 
-export interface PullPlan {
-  readonly name: string;
-  readonly model: KnownModel;
-  /** `owner/name@revision` or the release URL folder: where the files come from, as shown to the user. */
-  readonly origin: string;
-}
-
 export interface PullResult extends ImportResult {
+  /** `owner/name@revision`: where the files came from. */
   readonly origin: string;
   /** The folder holding the downloaded files, or null when it was removed after the import. */
   readonly downloads: string | null;
@@ -62,7 +56,7 @@ function layouts(repoName: string): { label: string; model: string; format: Impo
   ];
 }
 
-function fileUrl(model: KnownModel, file: string, bases: { hub: URL; github: URL }): URL {
+function fileUrl(model: KnownModel, file: string, bases: Hosts['bases']): URL {
   const [owner, repo] = model.repo.split('/').map(encodeURIComponent);
   const rest = model.host === 'hub'
     ? `${owner}/${repo}/resolve/${encodeURIComponent(model.revision)}/${file.split('/').map(encodeURIComponent).join('/')}`
@@ -71,14 +65,14 @@ function fileUrl(model: KnownModel, file: string, bases: { hub: URL; github: URL
 }
 
 /** What an HTTP failure means for one file of one repo. */
-function explainer(plan: PullPlan, file: string, tokenSent: boolean): (status: number) => string {
+function explainer(model: KnownModel, file: string, tokenSent: boolean): (status: number) => string {
   return (status) => {
     if (status === 401 || status === 403) {
       return tokenSent
-        ? `The hub refused the token for ${plan.model.repo}: check that it is valid and has access (gated repos need their terms accepted on the hub first)`
-        : `${plan.model.repo} may be gated or private: accept its terms on the hub, then set HF_TOKEN (or TAGBOORU_HUB_TOKEN) to an access token. A misspelt repo gives the same answer`;
+        ? `The hub refused the token for ${model.repo}: check that it is valid and has access (gated repos need their terms accepted on the hub first)`
+        : `${model.repo} may be gated or private: accept its terms on the hub, then set HF_TOKEN (or TAGBOORU_HUB_TOKEN) to an access token. A misspelt repo gives the same answer`;
     }
-    if (status === 404) return `No ${file} in ${plan.model.repo} at revision "${plan.model.revision}": check the repo name, the revision and the file`;
+    if (status === 404) return `No ${file} in ${model.repo} at revision "${model.revision}": check the repo name, the revision and the file`;
     return '';
   };
 }
@@ -90,22 +84,28 @@ function withRevision(model: KnownModel, revision: string | undefined): KnownMod
   return { ...model, revision, files: model.files.map((f) => ({ name: f.name })) };
 }
 
-async function detectLayout(repo: string, revision: string, hub: HubClient, bases: { hub: URL; github: URL }, tokenSent: boolean, step: (m: string) => void): Promise<KnownModel> {
+async function detectLayout(repo: string, revision: string, h: Hosts, step: (m: string) => void): Promise<KnownModel> {
   const repoName = repo.split('/')[1]!;
   const tried: string[] = [];
   for (const layout of layouts(repoName)) {
     const probe: KnownModel = { host: 'hub', repo, revision, files: [], format: layout.format, summary: '' };
     step(`looking for ${layout.label} in ${repo}@${revision}`);
-    const found = await hub.exists(fileUrl(probe, layout.label, bases), explainer({ name: repoName, model: probe, origin: repo }, layout.label, tokenSent));
-    if (found) return { ...probe, files: [{ name: layout.model }, { name: layout.label }], summary: `${repo} (${layout.format}, detected)` };
+    if (await h.clients.hub.exists(fileUrl(probe, layout.label, h.bases), explainer(probe, layout.label, h.tokenSent))) {
+      return { ...probe, files: [{ name: layout.model }, { name: layout.label }], summary: `${repo} (${layout.format}, detected)` };
+    }
     tried.push(layout.label);
   }
   throw new TagbooruError('E_MODEL', `${repo}@${revision} has none of the label files tagbooru can import (${tried.join(', ')}); check the repo name and revision, or download it by hand and use \`tagbooru import\``);
 }
 
-export async function pullModel(spec: string, options: PullOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<PullResult> {
-  const catalog = options.catalog ?? KNOWN_MODELS;
-  const step = (m: string) => options.onStep?.(m);
+interface Hosts {
+  readonly bases: { readonly hub: URL; readonly github: URL };
+  readonly clients: Readonly<Record<KnownModel['host'], HubClient>>;
+  readonly tokenSent: boolean;
+}
+
+/** Base URLs, the token and one client per host, from the options over the environment. */
+function hosts(options: PullOptions, env: NodeJS.ProcessEnv): Hosts {
   const bases = {
     hub: normaliseBaseUrl(options.hubUrl ?? (env.TAGBOORU_HUB_URL || DEFAULT_HUB_URL), '--hub-url', 'put a token in HF_TOKEN instead'),
     github: normaliseBaseUrl(options.githubUrl ?? (env.TAGBOORU_GITHUB_URL || DEFAULT_GITHUB_URL), 'TAGBOORU_GITHUB_URL', 'remove them'),
@@ -117,53 +117,56 @@ export async function pullModel(spec: string, options: PullOptions = {}, env: No
   const { fetch, retries, backoffMs, stallMs, onRetry } = options;
   const hub = createHubClient({ fetch, retries, backoffMs, stallMs, onRetry, token, tokenOrigin: bases.hub.origin });
   // the hub token is for the hub: release assets are fetched without it, even from a mirror on the same origin
-  const clients: Record<KnownModel['host'], HubClient> = { hub, github: createHubClient({ fetch, retries, backoffMs, stallMs, onRetry }) };
+  const github = createHubClient({ fetch, retries, backoffMs, stallMs, onRetry });
+  return { bases, clients: { hub, github }, tokenSent: token !== undefined };
+}
 
-  let name: string, model: KnownModel;
+/** A known name, a known model's repo, or another repo whose layout is detected: the name and what to fetch. */
+async function resolveSpec(spec: string, options: PullOptions, h: Hosts): Promise<[string, KnownModel]> {
+  const catalog = options.catalog ?? KNOWN_MODELS;
   const known = knownModel(spec, catalog);
-  const repoMatch = REPO.exec(spec);
-  if (known) {
-    [name, model] = [spec, withRevision(known, options.revision)];
-  } else if (repoMatch) {
-    const [, repo, atRevision] = repoMatch as unknown as [string, string, string | undefined];
-    if (atRevision !== undefined && options.revision !== undefined && atRevision !== options.revision) {
-      throw new TagbooruError('E_USAGE', `${spec} names revision "${atRevision}" but --revision says "${options.revision}"; give one`);
-    }
-    const revision = options.revision ?? atRevision;
-    const entry = knownByRepo(repo, catalog);
-    if (entry) [name, model] = [entry[0], withRevision(entry[1], revision)];
-    else [name, model] = [repo.split('/')[1]!, await detectLayout(repo, revision ?? 'main', hub, bases, token !== undefined, step)];
-  } else {
-    throw new TagbooruError('E_USAGE', `Unknown model "${spec}". Known: ${Object.keys(catalog).join(', ')}; or give a hub repo as owner/name[@revision]`);
+  if (known) return [spec, withRevision(known, options.revision)];
+  const m = REPO.exec(spec);
+  if (!m) throw new TagbooruError('E_USAGE', `Unknown model "${spec}". Known: ${Object.keys(catalog).join(', ')}; or give a hub repo as owner/name[@revision]`);
+  const [, repo, atRevision] = m as unknown as [string, string, string | undefined];
+  if (atRevision !== undefined && options.revision !== undefined && atRevision !== options.revision) {
+    throw new TagbooruError('E_USAGE', `${spec} names revision "${atRevision}" but --revision says "${options.revision}"; give one`);
   }
-  name = validateName(options.name ?? name);
-  const origin = `${model.repo}@${model.revision}`;
-  const plan: PullPlan = { name, model, origin };
+  const revision = options.revision ?? atRevision;
+  const entry = knownByRepo(repo, catalog);
+  if (entry) return [entry[0], withRevision(entry[1], revision)];
+  return [repo.split('/')[1]!, await detectLayout(repo, revision ?? 'main', h, (m) => options.onStep?.(m))];
+}
+
+export async function pullModel(spec: string, options: PullOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<PullResult> {
+  const h = hosts(options, env);
+  const [known, model] = await resolveSpec(spec, options, h);
+  const name = validateName(options.name ?? known);
   if (!options.force && findStoredModel(name, env)) {
     throw new TagbooruError('E_USAGE', `the store already has a model named "${name}"; pass --force to download and replace it, or --name to choose another`);
   }
 
   const dir = path.resolve(options.dest ?? path.join(storeHome(env), 'downloads', name));
   fs.mkdirSync(dir, { recursive: true });
-  for (const file of model.files) await fetchFile(plan, file, dir, clients[model.host], bases, token !== undefined && model.host === 'hub', options, step);
+  for (const file of model.files) await fetchFile(model, file, dir, h, options);
 
   const archive = model.files.length === 1 && /\.zip$/i.test(model.files[0]!.name);
   const source = archive ? path.join(dir, path.basename(model.files[0]!.name)) : dir;
-  const from = model.host === 'hub' ? `${bases.hub.origin}/${model.repo}` : fileUrl(model, model.files[0]!.name, bases).href;
+  const from = model.host === 'hub' ? new URL(model.repo, h.bases.hub).href : fileUrl(model, model.files[0]!.name, h.bases).href;
   const provenance = { source: from, revision: model.revision, importedBy: 'tagbooru pull' };
   const result = await importModel(source, { name, format: model.format, force: options.force, onStep: options.onStep, provenance }, env);
   if (options.dest === undefined) fs.rmSync(dir, { recursive: true, force: true });
-  return { ...result, origin, downloads: options.dest === undefined ? null : dir };
+  return { ...result, origin: `${model.repo}@${model.revision}`, downloads: options.dest === undefined ? null : dir };
 }
 
-async function fetchFile(plan: PullPlan, file: KnownFile, dir: string, hub: HubClient, bases: { hub: URL; github: URL }, tokenSent: boolean, options: PullOptions, step: (m: string) => void): Promise<void> {
-  const url = fileUrl(plan.model, file.name, bases);
-  step(`downloading ${file.name} from ${url.origin}${url.pathname}`);
-  await hub.download({
+async function fetchFile(model: KnownModel, file: KnownFile, dir: string, h: Hosts, options: PullOptions): Promise<void> {
+  const url = fileUrl(model, file.name, h.bases);
+  options.onStep?.(`downloading ${file.name} from ${url.origin}${url.pathname}`);
+  await h.clients[model.host].download({
     url,
     file: path.join(dir, path.basename(file.name)),
     expected: { bytes: file.bytes, sha256: file.sha256 },
-    explain: explainer(plan, file.name, tokenSent),
+    explain: explainer(model, file.name, h.tokenSent && model.host === 'hub'),
     onBytes: (done, total) => options.onBytes?.(file.name, done, total),
   });
 }
