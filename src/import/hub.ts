@@ -112,6 +112,8 @@ export function createHubClient(options: Partial<HubClientOptions> = {}): HubCli
       const location = response.headers.get('location');
       if (response.status < 300 || response.status > 399 || location === null) return { response, url };
       await response.body?.cancel();
+      // a HEAD redirected to another origin has its answer: the file exists (signed CDN URLs may refuse HEAD)
+      if (method === 'HEAD' && new URL(location, url).origin !== url.origin) return { response, url };
       if (hops >= o.maxRedirects) throw new TagbooruError('E_IO', `${shown(start)}: more than ${o.maxRedirects} redirects (last to ${shown(new URL(location, url))})`);
       url = new URL(location, url);
     }
@@ -133,7 +135,7 @@ export function createHubClient(options: Partial<HubClientOptions> = {}): HubCli
     const watchdog = new Watchdog(o.stallMs);
     try {
       const { response, url: last } = await request(url, 'HEAD', {}, watchdog);
-      if (response.ok) return { value: true };
+      if (response.ok || (response.status >= 300 && response.status < 400)) return { value: true };
       if (response.status === 404) return { value: false };
       return await statusFailure(response, last, explain);
     } catch (e) {
