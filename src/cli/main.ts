@@ -10,6 +10,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'init-model', summary: 'Write a model bundle with freshly initialised weights (a benchmark subject or a training start).', load: async () => (await import('./commands/init-model.ts')).initModelCommand },
   { name: 'serve', summary: 'Serve a model over HTTP: danbooru/autotagger\'s POST /evaluate, a JSON API and a web UI.', load: async () => (await import('./commands/serve.ts')).serveCommand },
   { name: 'import', summary: 'Import a DeepDanbooru release, WD, JoyTag or Camie model into the model store.', load: async () => (await import('./commands/import.ts')).importCommand },
+  { name: 'pull', summary: 'Download a known model (WD v2/v3, JoyTag, Camie v2, DeepDanbooru) or a hub repo, then import it.', load: async () => (await import('./commands/pull.ts')).pullCommand },
   { name: 'models', summary: 'List the models in the store (name, source format, tags, input size, preset).', load: async () => (await import('./commands/models.ts')).modelsCommand },
   { name: 'info', summary: 'Describe a model: tags per category, input spec, preset, parameters, file size, provenance.', load: async () => (await import('./commands/info.ts')).infoCommand },
   { name: 'make-dataset', summary: 'Generate a training dataset with exact tags and masks (synthetic DiceBear character portraits).', load: async () => (await import('./commands/make-dataset.ts')).makeDatasetCommand },

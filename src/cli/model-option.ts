@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { TagbooruError } from '../errors.ts';
 import { MANIFEST } from '../infer/bundle.ts';
+import { pullHint } from '../import/known-models.ts';
 import { findStoredModel, listModelNames, storeHome } from '../import/store.ts';
 import { DEFAULT_MODEL_DIR } from '../package.ts';
 import { readProject } from '../train/project.ts';
@@ -19,7 +20,9 @@ export function resolveModel(flag: string | undefined, env: NodeJS.ProcessEnv): 
     if (stored) return stored;
     if (!/[\\/]/.test(chosen)) {
       const names = listModelNames(env);
-      throw new TagbooruError('E_USAGE', `"${chosen}" is neither a bundle folder nor a model in the store (${storeHome(env)}). ${names.length ? `Stored models: ${names.join(', ')}` : 'The store is empty: add a model with `tagbooru import <path>`'}`);
+      const stored = names.length ? `Stored models: ${names.join(', ')}` : 'The store is empty: add a model with `tagbooru import <path>` or `tagbooru pull <name>` (see `tagbooru pull --help`)';
+      const hint = pullHint(chosen);
+      throw new TagbooruError('E_USAGE', `"${chosen}" is neither a bundle folder nor a model in the store (${storeHome(env)}). ${stored}${hint ? `. ${hint}` : ''}`);
     }
     return chosen;
   }

@@ -49,15 +49,15 @@ export interface DanbooruClient {
 }
 
 /** Validate a base URL: http(s), no credentials in it, ends with `/` so relative paths keep its prefix. */
-export function normaliseBaseUrl(raw: string): URL {
+export function normaliseBaseUrl(raw: string, flag = '--base-url', credentialsHint = 'use --username and --api-key'): URL {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new TagbooruError('E_USAGE', `Expected an http or https URL for --base-url but received "${raw}"`);
+    throw new TagbooruError('E_USAGE', `Expected an http or https URL for ${flag} but received "${raw}"`);
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TagbooruError('E_USAGE', `Expected an http or https URL for --base-url but received "${raw}"`);
-  if (url.username || url.password) throw new TagbooruError('E_USAGE', '--base-url must not contain credentials; use --username and --api-key');
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TagbooruError('E_USAGE', `Expected an http or https URL for ${flag} but received "${raw}"`);
+  if (url.username || url.password) throw new TagbooruError('E_USAGE', `${flag} must not contain credentials; ${credentialsHint}`);
   url.search = url.hash = '';
   if (!url.pathname.endsWith('/')) url.pathname += '/';
   return url;
@@ -109,14 +109,14 @@ function displayUrl(url: URL): string {
 
 const seconds = (ms: number) => `${+(ms / 1000).toFixed(ms < 1000 ? 3 : 1)} s`;
 
-interface Failure {
+export interface Failure {
   readonly message: string;
   readonly retryable: boolean;
   readonly status?: number;
   readonly retryAfterMs?: number;
 }
 
-function networkFailure(e: unknown, timedOut: boolean, timeoutMs: number): Failure {
+export function networkFailure(e: unknown, timedOut: boolean, timeoutMs: number): Failure {
   if (timedOut) return { message: `no complete response within ${seconds(timeoutMs)}`, retryable: true };
   const cause = (e as { cause?: { code?: string; message?: string } }).cause;
   return { message: `network error: ${cause?.code ?? cause?.message ?? errorMessage(e)}`, retryable: true };

@@ -22,6 +22,8 @@ import { extractZip } from './zip.ts';
 
 export { FORMATS, type ImportFormat, type ImportOptions } from './types.ts';
 export { listModels, storeHome, modelsRoot, findStoredModel, removeModel, type StoredModel } from './store.ts';
+export { pullModel, type PullOptions, type PullResult } from './pull.ts';
+export { KNOWN_MODELS, type KnownModel } from './known-models.ts';
 
 const IMPORTERS: { [K in ImportFormat]: Importer } = {
   deepdanbooru: importDeepDanbooru,
@@ -77,7 +79,7 @@ export function detectFormat(source: Source): ImportFormat {
   throw new TagbooruError('E_MODEL', `${source.dir} holds no model tagbooru can import (found ${source.files.slice(0, 8).join(', ') || 'no files'}); expected a DeepDanbooru release (model-*.h5 / .keras + tags.txt), or an .onnx with its label file`);
 }
 
-async function writeDraft(dir: string, name: string, origin: string, draft: Draft): Promise<Bundle> {
+async function writeDraft(dir: string, name: string, origin: string, draft: Draft, stated: ImportOptions['provenance']): Promise<Bundle> {
   await fs.mkdir(dir, { recursive: true });
   const modelPath = path.join(dir, 'model.onnx');
   if ('bytes' in draft.model) await fs.writeFile(modelPath, draft.model.bytes);
@@ -100,7 +102,7 @@ async function writeDraft(dir: string, name: string, origin: string, draft: Draf
     preprocess: draft.preprocess,
     tags: draft.tags,
     thresholds: draft.thresholds,
-    provenance: { format: draft.format, source: origin, ...draft.provenance, importedBy: 'tagbooru import', importedAt: new Date().toISOString() },
+    provenance: { format: draft.format, source: origin, ...draft.provenance, importedBy: 'tagbooru import', importedAt: new Date().toISOString(), ...stated },
   };
   // the manifest last: a bundle without one is never mistaken for a complete model
   await fs.writeFile(path.join(dir, MANIFEST), `${JSON.stringify(manifest, null, 1)}\n`);
@@ -131,7 +133,7 @@ export async function importModel(source: string, options: ImportOptions = {}, e
     step(`format: ${format}${options.format ? '' : ' (detected)'}`);
     const draft = await IMPORTERS[format](src, { options, work: (n) => staging.work(n), step });
     step('writing the bundle');
-    const bundle = await writeDraft(staging.bundleDir, name, origin, draft);
+    const bundle = await writeDraft(staging.bundleDir, name, origin, draft, options.provenance);
     const dir = await staging.commit(name, options.force ?? false);
     return { name, dir, manifest: bundle.manifest, format: draft.format };
   } finally {

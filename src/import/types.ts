@@ -14,6 +14,8 @@ export interface ImportOptions {
   readonly force?: boolean;
   /** For models whose input size is open: [height, width]. */
   readonly imageSize?: readonly [number, number];
+  /** Recorded in the manifest over the defaults, e.g. where a pulled model was downloaded from. */
+  readonly provenance?: Readonly<Record<string, unknown>>;
   /** Told about each stage of a long import (`reading model-resnet_custom_v3.h5`, …). */
   readonly onStep?: (message: string) => void;
 }

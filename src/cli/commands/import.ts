@@ -1,6 +1,6 @@
 /** `tagbooru import <path>`: a model people already have → a bundle in the store. */
 import { TagbooruError } from '../../errors.ts';
-import { FORMATS, importModel, type ImportFormat } from '../../import/index.ts';
+import { FORMATS, importModel, type ImportFormat, type ImportResult } from '../../import/index.ts';
 import { choiceOption, defineCommand, numberOption } from '../command.ts';
 import { categoryCounts } from './info.ts';
 
@@ -35,12 +35,15 @@ export const importCommand = defineCommand({
       imageSize: size === undefined ? undefined : [size, size],
       onStep: io.stderr.isTTY ? (m) => io.stderr.write(`${m}…\n`) : undefined,
     }, io.env);
-    const m = result.manifest;
-    const counts = Object.entries(categoryCounts(m.tags)).map(([c, n]) => `${n} ${c}`).join(', ');
-    io.stdout.write(
-      `imported ${result.name} (${result.format}): ${m.tags.length} tags (${counts}), ${m.preprocess.width}×${m.preprocess.height}, preset ${m.preset}\n` +
-      `  stored in ${result.dir}\n  tag with: tagbooru tag --model ${result.name} <images…>\n`,
-    );
+    io.stdout.write(importSummary('imported', result));
     return 0;
   },
 });
+
+/** `imported wd-vit-tagger-v3 (wd): 10861 tags (…), 448×448, preset wd`, where it is, and how to use it. */
+export function importSummary(verb: string, result: ImportResult): string {
+  const m = result.manifest;
+  const counts = Object.entries(categoryCounts(m.tags)).map(([c, n]) => `${n} ${c}`).join(', ');
+  return `${verb} ${result.name} (${result.format}): ${m.tags.length} tags (${counts}), ${m.preprocess.width}×${m.preprocess.height}, preset ${m.preset}\n` +
+    `  stored in ${result.dir}\n  tag with: tagbooru tag --model ${result.name} <images…>\n`;
+}
