@@ -10,6 +10,7 @@ const MODULE = siblingModule('./_worker.ts', import.meta.url).href;
 export class InferenceWorker {
   private nextId = 0;
   private readonly pending = new Map<number, { resolve: (o: Record<string, TensorData>) => void; reject: (e: Error) => void }>();
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   private constructor(
     private readonly worker: Worker,
@@ -47,11 +48,14 @@ export class InferenceWorker {
 
   run(feeds: Record<string, TensorData>, fetches?: string[]): Promise<Record<string, TensorData>> {
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
+    const result = new Promise<Record<string, TensorData>>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       const transfer = Object.values(feeds).map((t) => t.data.buffer as ArrayBuffer);
       this.worker.postMessage({ id, feeds, fetches } satisfies WorkerRequest, transfer);
     });
+    const settled = result.then(() => undefined, () => undefined).finally(() => this.inFlight.delete(settled));
+    this.inFlight.add(settled);
+    return result;
   }
 
   private failAll(e: Error): void {
@@ -60,6 +64,10 @@ export class InferenceWorker {
   }
 
   async close(): Promise<void> {
+    // NOTE: terminating the thread while ORT runs aborts the whole process (its callback throws a Napi::Error
+    // into a torn-down environment, and that is std::terminate): a caller that stops early, as `tag | head`
+    // does, closes with a batch still in the worker, so the runs in flight finish first
+    await Promise.all(this.inFlight);
     await this.worker.terminate();
   }
 }
