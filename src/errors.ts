@@ -29,9 +29,9 @@ export function describeValue(value: unknown): string {
   return `${typeof value === 'number' || typeof value === 'boolean' ? String(value) : JSON.stringify(value)} of type ${typeof value}`;
 }
 
-/** `Expected number between 0 and 1 for threshold but received 1.5 of type number` */
-export function invalidOption(name: string, expected: string, received: unknown): TagbooruError {
-  return new TagbooruError('E_USAGE', `Expected ${expected} for ${name} but received ${describeValue(received)}`);
+/** `Expected number between 0 and 1 for threshold but received 1.5 of type number`, then why, when it is not plain. */
+export function invalidOption(name: string, expected: string, received: unknown, why?: string): TagbooruError {
+  return new TagbooruError('E_USAGE', `Expected ${expected} for ${name} but received ${describeValue(received)}${why ? `: ${why}` : ''}`);
 }
 
 export function expectNumberInRange(name: string, value: unknown, min: number, max: number, integer = false): number {

@@ -1,6 +1,8 @@
 /** A command is an options table plus `run()`; only main.ts touches process state and exit codes. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { TagbooruError, invalidOption } from '../errors.ts';
+import { compilePatterns } from '../infer/pattern.ts';
+import { parseNumber, parseTagValues } from '../option-values.ts';
 
 export interface OptionSpec {
   readonly type: 'string' | 'boolean';
@@ -70,12 +72,7 @@ export function helpText(c: Command, summary: string): string {
 
 /** Parse a number flag with its range in the error. */
 export function numberOption(name: string, raw: string | undefined, min: number, max: number, integer = false): number | undefined {
-  if (raw === undefined) return undefined;
-  const v = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
-    throw invalidOption(`--${name}`, `${integer ? 'an integer' : 'a number'} between ${min} and ${max}`, raw);
-  }
-  return v;
+  return raw === undefined ? undefined : parseNumber(`--${name}`, raw, min, max, integer);
 }
 
 export function choiceOption<T extends string>(name: string, raw: string | undefined, choices: readonly T[]): T | undefined {
@@ -88,4 +85,17 @@ export function choiceOption<T extends string>(name: string, raw: string | undef
 export function listOption(raw: string[] | undefined): string[] | undefined {
   if (!raw) return undefined;
   return raw.flatMap((r) => r.split(',')).map((s) => s.trim()).filter(Boolean);
+}
+
+/** `tag=0.6` flags, repeated or comma separated. */
+export function tagValuesOption(name: string, raw: string[] | undefined, min: number, max: number): Record<string, number> | undefined {
+  const list = listOption(raw);
+  return list && parseTagValues(`--${name}`, list, min, max);
+}
+
+/** Tag patterns (`long hair`, `*_hair`, `/^long/i`), checked here so that an error names the flag. */
+export function patternOption(name: string, raw: string[] | undefined): string[] | undefined {
+  const list = listOption(raw);
+  if (list) compilePatterns(list, `--${name}`);
+  return list;
 }

@@ -2,8 +2,10 @@
  * Turning a probability vector into tags: thresholds (global, per category, per tag), MCut per category,
  * the rating as an argmax over the rating category, include/exclude lists, and a top-k cap.
  */
-import { expectNumberInRange, invalidOption } from '../errors.ts';
+import { expectNumberInRange } from '../errors.ts';
 import type { TagInfo, Thresholds } from './bundle.ts';
+import { compilePatterns, normaliseTag } from './pattern.ts';
+import { expectKnownTags } from './tag-names.ts';
 
 export interface SelectionOptions {
   /** One threshold for every category; overrides the bundle's defaults. */
@@ -50,36 +52,7 @@ export function mcutThreshold(scores: readonly number[]): number {
   return (sorted[at]! + sorted[at + 1]!) / 2;
 }
 
-/** Tags are written `long_hair` in models and `long hair` by people: compare in one form. */
-export function normaliseTag(tag: string): string {
-  return tag.trim().toLowerCase().replace(/ /g, '_');
-}
-
-export type TagMatcher = (tag: string) => boolean;
-
-export function compileMatcher(patterns: readonly string[], option = 'exclude'): TagMatcher {
-  const exact = new Set<string>();
-  const regexes: RegExp[] = [];
-  for (const raw of patterns) {
-    const p = raw.trim();
-    if (!p) continue;
-    const re = /^\/(.*)\/([a-z]*)$/.exec(p);
-    if (re) {
-      try {
-        regexes.push(new RegExp(re[1]!, re[2]));
-      } catch {
-        throw invalidOption(option, 'a valid regular expression', p);
-      }
-    } else if (p.includes('*')) {
-      const body = normaliseTag(p).split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*');
-      regexes.push(new RegExp(`^${body}$`));
-    } else exact.add(normaliseTag(p));
-  }
-  return (tag) => {
-    const n = normaliseTag(tag);
-    return exact.has(n) || regexes.some((r) => r.test(tag) || r.test(n) || r.test(n.replace(/_/g, ' ')));
-  };
-}
+export { compileMatcher, normaliseTag, type TagMatcher } from './pattern.ts';
 
 export function validateSelection(o: SelectionOptions): void {
   if (o.threshold !== undefined) expectNumberInRange('threshold', o.threshold, 0, 1);
@@ -99,8 +72,10 @@ export function compileSelection(tags: readonly TagInfo[], defaults: Thresholds,
   const n = tags.length;
   const thresholds = new Float64Array(n);
   const keep = new Uint8Array(n);
-  const include = options.include?.length ? compileMatcher(options.include, 'include') : null;
-  const exclude = options.exclude?.length ? compileMatcher(options.exclude, 'exclude') : null;
+  expectKnownTags('tagThresholds', Object.keys(options.tagThresholds ?? {}), tags);
+  const names = tags.map((t) => t.name);
+  const include = options.include?.length ? compilePatterns(options.include, 'include').mask(names) : null;
+  const exclude = options.exclude?.length ? compilePatterns(options.exclude, 'exclude').mask(names) : null;
   const userTag = new Map(Object.entries(options.tagThresholds ?? {}).map(([k, v]) => [normaliseTag(k), v]));
   const bundleTag = new Map(Object.entries(defaults.tags ?? {}).map(([k, v]) => [normaliseTag(k), v]));
   const mcutCats = new Set(options.mcut === true ? MCUT_DEFAULT : options.mcut === false || !options.mcut ? [] : options.mcut);
@@ -111,7 +86,7 @@ export function compileSelection(tags: readonly TagInfo[], defaults: Thresholds,
     const key = normaliseTag(t.name);
     thresholds[i] = userTag.get(key) ?? options.categoryThresholds?.[t.category] ?? options.threshold
       ?? bundleTag.get(key) ?? defaults.categories?.[t.category] ?? defaults.default;
-    keep[i] = (!include || include(t.name)) && !exclude?.(t.name) ? 1 : 0;
+    keep[i] = (!include || include[i]) && !exclude?.[i] ? 1 : 0;
     if (mcutCats.has(t.category)) byCategory.set(t.category, [...(byCategory.get(t.category) ?? []), i]);
   });
   const floor = options.characterFloor ?? 0.15;

@@ -7,6 +7,7 @@ import { stat } from 'node:fs/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { TagbooruError } from '../errors.ts';
 import { compileSelection, type ScoredTag, type SelectionOptions, type TagInfo } from '../index.ts';
+import { expectKnownTags } from '../infer/tag-names.ts';
 import type { RouteContext } from './context.ts';
 import { explainMethods } from './explain.ts';
 import type { Fields } from './fields.ts';
@@ -33,13 +34,15 @@ export function float32Number(x: number): number {
 /** Selected tags read like the CLI's JSON: four decimals. */
 const round4 = (x: number) => Math.round(x * 10000) / 10000;
 
-function selectionOf(f: Fields): SelectionOptions {
+function selectionOf(f: Fields, tags: readonly TagInfo[]): SelectionOptions {
+  const tagThresholds = f.pairs('tag-threshold', 0, 1);
+  expectKnownTags('tag-threshold', Object.keys(tagThresholds ?? {}), tags);
   const general = f.number('general-threshold', 0, 1);
   const character = f.number('character-threshold', 0, 1);
   return {
     threshold: f.number('threshold', 0, 1),
     categoryThresholds: { ...(general !== undefined && { general }), ...(character !== undefined && { character }) },
-    tagThresholds: f.pairs('tag-threshold', 0, 1),
+    tagThresholds,
     mcut: f.boolean('mcut'),
     characterFloor: f.number('character-floor', 0, 1),
     topK: f.number('top-k', 1, 1_000_000, true),
@@ -72,7 +75,7 @@ export function apiRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { manifest } = ctx.service.bundle;
 
   app.post('/v1/tag', { config: { tagging: true, auth: true } }, (request: FastifyRequest) => ctx.run(request, { known: TAG_FIELDS }, async ({ files, fields }, signal) => {
-    const selection = compileSelection(manifest.tags, manifest.thresholds, selectionOf(fields));
+    const selection = compileSelection(manifest.tags, manifest.thresholds, selectionOf(fields, manifest.tags));
     const floor = fields.number('floor', 0, 1);
     const results = await ctx.service.score(files, signal);
     const ok = results.filter((r) => r.error === null).length;

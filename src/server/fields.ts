@@ -3,6 +3,7 @@
  * value fails with its name, what was expected and what arrived.
  */
 import { TagbooruError, invalidOption } from '../errors.ts';
+import { parseNumber, parseTagValues } from '../option-values.ts';
 
 const TRUE = new Set(['', '1', 'true', 'on', 'yes']);
 const FALSE = new Set(['0', 'false', 'off', 'no']);
@@ -17,21 +18,17 @@ export class Fields {
     }
   }
 
-  private one(name: string): string | undefined {
+  private one(name: string, trim = true): string | undefined {
     const v = this.values.get(name);
     if (!v || v.length === 0) return undefined;
     if (v.length > 1) throw invalidOption(name, 'one value', v);
-    return v[0]!.trim();
+    return trim ? v[0]!.trim() : v[0];
   }
 
+  /** As the CLI reads its number flags: plain decimals, unpadded. */
   number(name: string, min: number, max: number, integer = false): number | undefined {
-    const raw = this.one(name);
-    if (raw === undefined) return undefined;
-    const v = Number(raw);
-    if (raw === '' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
-      throw invalidOption(name, `${integer ? 'an integer' : 'a number'} between ${min} and ${max}`, raw);
-    }
-    return v;
+    const raw = this.one(name, false);
+    return raw === undefined ? undefined : parseNumber(name, raw, min, max, integer);
   }
 
   boolean(name: string): boolean | undefined {
@@ -59,15 +56,6 @@ export class Fields {
   /** `tag=0.6` pairs, repeated or comma separated. */
   pairs(name: string, min: number, max: number): Record<string, number> | undefined {
     const list = this.list(name);
-    if (!list) return undefined;
-    return Object.fromEntries(list.map((pair) => {
-      const at = pair.lastIndexOf('=');
-      if (at <= 0) throw invalidOption(name, 'tag=value', pair);
-      const v = Number(pair.slice(at + 1));
-      if (pair.slice(at + 1).trim() === '' || !Number.isFinite(v) || v < min || v > max) {
-        throw invalidOption(`${name} ${pair.slice(0, at)}`, `a number between ${min} and ${max}`, pair.slice(at + 1));
-      }
-      return [pair.slice(0, at), v];
-    }));
+    return list && parseTagValues(name, list, min, max);
   }
 }

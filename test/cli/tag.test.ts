@@ -104,13 +104,29 @@ describe('tag', () => {
       [['--frobnicate'], /Unknown option '--frobnicate'/],
       [['--tag-threshold', 'hat'], /tag=value for --tag-threshold/],
       [['--tag-threshold', 'hat=2'], /between 0 and 1 for --tag-threshold hat/],
-      [['--exclude', '/[unclosed/'], /a valid regular expression for exclude/],
+      [['--exclude', '/[unclosed/'], /Expected a regular expression RE2 can run for --exclude but received "\/\[unclosed\/": missing closing \]/],
+      [['--exclude', '/(a)\\1/'], /tag: Expected a regular expression RE2 can run for --exclude but received "\/\(a\)\\1\/": backreferences are not supported$/m],
+      [['--include', '/long(?=_hair)/'], /for --include but received "\/long\(\?=_hair\)\/": lookahead and lookbehind are not supported/],
+      [['--exclude', '/hair/g'], /for --exclude but received "\/hair\/g": flag g is not supported/],
+      // Number() reads these as numbers
+      [['--threshold', '0x1'], /Expected a number between 0 and 1 for --threshold but received "0x1"$/m],
+      [['--general-threshold', ''], /for --general-threshold but received ""$/m],
+      [['--character-floor', ' 0.5 '], /for --character-floor but received " 0\.5 "$/m],
+      [['--top-k', '0x10'], /an integer between 1 and 1000000 for --top-k but received "0x10"/],
+      [['--tag-threshold', 'hat=0b1'], /between 0 and 1 for --tag-threshold hat but received "0b1"/],
+      // tags the model does not have, with the closest it has
+      [['--tag-threshold', 'lon_hair=0.5'], /tag: Expected a tag of the model for --tag-threshold but received "lon_hair": did you mean long_hair\?$/m],
+      [['--tag-threshold', 'hat=0.5', '--tag-threshold', 'blue eye=0.5'], /received "blue eye": did you mean blue_eyes\?$/m],
     ];
     for (const [args, message] of cases) {
       const r = await cli(['tag', images, '--model', bundle, ...args]);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(message);
     }
+    // both forms of a known tag are taken; the catastrophic pattern of JavaScript's engine runs at once on RE2's
+    const ok = await cli(['tag', images, '--model', bundle, '-f', 'json', '--tag-threshold', 'long hair=0.1,blue_eyes=0.2', '--exclude', '/^(a+)+$/,/(.*){10}!/']);
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
     const missing = await cli(['tag', images, '--model', path.join(dir, 'nope')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/not a model bundle/);

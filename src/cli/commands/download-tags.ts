@@ -1,6 +1,7 @@
 /** `tagbooru download-tags <dir>`: DeepDanbooru's tag lists from Danbooru's API, with its file formats. */
 import path from 'node:path';
-import { TagbooruError, expectNumberInRange } from '../../errors.ts';
+import { TagbooruError } from '../../errors.ts';
+import { parseNumber } from '../../option-values.ts';
 import { CLIENT_DEFAULTS, createDanbooruClient, isLoopback, normaliseBaseUrl } from '../../danbooru/client.ts';
 import { DOWNLOAD_DEFAULTS, downloadTagsProject } from '../../danbooru/project.ts';
 import { CATEGORY_NAMES, RATING_SCHEME_NAMES, type CategoryName } from '../../danbooru/tags.ts';
@@ -60,7 +61,7 @@ export const downloadTagsCommand = defineCommand({
       apiKey,
       timeoutMs: timeout === undefined ? undefined : timeout * 1000,
       retries: numberOption('retries', v.retries, 0, 100, true),
-      backoffMs: backoff === undefined ? undefined : expectNumberInRange('TAGBOORU_HTTP_BACKOFF_MS', Number(backoff), 0, 600_000),
+      backoffMs: backoff === undefined ? undefined : parseNumber('TAGBOORU_HTTP_BACKOFF_MS', backoff, 0, 600_000),
       onRetry: (message) => progress.log(`retrying: ${message}`),
     });
     let finished = 0, relationLine = false;

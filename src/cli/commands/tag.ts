@@ -4,8 +4,9 @@ import { TagbooruError, errorMessage } from '../../errors.ts';
 import { IMAGE_EXTENSIONS } from '../../image/index.ts';
 import { EXISTING_POLICIES, captionTags, mergeCaption, type CaptionStyle, type ExistingCaptionPolicy } from '../../infer/caption.ts';
 import type { SelectionOptions } from '../../infer/selection.ts';
+import { expectKnownTags } from '../../infer/tag-names.ts';
 import { createTagger, type TagResult } from '../../infer/tagger.ts';
-import { choiceOption, defineCommand, listOption, numberOption } from '../command.ts';
+import { choiceOption, defineCommand, listOption, numberOption, patternOption, tagValuesOption } from '../command.ts';
 import { collectAll } from '../inputs.ts';
 import { resolveModel } from '../model-option.ts';
 import { FORMATS, createWriter } from '../output.ts';
@@ -51,18 +52,19 @@ export const tagCommand = defineCommand({
     const selection: SelectionOptions = {
       threshold: numberOption('threshold', v.threshold, 0, 1),
       categoryThresholds,
-      tagThresholds: tagThresholds(v['tag-threshold']),
+      tagThresholds: tagValuesOption('tag-threshold', v['tag-threshold'], 0, 1),
       mcut: v.mcut,
       characterFloor: numberOption('character-floor', v['character-floor'], 0, 1),
       topK: numberOption('top-k', v['top-k'], 1, 1_000_000, true),
-      exclude: listOption(v.exclude),
-      include: listOption(v.include),
+      exclude: patternOption('exclude', v.exclude),
+      include: patternOption('include', v.include),
     };
     const style: CaptionStyle = { replaceUnderscores: v['replace-underscores'], escapeParens: v['escape-parens'], weights: v.weights };
     const extensions = listOption(v.ext ? [v.ext] : undefined)?.map((e) => e.replace(/^\./, '').toLowerCase()) ?? [...IMAGE_EXTENSIONS];
 
     const tagger = await createTagger(resolveModel(v.model, io.env), { threads });
     try {
+      expectKnownTags('--tag-threshold', Object.keys(selection.tagThresholds ?? {}), tagger.bundle.manifest.tags);
       const files = await collectAll(positionals, { recursive: v.recursive ?? false, extensions, stdin: io.stdin });
       const progress = createProgress(io, files.length);
       const writer = createWriter(format, io);
@@ -95,15 +97,6 @@ export const tagCommand = defineCommand({
     }
   },
 });
-
-function tagThresholds(raw: string[] | undefined): Record<string, number> | undefined {
-  if (!raw) return undefined;
-  return Object.fromEntries(raw.map((pair) => {
-    const at = pair.lastIndexOf('=');
-    if (at <= 0) throw new TagbooruError('E_USAGE', `Expected tag=value for --tag-threshold but received "${pair}"`);
-    return [pair.slice(0, at), numberOption(`tag-threshold ${pair.slice(0, at)}`, pair.slice(at + 1), 0, 1)!];
-  }));
-}
 
 async function writeCaption(r: TagResult, style: CaptionStyle, policy: ExistingCaptionPolicy, withRating: boolean): Promise<void> {
   const file = path.join(path.dirname(r.file), `${path.parse(r.file).name}.txt`);
