@@ -1,12 +1,13 @@
 /** The trainer's worker: owns one Engine and answers calls in order, so the main thread never blocks on ORT. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorMessage } from '../errors.ts';
+import { writeFileAtomic } from '../files/atomic.ts';
 import { WEIGHTS_FILE, writeBundle, type BundleManifest } from '../infer/bundle.ts';
 import { exportInference } from '../models/export.ts';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Engine, type EngineConfig } from './engine.ts';
-import { encodeWeights, writeAtomic } from './safetensors.ts';
+import { encodeWeights } from './safetensors.ts';
 
 export type Call =
   | { id: number; method: 'step'; args: [x: Float32Array, labels: Float32Array, lr: number, probs: boolean] }
@@ -36,7 +37,7 @@ async function dispatch(engine: Engine, call: Call): Promise<unknown> {
       const [dir, manifest] = call.args;
       const model = exportInference(engine.spec, engine.getWeights());
       await fs.mkdir(dir, { recursive: true });
-      await writeAtomic(path.join(dir, WEIGHTS_FILE), encodeWeights(engine.variables, engine.getWeights()));
+      await writeFileAtomic(path.join(dir, WEIGHTS_FILE), encodeWeights(engine.variables, engine.getWeights()));
       await writeBundle(dir, { ...manifest, architecture: engine.spec.name, model: 'model.onnx', weights: WEIGHTS_FILE, input: { name: 'input', batch: 'dynamic' }, output: { name: 'predictions', activation: 'sigmoid' } }, model);
       return dir;
     }

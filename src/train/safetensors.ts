@@ -3,7 +3,6 @@
  * `{ name: { dtype, shape, data_offsets: [begin, end] }, __metadata__: { string: string } }`, then raw data.
  * Only F32 tensors are written; that is all tagbooru keeps.
  */
-import fs from 'node:fs/promises';
 import { TagbooruError } from '../errors.ts';
 import type { VariableSpec } from '../models/shapes.ts';
 
@@ -71,17 +70,4 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): { 
     tensors.set(name, { data: copy, shape: e.shape });
   }
   return { tensors, metadata: (header.__metadata__ ?? {}) as Record<string, string> };
-}
-
-/** Write to a temporary name and rename, so a crash never leaves half a file under the real name. */
-export async function writeAtomic(file: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const handle = await fs.open(tmp, 'w');
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fs.rename(tmp, file);
 }
