@@ -159,7 +159,9 @@ function alive(owner: Owner): boolean {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  return owner.started === null || processStarted(owner.pid) === owner.started;
+  const now = processStarted(owner.pid);
+  // a start time that cannot be read (another user's process under hidepid) proves nothing either way
+  return owner.started === null || now === null || now === owner.started;
 }
 
 function readOwner(dir: string, name: string): Owner | null {
