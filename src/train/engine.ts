@@ -166,7 +166,8 @@ export class Engine {
     await writeFileAtomic(path.join(dir, 'state.safetensors'), encodeSafetensors(tensors, { format: CHECKPOINT_FORMAT }));
     const meta = { format: CHECKPOINT_FORMAT, version: 1, model: this.spec.name, tags: this.config.tags, imageSize: this.config.imageSize, batchSize: this.config.batchSize, optimizer: this.config.optimizer, loss: this.config.loss, counters: this.counters, extra, savedAt: new Date().toISOString() };
     // the JSON is written last: a checkpoint without it is incomplete and is never loaded
-    await writeFileAtomic(path.join(dir, 'checkpoint.json'), `${JSON.stringify(meta, null, 1)}\n`);
+    // the folder synced with its last file: both entries are on disk before `latest` names them
+    await writeFileAtomic(path.join(dir, 'checkpoint.json'), `${JSON.stringify(meta, null, 1)}\n`, { syncFolder: true });
   }
 
   async loadCheckpoint(dir: string): Promise<Record<string, unknown>> {
