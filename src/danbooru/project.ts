@@ -6,7 +6,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { TagbooruError, errorMessage } from '../errors.ts';
-import { writeFilesAtomic } from '../files/atomic.ts';
+import { writeFilesAtomic } from '../atomic-files.ts';
 import type { DanbooruClient } from './client.ts';
 import { RELATIONS, downloadRelations, type RelationKind, type TagRelation } from './relations.ts';
 import { CATEGORIES, DEFAULT_CATEGORIES, downloadTagLists, type CategoryName, type RatingScheme, type TagLists, type TagQuery } from './tags.ts';

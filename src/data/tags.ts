@@ -2,7 +2,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { TagbooruError, errorMessage, expectNumberInRange } from '../errors.ts';
-import { writeFilesAtomic } from '../files/atomic.ts';
+import { writeFilesAtomic } from '../atomic-files.ts';
 
 /** DeepDanbooru's `categories.json`: each category starts at an index of `tags.txt`. */
 export type CategoryIndex = { name: 'General' | 'Character' | 'System'; start_index: number }[];

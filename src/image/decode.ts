@@ -4,7 +4,7 @@
  */
 import sharp from 'sharp';
 import { TagbooruError, errorMessage, expectNumberInRange } from '../errors.ts';
-import { readRegularFile } from '../files/read.ts';
+import { readRegularFile } from '../regular-files.ts';
 
 /** 8-bit RGB or RGBA, row-major HWC. */
 export interface DecodedImage {

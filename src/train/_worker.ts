@@ -1,7 +1,7 @@
 /** The trainer's worker: owns one Engine and answers calls in order, so the main thread never blocks on ORT. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorMessage } from '../errors.ts';
-import { writeFileAtomic } from '../files/atomic.ts';
+import { writeAtomic } from '../atomic-files.ts';
 import { WEIGHTS_FILE, writeBundle, type BundleManifest } from '../infer/bundle.ts';
 import { exportInference } from '../models/export.ts';
 import fs from 'node:fs/promises';
@@ -37,7 +37,7 @@ async function dispatch(engine: Engine, call: Call): Promise<unknown> {
       const [dir, manifest] = call.args;
       const model = exportInference(engine.spec, engine.getWeights());
       await fs.mkdir(dir, { recursive: true });
-      await writeFileAtomic(path.join(dir, WEIGHTS_FILE), encodeWeights(engine.variables, engine.getWeights()));
+      await writeAtomic(path.join(dir, WEIGHTS_FILE), encodeWeights(engine.variables, engine.getWeights()));
       await writeBundle(dir, { ...manifest, architecture: engine.spec.name, model: 'model.onnx', weights: WEIGHTS_FILE, input: { name: 'input', batch: 'dynamic' }, output: { name: 'predictions', activation: 'sigmoid' } }, model);
       return dir;
     }

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from '../files/atomic.ts';
+import { writeAtomic } from '../atomic-files.ts';
 import type { Trainer } from './trainer.ts';
 
 const KEEP = 3;
@@ -17,8 +17,7 @@ export async function saveRotating(trainer: Trainer, root: string, extra: Record
   const dir = path.join(root, name);
   await fs.rm(dir, { recursive: true, force: true });
   await trainer.saveCheckpoint(dir, extra);
-  // synced: older checkpoints are deleted next, and a rename lost to a power cut would leave the old pointer naming one of them
-  await writeFileAtomic(path.join(root, POINTER), `${name}\n`, { syncFolder: true });
+  await writeAtomic(path.join(root, POINTER), `${name}\n`);
   const old = (await fs.readdir(root)).filter((n) => /^step-\d+$/.test(n)).sort().slice(0, -KEEP);
   for (const n of old) await fs.rm(path.join(root, n), { recursive: true, force: true });
   return dir;

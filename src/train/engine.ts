@@ -8,7 +8,7 @@ import { FEED, FETCH, buildEvalGraph, buildTrainingStep } from '../autodiff/step
 import type { LossName, LossOptions } from '../autodiff/losses.ts';
 import type { OptimizerConfig } from '../autodiff/optimizers.ts';
 import { TagbooruError } from '../errors.ts';
-import { writeFileAtomic } from '../files/atomic.ts';
+import { writeAtomic } from '../atomic-files.ts';
 import { ModelSession, type TensorData } from '../infer/session.ts';
 import { initWeights } from '../models/init.ts';
 import { buildModel } from '../models/registry.ts';
@@ -163,11 +163,10 @@ export class Engine {
     const tensors = new Map<string, TensorEntry>();
     for (const v of this.vars) tensors.set(v.key, { data: this.weights.get(v.key)!, shape: v.shape });
     for (const [k, data] of this.slotValues) tensors.set(k, { data, shape: this.vars.find((v) => v.key === k.split(SLOT_SEP)[0])!.shape });
-    await writeFileAtomic(path.join(dir, 'state.safetensors'), encodeSafetensors(tensors, { format: CHECKPOINT_FORMAT }));
+    await writeAtomic(path.join(dir, 'state.safetensors'), encodeSafetensors(tensors, { format: CHECKPOINT_FORMAT }));
     const meta = { format: CHECKPOINT_FORMAT, version: 1, model: this.spec.name, tags: this.config.tags, imageSize: this.config.imageSize, batchSize: this.config.batchSize, optimizer: this.config.optimizer, loss: this.config.loss, counters: this.counters, extra, savedAt: new Date().toISOString() };
     // the JSON is written last: a checkpoint without it is incomplete and is never loaded
-    // the folder synced with its last file: both entries are on disk before `latest` names them
-    await writeFileAtomic(path.join(dir, 'checkpoint.json'), `${JSON.stringify(meta, null, 1)}\n`, { syncFolder: true });
+    await writeAtomic(path.join(dir, 'checkpoint.json'), `${JSON.stringify(meta, null, 1)}\n`);
   }
 
   async loadCheckpoint(dir: string): Promise<Record<string, unknown>> {

@@ -2,8 +2,9 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFileAtomic, writeFilesAtomic } from '../../src/files/atomic.ts';
-import { readRegularFile } from '../../src/files/read.ts';
+import { spawnSync } from 'node:child_process';
+import { removeStaleTemps, writeAtomic, writeFilesAtomic } from '../../src/atomic-files.ts';
+import { readRegularFile } from '../../src/regular-files.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -24,18 +25,18 @@ describe('readRegularFile', () => {
   });
 });
 
-describe('writeFileAtomic', () => {
+describe('writeAtomic', () => {
   const listing = async () => (await fs.readdir(dir)).sort();
 
   it('replaces the contents, keeps the mode, writes through a symlink to its target', async () => {
     const file = path.join(dir, 'caption.txt');
     await fs.writeFile(file, 'old');
     await fs.chmod(file, 0o640);
-    await writeFileAtomic(file, 'new');
+    await writeAtomic(file, 'new');
     expect(await fs.readFile(file, 'utf8')).toBe('new');
     expect((await fs.stat(file)).mode & 0o777).toBe(0o640);
     await fs.symlink(file, path.join(dir, 'alias.txt'));
-    await writeFileAtomic(path.join(dir, 'alias.txt'), 'via link');
+    await writeAtomic(path.join(dir, 'alias.txt'), 'via link');
     expect((await fs.lstat(path.join(dir, 'alias.txt'))).isSymbolicLink()).toBe(true);
     expect(await fs.readFile(file, 'utf8')).toBe('via link');
   });
@@ -45,11 +46,21 @@ describe('writeFileAtomic', () => {
     // the rename fails: the target is a non-empty folder
     await fs.mkdir(path.join(dir, 'taken.txt'));
     await fs.writeFile(path.join(dir, 'taken.txt', 'x'), '');
-    await expect(writeFileAtomic(path.join(dir, 'taken.txt'), 'data', { syncFolder: true })).rejects.toThrow();
+    await expect(writeAtomic(path.join(dir, 'taken.txt'), 'data', { syncFolder: true })).rejects.toThrow();
     // the second of two files cannot be staged (no such folder): the first is not replaced either
     await fs.writeFile(path.join(dir, 'first.txt'), 'first');
     await expect(writeFilesAtomic([[path.join(dir, 'first.txt'), 'changed'], [path.join(dir, 'missing', 'second.txt'), 'x']])).rejects.toThrow();
     expect(await fs.readFile(path.join(dir, 'first.txt'), 'utf8')).toBe('first');
     expect(await listing()).toEqual([...before, 'first.txt', 'taken.txt'].sort());
+  });
+
+  it('a killed writer\'s hidden temporary is found by removeStaleTemps; a live writer\'s is kept', async () => {
+    const sub = path.join(dir, 'stale');
+    await fs.mkdir(sub);
+    const dead = spawnSync(process.execPath, ['-e', '']).pid;
+    await fs.writeFile(path.join(sub, `.x.txt.tmp-${dead}-0123abcd`), 'half');
+    await fs.writeFile(path.join(sub, `.x.txt.tmp-${process.ppid}-0123abcd`), 'in progress');
+    expect(await removeStaleTemps(sub)).toEqual([`.x.txt.tmp-${dead}-0123abcd`]);
+    expect(await fs.readdir(sub)).toEqual([`.x.txt.tmp-${process.ppid}-0123abcd`]);
   });
 });

@@ -5,8 +5,8 @@ import { danbooruSqlitePosts, dumpPosts, parseSidecar, ratingTag, readManifest, 
 import { TrainingDatabase, type PostRow } from '../../data/training-db.ts';
 import { imagePath, md5Hex } from '../../data/paths.ts';
 import { TagbooruError, errorMessage } from '../../errors.ts';
-import { writeFileAtomic } from '../../files/atomic.ts';
-import { readRegularFile, readRegularTextIfExists } from '../../files/read.ts';
+import { writeAtomic } from '../../atomic-files.ts';
+import { readRegularFile, readRegularTextIfExists } from '../../regular-files.ts';
 import { IMAGE_EXTENSIONS, decodeImage, transcodeToPng } from '../../image/index.ts';
 import { choiceOption, defineCommand, numberOption, type Io } from '../command.ts';
 import { collectAll } from '../inputs.ts';
@@ -118,7 +118,7 @@ async function importFolder(dir: string, manifest: string | undefined, output: s
       const md5 = md5Hex(bytes);
       const target = imagePath(output, md5, ext);
       await fs.mkdir(path.dirname(target), { recursive: true });
-      await writeFileAtomic(target, bytes);
+      await writeAtomic(target, bytes);
       add({ id: id++, md5, fileExt: ext, tags });
     } catch (e) {
       skip();

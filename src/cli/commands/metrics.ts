@@ -3,7 +3,7 @@ import path from 'node:path';
 import { TrainingDatabase } from '../../data/training-db.ts';
 import { parseSidecar } from '../../data/sources.ts';
 import { TagbooruError } from '../../errors.ts';
-import { readRegularTextIfExists } from '../../files/read.ts';
+import { readRegularTextIfExists } from '../../regular-files.ts';
 import { IMAGE_EXTENSIONS } from '../../image/index.ts';
 import { readBundle } from '../../infer/bundle.ts';
 import { createTagger } from '../../infer/tagger.ts';

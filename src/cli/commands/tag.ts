@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { TagbooruError, errorMessage } from '../../errors.ts';
-import { writeFileAtomic } from '../../files/atomic.ts';
-import { readRegularTextIfExists } from '../../files/read.ts';
+import { writeAtomic } from '../../atomic-files.ts';
+import { readRegularTextIfExists } from '../../regular-files.ts';
 import { IMAGE_EXTENSIONS } from '../../image/index.ts';
 import { EXISTING_POLICIES, captionTags, mergeCaption, type CaptionStyle, type ExistingCaptionPolicy } from '../../infer/caption.ts';
 import type { SelectionOptions } from '../../infer/selection.ts';
@@ -113,5 +113,6 @@ async function writeCaption(r: TagResult, style: CaptionStyle, policy: ExistingC
   });
   const tags = withRating && r.rating ? [r.rating, ...r.tags] : r.tags;
   const text = mergeCaption(existing, captionTags(tags, style), policy);
-  if (text !== null) await writeFileAtomic(file, `${text}\n`);
+  // the folder is not synced per caption: a power cut may undo a rename, which leaves the old caption whole
+  if (text !== null) await writeAtomic(file, `${text}\n`, { syncFolder: false });
 }

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs/promises';
 import { constants, type Stats } from 'node:fs';
-import { TagbooruError } from '../errors.ts';
+import { TagbooruError } from './errors.ts';
 
 /** Why a path cannot be read, as the caller's `<file>: <reason>` line shows it. */
 const REASONS: Record<string, string> = {
