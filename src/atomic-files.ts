@@ -1,13 +1,15 @@
 /**
- * Files that are either whole or absent: written under a temporary name `<target>.tmp-<pid>`, synced, renamed
- * over the target, and the folder synced, so a kill or a power cut at any moment leaves the old content or the
+ * Files that are either whole or absent: written under a hidden temporary name beside the target, synced,
+ * renamed over it, and the folder synced, so a kill or a power cut at any moment leaves the old content or the
  * new, never half of either. A temporary left by a killed writer names its process, so the next start can
- * tell a dead writer's leftover from a live writer's work in progress.
+ * tell a dead writer's leftover from a live writer's work in progress; any error on the way removes it.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
-const TEMP = /\.tmp-(\d+)$/;
+/** `x.tmp-<pid>` (folders) and `.x.tmp-<pid>-<random>` (files). */
+const TEMP = /\.tmp-(\d+)(?:-[0-9a-f]{8})?$/;
 
 export function tempPath(target: string): string {
   return `${target}.tmp-${process.pid}`;
@@ -25,8 +27,8 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
-async function writeSynced(file: string, data: Uint8Array | string): Promise<void> {
-  const handle = await fs.open(file, 'w');
+async function writeSynced(file: string, data: Uint8Array | string, flags = 'w', mode = 0o666): Promise<void> {
+  const handle = await fs.open(file, flags, mode);
   try {
     await handle.writeFile(data);
     await handle.sync();
@@ -35,11 +37,70 @@ async function writeSynced(file: string, data: Uint8Array | string): Promise<voi
   }
 }
 
-export async function writeAtomic(file: string, data: Uint8Array | string): Promise<void> {
-  const tmp = tempPath(file);
-  await writeSynced(tmp, data);
-  await fs.rename(tmp, file);
-  await syncDir(path.dirname(file));
+export interface AtomicWriteOptions {
+  /**
+   * Sync the folder after the rename (default true), so the rename itself survives a power cut. Without it
+   * a power cut may bring back the old contents, still whole: enough for files nothing else depends on.
+   */
+  readonly syncFolder?: boolean;
+}
+
+/** A file written under a temporary name, waiting to replace its target. */
+export interface StagedFile {
+  readonly target: string;
+  commit(): Promise<void>;
+  discard(): Promise<void>;
+}
+
+/** Write `data` under a hidden temporary name beside `file` (a symlink's target, when `file` is one), synced. */
+export async function stageFile(file: string, data: Uint8Array | string, options: AtomicWriteOptions = {}): Promise<StagedFile> {
+  const target = await fs.realpath(file).catch(() => path.resolve(file));
+  const dir = path.dirname(target);
+  const tmp = path.join(dir, `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const mode = (await fs.stat(target).catch(() => null))?.mode;
+  try {
+    // `wx`: a name nobody else holds; the mode of the file it replaces
+    await writeSynced(tmp, data, 'wx', mode === undefined ? 0o666 : mode & 0o7777);
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    throw e;
+  }
+  return {
+    target,
+    async commit() {
+      try {
+        await fs.rename(tmp, target);
+      } catch (e) {
+        await fs.rm(tmp, { force: true });
+        throw e;
+      }
+      if (options.syncFolder ?? true) await syncDir(dir);
+    },
+    discard: () => fs.rm(tmp, { force: true }),
+  };
+}
+
+export async function writeAtomic(file: string, data: Uint8Array | string, options: AtomicWriteOptions = {}): Promise<void> {
+  await (await stageFile(file, data, options)).commit();
+}
+
+/** Stage every file first, then rename them in order: a failure while writing replaces none of them. */
+export async function writeFilesAtomic(files: readonly (readonly [string, Uint8Array | string])[], options: AtomicWriteOptions = {}): Promise<void> {
+  const staged: StagedFile[] = [];
+  try {
+    for (const [file, data] of files) staged.push(await stageFile(file, data, options));
+  } catch (e) {
+    await Promise.all(staged.map((s) => s.discard()));
+    throw e;
+  }
+  for (const [i, s] of staged.entries()) {
+    try {
+      await s.commit();
+    } catch (e) {
+      await Promise.all(staged.slice(i + 1).map((rest) => rest.discard()));
+      throw e;
+    }
+  }
 }
 
 /**

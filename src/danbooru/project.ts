@@ -3,10 +3,10 @@
  * and tags_log.json, plus tag_aliases.json and tag_implications.json on request. Nothing is written
  * until every download has succeeded, and then each file goes to a temporary name and is renamed.
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { TagbooruError, errorMessage } from '../errors.ts';
+import { writeFilesAtomic } from '../atomic-files.ts';
 import type { DanbooruClient } from './client.ts';
 import { RELATIONS, downloadRelations, type RelationKind, type TagRelation } from './relations.ts';
 import { CATEGORIES, DEFAULT_CATEGORIES, downloadTagLists, type CategoryName, type RatingScheme, type TagLists, type TagQuery } from './tags.ts';
@@ -63,20 +63,12 @@ export function renderTagFiles(lists: TagLists, log: { date: string; limit: numb
   ];
 }
 
-/** Stage every file beside its target, then rename them in order; on failure remove what was staged. */
+/** Every file staged beside its target, then renamed in order: a failed write replaces none of them. */
 export async function writeFilesAtomically(dir: string, files: readonly [string, string][]): Promise<void> {
-  await fs.mkdir(dir, { recursive: true });
-  const suffix = `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const staged: string[] = [];
   try {
-    for (const [name, contents] of files) {
-      const tmp = path.join(dir, name + suffix);
-      staged.push(tmp);
-      await fs.writeFile(tmp, contents, { flag: 'wx' });
-    }
-    for (const [name] of files) await fs.rename(path.join(dir, name + suffix), path.join(dir, name));
+    await fs.mkdir(dir, { recursive: true });
+    await writeFilesAtomic(files.map(([name, contents]) => [path.join(dir, name), contents] as const));
   } catch (e) {
-    await Promise.all(staged.map((f) => fs.rm(f, { force: true })));
     throw new TagbooruError('E_IO', `cannot write the tag files in ${dir}: ${errorMessage(e)}`, { cause: e });
   }
 }

@@ -2,6 +2,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { TagbooruError, errorMessage, expectNumberInRange } from '../errors.ts';
+import { writeFilesAtomic } from '../atomic-files.ts';
 
 /** DeepDanbooru's `categories.json`: each category starts at an index of `tags.txt`. */
 export type CategoryIndex = { name: 'General' | 'Character' | 'System'; start_index: number }[];
@@ -72,8 +73,7 @@ export async function writeTagFiles(dir: string, lists: TagLists): Promise<{ tag
   const tagsPath = path.join(dir, 'tags.txt'), categoriesPath = path.join(dir, 'categories.json');
   try {
     await fs.mkdir(dir, { recursive: true });
-    await fs.writeFile(tagsPath, tags.map((t) => `${t}\n`).join(''));
-    await fs.writeFile(categoriesPath, `${JSON.stringify(categoryIndex(lists))}\n`);
+    await writeFilesAtomic([[tagsPath, tags.map((t) => `${t}\n`).join('')], [categoriesPath, `${JSON.stringify(categoryIndex(lists))}\n`]]);
   } catch (e) {
     throw new TagbooruError('E_IO', `cannot write tag files in ${dir}: ${errorMessage(e)}`, { cause: e });
   }

@@ -2,9 +2,9 @@
  * Decoding, the project's only use of sharp. Everything after it (resizing, padding, normalising) is plain
  * TypeScript, so it is exact, synchronous and testable against the reference arithmetic.
  */
-import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { TagbooruError, errorMessage, expectNumberInRange } from '../errors.ts';
+import { readRegularFile } from '../regular-files.ts';
 
 /** 8-bit RGB or RGBA, row-major HWC. */
 export interface DecodedImage {
@@ -35,25 +35,6 @@ export const IMAGE_EXTENSIONS: readonly string[] = ['png', 'jpg', 'jpeg', 'jpe',
 const MEDIA_TYPES: Readonly<Record<string, string>> = {
   jpeg: 'image/jpeg', png: 'image/png', gif: 'image/gif', webp: 'image/webp', heif: 'image/avif', tiff: 'image/tiff',
 };
-
-const READ_ERRORS: Record<string, string> = {
-  ENOENT: 'file not found',
-  EISDIR: 'is a directory, not a file',
-  EACCES: 'permission denied',
-  EPERM: 'permission denied',
-  ENOTDIR: 'a parent of the path is not a directory',
-  ELOOP: 'too many levels of symbolic links',
-};
-
-async function readSource(path: string): Promise<Uint8Array> {
-  try {
-    return await readFile(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
-    // Node's own message names the path; the caller already prefixes it.
-    throw new TagbooruError('E_IO', READ_ERRORS[code] ?? `cannot read the file (${code})`, { cause: error });
-  }
-}
 
 function decodeError(error: unknown): TagbooruError {
   const message = errorMessage(error);
@@ -107,7 +88,7 @@ export async function declaredPixels(input: Uint8Array, options: DecodeOptions =
 export async function decodeImage(source: string | Uint8Array, options: DecodeOptions = {}): Promise<DecodedFile> {
   const { maxPixels } = { ...DEFAULTS, ...options };
   expectNumberInRange('maxPixels', maxPixels, 1, Number.MAX_SAFE_INTEGER, true);
-  const input = typeof source === 'string' ? await readSource(source) : source;
+  const input = typeof source === 'string' ? await readRegularFile(source) : source;
   const { mediaType } = await readHeader(input, maxPixels);
 
   const { data, info } = await sharp(input, {

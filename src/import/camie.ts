@@ -9,7 +9,7 @@ import { TagbooruError } from '../errors.ts';
 import { readCamieMetadata } from './labels.ts';
 import { onnxDraft, pickOnnx } from './onnx-formats.ts';
 import type { OnnxInfo } from './onnx-model.ts';
-import type { Draft, ImportContext, Source } from './types.ts';
+import { sourceFile, type Draft, type ImportContext, type Source } from './types.ts';
 
 /** v1: deepghs' F1-optimal threshold for the refined head (peers.md §6); v2: the macro-F1 profile. */
 const DEFAULT_THRESHOLD = { v1: 0.2616, v2: 0.492 };
@@ -25,11 +25,11 @@ function refinedOutput(info: OnnxInfo): OnnxInfo['outputs'][number] {
 
 export async function importCamie(source: Source, ctx: ImportContext): Promise<Draft> {
   const metas = camieMetadataFiles(source.files);
-  const model = pickOnnx(source, metas.map((m) => m.replace(/[-_]?metadata\.json$/i, '.onnx')));
+  const model = await pickOnnx(source, metas.map((m) => m.replace(/[-_]?metadata\.json$/i, '.onnx')));
   const stem = path.basename(model).replace(/\.onnx$/i, '');
   const metaName = metas.find((m) => m.startsWith(stem)) ?? (metas.length === 1 ? metas[0] : undefined);
   if (!metaName) throw new TagbooruError('E_MODEL', `${source.dir} has no Camie metadata JSON (${stem}_metadata.json or metadata.json)${metas.length > 1 ? `; found ${metas.join(', ')}` : ''}`);
-  const metaFile = path.join(source.dir, metaName);
+  const metaFile = await sourceFile(source, metaName);
   const meta = await readCamieMetadata(metaFile);
   return onnxDraft(model, ctx, {
     format: `camie-${meta.version}`,

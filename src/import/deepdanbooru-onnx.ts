@@ -7,12 +7,12 @@ import { labelFile, onnxDraft, pickOnnx } from './onnx-formats.ts';
 import type { Draft, ImportContext, Source } from './types.ts';
 
 export async function importDeepDanbooruOnnx(source: Source, ctx: ImportContext): Promise<Draft> {
-  const model = pickOnnx(source);
-  const tagsFile = labelFile(source, 'tags.txt', 'one tag per line, in output order');
+  const model = await pickOnnx(source);
+  const tagsFile = await labelFile(source, 'tags.txt', 'one tag per line, in output order');
   let tags = await readTagsFile(tagsFile);
   const labelFiles = [tagsFile];
   if (source.files.includes('categories.json')) {
-    const categories = labelFile(source, 'categories.json', '');
+    const categories = await labelFile(source, 'categories.json', '');
     tags = await applyCategories(tags, categories);
     labelFiles.push(categories);
   }

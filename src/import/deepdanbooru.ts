@@ -15,7 +15,7 @@ import { readKerasH5 } from './keras-h5.ts';
 import { readKeras3 } from './keras3.ts';
 import { applyCategories, readTagsFile } from './labels.ts';
 import { sha256File } from './onnx-model.ts';
-import type { Draft, ImportContext, Source } from './types.ts';
+import { sourceFile, type Draft, type ImportContext, type Source } from './types.ts';
 
 export interface Project {
   readonly model?: string;
@@ -23,9 +23,9 @@ export interface Project {
   readonly raw: Readonly<Record<string, unknown>>;
 }
 
-export async function readProject(dir: string, files: readonly string[]): Promise<Project | null> {
-  if (!files.includes('project.json')) return null;
-  const file = path.join(dir, 'project.json');
+export async function readProject(source: Source): Promise<Project | null> {
+  if (!source.files.includes('project.json')) return null;
+  const file = await sourceFile(source, 'project.json');
   let raw: Record<string, unknown>;
   try {
     raw = JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, unknown>;
@@ -41,34 +41,34 @@ export async function readProject(dir: string, files: readonly string[]): Promis
 }
 
 /** The Keras model file of a folder: the one project.json names (`.keras` before `.h5`, as DeepDanbooru loads), else the only one. */
-export function pickKerasModel(source: Source, project: Project | null): string {
+export async function pickKerasModel(source: Source, project: Project | null): Promise<string> {
   if (source.model) return source.model;
   if (project?.model) {
     for (const ext of ['.keras', '.h5']) {
       const name = `model-${project.model}${ext}`;
-      if (source.files.includes(name)) return path.join(source.dir, name);
+      if (source.files.includes(name)) return sourceFile(source, name);
     }
   }
   const candidates = source.files.filter((f) => /\.(h5|keras)$/i.test(f));
-  if (candidates.length === 1) return path.join(source.dir, candidates[0]!);
+  if (candidates.length === 1) return sourceFile(source, candidates[0]!);
   if (candidates.length === 0) throw new TagbooruError('E_MODEL', `${source.dir} has no Keras model (model-<arch>.h5 or .keras)`);
   throw new TagbooruError('E_USAGE', `${source.dir} has several Keras models (${candidates.join(', ')}); name the one to import`);
 }
 
-function requireFile(source: Source, name: string, why: string): string {
+async function requireFile(source: Source, name: string, why: string): Promise<string> {
   if (!source.files.includes(name)) throw new TagbooruError('E_MODEL', `${source.dir} has no ${name} (${why})`);
-  return path.join(source.dir, name);
+  return sourceFile(source, name);
 }
 
 export async function importDeepDanbooru(source: Source, ctx: ImportContext): Promise<Draft> {
-  const project = await readProject(source.dir, source.files);
-  const modelFile = pickKerasModel(source, project);
-  const tagsFile = requireFile(source, 'tags.txt', 'one tag per line, in output order');
-  const categoriesFile = requireFile(source, 'categories.json', 'the General / Character / System ranges of tags.txt');
+  const project = await readProject(source);
+  const tagsFile = await requireFile(source, 'tags.txt', 'one tag per line, in output order');
+  const categoriesFile = await requireFile(source, 'categories.json', 'the General / Character / System ranges of tags.txt');
+  const modelFile = await pickKerasModel(source, project);
   const imageSize = ctx.options.imageSize ?? project?.imageSize;
   const isKeras3 = /\.keras$/i.test(modelFile);
   ctx.step(`reading ${path.basename(modelFile)}`);
-  const keras = isKeras3 ? await readKeras3(modelFile, ctx.work('keras'), { imageSize }) : await readKerasH5(modelFile, { imageSize });
+  const keras = isKeras3 ? await readKeras3(modelFile, ctx.work('keras'), { imageSize, maxExtractBytes: ctx.options.maxExtractBytes }) : await readKerasH5(modelFile, { imageSize });
   const { spec, weights } = keras;
 
   const out = inferShapes(spec).get(spec.output)!;

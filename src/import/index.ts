@@ -1,8 +1,9 @@
 /**
  * `importModel(path)`: turn a model people already have into a bundle in the store. The source may be a
  * folder, a zip of one, or the model file itself (its label files beside it). The format is recognised
- * from the files present; each format has one importer. Everything is assembled in a staging folder
- * inside the store and renamed into place last.
+ * from the files present; each format has one importer. A zip is listed, not unpacked: an importer's
+ * reads extract the entries it needs. Everything is assembled in a staging folder inside the store and
+ * renamed into place last.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -18,9 +19,10 @@ import { importJoyTag } from './joytag.ts';
 import { Staging, defaultName, findStoredModel, validateName } from './store.ts';
 import { FORMATS, type Draft, type ImportFormat, type ImportOptions, type Importer, type Source } from './types.ts';
 import { importWd } from './wd.ts';
-import { extractZip } from './zip.ts';
+import { DEFAULT_EXTRACT_LIMIT, listZip, extractZip } from './zip.ts';
 
 export { FORMATS, type ImportFormat, type ImportOptions } from './types.ts';
+export { DEFAULT_EXTRACT_LIMIT } from './zip.ts';
 export { listModels, storeHome, modelsRoot, findStoredModel, removeModel, type StoredModel } from './store.ts';
 export { pullModel, type PullOptions, type PullResult } from './pull.ts';
 export { KNOWN_MODELS, type KnownModel } from './known-models.ts';
@@ -41,24 +43,48 @@ async function filesIn(dir: string): Promise<string[]> {
   return (await fs.readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
 }
 
-/** A folder, or the single folder inside it when it holds nothing else (a zip made of a folder). */
+/** A folder holding no model but one folder is a wrapper (a zip made of a folder): the model is inside. */
+const isWrapper = (files: readonly string[], folders: readonly string[]) => !files.some((f) => MODEL_FILE.test(f)) && folders.length === 1;
+
 async function folderSource(origin: string, dir: string): Promise<Source> {
   const entries = await fs.readdir(dir, { withFileTypes: true });
   const files = entries.filter((e) => e.isFile()).map((e) => e.name).sort();
-  const dirs = entries.filter((e) => e.isDirectory());
-  if (!files.some((f) => MODEL_FILE.test(f)) && dirs.length === 1) return folderSource(origin, path.join(dir, dirs[0]!.name));
+  const dirs = entries.filter((e) => e.isDirectory()).map((e) => e.name);
+  if (isWrapper(files, dirs)) return folderSource(origin, path.join(dir, dirs[0]!));
   return { origin, dir, files };
+}
+
+/** A zip as a folder listing; each file is extracted into `root` when an importer first reads it. */
+async function archiveSource(origin: string, root: string, limit: number): Promise<Source> {
+  const names = (await listZip(origin)).map((e) => e.name);
+  let prefix = '';
+  for (;;) {
+    const inside = names.filter((n) => n.startsWith(prefix)).map((n) => n.slice(prefix.length));
+    const files = inside.filter((n) => !n.includes('/')).sort();
+    const folders = [...new Set(inside.filter((n) => n.includes('/')).map((n) => n.slice(0, n.indexOf('/'))))];
+    if (isWrapper(files, folders)) {
+      prefix += `${folders[0]!}/`;
+      continue;
+    }
+    const budget = { limit, used: 0 };
+    const fetched = new Map<string, Promise<unknown>>();
+    const fetch = async (name: string) => {
+      const entry = prefix + name;
+      if (!fetched.has(entry)) fetched.set(entry, extractZip(origin, root, { only: (n) => n === entry, budget }));
+      await fetched.get(entry);
+    };
+    return { origin, dir: path.join(root, prefix), files, fetch };
+  }
 }
 
 async function resolveSource(origin: string, staging: Staging, options: ImportOptions): Promise<Source> {
   const st = await fs.stat(origin).catch(() => null);
   if (!st) throw new TagbooruError('E_USAGE', `${origin}: no such file or folder`);
   if (st.isDirectory()) return folderSource(origin, origin);
+  if (!st.isFile()) throw new TagbooruError('E_USAGE', `${origin}: not a regular file`);
   if (/\.zip$/i.test(origin)) {
-    const dir = staging.work('source');
-    options.onStep?.(`extracting ${path.basename(origin)}`);
-    await extractZip(origin, dir);
-    return folderSource(origin, dir);
+    options.onStep?.(`reading ${path.basename(origin)}`);
+    return archiveSource(origin, staging.work('source'), options.maxExtractBytes ?? DEFAULT_EXTRACT_LIMIT);
   }
   if (MODEL_FILE.test(origin)) return { origin, dir: path.dirname(origin), files: await filesIn(path.dirname(origin)), model: origin };
   throw new TagbooruError('E_USAGE', `${origin}: expected a model folder, a .zip, or a .h5, .keras or .onnx file`);

@@ -8,8 +8,8 @@ import { labelFile, onnxDraft, pickOnnx } from './onnx-formats.ts';
 import type { Draft, ImportContext, Source } from './types.ts';
 
 export async function importJoyTag(source: Source, ctx: ImportContext): Promise<Draft> {
-  const model = pickOnnx(source, ['model.onnx']);
-  const tagsFile = labelFile(source, 'top_tags.txt', 'one tag per line, in output order');
+  const model = await pickOnnx(source, ['model.onnx']);
+  const tagsFile = await labelFile(source, 'top_tags.txt', 'one tag per line, in output order');
   const tags = await readTagsFile(tagsFile);
   return onnxDraft(model, ctx, { format: 'joytag', preset: 'joytag', tags, thresholds: { default: 0.4 }, activation: 'logits', labelFiles: [tagsFile] });
 }

@@ -10,7 +10,7 @@ import { TagbooruError, errorMessage } from '../errors.ts';
 import { H5File } from './h5.ts';
 import { parseKerasModel, snakeCase, type KerasLayer } from './keras-config.ts';
 import { convertKerasModel, mapWeights, type KerasImport, type SavedVariable } from './keras-layers.ts';
-import { extractZip } from './zip.ts';
+import { DEFAULT_EXTRACT_LIMIT, extractZip } from './zip.ts';
 
 const PARTS = ['config.json', 'metadata.json', 'model.weights.h5'];
 
@@ -29,8 +29,9 @@ async function readJson(file: string, what: string): Promise<unknown> {
 }
 
 /** Read `file` (a .keras zip), extracting its parts into `workDir`. */
-export async function readKeras3(file: string, workDir: string, options: { imageSize?: readonly [number, number] } = {}): Promise<KerasImport> {
-  const written = await extractZip(file, workDir, (name) => PARTS.includes(name));
+export async function readKeras3(file: string, workDir: string, options: { imageSize?: readonly [number, number]; maxExtractBytes?: number } = {}): Promise<KerasImport> {
+  const budget = { limit: options.maxExtractBytes ?? DEFAULT_EXTRACT_LIMIT, used: 0 };
+  const written = await extractZip(file, workDir, { only: (name) => PARTS.includes(name), budget });
   for (const part of ['config.json', 'model.weights.h5']) {
     if (!written.includes(part)) throw new TagbooruError('E_MODEL', `${file} is not a Keras 3 archive: it has no ${part}`);
   }

@@ -5,7 +5,7 @@
 import fs from 'node:fs/promises';
 import { TagbooruError, errorMessage } from '../errors.ts';
 import type { TagInfo } from '../infer/bundle.ts';
-import { readTagsFile } from '../infer/tags-file.ts';
+import { readTagsFile, refuseDuplicateTags } from '../infer/tags-file.ts';
 
 export { readTagsFile };
 
@@ -103,6 +103,7 @@ export async function readSelectedTags(file: string): Promise<TagInfo[]> {
     return { name, category: categoryOfCode(code) };
   });
   if (tags.length === 0) throw new TagbooruError('E_MODEL', `label file ${file} lists no tags`);
+  refuseDuplicateTags(tags.map((t) => t.name), `label file ${file}`, (i) => `row ${i + 2}`);
   return tags;
 }
 
@@ -138,6 +139,7 @@ export async function readCamieMetadata(file: string): Promise<CamieMetadata> {
   if (names.length === 0 || missing >= 0 || names.length !== entries.length) {
     throw new TagbooruError('E_MODEL', `Camie metadata ${file}: idx_to_tag must cover 0…${names.length - 1} without gaps${missing >= 0 ? ` (index ${missing} is missing)` : ''}`);
   }
+  refuseDuplicateTags(names, `Camie metadata ${file}`, (i) => `index ${i}`);
   const toCategory = obj(mapping.tag_to_category) ?? {};
   const tags = names.map((name) => {
     const c = toCategory[name];

@@ -4,22 +4,22 @@ import { TagbooruError } from '../errors.ts';
 import { presetSpec, type BundleManifest, type TagInfo, type Thresholds } from '../infer/bundle.ts';
 import type { PresetName } from '../image/spec.ts';
 import { inspectOnnx, sha256File, type OnnxInfo } from './onnx-model.ts';
-import type { Draft, ImportContext, Source } from './types.ts';
+import { sourceFile, type Draft, type ImportContext, type Source } from './types.ts';
 
 /** The folder's ONNX model: the one named, else one of `preferred`, else the only `.onnx`. */
-export function pickOnnx(source: Source, preferred: readonly string[] = []): string {
+export async function pickOnnx(source: Source, preferred: readonly string[] = []): Promise<string> {
   if (source.model) return source.model;
   const hit = preferred.find((p) => source.files.includes(p));
-  if (hit) return path.join(source.dir, hit);
+  if (hit) return sourceFile(source, hit);
   const all = source.files.filter((f) => f.toLowerCase().endsWith('.onnx'));
-  if (all.length === 1) return path.join(source.dir, all[0]!);
+  if (all.length === 1) return sourceFile(source, all[0]!);
   if (all.length === 0) throw new TagbooruError('E_MODEL', `${source.dir} has no .onnx model`);
   throw new TagbooruError('E_USAGE', `${source.dir} has several ONNX models (${all.join(', ')}); name the one to import`);
 }
 
-export function labelFile(source: Source, name: string, what: string): string {
+export async function labelFile(source: Source, name: string, what: string): Promise<string> {
   if (!source.files.includes(name)) throw new TagbooruError('E_MODEL', `${source.dir} has no ${name} (${what})`);
-  return path.join(source.dir, name);
+  return sourceFile(source, name);
 }
 
 export interface OnnxDraftSpec {

@@ -11,6 +11,8 @@ import { TagbooruError } from '../errors.ts';
 import { MANIFEST, readBundle, type BundleManifest } from '../infer/bundle.ts';
 
 const STAGING_PREFIX = '.staging-';
+/** Inside each staging folder: which process on which host owns it. */
+const OWNER_FILE = 'owner.json';
 
 export function storeHome(env: NodeJS.ProcessEnv): string {
   if (env.TAGBOORU_HOME) return path.resolve(env.TAGBOORU_HOME);
@@ -76,6 +78,7 @@ function folderBytes(dir: string): number {
 
 export async function listModels(env: NodeJS.ProcessEnv): Promise<StoredModel[]> {
   const root = modelsRoot(env);
+  await removeAbandoned(root);
   const entries = fs.existsSync(root) ? fs.readdirSync(root, { withFileTypes: true }) : [];
   const out: StoredModel[] = [];
   for (const e of entries.filter((x) => x.isDirectory() && !x.name.startsWith('.')).sort((a, b) => a.name.localeCompare(b.name))) {
@@ -100,6 +103,7 @@ export class Staging {
     await removeAbandoned(root);
     const dir = path.join(root, `${STAGING_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
     await fs.promises.mkdir(dir);
+    await fs.promises.writeFile(path.join(dir, OWNER_FILE), JSON.stringify(currentOwner()));
     return new Staging(dir, root);
   }
 
@@ -129,20 +133,57 @@ export class Staging {
   }
 }
 
-function alive(pid: number): boolean {
+interface Owner {
+  readonly host: string;
+  readonly pid: number;
+  /** The process's start time (Linux: clock ticks since boot), so a reused pid is not taken for the owner. */
+  readonly started: string | null;
+}
+
+function processStarted(pid: number): string | null {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
   }
 }
 
-/** Staging folders of imports whose process is gone (interrupted with Ctrl-C, killed). */
-async function removeAbandoned(root: string): Promise<void> {
-  for (const name of await fs.promises.readdir(root)) {
+function currentOwner(): Owner {
+  return { host: os.hostname(), pid: process.pid, started: processStarted(process.pid) };
+}
+
+function alive(owner: Owner): boolean {
+  try {
+    process.kill(owner.pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  const now = processStarted(owner.pid);
+  // a start time that cannot be read (another user's process under hidepid) proves nothing either way
+  return owner.started === null || now === null || now === owner.started;
+}
+
+function readOwner(dir: string, name: string): Owner | null {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, OWNER_FILE), 'utf8')) as Owner;
+  } catch {
+    // killed before the owner file was written: the pid in the folder's name
     const pid = Number(/^\.staging-(\d+)-/.exec(name)?.[1]);
-    if (pid && pid !== process.pid && !alive(pid)) await fs.promises.rm(path.join(root, name), { recursive: true, force: true });
+    return pid ? { host: os.hostname(), pid, started: null } : null;
+  }
+}
+
+/**
+ * Staging folders of imports whose process is gone (interrupted with Ctrl-C, killed): removed whenever the
+ * store is opened. A folder owned by a live process, or by another host sharing the store, is left alone.
+ */
+async function removeAbandoned(root: string): Promise<void> {
+  const names = await fs.promises.readdir(root).catch(() => [] as string[]);
+  for (const name of names.filter((n) => n.startsWith(STAGING_PREFIX))) {
+    const dir = path.join(root, name);
+    const owner = readOwner(dir, name);
+    if (owner && owner.host === os.hostname() && !alive(owner)) await fs.promises.rm(dir, { recursive: true, force: true });
   }
 }
 

@@ -1,4 +1,5 @@
 /** What every format importer receives and returns. */
+import path from 'node:path';
 import type { BundleManifest } from '../infer/bundle.ts';
 import type { ModelSpec, Weights } from '../models/spec.ts';
 
@@ -18,6 +19,8 @@ export interface ImportOptions {
   readonly provenance?: Readonly<Record<string, unknown>>;
   /** Told about each stage of a long import (`reading model-resnet_custom_v3.h5`, …). */
   readonly onStep?: (message: string) => void;
+  /** Most bytes extracted from archives (a zip, a `.keras`); default `DEFAULT_EXTRACT_LIMIT` (8 GiB). */
+  readonly maxExtractBytes?: number;
 }
 
 /** The files of one model: a folder (a release folder, an extracted zip) and, when known, the model file. */
@@ -29,6 +32,14 @@ export interface Source {
   readonly files: readonly string[];
   /** The model file, when the user named it or the folder has exactly one candidate. */
   readonly model?: string;
+  /** Brings one of `files` into `dir` before it is read: an archive extracts only the entries an importer reads. */
+  readonly fetch?: (name: string) => Promise<void>;
+}
+
+/** The local path of one of the source's files, fetched from its archive on first use. */
+export async function sourceFile(source: Source, name: string): Promise<string> {
+  await source.fetch?.(name);
+  return path.join(source.dir, name);
 }
 
 export interface ImportContext {

@@ -10,8 +10,8 @@ import type { Draft, ImportContext, Source } from './types.ts';
 export const WD_THRESHOLDS = { default: 0.35, categories: { general: 0.35, character: 0.85 } };
 
 export async function importWd(source: Source, ctx: ImportContext): Promise<Draft> {
-  const model = pickOnnx(source, ['model.onnx']);
-  const csv = labelFile(source, 'selected_tags.csv', 'tag_id,name,category,count, one row per output');
+  const model = await pickOnnx(source, ['model.onnx']);
+  const csv = await labelFile(source, 'selected_tags.csv', 'tag_id,name,category,count, one row per output');
   const tags = await readSelectedTags(csv);
   return onnxDraft(model, ctx, { format: 'wd', preset: 'wd', tags, thresholds: WD_THRESHOLDS, activation: 'sigmoid', labelFiles: [csv] });
 }

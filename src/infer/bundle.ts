@@ -5,6 +5,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { TagbooruError, errorMessage } from '../errors.ts';
+import { writeAtomic } from '../atomic-files.ts';
 import { PRESETS, type PreprocessSpec, type PresetName } from '../image/spec.ts';
 
 export const BUNDLE_FORMAT = 'tagbooru-bundle';
@@ -60,9 +61,8 @@ export async function writeBundle(dir: string, manifest: BundleManifest, model: 
   await fs.mkdir(dir, { recursive: true });
   // write the model first and the manifest last, so a half-written bundle never looks complete
   const modelPath = path.join(dir, manifest.model);
-  await fs.writeFile(`${modelPath}.tmp`, model);
-  await fs.rename(`${modelPath}.tmp`, modelPath);
-  await fs.writeFile(path.join(dir, MANIFEST), `${JSON.stringify(manifest, null, 1)}\n`);
+  await writeAtomic(modelPath, model);
+  await writeAtomic(path.join(dir, MANIFEST), `${JSON.stringify(manifest, null, 1)}\n`);
   return { dir, manifest, modelPath };
 }
 

@@ -7,6 +7,21 @@ export function categoryOfName(name: string): string {
   return name.startsWith('rating:') ? 'rating' : 'general';
 }
 
+/**
+ * A label file's names are the model's outputs in order: a name listed twice cannot be merged without
+ * shifting every later output, nor kept without one of them being unreachable by name. `where` gives the
+ * file's own position of the i-th name (`line 12`, `row 5`, `index 3`).
+ */
+export function refuseDuplicateTags(names: readonly string[], what: string, where: (i: number) => string): void {
+  const at = new Map<string, number[]>();
+  names.forEach((n, i) => at.set(n, [...(at.get(n) ?? []), i]));
+  const repeated = [...at].filter(([, is]) => is.length > 1);
+  if (repeated.length === 0) return;
+  const [name, is] = repeated[0]!;
+  const more = repeated.length > 1 ? ` (and ${repeated.length - 1} more repeated tag${repeated.length > 2 ? 's' : ''})` : '';
+  throw new TagbooruError('E_BUNDLE', `${what} lists "${name}" ${is.length} times (${is.map(where).join(', ')})${more}: each entry is one model output, so they cannot be merged; use the label file released with the model`);
+}
+
 export async function readTagsFile(file: string): Promise<TagInfo[]> {
   let text: string;
   try {
@@ -15,7 +30,9 @@ export async function readTagsFile(file: string): Promise<TagInfo[]> {
     throw new TagbooruError('E_IO', `cannot read tags file ${file}: ${errorMessage(e)}`, { cause: e });
   }
   // DeepDanbooru skips empty lines when it counts tags
-  const names = text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+  const lines = text.split(/\r?\n/).map((l, i) => ({ name: l.trim(), line: i + 1 })).filter((l) => l.name !== '');
+  const names = lines.map((l) => l.name);
   if (names.length === 0) throw new TagbooruError('E_USAGE', `tags file ${file} has no tags`);
+  refuseDuplicateTags(names, `tags file ${file}`, (i) => `line ${lines[i]!.line}`);
   return names.map((name) => ({ name, category: categoryOfName(name) }));
 }

@@ -6,6 +6,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { TagbooruError } from '../errors.ts';
+import { writeAtomic } from '../atomic-files.ts';
 import { BUNDLE_FORMAT, BUNDLE_VERSION, presetSpec, readBundle, type TagInfo } from '../infer/bundle.ts';
 import { readTagsFile } from '../infer/tags-file.ts';
 import type { AugmentOptions } from '../image/index.ts';
@@ -166,7 +167,7 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
     const thresholds = v ? fitThresholds(v.probs, v.labels, tags.length) : undefined;
     const fitted = v && thresholds ? computeMetrics(v.probs, v.labels, names, thresholds) : null;
     const bundle = await exportBundle(path.join(o.dir, `model-${c.model}`), thresholds, fitted ?? undefined);
-    if (fitted) await fs.writeFile(path.join(bundle, 'metrics.json'), `${JSON.stringify(fitted, null, 1)}\n`);
+    if (fitted) await writeAtomic(path.join(bundle, 'metrics.json'), `${JSON.stringify(fitted, null, 1)}\n`);
     o.log(`exported ${bundle}${fitted ? ` (validation with fitted thresholds: macro F1 ${fitted.macroF1.toFixed(4)}, micro F1 ${fitted.microF1.toFixed(4)}, mAP ${fitted.mAP.toFixed(4)})` : ''}`);
     return { bundle, position, metrics: fitted };
   } finally {

@@ -1,7 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createTagger } from '../../src/infer/tagger.ts';
 import { cli } from '../helpers/cli.ts';
 import { badInputs, noiseImage, solidImage } from '../helpers/images.ts';
 
@@ -75,6 +77,34 @@ describe('tag', () => {
     expect(errorLines).toHaveLength(names.length);
     for (const line of errorLines) expect(line).toMatch(/^error: \S+: .+/);
     expect(r.stderr).toMatch(`${names.length} of ${names.length + 1} files skipped`);
+  });
+
+  test('a FIFO named like an image is reported, not opened: from a folder, by name, from stdin, and in the library', { timeout: 30_000 }, async () => {
+    const special = path.join(dir, 'special');
+    await fs.mkdir(special);
+    const fifo = path.join(special, 'x.png');
+    execFileSync('mkfifo', [fifo]);
+    await noiseImage(path.join(special, 'y.png'), 40, 40, 4);
+    // opening a FIFO for reading waits for a writer: before the fix each of these hung
+    for (const [args, stdin] of [[[special]], [[fifo, path.join(special, 'y.png')]], [['-'], `${fifo}\n${path.join(special, 'y.png')}\n`]] as [string[], string?][]) {
+      const r = await cli(['tag', ...args, '--model', bundle, '-f', 'jsonl'], { stdin });
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr).toContain(`error: ${fifo}: not a regular file (a FIFO)\n`);
+      const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { file: string; error: string | null });
+      expect(rows.map((o) => [path.basename(o.file), o.error === null])).toEqual([['x.png', false], ['y.png', true]]);
+    }
+    const tagger = await createTagger(bundle);
+    try {
+      expect((await tagger.tag(fifo)).error).toBe('not a regular file (a FIFO)');
+    } finally {
+      await tagger.close();
+    }
+    // a caption that is a FIFO: reported for its image, not read, not replaced
+    execFileSync('mkfifo', [path.join(special, 'y.txt')]);
+    const r = await cli(['tag', path.join(special, 'y.png'), '--model', bundle, '--save-txt', '-f', 'jsonl']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`error: ${path.join(special, 'y.png')}: cannot write caption: y.txt: not a regular file (a FIFO)`);
+    expect((await fs.stat(path.join(special, 'y.txt'))).isFIFO()).toBe(true);
   });
 
   test('paths from stdin with `-`, explicit files always tried', async () => {

@@ -1,10 +1,12 @@
-/** A minimal zip writer for fixtures (stored or deflated entries, any names — including unsafe ones). */
+/** A minimal zip writer for fixtures (stored or deflated entries, any names — including unsafe or repeated ones, sizes that lie). */
 import fs from 'node:fs/promises';
 import zlib from 'node:zlib';
 
 export interface ZipEntry {
   readonly name: string;
   readonly data: Uint8Array | string;
+  /** The uncompressed size the headers claim, when it should lie. */
+  readonly declaredSize?: number;
 }
 
 export async function writeZip(file: string, entries: readonly ZipEntry[], { deflate = true } = {}): Promise<string> {
@@ -16,6 +18,7 @@ export async function writeZip(file: string, entries: readonly ZipEntry[], { def
     const name = Buffer.from(e.name);
     const crc = zlib.crc32(raw);
     const method = deflate ? 8 : 0;
+    const size = e.declaredSize ?? raw.length;
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(20, 4);
@@ -23,7 +26,7 @@ export async function writeZip(file: string, entries: readonly ZipEntry[], { def
     local.writeUInt16LE(method, 8);
     local.writeUInt32LE(crc, 14);
     local.writeUInt32LE(body.length, 18);
-    local.writeUInt32LE(raw.length, 22);
+    local.writeUInt32LE(size, 22);
     local.writeUInt16LE(name.length, 26);
     const central = Buffer.alloc(46);
     central.writeUInt32LE(0x02014b50, 0);
@@ -33,7 +36,7 @@ export async function writeZip(file: string, entries: readonly ZipEntry[], { def
     central.writeUInt16LE(method, 10);
     central.writeUInt32LE(crc, 16);
     central.writeUInt32LE(body.length, 20);
-    central.writeUInt32LE(raw.length, 24);
+    central.writeUInt32LE(size, 24);
     central.writeUInt16LE(name.length, 28);
     central.writeUInt32LE(offset, 42);
     locals.push(local, name, body);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseKerasModel, snakeCase } from '../../src/import/keras-config.ts';
 import { convertKerasModel } from '../../src/import/keras-layers.ts';
-import { applyCategories, categoryOfCode, parseCsv, readCamieMetadata, readSelectedTags } from '../../src/import/labels.ts';
+import { applyCategories, categoryOfCode, parseCsv, readCamieMetadata, readSelectedTags, readTagsFile } from '../../src/import/labels.ts';
 import { defaultName, storeHome } from '../../src/import/store.ts';
 import { safeEntryPath } from '../../src/import/zip.ts';
 import { tf2Config, type KerasModelJson } from './_keras.ts';
@@ -47,6 +47,22 @@ describe('label files', () => {
     })));
     expect(v2).toEqual({ tags: [{ name: 'x', category: 'character' }, { name: 'y', category: 'general' }], version: 'v2', imageSize: 512, threshold: 0.492 });
     await expect(readCamieMetadata(await tempFile('m.json', JSON.stringify({ idx_to_tag: { 0: 'a', 2: 'c' } })))).rejects.toThrow(/without gaps \(index 1 is missing\)/);
+  });
+});
+
+describe('a tag listed twice in a label file', () => {
+  it('is refused with the tag and where each copy sits, in every label format', async () => {
+    // line numbers count the blank lines DeepDanbooru skips
+    const txt = await tempFile('tags.txt', 'a\nsmile\n\nb\nsmile\nc\nc\n');
+    await expect(readTagsFile(txt)).rejects.toMatchObject({
+      code: 'E_BUNDLE',
+      message: `tags file ${txt} lists "smile" 2 times (line 2, line 5) (and 1 more repeated tag): each entry is one model output, so they cannot be merged; use the label file released with the model`,
+    });
+    const csv = await tempFile('selected_tags.csv', 'tag_id,name,category,count\n1,a,0,1\n2,b,0,1\n3,a,4,1\n');
+    await expect(readSelectedTags(csv)).rejects.toThrow(`label file ${csv} lists "a" 2 times (row 2, row 4): each entry`);
+    const camie = await tempFile('m.json', JSON.stringify({ idx_to_tag: { 0: 'x', 1: 'y', 2: 'x' } }));
+    await expect(readCamieMetadata(camie)).rejects.toThrow(`Camie metadata ${camie} lists "x" 2 times (index 0, index 2): each entry`);
+    expect((await readTagsFile(await tempFile('tags.txt', 'a\n\nb\n'))).map((t) => t.name)).toEqual(['a', 'b']);
   });
 });
 

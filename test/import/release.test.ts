@@ -140,6 +140,12 @@ describe('bad input: one clear error, nothing half-written in the store', () => 
       await fs.writeFile(path.join(dir, 'tags.txt'), tags.slice(1).join('\n'));
       return dir;
     }, /tags\.txt lists 19 tags but the model has 20 outputs/],
+    ['tags.txt with a tag twice', async (dir) => {
+      await writeRelease(dir);
+      const tags = (await fs.readFile(path.join(dir, 'tags.txt'), 'utf8')).trim().split('\n');
+      await fs.writeFile(path.join(dir, 'tags.txt'), [...tags.slice(0, 3), tags[1], ...tags.slice(4)].join('\n'));
+      return dir;
+    }, /tags\.txt lists "\S+" 2 times \(line 2, line 4\): each entry is one model output/],
     ['an unknown layer class in model_config', async (dir) => {
       await writeRelease(dir);
       const config = tf2Config(keras) as { config: { layers: { class_name: string; name: string }[] } };

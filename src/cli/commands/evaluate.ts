@@ -5,6 +5,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { TagbooruError } from '../../errors.ts';
+import { writeAtomic } from '../../atomic-files.ts';
 import { readBundle, type Bundle } from '../../infer/bundle.ts';
 import { readTagsFile } from '../../infer/tags-file.ts';
 import { createTagger } from '../../infer/tagger.ts';
@@ -69,7 +70,7 @@ export const evaluateCommand = defineCommand({
           picked.push(names[i]!);
         });
         io.stdout.write(`Tags of ${r.file}:\n${lines.map((l) => `${l}\n`).join('')}\n`);
-        if (v['save-txt']) await fs.writeFile(path.join(path.dirname(r.file), `${path.parse(r.file).name}.txt`), picked.join(', '));
+        if (v['save-txt']) await writeAtomic(path.join(path.dirname(r.file), `${path.parse(r.file).name}.txt`), picked.join(', '), { syncFolder: false });
       }
     } finally {
       await tagger.close();

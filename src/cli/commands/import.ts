@@ -1,6 +1,6 @@
 /** `tagbooru import <path>`: a model people already have → a bundle in the store. */
 import { TagbooruError } from '../../errors.ts';
-import { FORMATS, importModel, type ImportFormat, type ImportResult } from '../../import/index.ts';
+import { DEFAULT_EXTRACT_LIMIT, FORMATS, importModel, type ImportFormat, type ImportResult } from '../../import/index.ts';
 import { choiceOption, defineCommand, numberOption } from '../command.ts';
 import { categoryCounts } from './info.ts';
 
@@ -12,6 +12,7 @@ export const importCommand = defineCommand({
     format: { type: 'string', placeholder: 'format', description: `skip detection: ${FORMATS.join(', ')}` },
     force: { type: 'boolean', description: 'replace a stored model of the same name' },
     'image-size': { type: 'string', placeholder: 'px', description: 'input size for models that leave it open' },
+    'max-extract': { type: 'string', placeholder: 'MiB', description: `most data extracted from a zip or .keras (default: ${DEFAULT_EXTRACT_LIMIT / 2 ** 20})` },
   },
   details: [
     'Formats (detected from the files present):',
@@ -28,11 +29,13 @@ export const importCommand = defineCommand({
     if (!source || positionals.length > 1) throw new TagbooruError('E_USAGE', 'give one model folder, zip or file');
     const format = choiceOption<ImportFormat>('format', v.format, FORMATS);
     const size = numberOption('image-size', v['image-size'], 16, 8192, true);
+    const maxExtract = numberOption('max-extract', v['max-extract'], 0.001, 2 ** 20);
     const result = await importModel(source, {
       name: v.name,
       format,
       force: v.force,
       imageSize: size === undefined ? undefined : [size, size],
+      maxExtractBytes: maxExtract === undefined ? undefined : Math.round(maxExtract * 2 ** 20),
       onStep: io.stderr.isTTY ? (m) => io.stderr.write(`${m}…\n`) : undefined,
     }, io.env);
     io.stdout.write(importSummary('imported', result));

@@ -5,6 +5,8 @@ import { danbooruSqlitePosts, dumpPosts, parseSidecar, ratingTag, readManifest, 
 import { TrainingDatabase, type PostRow } from '../../data/training-db.ts';
 import { imagePath, md5Hex } from '../../data/paths.ts';
 import { TagbooruError, errorMessage } from '../../errors.ts';
+import { writeAtomic } from '../../atomic-files.ts';
+import { readRegularFile, readRegularTextIfExists } from '../../regular-files.ts';
 import { IMAGE_EXTENSIONS, decodeImage, transcodeToPng } from '../../image/index.ts';
 import { choiceOption, defineCommand, numberOption, type Io } from '../command.ts';
 import { collectAll } from '../inputs.ts';
@@ -91,7 +93,7 @@ export const makeTrainingDatabaseCommand = defineCommand({
 async function readSidecar(image: string): Promise<string[] | null> {
   const stem = path.join(path.dirname(image), path.parse(image).name);
   for (const candidate of [`${stem}.txt`, `${image}.txt`]) {
-    const text = await fs.readFile(candidate, 'utf8').catch(() => null);
+    const text = await readRegularTextIfExists(candidate).catch(() => null);
     if (text !== null) return parseSidecar(text);
   }
   return null;
@@ -109,14 +111,14 @@ async function importFolder(dir: string, manifest: string | undefined, output: s
     try {
       const tags = manifest ? item.tags : await readSidecar(item.file);
       if (!tags) throw new Error('no .txt tag sidecar');
-      let bytes: Uint8Array = await fs.readFile(item.file);
+      let bytes: Uint8Array = await readRegularFile(item.file);
       await decodeImage(bytes); // refuse what cannot be trained on now, not mid-epoch
       let ext = path.extname(item.file).slice(1).toLowerCase();
       if (!TRAINABLE.has(ext)) [bytes, ext] = [await transcodeToPng(bytes), 'png'];
       const md5 = md5Hex(bytes);
       const target = imagePath(output, md5, ext);
       await fs.mkdir(path.dirname(target), { recursive: true });
-      await fs.writeFile(target, bytes);
+      await writeAtomic(target, bytes);
       add({ id: id++, md5, fileExt: ext, tags });
     } catch (e) {
       skip();

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { TrainingDatabase } from '../../data/training-db.ts';
 import { parseSidecar } from '../../data/sources.ts';
 import { TagbooruError } from '../../errors.ts';
+import { readRegularTextIfExists } from '../../regular-files.ts';
 import { IMAGE_EXTENSIONS } from '../../image/index.ts';
 import { readBundle } from '../../infer/bundle.ts';
 import { createTagger } from '../../infer/tagger.ts';
@@ -89,7 +90,7 @@ async function folderItems(dir: string, stdin: NodeJS.ReadableStream): Promise<L
   const files = await collectAll([dir], { recursive: true, extensions: IMAGE_EXTENSIONS, stdin });
   const out: Labelled[] = [];
   for (const file of files) {
-    const text = await fs.readFile(path.join(path.dirname(file), `${path.parse(file).name}.txt`), 'utf8').catch(() => null);
+    const text = await readRegularTextIfExists(path.join(path.dirname(file), `${path.parse(file).name}.txt`)).catch(() => null);
     if (text !== null) out.push({ file, tags: parseSidecar(text) });
   }
   return out;

@@ -2,6 +2,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { TagbooruError } from '../../errors.ts';
+import { writeAtomic } from '../../atomic-files.ts';
 import { DEFAULT_PROJECT, readProject } from '../../train/project.ts';
 import { trainProject } from '../../train/project-training.ts';
 import { defineCommand, numberOption, parse } from '../command.ts';
@@ -16,7 +17,7 @@ export const createProjectCommand = defineCommand({
     const file = path.join(dir, 'project.json');
     if (await fs.stat(file).catch(() => null)) throw new TagbooruError('E_USAGE', `${file} exists already`);
     await fs.mkdir(dir, { recursive: true });
-    await fs.writeFile(file, `${JSON.stringify(DEFAULT_PROJECT, null, 1)}\n`);
+    await writeAtomic(file, `${JSON.stringify(DEFAULT_PROJECT, null, 1)}\n`);
     io.stdout.write(`wrote ${file}. Next: put tags.txt beside it (tagbooru download-tags, or make-training-database --derive-tags) and set "database_path".\n`);
     return 0;
   },

@@ -1,6 +1,7 @@
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { TagbooruError, errorMessage } from '../../errors.ts';
+import { writeAtomic } from '../../atomic-files.ts';
+import { readRegularTextIfExists } from '../../regular-files.ts';
 import { IMAGE_EXTENSIONS } from '../../image/index.ts';
 import { EXISTING_POLICIES, captionTags, mergeCaption, type CaptionStyle, type ExistingCaptionPolicy } from '../../infer/caption.ts';
 import type { SelectionOptions } from '../../infer/selection.ts';
@@ -100,11 +101,11 @@ export const tagCommand = defineCommand({
 
 async function writeCaption(r: TagResult, style: CaptionStyle, policy: ExistingCaptionPolicy, withRating: boolean): Promise<void> {
   const file = path.join(path.dirname(r.file), `${path.parse(r.file).name}.txt`);
-  const existing = await fs.readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'ENOENT') return null;
-    throw e;
+  const existing = await readRegularTextIfExists(file).catch((e: unknown) => {
+    throw new TagbooruError('E_IO', `${path.basename(file)}: ${errorMessage(e)}`, { cause: e });
   });
   const tags = withRating && r.rating ? [r.rating, ...r.tags] : r.tags;
   const text = mergeCaption(existing, captionTags(tags, style), policy);
-  if (text !== null) await fs.writeFile(file, `${text}\n`);
+  // the folder is not synced per caption: a power cut may undo a rename, which leaves the old caption whole
+  if (text !== null) await writeAtomic(file, `${text}\n`, { syncFolder: false });
 }
