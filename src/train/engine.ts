@@ -6,7 +6,6 @@ import { FEED, FETCH, buildEvalGraph, buildTrainingStep } from '../autodiff/step
 import type { LossName, LossOptions } from '../autodiff/losses.ts';
 import type { OptimizerConfig } from '../autodiff/optimizers.ts';
 import { TagbooruError } from '../errors.ts';
-import { writeAtomic } from '../atomic-files.ts';
 import { ModelSession, type TensorData } from '../infer/session.ts';
 import { initWeights } from '../models/init.ts';
 import { buildModel } from '../models/registry.ts';
