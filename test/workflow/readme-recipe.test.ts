@@ -11,7 +11,11 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { exportInference } from '../../src/models/export.ts';
+import { buildModel } from '../../src/models/registry.ts';
 import { SHAPE_TAGS, drawSample } from '../helpers/shapes.ts';
+import { randomWeights } from '../import/_fixtures.ts';
+import { startHub } from '../import/_hub.ts';
 
 const run = promisify(execFile);
 const REPO = path.resolve('.');
@@ -21,6 +25,8 @@ const SIZE = 32;
 /** What a user short of time would pass: a tiny image size and two epochs; the architecture stays the default. */
 const TINY = ['--image-size', String(SIZE), '--epochs', '2'];
 
+/** selected_tags.csv rows: name and WD category (9 rating, 0 general, 4 character). */
+const WD_TAGS: [string, number][] = [['general', 9], ['sensitive', 9], ['questionable', 9], ['explicit', 9], ['1girl', 0], ['smile', 0], ['hatsune_miku', 4]];
 let root: string;
 
 /** The shell commands of the first ```sh block after a heading, `# comments` removed. */
@@ -32,10 +38,10 @@ function commandsUnder(heading: string): string[] {
 }
 
 /** `npx tagbooru …` resolves to the checkout's own bin; run that, in `cwd`, as a separate process. */
-async function tagbooru(command: string, cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+async function tagbooru(command: string, cwd: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   expect(command).toMatch(/^npx tagbooru /);
   const args = command.replace(/^npx tagbooru /, '').split(/\s+/);
-  const env = { ...process.env, TAGBOORU_HOME: path.join(root, 'store'), TAGBOORU_MODEL: '', NODE_OPTIONS: '' };
+  const env = { ...process.env, TAGBOORU_HOME: path.join(root, 'store'), TAGBOORU_MODEL: '', NODE_OPTIONS: '', ...extraEnv };
   try {
     const { stdout, stderr } = await run(process.execPath, [path.join(REPO, 'bin', 'tagbooru.js'), ...args], { cwd, env, maxBuffer: 1 << 24 });
     return { code: 0, stdout, stderr };
@@ -67,19 +73,44 @@ afterAll(async () => {
   await fs.rm(root, { recursive: true, force: true });
 });
 
-test('the quick start installs with the command CI runs, and its tag command runs in the checkout', async () => {
-  const lines = README.slice(0, README.indexOf('\n## ')).match(/```sh\n[\s\S]*?```/)![0].split('\n').filter((l) => l && !l.startsWith('#') && !l.startsWith('```'));
+/** The ```sh blocks of the README before its first `## ` section, each as its command lines. */
+function quickStartBlocks(): string[][] {
+  const top = README.slice(0, README.indexOf('\n## '));
+  return [...top.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!.split('\n').map((l) => l.replace(/(^|\s)#.*$/, '').trim()).filter(Boolean));
+}
+
+test('the quick start: one install, the command CI runs, the samples tagged, a real model pulled and used', async () => {
+  const [setup, pull] = quickStartBlocks();
   const ci = (await fs.readFile(path.join(REPO, '.ci', 'run'), 'utf8')).split('\n').filter((l) => /^npm /.test(l));
   expect(ci.map((l) => l.split(' ').slice(0, 2).join(' '))).toEqual(['npm ci', 'npm test']);
   // install once, then test: no second `npm ci`
-  expect(lines).toEqual(['npm ci && npx tagbooru tag samples/', 'npm test']);
-  const tagged = await tagbooru(lines[0]!.split(' && ')[1]!, REPO);
+  expect(setup).toEqual(['npm ci && npx tagbooru tag samples/', 'npm test']);
+  const tagged = await tagbooru(setup![0]!.split(' && ')[1]!, REPO);
   expect(tagged.code).toBe(0);
   expect(tagged.stdout).toMatch(/heldout-\d+\.png/);
-  // the quick start says what the bundled model is and names the command for a real one
+  // it says what the bundled model is
   const model = JSON.parse(await fs.readFile(path.join(REPO, 'models', 'default', 'tagger.json'), 'utf8')) as { tags: unknown[] };
-  expect(README.slice(0, README.indexOf('\n## CLI'))).toMatch(new RegExp(`knows ${model.tags.length} tags`));
-  expect(README).toMatch(/\nnpx tagbooru pull wd-swinv2-tagger-v3 /);
+  expect(README.slice(0, README.indexOf('\n## '))).toMatch(new RegExp(`knows ${model.tags.length} tags`));
+
+  // and how to get a real one: the hub here is a stub on 127.0.0.1 serving a tiny model in WD's layout
+  expect(pull).toEqual(['npx tagbooru pull wd-swinv2-tagger-v3', 'npx tagbooru tag photos/ --model wd-swinv2-tagger-v3']);
+  const spec = buildModel('test_tiny', { tags: WD_TAGS.length, imageSize: [32, 32] });
+  const onnx = exportInference(spec, randomWeights(spec, 3, 0.01), { inputName: 'input', outputName: 'output' });
+  const csv = ['tag_id,name,category,count', ...WD_TAGS.map(([n, c], i) => `${i},${n},${c},${100 - i}`)].join('\n');
+  const repo = '/SmilingWolf/wd-swinv2-tagger-v3/resolve/main';
+  const hub = await startHub({ files: new Map([[`${repo}/model.onnx`, onnx], [`${repo}/selected_tags.csv`, Buffer.from(`${csv}\n`)]]) });
+  try {
+    await fs.mkdir(path.join(root, 'photos'));
+    await fs.copyFile(path.join(REPO, 'samples', 'heldout-1000004.png'), path.join(root, 'photos', 'photo.png'));
+    const pulled = await tagbooru(pull![0]!, root, { TAGBOORU_HUB_URL: hub.url });
+    expect(pulled.code, pulled.stderr).toBe(0);
+    const used = await tagbooru(`${pull![1]!} --format json --threshold 0`, root);
+    expect(used.code, used.stderr).toBe(0);
+    const [result] = JSON.parse(used.stdout) as { tags: { name: string }[] }[];
+    expect(result!.tags.map((t) => t.name).sort()).toEqual(WD_TAGS.filter(([, c]) => c !== 9).map(([n]) => n).sort());
+  } finally {
+    await hub.close();
+  }
 }, 60_000);
 
 test('the training recipe runs as written on a folder of images with caption files', async () => {
