@@ -14,9 +14,16 @@ import { DEFAULT_PROJECT, validateProject, type ProjectConfig } from './project.
 export const PROJECT_DATABASE = 'data/training.sqlite';
 
 /**
- * Settings for a folder of `images` trained on a CPU. DeepDanbooru's defaults assume Danbooru: posts with
- * 20+ tags (`minimum_tag_count` counts the tags of each image), millions of images, a GPU at 299 px.
+ * A project from a folder is trained on a CPU. DeepDanbooru's defaults assume Danbooru: posts with 20+ tags
+ * (`minimum_tag_count` counts the tags of each image), millions of images, a GPU at 299 px.
  */
+export const FOLDER_PROJECT = {
+  model: 'resnet_custom_narrow', image_width: 160, image_height: 160, minimum_tag_count: 1, checkpoint_frequency_mb: 50,
+  // the bundled model's augmentation: a caption folder is upright, unlike DeepDanbooru's full turns
+  rotation_range: [-10, 10], scale_range: [0.9, 1.1], shift_range: [-0.05, 0.05],
+} satisfies Partial<ProjectConfig>;
+
+/** {@link FOLDER_PROJECT} plus what depends on the number of images. */
 export function folderDefaults(images: number): Partial<ProjectConfig> {
   // about 20 images to fit thresholds on, between DeepDanbooru's 5 % and a fifth of the folder
   const validation = Math.min(0.2, Math.max(0.05, Math.round((20 / images) * 100) / 100));
@@ -24,13 +31,7 @@ export function folderDefaults(images: number): Partial<ProjectConfig> {
   const batch = Math.min(32, 2 ** Math.floor(Math.log2(Math.max(1, train / 4))));
   // about 6,000 samples in all: 2½ minutes at the bundled model's stage 1 rate (12 epochs of 9,500 images at 160 px in 49 minutes: 39 images/s)
   const epochs = Math.min(50, Math.max(10, Math.round(6000 / images)));
-  return {
-    model: 'resnet_custom_narrow', image_width: 160, image_height: 160,
-    minimum_tag_count: 1, minibatch_size: batch, epoch_count: epochs,
-    checkpoint_frequency_mb: 50, validation_fraction: validation,
-    // the bundled model's augmentation: a caption folder is upright, unlike DeepDanbooru's full turns
-    rotation_range: [-10, 10], scale_range: [0.9, 1.1], shift_range: [-0.05, 0.05],
-  };
+  return { ...FOLDER_PROJECT, minibatch_size: batch, epoch_count: epochs, validation_fraction: validation };
 }
 
 /** Tags kept in tags.txt: on at least 1 % of the images, between 2 and DeepDanbooru's 20. */

@@ -1,7 +1,8 @@
 /** DeepDanbooru's project commands: create-project, train-project, evaluate-project. */
 import path from 'node:path';
 import { TagbooruError } from '../../errors.ts';
-import { PROJECT_DATABASE, createProject, createProjectFromFolder } from '../../train/project-setup.ts';
+import { DEFAULT_PROJECT } from '../../train/project.ts';
+import { FOLDER_PROJECT, PROJECT_DATABASE, createProject, createProjectFromFolder } from '../../train/project-setup.ts';
 import { trainProject } from '../../train/project-training.ts';
 import { defineCommand, numberOption, parse } from '../command.ts';
 import { resolveProjectModel } from '../model-option.ts';
@@ -12,13 +13,13 @@ export const createProjectCommand = defineCommand({
   name: 'create-project',
   usage: 'create-project <dir> [--from-folder <images>]',
   options: {
-    'from-folder': { type: 'string', placeholder: 'dir', description: 'images with .txt caption files: builds data/training.sqlite, tags.txt, categories.json and a project.json sized to the folder' },
+    'from-folder': { type: 'string', placeholder: 'dir', description: `images with .txt caption files: builds ${PROJECT_DATABASE}, tags.txt, categories.json and a project.json sized to the folder` },
     manifest: { type: 'string', placeholder: 'file', description: 'with --from-folder: a CSV (file,tags) or JSONL ({file, tags}) instead of caption files' },
     'min-tag-frequency': { type: 'string', placeholder: 'n', description: 'with --from-folder: tags on fewer images are left out of tags.txt (default: 1 % of the images, 2–20)' },
-    model: { type: 'string', placeholder: 'arch', description: 'architecture (default: resnet_custom_v2; from a folder resnet_custom_narrow)' },
-    'image-size': { type: 'string', placeholder: 'px', description: 'training image width and height (default: 299; from a folder 160)' },
-    epochs: { type: 'string', placeholder: 'n', description: 'epoch_count (default: 10; from a folder 10–50, about 6,000 samples)' },
-    'minibatch-size': { type: 'string', placeholder: 'n', description: 'minibatch_size (default: 32; from a folder at most a quarter of its training images)' },
+    model: { type: 'string', placeholder: 'arch', description: `architecture (default: ${DEFAULT_PROJECT.model}; from a folder ${FOLDER_PROJECT.model})` },
+    'image-size': { type: 'string', placeholder: 'px', description: `training image width and height (default: ${DEFAULT_PROJECT.image_width}; from a folder ${FOLDER_PROJECT.image_width})` },
+    epochs: { type: 'string', placeholder: 'n', description: `epoch_count (default: ${DEFAULT_PROJECT.epoch_count}; from a folder 10–50, about 6,000 samples)` },
+    'minibatch-size': { type: 'string', placeholder: 'n', description: `minibatch_size (default: ${DEFAULT_PROJECT.minibatch_size}; from a folder at most a quarter of its training images)` },
   },
   details: 'Every value is written to project.json, where it can be changed before train-project runs.',
   async run({ values: v, positionals: [dir] }, io) {
