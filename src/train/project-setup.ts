@@ -115,7 +115,7 @@ export async function createProjectFromFolder(dir: string, o: FolderProjectOptio
     const minimum = o.minimumTagFrequency ?? minimumTagFrequency(built.posts);
     const tags = deriveTagLists(built.tagCounts, minimum);
     if (tags.general.length === 0) {
-      const most = Math.max(0, ...built.tagCounts.values());
+      const most = [...built.tagCounts.values()].reduce((a, b) => Math.max(a, b), 0);
       throw new TagbooruError('E_USAGE', `no tag is on ${minimum} or more of the ${built.posts} images (the most common is on ${most}); lower --min-tag-frequency (now ${minimum})`);
     }
     const sized = applyOverrides({ ...DEFAULT_PROJECT, ...folderDefaults(built.posts), database_path: PROJECT_DATABASE }, o);
