@@ -59,9 +59,9 @@ const TAGBOORU_DDL = [
   'CREATE TABLE IF NOT EXISTS tagbooru_recipes (post_id INTEGER NOT NULL PRIMARY KEY, recipe TEXT NOT NULL)',
 ];
 
+const TRAINABLE_SQL = "(file_ext = 'png' OR file_ext = 'jpg' OR file_ext = 'jpeg')";
 // NOTE: DeepDanbooru's `load_image_records` query, ordering included; only `id` is added.
-const RECORDS_SQL = `SELECT id, md5, file_ext, tag_string FROM posts
-  WHERE (file_ext = 'png' OR file_ext = 'jpg' OR file_ext = 'jpeg') AND (tag_count_general >= ?) ORDER BY id`;
+const RECORDS_SQL = `SELECT id, md5, file_ext, tag_string FROM posts WHERE ${TRAINABLE_SQL} AND (tag_count_general >= ?) ORDER BY id`;
 
 export class TrainingDatabase {
   private constructor(
@@ -124,6 +124,12 @@ export class TrainingDatabase {
         path: imagePath(this.path, row.md5, row.file_ext),
       };
     }
+  }
+
+  /** What DeepDanbooru's filter sees: all posts, those with a trainable file type, and their largest general tag count. */
+  filterCounts(): { posts: number; trainable: number; mostGeneralTags: number } {
+    return this.db.prepare(`SELECT count(*) AS posts, count(CASE WHEN ${TRAINABLE_SQL} THEN 1 END) AS trainable,
+      coalesce(max(CASE WHEN ${TRAINABLE_SQL} THEN tag_count_general END), 0) AS mostGeneralTags FROM posts`).get() as { posts: number; trainable: number; mostGeneralTags: number };
   }
 
   post(id: number): PostRow | undefined {

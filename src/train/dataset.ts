@@ -27,13 +27,21 @@ export interface SplitData {
   readonly unlabelled: number;
 }
 
-export function loadSplit(databasePath: string, tags: readonly string[], minimumTagCount: number, validationFraction: number): SplitData {
+export interface SplitOptions {
+  /** DeepDanbooru's `minimum_tag_count`: the general tags an image needs to be trained on. */
+  readonly minimumTagCount: number;
+  readonly validationFraction: number;
+  /** Where the two settings are set, for the error that names them. */
+  readonly settingsFile: string;
+}
+
+export function loadSplit(databasePath: string, tags: readonly string[], o: SplitOptions): SplitData {
   const db = TrainingDatabase.open(databasePath, { readonly: true });
   try {
     const index = new Map(tags.map((t, i) => [t, i]));
     const train: LabelledRecord[] = [], validation: LabelledRecord[] = [];
     let unknownTags = 0, unlabelled = 0;
-    for (const r of db.records({ minimumTagCount })) {
+    for (const r of db.records({ minimumTagCount: o.minimumTagCount })) {
       const labels: number[] = [];
       for (const t of r.tags) {
         const i = index.get(t);
@@ -41,19 +49,25 @@ export function loadSplit(databasePath: string, tags: readonly string[], minimum
         else labels.push(i);
       }
       if (labels.length === 0) unlabelled++;
-      (isValidation(r.id, validationFraction) ? validation : train).push({ ...r, labels: Uint32Array.from(labels) });
+      (isValidation(r.id, o.validationFraction) ? validation : train).push({ ...r, labels: Uint32Array.from(labels) });
     }
-    if (train.length === 0) {
-      const total = db.postCount();
-      const why = total === 0
-        ? `${databasePath} has no posts`
-        : `none of the ${total} posts in ${databasePath} passed the filter: file_ext png/jpg/jpeg and tag_count_general >= minimum_tag_count (${minimumTagCount})${validation.length ? `, outside the ${validation.length} validation posts` : ''}`;
-      throw new TagbooruError('E_USAGE', `empty training set: ${why}`);
-    }
+    if (train.length === 0) throw new TagbooruError('E_USAGE', `empty training set: ${whyEmpty(db, validation.length, o)}`);
     return { train, validation, unknownTags, unlabelled };
   } finally {
     db.close();
   }
+}
+
+/** The filter that removed everything, the setting that controls it and its value now. */
+function whyEmpty(db: TrainingDatabase, validation: number, o: SplitOptions): string {
+  const c = db.filterCounts();
+  if (c.posts === 0) return `${db.path} has no posts`;
+  if (c.trainable === 0) return `none of the ${c.posts} posts in ${db.path} is a png, jpg or jpeg file`;
+  if (validation === 0) {
+    return `none of the ${c.trainable} images in ${db.path} has ${o.minimumTagCount} or more general tags (the most on one image is ${c.mostGeneralTags}): ` +
+      `lower "minimum_tag_count" in ${o.settingsFile} (now ${o.minimumTagCount}; DeepDanbooru's 20 suits Danbooru posts, 1 suits caption files)`;
+  }
+  return `all ${validation} usable images fell in the validation split: lower "validation_fraction" in ${o.settingsFile} (now ${o.validationFraction}) or add images`;
 }
 
 export interface SampleOptions {

@@ -79,10 +79,11 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
   const tags = await projectTags(o.dir);
   const names = tags.map((t) => t.name);
   const fraction = c.validation_fraction ?? 0.05;
-  const split = loadSplit(databasePath(project), names, c.minimum_tag_count, fraction);
+  const settingsFile = path.join(o.dir, 'project.json');
+  const split = loadSplit(databasePath(project), names, { minimumTagCount: c.minimum_tag_count, validationFraction: fraction, settingsFile });
   o.log(`${split.train.length} training and ${split.validation.length} validation images, ${tags.length} tags` +
     (split.unknownTags ? `; ${split.unknownTags} tag occurrences not in tags.txt ignored` : '') + (split.unlabelled ? `; ${split.unlabelled} images carry none of the tags` : ''));
-  if (split.train.length < c.minibatch_size) throw new TagbooruError('E_USAGE', `${split.train.length} training images are fewer than one minibatch (minibatch_size ${c.minibatch_size})`);
+  if (split.train.length < c.minibatch_size) throw new TagbooruError('E_USAGE', `${split.train.length} training images are fewer than one minibatch: lower "minibatch_size" in ${settingsFile} (now ${c.minibatch_size})`);
 
   const trainer = await createTrainer({
     model: c.model, tags: tags.length, imageSize: [c.image_height, c.image_width], batchSize: c.minibatch_size,

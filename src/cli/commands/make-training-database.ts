@@ -1,18 +1,13 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { countTags, deriveTagLists, writeTagFiles } from '../../data/tags.ts';
-import { danbooruSqlitePosts, dumpPosts, parseSidecar, ratingTag, readManifest, type FolderItem, type RatingScheme, type SourceFilter, type SourcePost } from '../../data/sources.ts';
-import { TrainingDatabase, type PostRow } from '../../data/training-db.ts';
-import { imagePath, md5Hex } from '../../data/paths.ts';
-import { TagbooruError, errorMessage } from '../../errors.ts';
-import { writeAtomic } from '../../atomic-files.ts';
-import { readRegularFile, readRegularTextIfExists } from '../../regular-files.ts';
-import { IMAGE_EXTENSIONS, decodeImage, transcodeToPng } from '../../image/index.ts';
+import { danbooruSqlitePosts, dumpPosts, ratingTag, readManifest, type FolderItem, type RatingScheme, type SourceFilter, type SourcePost } from '../../data/sources.ts';
+import { TagbooruError } from '../../errors.ts';
+import { IMAGE_EXTENSIONS } from '../../image/index.ts';
+import { buildFolderDatabase, removeDatabase, writeNewDatabase, type FolderDatabase } from '../../train/folder-database.ts';
 import { choiceOption, defineCommand, numberOption, type Io } from '../command.ts';
 import { collectAll } from '../inputs.ts';
 import { createProgress } from '../progress.ts';
-
-const TRAINABLE = new Set(['png', 'jpg', 'jpeg']);
 
 export const makeTrainingDatabaseCommand = defineCommand({
   name: 'make-training-database',
@@ -45,85 +40,55 @@ export const makeTrainingDatabaseCommand = defineCommand({
     const minCount = numberOption('derive-tags', v['derive-tags'], 1, Number.MAX_SAFE_INTEGER, true);
     if (await fs.stat(output).catch(() => null)) {
       if (!v.overwrite) throw new TagbooruError('E_USAGE', `${output} exists; add --overwrite to replace it`);
-      for (const suffix of ['', '-wal', '-shm']) await fs.rm(`${output}${suffix}`, { force: true });
+      await removeDatabase(output);
     }
 
-    const db = TrainingDatabase.open(output, { create: true });
-    const counts = { posts: 0, skipped: 0 };
-    const records: { tags: string[] }[] = [];
-    try {
-      const batch: PostRow[] = [];
-      const flush = () => {
-        db.insertPosts(batch);
-        batch.length = 0;
-      };
-      const add = (p: { id: number; md5: string; fileExt: string; tags: string[] }, rating: string | null) => {
+    if (folder) {
+      const built = await importFolder(folder, v.manifest, output, io, { firstId: filter.startId, vacuum: v.vacuum });
+      if (minCount !== undefined) await deriveTags(path.dirname(output), built.tagCounts, minCount, io);
+      io.stdout.write(`wrote ${output}: ${built.posts} posts${built.skipped ? `, ${built.skipped} skipped` : ''}\n`);
+      return built.skipped > 0 ? 1 : 0;
+    }
+
+    const sourcePosts: Iterable<SourcePost> | AsyncIterable<SourcePost> = /\.jsonl?$/i.test(source!) ? dumpPosts(source!, filter) : danbooruSqlitePosts(source!, filter);
+    const { posts, records } = await writeNewDatabase(output, async (insert) => {
+      const records: { tags: string[] }[] = [];
+      let posts = 0;
+      for await (const p of sourcePosts) {
         const general = p.tags.filter((t) => !t.startsWith('rating:'));
-        const tags = rating ? [...general, rating] : p.tags;
-        batch.push({ id: p.id, md5: p.md5, file_ext: p.fileExt, tag_string: tags.join(' '), tag_count_general: general.length });
-        if (minCount !== undefined) records.push({ tags });
-        counts.posts++;
-        if (batch.length >= 10_000) flush();
-      };
-      if (folder) {
-        await importFolder(folder, v.manifest, output, filter.startId, io, (p) => add(p, null), () => void counts.skipped++);
-      } else {
-        const posts: Iterable<SourcePost> | AsyncIterable<SourcePost> = /\.jsonl?$/i.test(source!) ? dumpPosts(source!, filter) : danbooruSqlitePosts(source!, filter);
-        for await (const p of posts) add({ ...p, tags: p.tags.filter((t) => !t.startsWith('rating:')) }, ratingTag(p.rating, scheme));
+        const rating = ratingTag(p.rating, scheme);
+        const tags = rating ? [...general, rating] : general;
+        insert({ id: p.id, md5: p.md5, file_ext: p.fileExt, tag_string: tags.join(' '), tag_count_general: general.length });
+        if (minCount !== undefined) records.push({ tags }); // a Danbooru dump has millions of posts
+        posts++;
       }
-      flush();
-      if (counts.posts === 0) throw new TagbooruError('E_USAGE', folder ? `no usable images in ${folder}` : `no posts in ${source} passed the filter (ids ${filter.startId}–${filter.endId}${filter.useDeleted ? '' : ', deleted posts excluded'})`);
-      if (v.vacuum) db.vacuum();
-    } catch (e) {
-      db.close();
-      for (const suffix of ['', '-wal', '-shm']) await fs.rm(`${output}${suffix}`, { force: true });
-      throw e;
-    }
-    db.close();
-    if (minCount !== undefined) {
-      const lists = deriveTagLists(countTags(records), minCount);
-      await writeTagFiles(path.dirname(output), lists);
-      io.stdout.write(`wrote tags.txt: ${lists.general.length} general + ${lists.system.length} rating tags seen at least ${minCount} times\n`);
-    }
-    io.stdout.write(`wrote ${output}: ${counts.posts} posts${counts.skipped ? `, ${counts.skipped} skipped` : ''}\n`);
-    return counts.skipped > 0 ? 1 : 0;
+      if (posts === 0) throw new TagbooruError('E_USAGE', `no posts in ${source} passed the filter (ids ${filter.startId}–${filter.endId}${filter.useDeleted ? '' : ', deleted posts excluded'})`);
+      return { posts, records };
+    }, { vacuum: v.vacuum });
+    if (minCount !== undefined) await deriveTags(path.dirname(output), countTags(records), minCount, io);
+    io.stdout.write(`wrote ${output}: ${posts} posts\n`);
+    return 0;
   },
 });
 
-async function readSidecar(image: string): Promise<string[] | null> {
-  const stem = path.join(path.dirname(image), path.parse(image).name);
-  for (const candidate of [`${stem}.txt`, `${image}.txt`]) {
-    const text = await readRegularTextIfExists(candidate).catch(() => null);
-    if (text !== null) return parseSidecar(text);
-  }
-  return null;
+async function deriveTags(dir: string, counts: ReadonlyMap<string, number>, minCount: number, io: Io): Promise<void> {
+  const lists = deriveTagLists(counts, minCount);
+  await writeTagFiles(dir, lists);
+  io.stdout.write(`wrote tags.txt: ${lists.general.length} general + ${lists.system.length} rating tags seen at least ${minCount} times\n`);
 }
 
-/** Copy images into the DeepDanbooru layout under real md5 names; anything else becomes PNG so it trains. */
-async function importFolder(dir: string, manifest: string | undefined, output: string, firstId: number, io: Io, add: (p: { id: number; md5: string; fileExt: string; tags: string[] }) => void, skip: () => void): Promise<void> {
+/** A folder's images with their sidecars, or a manifest's entries, into a new database at `output`, with a progress bar. */
+export async function importFolder(folder: string, manifest: string | undefined, output: string, io: Io, o: { firstId?: number; vacuum?: boolean } = {}): Promise<FolderDatabase> {
   const items: FolderItem[] = manifest
     ? readManifest(manifest)
-    : (await collectAll([dir], { recursive: true, extensions: IMAGE_EXTENSIONS, stdin: io.stdin })).map((file) => ({ file, tags: [] }));
+    : (await collectAll([folder], { recursive: true, extensions: IMAGE_EXTENSIONS, stdin: io.stdin })).map((file) => ({ file, tags: [] }));
   const progress = createProgress(io, items.length);
-  let id = firstId, done = 0;
-  for (const item of items) {
-    progress.update(++done);
-    try {
-      const tags = manifest ? item.tags : await readSidecar(item.file);
-      if (!tags) throw new Error('no .txt tag sidecar');
-      let bytes: Uint8Array = await readRegularFile(item.file);
-      await decodeImage(bytes); // refuse what cannot be trained on now, not mid-epoch
-      let ext = path.extname(item.file).slice(1).toLowerCase();
-      if (!TRAINABLE.has(ext)) [bytes, ext] = [await transcodeToPng(bytes), 'png'];
-      const md5 = md5Hex(bytes);
-      const target = imagePath(output, md5, ext);
-      await fs.mkdir(path.dirname(target), { recursive: true });
-      await writeAtomic(target, bytes);
-      add({ id: id++, md5, fileExt: ext, tags });
-    } catch (e) {
-      skip();
-      progress.log(`skipped ${item.file}: ${errorMessage(e)}`);
-    }
+  try {
+    return await buildFolderDatabase(items, output, {
+      ...o, source: folder, sidecars: !manifest,
+      onProgress: (done) => progress.update(done), onSkip: (file, reason) => progress.log(`skipped ${file}: ${reason}`),
+    });
+  } finally {
+    progress.finish();
   }
-  progress.finish();
 }

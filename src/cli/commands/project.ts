@@ -1,25 +1,55 @@
 /** DeepDanbooru's project commands: create-project, train-project, evaluate-project. */
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { TagbooruError } from '../../errors.ts';
-import { writeAtomic } from '../../atomic-files.ts';
-import { DEFAULT_PROJECT, readProject } from '../../train/project.ts';
+import { DEFAULT_PROJECT } from '../../train/project.ts';
+import { FOLDER_PROJECT, PROJECT_DATABASE, createProject, createProjectFromFolder } from '../../train/project-setup.ts';
 import { trainProject } from '../../train/project-training.ts';
 import { defineCommand, numberOption, parse } from '../command.ts';
+import { resolveProjectModel } from '../model-option.ts';
 import { evaluateCommand } from './evaluate.ts';
+import { importFolder } from './make-training-database.ts';
 
 export const createProjectCommand = defineCommand({
   name: 'create-project',
-  usage: 'create-project <dir>',
-  options: {},
-  async run({ positionals: [dir] }, io) {
+  usage: 'create-project <dir> [--from-folder <images>]',
+  options: {
+    'from-folder': { type: 'string', placeholder: 'dir', description: `images with .txt caption files: builds ${PROJECT_DATABASE}, tags.txt, categories.json and a project.json sized to the folder` },
+    manifest: { type: 'string', placeholder: 'file', description: 'with --from-folder: a CSV (file,tags) or JSONL ({file, tags}) instead of caption files' },
+    'min-tag-frequency': { type: 'string', placeholder: 'n', description: 'with --from-folder: tags on fewer images are left out of tags.txt (default: 1 % of the images, 2–20)' },
+    model: { type: 'string', placeholder: 'arch', description: `architecture (default: ${DEFAULT_PROJECT.model}; from a folder ${FOLDER_PROJECT.model})` },
+    'image-size': { type: 'string', placeholder: 'px', description: `training image width and height (default: ${DEFAULT_PROJECT.image_width}; from a folder ${FOLDER_PROJECT.image_width})` },
+    epochs: { type: 'string', placeholder: 'n', description: `epoch_count (default: ${DEFAULT_PROJECT.epoch_count}; from a folder 10–50, about 6,000 samples)` },
+    'minibatch-size': { type: 'string', placeholder: 'n', description: `minibatch_size (default: ${DEFAULT_PROJECT.minibatch_size}; from a folder at most a quarter of its training images)` },
+  },
+  details: 'Every value is written to project.json, where it can be changed before train-project runs.',
+  async run({ values: v, positionals: [dir] }, io) {
     if (!dir) throw new TagbooruError('E_USAGE', 'give the project folder');
-    const file = path.join(dir, 'project.json');
-    if (await fs.stat(file).catch(() => null)) throw new TagbooruError('E_USAGE', `${file} exists already`);
-    await fs.mkdir(dir, { recursive: true });
-    await writeAtomic(file, `${JSON.stringify(DEFAULT_PROJECT, null, 1)}\n`);
-    io.stdout.write(`wrote ${file}. Next: put tags.txt beside it (tagbooru download-tags, or make-training-database --derive-tags) and set "database_path".\n`);
-    return 0;
+    const overrides = {
+      model: v.model,
+      imageSize: numberOption('image-size', v['image-size'], 8, 4096, true),
+      epochs: numberOption('epochs', v.epochs, 1, 100_000, true),
+      minibatchSize: numberOption('minibatch-size', v['minibatch-size'], 1, 4096, true),
+    };
+    const folder = v['from-folder'];
+    if (!folder) {
+      if (v.manifest || v['min-tag-frequency']) throw new TagbooruError('E_USAGE', '--manifest and --min-tag-frequency go with --from-folder');
+      const { file } = await createProject(dir, overrides);
+      io.stdout.write(`wrote ${file}. Next: put tags.txt beside it (tagbooru download-tags, or make-training-database --derive-tags) and set "database_path".\n`);
+      return 0;
+    }
+    const made = await createProjectFromFolder(dir, {
+      ...overrides,
+      minimumTagFrequency: numberOption('min-tag-frequency', v['min-tag-frequency'], 1, Number.MAX_SAFE_INTEGER, true),
+      buildDatabase: (output) => importFolder(folder, v.manifest, output, io),
+    });
+    const c = made.config, d = made.database;
+    io.stdout.write([
+      `wrote ${path.join(dir, PROJECT_DATABASE)}: ${d.posts} images${d.skipped ? `, ${d.skipped} skipped` : ''}`,
+      `wrote tags.txt and categories.json: ${made.tags.general.length} general + ${made.tags.system.length} rating tags on at least ${made.minimumTagFrequency} images`,
+      `wrote ${made.file}: ${c.model} at ${c.image_width}×${c.image_height}, ${c.epoch_count} epochs of ${c.minibatch_size}, ${Math.round((c.validation_fraction ?? 0) * 100)} % held out for validation`,
+      `Next: tagbooru train-project ${dir}`,
+    ].map((l) => `${l}\n`).join(''));
+    return d.skipped > 0 ? 1 : 0;
   },
 });
 
@@ -52,9 +82,7 @@ export const evaluateProjectCommand = defineCommand({
   },
   async run({ values: v, positionals: [dir, target] }, io) {
     if (!dir || !target) throw new TagbooruError('E_USAGE', 'evaluate-project: give the project folder and an image or folder');
-    const { config } = await readProject(dir);
-    const bundle = path.join(dir, `model-${config.model}`);
-    if (!(await fs.stat(path.join(bundle, 'tagger.json')).catch(() => null))) throw new TagbooruError('E_USAGE', `${dir} has no trained model yet (${bundle}); run train-project first`);
+    const bundle = await resolveProjectModel(dir);
     return evaluateCommand.run(parse(evaluateCommand, [target, '--model-path', bundle, '--threshold', v.threshold ?? '0.5', '--allow-folder']), io);
   },
 });
