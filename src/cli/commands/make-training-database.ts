@@ -108,7 +108,7 @@ async function importFolder(dir: string, manifest: string | undefined, output: s
     progress.update(++done);
     try {
       const tags = manifest ? item.tags : await readSidecar(item.file);
-      if (!tags) throw new Error('no .txt tag sidecar');
+      if (!tags) throw new TagbooruError('E_IO', 'no .txt tag sidecar');
       let bytes: Uint8Array = await fs.readFile(item.file);
       await decodeImage(bytes); // refuse what cannot be trained on now, not mid-epoch
       let ext = path.extname(item.file).slice(1).toLowerCase();
