@@ -14,8 +14,8 @@ const FIXES: Record<NativePackage, () => string> = {
   'better-sqlite3': () =>
     'It compiles from source when installed, which needs a C++ toolchain, Python 3 and the Node headers ' +
     '(Debian: `apt-get install build-essential python3`; Debian\'s nodejs ships the headers in /usr/include/node). ' +
-    'Then run `npm_config_nodedir=/usr npm rebuild better-sqlite3`, with "better-sqlite3": true in package.json#allowScripts ' +
-    '(a build for another Node version fails the same way: rebuild after changing Node).',
+    'Then run `npm_config_nodedir=/usr npm rebuild better-sqlite3` (drop the nodedir where node-gyp may download headers), ' +
+    'with "better-sqlite3": true in package.json#allowScripts. A build for another Node version fails the same way: rebuild after changing Node.',
   'onnxruntime-node': () =>
     'Its CPU binaries ship inside the package for linux-x64, linux-arm64, darwin-arm64, win32-x64 and win32-arm64 ' +
     `(this machine: ${here}). Reinstall it with \`ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node\` ` +
