@@ -15,6 +15,19 @@ export default tseslint.config(
     },
   },
   {
+    // A plain Error reaches a user as E_INTERNAL, with the wrong exit status and HTTP status: failures carry a
+    // TagbooruError code, and only a broken internal invariant (a bug if it fires) may be an InvariantError.
+    // src/web is left out: the browser shows messages in the page, and codes exist for the CLI and the server.
+    files: ['src/**/*.ts', 'src/**/*.js'],
+    ignores: ['src/web/**'],
+    rules: {
+      'no-restricted-syntax': ['error', {
+        selector: ':matches(NewExpression, CallExpression)[callee.name=/^(Error|RangeError|TypeError)$/]',
+        message: 'Throw a TagbooruError with a code (src/errors.ts); use InvariantError only for a broken internal invariant.',
+      }],
+    },
+  },
+  {
     files: ['bin/*.js', 'src/**/*.js', 'eslint.config.js', 'vitest.config.ts'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },

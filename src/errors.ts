@@ -21,6 +21,14 @@ export class TagbooruError extends Error {
   }
 }
 
+/**
+ * A broken internal invariant: a bug in tagbooru if it fires, never a user's mistake (those are TagbooruErrors
+ * with a code). The lint rule allows plain errors only under this name, so `grep InvariantError` lists them all.
+ */
+export class InvariantError extends Error {
+  override readonly name = 'InvariantError';
+}
+
 /** A value as an error message shows it: `"x"`, `null`, `an array of length 3`, `1.5 of type number`. */
 export function describeValue(value: unknown): string {
   if (typeof value === 'string') return `"${value}"`;

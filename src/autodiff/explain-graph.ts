@@ -5,7 +5,7 @@
  * image asked for, with no parameter gradients. Inputs: `x` (NHWC, as the inference graph) and `seed`
  * [B,T]; every gradient is that of Σ seed·logits, and `probs` is the sigmoid of the logits.
  */
-import { TagbooruError, invalidOption } from '../errors.ts';
+import { InvariantError, TagbooruError, invalidOption } from '../errors.ts';
 import { Graph, sigmoid, type Value } from '../graph/index.ts';
 import { inferShapes, variables } from '../models/shapes.ts';
 import { layerInputs, type Layer, type ModelSpec, type Weights } from '../models/spec.ts';
@@ -42,7 +42,7 @@ function explainPass(g: Graph, spec: ModelSpec, weights: Weights, batch: number 
     const hit = baked.get(key);
     if (hit) return hit;
     const shape = shapes.get(key), data = weights.get(key);
-    if (!shape) throw new Error(`model ${spec.name} has no variable ${key}`);
+    if (!shape) throw new InvariantError(`model ${spec.name} has no variable ${key}`);
     if (!data) throw new TagbooruError('E_MODEL', `missing weight ${key} for model ${spec.name}`);
     const v = g.initializer(g.fresh(key), data, shape);
     baked.set(key, v);

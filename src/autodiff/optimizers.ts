@@ -2,6 +2,7 @@
  * Optimizer updates as graph nodes, with Keras' formulas (DeepDanbooru trained with tf.keras).
  * The learning rate and step counter are graph inputs, so schedules cost nothing.
  */
+import { InvariantError } from '../errors.ts';
 import { add, mul, numel, reshape, sub, type Graph, type Value } from '../graph/index.ts';
 import { concat, div, pow, sqrt } from '../graph/math.ts';
 
@@ -112,7 +113,7 @@ export function buildGroupedUpdate(g: Graph, config: OptimizerConfig, members: r
   const next = buildUpdate(g, config, { ...shared, w: joined((m) => m.w), grad: joined((m) => m.grad), slots: Object.fromEntries(names.map((k) => [k, joined((m) => m.slots[k]!)])) });
   const split = (v: Value) => g.opN('Split', [v, g.ints(sizes)], { axis: 0 }, sizes.map((n) => ({ shape: [n], dtype: 'float32' as const })))
     .map((part, i) => reshape(g, part, members[i]!.w.shape.map(Number), members[i]!.w.shape));
-  if (total !== numel(next.w.shape.map(Number))) throw new Error('grouped update: size mismatch');
+  if (total !== numel(next.w.shape.map(Number))) throw new InvariantError('grouped update: size mismatch');
   const ws = split(next.w);
   const slotParts = Object.fromEntries(names.map((k) => [k, split(next.slots[k]!)]));
   return members.map((_, i) => ({ w: ws[i]!, slots: Object.fromEntries(names.map((k) => [k, slotParts[k]![i]!])) }));

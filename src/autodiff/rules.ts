@@ -2,6 +2,7 @@
  * One gradient rule per layer kind, in one table (tinygrad's habit): each emits its forward nodes and,
  * given the output gradient, its backward nodes. A layer kind without a rule does not compile.
  */
+import { TagbooruError } from '../errors.ts';
 import { add, avgPool2d, batchNorm, blockedConv2d, blockedKernel, blockedPays, conv2d, dense, dim, dimProduct, flatten, globalAvgPool, matmul, maxPool2d, poolShape, mul, relu, reshape, samePad, sigmoid, sub, transpose, type Value } from '../graph/index.ts';
 import { cast, expand, greater, reduceSum, spreadOver } from '../graph/math.ts';
 import { convInputGrad, convWeightGrad, type Pads } from './conv-grad.ts';
@@ -104,7 +105,7 @@ export const GRAD_RULES: GradRules = {
   avgpool: {
     forward: (ctx, l, [x]) => ({ y: avgPool2d(ctx.g, x!, l.pool, l.strides, padsOf(x!, l.pool, l.strides, l.padding), l.name), saved: {} }),
     backward(ctx, l, [x], _f, gy) {
-      if (l.padding === 'same') throw new Error(`${l.name}: gradient of a SAME average pool is not supported`);
+      if (l.padding === 'same') throw new TagbooruError('E_MODEL', `${l.name}: the gradient of a SAME average pool is not supported`);
       const g = ctx.g, c = dim(x!.shape, 1), [kh, kw] = l.pool;
       const w = g.initializer(g.fresh('avg_kernel'), new Float32Array(c * kh * kw).fill(1 / (kh * kw)), [c, 1, kh, kw]);
       const [ho, wo] = [dim(gy.shape, 2), dim(gy.shape, 3)];
@@ -125,8 +126,8 @@ export const GRAD_RULES: GradRules = {
       const ins = xs.map((v) => asMap(ctx, v, xs));
       return { y: ins.slice(1).reduce((a, b) => mul(ctx.g, a, b), ins[0]!), saved: {} };
     },
-    backward(ctx, _l, xs, _f, gy, needDx) {
-      if (xs.length !== 2) throw new Error('multiply: gradient for exactly two inputs');
+    backward(ctx, l, xs, _f, gy, needDx) {
+      if (xs.length !== 2) throw new TagbooruError('E_MODEL', `${l.name}: the gradient of a multiply is supported for two inputs, not ${xs.length}`);
       const [a, b] = xs.map((v) => asMap(ctx, v, xs)) as [Value, Value];
       return { dx: [needDx[0] ? unbroadcast(ctx, mul(ctx.g, gy, b), xs[0]!) : null, needDx[1] ? unbroadcast(ctx, mul(ctx.g, gy, a), xs[1]!) : null], dparams: {} };
     },
@@ -195,5 +196,5 @@ function asMap(ctx: RuleContext, v: Value, all: readonly Value[]): Value {
 function unbroadcast(ctx: RuleContext, gy: Value, x: Value): Value {
   if (gy.shape.length === x.shape.length && gy.shape.every((d, i) => d === x.shape[i])) return gy;
   if (x.shape.length === 2 && gy.shape.length === 4) return reduceSum(ctx.g, gy, [2, 3], false);
-  throw new Error(`cannot reduce a gradient of [${gy.shape.join(',')}] to [${x.shape.join(',')}]`);
+  throw new TagbooruError('E_MODEL', `cannot reduce a gradient of [${gy.shape.join(',')}] to [${x.shape.join(',')}]`);
 }

@@ -5,6 +5,7 @@
  * are also the machinery of the explanation graphs (explain-graph.ts): eval mode, baked weights, gradients
  * with respect to the input or a layer only.
  */
+import { InvariantError, TagbooruError } from '../errors.ts';
 import { Graph, add, mul, numel, reshape, type Value } from '../graph/index.ts';
 import { variables, type VariableSpec } from '../models/shapes.ts';
 import { inputLayer, layerInputs, type Layer, type ModelSpec } from '../models/spec.ts';
@@ -88,7 +89,7 @@ function variableInputs(g: Graph, spec: ModelSpec): (key: string) => Value {
   for (const v of variables(spec)) params.set(v.key, g.input(FEED.weight(v.key), 'float32', v.shape));
   return (key) => {
     const p = params.get(key);
-    if (!p) throw new Error(`model ${spec.name} has no variable ${key}`);
+    if (!p) throw new InvariantError(`model ${spec.name} has no variable ${key}`);
     return p;
   };
 }
@@ -217,7 +218,7 @@ export function buildTrainingStep(model: ModelSpec, options: StepGraphOptions): 
     const step = g.input(FEED.step, 'float32', []);
     const members = vars.filter((v) => v.trainable).map((v) => {
       const grad = grads.get(v.key);
-      if (!grad) throw new Error(`no gradient reached ${v.key}`);
+      if (!grad) throw new TagbooruError('E_MODEL', `model ${spec.name}: ${v.key} does not lead to the output, so training cannot update it`);
       const slotValues = Object.fromEntries(slots.map((s) => [s, g.input(FEED.slot(v.key, s), 'float32', v.shape)]));
       return { v, w: pass.ctx.param(v.key), grad, slots: slotValues, decay: v.key.endsWith('/kernel') };
     });

@@ -5,6 +5,7 @@
  * the result keeps the map's level but takes the image's edges. The linear coefficients vary slowly, so they are
  * fitted on the image subsampled by `s` and only applied at full resolution: the cost per map falls by s².
  */
+import { InvariantError } from '../errors.ts';
 import { axis, blockMean, type Refine } from './postprocess.ts';
 
 /** Sum over the (2r+1)² window around each pixel (clipped at the borders), by a summed-area table. */
@@ -106,7 +107,7 @@ export function prepareGuide(planes: Planes, width: number, height: number, { ra
 export function coefficients(guide: Guide, map: Float64Array): Coefficients {
   const { planes, means, inverse } = guide;
   const n = guide.width * guide.height;
-  if (map.length !== n) throw new RangeError(`guided filter: the map has ${map.length} pixels, the guide ${n}`);
+  if (map.length !== n) throw new InvariantError(`guided filter: the map has ${map.length} pixels, the guide ${n}`);
   const meanP = windowMean(guide, map);
   const [c0s, c1s, c2s] = planes.map((plane, c) => {
     const prod = new Float64Array(n), mean = means[c]!;

@@ -1,3 +1,4 @@
+import { InvariantError } from '../errors.ts';
 import type { AttributeProto } from './proto.ts';
 
 /** A float attribute must be marked: a JS number alone cannot tell 1 from 1.0. */
@@ -24,7 +25,7 @@ export function encodeAttributes(attrs: Attrs): AttributeProto[] {
     else if (v instanceof FloatsAttr) out.push({ name, type: FLOATS, floats: [...v.value] });
     else if (typeof v === 'string') out.push({ name, type: STRING, s: new TextEncoder().encode(v) });
     else if (typeof v === 'number') {
-      if (!Number.isInteger(v)) throw new Error(`attribute ${name}=${v}: wrap non-integers in float()`);
+      if (!Number.isInteger(v)) throw new InvariantError(`attribute ${name}=${v}: wrap non-integers in float()`);
       out.push({ name, type: INT, i: v });
     } else out.push({ name, type: INTS, ints: [...v] });
   }

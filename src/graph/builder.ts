@@ -1,3 +1,4 @@
+import { InvariantError } from '../errors.ts';
 import { encodeAttributes, type Attrs } from './attributes.ts';
 import { onnx, type NodeProto, type TensorProto, type ValueInfoProto } from './proto.ts';
 import { ONNX_DTYPE, numel, type DType, type Shape, type Value } from './types.ts';
@@ -43,7 +44,7 @@ export class Graph {
 
   private claim(name: string): string {
     if (this.pending.delete(name)) return name;
-    if (this.names.has(name)) throw new Error(`graph ${this.name}: duplicate value name "${name}"`);
+    if (this.names.has(name)) throw new InvariantError(`graph ${this.name}: duplicate value name "${name}"`);
     this.names.add(name);
     return name;
   }
@@ -54,7 +55,7 @@ export class Graph {
   }
 
   initializer(name: string, data: TensorData, shape: readonly number[]): Value {
-    if (numel(shape) !== data.length) throw new Error(`initializer ${name}: ${data.length} values for shape [${shape.join(',')}]`);
+    if (numel(shape) !== data.length) throw new InvariantError(`initializer ${name}: ${data.length} values for shape [${shape.join(',')}]`);
     const dtype = dtypeOf(data);
     this.inits.push({
       name: this.claim(name),
@@ -115,7 +116,7 @@ export class Graph {
   output(value: Value, name?: string): Value {
     let v = value;
     if (name !== undefined && name !== value.name) v = this.op('Identity', [value], {}, value.shape, value.dtype, name);
-    if (name !== undefined && v.name !== name) throw new Error(`output name "${name}" is already taken`);
+    if (name !== undefined && v.name !== name) throw new InvariantError(`output name "${name}" is already taken`);
     this.outputs.push(valueInfo(v.name, v.dtype, v.shape));
     return v;
   }

@@ -1,4 +1,5 @@
 /** Elementwise, reduction and indexing helpers used by the gradient rules, losses and optimizers. */
+import { InvariantError } from '../errors.ts';
 import type { Graph } from './builder.ts';
 import { reshape } from './ops.ts';
 import { dim, dimProduct, numel, type Dim, type Shape, type Value } from './types.ts';
@@ -11,7 +12,7 @@ function broadcast(shapes: readonly Shape[], op: string): Shape {
     for (const s of shapes) {
       const x = s[s.length - n + i] ?? 1;
       if (x === 1 || x === d) continue;
-      if (d !== 1) throw new Error(`${op}: shapes ${shapes.map((s) => `[${s.join(',')}]`).join(' and ')} do not broadcast`);
+      if (d !== 1) throw new InvariantError(`${op}: shapes ${shapes.map((s) => `[${s.join(',')}]`).join(' and ')} do not broadcast`);
       d = x;
     }
     out.push(d);

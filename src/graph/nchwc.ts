@@ -9,6 +9,7 @@
  * The block is the channel count the kernels work in (16 with AVX-512, 8 with AVX2); ORT does not report
  * it, so the caller passes what `nchwcBlockSize` (src/train/nchwc-probe.ts) measured, 0 for none.
  */
+import { InvariantError } from '../errors.ts';
 import type { Graph } from './builder.ts';
 import { convGeometry, reshape, transpose, type ConvOptions } from './ops.ts';
 import { dim, type Value } from './types.ts';
@@ -81,7 +82,7 @@ export function blockedFlippedKernel(g: Graph, w: Value, block: number): Value {
 export function blockedConv2d(g: Graph, x: Value, kernel: Value, bias: Value | null, o: ConvOptions, block: number): Value {
   const { attrs, shape } = convGeometry(x, kernel, o);
   const [ci, co] = [dim(x.shape, 1), dim(kernel.shape, 0)];
-  if (!takesBlocked(ci, co, o.group ?? 1, block)) throw new Error(`blockedConv2d: ${ci} → ${co} channels do not fit blocks of ${block}`);
+  if (!takesBlocked(ci, co, o.group ?? 1, block)) throw new InvariantError(`blockedConv2d: ${ci} → ${co} channels do not fit blocks of ${block}`);
   const xb = ci < block ? x : g.opIn(NCHWC_DOMAIN, 'ReorderInput', [x], {}, x.shape);
   const yb = g.opIn(NCHWC_DOMAIN, 'Conv', bias ? [xb, kernel, bias] : [xb, kernel], attrs, shape);
   return g.opIn(NCHWC_DOMAIN, 'ReorderOutput', [yb], { channels: co }, shape, o.name);

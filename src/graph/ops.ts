@@ -2,6 +2,7 @@
  * Layer helpers over the builder, NCHW. Each computes its output shape statically and encodes
  * TensorFlow's conventions (SAME padding is asymmetric: the extra pixel goes after).
  */
+import { InvariantError } from '../errors.ts';
 import { float } from './attributes.ts';
 import type { Graph } from './builder.ts';
 import { dim, type Dim, type Shape, type Value } from './types.ts';
@@ -41,7 +42,7 @@ export function convGeometry(x: Value, w: Value, o: ConvOptions): { attrs: { ker
   const [n, c, h, wd] = [x.shape[0]!, dim(x.shape, 1), dim(x.shape, 2), dim(x.shape, 3)];
   const [out, cin, kh, kw] = [dim(w.shape, 0), dim(w.shape, 1), dim(w.shape, 2), dim(w.shape, 3)];
   const group = o.group ?? 1;
-  if (cin * group !== c) throw new Error(`conv2d ${o.name ?? ''}: input has ${c} channels, kernel expects ${cin}×${group}`);
+  if (cin * group !== c) throw new InvariantError(`conv2d ${o.name ?? ''}: input has ${c} channels, kernel expects ${cin}×${group}`);
   const s = o.strides ?? [1, 1];
   const [t, l, b, r] = resolvePads(h, wd, kh, kw, s, o.padding ?? 'same');
   const shape = [n, out, windowOut(h, kh, s[0], t, b), windowOut(wd, kw, s[1], l, r)];
@@ -89,7 +90,7 @@ function broadcast(a: Shape, b: Shape, op: string): Shape {
     const x = a[a.length - n + i] ?? 1, y = b[b.length - n + i] ?? 1;
     if (x === y || y === 1) out.push(x);
     else if (x === 1) out.push(y);
-    else throw new Error(`${op}: shapes [${a.join(',')}] and [${b.join(',')}] do not broadcast`);
+    else throw new InvariantError(`${op}: shapes [${a.join(',')}] and [${b.join(',')}] do not broadcast`);
   }
   return out;
 }
@@ -125,7 +126,7 @@ export function reshape(g: Graph, x: Value, shape: readonly number[], outShape: 
 /** x [N,K] · w [K,M] (+ bias [M]) */
 export function dense(g: Graph, x: Value, w: Value, bias: Value | null, name?: string): Value {
   const k = dim(x.shape, -1);
-  if (dim(w.shape, 0) !== k) throw new Error(`dense ${name ?? ''}: input width ${k}, kernel [${w.shape.join(',')}]`);
+  if (dim(w.shape, 0) !== k) throw new InvariantError(`dense ${name ?? ''}: input width ${k}, kernel [${w.shape.join(',')}]`);
   const shape = [x.shape[0]!, dim(w.shape, 1)];
   if (bias) return g.op('Gemm', [x, w, bias], {}, shape, 'float32', name);
   return g.op('MatMul', [x, w], {}, shape, 'float32', name);
@@ -133,6 +134,6 @@ export function dense(g: Graph, x: Value, w: Value, bias: Value | null, name?: s
 
 export function matmul(g: Graph, a: Value, b: Value, name?: string): Value {
   const batch = broadcast(a.shape.slice(0, -2), b.shape.slice(0, -2), 'MatMul');
-  if (dim(a.shape, -1) !== dim(b.shape, -2)) throw new Error(`MatMul: [${a.shape.join(',')}] · [${b.shape.join(',')}]`);
+  if (dim(a.shape, -1) !== dim(b.shape, -2)) throw new InvariantError(`MatMul: [${a.shape.join(',')}] · [${b.shape.join(',')}]`);
   return g.op('MatMul', [a, b], {}, [...batch, a.shape[a.shape.length - 2]!, b.shape[b.shape.length - 1]!], 'float32', name);
 }

@@ -1,3 +1,4 @@
+import { InvariantError } from '../errors.ts';
 export type Dim = number | string;
 export type Shape = readonly Dim[];
 export type DType = 'float32' | 'int64' | 'bool';
@@ -15,7 +16,7 @@ export const ONNX_DTYPE: Record<DType, number> = { float32: 1, int64: 7, bool: 9
 export function numel(shape: Shape): number {
   let n = 1;
   for (const d of shape) {
-    if (typeof d !== 'number') throw new Error(`numel: shape [${shape.join(',')}] has a symbolic dim`);
+    if (typeof d !== 'number') throw new InvariantError(`numel: shape [${shape.join(',')}] has a symbolic dim`);
     n *= d;
   }
   return n;
@@ -28,6 +29,6 @@ export function dimProduct(dims: Shape): Dim {
 
 export function dim(shape: Shape, i: number): number {
   const d = shape[i < 0 ? shape.length + i : i];
-  if (typeof d !== 'number') throw new Error(`dim ${i} of [${shape.join(',')}] is not static`);
+  if (typeof d !== 'number') throw new InvariantError(`dim ${i} of [${shape.join(',')}] is not static`);
   return d;
 }

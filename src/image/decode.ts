@@ -1,10 +1,10 @@
 /**
- * Decoding, the project's only use of sharp. Everything after it (resizing, padding, normalising) is plain
+ * Decoding with sharp (src/image/sharp.ts). Everything after it (resizing, padding, normalising) is plain
  * TypeScript, so it is exact, synchronous and testable against the reference arithmetic.
  */
-import sharp from 'sharp';
 import { TagbooruError, errorMessage, expectNumberInRange } from '../errors.ts';
 import { readRegularFile } from '../regular-files.ts';
+import { sharp } from './sharp.ts';
 
 /** 8-bit RGB or RGBA, row-major HWC. */
 export interface DecodedImage {

@@ -1,6 +1,6 @@
 /** Pixels out as PNG (sharp): grey heat maps for the API, overlays for people. */
-import sharp from 'sharp';
 import { TagbooruError, errorMessage } from '../errors.ts';
+import { sharp } from './sharp.ts';
 
 /** 8-bit pixels, row-major, 1 (grey), 3 (RGB) or 4 (RGBA) channels, as a PNG file. */
 export async function toPng(data: Uint8Array, width: number, height: number, channels: 1 | 3 | 4): Promise<Uint8Array> {

@@ -1,6 +1,6 @@
 /** Single-channel masks (ground-truth regions): decoded to one byte per pixel, non-zero = inside. */
-import sharp from 'sharp';
 import { TagbooruError, errorMessage } from '../errors.ts';
+import { sharp } from './sharp.ts';
 
 export interface GreyImage {
   readonly width: number;

@@ -2,8 +2,8 @@
  * SVG to pixels and pixels to PNG, for the synthetic dataset generator. Everything between (compositing,
  * masks) is plain TypeScript on these buffers.
  */
-import sharp from 'sharp';
 import { TagbooruError, errorMessage } from '../errors.ts';
+import { sharp } from './sharp.ts';
 
 /** Straight (not premultiplied) RGBA, row-major. */
 export interface Rgba {

@@ -68,7 +68,7 @@ class Converter {
   }
 
   push(layer: Layer): string {
-    if (this.shapes.has(layer.name)) throw new Error(`the name ${layer.name} is used twice`);
+    if (this.shapes.has(layer.name)) throw new TagbooruError('E_MODEL', `${this.where}: the name ${layer.name} is used twice`);
     this.shapes.set(layer.name, shapeOf(layer, layerInputs(layer).map((i) => this.shape(i))));
     this.layers.push(layer);
     return layer.name;

@@ -25,7 +25,7 @@ export class InferenceWorker {
       else p?.reject(new TagbooruError('E_MODEL', `inference failed: ${m.message}`));
     });
     worker.on('error', (e) => this.failAll(e));
-    worker.on('exit', () => this.failAll(new Error('the inference worker exited')));
+    worker.on('exit', () => this.failAll(new TagbooruError('E_INTERNAL', 'the inference worker exited')));
   }
 
   static start(model: string | Uint8Array, options: { threads?: number } = {}): Promise<InferenceWorker> {

@@ -3,8 +3,9 @@
  * experiment found best on CPU (intra-op threads = cores, one inter-op thread, full graph optimisation).
  */
 import os from 'node:os';
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
 import { TagbooruError, errorMessage } from '../errors.ts';
+import { importNative } from '../native.ts';
 
 export interface TensorData {
   readonly data: Float32Array;
@@ -29,15 +30,23 @@ export interface SessionOptions {
   readonly memoryPattern?: boolean;
 }
 
+let runtime: Promise<typeof Ort> | undefined;
+
+/** Loaded with the first session, so commands that never run a model never need its binaries. */
+function onnxRuntime(): Promise<typeof Ort> {
+  return (runtime ??= importNative<typeof Ort>('onnxruntime-node'));
+}
+
 export class ModelSession {
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly ort: typeof Ort,
+    private readonly session: Ort.InferenceSession,
     readonly inputs: readonly IoSpec[],
     readonly outputs: readonly IoSpec[],
   ) {}
 
   static async create(model: string | Uint8Array, options: SessionOptions = {}): Promise<ModelSession> {
-    const opts: ort.InferenceSession.SessionOptions = {
+    const opts: Ort.InferenceSession.SessionOptions = {
       executionProviders: ['cpu'],
       intraOpNumThreads: options.threads ?? Math.max(1, os.availableParallelism()),
       interOpNumThreads: 1,
@@ -46,21 +55,22 @@ export class ModelSession {
       enableMemPattern: options.memoryPattern ?? true,
       ...(options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
     };
-    let session: ort.InferenceSession;
+    const ort = await onnxRuntime();
+    let session: Ort.InferenceSession;
     try {
       session = typeof model === 'string' ? await ort.InferenceSession.create(model, opts) : await ort.InferenceSession.create(model, opts);
     } catch (e) {
       const where = typeof model === 'string' ? ` ${model}` : '';
       throw new TagbooruError('E_BUNDLE', `ONNX Runtime could not load the model${where}: ${errorMessage(e)}`, { cause: e });
     }
-    const spec = (m: readonly ort.InferenceSession.ValueMetadata[]) =>
+    const spec = (m: readonly Ort.InferenceSession.ValueMetadata[]) =>
       m.map((v) => ({ name: v.name, shape: v.isTensor ? v.shape.map((d) => (typeof d === 'number' && d < 0 ? 'N' : d)) : [] }));
-    return new ModelSession(session, spec(session.inputMetadata), spec(session.outputMetadata));
+    return new ModelSession(ort, session, spec(session.inputMetadata), spec(session.outputMetadata));
   }
 
   async run(feeds: Record<string, TensorData>, fetches?: readonly string[]): Promise<Record<string, TensorData>> {
-    const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor('float32', t.data, t.dims);
+    const ortFeeds: Record<string, Ort.Tensor> = {};
+    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new this.ort.Tensor('float32', t.data, t.dims);
     const result = fetches ? await this.session.run(ortFeeds, [...fetches]) : await this.session.run(ortFeeds);
     const out: Record<string, TensorData> = {};
     for (const [name, t] of Object.entries(result)) {

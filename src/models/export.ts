@@ -2,6 +2,7 @@
  * The inference graph: NHWC float input, weights baked in as initializers (so ORT can prepack and fuse),
  * BatchNormalization folded into the preceding convolution.
  */
+import { TagbooruError } from '../errors.ts';
 import { Graph, add, avgPool2d, batchNorm, conv2d, dense, flatten, globalAvgPool, maxPool2d, mul, relu, reshape, sigmoid, transpose, type Value } from '../graph/index.ts';
 import { inferShapes } from './shapes.ts';
 import { consumers, type Layer, type ModelSpec, type Weights } from './spec.ts';
@@ -22,7 +23,7 @@ export const DEFAULT_OUTPUT = 'predictions';
 
 function weight(weights: Weights, key: string): Float32Array {
   const w = weights.get(key);
-  if (!w) throw new Error(`missing weight ${key}`);
+  if (!w) throw new TagbooruError('E_MODEL', `missing weight ${key}`);
   return w;
 }
 

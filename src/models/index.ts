@@ -1,7 +1,7 @@
-export { ARCHITECTURES, buildModel, type ModelOptions } from './registry.ts';
+export { ARCHITECTURES, buildModel, expectImageSize, minimumImageSize, type ModelOptions } from './registry.ts';
 export { RESNET_VARIANTS, type ResNetConfig } from './resnet.ts';
 export { initWeights } from './init.ts';
 export { exportInference, foldBatchNorm, DEFAULT_INPUT, DEFAULT_OUTPUT, type ExportOptions } from './export.ts';
-export { inferShapes, parameterCount, variables } from './shapes.ts';
+export { inferShapes, minimumInputSize, parameterCount, variables } from './shapes.ts';
 export { Rng } from './random.ts';
 export type { Layer, LayerKind, ModelSpec, Weights } from './spec.ts';

@@ -3,6 +3,8 @@
  * drives the inference export, the float64 reference forward in the tests, the parameter count, the
  * training graph, and the Keras importer, so none of them can drift from the others.
  */
+import { TagbooruError } from '../errors.ts';
+
 export type Pair = readonly [number, number];
 
 type Unary<K extends string> = { kind: K; name: string; input: string };
@@ -49,7 +51,7 @@ export function layerInputs(layer: Layer): readonly string[] {
 
 export function inputLayer(spec: ModelSpec): Extract<Layer, { kind: 'input' }> {
   const input = spec.layers.find((l) => l.kind === 'input');
-  if (input?.kind !== 'input') throw new Error(`model ${spec.name} has no input layer`);
+  if (input?.kind !== 'input') throw new TagbooruError('E_MODEL', `model ${spec.name} has no input layer`);
   return input;
 }
 

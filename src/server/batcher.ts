@@ -3,6 +3,7 @@
  * `predict()` call of up to `maxBatch` images. A worker that is idle takes what is waiting at once, so a lone
  * request pays no batching delay; while the workers are busy, arrivals pile up into the next batch.
  */
+import { InvariantError } from '../errors.ts';
 
 export interface Predictor {
   predict(batch: Float32Array, count: number): Promise<Float32Array>;
@@ -54,7 +55,7 @@ export class MicroBatcher {
   run(inputs: readonly Float32Array[], signal?: AbortSignal): Promise<Float32Array[]> {
     for (const input of inputs) {
       if (input.length !== this.options.inputSize) {
-        return Promise.reject(new RangeError(`Expected ${this.options.inputSize} floats for an input image but received ${input.length}`));
+        return Promise.reject(new InvariantError(`Expected ${this.options.inputSize} floats for an input image but received ${input.length}`));
       }
     }
     if (signal?.aborted) return Promise.reject(signal.reason as Error);

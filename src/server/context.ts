@@ -4,6 +4,7 @@
  * has arrived, so clients uploading slowly hold no place (and a full server still reads a body before its 503).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { InvariantError } from '../errors.ts';
 import { bodyLimits } from './body.ts';
 import { HttpError } from './errors.ts';
 import type { ResolvedOptions } from './options.ts';
@@ -41,7 +42,7 @@ export function createContext(app: FastifyInstance, service: TaggingService, opt
     options,
     async run<T>(request: FastifyRequest, formOptions: FormOptions, work: (form: Form, signal: AbortSignal) => Promise<T>): Promise<T> {
       const { tagging, explaining } = request.routeOptions.config;
-      if (!tagging && !explaining) throw new Error(`route ${request.routeOptions.url ?? request.url} is not marked as a tagging or explain route`);
+      if (!tagging && !explaining) throw new InvariantError(`route ${request.routeOptions.url ?? request.url} is not marked as a tagging or explain route`);
       const form = await readForm(request, formOptions, limits);
       const release = tagging ? service.admit() : service.explainer.admit();
       const controller = new AbortController();

@@ -47,7 +47,7 @@ async function readSidecar(image: string): Promise<string[] | null> {
 /** Copy one image into the layout; anything but png/jpg becomes PNG so it trains. */
 async function importImage(item: FolderItem, output: string, sidecars: boolean): Promise<{ md5: string; ext: string; tags: string[] }> {
   const tags = sidecars ? await readSidecar(item.file) : item.tags;
-  if (!tags) throw new Error('no .txt tag sidecar');
+  if (!tags) throw new TagbooruError('E_IO', 'no .txt tag sidecar');
   let bytes: Uint8Array = await readRegularFile(item.file);
   await decodeImage(bytes); // refuse what cannot be trained on now, not mid-epoch
   let ext = path.extname(item.file).slice(1).toLowerCase();

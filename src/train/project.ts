@@ -5,6 +5,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { TagbooruError, errorMessage } from '../errors.ts';
+import { ARCHITECTURES, expectImageSize } from '../models/registry.ts';
 
 export interface LearningRateStep {
   readonly used_epoch: number;
@@ -70,7 +71,7 @@ const SCHEMA: Record<string, [Check, string]> = {
   image_height: [posInt, 'a positive integer'],
   database_path: [(v) => v === null || typeof v === 'string', 'a path or null'],
   minimum_tag_count: [nonNegInt, 'a non-negative integer'],
-  model: [(v) => typeof v === 'string', 'an architecture name'],
+  model: [(v) => typeof v === 'string' && ARCHITECTURES.includes(v), `one of ${ARCHITECTURES.join(', ')}`],
   minibatch_size: [posInt, 'a positive integer'],
   epoch_count: [posInt, 'a positive integer'],
   export_model_per_epoch: [nonNegInt, 'a non-negative integer (0: every epoch)'],
@@ -109,6 +110,7 @@ export function validateProject(raw: unknown, file: string): { config: ProjectCo
     if (!rule[0](value)) throw new TagbooruError('E_USAGE', `${file}: "${key}" must be ${rule[1]}, got ${JSON.stringify(value)}`);
   }
   const config = { ...DEFAULT_PROJECT, ...(raw as Partial<ProjectConfig>) };
+  expectImageSize(config.model, [config.image_height, config.image_width], `"image_width" and "image_height" in ${file}`, `${config.image_width}×${config.image_height}`);
   if (config.mixed_precision) warnings.push(`${file}: mixed_precision is not supported on CPU; training runs in float32`);
   return { config, warnings };
 }

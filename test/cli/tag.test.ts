@@ -217,4 +217,12 @@ describe('init-model', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/Unknown model "resnet_custom_v9". Known: resnet_custom_v1, .*resnet_custom_v4/);
   });
+
+  test('an image size below the architecture\'s minimum is a usage error naming --image-size and the minimum', async () => {
+    const out = path.join(dir, 'too-small');
+    const r = await cli(['init-model', 'resnet_152', '--tags', '3', '--image-size', '64', '--out', out]);
+    expect(r.stderr).toBe('tagbooru init-model: Expected --image-size of at least 193 for resnet_152 but received 64\n');
+    expect(r.code).toBe(2);
+    await expect(fs.stat(out)).rejects.toThrow(/ENOENT/);
+  });
 });

@@ -5,12 +5,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { TagbooruError } from '../../src/errors.ts';
-import { ARCHITECTURES, buildModel } from '../../src/models/registry.ts';
+import { ARCHITECTURES, buildModel, minimumImageSize } from '../../src/models/registry.ts';
+import { RESNET_VARIANTS, buildResNet, type ResNetConfig } from '../../src/models/resnet.ts';
 import { inferShapes, parameterCount, variables } from '../../src/models/shapes.ts';
 import type { Layer, ModelSpec } from '../../src/models/spec.ts';
 
 const TAGS = 9176;
-/** ap_final is a 7×7 VALID pool: its input must be ≥ 7, i.e. 7·32 px for resnet_152's four stages. */
+/** ap_final is a 7×7 VALID pool: its input must be ≥ 7, i.e. more than 6·32 px for resnet_152's four stages. */
 const LEGAL_SIZE: Partial<Record<string, number>> = { resnet_152: 224 };
 
 const count = (spec: ModelSpec, kind: Layer['kind']) => spec.layers.filter((l) => l.kind === kind).length;
@@ -145,11 +146,39 @@ describe('buildModel', () => {
     try { call(); } catch (e) { expect((e as TagbooruError).code).toBe('E_MODEL'); }
   });
 
-  it('names ap_final when the image is too small for its 7×7 window', () => {
-    expect(() => inferShapes(buildModel('resnet_152', { tags: 3, imageSize: [128, 128] }))).toThrow(/ap_final: input 4×4 is too small for a 7×7 window/);
+  it('refuses an image below the architecture\'s minimum as a usage error naming imageSize and the minimum', () => {
+    const call = () => buildModel('resnet_152', { tags: 3, imageSize: [128, 128] });
+    expect(call).toThrow('Expected imageSize of at least 193 for resnet_152 but received [128, 128]');
+    try { call(); } catch (e) { expect((e as TagbooruError).code).toBe('E_USAGE'); }
+    expect(() => buildModel('resnet_152', { tags: 3, imageSize: [193, 192] })).toThrow(/at least 193/);
   });
 
   it('lists the real architectures and the test variants', () => {
     expect(ARCHITECTURES).toEqual(expect.arrayContaining(['resnet_custom_v1', 'resnet_custom_v2', 'resnet_custom_v3', 'resnet_custom_v4', 'resnet_152', 'test_tiny', 'test_tiny_dense', 'test_small']));
+  });
+});
+
+describe('minimumImageSize', () => {
+  // the stride before the head, from the stem (2), the max pool (2) and every stage after the first (2 each)
+  const headStride = (arch: string) => 2 ** (2 + (RESNET_VARIANTS as Record<string, ResNetConfig>)[arch]!.filters.length - 1);
+
+  it('is one row past six head strides for a 7×7 ap_final, and 1 for a conv-gap head', () => {
+    expect(minimumImageSize('resnet_152')).toBe(193);
+    expect(minimumImageSize('test_tiny_dense')).toBe(49);
+    for (const arch of ARCHITECTURES) {
+      const config = (RESNET_VARIANTS as Record<string, ResNetConfig>)[arch]!;
+      expect(minimumImageSize(arch), arch).toBe(config.head === 'avgpool-dense' ? 6 * headStride(arch) + 1 : 1);
+    }
+  });
+
+  it.each(ARCHITECTURES)('%s builds at its minimum and not one pixel below', (arch) => {
+    const min = minimumImageSize(arch);
+    const build = (px: number) => inferShapes(buildResNet(arch, (RESNET_VARIANTS as Record<string, ResNetConfig>)[arch]!, { tags: 3, imageSize: [px, px] }));
+    expect(() => build(min)).not.toThrow();
+    if (min > 1) expect(() => build(min - 1)).toThrow(/too small for a 7×7 window/);
+  });
+
+  it('refuses an unknown architecture as buildModel does', () => {
+    expect(() => minimumImageSize('resnet_custom_v9')).toThrow(/Unknown model "resnet_custom_v9"/);
   });
 });

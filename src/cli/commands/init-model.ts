@@ -2,7 +2,7 @@ import { TagbooruError } from '../../errors.ts';
 import { PRESETS, type PresetName } from '../../image/spec.ts';
 import { BUNDLE_FORMAT, BUNDLE_VERSION, presetSpec, writeBundle, type TagInfo } from '../../infer/bundle.ts';
 import { readTagsFile } from '../../infer/tags-file.ts';
-import { ARCHITECTURES, DEFAULT_INPUT, DEFAULT_OUTPUT, buildModel, exportInference, initWeights, parameterCount } from '../../models/index.ts';
+import { ARCHITECTURES, DEFAULT_INPUT, DEFAULT_OUTPUT, buildModel, expectImageSize, exportInference, initWeights, parameterCount } from '../../models/index.ts';
 import { choiceOption, defineCommand, numberOption } from '../command.ts';
 
 const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
@@ -25,6 +25,7 @@ export const initModelCommand = defineCommand({
     if (!v.tags) throw new TagbooruError('E_USAGE', '--tags is required (a number or a tags.txt file)');
     if (!v.out) throw new TagbooruError('E_USAGE', '--out is required');
     const size = numberOption('image-size', v['image-size'], 32, 4096, true) ?? 512;
+    expectImageSize(arch, [size, size], '--image-size', String(size));
     const seed = numberOption('seed', v.seed, 0, 2 ** 32 - 1, true) ?? 0;
     const preset = choiceOption('preset', v.preset, PRESET_NAMES) ?? 'deepdanbooru';
     const tags: TagInfo[] = /^\d+$/.test(v.tags)

@@ -28,7 +28,7 @@ export class RenderPool {
         else p.reject(new TagbooruError('E_INTERNAL', `rendering failed: ${m.message}`));
       });
       slot.worker.on('error', (e) => this.failAll(e));
-      slot.worker.on('exit', () => this.failAll(new Error('a render worker exited')));
+      slot.worker.on('exit', () => this.failAll(new TagbooruError('E_INTERNAL', 'a render worker exited')));
     }
   }
 

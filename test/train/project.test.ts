@@ -1,0 +1,50 @@
+/** project.json mistakes are usage errors naming the key and what it takes, before any training starts. */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { TagbooruError } from '../../src/errors.ts';
+import { ARCHITECTURES } from '../../src/models/registry.ts';
+import { DEFAULT_PROJECT, validateProject } from '../../src/train/project.ts';
+import { cli } from '../helpers/cli.ts';
+
+function failure(raw: unknown): TagbooruError {
+  try {
+    validateProject(raw, 'p/project.json');
+  } catch (e) {
+    if (e instanceof TagbooruError) return e;
+    throw e;
+  }
+  throw new Error('expected validateProject to fail');
+}
+
+describe('validateProject', () => {
+  test('an image smaller than the model takes names both keys, the minimum and the size', () => {
+    const e = failure({ model: 'resnet_152', image_width: 224, image_height: 64 });
+    expect(e.code).toBe('E_USAGE');
+    expect(e.message).toBe('Expected "image_width" and "image_height" in p/project.json of at least 193 for resnet_152 but received 224×64');
+  });
+
+  test('an unknown model lists the known ones', () => {
+    const e = failure({ model: 'resnet_custom_v9' });
+    expect(e.code).toBe('E_USAGE');
+    expect(e.message).toBe(`p/project.json: "model" must be one of ${ARCHITECTURES.join(', ')}, got "resnet_custom_v9"`);
+  });
+
+  test('the defaults and the minimum itself pass', () => {
+    expect(validateProject({}, 'p/project.json').config).toEqual(DEFAULT_PROJECT);
+    expect(validateProject({ model: 'resnet_152', image_width: 193, image_height: 193 }, 'p/project.json').config.image_width).toBe(193);
+  });
+});
+
+test('train-project exits 2 on a project.json image size its model cannot take', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tagbooru-project-'));
+  try {
+    await fs.writeFile(path.join(dir, 'project.json'), JSON.stringify({ model: 'test_tiny_dense', image_width: 32, image_height: 32 }));
+    const r = await cli(['train-project', dir]);
+    expect(r.stderr).toBe(`tagbooru train-project: Expected "image_width" and "image_height" in ${path.join(dir, 'project.json')} of at least 49 for test_tiny_dense but received 32×32\n`);
+    expect(r.code).toBe(2);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
