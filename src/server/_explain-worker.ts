@@ -108,5 +108,6 @@ await serve<ExplainInit, ExplainRequest, Explained>(async (init) => {
       if (!region) throw new TagbooruError('E_USAGE', `no map for tag "${output.tag}"`);
       return { format: 'png', png: await overlayPng(req.data, region, output.opacity, init.maxPixels) };
     },
+    close: () => tagger.close(), // its own workers stop gracefully before this thread exits
   };
 });

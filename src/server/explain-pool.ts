@@ -3,7 +3,7 @@
  * tagging requests, in front of one explain worker started on the first request (a server that never
  * explains loads no second copy of the model). It decodes one image at a time, so its memory is bounded by
  * `--max-pixels` without a share of the tagging routes' pixel budget. Requests beyond `queueSize` are refused with 503; a request
- * that gives up while waiting leaves the queue; a worker that dies fails only its running image.
+ * that gives up while waiting leaves the queue; a worker that dies fails only its running image (E_WORKER) and is replaced.
  */
 import { Admission } from './admission.ts';
 import { siblingModule } from '../package.ts';

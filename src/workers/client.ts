@@ -28,6 +28,9 @@ interface Pending {
   readonly reject: (error: Error) => void;
 }
 
+/** How long `close()` waits for a thread to stop by itself: a long native run, an ONNX session's release. */
+const CLOSE_GRACE_MS = 10_000;
+
 const running = new Set<WorkerClient<unknown, unknown, unknown>>();
 
 /** Every worker thread started and not yet dead, oldest first: for tests that kill one mid-call, and diagnostics. */
@@ -121,15 +124,32 @@ export class WorkerClient<Request, Response, Info = undefined> {
     });
   }
 
-  /** For tests: the thread calls `process.exit(code)` when it reads this, as a native crash would end it from inside. */
-  exitForTest(code = 1): void {
-    this.thread.postMessage({ id: -1, exit: code } satisfies ToWorker);
+  /** For tests: the thread calls `process.exit(code)` when its next request arrives, as a crash inside that call would end it. */
+  exitInNextCall(code = 1): void {
+    this.thread.postMessage({ id: -1, nextCall: { exit: code } } satisfies ToWorker);
   }
 
-  /** Stops the thread; calls still pending reject with E_WORKER. */
+  /**
+   * For tests: the thread keeps its next requests without running them, so a test can `terminate()` it in the
+   * middle of a call. (Terminating a thread inside ONNX Runtime's native `run` aborts the whole process.)
+   */
+  holdNextCall(): void {
+    this.thread.postMessage({ id: -1, nextCall: 'hold' } satisfies ToWorker);
+  }
+
+  /**
+   * Stops the thread once what it runs now returns (a stop message, not `terminate()`: terminating a thread
+   * inside ONNX Runtime's native `run` aborts the whole process); calls still pending reject with E_WORKER.
+   * A thread that has not stopped within CLOSE_GRACE_MS is terminated.
+   */
   async close(): Promise<void> {
     this.closing = true;
-    await this.thread.terminate();
+    if (this.death) return;
+    const exited = new Promise((resolve) => this.thread.once('exit', resolve));
+    this.thread.postMessage({ id: -1, stop: true } satisfies ToWorker);
+    const late = setTimeout(() => void this.thread.terminate(), CLOSE_GRACE_MS);
+    await exited;
+    clearTimeout(late);
   }
 
   private die(code: number): void {

@@ -12,7 +12,14 @@ export interface WireError {
   readonly cause?: string;
 }
 
-export type ToWorker = { readonly id: number; readonly request: unknown } | { readonly id: -1; readonly exit: number };
+/** What the next request meets instead of an answer (tests only): a death from inside, or a worker that holds it. */
+export type NextCall = { readonly exit: number } | 'hold';
+
+/** A request; a stop (close after what runs now); or, for tests, what the next request is to meet. */
+export type ToWorker =
+  | { readonly id: number; readonly request: unknown }
+  | { readonly id: -1; readonly stop: true }
+  | { readonly id: -1; readonly nextCall: NextCall };
 
 export type FromWorker =
   | { readonly type: 'ready'; readonly info: unknown }

@@ -1,11 +1,13 @@
 /** The worker thread's side of the protocol: start, say `ready` (or why not), answer each request by its id. */
 import { parentPort, workerData } from 'node:worker_threads';
-import { toWire, Transfer, type FromWorker, type ToWorker } from './protocol.ts';
+import { toWire, Transfer, type FromWorker, type NextCall, type ToWorker } from './protocol.ts';
 
 export interface Service<Request, Response, Info = undefined> {
   /** Sent with `ready`: what the caller needs to know before its first request (a session's inputs…). */
   readonly info?: Info;
   handle(request: Request): Promise<Response | Transfer<Response>>;
+  /** Before the thread exits on a stop: close the service's own workers gracefully (see WorkerClient.close). */
+  close?(): Promise<void>;
 }
 
 /**
@@ -34,9 +36,13 @@ export async function serve<Init, Request, Response, Info = undefined>(
     }
   };
   let queue = Promise.resolve();
+  let next: NextCall | undefined;
   port.on('message', (m: ToWorker) => {
-    // a death from inside, as a native crash or an out-of-memory abort would end the thread (see WorkerClient.exitForTest)
-    if ('exit' in m) process.exit(m.exit);
+    if ('stop' in m) return void Promise.resolve(service.close?.()).finally(() => process.exit(0));
+    if ('nextCall' in m) return void (next = m.nextCall);
+    if (next === 'hold') return;
+    // a death from inside in the middle of a call, as a native crash or an out-of-memory abort ends a thread
+    if (next) process.exit(next.exit);
     if (options.serial) queue = queue.then(() => answer(m.id, m.request as Request));
     else void answer(m.id, m.request as Request);
   });

@@ -10,7 +10,7 @@ describe.each(KILLS)('the training worker, killed by %s', (_, kill) => {
     const trainer = await createTrainer({ model: 'test_tiny', tags: TAGS, imageSize: [SIZE, SIZE], batchSize: 4, optimizer: { name: 'adam' }, loss: 'binary_crossentropy', seed: 5, threads: 1 });
     try {
       const x = new Float32Array(IMAGES * SIZE * SIZE * 3).fill(0.5);
-      const error = await killMidCall('the training worker', trainer.evaluate(x, IMAGES), kill);
+      const error = await killMidCall('the training worker', () => trainer.evaluate(x, IMAGES), kill);
       expect(error.message).toBe('the training worker stopped (exit code 1) with 1 request unanswered; create a new trainer and load the last checkpoint to go on');
       await expect(trainer.counters()).rejects.toBe(error);
     } finally {

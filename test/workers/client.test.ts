@@ -71,7 +71,7 @@ describe('errors keep their code, message and cause across the thread boundary',
 describe('a dead worker rejects every pending and every later call with E_WORKER', () => {
   const kinds: [string, (c: WorkerClient<FixtureRequest, unknown, { pid: number }>) => void, RegExp][] = [
     ['terminate()', (c) => void c.thread.terminate(), /^the test worker stopped \(exit code 1\) with 2 requests unanswered; start another to retry$/],
-    ['process.exit inside', (c) => c.exitForTest(3), /^the test worker stopped \(exit code 3\) with 2 requests unanswered; start another to retry$/],
+    ['process.exit inside, in a call', (c) => (c.exitInNextCall(3), void c.call({ op: 'echo', value: 0 }).catch(() => undefined)), /^the test worker stopped \(exit code 3\) with 3 requests unanswered; start another to retry$/],
     ['an uncaught exception', (c) => void c.call({ op: 'uncaught' }).catch(() => undefined), /^the test worker stopped \(exit code 1: native-like crash\) with 3 requests unanswered; start another to retry$/],
   ];
   test.each(kinds)('%s', async (_, kill, message) => {
