@@ -8,7 +8,16 @@ export type ErrorCode =
   | 'E_IO' // a file that cannot be read or written
   | 'E_MODEL' // an unknown architecture or a model that does not fit its tags
   | 'E_BUNDLE' // a model bundle that is missing or malformed
+  | 'E_WORKER' // a worker thread died (crash, out of memory, terminated): what died, its exit code, how to retry
   | 'E_INTERNAL';
+
+// a Record, so a code added above cannot compile without being known here
+const CODES: Record<ErrorCode, true> = { E_USAGE: true, E_IMAGE: true, E_IO: true, E_MODEL: true, E_BUNDLE: true, E_WORKER: true, E_INTERNAL: true };
+
+/** A code as it arrives from elsewhere (another thread, a wire): one of ours or not. */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(CODES, code);
+}
 
 export class TagbooruError extends Error {
   override readonly name = 'TagbooruError';

@@ -27,7 +27,7 @@ export const COMMANDS: readonly CommandEntry[] = [
 /** `closedOutput`: 128 + SIGPIPE, what `cat` killed by a closed pipe ends with, so `set -o pipefail` sees it alike. */
 export const EXIT = { ok: 0, partial: 1, usage: 2, closedOutput: 141 } as const;
 
-const EXIT_BY_CODE: Record<ErrorCode, number> = { E_USAGE: 2, E_BUNDLE: 2, E_MODEL: 2, E_IMAGE: 1, E_IO: 1, E_INTERNAL: 1 };
+const EXIT_BY_CODE: Record<ErrorCode, number> = { E_USAGE: 2, E_BUNDLE: 2, E_MODEL: 2, E_IMAGE: 1, E_IO: 1, E_WORKER: 1, E_INTERNAL: 1 };
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;

@@ -1,46 +1,25 @@
 /** The main-thread side of the explain worker: started on the first explain call, answers in order. */
-import { Worker } from 'node:worker_threads';
-import { TagbooruError, type ErrorCode } from '../errors.ts';
-import { WORKER_BOOT, siblingModule } from '../package.ts';
 import type { Bundle } from '../infer/bundle.ts';
 import type { TensorData } from '../infer/session.ts';
-import type { ExplainReply, ExplainRequest, ExplainWorkerInit } from './_worker.ts';
+import { siblingModule } from '../package.ts';
+import { WorkerClient } from '../workers/client.ts';
+import type { ExplainRequest, ExplainResponse, ExplainWorkerInit } from './_worker.ts';
 import type { VariantInfo, VariantKind, VariantName } from './variants.ts';
 
 const MODULE = siblingModule('./_worker.ts', import.meta.url).href;
 
-type Pending = { resolve: (r: ExplainReply & { ok: true }) => void; reject: (e: Error) => void };
-type Request = ExplainRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
-
 export class ExplainWorker {
-  private nextId = 0;
-  private readonly pending = new Map<number, Pending>();
   private readonly infos = new Map<VariantName, Promise<VariantInfo>>();
-  private readonly worker: Worker;
+  private readonly client: Promise<WorkerClient<ExplainRequest, ExplainResponse>>;
 
   constructor(bundle: Bundle, options: { threads?: number } = {}) {
-    const init: ExplainWorkerInit = { module: MODULE, bundle, threads: options.threads };
-    this.worker = new Worker(WORKER_BOOT, { workerData: init });
-    this.worker.on('message', (m: ExplainReply) => {
-      const p = this.pending.get(m.id);
-      this.pending.delete(m.id);
-      if (m.ok) p?.resolve(m);
-      else p?.reject(new TagbooruError((m.code as ErrorCode | undefined) ?? 'E_MODEL', m.message));
-    });
-    const failAll = (e: Error) => {
-      for (const p of this.pending.values()) p.reject(e);
-      this.pending.clear();
-    };
-    this.worker.on('error', failAll);
-    this.worker.on('exit', () => failAll(new TagbooruError('E_INTERNAL', 'the explain worker exited')));
+    const init: ExplainWorkerInit = { bundle, threads: options.threads };
+    this.client = WorkerClient.start({ name: 'the explain worker', module: MODULE, init, retry: 'create a new tagger to retry', uncoded: 'E_MODEL' });
+    this.client.catch(() => undefined); // the first call reports a failed start
   }
 
-  private request(req: Request, transfer: ArrayBuffer[] = []): Promise<ExplainReply & { ok: true }> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ ...req, id }, transfer);
-    });
+  private async request(req: ExplainRequest, transfer: ArrayBufferLike[] = []): Promise<ExplainResponse> {
+    return (await this.client).call(req, transfer);
   }
 
   /** The variant's names and layout, building it if needed (asked once: a variant never changes). */
@@ -55,11 +34,11 @@ export class ExplainWorker {
 
   /** Run a variant; the feeds' buffers are transferred. */
   async run(variant: VariantName, feeds: Record<string, TensorData>, fetches: string[]): Promise<Record<string, TensorData>> {
-    const reply = await this.request({ op: 'run', variant, feeds, fetches }, Object.values(feeds).map((t) => t.data.buffer as ArrayBuffer));
+    const reply = await this.request({ op: 'run', variant, feeds, fetches }, Object.values(feeds).map((t) => t.data.buffer));
     return (reply as { outputs: Record<string, TensorData> }).outputs;
   }
 
   async close(): Promise<void> {
-    await this.worker.terminate();
+    await this.client.then((c) => c.close(), () => undefined);
   }
 }

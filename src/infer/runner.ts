@@ -1,73 +1,54 @@
-/** The main-thread side of an inference worker: one session, requests answered in order. */
-import { Worker } from 'node:worker_threads';
-import { TagbooruError, type ErrorCode } from '../errors.ts';
-import { WORKER_BOOT, siblingModule } from '../package.ts';
-import type { WorkerInit, WorkerReply, WorkerRequest } from './_worker.ts';
+/** The main-thread side of inference: one session per worker thread, requests to the least loaded one. */
+import { siblingModule } from '../package.ts';
+import { WorkerPool } from '../workers/pool.ts';
+import type { WorkerInfo, WorkerInit, WorkerRequest, WorkerResponse } from './_worker.ts';
 import type { IoSpec, TensorData } from './session.ts';
 
 const MODULE = siblingModule('./_worker.ts', import.meta.url).href;
 
-export class InferenceWorker {
-  private nextId = 0;
-  private readonly pending = new Map<number, { resolve: (o: Record<string, TensorData>) => void; reject: (e: Error) => void }>();
-  private readonly inFlight = new Set<Promise<unknown>>();
+export interface InferenceWorkerOptions {
+  readonly threads?: number;
+  /** Worker threads, each with its own session. */
+  readonly workers?: number;
+  /** Replace a worker that dies; without it, every call after a death fails with E_WORKER. */
+  readonly respawn?: boolean;
+}
 
+export class InferenceWorker {
   private constructor(
-    private readonly worker: Worker,
+    private readonly pool: WorkerPool<WorkerRequest, WorkerResponse, WorkerInfo>,
     readonly inputs: readonly IoSpec[],
     readonly outputs: readonly IoSpec[],
-  ) {
-    worker.on('message', (m: WorkerReply) => {
-      if (m.type !== 'result' && m.type !== 'error') return;
-      const p = this.pending.get(m.id);
-      this.pending.delete(m.id);
-      if (m.type === 'result') p?.resolve(m.outputs);
-      else p?.reject(new TagbooruError('E_MODEL', `inference failed: ${m.message}`));
-    });
-    worker.on('error', (e) => this.failAll(e));
-    worker.on('exit', () => this.failAll(new TagbooruError('E_INTERNAL', 'the inference worker exited')));
+  ) {}
+
+  static async start(model: string | Uint8Array, options: InferenceWorkerOptions = {}): Promise<InferenceWorker> {
+    const init: WorkerInit = { model, threads: options.threads };
+    const pool = await WorkerPool.start<WorkerRequest, WorkerResponse, WorkerInfo>(
+      {
+        name: 'the inference worker',
+        module: MODULE,
+        init,
+        retry: options.respawn ? 'a new one is starting: try again' : 'create a new tagger to retry',
+        uncoded: 'E_MODEL',
+        uncodedStart: 'E_BUNDLE',
+      },
+      { size: options.workers ?? 1, respawn: options.respawn ?? false },
+    );
+    const { inputs, outputs } = pool.info!;
+    return new InferenceWorker(pool, inputs, outputs);
   }
 
-  static start(model: string | Uint8Array, options: { threads?: number } = {}): Promise<InferenceWorker> {
-    const init: WorkerInit = { module: MODULE, model, threads: options.threads };
-    const worker = new Worker(WORKER_BOOT, { workerData: init });
-    return new Promise((resolve, reject) => {
-      const onError = (e: Error) => reject(e);
-      worker.once('error', onError);
-      worker.once('message', (m: WorkerReply) => {
-        worker.off('error', onError);
-        if (m.type === 'ready') resolve(new InferenceWorker(worker, m.inputs, m.outputs));
-        else {
-          void worker.terminate();
-          const code = (m.type === 'failed' ? m.code : undefined) as ErrorCode | undefined;
-          reject(new TagbooruError(code ?? 'E_BUNDLE', m.type === 'failed' ? m.message : 'the inference worker did not start'));
-        }
-      });
-    });
+  /** Workers started to replace one that died. */
+  get respawns(): number {
+    return this.pool.respawns;
   }
 
+  /** The feeds' buffers are transferred. */
   run(feeds: Record<string, TensorData>, fetches?: string[]): Promise<Record<string, TensorData>> {
-    const id = this.nextId++;
-    const result = new Promise<Record<string, TensorData>>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      const transfer = Object.values(feeds).map((t) => t.data.buffer as ArrayBuffer);
-      this.worker.postMessage({ id, feeds, fetches } satisfies WorkerRequest, transfer);
-    });
-    const settled = result.then(() => undefined, () => undefined).finally(() => this.inFlight.delete(settled));
-    this.inFlight.add(settled);
-    return result;
-  }
-
-  private failAll(e: Error): void {
-    for (const p of this.pending.values()) p.reject(e);
-    this.pending.clear();
+    return this.pool.call({ feeds, fetches }, Object.values(feeds).map((t) => t.data.buffer));
   }
 
   async close(): Promise<void> {
-    // NOTE: terminating the thread while ORT runs aborts the whole process (its callback throws a Napi::Error
-    // into a torn-down environment, and that is std::terminate): a caller that stops early, as `tag | head`
-    // does, closes with a batch still in the worker, so the runs in flight finish first
-    await Promise.all(this.inFlight);
-    await this.worker.terminate();
+    await this.pool.close();
   }
 }

@@ -34,6 +34,10 @@ export interface TagOptions extends SelectionOptions {
 export interface TaggerOptions {
   readonly threads?: number;
   readonly decode?: DecodeOptions;
+  /** Inference worker threads, each with its own session; concurrent `predict` calls go to the least loaded. */
+  readonly workers?: number;
+  /** Replace an inference worker that dies (a server's choice); by default every call after a death fails with E_WORKER. */
+  readonly respawn?: boolean;
 }
 
 const DEFAULT_BATCH = 8;
@@ -50,7 +54,7 @@ export class Tagger {
 
   static async create(bundle: string | Bundle, options: TaggerOptions = {}): Promise<Tagger> {
     const b = typeof bundle === 'string' ? await readBundle(bundle) : bundle;
-    const worker = await InferenceWorker.start(b.modelPath, { threads: options.threads });
+    const worker = await InferenceWorker.start(b.modelPath, { threads: options.threads, workers: options.workers, respawn: options.respawn });
     const input = worker.inputs.find((i) => i.name === b.manifest.input.name) ?? worker.inputs[0];
     if (!input) throw new TagbooruError('E_BUNDLE', `${b.modelPath} has no inputs`);
     const batchDim = input.shape[0];
@@ -60,6 +64,11 @@ export class Tagger {
 
   get tags() {
     return this.bundle.manifest.tags;
+  }
+
+  /** Inference workers started to replace one that died (with `respawn: true`). */
+  get respawns(): number {
+    return this.worker.respawns;
   }
 
   /** Probabilities for one preprocessed batch laid out as the bundle's preprocessing says. */

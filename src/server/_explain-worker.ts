@@ -3,8 +3,7 @@
  * up the tagging workers, and everything it does — decode, preprocess, the maps, PNG encoding — stays off the
  * server's main thread. One image at a time; the pool queues the rest.
  */
-import { parentPort, workerData } from 'node:worker_threads';
-import { TagbooruError, errorMessage } from '../errors.ts';
+import { TagbooruError } from '../errors.ts';
 import type { ExplainOptions, ExplainResult, TagRegion } from '../explain/types.ts';
 import { decodeImage } from '../image/decode.ts';
 import { toPng } from '../image/encode.ts';
@@ -12,9 +11,9 @@ import { mapBytes, overlayHeatmap } from '../image/heatmap.ts';
 import { dropAlpha } from '../image/preprocess.ts';
 import { resample } from '../image/resample.ts';
 import { createTagger } from '../infer/tagger.ts';
+import { serve } from '../workers/serve.ts';
 
 export interface ExplainInit {
-  readonly module: string;
   readonly model: string;
   readonly threads: number;
   readonly maxPixels: number;
@@ -47,13 +46,8 @@ export interface ExplainJson {
   readonly tags: RegionJson[];
 }
 
-export type ExplainRequest = { readonly id: number; readonly name: string; readonly data: Uint8Array; readonly job: ExplainJob };
-export type ExplainReply =
-  | { type: 'ready' }
-  | { type: 'failed'; code: string; message: string }
-  | { type: 'json'; id: number; body: ExplainJson }
-  | { type: 'png'; id: number; png: Uint8Array }
-  | { type: 'error'; id: number; code: string; message: string };
+export type ExplainRequest = { readonly name: string; readonly data: Uint8Array; readonly job: ExplainJob };
+export type Explained = { readonly format: 'json'; readonly body: ExplainJson } | { readonly format: 'png'; readonly png: Uint8Array };
 
 /** The overlay's longest side: enough to see, small enough to send. */
 export const OVERLAY_MAX_SIDE = 1024;
@@ -87,8 +81,8 @@ async function explainJson(result: ExplainResult): Promise<ExplainJson> {
 }
 
 /** The image (alpha over white), at most OVERLAY_MAX_SIDE, with the tag's map, box and peak drawn over it. */
-async function overlayPng(data: Uint8Array, region: TagRegion, opacity: number): Promise<Uint8Array> {
-  let image = dropAlpha(await decodeImage(data, { maxPixels: init.maxPixels }), { alpha: 'composite', background: [255, 255, 255] });
+async function overlayPng(data: Uint8Array, region: TagRegion, opacity: number, maxPixels: number): Promise<Uint8Array> {
+  let image = dropAlpha(await decodeImage(data, { maxPixels }), { alpha: 'composite', background: [255, 255, 255] });
   const k = Math.min(1, OVERLAY_MAX_SIDE / Math.max(image.width, image.height));
   if (k < 1) image = resample({ ...image, data: image.data as Uint8Array }, Math.max(1, Math.round(image.width * k)), Math.max(1, Math.round(image.height * k)), 'linear');
   const scaled = <T extends readonly number[]>(xs: T) => xs.map((v) => v * k) as unknown as T;
@@ -100,27 +94,20 @@ async function overlayPng(data: Uint8Array, region: TagRegion, opacity: number):
   return toPng(rgb, image.width, image.height, 3);
 }
 
-const port = parentPort!;
-const init = workerData as ExplainInit;
-
-try {
+// one image at a time: the pool sends the next when this one is answered
+await serve<ExplainInit, ExplainRequest, Explained>(async (init) => {
   const tagger = await createTagger(init.model, { threads: init.threads, decode: { maxPixels: init.maxPixels } });
-  port.on('message', (req: ExplainRequest) => {
-    const answer = async (): Promise<ExplainReply> => {
+  return {
+    // answers are copied, not transferred: sharp's buffers may share their memory
+    handle: async (req) => {
       const result = await tagger.explain({ name: req.name, data: req.data }, req.job.options);
       if (result.error !== null) throw new TagbooruError('E_IMAGE', `"${result.file}": ${result.error}`);
       const { output } = req.job;
-      if (output.format === 'json') return { type: 'json', id: req.id, body: await explainJson(result) };
+      if (output.format === 'json') return { format: 'json', body: await explainJson(result) };
       const region = result.tags.find((t) => t.name === output.tag);
       if (!region) throw new TagbooruError('E_USAGE', `no map for tag "${output.tag}"`);
-      return { type: 'png', id: req.id, png: await overlayPng(req.data, region, output.opacity) };
-    };
-    answer().then(
-      (reply) => port.postMessage(reply), // copied: sharp's buffers may share their memory
-      (e: unknown) => port.postMessage({ type: 'error', id: req.id, code: (e as { code?: string }).code ?? 'E_INTERNAL', message: errorMessage(e) } satisfies ExplainReply),
-    );
-  });
-  port.postMessage({ type: 'ready' } satisfies ExplainReply);
-} catch (e) {
-  port.postMessage({ type: 'failed', code: (e as { code?: string }).code ?? 'E_MODEL', message: errorMessage(e) } satisfies ExplainReply);
-}
+      return { format: 'png', png: await overlayPng(req.data, region, output.opacity, init.maxPixels) };
+    },
+    close: () => tagger.close(), // its own workers stop gracefully before this thread exits
+  };
+});

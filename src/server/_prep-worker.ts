@@ -3,29 +3,28 @@
  * preprocessing). Several images are in flight at once, so one image's JavaScript resize overlaps another's
  * libvips decode; the server's main thread only speaks HTTP.
  */
-import { parentPort, workerData } from 'node:worker_threads';
 import { errorMessage } from '../errors.ts';
 // the image module alone, not the whole public API: a worker should start in a fraction of a second
 import { decodeImage, preprocess, type PreprocessSpec } from '../image/index.ts';
+import { transfer } from '../workers/protocol.ts';
+import { serve } from '../workers/serve.ts';
 
 export interface PrepInit {
-  readonly module: string;
   readonly spec: PreprocessSpec;
   readonly maxPixels: number;
 }
-export type PrepRequest = { readonly id: number; readonly data: Uint8Array };
-export type PrepReply = { type: 'ready' } | { type: 'tensor'; id: number; tensor: Float32Array; mediaType: string } | { type: 'rejected'; id: number; reason: string };
+/** The input tensor and the media type the bytes were decoded as, or why they are not an image. */
+export type PrepResponse = { tensor: Float32Array; mediaType: string } | { rejected: string };
 
-const port = parentPort!;
-const { spec, maxPixels } = workerData as PrepInit;
-
-port.on('message', (req: PrepRequest) => {
-  decodeImage(req.data, { maxPixels }).then(
-    (image) => {
-      const tensor = preprocess(image, spec);
-      port.postMessage({ type: 'tensor', id: req.id, tensor, mediaType: image.mediaType } satisfies PrepReply, [tensor.buffer as ArrayBuffer]);
-    },
-    (e: unknown) => port.postMessage({ type: 'rejected', id: req.id, reason: errorMessage(e) } satisfies PrepReply),
-  );
-});
-port.postMessage({ type: 'ready' } satisfies PrepReply);
+await serve<PrepInit, Uint8Array, PrepResponse>(({ spec, maxPixels }) => ({
+  handle: async (data) => {
+    let image;
+    try {
+      image = await decodeImage(data, { maxPixels });
+    } catch (e) {
+      return { rejected: errorMessage(e) };
+    }
+    const tensor = preprocess(image, spec);
+    return transfer({ tensor, mediaType: image.mediaType }, [tensor.buffer]);
+  },
+}));

@@ -18,6 +18,7 @@ const STATUS: Record<HttpErrorCode, number> = {
   E_MEDIA_TYPE: 415,
   E_BUSY: 503,
   E_TIMEOUT: 503,
+  E_WORKER: 503, // the pool is replacing the worker: a retry is likely to succeed
   E_IO: 500,
   E_MODEL: 500,
   E_BUNDLE: 500,

@@ -61,6 +61,15 @@ class Histogram implements Metric {
   }
 }
 
+/** A counter kept elsewhere (by the worker pools), read when scraped: one series per label value. */
+class ReadCounter implements Metric {
+  constructor(readonly name: string, readonly help: string, private readonly label: string, private readonly read: () => Readonly<Record<string, number>>) {}
+  render(): string[] {
+    const rows = Object.entries(this.read()).map(([value, n]) => `${this.name}${labelText({ [this.label]: value })} ${num(n)}`);
+    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`, ...rows];
+  }
+}
+
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
 
@@ -74,8 +83,17 @@ export class Metrics {
   readonly imagesExplained = new Counter('tagbooru_images_explained_total', 'Images explained (tag maps), by method.');
   readonly explaining = new Histogram('tagbooru_explain_duration_seconds', 'Time to explain one image, queueing included, by method.', LATENCY_BUCKETS);
   private readonly gauges: Gauge[];
+  private readonly respawns: ReadCounter;
 
-  constructor(read: { queueDepth: () => number; running: () => number; inFlight: () => number; explainQueueDepth: () => number; explainInFlight: () => number }) {
+  constructor(read: {
+    queueDepth: () => number;
+    running: () => number;
+    inFlight: () => number;
+    explainQueueDepth: () => number;
+    explainInFlight: () => number;
+    respawns: () => Readonly<Record<string, number>>;
+  }) {
+    this.respawns = new ReadCounter('tagbooru_worker_respawns_total', 'Worker threads started to replace one that died, by pool.', 'pool', read.respawns);
     this.gauges = [
       new Gauge('tagbooru_queue_depth', 'Images waiting for an inference worker.', read.queueDepth),
       new Gauge('tagbooru_images_running', 'Images inside a running inference call.', read.running),
@@ -86,7 +104,7 @@ export class Metrics {
   }
 
   render(): string {
-    const all: Metric[] = [this.requests, this.latency, this.imagesTagged, this.imagesRejected, this.batchSize, this.inference, this.imagesExplained, this.explaining, ...this.gauges];
+    const all: Metric[] = [this.requests, this.latency, this.imagesTagged, this.imagesRejected, this.batchSize, this.inference, this.imagesExplained, this.explaining, this.respawns, ...this.gauges];
     return `${all.flatMap((m) => m.render()).join('\n')}\n`;
   }
 }

@@ -3,11 +3,11 @@
  * them at once, so the images of a request that gave up can still be dropped before they cost a decode. A worker
  * that dies fails only its own images and is replaced.
  */
-import { Worker } from 'node:worker_threads';
 import { TagbooruError } from '../errors.ts';
-import { WORKER_BOOT, siblingModule } from '../package.ts';
+import { siblingModule } from '../package.ts';
 import type { PreprocessSpec } from '../index.ts';
-import type { PrepInit, PrepReply, PrepRequest } from './_prep-worker.ts';
+import { WorkerPool } from '../workers/pool.ts';
+import type { PrepInit, PrepResponse } from './_prep-worker.ts';
 
 const MODULE = siblingModule('./_prep-worker.ts', import.meta.url).href;
 // One image's JavaScript resize overlaps others' decodes, which run on libuv's pool (4 threads by default):
@@ -27,28 +27,20 @@ export interface Prepared {
   readonly mediaType: string;
 }
 
-interface Slot {
-  readonly worker: Worker;
-  readonly jobs: Map<number, Job>;
-  alive: boolean;
-}
-
 export class PrepPool {
-  private nextId = 0;
   private closing = false;
   private readonly waiting: Job[] = [];
 
-  private constructor(
-    private readonly slots: Slot[],
-    private readonly init: PrepInit,
-  ) {}
+  private constructor(private readonly pool: WorkerPool<Uint8Array, PrepResponse>) {}
 
   static async start(workers: number, spec: PreprocessSpec, maxPixels: number): Promise<PrepPool> {
-    const init: PrepInit = { module: MODULE, spec, maxPixels };
-    const slots = await Promise.all(Array.from({ length: workers }, () => spawn(init)));
-    const pool = new PrepPool([], init);
-    for (const worker of slots) pool.adopt(worker);
-    return pool;
+    const init: PrepInit = { spec, maxPixels };
+    let prep: PrepPool | undefined;
+    const pool = await WorkerPool.start<Uint8Array, PrepResponse>(
+      { name: 'an image preparation worker', module: MODULE, init, retry: 'a new one is starting: send the image again' },
+      { size: workers, respawn: true, onChange: () => prep?.pump() }, // a worker that comes back takes what waits
+    );
+    return (prep = new PrepPool(pool));
   }
 
   /** Images waiting for a worker. */
@@ -56,27 +48,9 @@ export class PrepPool {
     return this.waiting.length;
   }
 
-  private adopt(worker: Worker, at = this.slots.length): void {
-    const slot: Slot = { worker, jobs: new Map(), alive: true };
-    this.slots[at] = slot;
-    worker.on('message', (m: PrepReply) => {
-      if (m.type === 'ready') return;
-      const job = slot.jobs.get(m.id);
-      slot.jobs.delete(m.id);
-      job?.settle(m.type === 'tensor' ? { tensor: m.tensor, mediaType: m.mediaType } : m.reason);
-      this.pump();
-    });
-    worker.once('exit', (code) => {
-      slot.alive = false;
-      const stopped = new TagbooruError('E_INTERNAL', `an image preparation worker stopped (exit code ${code})`);
-      for (const job of slot.jobs.values()) job.settle(stopped);
-      slot.jobs.clear();
-      if (this.closing) return;
-      void spawn(this.init).then(
-        (w) => (this.closing ? void w.terminate() : (this.adopt(w, at), this.pump())),
-        () => this.slots.some((s) => s.alive) || this.failWaiting(new TagbooruError('E_INTERNAL', 'no image preparation worker is running')),
-      );
-    });
+  /** Workers started to replace one that died. */
+  get respawns(): number {
+    return this.pool.respawns;
   }
 
   /**
@@ -111,7 +85,6 @@ export class PrepPool {
         }
       };
       this.waiting.push(...jobs);
-      if (!this.slots.some((s) => s.alive)) return this.failWaiting(new TagbooruError('E_INTERNAL', 'no image preparation worker is running'));
       if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
       this.pump();
@@ -119,14 +92,15 @@ export class PrepPool {
   }
 
   private pump(): void {
-    while (this.waiting.length > 0 && !this.closing) {
-      const free = this.slots.filter((s) => s.alive && s.jobs.size < PER_WORKER);
-      if (free.length === 0) return;
-      const slot = free.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
+    const broken = this.pool.broken;
+    if (broken) return this.failWaiting(broken);
+    while (this.waiting.length > 0 && !this.closing && this.pool.leastLoad < PER_WORKER) {
       const job = this.waiting.shift()!;
-      const id = this.nextId++;
-      slot.jobs.set(id, job);
-      slot.worker.postMessage({ id, data: job.data } satisfies PrepRequest); // copied: an upload may share its memory with others
+      // copied, not transferred: an upload may share its memory with others
+      this.pool.call(job.data).then(
+        (r) => job.settle('rejected' in r ? r.rejected : r),
+        (e: unknown) => job.settle(e as Error),
+      ).finally(() => this.pump());
     }
   }
 
@@ -137,18 +111,6 @@ export class PrepPool {
   async close(): Promise<void> {
     this.closing = true;
     this.failWaiting(new TagbooruError('E_INTERNAL', 'the server is shutting down'));
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    await this.pool.close();
   }
-}
-
-function spawn(init: PrepInit): Promise<Worker> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(WORKER_BOOT, { workerData: init });
-    worker.once('error', reject);
-    worker.once('message', (m: PrepReply) => {
-      worker.off('error', reject);
-      if (m.type === 'ready') resolve(worker);
-      else reject(new TagbooruError('E_INTERNAL', 'an image preparation worker did not start'));
-    });
-  });
 }

@@ -35,7 +35,7 @@ export class TaggingService {
 
   private constructor(
     readonly bundle: Bundle,
-    private readonly taggers: readonly Tagger[],
+    private readonly tagger: Tagger,
     private readonly prep: PrepPool,
     private readonly options: ResolvedOptions,
   ) {
@@ -47,6 +47,7 @@ export class TaggingService {
       inFlight: () => this.admission.inFlight,
       explainQueueDepth: () => this.explainer.load.queued,
       explainInFlight: () => this.explainer.load.inFlight,
+      respawns: () => ({ inference: this.tagger.respawns, preparation: this.prep.respawns, explain: this.explainer.respawns }),
     });
     this.explainer = new ExplainPool({
       model: bundle.dir,
@@ -58,7 +59,8 @@ export class TaggingService {
         this.metrics.explaining.observe(seconds, { method });
       },
     });
-    this.batcher = new MicroBatcher(taggers, {
+    // one predictor per worker: the batcher keeps each busy with one batch, the tagger sends it to an idle one
+    this.batcher = new MicroBatcher(Array.from({ length: options.workers }, () => tagger), {
       maxBatch: options.maxBatch,
       inputSize: spec.width * spec.height * 3,
       outputSize: tags.length,
@@ -73,15 +75,16 @@ export class TaggingService {
   static async start(options: ResolvedOptions): Promise<TaggingService> {
     const bundle = await readBundle(options.model);
     const prep = PrepPool.start(options.prepWorkers, bundle.manifest.preprocess, options.maxPixels);
-    const taggers = Array.from({ length: options.workers }, () => createTagger(bundle, { threads: options.threads }));
-    const settled = await Promise.allSettled([prep, ...taggers]);
+    // a worker that dies is replaced: its batch fails with E_WORKER (503), the next one runs
+    const tagger = createTagger(bundle, { threads: options.threads, workers: options.workers, respawn: true });
+    const settled = await Promise.allSettled([prep, tagger]);
     const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failure) {
       // close what did start, or its threads would keep the process alive
       await Promise.all(settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value.close()] : [])));
       throw failure.reason;
     }
-    return new TaggingService(bundle, await Promise.all(taggers), await prep, options);
+    return new TaggingService(bundle, await tagger, await prep, options);
   }
 
   /** Images waiting for a worker, images being run, tagging requests in flight, decoded pixels reserved. */
@@ -122,6 +125,6 @@ export class TaggingService {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.prep.close(), this.explainer.close(), ...this.taggers.map((t) => t.close())]);
+    await Promise.all([this.prep.close(), this.explainer.close(), this.tagger.close()]);
   }
 }

@@ -1,28 +1,22 @@
 /** The trainer's worker: owns one Engine and answers calls in order, so the main thread never blocks on ORT. */
-import { parentPort, workerData } from 'node:worker_threads';
 import { writeAtomic } from '../atomic-files.ts';
-import { errorMessage } from '../errors.ts';
 import { WEIGHTS_FILE, writeBundle, type BundleManifest } from '../infer/bundle.ts';
 import { exportInference } from '../models/export.ts';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Engine, type EngineConfig } from './engine.ts';
 import { encodeWeights } from './safetensors.ts';
+import { serve } from '../workers/serve.ts';
 
 export type Call =
-  | { id: number; method: 'step'; args: [x: Float32Array, labels: Float32Array, lr: number, probs: boolean] }
-  | { id: number; method: 'evaluate'; args: [x: Float32Array, count: number, labels?: Float32Array] }
-  | { id: number; method: 'saveCheckpoint'; args: [dir: string, extra: Record<string, unknown>, sequence?: number] }
-  | { id: number; method: 'loadCheckpoint'; args: [dir: string] }
-  | { id: number; method: 'setWeights'; args: [weights: Map<string, Float32Array>, strict: boolean] }
-  | { id: number; method: 'getWeights'; args: [] }
-  | { id: number; method: 'exportBundle'; args: [dir: string, manifest: Omit<BundleManifest, 'architecture' | 'input' | 'output' | 'model' | 'weights'>] }
-  | { id: number; method: 'counters'; args: [] };
-
-export type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; message: string; code?: string } | { id: -1; ok: true; value: 'ready' };
-
-const port = parentPort!;
-const { config } = workerData as { config: EngineConfig };
+  | { method: 'step'; args: [x: Float32Array, labels: Float32Array, lr: number, probs: boolean] }
+  | { method: 'evaluate'; args: [x: Float32Array, count: number, labels?: Float32Array] }
+  | { method: 'saveCheckpoint'; args: [dir: string, extra: Record<string, unknown>, sequence?: number] }
+  | { method: 'loadCheckpoint'; args: [dir: string] }
+  | { method: 'setWeights'; args: [weights: Map<string, Float32Array>, strict: boolean] }
+  | { method: 'getWeights'; args: [] }
+  | { method: 'exportBundle'; args: [dir: string, manifest: Omit<BundleManifest, 'architecture' | 'input' | 'output' | 'model' | 'weights'>] }
+  | { method: 'counters'; args: [] };
 
 async function dispatch(engine: Engine, call: Call): Promise<unknown> {
   switch (call.method) {
@@ -44,20 +38,8 @@ async function dispatch(engine: Engine, call: Call): Promise<unknown> {
   }
 }
 
-try {
+// calls run strictly one after another: a step must never overlap a checkpoint
+await serve<{ config: EngineConfig }, Call, unknown>(async ({ config }) => {
   const engine = await Engine.create(config);
-  port.postMessage({ id: -1, ok: true, value: 'ready' } satisfies Reply);
-  // calls run strictly one after another: a step must never overlap a checkpoint
-  let queue = Promise.resolve();
-  port.on('message', (call: Call) => {
-    queue = queue.then(async () => {
-      try {
-        port.postMessage({ id: call.id, ok: true, value: await dispatch(engine, call) } satisfies Reply);
-      } catch (e) {
-        port.postMessage({ id: call.id, ok: false, message: errorMessage(e), code: (e as { code?: string }).code } satisfies Reply);
-      }
-    });
-  });
-} catch (e) {
-  port.postMessage({ id: -1, ok: false, message: errorMessage(e), code: (e as { code?: string }).code } satisfies Reply);
-}
+  return { handle: (call) => dispatch(engine, call) };
+}, { serial: true });

@@ -2,11 +2,10 @@
  * `createTrainer(...)`: the training API. The engine runs in a worker thread; this side only passes
  * batches and commands, so a server or a progress bar on the main thread stays responsive.
  */
-import { Worker } from 'node:worker_threads';
-import { TagbooruError, type ErrorCode } from '../errors.ts';
-import { WORKER_BOOT, siblingModule } from '../package.ts';
 import type { BundleManifest } from '../infer/bundle.ts';
-import type { Call, Reply } from './_worker.ts';
+import { siblingModule } from '../package.ts';
+import { WorkerClient } from '../workers/client.ts';
+import type { Call } from './_worker.ts';
 import type { Counters, EngineConfig, StepResult } from './engine.ts';
 
 const MODULE = siblingModule('./_worker.ts', import.meta.url).href;
@@ -16,51 +15,30 @@ type Method = Call['method'];
 type ArgsOf<M extends Method> = Extract<Call, { method: M }>['args'];
 
 export class Trainer {
-  private nextId = 0;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private constructor(
+    private readonly worker: WorkerClient<Call, unknown>,
+    readonly config: TrainerConfig,
+  ) {}
 
-  private constructor(private readonly worker: Worker, readonly config: TrainerConfig) {
-    worker.on('message', (m: Reply) => {
-      const p = this.pending.get(m.id);
-      if (!p) return;
-      this.pending.delete(m.id);
-      if (m.ok) p.resolve(m.value);
-      else p.reject(new TagbooruError((m.code as ErrorCode | undefined) ?? 'E_INTERNAL', m.message));
+  static async start(config: TrainerConfig): Promise<Trainer> {
+    const worker = await WorkerClient.start<Call, unknown>({
+      name: 'the training worker',
+      module: MODULE,
+      init: { config },
+      // the weights lived in the worker: the last checkpoint is what is left
+      retry: 'create a new trainer and load the last checkpoint to go on',
+      uncodedStart: 'E_MODEL',
     });
-    const failAll = (e: Error) => {
-      for (const p of this.pending.values()) p.reject(e);
-      this.pending.clear();
-    };
-    worker.on('error', failAll);
-    worker.on('exit', () => failAll(new TagbooruError('E_INTERNAL', 'the training worker exited')));
+    return new Trainer(worker, config);
   }
 
-  static start(config: TrainerConfig): Promise<Trainer> {
-    const worker = new Worker(WORKER_BOOT, { workerData: { module: MODULE, config } });
-    return new Promise((resolve, reject) => {
-      worker.once('error', reject);
-      worker.once('message', (m: Reply) => {
-        worker.off('error', reject);
-        if (m.ok) resolve(new Trainer(worker, config));
-        else {
-          void worker.terminate();
-          reject(new TagbooruError((m.code as ErrorCode | undefined) ?? 'E_MODEL', m.message));
-        }
-      });
-    });
-  }
-
-  private call<M extends Method>(method: M, args: ArgsOf<M>, transfer: ArrayBuffer[] = []): Promise<unknown> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, method, args }, transfer);
-    });
+  private call<M extends Method>(method: M, args: ArgsOf<M>, transfer: ArrayBufferLike[] = []): Promise<unknown> {
+    return this.worker.call({ method, args } as Call, transfer);
   }
 
   /** One optimizer step on exactly `batchSize` images (NHWC floats) and their multi-hot labels. */
   step(x: Float32Array, labels: Float32Array, lr: number, options: { probs?: boolean } = {}): Promise<StepResult> {
-    return this.call('step', [x, labels, lr, options.probs ?? false], [x.buffer as ArrayBuffer, labels.buffer as ArrayBuffer]) as Promise<StepResult>;
+    return this.call('step', [x, labels, lr, options.probs ?? false], [x.buffer, labels.buffer]) as Promise<StepResult>;
   }
 
   /** Probabilities with the moving BN statistics, for any number of images; the loss when labels are given. */
@@ -97,7 +75,7 @@ export class Trainer {
   }
 
   async close(): Promise<void> {
-    await this.worker.terminate();
+    await this.worker.close();
   }
 }
 

@@ -1,10 +1,11 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { decodeImage, preprocess, resolvePreset } from '../../src/index.ts';
+import { decodeImage, preprocess, resolvePreset, type TagbooruError } from '../../src/index.ts';
 import { PrepPool } from '../../src/server/prep-pool.ts';
+import { liveWorkers } from '../../src/workers/client.ts';
+import { KILLS, killMidCall } from '../helpers/workers.ts';
 import { noiseImage, pngHeaderOnly } from '../helpers/images.ts';
 
 const spec = resolvePreset('deepdanbooru', { width: 64, height: 64 });
@@ -29,19 +30,28 @@ test('a tensor equal to decode → preprocess on the main thread; a reason for w
   expect(bomb).toBe('2000×1000 pixels exceeds the pixel limit of 1000000');
 });
 
-test('a worker that dies fails only its own images and is replaced', async () => {
-  const slots = (pool as unknown as { slots: { worker: Worker }[] }).slots;
-  const inFlight = Array.from({ length: 6 }, () => pool.prepare([png], live).then(() => 'ok', (e: Error) => e.message));
-  await slots[0]!.worker.terminate();
-  const outcomes = await Promise.all(inFlight);
-  expect(outcomes.filter((o) => o === 'ok').length).toBeGreaterThanOrEqual(3); // the other worker's share
-  for (const o of outcomes) expect(o).toMatch(/^(ok|an image preparation worker stopped \(exit code 1\))$/);
-  await expect.poll(() => (pool as unknown as { slots: { alive: boolean }[] }).slots.every((s) => s.alive), { timeout: 20_000 }).toBe(true);
+const prepWorkers = () => liveWorkers().filter((w) => w.spec.name === 'an image preparation worker');
+
+test.each(KILLS)('a worker killed by %s mid-call fails only its own images with E_WORKER, at once, and is replaced', async (_, kill) => {
+  await expect.poll(() => prepWorkers().length, { timeout: 20_000 }).toBe(2);
+  const respawns = pool.respawns;
+  const outcomes: string[] = [];
+  // six images, three for each worker: the killed one's fail, the other's are tagged
+  await killMidCall('an image preparation worker', () => Promise.all(Array.from({ length: 6 }, () => pool.prepare([png], live).then(
+    () => void outcomes.push('ok'),
+    (e: TagbooruError) => (outcomes.push(`${e.code} ${e.message}`), Promise.reject(e)),
+  ))), kill);
+  await expect.poll(() => outcomes.length, { timeout: 20_000 }).toBe(6);
+  expect(outcomes.filter((o) => o === 'ok').length).toBeGreaterThanOrEqual(3);
+  for (const o of outcomes) {
+    expect(o).toMatch(/^(ok|E_WORKER an image preparation worker stopped \(exit code 1\) with [1-4] requests? unanswered; a new one is starting: send the image again)$/);
+  }
+  await expect.poll(() => pool.respawns, { timeout: 20_000 }).toBe(respawns + 1);
   expect((await pool.prepare([png], live))[0]).toMatchObject({ tensor: expect.any(Float32Array) as unknown });
 });
 
 test('an abort drops the images still waiting at once; every image is settled exactly once', async () => {
-  await expect.poll(() => (pool as unknown as { slots: { alive: boolean }[] }).slots.every((s) => s.alive), { timeout: 20_000 }).toBe(true);
+  await expect.poll(() => prepWorkers().length, { timeout: 20_000 }).toBe(2);
   const controller = new AbortController();
   const settled: number[] = [];
   const images = 12; // two workers take four each; four wait
