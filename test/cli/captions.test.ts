@@ -72,6 +72,18 @@ describe('tag --save-txt: caption options on the bundled model', () => {
     expect(await read(path.join(folder, 'img.caption'))).toBe(`${result.tags.map((t) => t.name).join(', ')}\n`);
     expect(await fs.readdir(folder)).toEqual(['img.caption', 'img.png']);
   });
+
+  test('a caption that would be the image itself is refused for that image (an image named outside --ext)', async () => {
+    const folder = path.join(dir, 'same-name');
+    await fs.mkdir(folder);
+    const image = await noiseImage(path.join(folder, 'img.jpg'), 40, 40, 6);
+    const before = await fs.readFile(image);
+    const r = await cli(['tag', image, '--ext', 'png', '--save-txt', '--caption-extension', '.JPG', '-f', 'jsonl']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`error: ${image}: cannot write caption: img.JPG: the caption file would replace the image`);
+    expect(r.stderr.trim().split('\n').at(-1)).toBe('wrote 0 captions, 1 failed');
+    expect((await fs.readFile(image)).equals(before)).toBe(true);
+  });
 });
 
 describe('tag --save-txt: characters and the rating (a bundle with every category)', () => {
