@@ -21,3 +21,40 @@ export function parseTagValues(name: string, pairs: readonly string[], min: numb
     return [pair.slice(0, at), parseNumber(`${name} ${pair.slice(0, at)}`, pair.slice(at + 1), min, max)];
   }));
 }
+
+/** Characters a backslash makes literal in lists and pairs; any other backslash is itself (`\(` stays `\(`). */
+const ESCAPABLE = new Set([',', '=', '\\']);
+
+/** `text` cut at each `separator` not escaped by a backslash; escapes are kept for a later cut. */
+function splitUnescaped(text: string, separator: string): string[] {
+  const parts: string[] = [];
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === '\\' && ESCAPABLE.has(text[i + 1]!)) i++;
+    else if (text[i] === separator) {
+      parts.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(text.slice(start));
+  return parts;
+}
+
+const unescape = (text: string) => text.replace(/\\([,=\\])/g, '$1').trim();
+
+/** Comma lists, repeated or not, in which `\,` is a comma inside an item: `1girl, solo`. Blank items are dropped. */
+export function parseEscapedList(values: readonly string[]): string[] {
+  return values.flatMap((v) => splitUnescaped(v, ',')).map(unescape).filter(Boolean);
+}
+
+/**
+ * `from=to` pairs, repeated or comma separated: `1girls=1girl, chibi=`. `\,`, `\=` and `\\` stand for the
+ * characters themselves (kohya's `--tag_replacement` writes `from,to;…` with `\,` and `\;`). `to` may be empty.
+ */
+export function parseReplacements(name: string, values: readonly string[]): [string, string][] {
+  return values.flatMap((v) => splitUnescaped(v, ',')).filter((item) => item.trim() !== '').map((item) => {
+    const sides = splitUnescaped(item, '=').map(unescape);
+    if (sides.length !== 2 || sides[0] === '') throw invalidOption(name, 'from=to (\\, and \\= for a literal comma or equals sign)', item.trim());
+    return [sides[0]!, sides[1]!];
+  });
+}

@@ -1,12 +1,13 @@
 /**
- * The JSON API: `POST /v1/tag` with the CLI's selection options as fields, `GET /v1/models` and the bundle's
- * files (the browser runs the same model from them).
+ * The JSON API: `POST /v1/tag` with the CLI's selection and caption options as fields, `GET /v1/models` and the
+ * bundle's files (the browser runs the same model from them).
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { TagbooruError } from '../errors.ts';
 import { compileSelection, type ScoredTag, type SelectionOptions, type TagInfo } from '../index.ts';
+import { CAPTION_OPTION_KINDS, compileCaptionText, parseCaptionOptions, type CaptionOptions, type RawCaptionOptions } from '../infer/caption.ts';
 import { expectKnownTags } from '../infer/tag-names.ts';
 import type { RouteContext } from './context.ts';
 import { explainMethods } from './explain.ts';
@@ -15,10 +16,10 @@ import type { Fields } from './fields.ts';
 /** The one model served, under this id; the routes leave room for more. */
 export const MODEL_ID = 'default';
 
-export const TAG_FIELDS = [
+export const TAG_FIELDS: readonly string[] = [
   'threshold', 'general-threshold', 'character-threshold', 'tag-threshold', 'mcut', 'character-floor', 'top-k', 'exclude', 'include',
-  'floor', 'filename',
-] as const;
+  'floor', 'filename', 'caption', ...Object.keys(CAPTION_OPTION_KINDS),
+];
 
 /** The shortest decimal that reads back as the same float32, so clients re-thresholding see the model's exact scores. */
 export function float32Number(x: number): number {
@@ -51,6 +52,15 @@ function selectionOf(f: Fields, tags: readonly TagInfo[]): SelectionOptions {
   };
 }
 
+/** The caption options, parsed as the CLI parses its flags; null when no result is to carry a `caption` (none asked, or `caption=0`). */
+function captionOf(f: Fields): CaptionOptions | null {
+  const raw = Object.fromEntries(Object.entries(CAPTION_OPTION_KINDS).map(([name, kind]) => {
+    return [name, kind === 'boolean' ? f.boolean(name) : kind === 'list' ? f.all(name) : f.text(name)];
+  })) as RawCaptionOptions;
+  const options = parseCaptionOptions(raw);
+  return f.boolean('caption') ?? Object.values(raw).some((v) => v !== undefined) ? options : null;
+}
+
 const tagJson = (t: ScoredTag) => ({ name: t.name, category: t.category, score: round4(t.score) });
 const exactJson = (t: ScoredTag) => ({ name: t.name, category: t.category, score: float32Number(t.score) });
 
@@ -77,6 +87,8 @@ export function apiRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.post('/v1/tag', { config: { tagging: true, auth: true } }, (request: FastifyRequest) => ctx.run(request, { known: TAG_FIELDS }, async ({ files, fields }, signal) => {
     const selection = compileSelection(manifest.tags, manifest.thresholds, selectionOf(fields, manifest.tags));
     const floor = fields.number('floor', 0, 1);
+    const caption = captionOf(fields);
+    const captionText = caption && compileCaptionText(caption);
     const results = await ctx.service.score(files, signal);
     const ok = results.filter((r) => r.error === null).length;
     if (ok === 0) {
@@ -86,10 +98,14 @@ export function apiRoutes(app: FastifyInstance, ctx: RouteContext): void {
     return {
       model: manifest.name,
       results: results.map((r) => {
-        if (r.error !== null) return { file: r.file, tags: [], rating: null, error: r.error };
-        const { tags, rating } = selection.select(r.scores);
+        if (r.error !== null) return { file: r.file, tags: [], rating: null, error: r.error, ...(captionText && { caption: null }) };
+        const selected = selection.select(r.scores);
+        const { tags, rating } = selected;
         const scores = floor === undefined ? undefined : aboveFloor(manifest.tags, r.scores, floor);
-        return { file: r.file, tags: tags.map(tagJson), rating: rating && { name: rating.name, score: round4(rating.score) }, error: null, ...(scores && { scores }) };
+        return {
+          file: r.file, tags: tags.map(tagJson), rating: rating && { name: rating.name, score: round4(rating.score) }, error: null,
+          ...(captionText && { caption: captionText(selected) }), ...(scores && { scores }),
+        };
       }),
     };
   }));

@@ -31,6 +31,16 @@ export class Fields {
     return raw === undefined ? undefined : parseNumber(name, raw, min, max, integer);
   }
 
+  /** As typed, spaces kept: a caption separator `, `. */
+  text(name: string): string | undefined {
+    return this.one(name, false);
+  }
+
+  /** Every value as typed, for lists with their own grammar (escaped commas). */
+  all(name: string): readonly string[] | undefined {
+    return this.values.get(name);
+  }
+
   boolean(name: string): boolean | undefined {
     const raw = this.one(name)?.toLowerCase();
     if (raw === undefined) return undefined;

@@ -3,10 +3,10 @@
  * here with the library's own `compileSelection`, so the sliders and MCut re-select instantly without asking
  * the server again. Hovering or selecting a tag shows where it is (where.ts).
  */
-import { captionTags } from '../infer/caption.ts';
 import { compileSelection, type ScoredTag, type Selection } from '../infer/selection.ts';
 import type { BundleManifest } from '../infer/bundle.ts';
 import { Api, ApiError, type ModelInfo } from './api.ts';
+import { CaptionBox } from './caption-box.ts';
 import { copyText, downloadJson, onImage } from './transfer.ts';
 import { LocalTagger } from './local.ts';
 import { ThresholdControls } from './thresholds.ts';
@@ -51,6 +51,7 @@ const thresholds = new ThresholdControls({
   mcut: $<HTMLInputElement>('mcut'),
   reset: $<HTMLButtonElement>('reset'),
 }, FLOOR, () => reselect());
+const captionBox = CaptionBox.inPage(ui.caption);
 const where = new WhereOverlay({
   preview: ui.preview,
   canvas: $<HTMLCanvasElement>('heat'),
@@ -168,7 +169,7 @@ function reselect(): void {
   renderTags(ui.tags, selection, ratings);
   where.listed();
   ui.summary.textContent = `${selection.tags.length} tag${selection.tags.length === 1 ? '' : 's'}`;
-  ui.caption.value = captionTags(selection.tags, { replaceUnderscores: true }).join(', ');
+  captionBox.show(selection);
   ui.copy.disabled = ui.download.disabled = false;
 }
 

@@ -16,6 +16,7 @@ let png: Buffer, jpg: Buffer, big: Buffer;
 type Tag = { name: string; category: string; score: number };
 type TagBody = { model: string; results: { file: string; tags: Tag[]; rating: { name: string; score: number } | null; error: string | null; scores?: Tag[] }[] };
 type ErrorBody = { error: string; message: string };
+type CaptionBody = { results: { file: string; tags: { name: string; category: string }[]; rating: { name: string } | null; error: string | null; caption?: string | null }[] };
 
 beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tagbooru-server-'));
@@ -361,5 +362,66 @@ describe('tagbooru serve', () => {
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(message);
     }
+  });
+});
+
+const fields = (entries: [string, string][]) => entries.map(([name, value]): Part => ({ name, value }));
+
+/** `POST /v1/tag` with the CLI's caption options as fields: a `caption` per result when asked, the old shape otherwise. */
+describe('/v1/tag caption fields', () => {
+  test('the caption is the tags the request selected, arranged by the options as the CLI arranges them', async () => {
+    const want = await oracle.tag({ name: 'a.png', data: png }, { threshold: 0 });
+    const characters = want.tags.filter((t) => t.category === 'character').map((t) => t.name);
+    const general = want.tags.filter((t) => t.category === 'general').map((t) => t.name);
+    expect(characters).toHaveLength(2);
+    const escape = (t: string) => t.replace(/_/g, ' ').replace(/([()])/g, '\\$1');
+    const cases: [[string, string][], string][] = [
+      [[['caption', '1']], want.tags.map((t) => t.name).join(', ')],
+      [[['caption-separator', ' | ']], want.tags.map((t) => t.name).join(' | ')],
+      [[['character-first', 'true'], ['with-rating', 'on'], ['replace-underscores', '1'], ['escape-parens', '1']],
+        [want.rating!.name, ...characters, ...want.tags.filter((t) => t.category !== 'character').map((t) => t.name)].map(escape).join(', ')],
+      // replacements repeated and comma separated, with an escaped comma in a target; a general tag cut by max-tags
+      [[['replace', `${characters[0]}=miku\\, vocaloid`], ['replace', 'star_\\(sky\\)=star,vocaloid='], ['max-tags', '1'], ['always-first', general[0]!]],
+        [general[0], ...want.tags.filter((t) => t.category !== 'general').map((t) => (t.name === characters[0] ? 'miku, vocaloid' : t.name))]
+          .filter((t) => t !== 'vocaloid').join(', ')],
+    ];
+    for (const [extra, caption] of cases) {
+      const r = await post('/v1/tag', [file(png), ...fields([['threshold', '0'], ...extra])]);
+      expect(r.statusCode, JSON.stringify(extra)).toBe(200);
+      const [result] = r.json<CaptionBody>().results;
+      expect(result!.tags.map((t) => t.name)).toEqual(want.tags.map((t) => t.name));
+      expect(result!.caption, JSON.stringify(extra)).toBe(caption);
+    }
+  });
+
+  test('no caption field unless asked; caption=0 turns it off; an image in error gets caption null', async () => {
+    const plain = (await post('/v1/tag', [file(png)])).json<CaptionBody>().results[0]!;
+    expect(Object.keys(plain).sort()).toEqual(['error', 'file', 'rating', 'tags']);
+    const off = (await post('/v1/tag', [file(png), ...fields([['caption', '0'], ['caption-separator', ';']])])).json<CaptionBody>().results[0]!;
+    expect(off).not.toHaveProperty('caption');
+    const mixed = (await post('/v1/tag', [file(png), file(Buffer.from('not an image'), 'x.png'), ...fields([['caption', 'yes']])])).json<CaptionBody>().results;
+    expect(mixed[0]!.caption).toBe(mixed[0]!.tags.map((t) => t.name).join(', '));
+    expect(mixed[1]).toMatchObject({ file: 'x.png', caption: null });
+    expect(mixed[1]!.error).toMatch(/not a recognised image format/);
+  });
+
+  test('a separator in the query keeps its spaces', async () => {
+    const r = await app.inject({ method: 'POST', url: '/v1/tag?filename=a.png&threshold=0&top-k=3&caption-separator=%20%7C%20', payload: png, headers: { 'content-type': 'image/png' } });
+    const [result] = r.json<CaptionBody>().results;
+    expect(result!.caption).toBe(result!.tags.map((t) => t.name).join(' | '));
+  });
+
+  test.each([
+    [[['max-tags', 'many']], /Expected an integer between 0 and 1000000 for max-tags but received "many"/],
+    [[['replace', 'long_hair']], /Expected from=to \(\\, and \\= for a literal comma or equals sign\) for replace but received "long_hair"/],
+    [[['caption-separator', '']], /Expected one or more characters such as ", " for caption-separator but received ""/],
+    [[['caption-separator', ', '], ['caption-separator', ';']], /Expected one value for caption-separator/],
+    [[['character-first', 'maybe']], /Expected true or false for character-first but received "maybe"/],
+    [[['caption', '2']], /Expected true or false for caption but received "2"/],
+    [[['caption-extension', '.txt']], /unknown field "caption-extension"/],
+  ] as [[string, string][], RegExp][])('%j: 400 naming the field', async (extra, message) => {
+    const r = await post('/v1/tag', [file(png), ...fields(extra)]);
+    expect(r.statusCode).toBe(400);
+    expect(r.json<{ error: string; message: string }>()).toMatchObject({ error: 'E_USAGE', message: expect.stringMatching(message) as string });
   });
 });

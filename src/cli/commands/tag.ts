@@ -1,13 +1,11 @@
-import path from 'node:path';
-import { TagbooruError, errorMessage } from '../../errors.ts';
-import { writeAtomic } from '../../atomic-files.ts';
-import { readRegularTextIfExists } from '../../regular-files.ts';
+import { TagbooruError, errorMessage, invalidOption } from '../../errors.ts';
 import { IMAGE_EXTENSIONS } from '../../image/index.ts';
-import { EXISTING_POLICIES, captionTags, mergeCaption, type CaptionStyle, type ExistingCaptionPolicy } from '../../infer/caption.ts';
+import { CAPTION_DEFAULTS, EXISTING_POLICIES, parseCaptionExtension, parseCaptionOptions, type ExistingCaptionPolicy } from '../../infer/caption.ts';
 import type { SelectionOptions } from '../../infer/selection.ts';
 import { expectKnownTags } from '../../infer/tag-names.ts';
 import { createTagger, type TagResult } from '../../infer/tagger.ts';
 import { choiceOption, defineCommand, listOption, numberOption, patternOption, tagValuesOption } from '../command.ts';
+import { CaptionFiles } from '../caption-files.ts';
 import { collectAll } from '../inputs.ts';
 import { resolveModel } from '../model-option.ts';
 import { FORMATS, createWriter } from '../output.ts';
@@ -32,14 +30,25 @@ export const tagCommand = defineCommand({
     ext: { type: 'string', placeholder: 'list', description: `extensions taken from folders (default: ${IMAGE_EXTENSIONS.join(',')})` },
     format: { type: 'string', short: 'f', placeholder: FORMATS.join('|'), description: 'output format', default: 'table' },
     threads: { type: 'string', placeholder: 'n', description: 'ONNX Runtime threads (default: all cores)' },
-    'save-txt': { type: 'boolean', description: 'write a caption file <image>.txt beside each image' },
+    'save-txt': { type: 'boolean', description: `write a caption file beside each image, <image>${CAPTION_DEFAULTS.extension} (a summary line on stderr)` },
+    'caption-extension': { type: 'string', placeholder: '.ext', description: `captions: file extension, e.g. .caption (default: ${CAPTION_DEFAULTS.extension})` },
+    existing: { type: 'string', placeholder: EXISTING_POLICIES.join('|'), description: 'captions: what to do with an existing caption file', default: 'overwrite' },
+    'caption-separator': { type: 'string', placeholder: 'text', description: `captions: text between tags (default: "${CAPTION_DEFAULTS.separator}")` },
     'replace-underscores': { type: 'boolean', description: 'captions: `long_hair` → `long hair` (kaomoji kept)' },
     'escape-parens': { type: 'boolean', description: 'captions: `(` → `\\(`' },
     weights: { type: 'boolean', description: 'captions: write `(tag:0.87)`' },
     'with-rating': { type: 'boolean', description: 'captions: put the rating tag first' },
-    existing: { type: 'string', placeholder: EXISTING_POLICIES.join('|'), description: 'captions: what to do with an existing .txt', default: 'overwrite' },
+    'character-first': { type: 'boolean', description: 'captions: character tags before the others' },
+    'always-first': { type: 'string', multiple: true, placeholder: 'tags', description: 'captions: these tags first, in this order, when present (comma list, repeatable)' },
+    replace: { type: 'string', multiple: true, placeholder: 'from=to', description: 'captions: write tag `from` as `to`, `from=` drops it (comma list, `\\,` `\\=` escapes, repeatable)' },
+    'max-tags': { type: 'string', placeholder: 'n', description: 'captions: at most n general tags, the highest-scoring (characters and the rating not counted)' },
   },
-  details: 'Exit status: 0 when every file was tagged, 1 when some were skipped (each is reported on stderr), 2 for a usage error.',
+  details: [
+    'Captions are made in this order: --max-tags cuts, --character-first and --with-rating order, --replace renames,',
+    '--always-first moves, then underscores, escapes and weights, and a tag written twice is kept once.',
+    '',
+    'Exit status: 0 when every file was tagged, 1 when some were skipped (each is reported on stderr), 2 for a usage error.',
+  ].join('\n'),
 
   async run({ values: v, positionals }, io) {
     if (positionals.length === 0) throw new TagbooruError('E_USAGE', 'give at least one image, folder, or - to read paths from stdin');
@@ -60,8 +69,10 @@ export const tagCommand = defineCommand({
       exclude: patternOption('exclude', v.exclude),
       include: patternOption('include', v.include),
     };
-    const style: CaptionStyle = { replaceUnderscores: v['replace-underscores'], escapeParens: v['escape-parens'], weights: v.weights };
     const extensions = listOption(v.ext ? [v.ext] : undefined)?.map((e) => e.replace(/^\./, '').toLowerCase()) ?? [...IMAGE_EXTENSIONS];
+    // parsed with or without --save-txt: a bad value is refused either way
+    const captionFiles = { caption: parseCaptionOptions(v, '--'), existing, extension: captionExtension(v['caption-extension'], extensions) };
+    const captions = v['save-txt'] ? new CaptionFiles(captionFiles) : null;
 
     const tagger = await createTagger(resolveModel(v.model, io.env), { threads });
     try {
@@ -71,9 +82,10 @@ export const tagCommand = defineCommand({
       const writer = createWriter(format, io);
       let failed = 0;
       const onResult = async (r: TagResult) => {
-        if (r.error === null && v['save-txt']) {
+        if (r.error !== null) captions?.failed();
+        else if (captions) {
           try {
-            await writeCaption(r, style, existing, v['with-rating'] ?? false);
+            await captions.write(r);
           } catch (e) {
             r = { ...r, error: `cannot write caption: ${errorMessage(e)}` };
           }
@@ -92,6 +104,7 @@ export const tagCommand = defineCommand({
       writer.end();
       progress.finish();
       if (failed > 0) io.stderr.write(`${failed} of ${files.length} files skipped\n`);
+      if (captions) io.stderr.write(`${captions.summary()}\n`);
       return failed > 0 ? 1 : 0;
     } finally {
       await tagger.close();
@@ -99,13 +112,12 @@ export const tagCommand = defineCommand({
   },
 });
 
-async function writeCaption(r: TagResult, style: CaptionStyle, policy: ExistingCaptionPolicy, withRating: boolean): Promise<void> {
-  const file = path.join(path.dirname(r.file), `${path.parse(r.file).name}.txt`);
-  const existing = await readRegularTextIfExists(file).catch((e: unknown) => {
-    throw new TagbooruError('E_IO', `${path.basename(file)}: ${errorMessage(e)}`, { cause: e });
-  });
-  const tags = withRating && r.rating ? [r.rating, ...r.tags] : r.tags;
-  const text = mergeCaption(existing, captionTags(tags, style), policy);
-  // the folder is not synced per caption: a power cut may undo a rename, which leaves the old caption whole
-  if (text !== null) await writeAtomic(file, `${text}\n`, { syncFolder: false });
+/** The caption extension, refused when it is one of the image extensions tagged: the caption would replace the image. */
+function captionExtension(raw: string | undefined, imageExtensions: readonly string[]): string | undefined {
+  if (raw === undefined) return undefined;
+  const extension = parseCaptionExtension('--caption-extension', raw);
+  if (imageExtensions.includes(extension.slice(1).toLowerCase())) {
+    throw invalidOption('--caption-extension', `an extension other than the images' (${imageExtensions.join(', ')})`, raw, 'the captions would replace the images');
+  }
+  return extension;
 }
