@@ -10,7 +10,7 @@ import { Engine, type EngineConfig } from './engine.ts';
 import { encodeWeights } from './safetensors.ts';
 
 export type Call =
-  | { id: number; method: 'step'; args: [x: Float32Array, labels: Float32Array, lr: number, probs: boolean] }
+  | { id: number; method: 'step'; args: [x: Float32Array, labels: Float32Array, lr: number, probs: boolean, mask?: Float32Array] }
   | { id: number; method: 'evaluate'; args: [x: Float32Array, count: number, labels?: Float32Array] }
   | { id: number; method: 'saveCheckpoint'; args: [dir: string, extra: Record<string, unknown>, sequence?: number] }
   | { id: number; method: 'loadCheckpoint'; args: [dir: string] }

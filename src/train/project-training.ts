@@ -139,6 +139,7 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
         window.loss += p.loss;
         window.n++;
         for (let i = 0; i < p.labels!.length; i++) {
+          if (p.mask![i] === 0) continue; // unknown: neither right nor wrong
           const pred = p.probs![i]! >= 0.5, pos = p.labels![i]! > 0.5;
           if (pred && pos) window.tp++;
           else if (pred) window.fp++;
