@@ -122,6 +122,14 @@ describe('greyscale and flips', () => {
     expect(labels[at('monochrome')]).toBe(0);
   });
 
+  test('brightness, contrast, blur, downscale, noise and JPEG change no label', async () => {
+    const ops = Object.fromEntries(['brightness', 'contrast', 'blur', 'downscale', 'noise', 'jpeg'].map((op) => [op, { probability: 1 }]));
+    const { labels, mask, result } = await labelled(['red_hair', 'square', 'white_background'], { ...OFF, ops }, []);
+    expect(result.applied.size).toBe(6);
+    expect(mask).toBeUndefined();
+    expect(Array.from(labels)).toEqual(TAGS.map((t) => (['red_hair', 'square', 'white_background'].includes(t) ? 1 : 0)));
+  });
+
   test('a flip makes sided tags unknown', async () => {
     const { mask } = await labelled(['hand_on_left_hip'], { ...OFF, flip: true }, [0]);
     expect(mask![at('hand_on_left_hip')]).toBe(0);
