@@ -53,6 +53,7 @@ const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
 const pixels = bench.batch * bench.size * bench.size * 3;
 feeds[FEED.x] = new ort.Tensor('float32', Float32Array.from({ length: pixels }, random), [bench.batch, bench.size, bench.size, 3]);
 feeds[FEED.labels] = new ort.Tensor('float32', Float32Array.from({ length: bench.batch * tags }, () => (random() < 0.05 ? 1 : 0)), [bench.batch, tags]);
+feeds[FEED.mask] = new ort.Tensor('float32', new Float32Array(bench.batch * tags).fill(1), [bench.batch, tags]);
 feeds[FEED.lr] = new ort.Tensor('float32', Float32Array.of(1e-3), []);
 feeds[FEED.step] = new ort.Tensor('float32', Float32Array.of(1), []);
 

@@ -1,10 +1,16 @@
 /**
  * Multi-label losses on logits, each as its value and its gradient with respect to the logits, both as
- * graph nodes. Every loss is the mean over tags and batch, as Keras reduces BinaryCrossentropy.
- * log σ(z) = −softplus(−z) and log(1 − σ(z)) = −softplus(z) keep them finite for any logit.
+ * graph nodes. log σ(z) = −softplus(−z) and log(1 − σ(z)) = −softplus(z) keep them finite for any logit.
+ *
+ * Every loss takes a per-sample, per-tag mask m (0 = unknown, DESIGN.md decision 13) and reduces as
+ * Σ m·ℓ / max(1, Σ m): the mean over the known entries of the whole batch. With m all ones this is the
+ * mean over tags and batch, as Keras reduces BinaryCrossentropy, so the learning rates of DeepDanbooru's
+ * projects keep their meaning. A per-sample mean was rejected: a sample with most tags unknown (a
+ * greyscaled picture, a partially labelled post) would weigh each of its few known tags up to T times
+ * more than a fully known sample does. max(1, ·) makes an all-unknown batch a zero loss, not 0/0.
  */
 import { add, mul, relu, sigmoid, sub, type Graph, type Value } from '../graph/index.ts';
-import { abs, exp, log, max, neg, pow, reduceMean } from '../graph/math.ts';
+import { abs, exp, log, max, neg, pow, reciprocal, reduceSum } from '../graph/math.ts';
 
 export interface LossOutput {
   readonly loss: Value; // scalar
@@ -30,26 +36,25 @@ function softplus(g: Graph, z: Value): Value {
   return add(g, relu(g, z), log(g, add(g, g.scalar(1), exp(g, neg(g, abs(g, z))))));
 }
 
-function meanAll(g: Graph, x: Value): Value {
-  return reduceMean(g, x, x.shape.map((_, i) => i), false);
+function sumAll(g: Graph, x: Value): Value {
+  return reduceSum(g, x, x.shape.map((_, i) => i), false);
 }
 
-function count(z: Value): number {
-  return z.shape.reduce<number>((p, d) => p * (d as number), 1);
-}
-
-export function buildLoss(g: Graph, name: LossName, z: Value, t: Value, options: LossOptions = {}): LossOutput {
+/** `z` logits, `t` labels and `m` the known-label mask, all [N, T]. */
+export function buildLoss(g: Graph, name: LossName, z: Value, t: Value, m: Value, options: LossOptions = {}): LossOutput {
   const p = sigmoid(g, z);
   const one = g.scalar(1);
-  const scale = g.scalar(1 / count(z));
+  // 1 / max(1, Σm) folded into the mask: every per-entry term below is weighted by it once
+  const weight = mul(g, m, reciprocal(g, max(g, sumAll(g, m), one)));
+  const mean = (x: Value) => sumAll(g, mul(g, x, weight));
   const logP = neg(g, softplus(g, neg(g, z)));
   const log1mP = neg(g, softplus(g, z));
   const q = sub(g, one, p); // 1 − p
   const notT = sub(g, one, t);
   switch (name) {
     case 'binary_crossentropy': {
-      const loss = meanAll(g, sub(g, softplus(g, z), mul(g, t, z)));
-      return { loss, probs: p, dlogits: mul(g, sub(g, p, t), scale) };
+      const loss = mean(sub(g, softplus(g, z), mul(g, t, z)));
+      return { loss, probs: p, dlogits: mul(g, sub(g, p, t), weight) };
     }
     case 'focal_loss': {
       const alpha = options.alpha ?? 0.25, gamma = options.gamma ?? 2;
@@ -57,12 +62,12 @@ export function buildLoss(g: Graph, name: LossName, z: Value, t: Value, options:
       // L = −α·t·(1−p)^γ·log p − (1−α)·(1−t)·p^γ·log(1−p)
       const qg = pow(g, q, gm), pg = pow(g, p, gm);
       const pos = mul(g, mul(g, t, qg), logP), negTerm = mul(g, mul(g, notT, pg), log1mP);
-      const loss = meanAll(g, neg(g, add(g, mul(g, pos, g.scalar(alpha)), mul(g, negTerm, g.scalar(1 - alpha)))));
+      const loss = mean(neg(g, add(g, mul(g, pos, g.scalar(alpha)), mul(g, negTerm, g.scalar(1 - alpha)))));
       // ∂/∂z: α·t·(1−p)^γ·(γ·p·log p − (1−p)) + (1−α)·(1−t)·p^γ·(p − γ·(1−p)·log(1−p))
       const dPos = mul(g, mul(g, t, qg), sub(g, mul(g, mul(g, gm, p), logP), q));
       const dNeg = mul(g, mul(g, notT, pg), sub(g, p, mul(g, mul(g, gm, q), log1mP)));
       const d = add(g, mul(g, dPos, g.scalar(alpha)), mul(g, dNeg, g.scalar(1 - alpha)));
-      return { loss, probs: p, dlogits: mul(g, d, scale) };
+      return { loss, probs: p, dlogits: mul(g, d, weight) };
     }
     case 'asymmetric_loss': {
       const gp = options.gammaPos ?? 0, gn = options.gammaNeg ?? 4, clip = options.clip ?? 0.05;
@@ -71,14 +76,14 @@ export function buildLoss(g: Graph, name: LossName, z: Value, t: Value, options:
       const pm = max(g, sub(g, p, g.scalar(clip)), g.scalar(0));
       const log1mPm = log(g, sub(g, one, pm)); // 1 − p_m ≥ m > 0 when clipped
       const pmg = pow(g, pm, g.scalar(gn));
-      const loss = meanAll(g, neg(g, add(g, mul(g, mul(g, t, qgp), logP), mul(g, mul(g, notT, pmg), log1mPm))));
+      const loss = mean(neg(g, add(g, mul(g, mul(g, t, qgp), logP), mul(g, mul(g, notT, pmg), log1mPm))));
       const dPos = mul(g, mul(g, t, qgp), sub(g, mul(g, mul(g, g.scalar(gp), p), logP), q));
       // d/dz[−p_m^γ·log(1−p_m)] = p(1−p)·(p_m^γ/(1−p_m) − γ·p_m^(γ−1)·log(1−p_m)), zero where p ≤ m
       const pmg1 = pow(g, pm, g.scalar(Math.max(gn - 1, 0)));
       const inner = sub(g, mul(g, pmg, pow(g, sub(g, one, pm), g.scalar(-1))), mul(g, mul(g, g.scalar(gn), pmg1), log1mPm));
       const active = g.op('Cast', [g.op('Greater', [pm, g.scalar(0)], {}, pm.shape, 'bool')], { to: 1 }, pm.shape);
       const dNeg = mul(g, mul(g, notT, active), mul(g, mul(g, p, q), inner));
-      return { loss, probs: p, dlogits: mul(g, add(g, dPos, dNeg), scale) };
+      return { loss, probs: p, dlogits: mul(g, add(g, dPos, dNeg), weight) };
     }
   }
 }

@@ -18,6 +18,8 @@ import type { BackwardResult, ForwardResult, GradRule, Mode, RuleContext } from 
 export const FEED = {
   x: 'x',
   labels: 'labels',
+  /** [N, T] float: 1 where a label is known, 0 where it is unknown (see losses.ts). */
+  mask: 'mask',
   lr: 'lr',
   step: 'step',
   weight: (key: string) => `w:${key}`,
@@ -204,7 +206,8 @@ export function buildTrainingStep(model: ModelSpec, options: StepGraphOptions): 
   const pass = forward(g, spec, { mode: 'train', batch, param: variableInputs(g, model), paramGrads: true, unfoldBudget: options.unfoldBudget ?? 64 * 2 ** 20, nchwcBlock: options.nchwcBlock });
   const logits = pass.values.get(pass.logitsLayer)!;
   const labels = g.input(FEED.labels, 'float32', logits.shape);
-  const { loss, dlogits, probs } = buildLoss(g, options.loss, logits, labels, options.lossOptions);
+  const mask = g.input(FEED.mask, 'float32', logits.shape);
+  const { loss, dlogits, probs } = buildLoss(g, options.loss, logits, labels, mask, options.lossOptions);
   const { grads, inputGrad } = backward(spec, pass, dlogits, { input: inputGradient });
   g.output(loss, FETCH.loss);
   g.output(probs, FETCH.probs);
@@ -250,7 +253,7 @@ export function buildEvalGraph(model: ModelSpec, batch: number | string, loss?: 
   const logits = pass.values.get(pass.logitsLayer)!;
   if (loss) {
     const labels = g.input(FEED.labels, 'float32', logits.shape);
-    const out = buildLoss(g, loss.name, logits, labels, loss.options);
+    const out = buildLoss(g, loss.name, logits, labels, g.input(FEED.mask, 'float32', logits.shape), loss.options);
     g.output(out.loss, FETCH.loss);
     g.output(out.probs, FETCH.probs);
   } else {

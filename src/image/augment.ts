@@ -1,14 +1,20 @@
 /**
- * Training augmentation, DeepDanbooru's first (reference/deepdanbooru.md §4.2): fit into size·scale_max with
+ * Training augmentation. DeepDanbooru's first (reference/deepdanbooru.md §4.2): fit into size·scale_max with
  * the area resize, then one affine warp (scale, rotation about the centre, shift) sampled bilinearly with
- * edge replication. tagbooru adds optional horizontal flips and re-encoding corruption (JPEG quality,
- * down-up scaling, noise). No hue or saturation changes: they would corrupt colour tags.
+ * edge replication. tagbooru adds a random resized crop before it, an optional horizontal flip within it,
+ * and after it the ops of augment-ops.ts in their table's order, plus the older one-of corruption
+ * (`corruption_probability`). An op that is off draws no random number, so a project that enables none of
+ * tagbooru's ops sees exactly the pixels it saw before they existed. The result says what was done and
+ * where every source pixel went, for the label rules (train/label-rules.ts).
  */
-import { jpegRoundTrip, type DecodedImage } from './decode.ts';
+import type { DecodedImage } from './decode.ts';
+import { AUGMENT_OPS, OP_NAMES, blur, brightness, contrast, downscale, fillRect, greyscale, jpeg, noise, paramRange, sample, uniform, type FloatRaster, type OpName, type OpSetting, type Random } from './augment-ops.ts';
+import type { Geometry, Rect, WarpParams } from './augment-geometry.ts';
 import { dropAlpha } from './preprocess.ts';
 import type { Raster } from './raster.ts';
 import { resizeArea, tfFitSize } from './resize-area.ts';
 
+export type { Random } from './augment-ops.ts';
 export type Range = readonly [number, number] | null;
 
 export interface AugmentOptions {
@@ -16,36 +22,50 @@ export interface AugmentOptions {
   readonly scale: Range;
   readonly shift: Range; // fraction of the size
   readonly flip: boolean;
-  /** Probability of one corruption (JPEG, down-up scaling or noise) per sample. */
+  /** Probability of one corruption (JPEG, down-up scaling or noise, each with its table range) per sample. */
   readonly corruption: number;
+  /** tagbooru's ops; absent or probability 0: off. */
+  readonly ops?: Partial<Record<OpName, OpSetting>>;
 }
 
-/** Uniform [0, 1): the caller's seeded generator, so a resumed run repeats every draw. */
-export type Random = () => number;
+export type AppliedOp = OpName | 'flip';
 
-const uniform = (random: Random, r: readonly [number, number]) => r[0] + (r[1] - r[0]) * random();
-
-/** Bilinear sample of channel c at (x, y), pixel centres on integers, indices clamped (skimage mode="edge"). */
-function sample(src: Raster, x: number, y: number, c: number): number {
-  const { width: w, height: h, data } = src;
-  const x0 = Math.floor(x), y0 = Math.floor(y), fx = x - x0, fy = y - y0;
-  const cx0 = Math.min(Math.max(x0, 0), w - 1), cx1 = Math.min(Math.max(x0 + 1, 0), w - 1);
-  const cy0 = Math.min(Math.max(y0, 0), h - 1), cy1 = Math.min(Math.max(y0 + 1, 0), h - 1);
-  const a = data[(cy0 * w + cx0) * 3 + c]!, b = data[(cy0 * w + cx1) * 3 + c]!;
-  const d = data[(cy1 * w + cx0) * 3 + c]!, e = data[(cy1 * w + cx1) * 3 + c]!;
-  return (a * (1 - fx) + b * fx) * (1 - fy) + (d * (1 - fx) + e * fx) * fy;
+export interface AugmentResult {
+  readonly geometry: Geometry;
+  readonly applied: ReadonlySet<AppliedOp>;
 }
 
-/** The affine warp to width×height, float 0–255, with DeepDanbooru's parameter draws. */
-export function warp(image: Raster, width: number, height: number, o: AugmentOptions, random: Random): Raster & { data: Float32Array } {
+/** The crop, as a source rectangle: the area share and log-uniform aspect ratio of torchvision's RandomResizedCrop. */
+function drawCrop(width: number, height: number, setting: OpSetting, random: Random): Rect {
+  const area = uniform(random, paramRange('crop', setting, 'area')) * width * height;
+  const [r0, r1] = paramRange('crop', setting, 'ratio');
+  const ratio = Math.exp(uniform(random, [Math.log(r0), Math.log(r1)]));
+  const w = Math.min(width, Math.max(1, Math.round(Math.sqrt(area * ratio)))), h = Math.min(height, Math.max(1, Math.round(Math.sqrt(area / ratio))));
+  const x0 = Math.floor(random() * (width - w + 1)), y0 = Math.floor(random() * (height - h + 1));
+  return [x0, y0, x0 + w, y0 + h];
+}
+
+function cropRaster(image: Raster, [x0, y0, x1, y1]: Rect): Raster {
+  if (x0 === 0 && y0 === 0 && x1 === image.width && y1 === image.height) return image;
+  const w = x1 - x0, out = new Uint8Array(w * (y1 - y0) * 3);
+  for (let y = y0; y < y1; y++) out.set(image.data.subarray((y * image.width + x0) * 3, (y * image.width + x1) * 3), (y - y0) * w * 3);
+  return { data: out, width: w, height: y1 - y0 };
+}
+
+/** DeepDanbooru's parameter draws, in its order. */
+function drawWarp(o: AugmentOptions, width: number, height: number, random: Random): WarpParams {
   const sMax = o.scale ? o.scale[1] : 1;
-  const fit = tfFitSize(image.width, image.height, Math.floor(width * sMax), Math.floor(height * sMax));
-  const src = resizeArea(image, fit.width, fit.height);
-  const scale = o.scale ? uniform(random, o.scale) / sMax : 1;
-  const theta = o.rotation ? (uniform(random, o.rotation) * Math.PI) / 180 : 0;
-  const shiftX = o.shift ? uniform(random, o.shift) * width : 0;
-  const shiftY = o.shift ? uniform(random, o.shift) * height : 0;
-  const flip = o.flip && random() < 0.5;
+  return {
+    scale: o.scale ? uniform(random, o.scale) / sMax : 1,
+    theta: o.rotation ? (uniform(random, o.rotation) * Math.PI) / 180 : 0,
+    shiftX: o.shift ? uniform(random, o.shift) * width : 0,
+    shiftY: o.shift ? uniform(random, o.shift) * height : 0,
+    flip: o.flip && random() < 0.5,
+  };
+}
+
+/** The affine warp of the fitted image to width×height, float 0–255. */
+function warp(src: Raster, width: number, height: number, { scale, theta, shiftX, shiftY, flip }: WarpParams): FloatRaster {
   // out = R·S·(p − c_src) + c_out + shift, so p = S⁻¹·R⁻¹·(out − c_out − shift) + c_src
   const cos = Math.cos(theta), sin = Math.sin(theta);
   // DeepDanbooru centres at w/2 (skimage: pixel centres on integers), not (w − 1)/2
@@ -61,34 +81,65 @@ export function warp(image: Raster, width: number, height: number, o: AugmentOpt
   return { data: out, width, height };
 }
 
-async function corrupt(image: Raster & { data: Float32Array }, random: Random): Promise<void> {
-  const { width, height, data } = image;
-  const kind = Math.floor(random() * 3);
-  if (kind === 0) {
-    const bytes = Uint8Array.from(data, (v) => Math.min(255, Math.max(0, Math.round(v))));
-    data.set(await jpegRoundTrip(bytes, width, height, Math.round(20 + 60 * random())));
-  } else if (kind === 1) {
-    const f = 0.35 + 0.45 * random();
-    const small = resizeArea(image, Math.max(1, Math.round(width * f)), Math.max(1, Math.round(height * f)));
-    // back up with bilinear sampling: the soft look of an upscaled thumbnail
-    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) for (let c = 0; c < 3; c++) {
-      data[(y * width + x) * 3 + c] = sample(small, ((x + 0.5) * small.width) / width - 0.5, ((y + 0.5) * small.height) / height - 0.5, c);
-    }
-  } else {
-    const sigma = 2 + 8 * random();
-    for (let i = 0; i < data.length; i += 2) {
-      const r = Math.sqrt(-2 * Math.log(1 - random())), a = 2 * Math.PI * random();
-      data[i] = Math.min(255, Math.max(0, data[i]! + sigma * r * Math.cos(a)));
-      if (i + 1 < data.length) data[i + 1] = Math.min(255, Math.max(0, data[i + 1]! + sigma * r * Math.sin(a)));
-    }
-  }
-}
+/** The pixel ops after the warp, one entry per op of the table: a missing one does not compile. */
+const PIXEL_OPS: { [K in Exclude<OpName, 'crop'>]: (image: FloatRaster, setting: OpSetting, random: Random, cutouts: Rect[]) => void | Promise<void> } = {
+  cutout: (image, s, random, cutouts) => {
+    const size = paramRange('cutout', s, 'size');
+    const w = Math.max(1, Math.round(uniform(random, size) * image.width)), h = Math.max(1, Math.round(uniform(random, size) * image.height));
+    const x0 = Math.floor(random() * (image.width - w + 1)), y0 = Math.floor(random() * (image.height - h + 1));
+    const rect: Rect = [x0, y0, x0 + w, y0 + h];
+    fillRect(image, rect);
+    cutouts.push(rect);
+  },
+  greyscale: (image) => greyscale(image),
+  brightness: (image, s, random) => brightness(image, uniform(random, paramRange('brightness', s, 'factor'))),
+  contrast: (image, s, random) => contrast(image, uniform(random, paramRange('contrast', s, 'factor'))),
+  blur: (image, s, random) => blur(image, uniform(random, paramRange('blur', s, 'sigma'))),
+  downscale: (image, s, random) => downscale(image, uniform(random, paramRange('downscale', s, 'factor'))),
+  noise: (image, s, random) => noise(image, uniform(random, paramRange('noise', s, 'sigma')), random),
+  jpeg: (image, s, random) => jpeg(image, uniform(random, paramRange('jpeg', s, 'quality'))),
+};
 
-/** A training sample: NHWC RGB floats in [0, 1] written at `out[offset…]`. */
-export async function augmentImage(image: DecodedImage, width: number, height: number, o: AugmentOptions, random: Random, out: Float32Array, offset = 0): Promise<void> {
+const LEGACY_CORRUPTIONS = ['jpeg', 'downscale', 'noise'] as const;
+
+const on = (o: AugmentOptions, op: OpName): OpSetting | null => {
+  const s = o.ops?.[op];
+  return s && s.probability > 0 ? s : null;
+};
+
+/** A training sample: NHWC RGB floats in [0, 1] written at `out[offset…]`; what was done, for the labels. */
+export async function augmentImage(image: DecodedImage, width: number, height: number, o: AugmentOptions, random: Random, out: Float32Array, offset = 0): Promise<AugmentResult> {
+  const applied = new Set<AppliedOp>();
   // alpha is dropped, not composited, as TensorFlow's decode_png(channels=3) does in the original pipeline
-  const warped = warp(dropAlpha(image, { alpha: 'strip', background: [0, 0, 0] }), width, height, o, random);
-  if (o.corruption > 0 && random() < o.corruption) await corrupt(warped, random);
+  const rgb = dropAlpha(image, { alpha: 'strip', background: [0, 0, 0] });
+  const cropSetting = on(o, 'crop');
+  let crop: Rect = [0, 0, rgb.width, rgb.height];
+  if (cropSetting && random() < cropSetting.probability) {
+    crop = drawCrop(rgb.width, rgb.height, cropSetting, random);
+    applied.add('crop');
+  }
+  const sMax = o.scale ? o.scale[1] : 1;
+  const cropped = cropRaster(rgb, crop);
+  const fit = tfFitSize(cropped.width, cropped.height, Math.floor(width * sMax), Math.floor(height * sMax));
+  const params = drawWarp(o, width, height, random);
+  if (params.flip) applied.add('flip');
+  const warped = warp(resizeArea(cropped, fit.width, fit.height), width, height, params);
+  const cutouts: Rect[] = [];
+  for (const op of OP_NAMES) {
+    if (op === 'crop') continue;
+    const s = on(o, op);
+    if (!s || random() >= s.probability) continue;
+    await PIXEL_OPS[op](warped, s, random, cutouts);
+    applied.add(op);
+  }
+  if (o.corruption > 0 && random() < o.corruption) {
+    const op = LEGACY_CORRUPTIONS[Math.floor(random() * 3)]!;
+    await PIXEL_OPS[op](warped, { probability: 1 }, random, cutouts);
+    applied.add(op);
+  }
   const { data } = warped;
   for (let i = 0; i < data.length; i++) out[offset + i] = data[i]! / 255;
+  return { applied, geometry: { source: { width: rgb.width, height: rgb.height }, crop, fit, out: { width, height }, warp: params, cutouts } };
 }
+
+export { AUGMENT_OPS, OP_NAMES, type OpName, type OpSetting };

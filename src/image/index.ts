@@ -5,7 +5,9 @@ import type { PreprocessSpec } from './spec.ts';
 
 export { declaredPixels, decodeImage, transcodeToPng, IMAGE_EXTENSIONS, type DecodedImage, type DecodeOptions } from './decode.ts';
 export { contentRect, inputToRgb, preprocess, type ContentRect } from './preprocess.ts';
-export { augmentImage, type AugmentOptions } from './augment.ts';
+export { AUGMENT_OPS, OP_NAMES, augmentImage, type AppliedOp, type AugmentOptions, type AugmentResult, type OpName, type OpSetting } from './augment.ts';
+export { frameVisibility, hidesAnything, partVisibility, type Geometry, type Rect } from './augment-geometry.ts';
+export { readMask } from './mask.ts';
 export { PRESETS, resolvePreset, type PreprocessSpec, type PresetName, type Rgb } from './spec.ts';
 
 /** Decode then preprocess: one image to a fresh `spec.width · spec.height · 3` tensor. */

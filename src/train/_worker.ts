@@ -9,7 +9,7 @@ import { encodeWeights } from './safetensors.ts';
 import { serve } from '../workers/serve.ts';
 
 export type Call =
-  | { method: 'step'; args: [x: Float32Array, labels: Float32Array, lr: number, probs: boolean] }
+  | { method: 'step'; args: [x: Float32Array, labels: Float32Array, lr: number, probs: boolean, mask?: Float32Array] }
   | { method: 'evaluate'; args: [x: Float32Array, count: number, labels?: Float32Array] }
   | { method: 'saveCheckpoint'; args: [dir: string, extra: Record<string, unknown>, sequence?: number] }
   | { method: 'loadCheckpoint'; args: [dir: string] }

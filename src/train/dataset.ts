@@ -1,12 +1,15 @@
 /**
  * A training database as samples: the DeepDanbooru query (png/jpg/jpeg, minimum_tag_count), a validation
- * split by id, multi-hot labels in tags.txt order, decoding and augmentation per sample.
+ * split by id, multi-hot labels in tags.txt order, decoding and augmentation per sample, and the loss mask
+ * of the labels an augmentation made unknown (label-rules.ts).
  */
+import { maskPath } from '../data/paths.ts';
 import { TrainingDatabase, type ImageRecord } from '../data/training-db.ts';
 import { TagbooruError, errorMessage } from '../errors.ts';
 import { augmentImage, decodeImage, preprocess, type AugmentOptions } from '../image/index.ts';
 import { PRESETS } from '../image/spec.ts';
 import type { Rng } from '../models/random.ts';
+import type { LabelRules, Part } from './label-rules.ts';
 import type { Sample, TrainingData } from './loop.ts';
 
 /** Fibonacci hashing of the post id: a stable split that does not depend on how many posts there are. */
@@ -16,6 +19,8 @@ export function isValidation(id: number, fraction: number): boolean {
 
 export interface LabelledRecord extends ImageRecord {
   readonly labels: Uint32Array; // indices into tags.txt
+  /** Ground-truth masks of its tags, when the database has them (the synthetic generator's). */
+  readonly parts: readonly Part[];
 }
 
 export interface SplitData {
@@ -49,7 +54,8 @@ export function loadSplit(databasePath: string, tags: readonly string[], o: Spli
         else labels.push(i);
       }
       if (labels.length === 0) unlabelled++;
-      (isValidation(r.id, o.validationFraction) ? validation : train).push({ ...r, labels: Uint32Array.from(labels) });
+      const parts = db.masks(r.id).flatMap((m) => (index.has(m.tag) ? [{ tag: index.get(m.tag)!, box: m.box, file: maskPath(databasePath, r.md5, m.tag) }] : []));
+      (isValidation(r.id, o.validationFraction) ? validation : train).push({ ...r, labels: Uint32Array.from(labels), parts });
     }
     if (train.length === 0) throw new TagbooruError('E_USAGE', `empty training set: ${whyEmpty(db, validation.length, o)}`);
     return { train, validation, unknownTags, unlabelled };
@@ -76,6 +82,8 @@ export interface SampleOptions {
   readonly tags: number;
   /** null: no augmentation (validation, or a project that disables every range). */
   readonly augment: AugmentOptions | null;
+  /** What the augmentation does to the labels; without it every label stays as the database says. */
+  readonly labelRules?: LabelRules;
   readonly onError?: (record: ImageRecord, message: string) => void;
 }
 
@@ -94,11 +102,14 @@ export function recordSamples(records: readonly LabelledRecord[], o: SampleOptio
       try {
         const image = await decodeImage(r.path);
         const x = new Float32Array(per);
-        if (o.augment) await augmentImage(image, o.width, o.height, o.augment, () => rng.next(), x);
-        else preprocess(image, spec, x);
         const labels = new Float32Array(o.tags);
         for (const j of r.labels) labels[j] = 1;
-        return { x, labels };
+        if (!o.augment) {
+          preprocess(image, spec, x);
+          return { x, labels };
+        }
+        const done = await augmentImage(image, o.width, o.height, o.augment, () => rng.next(), x);
+        return { x, labels, mask: await o.labelRules?.apply(labels, done, r.parts) };
       } catch (e) {
         o.onError?.(r, errorMessage(e));
         return null;

@@ -113,12 +113,15 @@ export class Engine {
     return [n, ...this.inputShape];
   }
 
-  async step(x: Float32Array, labels: Float32Array, lr: number, wantProbs = false): Promise<StepResult> {
+  /** `mask`: 1 where a label is known, 0 where it is unknown (losses.ts); omitted, every label is known. */
+  async step(x: Float32Array, labels: Float32Array, lr: number, wantProbs = false, mask?: Float32Array): Promise<StepResult> {
     const { batchSize } = this.config;
     if (labels.length !== batchSize * this.config.tags) throw new TagbooruError('E_USAGE', `a training batch needs ${batchSize}×${this.config.tags} labels, got ${labels.length}`);
+    if (mask && mask.length !== labels.length) throw new TagbooruError('E_USAGE', `a training batch needs a ${batchSize}×${this.config.tags} loss mask, got ${mask.length} values`);
     const feeds = this.weightFeeds();
     feeds[FEED.x] = { data: x, dims: this.batchDims(batchSize) };
     feeds[FEED.labels] = { data: labels, dims: [batchSize, this.config.tags] };
+    feeds[FEED.mask] = { data: mask ?? new Float32Array(labels.length).fill(1), dims: [batchSize, this.config.tags] };
     feeds[FEED.lr] = { data: Float32Array.of(lr), dims: [] };
     feeds[FEED.step] = { data: Float32Array.of(this.counters.step + 1), dims: [] };
     for (const [k, v] of this.slotValues) {
@@ -150,6 +153,7 @@ export class Engine {
     const feeds = this.weightFeeds();
     feeds[FEED.x] = { data: x, dims: this.batchDims(count) };
     feeds[FEED.labels] = { data: labels ?? new Float32Array(count * this.config.tags), dims: [count, this.config.tags] };
+    feeds[FEED.mask] = { data: new Float32Array(count * this.config.tags).fill(1), dims: [count, this.config.tags] };
     const out = await this.evalSession.run(feeds);
     return { probs: out[FETCH.probs]!.data, loss: labels ? out[FETCH.loss]!.data[0] : undefined };
   }

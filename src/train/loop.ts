@@ -11,6 +11,8 @@ export interface Sample {
   /** height·width·3 floats, NHWC, as the model takes them. */
   readonly x: Float32Array;
   readonly labels: Float32Array;
+  /** 1 where a label is known, 0 where an augmentation made it unknown; absent, every label is known. */
+  readonly mask?: Float32Array;
 }
 
 export interface TrainingData {
@@ -35,6 +37,7 @@ export interface LoopProgress {
   /** With `probabilities: true`: the batch's predictions and labels, [batch × tags]. */
   readonly probs?: Float32Array;
   readonly labels?: Float32Array;
+  readonly mask?: Float32Array;
 }
 
 export interface LoopOptions {
@@ -85,6 +88,7 @@ export async function runTrainingLoop(o: LoopOptions): Promise<LoopPosition> {
   const assemble = async (order: Uint32Array, from: number) => {
     // fill one batch from `from`, skipping unusable samples; returns where the next batch starts
     const x = new Float32Array(o.batchSize * o.sampleSize), labels = new Float32Array(o.batchSize * o.tags);
+    const mask = new Float32Array(o.batchSize * o.tags).fill(1);
     let filled = 0, at = from, skipped = 0;
     while (filled < o.batchSize && at < order.length) {
       const want = Math.min(o.batchSize - filled, order.length - at);
@@ -96,12 +100,13 @@ export async function runTrainingLoop(o: LoopOptions): Promise<LoopPosition> {
         } else if (filled < o.batchSize) {
           x.set(s.x, filled * o.sampleSize);
           labels.set(s.labels, filled * o.tags);
+          if (s.mask) mask.set(s.mask, filled * o.tags);
           filled++;
         }
       });
       at += want;
     }
-    return { x, labels, full: filled === o.batchSize, next: at, skipped };
+    return { x, labels, mask, full: filled === o.batchSize, next: at, skipped };
   };
 
   while (pos.epoch < o.epochs) {
@@ -109,8 +114,9 @@ export async function runTrainingLoop(o: LoopOptions): Promise<LoopPosition> {
     let batch = await assemble(order, pos.offset);
     while (batch.full) {
       const lr = o.learningRate(pos.epoch, step);
-      const labels = o.probabilities ? batch.labels.slice() : undefined; // the step takes the original
-      const running = o.trainer.step(batch.x, batch.labels, lr, { probs: o.probabilities });
+      // the step takes the originals (transferred to the worker)
+      const labels = o.probabilities ? batch.labels.slice() : undefined, mask = o.probabilities ? batch.mask.slice() : undefined;
+      const running = o.trainer.step(batch.x, batch.labels, lr, { probs: o.probabilities, mask: batch.mask });
       const nextStart = batch.next;
       const prefetch = assemble(order, nextStart); // the next batch loads while this step runs
       const { loss, probs } = await running;
@@ -118,7 +124,7 @@ export async function runTrainingLoop(o: LoopOptions): Promise<LoopPosition> {
       stepsThisRun++;
       pos.offset = nextStart;
       pos.skipped += batch.skipped;
-      await o.onStep?.({ epoch: pos.epoch, step, loss, samples: o.batchSize, position: { ...pos }, probs, labels });
+      await o.onStep?.({ epoch: pos.epoch, step, loss, samples: o.batchSize, position: { ...pos }, probs, labels, mask });
       if (o.checkpoint && o.checkpointEvery && step % o.checkpointEvery === 0) await o.checkpoint({ ...pos });
       batch = await prefetch;
       if (o.maxSteps !== undefined && stepsThisRun >= o.maxSteps) return pos;

@@ -10,8 +10,10 @@ import { writeAtomic } from '../atomic-files.ts';
 import { BUNDLE_FORMAT, BUNDLE_VERSION, presetSpec, readBundle, type TagInfo } from '../infer/bundle.ts';
 import { readTagsFile } from '../infer/tags-file.ts';
 import type { AugmentOptions } from '../image/index.ts';
+import { DEFAULT_AUGMENTATION } from './augmentation-config.ts';
 import { resumeTraining, saveRotating } from './checkpoints.ts';
 import { loadSplit, recordSamples, type LabelledRecord } from './dataset.ts';
+import { LabelRules } from './label-rules.ts';
 import { runTrainingLoop, sampleRng, type LoopPosition } from './loop.ts';
 import { computeMetrics, fitThresholds, type Metrics } from './metrics.ts';
 import { databasePath, learningRateFor, readProject, type ProjectConfig } from './project.ts';
@@ -39,8 +41,9 @@ export interface TrainProjectResult {
 const range = (r: ProjectConfig['rotation_range']) => (r ? ([r[0], r[1]] as const) : null);
 
 export function augmentation(c: ProjectConfig): AugmentOptions | null {
-  const o: AugmentOptions = { rotation: range(c.rotation_range), scale: range(c.scale_range), shift: range(c.shift_range), flip: c.flip_horizontal ?? false, corruption: c.corruption_probability ?? 0 };
-  return o.rotation || o.scale || o.shift || o.flip || o.corruption > 0 ? o : null;
+  const ops = Object.fromEntries(Object.entries(c.augmentation?.ops ?? {}).filter(([, s]) => s.probability > 0));
+  const o: AugmentOptions = { rotation: range(c.rotation_range), scale: range(c.scale_range), shift: range(c.shift_range), flip: c.flip_horizontal ?? false, corruption: c.corruption_probability ?? 0, ops };
+  return o.rotation || o.scale || o.shift || o.flip || o.corruption > 0 || Object.keys(ops).length > 0 ? o : null;
 }
 
 /** DeepDanbooru's categories.json ranges (General / Character / System) as tag categories. */
@@ -105,6 +108,7 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
     let skippedLogged = 0;
     const data = recordSamples(split.train, {
       width: c.image_width, height: c.image_height, tags: tags.length, augment: augmentation(c),
+      labelRules: new LabelRules(names, c.augmentation ?? DEFAULT_AUGMENTATION),
       onError: (r, message) => {
         if (skippedLogged++ < 20) o.log(`skipped ${r.path} (post ${r.id}): ${message}`);
       },
@@ -140,6 +144,7 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
         window.loss += p.loss;
         window.n++;
         for (let i = 0; i < p.labels!.length; i++) {
+          if (p.mask![i] === 0) continue; // unknown: neither right nor wrong
           const pred = p.probs![i]! >= 0.5, pos = p.labels![i]! > 0.5;
           if (pred && pos) window.tp++;
           else if (pred) window.fp++;

@@ -6,6 +6,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { TagbooruError, errorMessage } from '../errors.ts';
 import { ARCHITECTURES, expectImageSize } from '../models/registry.ts';
+import { resolveAugmentation, type AugmentationSettings } from './augmentation-config.ts';
 
 export interface LearningRateStep {
   readonly used_epoch: number;
@@ -37,6 +38,8 @@ export interface ProjectConfig {
   readonly corruption_probability?: number;
   readonly seed?: number;
   readonly weight_decay?: number;
+  /** Presets, tagbooru's augmentation ops and the label rules' thresholds (augmentation-config.ts); resolved on reading. */
+  readonly augmentation?: AugmentationSettings;
 }
 
 export const DEFAULT_PROJECT: ProjectConfig = {
@@ -90,6 +93,7 @@ const SCHEMA: Record<string, [Check, string]> = {
   corruption_probability: [(v) => num(v) && (v as number) >= 0 && (v as number) <= 1, 'a number in [0, 1]'],
   seed: [nonNegInt, 'a non-negative integer'],
   weight_decay: [(v) => num(v) && (v as number) >= 0, 'a non-negative number'],
+  augmentation: [(v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'an object ({ "preset": …, "crop": { "probability": …, … }, … })'],
 };
 
 export interface LoadedProject {
@@ -109,7 +113,9 @@ export function validateProject(raw: unknown, file: string): { config: ProjectCo
     }
     if (!rule[0](value)) throw new TagbooruError('E_USAGE', `${file}: "${key}" must be ${rule[1]}, got ${JSON.stringify(value)}`);
   }
-  const config = { ...DEFAULT_PROJECT, ...(raw as Partial<ProjectConfig>) };
+  // a preset's rotation, scale, shift, flip and corruption keys sit under the file's own
+  const { top, settings } = resolveAugmentation((raw as { augmentation?: unknown }).augmentation, file);
+  const config: ProjectConfig = { ...DEFAULT_PROJECT, ...top, ...(raw as Partial<ProjectConfig>), augmentation: settings };
   expectImageSize(config.model, [config.image_height, config.image_width], `"image_width" and "image_height" in ${file}`, `${config.image_width}×${config.image_height}`);
   if (config.mixed_precision) warnings.push(`${file}: mixed_precision is not supported on CPU; training runs in float32`);
   return { config, warnings };

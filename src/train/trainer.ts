@@ -36,9 +36,10 @@ export class Trainer {
     return this.worker.call({ method, args } as Call, transfer);
   }
 
-  /** One optimizer step on exactly `batchSize` images (NHWC floats) and their multi-hot labels. */
-  step(x: Float32Array, labels: Float32Array, lr: number, options: { probs?: boolean } = {}): Promise<StepResult> {
-    return this.call('step', [x, labels, lr, options.probs ?? false], [x.buffer, labels.buffer]) as Promise<StepResult>;
+  /** One optimizer step on exactly `batchSize` images (NHWC floats), their multi-hot labels and, optionally, which labels are known (0 = unknown). */
+  step(x: Float32Array, labels: Float32Array, lr: number, options: { probs?: boolean; mask?: Float32Array } = {}): Promise<StepResult> {
+    const { mask } = options;
+    return this.call('step', [x, labels, lr, options.probs ?? false, mask], [x.buffer, labels.buffer, ...(mask ? [mask.buffer] : [])]) as Promise<StepResult>;
   }
 
   /** Probabilities with the moving BN statistics, for any number of images; the loss when labels are given. */

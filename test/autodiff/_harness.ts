@@ -31,12 +31,15 @@ export interface Case {
   readonly loss?: LossName;
   readonly seed?: number;
   readonly inputGradient?: boolean;
+  /** Fraction of label entries made unknown (loss mask 0); default none. */
+  readonly unknown?: number;
 }
 
 export interface Prepared {
   readonly weights: Weights;
   readonly x: Float32Array;
   readonly labels: Float32Array;
+  readonly mask: Float32Array;
   readonly feeds: Record<string, TensorData>;
   readonly outputs: Record<string, TensorData>;
 }
@@ -48,13 +51,14 @@ export async function runGradients(c: Case, extra: Partial<StepGraphOptions> = {
   const x = Float32Array.from({ length: c.batch * h * w * ch }, () => rng.uniform(0, 1));
   const tags = outputWidth(c.spec);
   const labels = Float32Array.from({ length: c.batch * tags }, () => (rng.next() < 0.4 ? 1 : 0));
+  const mask = Float32Array.from({ length: c.batch * tags }, () => (rng.next() < (c.unknown ?? 0) ? 0 : 1));
   const step = buildTrainingStep(c.spec, { batch: c.batch, loss: c.loss ?? 'binary_crossentropy', optimizer: { name: 'sgd' }, outputs: 'gradients', inputGradient: c.inputGradient, ...extra });
   const session = await ModelSession.create(step.model, { threads: 1 });
-  const feeds: Record<string, TensorData> = { [FEED.x]: { data: x, dims: [c.batch, h, w, ch] }, [FEED.labels]: { data: labels, dims: [c.batch, tags] } };
+  const feeds: Record<string, TensorData> = { [FEED.x]: { data: x, dims: [c.batch, h, w, ch] }, [FEED.labels]: { data: labels, dims: [c.batch, tags] }, [FEED.mask]: { data: mask, dims: [c.batch, tags] } };
   for (const v of step.variables) feeds[FEED.weight(v.key)] = { data: weights.get(v.key)!, dims: v.shape };
   const outputs = await session.run(feeds);
   await session.release();
-  return { weights, x, labels, feeds, outputs };
+  return { weights, x, labels, mask, feeds, outputs };
 }
 
 export function outputWidth(spec: ModelSpec): number {
@@ -90,7 +94,7 @@ export function checkAll(c: Case, p: Prepared, samples = 6): GradError[] {
   const w64 = toFloat64(p.weights);
   const x64 = Float64Array.from(p.x);
   const loss = c.loss ?? 'binary_crossentropy';
-  const f = () => referenceObjective(c.spec, w64, x64, c.batch, p.labels, loss);
+  const f = () => referenceObjective(c.spec, w64, x64, c.batch, p.labels, loss, p.mask);
   const targets: [string, Float64Array, ArrayLike<number>][] = variables(c.spec).filter((v) => v.trainable).map((v) => [v.key, w64.get(v.key)!, p.outputs[FETCH.grad(v.key)]!.data]);
   if (c.inputGradient) targets.push(['input', x64, p.outputs[FETCH.inputGrad]!.data]);
   return targets.map(([key, values, grad]) => {

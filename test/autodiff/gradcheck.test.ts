@@ -93,5 +93,8 @@ describe('gradient rules against float64 finite differences', () => {
   test('the resnet_152 head (7×7 average pool, flatten, dense)', expectClose({ spec: buildModel('test_tiny_dense', { tags: 3, imageSize: [64, 64] }), batch: 2 }, 3), 120_000);
   test('focal loss', expectClose({ spec: buildModel('test_tiny', { tags: 6, imageSize: [16, 16] }), batch: 2, loss: 'focal_loss' }, 4), 60_000);
   test('asymmetric loss', expectClose({ spec: buildModel('test_tiny', { tags: 6, imageSize: [16, 16] }), batch: 2, loss: 'asymmetric_loss' }, 4), 60_000);
+  for (const loss of ['binary_crossentropy', 'focal_loss', 'asymmetric_loss'] as const) {
+    test(`${loss} with a third of the labels unknown (loss mask)`, expectClose({ spec: buildModel('test_tiny', { tags: 6, imageSize: [16, 16] }), batch: 2, loss, unknown: 0.35, seed: 4 }, 4), 60_000);
+  }
   test('gradient with respect to the input image', expectClose({ spec: buildModel('test_tiny', { tags: 3, imageSize: [16, 16] }), batch: 2, inputGradient: true }, 12), 60_000);
 });

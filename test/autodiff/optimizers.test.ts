@@ -53,6 +53,7 @@ describe('in-graph optimizer updates equal the textbook formulas', () => {
     const base: Record<string, TensorData> = {
       [FEED.x]: { data: Float32Array.from({ length: BATCH * 16 * 16 * 3 }, () => rng.next()), dims: [BATCH, 16, 16, 3] },
       [FEED.labels]: { data: Float32Array.from({ length: BATCH * 4 }, () => rng.int(2)), dims: [BATCH, 4] },
+      [FEED.mask]: { data: new Float32Array(BATCH * 4).fill(1), dims: [BATCH, 4] },
     };
     const { out: grads, step } = await run(optimizer, 'gradients', { ...base, ...Object.fromEntries(step0(weights)) });
     const lr = 0.05;

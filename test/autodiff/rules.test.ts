@@ -25,7 +25,7 @@ describe('MaxPool gradient at ties', () => {
     const session = await ModelSession.create(step.model, { threads: 1 });
     const x = new Float32Array(36);
     for (let y = 0; y < 6; y++) for (let c = 0; c < 6; c++) x[y * 6 + c] = Math.floor(y / 2) * 3 + Math.floor(c / 2);
-    const out = await session.run({ [FEED.x]: { data: x, dims: [1, 6, 6, 1] }, [FEED.labels]: { data: Float32Array.of(1), dims: [1, 1] }, [FEED.weight('c/kernel')]: { data: Float32Array.of(1), dims: [1, 1, 1, 1] } });
+    const out = await session.run({ [FEED.x]: { data: x, dims: [1, 6, 6, 1] }, [FEED.labels]: { data: Float32Array.of(1), dims: [1, 1] }, [FEED.mask]: { data: Float32Array.of(1), dims: [1, 1] }, [FEED.weight('c/kernel')]: { data: Float32Array.of(1), dims: [1, 1, 1, 1] } });
     const gx = out[FETCH.inputGrad]!.data;
     // the expected routing: pads (0,1) on 6 → 3 windows per axis starting at 0, 2, 4; first max in row-major order
     const expected = new Float64Array(36);

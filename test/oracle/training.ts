@@ -51,23 +51,27 @@ export function referenceTrainForward(spec: ModelSpec, weights: Float64Weights, 
 
 const softplus = (z: number) => Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z)));
 
-export function referenceLoss(name: LossName, logits: ArrayLike<number>, labels: ArrayLike<number>): number {
-  let total = 0;
+/** Σ m·ℓ / max(1, Σ m) over the known entries (`mask` absent: all known), as losses.ts reduces. */
+export function referenceLoss(name: LossName, logits: ArrayLike<number>, labels: ArrayLike<number>, mask?: ArrayLike<number>): number {
+  let total = 0, known = 0;
   for (let i = 0; i < logits.length; i++) {
+    const m = mask ? mask[i]! : 1;
+    known += m;
+    if (m === 0) continue;
     const z = logits[i]!, t = labels[i]!, p = 1 / (1 + Math.exp(-z));
     const logP = -softplus(-z), log1mP = -softplus(z);
-    if (name === 'binary_crossentropy') total += -(t * logP + (1 - t) * log1mP);
-    else if (name === 'focal_loss') total += -0.25 * t * (1 - p) ** 2 * logP - 0.75 * (1 - t) * p ** 2 * log1mP;
+    if (name === 'binary_crossentropy') total += m * -(t * logP + (1 - t) * log1mP);
+    else if (name === 'focal_loss') total += m * (-0.25 * t * (1 - p) ** 2 * logP - 0.75 * (1 - t) * p ** 2 * log1mP);
     else {
       const pm = Math.max(p - 0.05, 0);
-      total += -t * logP - (1 - t) * pm ** 4 * Math.log(1 - pm);
+      total += m * (-t * logP - (1 - t) * pm ** 4 * Math.log(1 - pm));
     }
   }
-  return total / logits.length;
+  return total / Math.max(1, known);
 }
 
-export function referenceObjective(spec: ModelSpec, weights: Float64Weights, x: ArrayLike<number>, batch: number, labels: ArrayLike<number>, loss: LossName): number {
-  return referenceLoss(loss, referenceTrainForward(spec, weights, x, batch).logits.data, labels);
+export function referenceObjective(spec: ModelSpec, weights: Float64Weights, x: ArrayLike<number>, batch: number, labels: ArrayLike<number>, loss: LossName, mask?: ArrayLike<number>): number {
+  return referenceLoss(loss, referenceTrainForward(spec, weights, x, batch).logits.data, labels, mask);
 }
 
 /** Central difference of `f` in one coordinate of `values`, restoring it afterwards. */

@@ -15,7 +15,7 @@ import { SHAPE_TAGS, drawSample } from '../helpers/shapes.ts';
 const SIZE = 16;
 let root: string;
 
-/** A project of 24 images: 6 steps an epoch, 12 in all, a checkpoint every 2. */
+/** A project of 24 images: 6 steps an epoch, 12 in all, a checkpoint every 2, every augmentation on. */
 async function project(name: string): Promise<string> {
   const dir = path.join(root, name);
   await fs.mkdir(dir);
@@ -24,6 +24,8 @@ async function project(name: string): Promise<string> {
     image_width: SIZE, image_height: SIZE, database_path: path.join(root, 'training.sqlite'), minimum_tag_count: 1, model: 'test_tiny',
     minibatch_size: 4, epoch_count: 2, checkpoint_frequency_mb: 2, console_logging_frequency_mb: 100,
     rotation_range: false, scale_range: false, shift_range: false, validation_fraction: 0, seed: 3,
+    // every op and its label rules (greyscale's unknown colour tags, the crop's unknown shapes) replay too
+    augmentation: { preset: 'all' },
   }));
   return dir;
 }

@@ -1,0 +1,98 @@
+/**
+ * What an augmentation does to a sample's labels. An op that can change a label says which (LABEL_RULES);
+ * a label it invalidates becomes unknown in the loss mask (DESIGN.md decision 13), never a made-up negative.
+ *
+ * Geometry (crop, warp, cutout) is one rule for all: a positive tag whose part is cut out of the frame is
+ * unknown. With a ground-truth mask of the part (the synthetic generator writes them) the part must stay
+ * seen for at least `part_visible_min` of its pixels. Without one, the rule is conservative: when less than
+ * `frame_visible_min` of the picture is seen, every positive localisable tag (not a background, rating or
+ * medium tag) is unknown. Both default to one half; DeepDanbooru's own ranges (scale ≤ 1.1, shift ≤ 0.1, any
+ * rotation) keep more than that of the picture, so its projects keep every label, as they did.
+ * Negative labels stay known under geometry: cutting a picture cannot add a part to it.
+ */
+import { frameVisibility, hidesAnything, partVisibility, readMask, type AppliedOp, type AugmentResult, type Rect } from '../image/index.ts';
+import type { AugmentationSettings } from './augmentation-config.ts';
+import { tagProperties, type TagProperty } from './tag-properties.ts';
+
+export interface LabelRule {
+  /** Tags with any of these properties become unknown. */
+  readonly unknown?: readonly TagProperty[];
+  /** Tags made positive and known, when the project lists them. */
+  readonly adds?: readonly string[];
+}
+
+/** One rule per op: a missing one does not compile. */
+export const LABEL_RULES = {
+  crop: {}, // geometry: see the file comment
+  cutout: {},
+  flip: { unknown: ['sided'] },
+  greyscale: { unknown: ['colour'], adds: ['monochrome', 'greyscale'] },
+  // NOTE: within the default ±25 % brightness and contrast keep every hue and the order of lightness, and
+  // Danbooru tags an off-white scan white_background: no label changes. Wider ranges may want ['colour'].
+  brightness: {},
+  contrast: {},
+  // corruptions degrade but do not remove: a blurred freckle is still drawn
+  blur: {},
+  downscale: {},
+  noise: {},
+  jpeg: {},
+} satisfies Record<AppliedOp, LabelRule>;
+
+/** A ground-truth mask of one of the sample's tags. */
+export interface Part {
+  /** Index into the tag list. */
+  readonly tag: number;
+  /** Bounding box in source pixels. */
+  readonly box: Rect;
+  /** The mask PNG. */
+  readonly file: string;
+}
+
+export type LabelThresholds = Pick<AugmentationSettings, 'part_visible_min' | 'frame_visible_min'>;
+
+/** The rules compiled for one tag list: which indices each op invalidates or adds, which tags are localisable. */
+export class LabelRules {
+  private readonly unknown = new Map<AppliedOp, number[]>();
+  private readonly adds = new Map<AppliedOp, number[]>();
+  private readonly localisable: boolean[];
+
+  constructor(tags: readonly string[], private readonly thresholds: LabelThresholds) {
+    const props = tags.map(tagProperties);
+    const index = new Map(tags.map((t, i) => [t, i]));
+    this.localisable = props.map((p) => !p.has('global'));
+    for (const [op, rule] of Object.entries(LABEL_RULES) as [AppliedOp, LabelRule][]) {
+      this.unknown.set(op, props.flatMap((p, i) => (rule.unknown?.some((u) => p.has(u)) ? [i] : [])));
+      this.adds.set(op, (rule.adds ?? []).flatMap((t) => (index.has(t) ? [index.get(t)!] : [])));
+    }
+  }
+
+  /** Applies the rules to `labels` in place; the loss mask, or undefined when every label stays known. */
+  async apply(labels: Float32Array, result: AugmentResult, parts: readonly Part[] = []): Promise<Float32Array | undefined> {
+    let mask: Float32Array | undefined;
+    const forget = (j: number) => {
+      mask ??= new Float32Array(labels.length).fill(1);
+      mask[j] = 0;
+    };
+    for (const op of result.applied) for (const j of this.unknown.get(op)!) forget(j);
+    for (const op of result.applied) {
+      for (const j of this.adds.get(op)!) {
+        labels[j] = 1;
+        if (mask) mask[j] = 1;
+      }
+    }
+    const g = result.geometry;
+    if (!hidesAnything(g)) return mask;
+    const byTag = new Map(parts.map((p) => [p.tag, p]));
+    let frame: number | undefined;
+    for (let j = 0; j < labels.length; j++) {
+      if (labels[j] !== 1 || (mask && mask[j] === 0) || !this.localisable[j]) continue;
+      const part = byTag.get(j);
+      if (part) {
+        if ((await partVisibility(g, part.box, () => readMask(part.file))) < this.thresholds.part_visible_min) forget(j);
+      } else if ((frame ??= frameVisibility(g)) < this.thresholds.frame_visible_min) {
+        forget(j);
+      }
+    }
+    return mask;
+  }
+}

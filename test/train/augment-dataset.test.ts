@@ -1,0 +1,61 @@
+/**
+ * The training database's ground-truth masks reach the label rules: a sample cropped away from its drawn
+ * square comes out of recordSamples with that tag unknown, read from a real SQLite file and mask PNG.
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { imagePath, maskPath } from '../../src/data/paths.ts';
+import { TrainingDatabase } from '../../src/data/training-db.ts';
+import { encodeMaskPng } from '../../src/dataset/synthetic/mask-png.ts';
+import { Rng } from '../../src/models/random.ts';
+import { LabelRules } from '../../src/train/label-rules.ts';
+import { loadSplit, recordSamples } from '../../src/train/dataset.ts';
+
+const TAGS = ['square', 'smile', 'white_background'];
+const MD5 = '0123456789abcdef0123456789abcdef';
+let dir: string, db: string;
+
+beforeAll(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tagbooru-augment-dataset-'));
+  db = path.join(dir, 'training.sqlite');
+  const rgb = new Uint8Array(20 * 20 * 3).fill(255), mask = new Uint8Array(20 * 20);
+  for (let y = 2; y < 7; y++) for (let x = 2; x < 7; x++) {
+    rgb.set([255, 0, 0], (y * 20 + x) * 3);
+    mask[y * 20 + x] = 255;
+  }
+  const database = TrainingDatabase.open(db, { create: true });
+  database.insertPosts([{ id: 1, md5: MD5, file_ext: 'png', tag_string: 'square smile white_background', tag_count_general: 3 }]);
+  database.insertMasks([{ postId: 1, tag: 'square', pixels: 25, box: [2, 2, 7, 7] }]);
+  database.close();
+  await fs.mkdir(path.dirname(imagePath(db, MD5, 'png')), { recursive: true });
+  await sharp(rgb, { raw: { width: 20, height: 20, channels: 3 } }).png().toFile(imagePath(db, MD5, 'png'));
+  await fs.mkdir(path.dirname(maskPath(db, MD5, 'square')), { recursive: true });
+  await fs.writeFile(maskPath(db, MD5, 'square'), encodeMaskPng(mask, 20, 20));
+});
+
+afterAll(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+test('a crop away from the drawn square makes its tag unknown in the sample\'s loss mask', async () => {
+  const split = loadSplit(db, TAGS, { minimumTagCount: 0, validationFraction: 0, settingsFile: 'project.json' });
+  expect(split.train[0]!.parts).toEqual([{ tag: 0, box: [2, 2, 7, 7], file: maskPath(db, MD5, 'square') }]);
+  const data = recordSamples(split.train, {
+    width: 20, height: 20, tags: TAGS.length, labelRules: new LabelRules(TAGS, { part_visible_min: 0.5, frame_visible_min: 0 }),
+    augment: { rotation: null, scale: null, shift: null, flip: false, corruption: 0, ops: { crop: { probability: 1, area: [0.25, 0.25], ratio: [1, 1] } } },
+  });
+  // the square covers 5×5 source pixels, 100 output pixels at the crop's ×2: all of it seen, or none
+  const seen = new Map<string, Float32Array | undefined>();
+  for (let seed = 0; seed < 60 && seen.size < 2; seed++) {
+    const s = (await data.load(0, new Rng(seed)))!;
+    expect(Array.from(s.labels)).toEqual([1, 1, 1]);
+    const red = s.x.filter((v, i) => i % 3 === 1 && v < 0.5).length;
+    if (red === 0 || red >= 90) seen.set(red ? 'kept' : 'cut', s.mask);
+  }
+  expect(seen.get('cut')).toEqual(Float32Array.of(0, 1, 1)); // frame_visible_min 0: smile (no mask) stays known
+  expect(seen.has('kept')).toBe(true);
+  expect(seen.get('kept')).toBeUndefined();
+});
