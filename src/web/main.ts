@@ -50,6 +50,7 @@ const thresholds = new ThresholdControls({
   outputs: { general: $<HTMLOutputElement>('general-value'), character: $<HTMLOutputElement>('character-value') },
   mcut: $<HTMLInputElement>('mcut'),
   reset: $<HTMLButtonElement>('reset'),
+  note: $('threshold-note'),
 }, FLOOR, () => reselect());
 const where = new WhereOverlay({
   preview: ui.preview,

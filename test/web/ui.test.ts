@@ -102,7 +102,10 @@ describe.skipIf(!present)('web UI in Chromium', () => {
     await expect.poll(() => page.textContent('#status'), { timeout: 15_000 }).toMatch(/^Tagged on the server in \d+ ms\.$/);
     const atDefaults = await expectedTags();
     expect(atDefaults).toContain('smile'); // below the general 0.5, above its own 0.05
-    expect(await page.textContent('#general-value')).toBe('model');
+    // the slider shows the threshold of the tags without their own, and the note counts those with one
+    expect(await page.textContent('#general-value')).toBe('0.50');
+    expect(await page.textContent('#character-value')).toBe('0.60');
+    expect(await page.textContent('#threshold-note')).toBe('Per-tag thresholds: 1 of 6 general tags has its own, from the model (0.05); the others use 0.50. Moving a slider sets one threshold for all the tags of its category.');
     expect(await page.isDisabled('#reset')).toBe(true);
     expect(names(await shownTags(page)).sort()).toEqual([...atDefaults].sort());
     // groups: rating first, then characters, copyrights, …, general
@@ -119,7 +122,7 @@ describe.skipIf(!present)('web UI in Chromium', () => {
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
     expect(download.suggestedFilename()).toBe('portrait.tags.json');
     const saved = JSON.parse(await fs.readFile((await download.path()), 'utf8')) as { file: string; mode: string; tags: { name: string }[]; rating: { name: string } };
-    expect(saved).toMatchObject({ file: 'portrait.png', model: 'test_tiny-64-untrained', mode: 'server', thresholds: { general: 'model', character: 'model' } });
+    expect(saved).toMatchObject({ file: 'portrait.png', model: 'test_tiny-64-untrained', mode: 'server', thresholds: { general: 0.5, character: 0.6, tags: { smile: 0.05 } } });
     expect(saved.tags.map((t) => t.name)).toEqual(atDefaults);
 
     // the keyboard moves the sliders: general to Home (0.01) and nine steps up to 0.10, character to Home
@@ -127,6 +130,7 @@ describe.skipIf(!present)('web UI in Chromium', () => {
     await page.keyboard.press('Home');
     for (let i = 0; i < 9; i++) await page.keyboard.press('ArrowRight');
     expect(await page.textContent('#general-value')).toBe('0.10');
+    expect(await page.isHidden('#threshold-note')).toBe(true); // one threshold for every general tag now
     await page.focus('#character');
     await page.keyboard.press('Home');
     expect(await page.textContent('#character-value')).toBe('0.01');
@@ -160,7 +164,8 @@ describe.skipIf(!present)('web UI in Chromium', () => {
     await page.click('label.switch');
     await expect.poll(() => page.textContent('#status'), { timeout: 15_000 }).toMatch(/on the server/);
     await page.click('#reset');
-    expect(await page.textContent('#general-value')).toBe('model');
+    expect(await page.textContent('#general-value')).toBe('0.50');
+    expect(await page.isVisible('#threshold-note')).toBe(true);
     await expect.poll(async () => names(await shownTags(page)).sort()).toEqual([...atDefaults].sort());
     expect(errors).toEqual([]);
     await context.close();
