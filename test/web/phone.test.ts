@@ -4,37 +4,25 @@
  * sliders show numbers and say that per-tag thresholds apply; saturated scores keep their digits. Screenshots go
  * to test/out/.
  */
-import { existsSync } from 'node:fs';
-import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { FastifyInstance } from 'fastify';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { buildApp } from '../../src/server/app.ts';
+import { chromiumPresent, OUT, servePages, type PageServer } from './_chromium.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-const OUT = path.resolve('test/out');
 const PHONE = { width: 390, height: 844 };
 /** The held-out sample with the most tags above the floor, so the list runs well past the image. */
 const SAMPLE = path.join('samples', 'heldout-1000004.png');
-const present = existsSync(CHROMIUM);
-if (!present) console.warn(`test/web/phone.test.ts: skipped, ${CHROMIUM} is missing (apt-get install -y chromium)`);
+const present = chromiumPresent('test/web/phone.test.ts');
 
-let app: FastifyInstance, browser: Browser, url: string;
+let served: PageServer, browser: Browser, url: string;
 
 beforeAll(async () => {
   if (!present) return;
-  await fs.mkdir(OUT, { recursive: true });
-  app = await buildApp({ model: 'models/default', prepWorkers: 1 });
-  url = await app.listen({ host: '127.0.0.1', port: 0 });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  served = await servePages({ model: 'models/default', prepWorkers: 1 });
+  ({ browser, url } = served);
 });
 
-afterAll(async () => {
-  await browser?.close();
-  await app?.close();
-});
+afterAll(() => served?.close());
 
 interface Rect { top: number; bottom: number; left: number; right: number }
 
