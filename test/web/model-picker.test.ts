@@ -137,6 +137,17 @@ describe.skipIf(!present)('the model picker in Chromium', () => {
     await page.close();
   });
 
+  test('phone width: the picker fits', async () => {
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2 });
+    await page.goto(url);
+    await expect.poll(() => page.isVisible('#model-picker')).toBe(true);
+    await page.selectOption('#model-picker', 'second-tiny');
+    await expect.poll(() => page.textContent('#model')).toMatch(/runs in this browser only$/);
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+    await page.screenshot({ path: path.join(OUT, 'ui-model-picker-phone.png') });
+    await page.close();
+  });
+
   test('one model: no picker', async () => {
     const single = await buildApp({ model: served, prepWorkers: 1 });
     try {
