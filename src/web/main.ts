@@ -119,13 +119,16 @@ async function useModel(next: ModelInfo): Promise<void> {
   model = next;
   manifest = nextManifest;
   index = new Map(manifest.tags.map((t, i) => [t.name, i]));
-  local = null; // the last model's session goes with it: models can take hundreds of MiB each
+  // the last model's sessions go: models take hundreds of MiB each (a late run on them fails unheard, being stale)
+  void local?.then((tagger) => tagger.release()).catch(() => undefined);
+  local = null;
   thresholds.use(manifest);
   const onServer = runsOnServer(model);
   // offered to the browser only: CAM computed here is all the page can show
   if (!onServer) where.offer(['cam']);
   else if (model.explain) where.offer(model.explain);
   ui.local.disabled = !onServer;
+  ui.local.title = onServer ? '' : 'The server does not run this model';
   ui.local.checked = !onServer || wantsLocal;
   const facts = [`${manifest.tags.length.toLocaleString()} tags`, `${manifest.preprocess.width}×${manifest.preprocess.height}`, ...(onServer ? [] : ['runs in this browser only'])];
   ui.model.textContent = (picker.shown ? facts : [manifest.name, ...facts]).join(' · ');

@@ -133,6 +133,10 @@ describe.skipIf(!present)('the model picker in Chromium', () => {
     expect(await page.isChecked('#local')).toBe(false);
     expect(await page.isDisabled('#local')).toBe(false);
     await expectLibraryTags(page, taggers.served);
+    // the other model's sessions were released; this one starts its own in the same runtime
+    await page.click('label.switch');
+    await expect.poll(() => page.textContent('#status'), { timeout: 30_000 }).toMatch(/^Tagged in this browser/);
+    await expectLibraryTags(page, taggers.served);
     expect(errors).toEqual([]);
     await page.close();
   });
