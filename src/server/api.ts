@@ -1,6 +1,6 @@
 /**
- * The JSON API: `POST /v1/tag` with the CLI's selection and caption options as fields, `GET /v1/models` and the
- * bundle's files (the browser runs the same model from them).
+ * The JSON API: `POST /v1/tag` with the CLI's selection and caption options as fields, `GET /v1/models` and each
+ * model's files (the browser runs the same model from them; browser-models.ts: the ones offered to the browser only).
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -9,11 +9,12 @@ import { TagbooruError } from '../errors.ts';
 import { compileSelection, type ScoredTag, type SelectionOptions, type TagInfo } from '../index.ts';
 import { CAPTION_OPTION_KINDS, compileCaptionText, parseCaptionOptions, type CaptionOptions, type RawCaptionOptions } from '../infer/caption.ts';
 import { expectKnownTags } from '../infer/tag-names.ts';
+import { offeredModels, type OfferedModel } from './browser-models.ts';
 import type { RouteContext } from './context.ts';
 import { explainMethods } from './explain.ts';
 import type { Fields } from './fields.ts';
 
-/** The one model served, under this id; the routes leave room for more. */
+/** The model the server runs, under this id; others may be offered to the browser beside it. */
 export const MODEL_ID = 'default';
 
 export const TAG_FIELDS: readonly string[] = [
@@ -64,25 +65,33 @@ function captionOf(f: Fields): CaptionOptions | null {
 const tagJson = (t: ScoredTag) => ({ name: t.name, category: t.category, score: round4(t.score) });
 const exactJson = (t: ScoredTag) => ({ name: t.name, category: t.category, score: float32Number(t.score) });
 
+/** The model the server runs, as `GET /v1/models` lists it first. */
 export function describeModel(ctx: RouteContext) {
-  const m = ctx.service.bundle.manifest;
+  return describe({ id: MODEL_ID, bundle: ctx.service.bundle, runs: ['server', 'browser'] });
+}
+
+function describe({ id, bundle, runs }: OfferedModel) {
+  const m = bundle.manifest;
   const categories: Record<string, number> = {};
   for (const t of m.tags) categories[t.category] = (categories[t.category] ?? 0) + 1;
   return {
-    id: MODEL_ID,
+    id,
     name: m.name,
     architecture: m.architecture ?? null,
     tags: m.tags.length,
     categories,
     thresholds: m.thresholds,
     preprocess: m.preprocess,
-    explain: explainMethods(m),
-    files: { manifest: `/v1/models/${MODEL_ID}/tagger.json`, model: `/v1/models/${MODEL_ID}/model.onnx` },
+    runs,
+    // what POST /v1/explain offers for it: nothing for a model the server does not run
+    explain: runs.includes('server') ? explainMethods(m) : [],
+    files: { manifest: `/v1/models/${id}/tagger.json`, model: `/v1/models/${id}/model.onnx` },
   };
 }
 
-export function apiRoutes(app: FastifyInstance, ctx: RouteContext): void {
+export async function apiRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
   const { manifest } = ctx.service.bundle;
+  const models = await offeredModels(ctx.service.bundle, MODEL_ID, ctx.options.browserModels);
 
   app.post('/v1/tag', { config: { tagging: true, auth: true } }, (request: FastifyRequest) => ctx.run(request, { known: TAG_FIELDS }, async ({ files, fields }, signal) => {
     const selection = compileSelection(manifest.tags, manifest.thresholds, selectionOf(fields, manifest.tags));
@@ -110,18 +119,21 @@ export function apiRoutes(app: FastifyInstance, ctx: RouteContext): void {
     };
   }));
 
-  app.get('/v1/models', { config: { auth: true } }, (_request, reply) => reply.send({ models: [describeModel(ctx)] }));
+  const listed = models.map(describe);
+  app.get('/v1/models', { config: { auth: true } }, (_request, reply) => reply.send({ models: listed }));
 
-  app.get(`/v1/models/${MODEL_ID}/tagger.json`, { config: { auth: true } }, (_request, reply) => reply.send(manifest));
+  for (const { id, bundle } of models) {
+    app.get(`/v1/models/${id}/tagger.json`, { config: { auth: true } }, (_request, reply) => reply.send(bundle.manifest));
 
-  app.get(`/v1/models/${MODEL_ID}/model.onnx`, { config: { auth: true } }, async (request, reply) => {
-    const file = ctx.service.bundle.modelPath;
-    const s = await stat(file);
-    const etag = `"${s.size.toString(16)}-${Math.floor(s.mtimeMs).toString(16)}"`;
-    reply.header('ETag', etag).header('Cache-Control', 'no-cache');
-    if (request.headers['if-none-match'] === etag) return reply.code(304).send();
-    return reply.type('application/octet-stream').header('Content-Length', s.size).send(createReadStream(file));
-  });
+    app.get(`/v1/models/${id}/model.onnx`, { config: { auth: true } }, async (request, reply) => {
+      const file = bundle.modelPath;
+      const s = await stat(file);
+      const etag = `"${s.size.toString(16)}-${Math.floor(s.mtimeMs).toString(16)}"`;
+      reply.header('ETag', etag).header('Cache-Control', 'no-cache');
+      if (request.headers['if-none-match'] === etag) return reply.code(304).send();
+      return reply.type('application/octet-stream').header('Content-Length', s.size).send(createReadStream(file));
+    });
+  }
 }
 
 /** Every tag scoring at least `floor`, highest first: enough for a client to re-select at any higher threshold. */

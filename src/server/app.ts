@@ -65,7 +65,7 @@ async function assemble(o: ResolvedOptions, service: TaggingService): Promise<Fa
 
   const ctx = createContext(app, service, o);
   autotaggerRoutes(app, ctx);
-  apiRoutes(app, ctx);
+  await apiRoutes(app, ctx);
   explainRoutes(app, ctx);
   // liveness for anyone (a load balancer's probe has no key); the model and the load only for key holders
   app.get('/healthz', { config: { auth: 'optional' } }, (request, reply) => reply.send(

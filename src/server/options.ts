@@ -39,6 +39,8 @@ export interface ServerOptions {
   readonly apiKeys?: readonly string[];
   /** Origins allowed to call the API from a browser; `true` allows any. */
   readonly cors?: boolean | readonly string[];
+  /** Other bundle folders offered to the web UI's in-browser mode (its model picker); the server runs `model` only. */
+  readonly browserModels?: readonly string[];
   /** Serve the web UI at `/`. */
   readonly ui?: boolean;
   /** Fastify's request log: off, or a stream to write JSON lines to. */
@@ -63,6 +65,7 @@ export const SERVER_DEFAULTS = {
   maxPixelsInFlight: 400_000_000,
   apiKeys: [],
   cors: false,
+  browserModels: [],
   ui: true,
   log: false,
 } satisfies Omit<ResolvedOptions, 'model' | 'threads' | 'prepWorkers'>;
@@ -70,6 +73,9 @@ export const SERVER_DEFAULTS = {
 export function resolveOptions(options: ServerOptions): ResolvedOptions {
   if (typeof options.model !== 'string' || options.model === '') {
     throw new TagbooruError('E_USAGE', 'Expected a bundle folder for model');
+  }
+  if (options.browserModels !== undefined && (!Array.isArray(options.browserModels) || options.browserModels.some((d) => typeof d !== 'string' || d === ''))) {
+    throw new TagbooruError('E_USAGE', 'Expected a list of bundle folders for browserModels');
   }
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as ServerOptions;
   const o = { ...SERVER_DEFAULTS, ...defined };

@@ -7,10 +7,14 @@ export interface ModelInfo {
   readonly id: string;
   readonly name: string;
   readonly tags: number;
-  /** The explain methods this model offers (older servers: absent). */
+  /** The explain methods the server offers for this model (older servers: absent). */
   readonly explain?: readonly ExplainMethod[];
+  /** Where it runs: a model offered to the browser only lacks `server` (older servers: absent, both). */
+  readonly runs?: readonly ('server' | 'browser')[];
   readonly files: { readonly manifest: string; readonly model: string };
 }
+
+export const runsOnServer = (model: ModelInfo) => model.runs?.includes('server') ?? true;
 
 export interface WireTag {
   readonly name: string;

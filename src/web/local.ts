@@ -142,6 +142,12 @@ export class LocalTagger {
     };
   }
 
+  /** Free the sessions' WebAssembly memory, which the garbage collector does not see: another model is picked. */
+  async release(): Promise<void> {
+    const cam = await this.cam?.catch(() => null);
+    await Promise.all([this.session.release(), cam?.session.release()]);
+  }
+
   private camModel(): Promise<CamModel | null> {
     this.cam ??= (async () => {
       const { probeVariant } = (await import(/* webpackIgnore: true */ PROBE_SCRIPT)) as typeof Probe;

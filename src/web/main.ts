@@ -5,10 +5,11 @@
  */
 import { compileSelection, type ScoredTag, type Selection } from '../infer/selection.ts';
 import type { BundleManifest } from '../infer/bundle.ts';
-import { Api, ApiError, type ModelInfo } from './api.ts';
+import { Api, ApiError, runsOnServer, type ModelInfo } from './api.ts';
 import { CaptionBox } from './caption-box.ts';
 import { copyText, downloadJson, onImage } from './transfer.ts';
 import { LocalTagger } from './local.ts';
+import { ModelPicker } from './model-picker.ts';
 import { ThresholdControls } from './thresholds.ts';
 import { renderPlaceholder, renderTags } from './view.ts';
 import { WhereOverlay } from './where.ts';
@@ -50,6 +51,7 @@ const thresholds = new ThresholdControls({
   outputs: { general: $<HTMLOutputElement>('general-value'), character: $<HTMLOutputElement>('character-value') },
   mcut: $<HTMLInputElement>('mcut'),
   reset: $<HTMLButtonElement>('reset'),
+  note: $('threshold-note'),
 }, FLOOR, () => reselect());
 const captionBox = CaptionBox.inPage(ui.caption);
 const where = new WhereOverlay({
@@ -68,7 +70,9 @@ const where = new WhereOverlay({
   mode: () => (ui.local.checked ? 'browser' : 'server'),
   local: async (blob, kind, tags) => (kind.method === 'cam' ? (await localTagger()).camRegions(blob, tags, CAM_MASK_THRESHOLD, kind.refine) : null),
   server: (blob, name, kind, tags) => api.explain(blob, name, kind.method, tags, kind.refine),
+  serverRuns: () => model !== null && runsOnServer(model),
 });
+const picker = new ModelPicker($('picker'), $<HTMLSelectElement>('model-picker'), (m) => void useModel(m).catch(fail));
 const ortBase = document.body.dataset.ortBase ?? '/ort/';
 let model: ModelInfo | null = null;
 let manifest: BundleManifest | null = null;
@@ -78,6 +82,10 @@ let scored: Scored | null = null;
 let selection: Selection | null = null;
 let local: Promise<LocalTagger> | null = null;
 let generation = 0;
+/** The latest model asked for: a slower manifest of an earlier pick is dropped. */
+let picking = 0;
+/** The user's own choice of mode, restored when a model the server runs is picked again. */
+let wantsLocal = false;
 
 function status(text: string, isError = false): void {
   ui.status.textContent = text;
@@ -94,34 +102,61 @@ function fail(e: unknown): void {
 
 async function loadModel(): Promise<void> {
   try {
-    model = (await api.models())[0] ?? null;
-    if (!model) throw new Error('the server lists no model');
-    manifest = await api.manifest(model);
-    index = new Map(manifest.tags.map((t, i) => [t.name, i]));
-    thresholds.use(manifest);
-    if (model.explain) where.offer(model.explain);
-    ui.model.textContent = `${manifest.name} · ${manifest.tags.length.toLocaleString()} tags · ${manifest.preprocess.width}×${manifest.preprocess.height}`;
+    const models = await api.models();
+    if (models.length === 0) throw new Error('the server lists no model');
+    await useModel(picker.list(models, model?.id ?? null));
     ui.keyForm.hidden = true;
-    status('');
-    if (image) await analyse();
   } catch (e) {
     ui.model.textContent = 'No model loaded';
     fail(e);
   }
 }
 
+/** Tag with `next` from now on; a model the server does not run is run in this browser. */
+async function useModel(next: ModelInfo): Promise<void> {
+  const pick = ++picking;
+  const nextManifest = await api.manifest(next);
+  if (pick !== picking) return;
+  model = next;
+  manifest = nextManifest;
+  index = new Map(manifest.tags.map((t, i) => [t.name, i]));
+  // the last model's sessions go: models take hundreds of MiB each (a late run on them fails unheard, being stale)
+  void local?.then((tagger) => tagger.release()).catch(() => undefined);
+  local = null;
+  thresholds.use(manifest);
+  const onServer = runsOnServer(model);
+  // offered to the browser only: CAM computed here is all the page can show
+  if (!onServer) where.offer(['cam']);
+  else if (model.explain) where.offer(model.explain);
+  ui.local.disabled = !onServer;
+  ui.local.title = onServer ? '' : 'The server does not run this model';
+  ui.local.checked = !onServer || wantsLocal;
+  const facts = [`${manifest.tags.length.toLocaleString()} tags`, `${manifest.preprocess.width}×${manifest.preprocess.height}`, ...(onServer ? [] : ['runs in this browser only'])];
+  ui.model.textContent = (picker.shown ? facts : [manifest.name, ...facts]).join(' · ');
+  status('');
+  if (image) {
+    where.setImage(image, image.name || 'pasted image');
+    renderPlaceholder(ui.tags, 'Tagging…');
+    await analyse();
+  }
+}
+
 function localTagger(): Promise<LocalTagger> {
-  local ??= (async () => {
+  if (local) return local;
+  const loading = (async () => {
     if (!model || !manifest) throw new Error('the model is not loaded yet');
-    const bytes = await api.bytes(model.files.model, (loaded, total) => {
+    const [file, spec] = [model.files.model, manifest];
+    const bytes = await api.bytes(file, (loaded, total) => {
       status(`Loading the model into this browser… ${(loaded / 2 ** 20).toFixed(1)}${total ? ` of ${(total / 2 ** 20).toFixed(1)}` : ''} MiB`);
     });
     status('Starting WebAssembly…');
-    const file = model.files.model;
-    return LocalTagger.create(ortBase, manifest, bytes, () => api.bytes(file, () => undefined));
+    return LocalTagger.create(ortBase, spec, bytes, () => api.bytes(file, () => undefined));
   })();
-  local.catch(() => (local = null));
-  return local;
+  local = loading;
+  loading.catch(() => {
+    if (local === loading) local = null;
+  });
+  return loading;
 }
 
 /** Scores for the current image in the current mode; a newer image or mode switch wins over a late answer. */
@@ -193,6 +228,7 @@ function take(file: File): void {
 onImage(ui.file, ui.drop, take);
 
 ui.local.addEventListener('change', () => {
+  wantsLocal = ui.local.checked;
   if (ui.local.checked && !image) {
     localTagger().then(() => status('The model is ready in this browser.'), fail);
   }

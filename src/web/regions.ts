@@ -33,6 +33,8 @@ export interface RegionSource {
   /** The regions computed in this browser, or null when the method cannot run here. */
   readonly local: (image: Blob, kind: MapKind, tags: readonly string[]) => Promise<Regions | null>;
   readonly server: (image: Blob, name: string, kind: MapKind, tags: readonly string[]) => Promise<Regions>;
+  /** False for a model offered to the browser only: the server would explain its own model instead. */
+  readonly serverRuns: () => boolean;
 }
 
 /** The regions need the server, and the in-browser page has not been allowed to send the image. */
@@ -83,6 +85,7 @@ export class ImageRegions {
     const browser = this.source.mode() === 'browser';
     const here = browser ? await this.source.local(this.image, kind, tags) : null;
     if (here) return here;
+    if (!this.source.serverRuns()) throw new Error('this map cannot be made in this browser for this model, and the server does not run it');
     if (browser && !this.consented) throw new ConsentNeeded();
     return this.source.server(this.image, this.name, kind, tags);
   }

@@ -1,8 +1,10 @@
 /**
- * Drawing the selected tags: one group per category, each tag with a score bar. The name is a toggle button that
- * shows where the tag is (see where.ts). DOM nodes, never HTML strings.
+ * Drawing the selected tags: one group per category, each tag with a score bar (scaled and labelled as
+ * score-scale.ts says). The name is a toggle button that shows where the tag is (see where.ts). DOM nodes, never
+ * HTML strings.
  */
 import type { ScoredTag, Selection } from '../infer/selection.ts';
+import { BAR_LEGEND, BAR_MARKS, barFraction, scoreLabel } from './score-scale.ts';
 
 const ORDER = ['rating', 'character', 'copyright', 'artist', 'general', 'meta'];
 const TITLES: Readonly<Record<string, string>> = {
@@ -16,17 +18,25 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLEl
 }
 
 function tagRow(t: ScoredTag, extraClass = ''): HTMLLIElement {
-  const fill = el('span');
-  fill.style.width = `${(t.score * 100).toFixed(1)}%`;
+  const fill = el('span', { className: 'fill' });
+  fill.style.width = percent(barFraction(t.score));
   const li = el('li', { className: `tag ${extraClass}`.trim() },
     el('button', { type: 'button', className: 'name' }, t.name),
-    el('span', { className: 'bar' }, fill),
-    el('span', { className: 'score' }, el('span', { className: 'visually-hidden' }, ', score '), t.score.toFixed(2)));
+    el('span', { className: 'bar' }, fill, ...BAR_MARKS.map(mark)),
+    el('span', { className: 'score' }, el('span', { className: 'visually-hidden' }, ', score '), scoreLabel(t.score)));
   li.querySelector('.bar')!.setAttribute('aria-hidden', 'true');
   li.querySelector('.name')!.setAttribute('aria-pressed', 'false');
   li.dataset.tag = t.name;
   li.dataset.score = String(t.score);
   return li;
+}
+
+const percent = (fraction: number) => `${(fraction * 100).toFixed(1)}%`;
+
+function mark(score: number): HTMLSpanElement {
+  const m = el('span', { className: 'mark' });
+  m.style.left = percent(barFraction(score));
+  return m;
 }
 
 function group(category: string, rows: HTMLLIElement[], count?: number): HTMLElement {
@@ -51,6 +61,7 @@ export function renderTags(container: HTMLElement, selection: Selection, ratings
   }
   for (const c of categories) groups.push(group(c, byCategory.get(c)!.map((t) => tagRow(t)), byCategory.get(c)!.length));
   if (selection.tags.length === 0) groups.push(el('p', { className: 'muted empty' }, 'No tag reaches these thresholds.'));
+  groups.push(el('p', { className: 'muted small legend' }, BAR_LEGEND));
   container.replaceChildren(...groups);
 }
 

@@ -4,23 +4,20 @@
  * Content-Type and file name carry markup; in Debian's Chromium, none of it may run as script in the
  * tagbooru's origin, and the page must come with the Content-Security-Policy that would stop it if it did.
  */
-import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { buildApp } from '../../src/server/app.ts';
 import { noiseImage } from '../helpers/images.ts';
 import { makeBundle } from '../server/_fixtures.ts';
+import { chromiumPresent, launchChromium } from './_chromium.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-const present = existsSync(CHROMIUM);
-if (!present) console.warn(`test/web/cross-site.test.ts: skipped, ${CHROMIUM} is missing (apt-get install -y chromium)`);
+const present = chromiumPresent('test/web/cross-site.test.ts');
 
 /**
  * Each payload, if it ever runs, sets the title and says so on the console. Lower case, without spaces or `;`:
@@ -57,7 +54,7 @@ beforeAll(async () => {
   hostile = http.createServer((_request, response) => response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(attackPage(png)));
   await new Promise<void>((resolve) => hostile.listen(0, '127.0.0.1', resolve));
   attacker = `http://127.0.0.1:${(hostile.address() as AddressInfo).port}/`;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

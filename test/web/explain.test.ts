@@ -4,38 +4,29 @@
  * keyboard, the method and opacity controls, the in-browser mode's consent, phone width. Screenshots go to
  * test/out/.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { chromium, type Browser, type Page, type Response } from 'playwright-core';
+import type { Browser, Page, Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { ExplainJson } from '../../src/server/_explain-worker.ts';
-import { buildApp } from '../../src/server/app.ts';
 import { multipart } from '../server/_fixtures.ts';
+import { chromiumPresent, OUT, servePages, type PageServer } from './_chromium.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-const OUT = path.resolve('test/out');
 const SAMPLE = 'heldout-1000004.png';
 const EXPECTED = (JSON.parse(readFileSync('samples/expected.json', 'utf8')) as Record<string, string[]>)[SAMPLE]!;
-const present = existsSync(CHROMIUM);
-if (!present) console.warn(`test/web/explain.test.ts: skipped, ${CHROMIUM} is missing (apt-get install -y chromium)`);
+const present = chromiumPresent('test/web/explain.test.ts');
 
-let app: FastifyInstance, browser: Browser, url: string;
+let served: PageServer, app: FastifyInstance, browser: Browser, url: string;
 
 beforeAll(async () => {
   if (!present) return;
-  await fs.mkdir(OUT, { recursive: true });
-  app = await buildApp({ model: 'models/default', prepWorkers: 1 });
-  url = await app.listen({ host: '127.0.0.1', port: 0 });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  served = await servePages({ model: 'models/default', prepWorkers: 1 });
+  ({ app, browser, url } = served);
 });
 
-afterAll(async () => {
-  await browser?.close();
-  await app?.close();
-});
+afterAll(() => served?.close());
 
 const isExplain = (r: Response) => r.url().endsWith('/v1/explain') && r.request().method() === 'POST';
 

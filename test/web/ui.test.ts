@@ -2,21 +2,18 @@
  * The web UI in Debian's Chromium, driven by playwright-core: upload, see the tags the library gives, move a
  * slider, switch to in-browser inference and get the same tags. Screenshots go to test/out/.
  */
-import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createTagger, type Tagger } from '../../src/index.ts';
 import { buildApp } from '../../src/server/app.ts';
 import sharp from 'sharp';
 import { makeBundle } from '../server/_fixtures.ts';
+import { chromiumPresent, launchChromium, OUT } from './_chromium.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-const OUT = path.resolve('test/out');
 /** A drawn portrait, so the screenshots show something a person would upload. */
 const PORTRAIT = `<svg xmlns="http://www.w3.org/2000/svg" width="300" height="420">
   <rect width="300" height="420" fill="#f3f3f4"/><ellipse cx="150" cy="170" rx="80" ry="82" fill="#f1d3b0"/>
@@ -24,8 +21,7 @@ const PORTRAIT = `<svg xmlns="http://www.w3.org/2000/svg" width="300" height="42
   <circle cx="122" cy="170" r="9" fill="#2f5fae"/><circle cx="178" cy="170" r="9" fill="#2f5fae"/>
   <path d="M125 215 Q150 232 175 215" stroke="#a0443a" stroke-width="4" fill="none"/><path d="M55 420 Q150 300 245 420 Z" fill="#3a6ea5"/>
 </svg>`;
-const present = existsSync(CHROMIUM);
-if (!present) console.warn(`test/web/ui.test.ts: skipped, ${CHROMIUM} is missing (apt-get install -y chromium; .ci/run installs it)`);
+const present = chromiumPresent('test/web/ui.test.ts');
 
 let dir: string, app: FastifyInstance, oracle: Tagger, browser: Browser, url: string, SAMPLE: string;
 
@@ -44,7 +40,7 @@ beforeAll(async () => {
   app = await buildApp({ model: bundle, prepWorkers: 1 });
   url = await app.listen({ host: '127.0.0.1', port: 0 });
   oracle = await createTagger(bundle);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
@@ -102,7 +98,10 @@ describe.skipIf(!present)('web UI in Chromium', () => {
     await expect.poll(() => page.textContent('#status'), { timeout: 15_000 }).toMatch(/^Tagged on the server in \d+ ms\.$/);
     const atDefaults = await expectedTags();
     expect(atDefaults).toContain('smile'); // below the general 0.5, above its own 0.05
-    expect(await page.textContent('#general-value')).toBe('model');
+    // the slider shows the threshold of the tags without their own, and the note counts those with one
+    expect(await page.textContent('#general-value')).toBe('0.50');
+    expect(await page.textContent('#character-value')).toBe('0.60');
+    expect(await page.textContent('#threshold-note')).toBe('Per-tag thresholds: 1 of 6 general tags has its own, from the model (0.05); the others use 0.50. Moving a slider sets one threshold for all the tags of its category.');
     expect(await page.isDisabled('#reset')).toBe(true);
     expect(names(await shownTags(page)).sort()).toEqual([...atDefaults].sort());
     // groups: rating first, then characters, copyrights, …, general
@@ -119,7 +118,7 @@ describe.skipIf(!present)('web UI in Chromium', () => {
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
     expect(download.suggestedFilename()).toBe('portrait.tags.json');
     const saved = JSON.parse(await fs.readFile((await download.path()), 'utf8')) as { file: string; mode: string; tags: { name: string }[]; rating: { name: string } };
-    expect(saved).toMatchObject({ file: 'portrait.png', model: 'test_tiny-64-untrained', mode: 'server', thresholds: { general: 'model', character: 'model' } });
+    expect(saved).toMatchObject({ file: 'portrait.png', model: 'test_tiny-64-untrained', mode: 'server', thresholds: { general: 0.5, character: 0.6, tags: { smile: 0.05 } } });
     expect(saved.tags.map((t) => t.name)).toEqual(atDefaults);
 
     // the keyboard moves the sliders: general to Home (0.01) and nine steps up to 0.10, character to Home
@@ -127,6 +126,7 @@ describe.skipIf(!present)('web UI in Chromium', () => {
     await page.keyboard.press('Home');
     for (let i = 0; i < 9; i++) await page.keyboard.press('ArrowRight');
     expect(await page.textContent('#general-value')).toBe('0.10');
+    expect(await page.isHidden('#threshold-note')).toBe(true); // one threshold for every general tag now
     await page.focus('#character');
     await page.keyboard.press('Home');
     expect(await page.textContent('#character-value')).toBe('0.01');
@@ -160,7 +160,8 @@ describe.skipIf(!present)('web UI in Chromium', () => {
     await page.click('label.switch');
     await expect.poll(() => page.textContent('#status'), { timeout: 15_000 }).toMatch(/on the server/);
     await page.click('#reset');
-    expect(await page.textContent('#general-value')).toBe('model');
+    expect(await page.textContent('#general-value')).toBe('0.50');
+    expect(await page.isVisible('#threshold-note')).toBe(true);
     await expect.poll(async () => names(await shownTags(page)).sort()).toEqual([...atDefaults].sort());
     expect(errors).toEqual([]);
     await context.close();

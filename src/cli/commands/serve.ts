@@ -1,13 +1,18 @@
 import { TagbooruError } from '../../errors.ts';
 import { defineCommand, listOption, numberOption } from '../command.ts';
 import { resolveModel } from '../model-option.ts';
+import { findStoredModel, listModelNames } from '../../import/store.ts';
 import { SERVER_DEFAULTS } from '../../server/options.ts';
+
+const storedModelDirs = (env: NodeJS.ProcessEnv) => listModelNames(env).flatMap((name) => findStoredModel(name, env) ?? []);
 
 export const serveCommand = defineCommand({
   name: 'serve',
   usage: 'serve [--model <bundle>] [--host 127.0.0.1] [--port 5000] [options]',
   options: {
     model: { type: 'string', short: 'm', placeholder: 'bundle', description: 'model bundle folder (default: the bundled model)' },
+    'browser-model': { type: 'string', multiple: true, placeholder: 'name|bundle', description: 'also offer this model to the web UI\'s model picker, to run in the browser (repeatable; the server tags with --model only)' },
+    'browser-store': { type: 'boolean', description: 'offer every model in the store (`tagbooru models`) to the web UI\'s model picker' },
     host: { type: 'string', placeholder: 'address', description: 'address to listen on (0.0.0.0 for every interface)', default: '127.0.0.1' },
     port: { type: 'string', short: 'p', placeholder: 'n', description: 'port (0 picks a free one)', default: '5000' },
     workers: { type: 'string', placeholder: 'n', description: 'inference workers, each with its own session', default: '1' },
@@ -30,6 +35,7 @@ export const serveCommand = defineCommand({
   },
   details: [
     'Routes: GET / (web UI), POST /evaluate (autotagger), POST /v1/tag, POST /v1/explain, GET /v1/models, GET /healthz, GET /metrics.',
+    'GET /v1/models lists the --model the server runs, then each --browser-model, which the web UI runs in the browser only.',
     'With --api-key, every route but the web UI\'s page and files needs a key, GET /metrics included (Prometheus: send it as',
     'the bearer token); GET /healthz answers {"status":"ok"} to anyone and adds the model and the load for a key.',
     'Stops cleanly on SIGINT or SIGTERM, answering the requests in flight first. docs/security.md: what to set where.',
@@ -49,6 +55,7 @@ export const serveCommand = defineCommand({
     const { buildApp } = await import('../../server/app.ts');
     const app = await buildApp({
       model: resolveModel(v.model, io.env),
+      browserModels: [...(v['browser-store'] ? storedModelDirs(io.env) : []), ...(listOption(v['browser-model']) ?? []).map((m) => resolveModel(m, io.env))],
       workers: numberOption('workers', v.workers, 1, 64, true),
       threads: numberOption('threads', v.threads, 1, 256, true),
       prepWorkers: numberOption('prep-workers', v['prep-workers'], 1, 64, true),

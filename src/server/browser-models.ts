@@ -1,0 +1,39 @@
+/**
+ * Models offered to the web UI's in-browser mode beside the one the server runs, for the page's model picker:
+ * their manifests and model files are served, nothing else. The server tags and explains with its own model only
+ * (one set of workers), so a second model costs it disk reads, not memory; `runs` tells clients which is which.
+ */
+import path from 'node:path';
+import { readBundle, type Bundle } from '../infer/bundle.ts';
+
+/** Where a model runs: the server's own runs in both places, an offered one in the browser only. */
+export type Runner = 'server' | 'browser';
+
+export interface OfferedModel {
+  /** The id in the model's URLs: `/v1/models/<id>/tagger.json`. */
+  readonly id: string;
+  readonly bundle: Bundle;
+  readonly runs: readonly Runner[];
+}
+
+/** A URL-safe id from the bundle folder's name (a stored model's name), unique among `taken`. */
+function idOf(dir: string, taken: ReadonlySet<string>): string {
+  const base = path.basename(path.resolve(dir)).replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+/, '') || 'model';
+  let id = base;
+  for (let n = 2; taken.has(id); n++) id = `${base}-${n}`;
+  return id;
+}
+
+/** The served model under `servedId`, then each other bundle once (the served one is not offered twice). */
+export async function offeredModels(served: Bundle, servedId: string, dirs: readonly string[]): Promise<OfferedModel[]> {
+  const models: OfferedModel[] = [{ id: servedId, bundle: served, runs: ['server', 'browser'] }];
+  const seen = new Set([path.resolve(served.dir)]);
+  for (const dir of dirs) {
+    if (seen.has(path.resolve(dir))) continue;
+    seen.add(path.resolve(dir));
+    // a folder that is no bundle fails the start, its error naming the folder
+    const bundle = await readBundle(dir);
+    models.push({ id: idOf(dir, new Set(models.map((m) => m.id))), bundle, runs: ['browser'] });
+  }
+  return models;
+}

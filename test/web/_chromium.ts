@@ -1,0 +1,37 @@
+/** Debian's Chromium, driven by playwright-core, for the browser tests; where it is missing they are skipped, saying so. */
+import { existsSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { chromium, type Browser } from 'playwright-core';
+import { buildApp, type ServerOptions } from '../../src/server/app.ts';
+
+export const CHROMIUM = '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+/** Where the browser tests leave their screenshots. */
+export const OUT = path.resolve('test/out');
+
+/** Whether Chromium is here; when not, a warning names the skipped test file. */
+export function chromiumPresent(file: string): boolean {
+  const present = existsSync(CHROMIUM);
+  if (!present) console.warn(`${file}: skipped, ${CHROMIUM} is missing (apt-get install -y chromium; .ci/run installs it)`);
+  return present;
+}
+
+export const launchChromium = (): Promise<Browser> => chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+
+export interface PageServer {
+  readonly app: FastifyInstance;
+  readonly url: string;
+  readonly browser: Browser;
+  close(): Promise<void>;
+}
+
+/** A server with the web UI on 127.0.0.1 and Chromium to open it, for a test file's beforeAll; screenshots' folder made. */
+export async function servePages(options: ServerOptions): Promise<PageServer> {
+  await fs.mkdir(OUT, { recursive: true });
+  const app = await buildApp(options);
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  const browser = await launchChromium();
+  return { app, url, browser, close: async () => void (await Promise.all([browser.close(), app.close()])) };
+}
