@@ -7,7 +7,7 @@ import { exportInference } from '../models/export.ts';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Engine, type EngineConfig } from './engine.ts';
-import { encodeWeights } from './safetensors.ts';
+import { encodeWeights } from '../formats/safetensors.ts';
 
 export type Call =
   | { id: number; method: 'step'; args: [x: Float32Array, labels: Float32Array, lr: number, probs: boolean] }

@@ -14,7 +14,7 @@ import { loadSplit, recordSamples, type LabelledRecord } from './dataset.ts';
 import { runTrainingLoop, sampleRng, type LoopPosition } from './loop.ts';
 import { computeMetrics, fitThresholds, type Metrics } from './metrics.ts';
 import { databasePath, learningRateFor, readProject, type ProjectConfig } from './project.ts';
-import { decodeSafetensors } from './safetensors.ts';
+import { decodeSafetensors } from '../formats/safetensors.ts';
 import { createTrainer, type Trainer } from './trainer.ts';
 
 export interface TrainProjectOptions {

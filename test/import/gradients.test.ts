@@ -18,7 +18,7 @@ import { createTagger } from '../../src/infer/tagger.ts';
 import { buildModel } from '../../src/models/registry.ts';
 import { variables } from '../../src/models/shapes.ts';
 import type { Layer, ModelSpec } from '../../src/models/spec.ts';
-import { decodeSafetensors } from '../../src/train/safetensors.ts';
+import { decodeSafetensors } from '../../src/formats/safetensors.ts';
 import { createTrainer } from '../../src/train/trainer.ts';
 import { maxAbsDiff } from '../oracle/compare.ts';
 import { referenceForward } from '../oracle/reference.ts';
