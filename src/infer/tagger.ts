@@ -3,10 +3,6 @@
  * → select. Batch k+1 is decoded while batch k runs, and a bad image fails alone.
  */
 import { TagbooruError, errorMessage, expectNumberInRange } from '../errors.ts';
-import { explainStream } from '../explain/explain.ts';
-import type { ExplainContext } from '../explain/methods.ts';
-import { ExplainWorker } from '../explain/runner.ts';
-import type { ExplainOptions, ExplainResult } from '../explain/types.ts';
 import { decodeImage, preprocess, type DecodeOptions } from '../image/index.ts';
 import { readBundle, type Bundle } from './bundle.ts';
 import { inputName, inputSource, type ImageInput } from './input.ts';
@@ -38,24 +34,37 @@ export interface TaggerOptions {
 
 const DEFAULT_BATCH = 8;
 
-export class Tagger {
-  private explainer: ExplainContext | null = null;
+/** What a tagger runs on: its bundle and the inference worker serving the bundle's model. */
+export interface TaggerSession {
+  readonly bundle: Bundle;
+  readonly worker: InferenceWorker;
+  /** The batch size the model was exported with, when it is fixed (WD v2: 1). */
+  readonly fixedBatch: number | null;
+  readonly options: TaggerOptions;
+}
 
-  private constructor(
-    readonly bundle: Bundle,
-    private readonly worker: InferenceWorker,
-    private readonly fixedBatch: number | null,
-    private readonly options: TaggerOptions,
-  ) {}
+/** Reads the bundle (unless given one) and starts the inference worker on its model. */
+export async function openTaggerSession(bundle: string | Bundle, options: TaggerOptions = {}): Promise<TaggerSession> {
+  const b = typeof bundle === 'string' ? await readBundle(bundle) : bundle;
+  const worker = await InferenceWorker.start(b.modelPath, { threads: options.threads });
+  const input = worker.inputs.find((i) => i.name === b.manifest.input.name) ?? worker.inputs[0];
+  if (!input) throw new TagbooruError('E_BUNDLE', `${b.modelPath} has no inputs`);
+  const batchDim = input.shape[0];
+  return { bundle: b, worker, fixedBatch: typeof batchDim === 'number' ? batchDim : null, options };
+}
 
-  static async create(bundle: string | Bundle, options: TaggerOptions = {}): Promise<Tagger> {
-    const b = typeof bundle === 'string' ? await readBundle(bundle) : bundle;
-    const worker = await InferenceWorker.start(b.modelPath, { threads: options.threads });
-    const input = worker.inputs.find((i) => i.name === b.manifest.input.name) ?? worker.inputs[0];
-    if (!input) throw new TagbooruError('E_BUNDLE', `${b.modelPath} has no inputs`);
-    const batchDim = input.shape[0];
-    const fixed = typeof batchDim === 'number' ? batchDim : null;
-    return new Tagger(b, worker, fixed, options);
+/**
+ * Tagging alone. The public `Tagger` (src/tagger.ts) adds explaining, which is built on this class's `predict`
+ * in src/explain, so inference never depends on the explain layer.
+ */
+export class BaseTagger {
+  readonly bundle: Bundle;
+  readonly options: TaggerOptions;
+  private readonly worker: InferenceWorker;
+  private readonly fixedBatch: number | null;
+
+  constructor(session: TaggerSession) {
+    ({ bundle: this.bundle, worker: this.worker, fixedBatch: this.fixedBatch, options: this.options } = session);
   }
 
   get tags() {
@@ -172,43 +181,8 @@ export class Tagger {
     return Array.isArray(input) ? out : out[0]!;
   }
 
-  /**
-   * Where each tag is: a map, a mask, a box and a peak per tag (see docs/explain.md). The variant models run in
-   * a second worker, started on the first call and built there on first use of each method.
-   */
-  async explain(input: ImageInput, options?: ExplainOptions): Promise<ExplainResult>;
-  async explain(inputs: readonly ImageInput[], options?: ExplainOptions): Promise<ExplainResult[]>;
-  async explain(input: ImageInput | readonly ImageInput[], options: ExplainOptions = {}): Promise<ExplainResult | ExplainResult[]> {
-    const list = Array.isArray(input) ? (input as readonly ImageInput[]) : [input as ImageInput];
-    const out: ExplainResult[] = [];
-    for await (const r of this.explainStream(list, options)) out.push(r);
-    return Array.isArray(input) ? out : out[0]!;
-  }
-
-  /** `explain`, yielding each image's result as soon as it is done. */
-  explainStream(inputs: Iterable<ImageInput> | AsyncIterable<ImageInput>, options: ExplainOptions = {}): AsyncGenerator<ExplainResult> {
-    return explainStream(this.explainContext(), inputs, options, this.options.decode);
-  }
-
-  private explainContext(): ExplainContext {
-    if (this.explainer) return this.explainer;
-    const { width, height } = this.bundle.manifest.preprocess;
-    let baseline: Promise<Float32Array> | null = null;
-    this.explainer = {
-      bundle: this.bundle,
-      worker: new ExplainWorker(this.bundle, { threads: this.options.threads }),
-      predict: (x, count) => this.predict(x, count),
-      baseline: () => (baseline ??= this.predict(new Float32Array(width * height * 3), 1)),
-    };
-    return this.explainer;
-  }
-
   async close(): Promise<void> {
-    await Promise.all([this.worker.close(), this.explainer?.worker.close()]);
+    await this.worker.close();
   }
-}
-
-export function createTagger(bundle: string | Bundle, options?: TaggerOptions): Promise<Tagger> {
-  return Tagger.create(bundle, options);
 }
 

@@ -11,7 +11,7 @@ import { toPng } from '../image/encode.ts';
 import { mapBytes, overlayHeatmap } from '../image/heatmap.ts';
 import { dropAlpha } from '../image/preprocess.ts';
 import { resample } from '../image/resample.ts';
-import { createTagger } from '../infer/tagger.ts';
+import { createTagger } from '../tagger.ts';
 
 export interface ExplainInit {
   readonly module: string;

@@ -14,7 +14,7 @@ import type { ExplainMethod, ExplainResult } from '../../src/explain/types.ts';
 import { importModel } from '../../src/import/index.ts';
 import { loadTrainingModel } from '../../src/explain/variants.ts';
 import { MANIFEST, SPEC_FILE, WEIGHTS_FILE, readBundle } from '../../src/infer/bundle.ts';
-import { createTagger } from '../../src/infer/tagger.ts';
+import { createTagger } from '../../src/index.ts';
 import { buildModel } from '../../src/models/registry.ts';
 import { variables } from '../../src/models/shapes.ts';
 import type { Layer, ModelSpec } from '../../src/models/spec.ts';

@@ -12,7 +12,7 @@ import { mapBytes, overlayHeatmap } from '../../image/heatmap.ts';
 import { IMAGE_EXTENSIONS, decodeImage } from '../../image/index.ts';
 import { dropAlpha } from '../../image/preprocess.ts';
 import { encodePng, renderSvg } from '../../image/svg.ts';
-import { createTagger } from '../../infer/tagger.ts';
+import { createTagger } from '../../tagger.ts';
 import { choiceOption, defineCommand, listOption, numberOption } from '../command.ts';
 import { collectAll } from '../inputs.ts';
 import { isProjectDir, resolveModel, resolveProjectModel } from '../model-option.ts';

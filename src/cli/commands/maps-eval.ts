@@ -8,7 +8,7 @@ import { isPlaceless } from '../../explain/placeless.ts';
 import { EXPLAIN_METHODS, EXPLAIN_REFINEMENTS, type FloatMap } from '../../explain/types.ts';
 import { readMask } from '../../image/mask.ts';
 import { readBundle } from '../../infer/bundle.ts';
-import { createTagger } from '../../infer/tagger.ts';
+import { createTagger } from '../../tagger.ts';
 import { isValidation } from '../../train/dataset.ts';
 import { choiceOption, defineCommand, listOption, numberOption } from '../command.ts';
 import { resolveModel } from '../model-option.ts';

@@ -5,7 +5,7 @@ import { parseSidecar } from '../../data/sources.ts';
 import { TagbooruError } from '../../errors.ts';
 import { IMAGE_EXTENSIONS } from '../../image/index.ts';
 import { readBundle } from '../../infer/bundle.ts';
-import { createTagger } from '../../infer/tagger.ts';
+import { createTagger } from '../../tagger.ts';
 import { isValidation } from '../../train/dataset.ts';
 import { computeMetrics, formatMetricsTable } from '../../train/metrics.ts';
 import { choiceOption, defineCommand, numberOption } from '../command.ts';
