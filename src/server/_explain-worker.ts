@@ -12,6 +12,7 @@ import { mapBytes, overlayHeatmap } from '../image/heatmap.ts';
 import { dropAlpha } from '../image/preprocess.ts';
 import { resample } from '../image/resample.ts';
 import { createTagger } from '../tagger.ts';
+import type { ExplainJson, RegionJson } from '../wire.ts';
 
 export interface ExplainInit {
   readonly module: string;
@@ -24,27 +25,6 @@ export interface ExplainInit {
 export interface ExplainJob {
   readonly options: ExplainOptions;
   readonly output: { readonly format: 'json' } | { readonly format: 'png'; readonly tag: string; readonly opacity: number };
-}
-
-/** One tag's region on the wire; `map` is a grey PNG data URL at map resolution (0 = none, 255 = the maximum). */
-export interface RegionJson {
-  readonly name: string;
-  readonly category: string;
-  readonly score: number;
-  readonly threshold: number;
-  readonly box: readonly [number, number, number, number] | null;
-  readonly peak: readonly [number, number];
-  readonly map: string;
-}
-
-export interface ExplainJson {
-  readonly file: string;
-  readonly method: string;
-  readonly width: number;
-  readonly height: number;
-  readonly scale: readonly [number, number];
-  readonly map: { readonly width: number; readonly height: number };
-  readonly tags: RegionJson[];
 }
 
 export type ExplainRequest = { readonly id: number; readonly name: string; readonly data: Uint8Array; readonly job: ExplainJob };

@@ -11,6 +11,7 @@ import { expectKnownTags } from '../infer/tag-names.ts';
 import type { RouteContext } from './context.ts';
 import { explainMethods } from './explain.ts';
 import type { Fields } from './fields.ts';
+import type { ModelInfo, TagResponse, WireTag } from '../wire.ts';
 
 /** The one model served, under this id; the routes leave room for more. */
 export const MODEL_ID = 'default';
@@ -51,10 +52,10 @@ function selectionOf(f: Fields, tags: readonly TagInfo[]): SelectionOptions {
   };
 }
 
-const tagJson = (t: ScoredTag) => ({ name: t.name, category: t.category, score: round4(t.score) });
-const exactJson = (t: ScoredTag) => ({ name: t.name, category: t.category, score: float32Number(t.score) });
+const tagJson = (t: ScoredTag): WireTag => ({ name: t.name, category: t.category, score: round4(t.score) });
+const exactJson = (t: ScoredTag): WireTag => ({ name: t.name, category: t.category, score: float32Number(t.score) });
 
-export function describeModel(ctx: RouteContext) {
+export function describeModel(ctx: RouteContext): ModelInfo {
   const m = ctx.service.bundle.manifest;
   const categories: Record<string, number> = {};
   for (const t of m.tags) categories[t.category] = (categories[t.category] ?? 0) + 1;
@@ -91,7 +92,7 @@ export function apiRoutes(app: FastifyInstance, ctx: RouteContext): void {
         const scores = floor === undefined ? undefined : aboveFloor(manifest.tags, r.scores, floor);
         return { file: r.file, tags: tags.map(tagJson), rating: rating && { name: rating.name, score: round4(rating.score) }, error: null, ...(scores && { scores }) };
       }),
-    };
+    } satisfies TagResponse;
   }));
 
   app.get('/v1/models', { config: { auth: true } }, (_request, reply) => reply.send({ models: [describeModel(ctx)] }));

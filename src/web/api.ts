@@ -1,27 +1,7 @@
 /** The server's JSON API as the page uses it; the API key, if the server wants one, rides along. */
 import type { ExplainMethod, ExplainRefinement } from '../explain/types.ts';
 import type { BundleManifest } from '../infer/bundle.ts';
-import type { ExplainJson } from '../server/_explain-worker.ts';
-
-export interface ModelInfo {
-  readonly id: string;
-  readonly name: string;
-  readonly tags: number;
-  /** The explain methods this model offers (older servers: absent). */
-  readonly explain?: readonly ExplainMethod[];
-  readonly files: { readonly manifest: string; readonly model: string };
-}
-
-export interface WireTag {
-  readonly name: string;
-  readonly category: string;
-  readonly score: number;
-}
-
-export interface TagResponse {
-  readonly model: string;
-  readonly results: readonly { readonly file: string; readonly error: string | null; readonly scores?: readonly WireTag[] }[];
-}
+import type { ExplainJson, ModelInfo, TagResponse, WireTag } from '../wire.ts';
 
 export class ApiError extends Error {
   constructor(

@@ -6,7 +6,8 @@
 import { captionTags } from '../infer/caption.ts';
 import { compileSelection, type ScoredTag, type Selection } from '../infer/selection.ts';
 import type { BundleManifest } from '../infer/bundle.ts';
-import { Api, ApiError, type ModelInfo } from './api.ts';
+import type { ModelInfo } from '../wire.ts';
+import { Api, ApiError } from './api.ts';
 import { copyText, downloadJson, onImage } from './transfer.ts';
 import { LocalTagger } from './local.ts';
 import { ThresholdControls } from './thresholds.ts';

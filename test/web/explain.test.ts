@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { chromium, type Browser, type Page, type Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { ExplainJson } from '../../src/server/_explain-worker.ts';
+import type { ExplainJson } from '../../src/wire.ts';
 import { buildApp } from '../../src/server/app.ts';
 import { multipart } from '../server/_fixtures.ts';
 
