@@ -21,3 +21,8 @@ export function parseTagValues(name: string, pairs: readonly string[], min: numb
     return [pair.slice(0, at), parseNumber(`${name} ${pair.slice(0, at)}`, pair.slice(at + 1), min, max)];
   }));
 }
+
+/** The options that were given, `undefined` dropped, so that `{ ...DEFAULTS, ...defined(options) }` lets the library's defaults win. */
+export function defined<T extends object>(options: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+}
