@@ -5,6 +5,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { TagbooruError } from '../../errors.ts';
+import { defined } from '../../option-values.ts';
 import { composite, maskBytes, maskedInput, regionsSvg } from '../../explain/draw.ts';
 import { upsample } from '../../explain/postprocess.ts';
 import { EXPLAIN_METHODS, EXPLAIN_REFINEMENTS, type ExplainResult, type TagRegion } from '../../explain/types.ts';
@@ -69,8 +70,7 @@ export const gradCamCommand = defineCommand({
       const progress = createProgress(io, files.length);
       let failed = 0, done = 0;
       // options merge once: undefined flags fall back to the library's defaults
-      const defined = Object.fromEntries(Object.entries(options).filter(([, x]) => x !== undefined));
-      for await (const r of tagger.explainStream(files, defined)) {
+      for await (const r of tagger.explainStream(files, defined(options))) {
         if (r.error !== null) {
           failed++;
           progress.log(`error: ${r.file}: ${r.error}`);

@@ -7,6 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { TrainingDatabase, imageRelativePath, maskRelativePath, writeTagFiles, type MaskRow, type PostRow } from '../../data/index.ts';
 import { TagbooruError, errorMessage, expectNumberInRange } from '../../errors.ts';
+import { defined } from '../../option-values.ts';
 import { STYLES } from './character.ts';
 import { RenderPool } from './pool.ts';
 import { produceImage, type ProducedImage } from './produce.ts';
@@ -110,7 +111,7 @@ async function appendProvenance(dir: string, run: Record<string, unknown>): Prom
 }
 
 export async function makeSyntheticDataset(dir: string, options: SyntheticDatasetOptions): Promise<SyntheticDatasetSummary> {
-  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as SyntheticDatasetOptions;
+  const given = defined(options);
   const workers = given.workers ?? 0;
   const o = { ...DEFAULTS, workers, concurrency: 4 * Math.max(1, workers), ...given } as Required<SyntheticDatasetOptions>;
   expectNumberInRange('count', o.count, 1, 100_000_000, true);
