@@ -1,5 +1,6 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { layerRules } from './eslint.layers.js';
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**', 'models/**', 'bench/out/**', 'test/out/**', 'scratch/**', 'training/*/data/**'] },
@@ -14,8 +15,9 @@ export default tseslint.config(
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
     },
   },
+  ...layerRules,
   {
-    files: ['bin/*.js', 'src/**/*.js', 'eslint.config.js', 'vitest.config.ts'],
+    files: ['bin/*.js', 'src/**/*.js', 'eslint.config.js', 'eslint.layers.js', 'vitest.config.ts'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },
