@@ -11,6 +11,7 @@ import { toPng } from '../image/encode.ts';
 import { mapBytes, overlayHeatmap } from '../image/heatmap.ts';
 import { dropAlpha } from '../image/preprocess.ts';
 import { resample } from '../image/resample.ts';
+import { roundScore, roundTo } from '../infer/rounding.ts';
 import { createTagger } from '../tagger.ts';
 import type { ExplainJson, RegionJson } from '../wire.ts';
 
@@ -38,17 +39,15 @@ export type ExplainReply =
 /** The overlay's longest side: enough to see, small enough to send. */
 export const OVERLAY_MAX_SIDE = 1024;
 
-const round = (x: number, places: number) => Math.round(x * 10 ** places) / 10 ** places;
-
 async function regionJson(r: TagRegion): Promise<RegionJson> {
   const png = await toPng(mapBytes(r.map.data), r.map.width, r.map.height, 1);
   return {
     name: r.name,
     category: r.category,
-    score: round(r.score, 4),
+    score: roundScore(r.score),
     threshold: r.threshold,
-    box: r.box && [round(r.box[0], 1), round(r.box[1], 1), round(r.box[2], 1), round(r.box[3], 1)],
-    peak: [round(r.peak[0], 1), round(r.peak[1], 1)],
+    box: r.box && [roundTo(r.box[0], 1), roundTo(r.box[1], 1), roundTo(r.box[2], 1), roundTo(r.box[3], 1)],
+    peak: [roundTo(r.peak[0], 1), roundTo(r.peak[1], 1)],
     map: `data:image/png;base64,${Buffer.from(png).toString('base64')}`,
   };
 }

@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { TagbooruError } from '../errors.ts';
 import { compileSelection, type ScoredTag, type SelectionOptions, type TagInfo } from '../index.ts';
 import { expectKnownTags } from '../infer/tag-names.ts';
+import { roundScore } from '../infer/rounding.ts';
 import type { RouteContext } from './context.ts';
 import { explainMethods } from './explain.ts';
 import type { Fields } from './fields.ts';
@@ -32,9 +33,6 @@ export function float32Number(x: number): number {
   return Number(f.toPrecision(9));
 }
 
-/** Selected tags read like the CLI's JSON: four decimals. */
-const round4 = (x: number) => Math.round(x * 10000) / 10000;
-
 function selectionOf(f: Fields, tags: readonly TagInfo[]): SelectionOptions {
   const tagThresholds = f.pairs('tag-threshold', 0, 1);
   expectKnownTags('tag-threshold', Object.keys(tagThresholds ?? {}), tags);
@@ -52,7 +50,7 @@ function selectionOf(f: Fields, tags: readonly TagInfo[]): SelectionOptions {
   };
 }
 
-const tagJson = (t: ScoredTag): WireTag => ({ name: t.name, category: t.category, score: round4(t.score) });
+const tagJson = (t: ScoredTag): WireTag => ({ name: t.name, category: t.category, score: roundScore(t.score) });
 const exactJson = (t: ScoredTag): WireTag => ({ name: t.name, category: t.category, score: float32Number(t.score) });
 
 export function describeModel(ctx: RouteContext): ModelInfo {
@@ -90,7 +88,7 @@ export function apiRoutes(app: FastifyInstance, ctx: RouteContext): void {
         if (r.error !== null) return { file: r.file, tags: [], rating: null, error: r.error };
         const { tags, rating } = selection.select(r.scores);
         const scores = floor === undefined ? undefined : aboveFloor(manifest.tags, r.scores, floor);
-        return { file: r.file, tags: tags.map(tagJson), rating: rating && { name: rating.name, score: round4(rating.score) }, error: null, ...(scores && { scores }) };
+        return { file: r.file, tags: tags.map(tagJson), rating: rating && { name: rating.name, score: roundScore(rating.score) }, error: null, ...(scores && { scores }) };
       }),
     } satisfies TagResponse;
   }));

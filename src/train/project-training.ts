@@ -6,6 +6,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { TagbooruError } from '../errors.ts';
+import { roundScore } from '../infer/rounding.ts';
 import { BUNDLE_FORMAT, BUNDLE_VERSION, presetSpec, readBundle, type TagInfo } from '../infer/bundle.ts';
 import { readTagsFile } from '../infer/tags-file.ts';
 import type { AugmentOptions } from '../image/index.ts';
@@ -114,7 +115,7 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
       await trainer.exportBundle(dir, {
         format: BUNDLE_FORMAT, version: BUNDLE_VERSION, name: path.basename(path.resolve(o.dir)), preset: 'deepdanbooru',
         preprocess: presetSpec('deepdanbooru', { width: c.image_width, height: c.image_height }), tags,
-        thresholds: { default: 0.5, ...(thresholds && { tags: Object.fromEntries(names.map((n, i) => [n, Math.round(thresholds[i]! * 1e4) / 1e4])) }) },
+        thresholds: { default: 0.5, ...(thresholds && { tags: Object.fromEntries(names.map((n, i) => [n, roundScore(thresholds[i]!)])) }) },
         provenance: {
           createdBy: 'tagbooru train-project', project: c, steps: (await trainer.counters()).step, trainedAt: new Date().toISOString(),
           validation: { method: 'fibonacci hash of the post id', fraction, images: split.validation.length },

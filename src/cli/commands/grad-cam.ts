@@ -11,6 +11,7 @@ import { upsample } from '../../explain/postprocess.ts';
 import { EXPLAIN_METHODS, EXPLAIN_REFINEMENTS, type ExplainResult, type TagRegion } from '../../explain/types.ts';
 import { mapBytes, overlayHeatmap } from '../../image/heatmap.ts';
 import { IMAGE_EXTENSIONS, decodeImage } from '../../image/index.ts';
+import { roundScore } from '../../infer/rounding.ts';
 import { dropAlpha } from '../../image/preprocess.ts';
 import { encodePng, renderSvg } from '../../image/svg.ts';
 import { createTagger } from '../../tagger.ts';
@@ -93,7 +94,6 @@ async function writePng(file: string, data: Uint8Array, width: number, height: n
   await fs.writeFile(file, await encodePng(data, width, height, channels));
 }
 
-const round = (x: number) => Math.round(x * 10000) / 10000;
 
 /** One image's folder: DeepDanbooru's three files per tag, then the overlay, mask and regions. */
 async function writeResult(r: ExplainResult, out: string): Promise<string> {
@@ -123,5 +123,5 @@ async function writeResult(r: ExplainResult, out: string): Promise<string> {
 }
 
 function regionEntry(t: TagRegion, mask: string) {
-  return { name: t.name, category: t.category, score: round(t.score), box: t.box, peak: t.peak, threshold: t.threshold, mask };
+  return { name: t.name, category: t.category, score: roundScore(t.score), box: t.box, peak: t.peak, threshold: t.threshold, mask };
 }
