@@ -13,7 +13,8 @@ import { mapBytes, overlayHeatmap } from '../../image/heatmap.ts';
 import { IMAGE_EXTENSIONS, decodeImage } from '../../image/index.ts';
 import { roundScore } from '../../infer/rounding.ts';
 import { dropAlpha } from '../../image/preprocess.ts';
-import { encodePng, renderSvg } from '../../image/svg.ts';
+import { toPng } from '../../image/encode.ts';
+import { renderSvg } from '../../image/svg.ts';
 import { createTagger } from '../../tagger.ts';
 import { choiceOption, defineCommand, listOption, numberOption } from '../command.ts';
 import { collectAll } from '../inputs.ts';
@@ -91,9 +92,8 @@ export const gradCamCommand = defineCommand({
 });
 
 async function writePng(file: string, data: Uint8Array, width: number, height: number, channels: 1 | 3): Promise<void> {
-  await fs.writeFile(file, await encodePng(data, width, height, channels));
+  await fs.writeFile(file, await toPng(data, width, height, channels));
 }
-
 
 /** One image's folder: DeepDanbooru's three files per tag, then the overlay, mask and regions. */
 async function writeResult(r: ExplainResult, out: string): Promise<string> {
