@@ -32,7 +32,7 @@ export interface TaggerOptions {
   readonly decode?: DecodeOptions;
 }
 
-const DEFAULT_BATCH = 8;
+export const TAG_DEFAULTS = { batchSize: 8 } as const satisfies TagOptions;
 
 /** What a tagger runs on: its bundle and the inference worker serving the bundle's model. */
 export interface TaggerSession {
@@ -99,7 +99,7 @@ export class BaseTagger {
 
   /** Tag inputs in order, yielding each result as soon as its batch is done. */
   async *stream(inputs: Iterable<ImageInput> | AsyncIterable<ImageInput>, options: TagOptions = {}): AsyncGenerator<TagResult> {
-    const batchSize = options.batchSize ?? DEFAULT_BATCH;
+    const batchSize = options.batchSize ?? TAG_DEFAULTS.batchSize;
     expectNumberInRange('batchSize', batchSize, 1, 4096, true);
     const { manifest } = this.bundle;
     const selection = compileSelection(manifest.tags, manifest.thresholds, options);

@@ -6,21 +6,17 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { TagbooruError } from '../errors.ts';
-import { compileSelection, type ScoredTag, type SelectionOptions, type TagInfo } from '../index.ts';
-import { expectKnownTags } from '../infer/tag-names.ts';
+import { compileSelection, type ScoredTag, type TagInfo } from '../index.ts';
+import { SELECTION_FIELDS, readSelection } from '../infer/selection-options.ts';
 import { roundScore } from '../infer/rounding.ts';
 import type { RouteContext } from './context.ts';
 import { explainMethods } from './explain.ts';
-import type { Fields } from './fields.ts';
 import type { ModelInfo, TagResponse, WireTag } from '../wire.ts';
 
 /** The one model served, under this id; the routes leave room for more. */
 export const MODEL_ID = 'default';
 
-export const TAG_FIELDS = [
-  'threshold', 'general-threshold', 'character-threshold', 'tag-threshold', 'mcut', 'character-floor', 'top-k', 'exclude', 'include',
-  'floor', 'filename',
-] as const;
+export const TAG_FIELDS = [...SELECTION_FIELDS, 'floor', 'filename'] as const;
 
 /** The shortest decimal that reads back as the same float32, so clients re-thresholding see the model's exact scores. */
 export function float32Number(x: number): number {
@@ -31,23 +27,6 @@ export function float32Number(x: number): number {
     if (Math.fround(v) === f) return v;
   }
   return Number(f.toPrecision(9));
-}
-
-function selectionOf(f: Fields, tags: readonly TagInfo[]): SelectionOptions {
-  const tagThresholds = f.pairs('tag-threshold', 0, 1);
-  expectKnownTags('tag-threshold', Object.keys(tagThresholds ?? {}), tags);
-  const general = f.number('general-threshold', 0, 1);
-  const character = f.number('character-threshold', 0, 1);
-  return {
-    threshold: f.number('threshold', 0, 1),
-    categoryThresholds: { ...(general !== undefined && { general }), ...(character !== undefined && { character }) },
-    tagThresholds,
-    mcut: f.boolean('mcut'),
-    characterFloor: f.number('character-floor', 0, 1),
-    topK: f.number('top-k', 1, 1_000_000, true),
-    exclude: f.list('exclude'),
-    include: f.list('include'),
-  };
 }
 
 const tagJson = (t: ScoredTag): WireTag => ({ name: t.name, category: t.category, score: roundScore(t.score) });
@@ -74,7 +53,7 @@ export function apiRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { manifest } = ctx.service.bundle;
 
   app.post('/v1/tag', { config: { tagging: true, auth: true } }, (request: FastifyRequest) => ctx.run(request, { known: TAG_FIELDS }, async ({ files, fields }, signal) => {
-    const selection = compileSelection(manifest.tags, manifest.thresholds, selectionOf(fields, manifest.tags));
+    const selection = compileSelection(manifest.tags, manifest.thresholds, readSelection(fields, manifest.tags));
     const floor = fields.number('floor', 0, 1);
     const results = await ctx.service.score(files, signal);
     const ok = results.filter((r) => r.error === null).length;
