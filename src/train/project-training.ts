@@ -3,12 +3,13 @@
  * its users asked for: a validation split with real metrics each epoch, per-tag thresholds fitted on it,
  * exact resume, and fine-tuning any bundle onto a new tag list.
  */
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { TagbooruError } from '../errors.ts';
 import { roundScore } from '../infer/rounding.ts';
 import { BUNDLE_FORMAT, BUNDLE_VERSION, presetSpec, readBundle, type TagInfo } from '../infer/bundle.ts';
-import { readTagsFile } from '../infer/tags-file.ts';
+import { applyCategories, readTagsFile } from '../infer/tags-file.ts';
 import type { AugmentOptions } from '../image/index.ts';
 import { resumeTraining, saveRotating } from './checkpoints.ts';
 import { loadSplit, recordSamples, type LabelledRecord } from './dataset.ts';
@@ -43,17 +44,11 @@ export function augmentation(c: ProjectConfig): AugmentOptions | null {
   return o.rotation || o.scale || o.shift || o.flip || o.corruption > 0 ? o : null;
 }
 
-/** DeepDanbooru's categories.json ranges (General / Character / System) as tag categories. */
+/** tags.txt with the categories of categories.json, when the project has one. */
 async function projectTags(dir: string): Promise<TagInfo[]> {
   const tags = await readTagsFile(path.join(dir, 'tags.txt'));
-  const text = await fs.readFile(path.join(dir, 'categories.json'), 'utf8').catch(() => null);
-  if (!text) return tags;
-  const ranges = (JSON.parse(text) as { name: string; start_index: number }[]).sort((a, b) => a.start_index - b.start_index);
-  return tags.map((t, i) => {
-    const r = ranges.filter((c) => c.start_index <= i).at(-1);
-    const category = t.name.startsWith('rating:') ? 'rating' : r?.name === 'Character' ? 'character' : r?.name === 'System' ? 'system' : 'general';
-    return { name: t.name, category };
-  });
+  const categories = path.join(dir, 'categories.json');
+  return existsSync(categories) ? applyCategories(tags, categories) : tags;
 }
 
 async function predictAll(trainer: Trainer, records: readonly LabelledRecord[], c: ProjectConfig, tags: number): Promise<{ probs: Float32Array; labels: Float32Array; used: number }> {
