@@ -6,6 +6,7 @@ import { TagbooruError, errorMessage, expectNumberInRange } from '../errors.ts';
 import { decodeImage, preprocess, type DecodeOptions } from '../image/index.ts';
 import { readBundle, type Bundle } from './bundle.ts';
 import { inputName, inputSource, type ImageInput } from './input.ts';
+import { inputDims, toProbabilities } from './model-io.ts';
 import { InferenceWorker } from './runner.ts';
 import { compileSelection, type ScoredTag, type SelectionOptions } from './selection.ts';
 
@@ -74,11 +75,10 @@ export class BaseTagger {
   /** Probabilities for one preprocessed batch laid out as the bundle's preprocessing says. */
   async predict(batch: Float32Array, count: number): Promise<Float32Array> {
     const { manifest } = this.bundle;
-    const { width, height, layout } = manifest.preprocess;
+    const { width, height } = manifest.preprocess;
     const per = width * height * 3;
-    const dims = (n: number) => (layout === 'NCHW' ? [n, 3, height, width] : [n, height, width, 3]);
     const runOne = async (data: Float32Array, n: number) => {
-      const out = await this.worker.run({ [manifest.input.name]: { data, dims: dims(n) } }, [manifest.output.name]);
+      const out = await this.worker.run({ [manifest.input.name]: { data, dims: inputDims(manifest.preprocess, n) } }, [manifest.output.name]);
       const t = out[manifest.output.name];
       if (!t) throw new TagbooruError('E_MODEL', `the model has no output ${manifest.output.name}`);
       if (t.data.length !== n * manifest.tags.length) {
@@ -93,8 +93,7 @@ export class BaseTagger {
       probs = new Float32Array(count * manifest.tags.length);
       for (let i = 0; i < count; i++) probs.set(await runOne(batch.slice(i * per, (i + 1) * per), 1), i * manifest.tags.length);
     }
-    if (manifest.output.activation === 'logits') for (let i = 0; i < probs.length; i++) probs[i] = 1 / (1 + Math.exp(-probs[i]!));
-    return probs;
+    return toProbabilities(probs, manifest.output);
   }
 
   /** Tag inputs in order, yielding each result as soon as its batch is done. */
