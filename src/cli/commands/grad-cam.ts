@@ -7,6 +7,7 @@ import path from 'node:path';
 import { TagbooruError } from '../../errors.ts';
 import { defined } from '../../option-values.ts';
 import { composite, maskBytes, maskedInput, regionsSvg } from '../../explain/draw.ts';
+import { EXPLAIN_DEFAULTS } from '../../explain/explain.ts';
 import { upsample } from '../../explain/postprocess.ts';
 import { EXPLAIN_METHODS, EXPLAIN_REFINEMENTS, type ExplainResult, type TagRegion } from '../../explain/types.ts';
 import { mapBytes, overlayHeatmap } from '../../image/heatmap.ts';
@@ -33,7 +34,7 @@ export const gradCamCommand = defineCommand({
     method: { type: 'string', placeholder: 'name', description: `${EXPLAIN_METHODS.join(', ')} (default: cam where the head allows it, else scorecam)` },
     tags: { type: 'string', multiple: true, placeholder: 'a,b', description: 'explain these tags (default: those the thresholds select)' },
     threshold: { type: 'string', short: 't', placeholder: '0–1', description: 'score threshold for the default tags (default: the bundle\'s)' },
-    'mask-threshold': { type: 'string', placeholder: '0–1', description: 'mask where the map reaches this fraction of its maximum', default: '0.5' },
+    'mask-threshold': { type: 'string', placeholder: '0–1', description: 'mask where the map reaches this fraction of its maximum', default: String(EXPLAIN_DEFAULTS.maskThreshold) },
     refine: { type: 'string', placeholder: EXPLAIN_REFINEMENTS.join('|'), description: 'segments: average each map over the image\'s regions of near-uniform colour (tight masks on drawn images); guided: smooth it along the image\'s edges (guided filter)', default: 'none' },
     'all-tags': { type: 'boolean', description: 'also explain tags with no place (ratings, meta, solo, 1girl…)' },
     'scorecam-channels': { type: 'string', placeholder: 'n', description: 'Score-CAM: use the n strongest channels (default: all)' },
