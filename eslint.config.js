@@ -1,5 +1,6 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { layerRules } from './eslint.layers.js';
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**', 'models/**', 'bench/out/**', 'test/out/**', 'scratch/**', 'training/*/data/**'] },
@@ -14,6 +15,7 @@ export default tseslint.config(
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
     },
   },
+  ...layerRules,
   {
     // A plain Error reaches a user as E_INTERNAL, with the wrong exit status and HTTP status: failures carry a
     // TagbooruError code, and only a broken internal invariant (a bug if it fires) may be an InvariantError.
@@ -28,7 +30,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['bin/*.js', 'src/**/*.js', 'eslint.config.js', 'vitest.config.ts'],
+    files: ['bin/*.js', 'src/**/*.js', 'eslint.config.js', 'eslint.layers.js', 'vitest.config.ts'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },

@@ -12,7 +12,7 @@ import { probeVariant } from '../src/explain/surgery.ts';
 import { decodeImage, preprocess } from '../src/image/index.ts';
 import { readBundle } from '../src/infer/bundle.ts';
 import { ModelSession } from '../src/infer/session.ts';
-import { createTagger } from '../src/infer/tagger.ts';
+import { createTagger } from '../src/index.ts';
 
 const { values: v } = parseArgs({ options: { model: { type: 'string', default: 'models/default' }, image: { type: 'string', default: 'samples/heldout-1000002.png' }, rounds: { type: 'string', default: '10' }, tags: { type: 'string', default: '10' }, threads: { type: 'string', default: '2' }, 'map-stride': { type: 'string' } } });
 const rounds = Number(v.rounds), threads = Number(v.threads);

@@ -1,5 +1,6 @@
 /** The public surface of tagbooru. */
-export { createTagger, Tagger, type ImageInput, type TagOptions, type TagResult, type TaggerOptions } from './infer/tagger.ts';
+export { createTagger, Tagger } from './tagger.ts';
+export { type ImageInput, type TagOptions, type TagResult, type TaggerOptions } from './infer/tagger.ts';
 export { readBundle, writeBundle, presetSpec, type Bundle, type BundleManifest, type TagInfo, type Thresholds } from './infer/bundle.ts';
 export { compileSelection, mcutThreshold, compileMatcher, normaliseTag, type SelectionOptions, type ScoredTag, type Selection } from './infer/selection.ts';
 export {

@@ -58,3 +58,8 @@ export function parseReplacements(name: string, values: readonly string[]): [str
     return [sides[0]!, sides[1]!];
   });
 }
+
+/** The options that were given, `undefined` dropped, so that `{ ...DEFAULTS, ...defined(options) }` lets the library's defaults win. */
+export function defined<T extends object>(options: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+}

@@ -1,7 +1,7 @@
 /** A command is an options table plus `run()`; only main.ts touches process state and exit codes. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { TagbooruError, invalidOption } from '../errors.ts';
-import { compilePatterns } from '../infer/pattern.ts';
+import type { OptionReader } from '../infer/selection-options.ts';
 import { parseNumber, parseTagValues } from '../option-values.ts';
 
 export interface OptionSpec {
@@ -93,9 +93,15 @@ export function tagValuesOption(name: string, raw: string[] | undefined, min: nu
   return list && parseTagValues(`--${name}`, list, min, max);
 }
 
-/** Tag patterns (`long hair`, `*_hair`, `/^long/i`), checked here so that an error names the flag. */
-export function patternOption(name: string, raw: string[] | undefined): string[] | undefined {
-  const list = listOption(raw);
-  if (list) compilePatterns(list, `--${name}`);
-  return list;
+
+/** Parsed flags as an OptionReader, so options shared with the HTTP API (selection) are read by one function. */
+export function flagReader(values: Readonly<Record<string, unknown>>): OptionReader {
+  const strings = (name: string) => values[name] as string[] | undefined;
+  return {
+    label: (name) => `--${name}`,
+    number: (name, min, max, integer) => numberOption(name, values[name] as string | undefined, min, max, integer),
+    boolean: (name) => values[name] as boolean | undefined,
+    list: (name) => listOption(strings(name)),
+    pairs: (name, min, max) => tagValuesOption(name, strings(name), min, max),
+  };
 }

@@ -1,5 +1,6 @@
 /** Result writers for `tag --format`: each writes as results arrive, so 10,000 images stream. */
 import type { TagResult } from '../infer/tagger.ts';
+import { roundScore } from '../infer/rounding.ts';
 import type { Io } from './command.ts';
 
 export const FORMATS = ['table', 'json', 'jsonl', 'csv'] as const;
@@ -10,14 +11,12 @@ export interface ResultWriter {
   end(): void;
 }
 
-const round = (x: number) => Math.round(x * 10000) / 10000;
-
 /** The public JSON shape: `{ file, tags: [{ name, category, score }], rating, error }`. */
 export function toJson(r: TagResult) {
   return {
     file: r.file,
-    tags: r.tags.map((t) => ({ name: t.name, category: t.category, score: round(t.score) })),
-    rating: r.rating ? { name: r.rating.name, score: round(r.rating.score) } : null,
+    tags: r.tags.map((t) => ({ name: t.name, category: t.category, score: roundScore(t.score) })),
+    rating: r.rating ? { name: r.rating.name, score: roundScore(r.rating.score) } : null,
     error: r.error,
   };
 }
@@ -48,7 +47,7 @@ export function createWriter(format: Format, io: Io): ResultWriter {
           const f = csvField(r.file);
           if (r.error !== null) return void out.write(`${f},,,,${csvField(r.error)}\n`);
           const rows = r.rating ? [r.rating, ...r.tags] : r.tags;
-          for (const t of rows) out.write(`${f},${csvField(t.name)},${t.category},${round(t.score)},\n`);
+          for (const t of rows) out.write(`${f},${csvField(t.name)},${t.category},${roundScore(t.score)},\n`);
         },
         end: () => undefined,
       };

@@ -5,6 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TagbooruError, errorMessage } from '../errors.ts';
+import { defined } from '../option-values.ts';
 import { VERSION } from '../package.ts';
 
 export const DEFAULT_BASE_URL = 'https://danbooru.donmai.us';
@@ -128,7 +129,7 @@ function authHint(status: number | undefined, hasCredentials: boolean): string {
 }
 
 export function createDanbooruClient(options: Partial<ClientOptions> = {}): DanbooruClient {
-  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as Partial<ClientOptions>;
+  const given = defined(options);
   const o = { ...CLIENT_DEFAULTS, fetch: globalThis.fetch, ...given } satisfies ClientOptions;
   const base = normaliseBaseUrl(o.baseUrl);
   if ((o.username === undefined) !== (o.apiKey === undefined)) throw new TagbooruError('E_USAGE', 'give both --username and --api-key, or neither');

@@ -13,7 +13,7 @@ import { contentBounds, frameScale, inputFrameMap, scaleByMax, toRegion, type Fr
 import { EXPLAIN_METHODS, EXPLAIN_REFINEMENTS, type ExplainMethod, type ExplainRefinement, type ExplainOptions, type ExplainResult, type TagRegion } from './types.ts';
 import { requireTrainingModel } from './variants.ts';
 
-const DEFAULTS = { maskThreshold: 0.5, includePlaceless: false, keepInput: false, refine: 'none' } satisfies Partial<ExplainOptions>;
+export const EXPLAIN_DEFAULTS = { maskThreshold: 0.5, includePlaceless: false, keepInput: false, refine: 'none' } as const satisfies Partial<ExplainOptions>;
 
 interface Resolved {
   readonly method: ExplainMethod;
@@ -37,7 +37,7 @@ async function defaultMethod(ctx: ExplainContext): Promise<ExplainMethod> {
 }
 
 async function resolve(ctx: ExplainContext, options: ExplainOptions): Promise<Resolved> {
-  const o = { ...DEFAULTS, ...options };
+  const o = { ...EXPLAIN_DEFAULTS, ...options };
   if (o.method !== undefined && !(EXPLAIN_METHODS as readonly string[]).includes(o.method)) throw invalidOption('method', `one of ${EXPLAIN_METHODS.join(', ')}`, o.method);
   expectNumberInRange('maskThreshold', o.maskThreshold, 0, 1);
   if (!(EXPLAIN_REFINEMENTS as readonly string[]).includes(o.refine)) throw invalidOption('refine', `one of ${EXPLAIN_REFINEMENTS.join(', ')}`, o.refine);

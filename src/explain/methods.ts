@@ -4,6 +4,7 @@
  */
 import { TagbooruError } from '../errors.ts';
 import type { Bundle } from '../infer/bundle.ts';
+import { inputDims, toProbabilities } from '../infer/model-io.ts';
 import type { TensorData } from '../infer/session.ts';
 import { featurePlanes, weightedSum } from './features.ts';
 import { upsample, type Grid } from './postprocess.ts';
@@ -57,13 +58,6 @@ export async function workingMethods(ctx: ExplainContext): Promise<ExplainMethod
   return [...(info?.cam ? ['cam' as const] : []), ...(info ? ['scorecam' as const] : []), ...(hasWeights ? ['gradcam' as const, 'saliency' as const] : [])];
 }
 
-function inputDims(bundle: Bundle, n: number): number[] {
-  const { width, height, layout } = bundle.manifest.preprocess;
-  return layout === 'NCHW' ? [n, 3, height, width] : [n, height, width, 3];
-}
-
-const sigmoid = (v: Float32Array) => v.map((z) => 1 / (1 + Math.exp(-z)));
-
 /** Run the probe variant (model.onnx plus `cam` and feature outputs) on one image. */
 async function runProbe(ctx: ExplainContext, x: Float32Array, fetch: 'cam' | 'features', variant: 'probe' | DenseProbe = 'probe'): Promise<{ info: ProbeInfo; scores: Float32Array; out: TensorData }> {
   const info = await ctx.worker.describe(variant);
@@ -73,9 +67,9 @@ async function runProbe(ctx: ExplainContext, x: Float32Array, fetch: 'cam' | 'fe
     throw new TagbooruError('E_MODEL', `cam needs a linear head on global average pooling (conv 1×1 → pool, or pool → dense); in this model ${info.camError}. Methods that work for it: ${others.join(', ')}`);
   }
   const { manifest } = ctx.bundle;
-  const out = await ctx.worker.run(variant, { [manifest.input.name]: { data: x.slice(), dims: inputDims(ctx.bundle, 1) } }, [manifest.output.name, name]);
+  const out = await ctx.worker.run(variant, { [manifest.input.name]: { data: x.slice(), dims: inputDims(manifest.preprocess, 1) } }, [manifest.output.name, name]);
   const raw = out[manifest.output.name]!.data;
-  return { info, scores: manifest.output.activation === 'logits' ? sigmoid(raw) : raw, out: out[name]! };
+  return { info, scores: toProbabilities(raw, manifest.output), out: out[name]! };
 }
 
 /** One-hot seed rows for a chunk of tags, and the image repeated once per row. */
@@ -86,7 +80,7 @@ function gradFeeds(ctx: ExplainContext, x: Float32Array, tags: readonly number[]
     xs.set(x, r * x.length);
     seed[r * T + t] = 1;
   });
-  return { [GRAD_IO.x]: { data: xs, dims: inputDims(ctx.bundle, n) }, [GRAD_IO.seed]: { data: seed, dims: [n, T] } };
+  return { [GRAD_IO.x]: { data: xs, dims: inputDims(ctx.bundle.manifest.preprocess, n) }, [GRAD_IO.seed]: { data: seed, dims: [n, T] } };
 }
 
 async function inChunks<T>(tags: readonly number[], run: (chunk: readonly number[]) => Promise<T[]>): Promise<T[]> {

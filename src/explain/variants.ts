@@ -10,7 +10,7 @@ import { buildModel } from '../models/registry.ts';
 import { variables } from '../models/shapes.ts';
 import { decodeSpec } from '../models/spec-file.ts';
 import { inputLayer, type ModelSpec, type Weights } from '../models/spec.ts';
-import { decodeSafetensors } from '../train/safetensors.ts';
+import { decodeSafetensors } from '../formats/safetensors.ts';
 import { probeVariant, type ProbeVariant } from './surgery.ts';
 
 /** `probe@16`: the probe with its `cam` rewritten to a 16-px map (dense.ts). */

@@ -2,7 +2,7 @@
  * DeepDanbooru converted to ONNX (tf2onnx exports of v3-20211112: input `input_1`, NHWC [N,512,512,3],
  * probabilities out) with the release's `tags.txt`, and `categories.json` when it is there.
  */
-import { applyCategories, readTagsFile } from './labels.ts';
+import { applyCategories, readTagsFile } from '../infer/tags-file.ts';
 import { labelFile, onnxDraft, pickOnnx } from './onnx-formats.ts';
 import type { Draft, ImportContext, Source } from './types.ts';
 

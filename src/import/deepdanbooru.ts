@@ -13,7 +13,7 @@ import { inferShapes, parameterCount } from '../models/shapes.ts';
 import { inputLayer } from '../models/spec.ts';
 import { readKerasH5 } from './keras-h5.ts';
 import { readKeras3 } from './keras3.ts';
-import { applyCategories, readTagsFile } from './labels.ts';
+import { applyCategories, readTagsFile } from '../infer/tags-file.ts';
 import { sha256File } from './onnx-model.ts';
 import { sourceFile, type Draft, type ImportContext, type Source } from './types.ts';
 

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { USER_AGENT, describeBody, networkFailure, parseRetryAfter, type Failure } from '../danbooru/client.ts';
 import { TagbooruError } from '../errors.ts';
+import { defined } from '../option-values.ts';
 
 export interface HubClientOptions {
   readonly fetch: typeof fetch;
@@ -96,7 +97,7 @@ async function sha256Of(file: string): Promise<string> {
 const sizeOf = (file: string) => (fs.existsSync(file) ? fs.statSync(file).size : 0);
 
 export function createHubClient(options: Partial<HubClientOptions> = {}): HubClient {
-  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as Partial<HubClientOptions>;
+  const given = defined(options);
   const o = { ...HUB_CLIENT_DEFAULTS, fetch: globalThis.fetch, ...given } satisfies HubClientOptions;
 
   /** One request with redirects followed; the signal aborts when nothing arrives for `stallMs`. */

@@ -11,7 +11,7 @@ import { TagbooruError } from '../errors.ts';
 import { BUNDLE_FORMAT, BUNDLE_VERSION, MANIFEST, SPEC_FILE, WEIGHTS_FILE, readBundle, type Bundle, type BundleManifest } from '../infer/bundle.ts';
 import { variables } from '../models/shapes.ts';
 import { encodeSpec } from '../models/spec-file.ts';
-import { encodeWeights } from '../train/safetensors.ts';
+import { encodeWeights } from '../formats/safetensors.ts';
 import { camieMetadataFiles, importCamie } from './camie.ts';
 import { importDeepDanbooru } from './deepdanbooru.ts';
 import { importDeepDanbooruOnnx } from './deepdanbooru-onnx.ts';

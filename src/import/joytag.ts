@@ -3,7 +3,7 @@
  * white pad, CLIP mean/std; the model outputs logits, so the bundle applies the sigmoid. Its published
  * operating point is 0.4.
  */
-import { readTagsFile } from './labels.ts';
+import { readTagsFile } from '../infer/tags-file.ts';
 import { labelFile, onnxDraft, pickOnnx } from './onnx-formats.ts';
 import type { Draft, ImportContext, Source } from './types.ts';
 

@@ -5,9 +5,7 @@
 import fs from 'node:fs/promises';
 import { TagbooruError, errorMessage } from '../errors.ts';
 import type { TagInfo } from '../infer/bundle.ts';
-import { readTagsFile, refuseDuplicateTags } from '../infer/tags-file.ts';
-
-export { readTagsFile };
+import { refuseDuplicateTags } from '../infer/tags-file.ts';
 
 async function readText(file: string, what: string): Promise<string> {
   try {
@@ -24,32 +22,6 @@ async function readJson(file: string, what: string): Promise<unknown> {
   } catch (e) {
     throw new TagbooruError('E_MODEL', `${what} ${file} is not valid JSON: ${errorMessage(e)}`, { cause: e });
   }
-}
-
-/**
- * DeepDanbooru's `categories.json`: `[{"name":"General","start_index":0}, {"name":"Character",…}, {"name":"System",…}]`.
- * Each range's tags take its name in lower case; `rating:*` tags are the rating category wherever they sit.
- */
-export async function applyCategories(tags: readonly TagInfo[], file: string): Promise<TagInfo[]> {
-  const json = await readJson(file, 'categories file');
-  const bad = (what: string): never => {
-    throw new TagbooruError('E_MODEL', `categories file ${file}: ${what}`);
-  };
-  if (!Array.isArray(json) || json.length === 0) bad('expected a list of {"name", "start_index"}');
-  const ranges = (json as unknown[]).map((c) => {
-    const { name, start_index: start } = (c ?? {}) as { name?: unknown; start_index?: unknown };
-    if (typeof name !== 'string' || !Number.isInteger(start)) bad(`cannot read entry ${JSON.stringify(c)}`);
-    return { name: (name as string).toLowerCase(), start: start as number };
-  });
-  ranges.forEach((r, i) => {
-    if (r.start < 0 || r.start > tags.length) bad(`${r.name} starts at ${r.start}, outside the ${tags.length} tags of tags.txt`);
-    if (i > 0 && r.start < ranges[i - 1]!.start) bad('start_index values must increase');
-  });
-  return tags.map((t, i) => {
-    if (t.name.startsWith('rating:')) return { name: t.name, category: 'rating' };
-    const range = ranges.filter((r) => r.start <= i).at(-1);
-    return { name: t.name, category: range?.name ?? 'general' };
-  });
 }
 
 /** Danbooru's category codes; any other code is kept as its own category. */

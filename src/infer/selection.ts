@@ -38,6 +38,11 @@ export interface Selection {
 }
 
 export const RATING_CATEGORY = 'rating';
+
+/** The library's defaults, which the CLI and the HTTP API show rather than restate. */
+export const SELECTION_DEFAULTS = { characterFloor: 0.15 } as const satisfies SelectionOptions;
+/** The valid range of each number, for the library's checks and the CLI's and HTTP's parsing alike. */
+export const SELECTION_LIMITS = { threshold: [0, 1], topK: [1, 1_000_000] } as const;
 const MCUT_DEFAULT = ['general', 'character'];
 
 /** Largeron et al. 2012: the midpoint of the largest gap between neighbouring sorted scores. */
@@ -55,11 +60,12 @@ export function mcutThreshold(scores: readonly number[]): number {
 export { compileMatcher, normaliseTag, type TagMatcher } from './pattern.ts';
 
 export function validateSelection(o: SelectionOptions): void {
-  if (o.threshold !== undefined) expectNumberInRange('threshold', o.threshold, 0, 1);
-  for (const [k, v] of Object.entries(o.categoryThresholds ?? {})) expectNumberInRange(`${k} threshold`, v, 0, 1);
-  for (const [k, v] of Object.entries(o.tagThresholds ?? {})) expectNumberInRange(`threshold of ${k}`, v, 0, 1);
-  if (o.characterFloor !== undefined) expectNumberInRange('characterFloor', o.characterFloor, 0, 1);
-  if (o.topK !== undefined) expectNumberInRange('topK', o.topK, 1, 1_000_000, true);
+  const [low, high] = SELECTION_LIMITS.threshold;
+  if (o.threshold !== undefined) expectNumberInRange('threshold', o.threshold, low, high);
+  for (const [k, v] of Object.entries(o.categoryThresholds ?? {})) expectNumberInRange(`${k} threshold`, v, low, high);
+  for (const [k, v] of Object.entries(o.tagThresholds ?? {})) expectNumberInRange(`threshold of ${k}`, v, low, high);
+  if (o.characterFloor !== undefined) expectNumberInRange('characterFloor', o.characterFloor, low, high);
+  if (o.topK !== undefined) expectNumberInRange('topK', o.topK, ...SELECTION_LIMITS.topK, true);
 }
 
 /** Everything that does not depend on the image, computed once per tagging run. */
@@ -89,7 +95,7 @@ export function compileSelection(tags: readonly TagInfo[], defaults: Thresholds,
     keep[i] = (!include || include[i]) && !exclude?.[i] ? 1 : 0;
     if (mcutCats.has(t.category)) byCategory.set(t.category, [...(byCategory.get(t.category) ?? []), i]);
   });
-  const floor = options.characterFloor ?? 0.15;
+  const floor = options.characterFloor ?? SELECTION_DEFAULTS.characterFloor;
 
   return {
     select(scores) {

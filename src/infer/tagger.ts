@@ -3,13 +3,10 @@
  * → select. Batch k+1 is decoded while batch k runs, and a bad image fails alone.
  */
 import { TagbooruError, errorMessage, expectNumberInRange } from '../errors.ts';
-import { explainStream } from '../explain/explain.ts';
-import type { ExplainContext } from '../explain/methods.ts';
-import { ExplainWorker } from '../explain/runner.ts';
-import type { ExplainOptions, ExplainResult } from '../explain/types.ts';
 import { decodeImage, preprocess, type DecodeOptions } from '../image/index.ts';
 import { readBundle, type Bundle } from './bundle.ts';
 import { inputName, inputSource, type ImageInput } from './input.ts';
+import { inputDims, toProbabilities } from './model-io.ts';
 import { InferenceWorker } from './runner.ts';
 import { compileSelection, type ScoredTag, type SelectionOptions } from './selection.ts';
 
@@ -40,26 +37,39 @@ export interface TaggerOptions {
   readonly respawn?: boolean;
 }
 
-const DEFAULT_BATCH = 8;
+export const TAG_DEFAULTS = { batchSize: 8 } as const satisfies TagOptions;
 
-export class Tagger {
-  private explainer: ExplainContext | null = null;
+/** What a tagger runs on: its bundle and the inference worker serving the bundle's model. */
+export interface TaggerSession {
+  readonly bundle: Bundle;
+  readonly worker: InferenceWorker;
+  /** The batch size the model was exported with, when it is fixed (WD v2: 1). */
+  readonly fixedBatch: number | null;
+  readonly options: TaggerOptions;
+}
 
-  private constructor(
-    readonly bundle: Bundle,
-    private readonly worker: InferenceWorker,
-    private readonly fixedBatch: number | null,
-    private readonly options: TaggerOptions,
-  ) {}
+/** Reads the bundle (unless given one) and starts the inference worker on its model. */
+export async function openTaggerSession(bundle: string | Bundle, options: TaggerOptions = {}): Promise<TaggerSession> {
+  const b = typeof bundle === 'string' ? await readBundle(bundle) : bundle;
+  const worker = await InferenceWorker.start(b.modelPath, { threads: options.threads, workers: options.workers, respawn: options.respawn });
+  const input = worker.inputs.find((i) => i.name === b.manifest.input.name) ?? worker.inputs[0];
+  if (!input) throw new TagbooruError('E_BUNDLE', `${b.modelPath} has no inputs`);
+  const batchDim = input.shape[0];
+  return { bundle: b, worker, fixedBatch: typeof batchDim === 'number' ? batchDim : null, options };
+}
 
-  static async create(bundle: string | Bundle, options: TaggerOptions = {}): Promise<Tagger> {
-    const b = typeof bundle === 'string' ? await readBundle(bundle) : bundle;
-    const worker = await InferenceWorker.start(b.modelPath, { threads: options.threads, workers: options.workers, respawn: options.respawn });
-    const input = worker.inputs.find((i) => i.name === b.manifest.input.name) ?? worker.inputs[0];
-    if (!input) throw new TagbooruError('E_BUNDLE', `${b.modelPath} has no inputs`);
-    const batchDim = input.shape[0];
-    const fixed = typeof batchDim === 'number' ? batchDim : null;
-    return new Tagger(b, worker, fixed, options);
+/**
+ * Tagging alone. The public `Tagger` (src/tagger.ts) adds explaining, which is built on this class's `predict`
+ * in src/explain, so inference never depends on the explain layer.
+ */
+export class BaseTagger {
+  readonly bundle: Bundle;
+  readonly options: TaggerOptions;
+  private readonly worker: InferenceWorker;
+  private readonly fixedBatch: number | null;
+
+  constructor(session: TaggerSession) {
+    ({ bundle: this.bundle, worker: this.worker, fixedBatch: this.fixedBatch, options: this.options } = session);
   }
 
   get tags() {
@@ -74,11 +84,10 @@ export class Tagger {
   /** Probabilities for one preprocessed batch laid out as the bundle's preprocessing says. */
   async predict(batch: Float32Array, count: number): Promise<Float32Array> {
     const { manifest } = this.bundle;
-    const { width, height, layout } = manifest.preprocess;
+    const { width, height } = manifest.preprocess;
     const per = width * height * 3;
-    const dims = (n: number) => (layout === 'NCHW' ? [n, 3, height, width] : [n, height, width, 3]);
     const runOne = async (data: Float32Array, n: number) => {
-      const out = await this.worker.run({ [manifest.input.name]: { data, dims: dims(n) } }, [manifest.output.name]);
+      const out = await this.worker.run({ [manifest.input.name]: { data, dims: inputDims(manifest.preprocess, n) } }, [manifest.output.name]);
       const t = out[manifest.output.name];
       if (!t) throw new TagbooruError('E_MODEL', `the model has no output ${manifest.output.name}`);
       if (t.data.length !== n * manifest.tags.length) {
@@ -93,13 +102,12 @@ export class Tagger {
       probs = new Float32Array(count * manifest.tags.length);
       for (let i = 0; i < count; i++) probs.set(await runOne(batch.slice(i * per, (i + 1) * per), 1), i * manifest.tags.length);
     }
-    if (manifest.output.activation === 'logits') for (let i = 0; i < probs.length; i++) probs[i] = 1 / (1 + Math.exp(-probs[i]!));
-    return probs;
+    return toProbabilities(probs, manifest.output);
   }
 
   /** Tag inputs in order, yielding each result as soon as its batch is done. */
   async *stream(inputs: Iterable<ImageInput> | AsyncIterable<ImageInput>, options: TagOptions = {}): AsyncGenerator<TagResult> {
-    const batchSize = options.batchSize ?? DEFAULT_BATCH;
+    const batchSize = options.batchSize ?? TAG_DEFAULTS.batchSize;
     expectNumberInRange('batchSize', batchSize, 1, 4096, true);
     const { manifest } = this.bundle;
     const selection = compileSelection(manifest.tags, manifest.thresholds, options);
@@ -181,43 +189,8 @@ export class Tagger {
     return Array.isArray(input) ? out : out[0]!;
   }
 
-  /**
-   * Where each tag is: a map, a mask, a box and a peak per tag (see docs/explain.md). The variant models run in
-   * a second worker, started on the first call and built there on first use of each method.
-   */
-  async explain(input: ImageInput, options?: ExplainOptions): Promise<ExplainResult>;
-  async explain(inputs: readonly ImageInput[], options?: ExplainOptions): Promise<ExplainResult[]>;
-  async explain(input: ImageInput | readonly ImageInput[], options: ExplainOptions = {}): Promise<ExplainResult | ExplainResult[]> {
-    const list = Array.isArray(input) ? (input as readonly ImageInput[]) : [input as ImageInput];
-    const out: ExplainResult[] = [];
-    for await (const r of this.explainStream(list, options)) out.push(r);
-    return Array.isArray(input) ? out : out[0]!;
-  }
-
-  /** `explain`, yielding each image's result as soon as it is done. */
-  explainStream(inputs: Iterable<ImageInput> | AsyncIterable<ImageInput>, options: ExplainOptions = {}): AsyncGenerator<ExplainResult> {
-    return explainStream(this.explainContext(), inputs, options, this.options.decode);
-  }
-
-  private explainContext(): ExplainContext {
-    if (this.explainer) return this.explainer;
-    const { width, height } = this.bundle.manifest.preprocess;
-    let baseline: Promise<Float32Array> | null = null;
-    this.explainer = {
-      bundle: this.bundle,
-      worker: new ExplainWorker(this.bundle, { threads: this.options.threads }),
-      predict: (x, count) => this.predict(x, count),
-      baseline: () => (baseline ??= this.predict(new Float32Array(width * height * 3), 1)),
-    };
-    return this.explainer;
-  }
-
   async close(): Promise<void> {
-    await Promise.all([this.worker.close(), this.explainer?.worker.close()]);
+    await this.worker.close();
   }
-}
-
-export function createTagger(bundle: string | Bundle, options?: TaggerOptions): Promise<Tagger> {
-  return Tagger.create(bundle, options);
 }
 

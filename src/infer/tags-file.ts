@@ -1,4 +1,7 @@
-/** DeepDanbooru's tags.txt: one tag per line, the line index is the output index. */
+/**
+ * DeepDanbooru's tags.txt (one tag per line, the line index is the output index) and categories.json: one
+ * validated reader of each, for importing a release and for training a project.
+ */
 import fs from 'node:fs/promises';
 import { TagbooruError, errorMessage } from '../errors.ts';
 import type { TagInfo } from './bundle.ts';
@@ -35,4 +38,35 @@ export async function readTagsFile(file: string): Promise<TagInfo[]> {
   if (names.length === 0) throw new TagbooruError('E_USAGE', `tags file ${file} has no tags`);
   refuseDuplicateTags(names, `tags file ${file}`, (i) => `line ${lines[i]!.line}`);
   return names.map((name) => ({ name, category: categoryOfName(name) }));
+}
+
+/**
+ * DeepDanbooru's `categories.json`: `[{"name":"General","start_index":0}, {"name":"Character",…}, {"name":"System",…}]`.
+ * Each range's tags take its name in lower case; `rating:*` tags are the rating category wherever they sit.
+ */
+export async function applyCategories(tags: readonly TagInfo[], file: string): Promise<TagInfo[]> {
+  const bad = (what: string, cause?: unknown): never => {
+    throw new TagbooruError('E_MODEL', `categories file ${file}: ${what}`, { cause });
+  };
+  let json: unknown;
+  try {
+    json = JSON.parse(await fs.readFile(file, 'utf8'));
+  } catch (e) {
+    bad(`cannot be read as JSON: ${errorMessage(e)}`, e);
+  }
+  if (!Array.isArray(json) || json.length === 0) bad('expected a list of {"name", "start_index"}');
+  const ranges = (json as unknown[]).map((c) => {
+    const { name, start_index: start } = (c ?? {}) as { name?: unknown; start_index?: unknown };
+    if (typeof name !== 'string' || !Number.isInteger(start)) bad(`cannot read entry ${JSON.stringify(c)}`);
+    return { name: (name as string).toLowerCase(), start: start as number };
+  });
+  ranges.forEach((r, i) => {
+    if (r.start < 0 || r.start > tags.length) bad(`${r.name} starts at ${r.start}, outside the ${tags.length} tags of tags.txt`);
+    if (i > 0 && r.start < ranges[i - 1]!.start) bad('start_index values must increase');
+  });
+  return tags.map((t, i) => {
+    if (t.name.startsWith('rating:')) return { name: t.name, category: 'rating' };
+    const range = ranges.filter((r) => r.start <= i).at(-1);
+    return { name: t.name, category: range?.name ?? 'general' };
+  });
 }

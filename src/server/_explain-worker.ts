@@ -10,7 +10,9 @@ import { toPng } from '../image/encode.ts';
 import { mapBytes, overlayHeatmap } from '../image/heatmap.ts';
 import { dropAlpha } from '../image/preprocess.ts';
 import { resample } from '../image/resample.ts';
-import { createTagger } from '../infer/tagger.ts';
+import { roundScore, roundTo } from '../infer/rounding.ts';
+import { createTagger } from '../tagger.ts';
+import type { ExplainJson, RegionJson } from '../wire.ts';
 import { serve } from '../workers/serve.ts';
 
 export interface ExplainInit {
@@ -25,44 +27,21 @@ export interface ExplainJob {
   readonly output: { readonly format: 'json' } | { readonly format: 'png'; readonly tag: string; readonly opacity: number };
 }
 
-/** One tag's region on the wire; `map` is a grey PNG data URL at map resolution (0 = none, 255 = the maximum). */
-export interface RegionJson {
-  readonly name: string;
-  readonly category: string;
-  readonly score: number;
-  readonly threshold: number;
-  readonly box: readonly [number, number, number, number] | null;
-  readonly peak: readonly [number, number];
-  readonly map: string;
-}
-
-export interface ExplainJson {
-  readonly file: string;
-  readonly method: string;
-  readonly width: number;
-  readonly height: number;
-  readonly scale: readonly [number, number];
-  readonly map: { readonly width: number; readonly height: number };
-  readonly tags: RegionJson[];
-}
-
 export type ExplainRequest = { readonly name: string; readonly data: Uint8Array; readonly job: ExplainJob };
 export type Explained = { readonly format: 'json'; readonly body: ExplainJson } | { readonly format: 'png'; readonly png: Uint8Array };
 
 /** The overlay's longest side: enough to see, small enough to send. */
 export const OVERLAY_MAX_SIDE = 1024;
 
-const round = (x: number, places: number) => Math.round(x * 10 ** places) / 10 ** places;
-
 async function regionJson(r: TagRegion): Promise<RegionJson> {
   const png = await toPng(mapBytes(r.map.data), r.map.width, r.map.height, 1);
   return {
     name: r.name,
     category: r.category,
-    score: round(r.score, 4),
+    score: roundScore(r.score),
     threshold: r.threshold,
-    box: r.box && [round(r.box[0], 1), round(r.box[1], 1), round(r.box[2], 1), round(r.box[3], 1)],
-    peak: [round(r.peak[0], 1), round(r.peak[1], 1)],
+    box: r.box && [roundTo(r.box[0], 1), roundTo(r.box[1], 1), roundTo(r.box[2], 1), roundTo(r.box[3], 1)],
+    peak: [roundTo(r.peak[0], 1), roundTo(r.peak[1], 1)],
     map: `data:image/png;base64,${Buffer.from(png).toString('base64')}`,
   };
 }

@@ -6,21 +6,20 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { TagbooruError } from '../errors.ts';
-import { compileSelection, type ScoredTag, type SelectionOptions, type TagInfo } from '../index.ts';
+import { compileSelection, type ScoredTag, type TagInfo } from '../index.ts';
 import { CAPTION_OPTION_KINDS, compileCaptionText, parseCaptionOptions, type CaptionOptions, type RawCaptionOptions } from '../infer/caption.ts';
-import { expectKnownTags } from '../infer/tag-names.ts';
+import { SELECTION_FIELDS, readSelection } from '../infer/selection-options.ts';
+import { roundScore } from '../infer/rounding.ts';
 import { offeredModels, type OfferedModel } from './browser-models.ts';
 import type { RouteContext } from './context.ts';
 import { explainMethods } from './explain.ts';
 import type { Fields } from './fields.ts';
+import type { ModelInfo, TagResponse, WireTag } from '../wire.ts';
 
 /** The model the server runs, under this id; others may be offered to the browser beside it. */
 export const MODEL_ID = 'default';
 
-export const TAG_FIELDS: readonly string[] = [
-  'threshold', 'general-threshold', 'character-threshold', 'tag-threshold', 'mcut', 'character-floor', 'top-k', 'exclude', 'include',
-  'floor', 'filename', 'caption', ...Object.keys(CAPTION_OPTION_KINDS),
-];
+export const TAG_FIELDS: readonly string[] = [...SELECTION_FIELDS, 'floor', 'filename', 'caption', ...Object.keys(CAPTION_OPTION_KINDS)];
 
 /** The shortest decimal that reads back as the same float32, so clients re-thresholding see the model's exact scores. */
 export function float32Number(x: number): number {
@@ -33,25 +32,8 @@ export function float32Number(x: number): number {
   return Number(f.toPrecision(9));
 }
 
-/** Selected tags read like the CLI's JSON: four decimals. */
-const round4 = (x: number) => Math.round(x * 10000) / 10000;
-
-function selectionOf(f: Fields, tags: readonly TagInfo[]): SelectionOptions {
-  const tagThresholds = f.pairs('tag-threshold', 0, 1);
-  expectKnownTags('tag-threshold', Object.keys(tagThresholds ?? {}), tags);
-  const general = f.number('general-threshold', 0, 1);
-  const character = f.number('character-threshold', 0, 1);
-  return {
-    threshold: f.number('threshold', 0, 1),
-    categoryThresholds: { ...(general !== undefined && { general }), ...(character !== undefined && { character }) },
-    tagThresholds,
-    mcut: f.boolean('mcut'),
-    characterFloor: f.number('character-floor', 0, 1),
-    topK: f.number('top-k', 1, 1_000_000, true),
-    exclude: f.list('exclude'),
-    include: f.list('include'),
-  };
-}
+const tagJson = (t: ScoredTag): WireTag => ({ name: t.name, category: t.category, score: roundScore(t.score) });
+const exactJson = (t: ScoredTag): WireTag => ({ name: t.name, category: t.category, score: float32Number(t.score) });
 
 /** The caption options, parsed as the CLI parses its flags; null when no result is to carry a `caption` (none asked, or `caption=0`). */
 function captionOf(f: Fields): CaptionOptions | null {
@@ -62,15 +44,12 @@ function captionOf(f: Fields): CaptionOptions | null {
   return f.boolean('caption') ?? Object.values(raw).some((v) => v !== undefined) ? options : null;
 }
 
-const tagJson = (t: ScoredTag) => ({ name: t.name, category: t.category, score: round4(t.score) });
-const exactJson = (t: ScoredTag) => ({ name: t.name, category: t.category, score: float32Number(t.score) });
-
 /** The model the server runs, as `GET /v1/models` lists it first. */
-export function describeModel(ctx: RouteContext) {
+export function describeModel(ctx: RouteContext): ModelInfo {
   return describe({ id: MODEL_ID, bundle: ctx.service.bundle, runs: ['server', 'browser'] });
 }
 
-function describe({ id, bundle, runs }: OfferedModel) {
+function describe({ id, bundle, runs }: OfferedModel): ModelInfo {
   const m = bundle.manifest;
   const categories: Record<string, number> = {};
   for (const t of m.tags) categories[t.category] = (categories[t.category] ?? 0) + 1;
@@ -94,7 +73,7 @@ export async function apiRoutes(app: FastifyInstance, ctx: RouteContext): Promis
   const models = await offeredModels(ctx.service.bundle, MODEL_ID, ctx.options.browserModels);
 
   app.post('/v1/tag', { config: { tagging: true, auth: true } }, (request: FastifyRequest) => ctx.run(request, { known: TAG_FIELDS }, async ({ files, fields }, signal) => {
-    const selection = compileSelection(manifest.tags, manifest.thresholds, selectionOf(fields, manifest.tags));
+    const selection = compileSelection(manifest.tags, manifest.thresholds, readSelection(fields, manifest.tags));
     const floor = fields.number('floor', 0, 1);
     const caption = captionOf(fields);
     const captionText = caption && compileCaptionText(caption);
@@ -112,11 +91,11 @@ export async function apiRoutes(app: FastifyInstance, ctx: RouteContext): Promis
         const { tags, rating } = selected;
         const scores = floor === undefined ? undefined : aboveFloor(manifest.tags, r.scores, floor);
         return {
-          file: r.file, tags: tags.map(tagJson), rating: rating && { name: rating.name, score: round4(rating.score) }, error: null,
+          file: r.file, tags: tags.map(tagJson), rating: rating && { name: rating.name, score: roundScore(rating.score) }, error: null,
           ...(captionText && { caption: captionText(selected) }), ...(scores && { scores }),
         };
       }),
-    };
+    } satisfies TagResponse;
   }));
 
   const listed = models.map(describe);

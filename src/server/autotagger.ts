@@ -7,6 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TagbooruError } from '../errors.ts';
 import type { TagInfo } from '../index.ts';
+import { roundScore } from '../infer/rounding.ts';
 import type { RouteContext } from './context.ts';
 import { html, page } from './html.ts';
 
@@ -22,14 +23,12 @@ export function autotaggerName(tag: TagInfo): string {
   return `rating:${RATING_LETTERS[bare] ?? bare}`;
 }
 
-const round = (x: number) => Math.round(x * 10000) / 10000;
-
 /** autotagger's selection: every tag with score ≥ threshold, highest first, at most `limit`. */
 function select(names: readonly string[], scores: Float32Array, threshold: number, limit: number): [string, number][] {
   const order: number[] = [];
   for (let i = 0; i < scores.length; i++) if (scores[i]! >= threshold) order.push(i);
   order.sort((a, b) => scores[b]! - scores[a]!);
-  return order.slice(0, limit).map((i) => [names[i]!, round(scores[i]!)]);
+  return order.slice(0, limit).map((i) => [names[i]!, roundScore(scores[i]!)]);
 }
 
 /** Tag → score as a JSON object in score order, written by hand: JS objects would put integer-like keys first. */

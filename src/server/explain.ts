@@ -6,6 +6,7 @@
 import { hasTrainingModel } from '../explain/variants.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TagbooruError, invalidOption } from '../errors.ts';
+import { defined } from '../option-values.ts';
 import { EXPLAIN_METHODS, EXPLAIN_REFINEMENTS, type ExplainMethod } from '../explain/types.ts';
 import { normaliseTag, type BundleManifest, type TagInfo } from '../index.ts';
 import type { ExplainJob } from './_explain-worker.ts';
@@ -45,7 +46,6 @@ function jobOf(f: Fields, manifest: BundleManifest, known: ReadonlyMap<string, T
   const tag = f.list('tag');
   const opacity = f.number('opacity', 0, 1);
   // absent fields stay absent, so the library's defaults apply
-  const defined = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
   const options = defined({
     method: methodOf(f, manifest),
     maskThreshold: f.number('mask-threshold', 0, 1),

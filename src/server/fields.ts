@@ -3,13 +3,19 @@
  * value fails with its name, what was expected and what arrived.
  */
 import { TagbooruError, invalidOption } from '../errors.ts';
+import type { OptionReader } from '../infer/selection-options.ts';
 import { parseNumber, parseTagValues } from '../option-values.ts';
 
 const TRUE = new Set(['', '1', 'true', 'on', 'yes']);
 const FALSE = new Set(['0', 'false', 'off', 'no']);
 
-export class Fields {
+export class Fields implements OptionReader {
   constructor(private readonly values: ReadonlyMap<string, readonly string[]>) {}
+
+  /** Errors name a field as it is sent. */
+  label(name: string): string {
+    return name;
+  }
 
   /** Refuse any field not in `known`, naming it and the known ones. */
   static check(names: Iterable<string>, known: readonly string[]): void {

@@ -1,6 +1,7 @@
 /** Server settings, merged with their defaults once, at the boundary. */
 import os from 'node:os';
 import { TagbooruError, expectNumberInRange } from '../errors.ts';
+import { defined } from '../option-values.ts';
 
 export interface ServerOptions {
   /** A model bundle folder. */
@@ -71,14 +72,14 @@ export const SERVER_DEFAULTS = {
 } satisfies Omit<ResolvedOptions, 'model' | 'threads' | 'prepWorkers'>;
 
 export function resolveOptions(options: ServerOptions): ResolvedOptions {
-  if (typeof options.model !== 'string' || options.model === '') {
+  const { model } = options;
+  if (typeof model !== 'string' || model === '') {
     throw new TagbooruError('E_USAGE', 'Expected a bundle folder for model');
   }
   if (options.browserModels !== undefined && (!Array.isArray(options.browserModels) || options.browserModels.some((d) => typeof d !== 'string' || d === ''))) {
     throw new TagbooruError('E_USAGE', 'Expected a list of bundle folders for browserModels');
   }
-  const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as ServerOptions;
-  const o = { ...SERVER_DEFAULTS, ...defined };
+  const o = { ...SERVER_DEFAULTS, ...defined(options), model };
   expectNumberInRange('workers', o.workers, 1, 64, true);
   expectNumberInRange('maxBatch', o.maxBatch, 1, 1024, true);
   expectNumberInRange('queueSize', o.queueSize, 1, 100_000, true);

@@ -5,7 +5,7 @@ import { exportInference } from '../models/export.ts';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Engine, type EngineConfig } from './engine.ts';
-import { encodeWeights } from './safetensors.ts';
+import { encodeWeights } from '../formats/safetensors.ts';
 import { serve } from '../workers/serve.ts';
 
 export type Call =

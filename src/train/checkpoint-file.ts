@@ -9,7 +9,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { writeFolderAtomic } from '../atomic-files.ts';
 import { TagbooruError, errorMessage } from '../errors.ts';
-import { decodeSafetensors, encodeSafetensors, type TensorEntry } from './safetensors.ts';
+import { decodeSafetensors, encodeSafetensors, type TensorEntry } from '../formats/safetensors.ts';
 
 export const CHECKPOINT_FORMAT = 'tagbooru-checkpoint';
 const VERSION = 2;

@@ -5,17 +5,13 @@
  */
 import { maskPath } from '../data/paths.ts';
 import { TrainingDatabase, type ImageRecord } from '../data/training-db.ts';
+import { isValidation } from '../data/split.ts';
 import { TagbooruError, errorMessage } from '../errors.ts';
 import { augmentImage, decodeImage, preprocess, type AugmentOptions } from '../image/index.ts';
 import { PRESETS } from '../image/spec.ts';
 import type { Rng } from '../models/random.ts';
 import type { LabelRules, Part } from './label-rules.ts';
 import type { Sample, TrainingData } from './loop.ts';
-
-/** Fibonacci hashing of the post id: a stable split that does not depend on how many posts there are. */
-export function isValidation(id: number, fraction: number): boolean {
-  return ((Math.imul(id >>> 0, 0x9e3779b1) >>> 0) / 2 ** 32) < fraction;
-}
 
 export interface LabelledRecord extends ImageRecord {
   readonly labels: Uint32Array; // indices into tags.txt

@@ -13,7 +13,7 @@ import { inputLayer, type ModelSpec, type Weights } from '../models/spec.ts';
 import type { VariableSpec } from '../models/shapes.ts';
 import { readCheckpoint, writeCheckpoint } from './checkpoint-file.ts';
 import { nchwcBlockSize } from './nchwc-probe.ts';
-import type { TensorEntry } from './safetensors.ts';
+import type { TensorEntry } from '../formats/safetensors.ts';
 
 export interface EngineConfig {
   /** Architecture name (see ARCHITECTURES) or a ready model spec. */

@@ -3,12 +3,14 @@
  * its users asked for: a validation split with real metrics each epoch, per-tag thresholds fitted on it,
  * exact resume, and fine-tuning any bundle onto a new tag list.
  */
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { TagbooruError } from '../errors.ts';
 import { writeAtomic } from '../atomic-files.ts';
+import { roundScore } from '../infer/rounding.ts';
 import { BUNDLE_FORMAT, BUNDLE_VERSION, presetSpec, readBundle, type TagInfo } from '../infer/bundle.ts';
-import { readTagsFile } from '../infer/tags-file.ts';
+import { applyCategories, readTagsFile } from '../infer/tags-file.ts';
 import type { AugmentOptions } from '../image/index.ts';
 import { DEFAULT_AUGMENTATION } from './augmentation-config.ts';
 import { resumeTraining, saveRotating } from './checkpoints.ts';
@@ -17,7 +19,7 @@ import { LabelRules } from './label-rules.ts';
 import { runTrainingLoop, sampleRng, type LoopPosition } from './loop.ts';
 import { computeMetrics, fitThresholds, type Metrics } from './metrics.ts';
 import { databasePath, learningRateFor, readProject, type ProjectConfig } from './project.ts';
-import { decodeSafetensors } from './safetensors.ts';
+import { decodeSafetensors } from '../formats/safetensors.ts';
 import { createTrainer, type Trainer } from './trainer.ts';
 
 export interface TrainProjectOptions {
@@ -46,17 +48,11 @@ export function augmentation(c: ProjectConfig): AugmentOptions | null {
   return o.rotation || o.scale || o.shift || o.flip || o.corruption > 0 || Object.keys(ops).length > 0 ? o : null;
 }
 
-/** DeepDanbooru's categories.json ranges (General / Character / System) as tag categories. */
+/** tags.txt with the categories of categories.json, when the project has one. */
 async function projectTags(dir: string): Promise<TagInfo[]> {
   const tags = await readTagsFile(path.join(dir, 'tags.txt'));
-  const text = await fs.readFile(path.join(dir, 'categories.json'), 'utf8').catch(() => null);
-  if (!text) return tags;
-  const ranges = (JSON.parse(text) as { name: string; start_index: number }[]).sort((a, b) => a.start_index - b.start_index);
-  return tags.map((t, i) => {
-    const r = ranges.filter((c) => c.start_index <= i).at(-1);
-    const category = t.name.startsWith('rating:') ? 'rating' : r?.name === 'Character' ? 'character' : r?.name === 'System' ? 'system' : 'general';
-    return { name: t.name, category };
-  });
+  const categories = path.join(dir, 'categories.json');
+  return existsSync(categories) ? applyCategories(tags, categories) : tags;
 }
 
 async function predictAll(trainer: Trainer, records: readonly LabelledRecord[], c: ProjectConfig, tags: number): Promise<{ probs: Float32Array; labels: Float32Array; used: number }> {
@@ -120,7 +116,7 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
       await trainer.exportBundle(dir, {
         format: BUNDLE_FORMAT, version: BUNDLE_VERSION, name: path.basename(path.resolve(o.dir)), preset: 'deepdanbooru',
         preprocess: presetSpec('deepdanbooru', { width: c.image_width, height: c.image_height }), tags,
-        thresholds: { default: 0.5, ...(thresholds && { tags: Object.fromEntries(names.map((n, i) => [n, Math.round(thresholds[i]! * 1e4) / 1e4])) }) },
+        thresholds: { default: 0.5, ...(thresholds && { tags: Object.fromEntries(names.map((n, i) => [n, roundScore(thresholds[i]!)])) }) },
         provenance: {
           createdBy: 'tagbooru train-project', project: c, steps: (await trainer.counters()).step, trainedAt: new Date().toISOString(),
           validation: { method: 'fibonacci hash of the post id', fraction, images: split.validation.length },

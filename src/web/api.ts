@@ -1,31 +1,9 @@
 /** The server's JSON API as the page uses it; the API key, if the server wants one, rides along. */
 import type { ExplainMethod, ExplainRefinement } from '../explain/types.ts';
 import type { BundleManifest } from '../infer/bundle.ts';
-import type { ExplainJson } from '../server/_explain-worker.ts';
-
-export interface ModelInfo {
-  readonly id: string;
-  readonly name: string;
-  readonly tags: number;
-  /** The explain methods the server offers for this model (older servers: absent). */
-  readonly explain?: readonly ExplainMethod[];
-  /** Where it runs: a model offered to the browser only lacks `server` (older servers: absent, both). */
-  readonly runs?: readonly ('server' | 'browser')[];
-  readonly files: { readonly manifest: string; readonly model: string };
-}
+import type { ExplainJson, ModelInfo, TagResponse, WireTag } from '../wire.ts';
 
 export const runsOnServer = (model: ModelInfo) => model.runs?.includes('server') ?? true;
-
-export interface WireTag {
-  readonly name: string;
-  readonly category: string;
-  readonly score: number;
-}
-
-export interface TagResponse {
-  readonly model: string;
-  readonly results: readonly { readonly file: string; readonly error: string | null; readonly scores?: readonly WireTag[] }[];
-}
 
 export class ApiError extends Error {
   constructor(

@@ -5,7 +5,8 @@
  */
 import { compileSelection, type ScoredTag, type Selection } from '../infer/selection.ts';
 import type { BundleManifest } from '../infer/bundle.ts';
-import { Api, ApiError, runsOnServer, type ModelInfo } from './api.ts';
+import type { ModelInfo } from '../wire.ts';
+import { Api, ApiError, runsOnServer } from './api.ts';
 import { CaptionBox } from './caption-box.ts';
 import { copyText, downloadJson, onImage } from './transfer.ts';
 import { LocalTagger } from './local.ts';

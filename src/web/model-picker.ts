@@ -2,7 +2,8 @@
  * The model picker in the header, shown when the server offers more than one model: the one it runs, and those
  * it offers to the in-browser mode only (`tagbooru serve --browser-model`), which are labelled so.
  */
-import { runsOnServer, type ModelInfo } from './api.ts';
+import type { ModelInfo } from '../wire.ts';
+import { runsOnServer } from './api.ts';
 
 export class ModelPicker {
   private models: readonly ModelInfo[] = [];

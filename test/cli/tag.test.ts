@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createTagger } from '../../src/infer/tagger.ts';
+import { createTagger } from '../../src/tagger.ts';
 import { cli } from '../helpers/cli.ts';
 import { badInputs, noiseImage, solidImage } from '../helpers/images.ts';
 

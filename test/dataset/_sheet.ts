@@ -9,7 +9,8 @@
 import fs from 'node:fs/promises';
 import { adventurer, lorelei } from '@dicebear/collection';
 import { createCharacterAvatar, type AvatarOptions, type StyleName } from '../../src/dataset/synthetic/character.ts';
-import { encodePng, renderSvg } from '../../src/image/svg.ts';
+import { toPng } from '../../src/image/encode.ts';
+import { renderSvg } from '../../src/image/svg.ts';
 
 const BASE: Record<StyleName, AvatarOptions> = {
   lorelei: { hair: ['variant01'], hairColor: ['8b5a2b'], skinColor: ['f5d0b0'], head: ['variant01'], eyes: ['variant04'], eyebrows: ['variant01'], nose: ['variant01'], mouth: ['happy01'],
@@ -34,5 +35,5 @@ const w = cols * cell, h = rows * cell;
 const { data } = await renderSvg(`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}"><rect width="${w}" height="${h}" fill="#fff"/>${body.join('')}</svg>`, w, h);
 const rgb = new Uint8Array(w * h * 3);
 for (let i = 0; i < w * h; i++) rgb.set(data.subarray(4 * i, 4 * i + 3), 3 * i);
-await fs.writeFile(out, await encodePng(rgb, w, h, 3));
+await fs.writeFile(out, await toPng(rgb, w, h, 3));
 console.log(`${out}: ${variants.length} ${style} ${component} variants`);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { TrainingDatabase, imagePath, maskPath, md5Hex, type ImageRecord, type PostRow } from '../../src/data/index.ts';
-import { encodePng } from '../../src/image/svg.ts';
+import { toPng } from '../../src/image/encode.ts';
 import { makeSyntheticDataset, renderScene, TAG_NAMES, type SceneRecipe, type SyntheticDatasetSummary } from '../../src/dataset/synthetic/index.ts';
 import { cli } from '../helpers/cli.ts';
 
@@ -106,7 +106,7 @@ describe('make-dataset synthetic', () => {
     db.close();
     expect([recipe.seed, recipe.index, recipe.size]).toEqual([42, 7, SIZE]);
     const again = await renderScene(recipe, { size: recipe.size });
-    expect(md5Hex(await encodePng(again.rgb, SIZE, SIZE, 3))).toBe(row.md5);
+    expect(md5Hex(await toPng(again.rgb, SIZE, SIZE, 3, { flat: true }))).toBe(row.md5);
     expect([...again.tags].sort().join(' ')).toBe(row.tag_string);
   });
 

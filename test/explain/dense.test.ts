@@ -11,7 +11,7 @@ import { probeVariant } from '../../src/explain/surgery.ts';
 import { decodeImage, preprocess } from '../../src/image/index.ts';
 import { readBundle, type Bundle } from '../../src/infer/bundle.ts';
 import { ModelSession, type TensorData } from '../../src/infer/session.ts';
-import { createTagger, type Tagger } from '../../src/infer/tagger.ts';
+import { createTagger, type Tagger } from '../../src/index.ts';
 import { QUAD_TAGS, SIZE, quadrantBundle, scenePng, type Square } from './_quadrants.ts';
 
 let bundle: Bundle, tagger: Tagger, bytes: Uint8Array;

@@ -14,7 +14,7 @@ import { Graph, add, conv2d, decodeModel, dense, float, flatten, globalAvgPool, 
 import { concat, div, reduceMean, sqrt } from '../../src/graph/math.ts';
 import { BUNDLE_FORMAT, BUNDLE_VERSION, presetSpec, writeBundle } from '../../src/infer/bundle.ts';
 import { ModelSession } from '../../src/infer/session.ts';
-import { createTagger } from '../../src/infer/tagger.ts';
+import { createTagger } from '../../src/index.ts';
 import { DEFAULT_OUTPUT, buildModel, exportInference } from '../../src/models/index.ts';
 import { Rng } from '../../src/models/random.ts';
 import { randomImages, randomWeights } from '../import/_fixtures.ts';

@@ -6,6 +6,8 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { evaluateMaps } from '../../src/explain/maps-eval.ts';
+import { DEFAULT_MODEL_DIR } from '../../src/package.ts';
 import { cli } from '../helpers/cli.ts';
 
 let dir: string, data: string, bare: string;
@@ -99,6 +101,9 @@ describe('maps-eval', () => {
     expect(coarse.mIoU).toBeLessThan(0.6);
     expect(fine.mIoU).toBeGreaterThan(coarse.mIoU + 0.15);
     expect(coarse.pointing).toBeGreaterThan(0.9);
+    // the CLI prints what the library function computes
+    const library = await evaluateMaps(DEFAULT_MODEL_DIR, data, { ceiling: 32 });
+    expect([library.images, library.mIoU, library.pointing, library.perTag.length]).toEqual([coarse.images, coarse.mIoU, coarse.pointing, coarse.perTag.length]);
     const zero = await cli(['maps-eval', data, '--ceiling', '0']);
     expect(zero.stderr).toMatch('for --ceiling but received "0"');
   });

@@ -13,7 +13,7 @@ import { decodeModel } from '../../src/graph/index.ts';
 import { decodeImage, preprocess } from '../../src/image/index.ts';
 import { readBundle, type Bundle } from '../../src/infer/bundle.ts';
 import { ModelSession } from '../../src/infer/session.ts';
-import { createTagger, type Tagger } from '../../src/infer/tagger.ts';
+import { createTagger, type Tagger } from '../../src/index.ts';
 import { COLOURS, QUAD_TAGS, SIZE, drawScene, quadrantBundle, scenePng, type Quadrant, type Square } from './_quadrants.ts';
 
 let bundle: Bundle, tagger: Tagger;

@@ -12,7 +12,7 @@ import { Graph, conv2d, dense, globalAvgPool, relu } from '../../src/graph/index
 import { decodeImage, preprocess } from '../../src/image/index.ts';
 import { importModel } from '../../src/import/index.ts';
 import { readBundle } from '../../src/infer/bundle.ts';
-import { createTagger } from '../../src/infer/tagger.ts';
+import { createTagger } from '../../src/index.ts';
 import { exportInference } from '../../src/models/export.ts';
 import { buildModel } from '../../src/models/registry.ts';
 import type { ModelSpec, Weights } from '../../src/models/spec.ts';

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { TagbooruError } from '../../src/errors.ts';
-import { createTagger } from '../../src/infer/tagger.ts';
+import { createTagger } from '../../src/tagger.ts';
 import { DEFAULT_MODEL_DIR } from '../../src/package.ts';
 import { noiseImage } from '../helpers/images.ts';
 import { KILLS, busyWorker, killMidCall } from '../helpers/workers.ts';

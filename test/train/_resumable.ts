@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { resumeTraining, saveRotating } from '../../src/train/checkpoints.ts';
 import { runTrainingLoop, type LoopPosition } from '../../src/train/loop.ts';
-import { encodeSafetensors } from '../../src/train/safetensors.ts';
+import { encodeSafetensors } from '../../src/formats/safetensors.ts';
 import { createTrainer } from '../../src/train/trainer.ts';
 import { SHAPE_TAGS, shapesData } from '../helpers/shapes.ts';
 

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { TagbooruError } from '../../src/errors.ts';
 import { listCheckpoints, resumeTraining, saveRotating } from '../../src/train/checkpoints.ts';
 import { runTrainingLoop } from '../../src/train/loop.ts';
-import { decodeSafetensors, encodeSafetensors } from '../../src/train/safetensors.ts';
+import { decodeSafetensors, encodeSafetensors } from '../../src/formats/safetensors.ts';
 import { createTrainer, type Trainer } from '../../src/train/trainer.ts';
 import { SHAPE_TAGS, shapesData } from '../helpers/shapes.ts';
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect, test } from 'vitest';
 import { listCheckpoints } from '../../src/train/checkpoints.ts';
-import { decodeSafetensors } from '../../src/train/safetensors.ts';
+import { decodeSafetensors } from '../../src/formats/safetensors.ts';
 
 const SCRIPT = path.join(import.meta.dirname, '_resumable.ts');
 

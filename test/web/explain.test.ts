@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Browser, Page, Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { ExplainJson } from '../../src/server/_explain-worker.ts';
+import type { ExplainJson } from '../../src/wire.ts';
 import { multipart } from '../server/_fixtures.ts';
 import { chromiumPresent, OUT, servePages, type PageServer } from './_chromium.ts';
 

@@ -8,7 +8,7 @@ import { TagbooruError } from '../../errors.ts';
 import { writeAtomic } from '../../atomic-files.ts';
 import { readBundle, type Bundle } from '../../infer/bundle.ts';
 import { readTagsFile } from '../../infer/tags-file.ts';
-import { createTagger } from '../../infer/tagger.ts';
+import { createTagger } from '../../tagger.ts';
 import { defineCommand, numberOption } from '../command.ts';
 import { collectAll } from '../inputs.ts';
 import { resolveModel } from '../model-option.ts';

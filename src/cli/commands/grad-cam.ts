@@ -5,14 +5,18 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { TagbooruError } from '../../errors.ts';
+import { defined } from '../../option-values.ts';
 import { composite, maskBytes, maskedInput, regionsSvg } from '../../explain/draw.ts';
+import { EXPLAIN_DEFAULTS } from '../../explain/explain.ts';
 import { upsample } from '../../explain/postprocess.ts';
 import { EXPLAIN_METHODS, EXPLAIN_REFINEMENTS, type ExplainResult, type TagRegion } from '../../explain/types.ts';
 import { mapBytes, overlayHeatmap } from '../../image/heatmap.ts';
 import { IMAGE_EXTENSIONS, decodeImage } from '../../image/index.ts';
+import { roundScore } from '../../infer/rounding.ts';
 import { dropAlpha } from '../../image/preprocess.ts';
-import { encodePng, renderSvg } from '../../image/svg.ts';
-import { createTagger } from '../../infer/tagger.ts';
+import { toPng } from '../../image/encode.ts';
+import { renderSvg } from '../../image/svg.ts';
+import { createTagger } from '../../tagger.ts';
 import { choiceOption, defineCommand, listOption, numberOption } from '../command.ts';
 import { collectAll } from '../inputs.ts';
 import { isProjectDir, resolveModel, resolveProjectModel } from '../model-option.ts';
@@ -30,7 +34,7 @@ export const gradCamCommand = defineCommand({
     method: { type: 'string', placeholder: 'name', description: `${EXPLAIN_METHODS.join(', ')} (default: cam where the head allows it, else scorecam)` },
     tags: { type: 'string', multiple: true, placeholder: 'a,b', description: 'explain these tags (default: those the thresholds select)' },
     threshold: { type: 'string', short: 't', placeholder: '0–1', description: 'score threshold for the default tags (default: the bundle\'s)' },
-    'mask-threshold': { type: 'string', placeholder: '0–1', description: 'mask where the map reaches this fraction of its maximum', default: '0.5' },
+    'mask-threshold': { type: 'string', placeholder: '0–1', description: 'mask where the map reaches this fraction of its maximum', default: String(EXPLAIN_DEFAULTS.maskThreshold) },
     refine: { type: 'string', placeholder: EXPLAIN_REFINEMENTS.join('|'), description: 'segments: average each map over the image\'s regions of near-uniform colour (tight masks on drawn images); guided: smooth it along the image\'s edges (guided filter)', default: 'none' },
     'all-tags': { type: 'boolean', description: 'also explain tags with no place (ratings, meta, solo, 1girl…)' },
     'scorecam-channels': { type: 'string', placeholder: 'n', description: 'Score-CAM: use the n strongest channels (default: all)' },
@@ -69,8 +73,7 @@ export const gradCamCommand = defineCommand({
       const progress = createProgress(io, files.length);
       let failed = 0, done = 0;
       // options merge once: undefined flags fall back to the library's defaults
-      const defined = Object.fromEntries(Object.entries(options).filter(([, x]) => x !== undefined));
-      for await (const r of tagger.explainStream(files, defined)) {
+      for await (const r of tagger.explainStream(files, defined(options))) {
         if (r.error !== null) {
           failed++;
           progress.log(`error: ${r.file}: ${r.error}`);
@@ -90,10 +93,8 @@ export const gradCamCommand = defineCommand({
 });
 
 async function writePng(file: string, data: Uint8Array, width: number, height: number, channels: 1 | 3): Promise<void> {
-  await fs.writeFile(file, await encodePng(data, width, height, channels));
+  await fs.writeFile(file, await toPng(data, width, height, channels));
 }
-
-const round = (x: number) => Math.round(x * 10000) / 10000;
 
 /** One image's folder: DeepDanbooru's three files per tag, then the overlay, mask and regions. */
 async function writeResult(r: ExplainResult, out: string): Promise<string> {
@@ -123,5 +124,5 @@ async function writeResult(r: ExplainResult, out: string): Promise<string> {
 }
 
 function regionEntry(t: TagRegion, mask: string) {
-  return { name: t.name, category: t.category, score: round(t.score), box: t.box, peak: t.peak, threshold: t.threshold, mask };
+  return { name: t.name, category: t.category, score: roundScore(t.score), box: t.box, peak: t.peak, threshold: t.threshold, mask };
 }

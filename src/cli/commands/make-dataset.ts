@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { TagbooruError } from '../../errors.ts';
+import { SYNTHETIC_DEFAULTS } from '../../dataset/synthetic/defaults.ts';
 import { SYNTHETIC_TAGS } from '../../dataset/synthetic/tags.ts';
 import { defineCommand, numberOption } from '../command.ts';
 import { createProgress } from '../progress.ts';
@@ -8,11 +9,11 @@ const KINDS = ['synthetic'] as const;
 
 export const makeDatasetCommand = defineCommand({
   name: 'make-dataset',
-  usage: 'make-dataset synthetic <dir> --count <N> --seed <S> [--size 256] [--start-id <id>]',
+  usage: `make-dataset synthetic <dir> --count <N> --seed <S> [--size ${SYNTHETIC_DEFAULTS.size}] [--start-id <id>]`,
   options: {
     count: { type: 'string', short: 'n', placeholder: 'N', description: 'number of images' },
     seed: { type: 'string', placeholder: '0–4294967295', description: 'random seed: the same seed draws the same images' },
-    size: { type: 'string', placeholder: 'px', description: 'image side', default: '256' },
+    size: { type: 'string', placeholder: 'px', description: 'image side', default: String(SYNTHETIC_DEFAULTS.size) },
     'start-id': { type: 'string', placeholder: 'id', description: 'id of the first post (default: one past the largest id in the database)' },
     workers: { type: 'string', placeholder: 'n', description: 'render worker threads, worth it beyond 2 cores (default: 0, render on the main thread)' },
     concurrency: { type: 'string', placeholder: 'n', description: 'images in flight at once (default: 4 per worker)' },

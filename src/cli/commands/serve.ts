@@ -5,29 +5,35 @@ import { findStoredModel, listModelNames } from '../../import/store.ts';
 import { SERVER_DEFAULTS } from '../../server/options.ts';
 
 const storedModelDirs = (env: NodeJS.ProcessEnv) => listModelNames(env).flatMap((name) => findStoredModel(name, env) ?? []);
+const HOST = '127.0.0.1', PORT = 5000;
+/** The flags show the library's defaults, in the flags' units. */
+const D = SERVER_DEFAULTS, MiB = 2 ** 20;
+const shown = (x: number) => String(x);
+/** A flag in seconds or MiB to the library's milliseconds or bytes; absent stays absent. */
+const scaled = (x: number | undefined, k: number) => (x === undefined ? undefined : Math.round(x * k));
 
 export const serveCommand = defineCommand({
   name: 'serve',
-  usage: 'serve [--model <bundle>] [--host 127.0.0.1] [--port 5000] [options]',
+  usage: `serve [--model <bundle>] [--host ${HOST}] [--port ${PORT}] [options]`,
   options: {
     model: { type: 'string', short: 'm', placeholder: 'bundle', description: 'model bundle folder (default: the bundled model)' },
     'browser-model': { type: 'string', multiple: true, placeholder: 'name|bundle', description: 'also offer this model to the web UI\'s model picker, to run in the browser (repeatable; the server tags with --model only)' },
     'browser-store': { type: 'boolean', description: 'offer every model in the store (`tagbooru models`) to the web UI\'s model picker' },
-    host: { type: 'string', placeholder: 'address', description: 'address to listen on (0.0.0.0 for every interface)', default: '127.0.0.1' },
-    port: { type: 'string', short: 'p', placeholder: 'n', description: 'port (0 picks a free one)', default: '5000' },
-    workers: { type: 'string', placeholder: 'n', description: 'inference workers, each with its own session', default: '1' },
+    host: { type: 'string', placeholder: 'address', description: 'address to listen on (0.0.0.0 for every interface)', default: HOST },
+    port: { type: 'string', short: 'p', placeholder: 'n', description: 'port (0 picks a free one)', default: shown(PORT) },
+    workers: { type: 'string', placeholder: 'n', description: 'inference workers, each with its own session', default: shown(D.workers) },
     threads: { type: 'string', placeholder: 'n', description: 'ONNX Runtime threads per worker (default: cores / workers)' },
     'prep-workers': { type: 'string', placeholder: 'n', description: 'workers that decode and resize uploads (default: one per core)' },
-    'max-batch': { type: 'string', placeholder: 'n', description: 'most images in one inference call', default: '16' },
-    queue: { type: 'string', placeholder: 'n', description: 'tagging requests in flight (once their bodies have arrived) before answering 503', default: '64' },
-    timeout: { type: 'string', placeholder: 'seconds', description: 'answer 503 to a tagging request not done by then, counted from its body\'s arrival', default: '30' },
-    'body-timeout': { type: 'string', placeholder: 'seconds', description: 'answer 408 and close the connection when a request body takes longer', default: '30' },
-    'max-upload': { type: 'string', placeholder: 'MiB', description: 'largest uploaded file (413 above)', default: '20' },
-    'max-request': { type: 'string', placeholder: 'MiB', description: 'largest request body, all files and fields together (413 above)', default: '64' },
-    'max-files': { type: 'string', placeholder: 'n', description: 'most files in one request', default: '16' },
-    'max-pixels': { type: 'string', placeholder: 'n', description: 'largest image in pixels (400 above)', default: '50000000' },
-    'max-pixels-per-request': { type: 'string', placeholder: 'n', description: 'most pixels one request\'s images may declare together (413 above)', default: '200000000' },
-    'max-pixels-in-flight': { type: 'string', placeholder: 'n', description: 'most declared pixels decoding at once across requests; more wait', default: '400000000' },
+    'max-batch': { type: 'string', placeholder: 'n', description: 'most images in one inference call', default: shown(D.maxBatch) },
+    queue: { type: 'string', placeholder: 'n', description: 'tagging requests in flight (once their bodies have arrived) before answering 503', default: shown(D.queueSize) },
+    timeout: { type: 'string', placeholder: 'seconds', description: 'answer 503 to a tagging request not done by then, counted from its body\'s arrival', default: shown(D.timeoutMs / 1000) },
+    'body-timeout': { type: 'string', placeholder: 'seconds', description: 'answer 408 and close the connection when a request body takes longer', default: shown(D.bodyTimeoutMs / 1000) },
+    'max-upload': { type: 'string', placeholder: 'MiB', description: 'largest uploaded file (413 above)', default: shown(D.maxUploadBytes / MiB) },
+    'max-request': { type: 'string', placeholder: 'MiB', description: 'largest request body, all files and fields together (413 above)', default: shown(D.maxRequestBytes / MiB) },
+    'max-files': { type: 'string', placeholder: 'n', description: 'most files in one request', default: shown(D.maxFiles) },
+    'max-pixels': { type: 'string', placeholder: 'n', description: 'largest image in pixels (400 above)', default: shown(D.maxPixels) },
+    'max-pixels-per-request': { type: 'string', placeholder: 'n', description: 'most pixels one request\'s images may declare together (413 above)', default: shown(D.maxPixelsPerRequest) },
+    'max-pixels-in-flight': { type: 'string', placeholder: 'n', description: 'most declared pixels decoding at once across requests; more wait', default: shown(D.maxPixelsInFlight) },
     'api-key': { type: 'string', multiple: true, placeholder: 'key', description: 'require this key on the API and /metrics (repeatable; also TAGBOORU_API_KEYS=a,b)' },
     cors: { type: 'string', placeholder: 'origins|*', description: 'origins allowed to call the API from a browser (comma list, or *)' },
     'no-ui': { type: 'boolean', description: 'do not serve the web UI' },
@@ -42,12 +48,10 @@ export const serveCommand = defineCommand({
   ].join('\n'),
 
   async run({ values: v }, io) {
-    const port = numberOption('port', v.port, 0, 65535, true) ?? 5000;
-    const mib = numberOption('max-upload', v['max-upload'], 0.001, 2048) ?? 20;
-    const requestMib = numberOption('max-request', v['max-request'], 0.001, 2048) ?? 64;
+    const port = numberOption('port', v.port, 0, 65535, true) ?? PORT;
     const maxPixelsInFlight = numberOption('max-pixels-in-flight', v['max-pixels-in-flight'], 1, Number.MAX_SAFE_INTEGER, true);
     // a request above the in-flight budget could never start
-    const maxPixelsPerRequest = numberOption('max-pixels-per-request', v['max-pixels-per-request'], 1, maxPixelsInFlight ?? SERVER_DEFAULTS.maxPixelsInFlight, true);
+    const maxPixelsPerRequest = numberOption('max-pixels-per-request', v['max-pixels-per-request'], 1, maxPixelsInFlight ?? D.maxPixelsInFlight, true);
     const cors = listOption(v.cors ? [v.cors] : undefined);
     const apiKeys = [...(listOption(v['api-key']) ?? []), ...(listOption(io.env.TAGBOORU_API_KEYS ? [io.env.TAGBOORU_API_KEYS] : undefined) ?? [])];
     if (apiKeys.some((k) => k.length < 8)) throw new TagbooruError('E_USAGE', 'Expected API keys of at least 8 characters for --api-key');
@@ -61,10 +65,10 @@ export const serveCommand = defineCommand({
       prepWorkers: numberOption('prep-workers', v['prep-workers'], 1, 64, true),
       maxBatch: numberOption('max-batch', v['max-batch'], 1, 1024, true),
       queueSize: numberOption('queue', v.queue, 1, 100_000, true),
-      timeoutMs: (numberOption('timeout', v.timeout, 0.001, 3600) ?? 30) * 1000,
-      bodyTimeoutMs: Math.round((numberOption('body-timeout', v['body-timeout'], 0.001, 3600) ?? 30) * 1000),
-      maxUploadBytes: Math.round(mib * 2 ** 20),
-      maxRequestBytes: Math.round(requestMib * 2 ** 20),
+      timeoutMs: scaled(numberOption('timeout', v.timeout, 0.001, 3600), 1000),
+      bodyTimeoutMs: scaled(numberOption('body-timeout', v['body-timeout'], 0.001, 3600), 1000),
+      maxUploadBytes: scaled(numberOption('max-upload', v['max-upload'], 0.001, 2048), MiB),
+      maxRequestBytes: scaled(numberOption('max-request', v['max-request'], 0.001, 2048), MiB),
       maxFiles: numberOption('max-files', v['max-files'], 1, 1024, true),
       maxPixels: numberOption('max-pixels', v['max-pixels'], 1, Number.MAX_SAFE_INTEGER, true),
       maxPixelsPerRequest,
@@ -74,7 +78,7 @@ export const serveCommand = defineCommand({
       ui: !v['no-ui'],
       log: v.log ? io.stdout : false,
     });
-    const address = await app.listen({ host: v.host ?? '127.0.0.1', port });
+    const address = await app.listen({ host: v.host ?? HOST, port });
     io.stderr.write(`tagbooru serve: listening on ${address} (web UI at /, autotagger API at /evaluate, JSON API at /v1/tag)\n`);
     // Only the CLI layer touches process state: a signal closes the server, which drains requests in flight.
     await new Promise<void>((resolve) => {

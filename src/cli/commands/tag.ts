@@ -1,10 +1,12 @@
 import { TagbooruError, errorMessage, invalidOption } from '../../errors.ts';
 import { IMAGE_EXTENSIONS } from '../../image/index.ts';
 import { CAPTION_DEFAULTS, EXISTING_POLICIES, parseCaptionExtension, parseCaptionOptions, type ExistingCaptionPolicy } from '../../infer/caption.ts';
-import type { SelectionOptions } from '../../infer/selection.ts';
-import { expectKnownTags } from '../../infer/tag-names.ts';
-import { createTagger, type TagResult } from '../../infer/tagger.ts';
-import { choiceOption, defineCommand, listOption, numberOption, patternOption, tagValuesOption } from '../command.ts';
+import { readBundle } from '../../infer/bundle.ts';
+import { SELECTION_DEFAULTS } from '../../infer/selection.ts';
+import { readSelection } from '../../infer/selection-options.ts';
+import { TAG_DEFAULTS, type TagResult } from '../../infer/tagger.ts';
+import { createTagger } from '../../tagger.ts';
+import { choiceOption, defineCommand, flagReader, listOption, numberOption } from '../command.ts';
 import { CaptionFiles } from '../caption-files.ts';
 import { collectAll } from '../inputs.ts';
 import { resolveModel } from '../model-option.ts';
@@ -21,11 +23,11 @@ export const tagCommand = defineCommand({
     'character-threshold': { type: 'string', placeholder: '0–1', description: 'threshold for character tags' },
     'tag-threshold': { type: 'string', multiple: true, placeholder: 'tag=0–1', description: 'per-tag threshold, e.g. `hat=0.6` (repeatable)' },
     mcut: { type: 'boolean', description: 'MCut thresholds per category (general and character)' },
-    'character-floor': { type: 'string', placeholder: '0–1', description: 'lowest MCut threshold for characters', default: '0.15' },
+    'character-floor': { type: 'string', placeholder: '0–1', description: 'lowest MCut threshold for characters', default: String(SELECTION_DEFAULTS.characterFloor) },
     'top-k': { type: 'string', short: 'k', placeholder: 'n', description: 'keep at most n tags per image' },
     exclude: { type: 'string', short: 'x', multiple: true, placeholder: 'tags', description: 'drop tags: `long_hair`, `long hair`, `*_hair`, `/regex/i` (comma list, repeatable)' },
     include: { type: 'string', multiple: true, placeholder: 'tags', description: 'keep only these tags (same forms)' },
-    'batch-size': { type: 'string', short: 'b', placeholder: '1–4096', description: 'images per inference batch', default: '8' },
+    'batch-size': { type: 'string', short: 'b', placeholder: '1–4096', description: 'images per inference batch', default: String(TAG_DEFAULTS.batchSize) },
     recursive: { type: 'boolean', short: 'r', description: 'descend into sub-folders' },
     ext: { type: 'string', placeholder: 'list', description: `extensions taken from folders (default: ${IMAGE_EXTENSIONS.join(',')})` },
     format: { type: 'string', short: 'f', placeholder: FORMATS.join('|'), description: 'output format', default: 'table' },
@@ -54,29 +56,17 @@ export const tagCommand = defineCommand({
     if (positionals.length === 0) throw new TagbooruError('E_USAGE', 'give at least one image, folder, or - to read paths from stdin');
     const format = choiceOption('format', v.format, FORMATS) ?? 'table';
     const existing = choiceOption<ExistingCaptionPolicy>('existing', v.existing, EXISTING_POLICIES) ?? 'overwrite';
-    const batchSize = numberOption('batch-size', v['batch-size'], 1, 4096, true) ?? 8;
+    const batchSize = numberOption('batch-size', v['batch-size'], 1, 4096, true);
     const threads = numberOption('threads', v.threads, 1, 256, true);
-    const general = numberOption('general-threshold', v['general-threshold'], 0, 1);
-    const character = numberOption('character-threshold', v['character-threshold'], 0, 1);
-    const categoryThresholds = { ...(general !== undefined && { general }), ...(character !== undefined && { character }) };
-    const selection: SelectionOptions = {
-      threshold: numberOption('threshold', v.threshold, 0, 1),
-      categoryThresholds,
-      tagThresholds: tagValuesOption('tag-threshold', v['tag-threshold'], 0, 1),
-      mcut: v.mcut,
-      characterFloor: numberOption('character-floor', v['character-floor'], 0, 1),
-      topK: numberOption('top-k', v['top-k'], 1, 1_000_000, true),
-      exclude: patternOption('exclude', v.exclude),
-      include: patternOption('include', v.include),
-    };
     const extensions = listOption(v.ext ? [v.ext] : undefined)?.map((e) => e.replace(/^\./, '').toLowerCase()) ?? [...IMAGE_EXTENSIONS];
     // parsed with or without --save-txt: a bad value is refused either way
     const captionFiles = { caption: parseCaptionOptions(v, '--'), existing, extension: captionExtension(v['caption-extension'], extensions) };
     const captions = v['save-txt'] ? new CaptionFiles(captionFiles) : null;
 
-    const tagger = await createTagger(resolveModel(v.model, io.env), { threads });
+    const bundle = await readBundle(resolveModel(v.model, io.env));
+    const selection = readSelection(flagReader(v), bundle.manifest.tags);
+    const tagger = await createTagger(bundle, { threads });
     try {
-      expectKnownTags('--tag-threshold', Object.keys(selection.tagThresholds ?? {}), tagger.bundle.manifest.tags);
       const files = await collectAll(positionals, { recursive: v.recursive ?? false, extensions, stdin: io.stdin });
       const progress = createProgress(io, files.length);
       const writer = createWriter(format, io);

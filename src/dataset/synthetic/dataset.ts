@@ -7,7 +7,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { TrainingDatabase, imageRelativePath, maskRelativePath, writeTagFiles, type MaskRow, type PostRow } from '../../data/index.ts';
 import { TagbooruError, errorMessage, expectNumberInRange } from '../../errors.ts';
+import { defined } from '../../option-values.ts';
 import { STYLES } from './character.ts';
+import { SYNTHETIC_DEFAULTS } from './defaults.ts';
 import { RenderPool } from './pool.ts';
 import { produceImage, type ProducedImage } from './produce.ts';
 import { TAG_NAMES } from './tags.ts';
@@ -46,8 +48,6 @@ export interface SyntheticDatasetSummary {
   /** Images carrying each tag, in tags.txt order. */
   tagCounts: Record<string, number>;
 }
-
-const DEFAULTS = { size: 256, masks: true };
 
 /** The licences of the artwork, for the dataset's provenance and the README. */
 export const ARTWORK_CREDITS = Object.entries(STYLES).map(([name, style]) => ({
@@ -110,9 +110,9 @@ async function appendProvenance(dir: string, run: Record<string, unknown>): Prom
 }
 
 export async function makeSyntheticDataset(dir: string, options: SyntheticDatasetOptions): Promise<SyntheticDatasetSummary> {
-  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as SyntheticDatasetOptions;
+  const given = defined(options);
   const workers = given.workers ?? 0;
-  const o = { ...DEFAULTS, workers, concurrency: 4 * Math.max(1, workers), ...given } as Required<SyntheticDatasetOptions>;
+  const o = { ...SYNTHETIC_DEFAULTS, workers, concurrency: 4 * Math.max(1, workers), ...given } as Required<SyntheticDatasetOptions>;
   expectNumberInRange('count', o.count, 1, 100_000_000, true);
   expectNumberInRange('workers', o.workers, 0, 64, true);
   expectNumberInRange('seed', o.seed, 0, 2 ** 32 - 1, true);

@@ -1,7 +1,7 @@
 /** One image of a dataset, start to finish in memory: recipe → render → PNG bytes, md5 and mask PNGs. */
 import { md5Hex } from '../../data/paths.ts';
 import { encodeMaskPng } from './mask-png.ts';
-import { encodePng } from '../../image/svg.ts';
+import { toPng } from '../../image/encode.ts';
 import { imageRng, sampleScene, type SceneRecipe } from './recipe.ts';
 import { renderScene } from './render.ts';
 import type { SyntheticTag } from './tags.ts';
@@ -26,7 +26,7 @@ export interface ProducedImage {
 export async function produceImage({ seed, index, size, masks }: ProduceRequest): Promise<ProducedImage> {
   const recipe = sampleScene(imageRng(seed, index));
   const scene = await renderScene(recipe, { size });
-  const png = new Uint8Array(await encodePng(scene.rgb, size, size, 3));
+  const png = await toPng(scene.rgb, size, size, 3, { flat: true });
   return {
     index,
     png,

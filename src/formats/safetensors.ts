@@ -7,7 +7,6 @@
  */
 import { createHash } from 'node:crypto';
 import { TagbooruError } from '../errors.ts';
-import type { VariableSpec } from '../models/shapes.ts';
 
 export interface TensorEntry {
   readonly data: Float32Array;
@@ -41,8 +40,8 @@ export function encodeSafetensors(tensors: ReadonlyMap<string, TensorEntry>, met
   return out;
 }
 
-/** A model's variables as a bundle keeps them (weights.safetensors): every variable under its `<layer>/<variable>` key, with its shape. */
-export function encodeWeights(vars: readonly VariableSpec[], weights: ReadonlyMap<string, Float32Array>): Uint8Array {
+/** A model's variables (src/models/shapes.ts) as a bundle keeps them (weights.safetensors): every variable under its `<layer>/<variable>` key, with its shape. */
+export function encodeWeights(vars: readonly { readonly key: string; readonly shape: readonly number[] }[], weights: ReadonlyMap<string, Float32Array>): Uint8Array {
   const tensors = new Map<string, TensorEntry>();
   for (const v of vars) {
     const data = weights.get(v.key), n = v.shape.reduce((p, d) => p * d, 1);

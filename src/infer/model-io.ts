@@ -1,0 +1,18 @@
+/**
+ * How a bundle's model is fed and read: the input tensor's dims for its preprocessing, and its output as
+ * probabilities. Browser-safe (no Node imports), so the web UI's in-browser model can share it.
+ */
+import type { PreprocessSpec } from '../image/spec.ts';
+import type { BundleManifest } from './bundle.ts';
+
+/** The dims of `n` RGB images preprocessed as `spec` says: [n, 3, h, w] (NCHW) or [n, h, w, 3] (NHWC). */
+export function inputDims(spec: Pick<PreprocessSpec, 'width' | 'height' | 'layout'>, n: number): number[] {
+  const { width, height, layout } = spec;
+  return layout === 'NCHW' ? [n, 3, height, width] : [n, height, width, 3];
+}
+
+/** The model's output as probabilities, in place: a logits head gets its sigmoid, a sigmoid head is left as it is. */
+export function toProbabilities(scores: Float32Array, output: BundleManifest['output']): Float32Array {
+  if (output.activation === 'logits') for (let i = 0; i < scores.length; i++) scores[i] = 1 / (1 + Math.exp(-scores[i]!));
+  return scores;
+}
