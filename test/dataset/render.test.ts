@@ -135,7 +135,7 @@ describe('renderScene: tags follow what is drawn and seen', () => {
 
   test('bad options name themselves', async () => {
     await expect(renderScene(scene([adventurer()]), { size: 8 })).rejects.toThrow('Expected integer between 16 and 4096 for size but received 8 of type number');
-    await expect(renderScene(scene([adventurer(), adventurer(), adventurer(), adventurer()]), { size: S })).rejects.toThrow(/at most 3 characters/);
+    await expect(renderScene(scene(Array.from({ length: 9 }, () => adventurer())), { size: S })).rejects.toThrow(/at most 8 characters/);
   });
 });
 

@@ -2,7 +2,7 @@
 import { adventurer, lorelei } from '@dicebear/collection';
 import { describe, expect, test } from 'vitest';
 import { BACKGROUND_TAGS } from '../../src/dataset/synthetic/background.ts';
-import { characterParts, createCharacterAvatar, type StyleName } from '../../src/dataset/synthetic/character.ts';
+import { characterParts, createCharacterAvatar } from '../../src/dataset/synthetic/character.ts';
 import { HAIR_COLOURS, SKIN_COLOURS } from '../../src/dataset/synthetic/palette.ts';
 import { renderSvg } from '../../src/image/svg.ts';
 import { imageRng, sampleScene } from '../../src/dataset/synthetic/recipe.ts';
@@ -21,7 +21,7 @@ const BASE = {
 const NO_HAIR = { lorelei: { hairColor: ['transparent'] }, adventurer: { hairProbability: 0 } } as const;
 
 /** Render avatars side by side in one pass; returns each as RGBA. */
-async function avatars(style: StyleName, list: Record<string, unknown>[], s: number): Promise<Uint8Array[]> {
+async function avatars(style: 'lorelei' | 'adventurer', list: Record<string, unknown>[], s: number): Promise<Uint8Array[]> {
   const body = list.map((o, i) => createCharacterAvatar(style, { ...BASE[style], ...o } as never).svg.replace(/^<svg /, `<svg x="${i * s}" y="0" width="${s}" height="${s}" `)).join('');
   const w = s * list.length;
   const { data } = await renderSvg(`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${s}">${body}</svg>`, w, s);
@@ -41,7 +41,7 @@ function changed(a: Uint8Array, b: Uint8Array): Uint8Array {
 }
 
 const count = (m: Uint8Array) => m.reduce((a, v) => a + v, 0);
-const labelled = (style: StyleName) => Object.entries(TABLES[style].hair).filter(([, l]) => l !== null) as [string, T.HairLength][];
+const labelled = (style: 'lorelei' | 'adventurer') => Object.entries(TABLES[style].hair).filter(([, l]) => l !== null) as [string, T.HairLength][];
 
 describe('the tables label every variant DiceBear draws', () => {
   test.each(['lorelei', 'adventurer'] as const)('%s', (style) => {
