@@ -1,6 +1,6 @@
 /**
  * Every choice behind one image, flat enough to slice a test set by (`metrics --by style`): stored per
- * post in `tagbooru_choices` (docs/datasets.md § Generator choices).
+ * post in `tagbooru_choices` (docs/generator.md).
  */
 import type { StyleName } from './character.ts';
 import type { Corruption, Rendering } from './settings.ts';

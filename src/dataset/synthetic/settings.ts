@@ -62,7 +62,7 @@ const every = (p: number) => Object.fromEntries(Object.entries(CORRUPTION_RANGES
 
 /**
  * `wide` widens every habit at once (for training); each `shifted-*` set changes one habit of the default
- * generator that its training set never saw (for held-out sets, docs/robustness.md).
+ * generator that its training set never saw (for held-out sets, docs/generator.md).
  */
 export const PRESETS = {
   default: {},
