@@ -48,6 +48,13 @@ describe('make-dataset synthetic with generator settings', () => {
     expect(dump(again.database)).toEqual(rows.slice(0, 3));
   });
 
+  test('Danbooru\'s 6+others has its mask file like every tag', async () => {
+    const s = await makeSyntheticDataset(path.join(dir, 'crowd'), { count: 1, seed: 1, size: SIZE, settings: { layout: 'free', characters: [8, 8], faceSize: [0.2, 0.25] } });
+    const [row] = dump(s.database);
+    expect(row!.post!.tag_string.split(' ')).toContain('6+others');
+    expect(row!.masks).toContain('6+others');
+  });
+
   test('the choices are queryable in SQL, so a test set can be sliced', async () => {
     const s = await makeSyntheticDataset(path.join(dir, 'mono'), { count: 4, seed: 2, size: SIZE, preset: 'shifted-monochrome', masks: false });
     const db = openSqlite(s.database, { readonly: true });
