@@ -1,8 +1,7 @@
 /** `make-dataset synthetic`'s generator flags → settings overrides (settings.ts), each checked with its range. */
 import { invalidOption } from '../../errors.ts';
 import { parseNumber } from '../../option-values.ts';
-import { STYLE_NAMES, type StyleName } from '../../dataset/synthetic/character.ts';
-import { CORRUPTIONS, CORRUPTION_RANGES, MAX_CHARACTERS, RENDERINGS, type GeneratorSettings } from '../../dataset/synthetic/settings.ts';
+import { CORRUPTIONS, CORRUPTION_RANGES, MAX_CHARACTERS, RENDERINGS, STYLE_NAMES, type GeneratorSettings, type StyleName } from '../../dataset/synthetic/settings.ts';
 import { choiceOption, listOption, tagValuesOption } from '../command.ts';
 
 export interface GeneratorFlags {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { TagbooruError } from '../../errors.ts';
-import { PRESETS } from '../../dataset/synthetic/settings.ts';
+import { CORRUPTIONS, MAX_CHARACTERS, PRESETS, RENDERINGS, STYLE_NAMES } from '../../dataset/synthetic/settings.ts';
 import { SYNTHETIC_TAGS, WIDER_TAGS } from '../../dataset/synthetic/tags.ts';
 import { choiceOption, defineCommand, numberOption } from '../command.ts';
 import { generatorOverrides } from './_generator-flags.ts';
@@ -20,14 +20,14 @@ export const makeDatasetCommand = defineCommand({
     concurrency: { type: 'string', placeholder: 'n', description: 'images in flight at once (default: 4 per worker)' },
     'no-masks': { type: 'boolean', description: 'skip writing mask PNGs (tags still only name visible parts)' },
     preset: { type: 'string', placeholder: 'name', description: `generator settings: ${Object.keys(PRESETS).join(', ')}`, default: 'default' },
-    styles: { type: 'string', multiple: true, placeholder: 'a,b', description: 'DiceBear styles drawn: lorelei, adventurer, micah' },
-    characters: { type: 'string', placeholder: '1-8', description: 'characters per image, a number or a range (a free layout)' },
+    styles: { type: 'string', multiple: true, placeholder: 'a,b', description: `DiceBear styles drawn: ${STYLE_NAMES.join(', ')}` },
+    characters: { type: 'string', placeholder: `1-${MAX_CHARACTERS}`, description: 'characters per image, a number or a range (a free layout)' },
     'face-size': { type: 'string', placeholder: '0.02-1', description: 'character side as a fraction of the image side (a free layout)' },
     crop: { type: 'boolean', description: 'let characters stand partly outside the frame (a free layout)' },
-    rendering: { type: 'string', multiple: true, placeholder: 'kind=weight', description: 'colour, greyscale, monochrome, lineart weights, e.g. `colour=3,greyscale=1`' },
+    rendering: { type: 'string', multiple: true, placeholder: 'kind=weight', description: `${RENDERINGS.join(', ')} weights, e.g. \`colour=3,greyscale=1\`` },
     colours: { type: 'string', placeholder: 'palette|wide', description: 'hair and skin from fixed shades or from wide colour bands' },
     ambiguous: { type: 'string', placeholder: 'avoid|unknown', description: 'wide colours near a band edge: draw again, or record their tags as unknown' },
-    corruptions: { type: 'string', multiple: true, placeholder: 'kind=p', description: 'blur, noise, jpeg, scan, downscale probabilities, e.g. `jpeg=0.3,blur=0.1`' },
+    corruptions: { type: 'string', multiple: true, placeholder: 'kind=p', description: `${CORRUPTIONS.join(', ')} probabilities, e.g. \`jpeg=0.3,blur=0.1\`` },
   },
   details: [
     'Writes <dir>/dataset.sqlite (DeepDanbooru\'s posts table, ids from --start-id), <dir>/images/<md5[0:2]>/<md5>.png,',

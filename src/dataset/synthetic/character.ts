@@ -12,11 +12,11 @@ import {
   ADVENTURER_EARRINGS, ADVENTURER_EYES, ADVENTURER_FEATURES, ADVENTURER_GLASSES, ADVENTURER_HAIR, ADVENTURER_MOUTH,
   LORELEI_EARRINGS, LORELEI_EYES, LORELEI_GLASSES, LORELEI_HAIR, LORELEI_MOUTH,
 } from './styles.ts';
+import type { StyleName } from './settings.ts';
 import type { SyntheticTag } from './tags.ts';
 
-export const STYLES = { lorelei, adventurer, micah } as const;
-export type StyleName = keyof typeof STYLES;
-export const STYLE_NAMES = Object.keys(STYLES) as StyleName[];
+export const STYLES = { lorelei, adventurer, micah } as const satisfies Record<StyleName, unknown>;
+export type { StyleName };
 
 /** Explicit DiceBear options: one value per component list, every probability 0 or 100. */
 export type AvatarOptions = Record<string, string[] | number | boolean | string>;

@@ -3,7 +3,10 @@
  * (same seed, same images and tags); the presets widen one habit each, or all of them (`wide`).
  */
 import { TagbooruError } from '../../errors.ts';
-import type { StyleName } from './character.ts';
+
+/** The DiceBear styles with tag tables (character.ts draws them): here, so the CLI lists them without loading DiceBear. */
+export const STYLE_NAMES = ['lorelei', 'adventurer', 'micah'] as const;
+export type StyleName = (typeof STYLE_NAMES)[number];
 
 export const RENDERINGS = ['colour', 'greyscale', 'monochrome', 'lineart'] as const;
 export type Rendering = (typeof RENDERINGS)[number];
