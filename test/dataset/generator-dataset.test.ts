@@ -106,6 +106,7 @@ describe('tagbooru make-dataset generator flags', () => {
     [['--rendering', 'sepia=1'], 'Expected names from colour, greyscale, monochrome, lineart for --rendering but received "sepia"'],
     [['--corruptions', 'jpeg=2'], 'for --corruptions jpeg but received "2"'],
     [['--colours', 'rainbow'], 'Expected one of palette, wide for --colours'],
+    [['--rendering', 'colour=0'], 'Expected some rendering weight above 0'],
   ])('%j fails with a usage error', async (flags, message) => {
     const r = await cli(['make-dataset', 'synthetic', path.join(dir, 'bad'), '--count', '1', '--seed', '1', ...flags]);
     expect(r.stderr).toContain(message);

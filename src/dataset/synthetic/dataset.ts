@@ -11,7 +11,7 @@ import { TagbooruError, errorMessage, expectNumberInRange } from '../../errors.t
 import { STYLES, type StyleName } from './character.ts';
 import { RenderPool } from './pool.ts';
 import { produceImage, type ProducedImage } from './produce.ts';
-import { DEFAULT_SETTINGS, isDefault, presetSettings, type GeneratorSettings } from './settings.ts';
+import { DEFAULT_SETTINGS, checkSettings, isDefault, presetSettings, type GeneratorSettings } from './settings.ts';
 import { ALL_TAG_NAMES, TAG_NAMES } from './tags.ts';
 
 export const GENERATOR = 'tagbooru-synthetic';
@@ -142,7 +142,7 @@ export async function makeSyntheticDataset(dir: string, options: SyntheticDatase
   expectNumberInRange('seed', o.seed, 0, 2 ** 32 - 1, true);
   expectNumberInRange('size', o.size, 32, 2048, true);
   expectNumberInRange('concurrency', o.concurrency, 1, 256, true);
-  const settings: GeneratorSettings = { ...presetSettings(o.preset), ...given.settings };
+  const settings = checkSettings({ ...presetSettings(o.preset), ...given.settings });
   const plain = isDefault(settings);
   const started = performance.now();
   const database = path.join(dir, DATABASE_FILE);

@@ -2,7 +2,7 @@
  * What the generator draws, as data: the default settings draw exactly what generator version 2 drew
  * (same seed, same images and tags); the presets widen one habit each, or all of them (`wide`).
  */
-import { TagbooruError } from '../../errors.ts';
+import { TagbooruError, expectNumberInRange } from '../../errors.ts';
 
 /** The DiceBear styles with tag tables (character.ts draws them): here, so the CLI lists them without loading DiceBear. */
 export const STYLE_NAMES = ['lorelei', 'adventurer', 'micah'] as const;
@@ -86,6 +86,21 @@ export type PresetName = keyof typeof PRESETS;
 export function presetSettings(name: string): GeneratorSettings {
   if (!(name in PRESETS)) throw new TagbooruError('E_USAGE', `Unknown preset "${name}". Known: ${Object.keys(PRESETS).join(', ')}`);
   return { ...DEFAULT_SETTINGS, ...(PRESETS[name as PresetName] as Partial<GeneratorSettings>) };
+}
+
+/** Settings from a library caller are checked once, at the boundary, with the range each value may take. */
+export function checkSettings(s: GeneratorSettings): GeneratorSettings {
+  if (s.styles.length === 0 || s.styles.some((st) => !(STYLE_NAMES as readonly string[]).includes(st))) {
+    throw new TagbooruError('E_USAGE', `Expected styles from ${STYLE_NAMES.join(', ')} but received ${JSON.stringify(s.styles)}`);
+  }
+  s.characters.forEach((n) => expectNumberInRange('characters', n, 1, MAX_CHARACTERS, true));
+  s.faceSize.forEach((f) => expectNumberInRange('faceSize', f, 0.02, 1));
+  if (s.characters[0] > s.characters[1] || s.faceSize[0] > s.faceSize[1]) throw new TagbooruError('E_USAGE', 'Expected characters and faceSize as [low, high] ranges');
+  const weights = Object.values(s.rendering);
+  weights.forEach((w) => expectNumberInRange('rendering weight', w, 0, 1000));
+  if (!weights.some((w) => w > 0)) throw new TagbooruError('E_USAGE', `Expected some rendering weight above 0 (${RENDERINGS.join(', ')}) but received ${JSON.stringify(s.rendering)}`);
+  for (const c of Object.values(s.corruptions)) expectNumberInRange('corruption probability', c.p, 0, 1);
+  return s;
 }
 
 /** Whether these settings draw what generator version 2 drew (tags.txt, recipes and rng stream included). */
