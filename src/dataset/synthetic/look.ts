@@ -45,7 +45,9 @@ export function sampleLook(rng: Rng, s: GeneratorSettings): Look | undefined {
   return { rendering, ...(ink && { ink }), corruptions, seed: rng.nextUint32() };
 }
 
-const luma = (rgb: Uint8Array, i: number) => 0.299 * rgb[i]! + 0.587 * rgb[i + 1]! + 0.114 * rgb[i + 2]!;
+/** Rec. 601 luminance weights: how every rendering without colour draws grey, and how render.ts measures what it still shows. */
+export const LUMA = [0.299, 0.587, 0.114] as const;
+const luma = (rgb: Uint8Array, i: number) => LUMA[0] * rgb[i]! + LUMA[1] * rgb[i + 1]! + LUMA[2] * rgb[i + 2]!;
 
 /** Lines where the luminance changes fast (Sobel), dark on white. */
 function lineArt(rgb: Uint8Array, size: number): Float32Array {

@@ -10,7 +10,7 @@ import {
   type CharacterRecipe, type Part, type PartName, type PixelBox,
 } from './character.ts';
 import { footprintBox, partFootprint } from './footprint.ts';
-import { RENDERING_TAGS, applyLook } from './look.ts';
+import { LUMA, RENDERING_TAGS, applyLook } from './look.ts';
 import { MaskBuilder } from './mask-builder.ts';
 import type { SceneRecipe } from './recipe.ts';
 import { MAX_CHARACTERS } from './settings.ts';
@@ -123,8 +123,6 @@ async function characterTiles(c: CharacterRecipe, size: number, footprints: bool
 }
 
 const area = (b: PixelBox) => (b.x1 - b.x0) * (b.y1 - b.y0);
-// Rec. 601, as look.ts draws grey
-const LUMA = [0.299, 0.587, 0.114] as const;
 
 /**
  * The box pixels (index y·width + x) of `region` where the picture over `below` (the image so far,
