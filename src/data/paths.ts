@@ -32,7 +32,7 @@ export function imagePath(databasePath: string, md5: string, ext: string): strin
 /** `masks/ab/abcdef…/<tag>.png`: a ground-truth mask of one tag in one image (tagbooru's addition). */
 export function maskRelativePath(md5: string, tag: string): string {
   if (!MD5.test(md5)) throw new TagbooruError('E_USAGE', `Expected a 32-digit lower-case hex md5 for a mask path but received "${md5}"`);
-  if (!/^[\w().:-]+$/.test(tag) || tag.includes('..')) throw new TagbooruError('E_USAGE', `Expected a file-name-safe tag for a mask path but received "${tag}"`);
+  if (!/^[\w().:+-]+$/.test(tag) || tag.includes('..')) throw new TagbooruError('E_USAGE', `Expected a file-name-safe tag for a mask path but received "${tag}"`);
   return path.join('masks', md5.slice(0, 2), md5, `${tag.replaceAll(':', '_')}.png`);
 }
 

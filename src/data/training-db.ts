@@ -57,6 +57,8 @@ const TAGBOORU_DDL = [
   `CREATE TABLE IF NOT EXISTS tagbooru_masks (post_id INTEGER NOT NULL, tag TEXT NOT NULL, pixels INTEGER NOT NULL,
      x0 INTEGER NOT NULL, y0 INTEGER NOT NULL, x1 INTEGER NOT NULL, y1 INTEGER NOT NULL, PRIMARY KEY (post_id, tag))`,
   'CREATE TABLE IF NOT EXISTS tagbooru_recipes (post_id INTEGER NOT NULL PRIMARY KEY, recipe TEXT NOT NULL)',
+  // NOTE: unknown_tags is space-separated like tag_string: tags neither positive nor negative (a loss mask's 0)
+  'CREATE TABLE IF NOT EXISTS tagbooru_choices (post_id INTEGER NOT NULL PRIMARY KEY, choices TEXT NOT NULL, unknown_tags TEXT NOT NULL)',
 ];
 
 const TRAINABLE_SQL = "(file_ext = 'png' OR file_ext = 'jpg' OR file_ext = 'jpeg')";
@@ -194,6 +196,21 @@ export class TrainingDatabase {
     if (!this.hasTable('tagbooru_recipes')) return undefined;
     const row = this.db.prepare('SELECT recipe FROM tagbooru_recipes WHERE post_id = ?').get(postId) as { recipe: string } | undefined;
     return row === undefined ? undefined : JSON.parse(row.recipe);
+  }
+
+  /** What a generator chose for each post (a flat JSON document to slice by) and the tags it could not tell. */
+  insertChoices(rows: readonly { postId: number; choices: unknown; unknownTags: readonly string[] }[]): void {
+    this.ensureTagbooruTables();
+    const insert = this.db.prepare('INSERT INTO tagbooru_choices (post_id, choices, unknown_tags) VALUES (?, ?, ?)');
+    this.transaction(() => {
+      for (const r of rows) insert.run(r.postId, JSON.stringify(r.choices), [...r.unknownTags].sort().join(' '));
+    });
+  }
+
+  choices(postId: number): { choices: unknown; unknownTags: string[] } | undefined {
+    if (!this.hasTable('tagbooru_choices')) return undefined;
+    const row = this.db.prepare('SELECT choices, unknown_tags FROM tagbooru_choices WHERE post_id = ?').get(postId) as { choices: string; unknown_tags: string } | undefined;
+    return row === undefined ? undefined : { choices: JSON.parse(row.choices), unknownTags: row.unknown_tags.split(' ').filter(Boolean) };
   }
 
   /** Run `fn` in one transaction: all of its writes land or none do. */

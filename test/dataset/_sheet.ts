@@ -1,14 +1,13 @@
 /**
  * A contact sheet of every variant of one DiceBear component, each labelled with its name: how the
- * tables in src/dataset/synthetic/styles.ts were made, by looking.
+ * tables in src/dataset/synthetic/styles.ts and styles-micah.ts were made, by looking.
  *
- *   node --import tsx test/dataset/_sheet.ts <lorelei|adventurer> <component> <out.png> [viewBox] [options JSON]
+ *   node --import tsx test/dataset/_sheet.ts <lorelei|adventurer|micah> <component> <out.png> [viewBox] [options JSON]
  *
  * e.g. `… adventurer mouth mouths.png "220 350 330 230"` crops to the mouths.
  */
 import fs from 'node:fs/promises';
-import { adventurer, lorelei } from '@dicebear/collection';
-import { createCharacterAvatar, type AvatarOptions, type StyleName } from '../../src/dataset/synthetic/character.ts';
+import { createCharacterAvatar, STYLES, type AvatarOptions, type StyleName } from '../../src/dataset/synthetic/character.ts';
 import { toPng } from '../../src/image/encode.ts';
 import { renderSvg } from '../../src/image/svg.ts';
 
@@ -17,11 +16,13 @@ const BASE: Record<StyleName, AvatarOptions> = {
     glassesProbability: 0, earringsProbability: 0, frecklesProbability: 0, beardProbability: 0, hairAccessoriesProbability: 0 },
   adventurer: { hair: ['short04'], hairColor: ['6a4e35'], skinColor: ['f2d3b1'], base: ['default'], eyes: ['variant01'], eyebrows: ['variant01'], mouth: ['variant02'],
     hairProbability: 100, glassesProbability: 0, earringsProbability: 0, featuresProbability: 0 },
+  micah: { hair: ['fonze'], hairColor: ['6a4e35'], baseColor: ['f9c9b6'], eyes: ['eyes'], mouth: ['smile'], hairProbability: 100, glassesProbability: 0, glassesColor: ['000000'],
+    earringsProbability: 0, facialHairProbability: 0 },
 };
 
 const [style, component, out, viewBox, extra] = process.argv.slice(2) as [StyleName, string, string, string?, string?];
-if (!(style in BASE) || !component || !out) throw new Error('usage: _sheet.ts <lorelei|adventurer> <component> <out.png> [viewBox] [options JSON]');
-const schema = (style === 'lorelei' ? lorelei.schema : adventurer.schema).properties as Record<string, { default?: string[] }>;
+if (!(style in BASE) || !component || !out) throw new Error('usage: _sheet.ts <lorelei|adventurer|micah> <component> <out.png> [viewBox] [options JSON]');
+const schema = STYLES[style].schema.properties as Record<string, { default?: string[] }>;
 const variants = [...(schema[component]?.default ?? [])].sort();
 const cell = 200, cols = 8, rows = Math.ceil(variants.length / cols);
 const body = variants.map((v, i) => {

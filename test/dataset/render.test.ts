@@ -4,34 +4,9 @@ import { createCharacterAvatar, placedSvg, settleOptions, type CharacterRecipe }
 import { renderSvg } from '../../src/image/svg.ts';
 import { renderScene, type RenderedScene, type TagMask } from '../../src/dataset/synthetic/render.ts';
 import { imageRng, sampleScene, type SceneRecipe } from '../../src/dataset/synthetic/recipe.ts';
+import { adventurer, lorelei } from './_characters.ts';
 
 const S = 128;
-
-function adventurer(options: Record<string, unknown> = {}, place: Partial<CharacterRecipe> = {}): CharacterRecipe {
-  return {
-    style: 'adventurer',
-    options: {
-      base: ['default'], hair: ['short04'], hairColor: ['5b3a1e'], skinColor: ['f2d3b1'], eyes: ['variant01'], eyebrows: ['variant01'],
-      mouth: ['variant02'], features: ['blush'], featuresProbability: 0, glasses: ['variant02'], glassesProbability: 0,
-      earrings: ['variant02'], earringsProbability: 0, hairProbability: 100, ...options,
-    },
-    x: 0.5, y: 0.5, size: 1, rotation: 0, flip: false, ...place,
-  };
-}
-
-function lorelei(options: Record<string, unknown> = {}, place: Partial<CharacterRecipe> = {}): CharacterRecipe {
-  const ink = ['000000'];
-  return {
-    style: 'lorelei',
-    options: {
-      hair: ['variant15'], hairColor: ['2f63d6'], skinColor: ['f2d3b1'], head: ['variant01'], eyes: ['variant04'], eyebrows: ['variant01'], nose: ['variant01'],
-      mouth: ['happy01'], glasses: ['variant01'], glassesProbability: 0, earrings: ['variant01'], earringsProbability: 0, beard: ['variant01'], beardProbability: 0,
-      freckles: ['variant01'], frecklesProbability: 0, hairAccessories: ['flowers'], hairAccessoriesProbability: 0, hairAccessoriesColor: ['e85d9c'],
-      earringsColor: ink, eyebrowsColor: ink, eyesColor: ink, frecklesColor: ink, glassesColor: ink, mouthColor: ink, noseColor: ink, ...options,
-    },
-    x: 0.5, y: 0.5, size: 1, rotation: 0, flip: false, ...place,
-  };
-}
 
 const white: BackgroundRecipe = { kind: 'white' };
 const scene = (characters: CharacterRecipe[], background: BackgroundRecipe = white): SceneRecipe => ({ background, characters });
@@ -135,7 +110,7 @@ describe('renderScene: tags follow what is drawn and seen', () => {
 
   test('bad options name themselves', async () => {
     await expect(renderScene(scene([adventurer()]), { size: 8 })).rejects.toThrow('Expected integer between 16 and 4096 for size but received 8 of type number');
-    await expect(renderScene(scene([adventurer(), adventurer(), adventurer(), adventurer()]), { size: S })).rejects.toThrow(/at most 3 characters/);
+    await expect(renderScene(scene(Array.from({ length: 9 }, () => adventurer())), { size: S })).rejects.toThrow(/at most 8 characters/);
   });
 });
 

@@ -1,22 +1,25 @@
 /** The data tables checked against measurements of DiceBear's drawings, and the tag set against sampling. */
-import { adventurer, lorelei } from '@dicebear/collection';
+import { adventurer, lorelei, micah } from '@dicebear/collection';
 import { describe, expect, test } from 'vitest';
 import { BACKGROUND_TAGS } from '../../src/dataset/synthetic/background.ts';
 import { characterParts, createCharacterAvatar, type StyleName } from '../../src/dataset/synthetic/character.ts';
 import { HAIR_COLOURS, SKIN_COLOURS } from '../../src/dataset/synthetic/palette.ts';
 import { renderSvg } from '../../src/image/svg.ts';
 import { imageRng, sampleScene } from '../../src/dataset/synthetic/recipe.ts';
+import * as M from '../../src/dataset/synthetic/styles-micah.ts';
 import * as T from '../../src/dataset/synthetic/styles.ts';
 import { TAG_NAMES } from '../../src/dataset/synthetic/tags.ts';
 
 const TABLES = {
   lorelei: { hair: T.LORELEI_HAIR, eyes: T.LORELEI_EYES, mouth: T.LORELEI_MOUTH, glasses: T.LORELEI_GLASSES, earrings: T.LORELEI_EARRINGS },
   adventurer: { hair: T.ADVENTURER_HAIR, eyes: T.ADVENTURER_EYES, mouth: T.ADVENTURER_MOUTH, glasses: T.ADVENTURER_GLASSES, earrings: T.ADVENTURER_EARRINGS, features: T.ADVENTURER_FEATURES },
+  micah: { hair: M.MICAH_HAIR, mouth: M.MICAH_MOUTH, glasses: M.MICAH_GLASSES, earrings: M.MICAH_EARRINGS, facialHair: M.MICAH_FACIAL_HAIR },
 } as const;
 
 const BASE = {
   lorelei: { skinColor: ['f2d3b1'], hairColor: ['6f4a2a'], head: ['variant01'], eyebrows: ['variant01'], nose: ['variant01'], eyes: ['variant04'], mouth: ['happy01'], glassesProbability: 0, earringsProbability: 0, frecklesProbability: 0, beardProbability: 0, hairAccessoriesProbability: 0 },
   adventurer: { skinColor: ['f2d3b1'], hairColor: ['6f4a2a'], base: ['default'], eyebrows: ['variant01'], eyes: ['variant01'], mouth: ['variant02'], glassesProbability: 0, earringsProbability: 0, featuresProbability: 0, hairProbability: 100 },
+  micah: { baseColor: ['f9c9b6'], hairColor: ['6f4a2a'], base: ['standard'], eyebrows: ['up'], eyes: ['eyes'], mouth: ['smile'], shirtColor: ['ffffff'], glassesProbability: 0, earringsProbability: 0, facialHairProbability: 0, hairProbability: 100 },
 } as const;
 const NO_HAIR = { lorelei: { hairColor: ['transparent'] }, adventurer: { hairProbability: 0 } } as const;
 
@@ -44,8 +47,8 @@ const count = (m: Uint8Array) => m.reduce((a, v) => a + v, 0);
 const labelled = (style: StyleName) => Object.entries(TABLES[style].hair).filter(([, l]) => l !== null) as [string, T.HairLength][];
 
 describe('the tables label every variant DiceBear draws', () => {
-  test.each(['lorelei', 'adventurer'] as const)('%s', (style) => {
-    const schema = (style === 'lorelei' ? lorelei.schema : adventurer.schema).properties as Record<string, { default?: string[] }>;
+  test.each(['lorelei', 'adventurer', 'micah'] as const)('%s', (style) => {
+    const schema = { lorelei, adventurer, micah }[style].schema.properties as Record<string, { default?: string[] }>;
     for (const [component, table] of Object.entries(TABLES[style] as Record<string, object>)) {
       expect(Object.keys(table).sort(), `${style} ${component}`).toEqual([...schema[component]!.default!].sort());
     }
@@ -53,7 +56,7 @@ describe('the tables label every variant DiceBear draws', () => {
 });
 
 describe('hair length follows the measured rule', () => {
-  test.each(['lorelei', 'adventurer'] as const)('%s: long_hair has >= 11%% of its hair below the mouth line, short_hair <= 6%%', async (style) => {
+  test.each(['lorelei', 'adventurer', 'micah'] as const)('%s: long_hair has >= 11%% of its hair below the mouth line, short_hair <= 6%%', async (style) => {
     const S = 256;
     const measured = await Promise.all(labelled(style).map(async ([hair, label]) => {
       const [red, green, noMouth] = await avatars(style, [{ hair: [hair], hairColor: ['ff0000'] }, { hair: [hair], hairColor: ['00ff00'] }, { hair: [hair], hairColor: ['ff0000'], mouth: [] }], S);

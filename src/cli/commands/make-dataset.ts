@@ -1,15 +1,17 @@
 import path from 'node:path';
 import { TagbooruError } from '../../errors.ts';
 import { SYNTHETIC_DEFAULTS } from '../../dataset/synthetic/defaults.ts';
-import { SYNTHETIC_TAGS } from '../../dataset/synthetic/tags.ts';
-import { defineCommand, numberOption } from '../command.ts';
+import { CORRUPTIONS, MAX_CHARACTERS, PRESETS, RENDERINGS, STYLE_NAMES } from '../../dataset/synthetic/settings.ts';
+import { SYNTHETIC_TAGS, WIDER_TAGS } from '../../dataset/synthetic/tags.ts';
+import { choiceOption, defineCommand, numberOption } from '../command.ts';
+import { generatorOverrides } from './_generator-flags.ts';
 import { createProgress } from '../progress.ts';
 
 const KINDS = ['synthetic'] as const;
 
 export const makeDatasetCommand = defineCommand({
   name: 'make-dataset',
-  usage: `make-dataset synthetic <dir> --count <N> --seed <S> [--size ${SYNTHETIC_DEFAULTS.size}] [--start-id <id>]`,
+  usage: `make-dataset synthetic <dir> --count <N> --seed <S> [--size ${SYNTHETIC_DEFAULTS.size}] [--start-id <id>] [--preset <name>] [generator flags]`,
   options: {
     count: { type: 'string', short: 'n', placeholder: 'N', description: 'number of images' },
     seed: { type: 'string', placeholder: '0–4294967295', description: 'random seed: the same seed draws the same images' },
@@ -18,14 +20,26 @@ export const makeDatasetCommand = defineCommand({
     workers: { type: 'string', placeholder: 'n', description: 'render worker threads, worth it beyond 2 cores (default: 0, render on the main thread)' },
     concurrency: { type: 'string', placeholder: 'n', description: 'images in flight at once (default: 4 per worker)' },
     'no-masks': { type: 'boolean', description: 'skip writing mask PNGs (tags still only name visible parts)' },
+    preset: { type: 'string', placeholder: 'name', description: `generator settings: ${Object.keys(PRESETS).join(', ')}`, default: 'default' },
+    styles: { type: 'string', multiple: true, placeholder: 'a,b', description: `DiceBear styles drawn: ${STYLE_NAMES.join(', ')}` },
+    characters: { type: 'string', placeholder: `1-${MAX_CHARACTERS}`, description: 'characters per image, a number or a range (a free layout)' },
+    'face-size': { type: 'string', placeholder: '0.02-1', description: 'character side as a fraction of the image side (a free layout)' },
+    crop: { type: 'boolean', description: 'let characters stand partly outside the frame (a free layout)' },
+    rendering: { type: 'string', multiple: true, placeholder: 'kind=weight', description: `${RENDERINGS.join(', ')} weights, e.g. \`colour=3,greyscale=1\`` },
+    colours: { type: 'string', placeholder: 'palette|wide', description: 'hair and skin from fixed shades or from wide colour bands' },
+    ambiguous: { type: 'string', placeholder: 'avoid|unknown', description: 'wide colours near a band edge: draw again, or record their tags as unknown' },
+    corruptions: { type: 'string', multiple: true, placeholder: 'kind=p', description: `${CORRUPTIONS.join(', ')} probabilities, e.g. \`jpeg=0.3,blur=0.1\`` },
   },
   details: [
     'Writes <dir>/dataset.sqlite (DeepDanbooru\'s posts table, ids from --start-id), <dir>/images/<md5[0:2]>/<md5>.png,',
     '<dir>/masks/<md5[0:2]>/<md5>/<tag>.png, tags.txt, categories.json and provenance.json. Appending to an existing',
     'dataset is allowed when the ids are free. Held-out splits: use another --seed (and ids that do not overlap).',
+    'Each image\'s generator choices and unknown tags go to the tagbooru_choices table; LICENSES credits every style drawn.',
+    'The default preset draws what generator version 2 drew; generator flags override the preset\'s settings.',
     '',
     `Tags (${SYNTHETIC_TAGS.length}): ${SYNTHETIC_TAGS.map((t) => t.tag).join(' ')}`,
-    'Artwork: lorelei (CC0 1.0) and adventurer (CC BY 4.0) by Lisa Wischofsky, via DiceBear.',
+    `Wider settings add: ${WIDER_TAGS.map((t) => t.tag).join(' ')}`,
+    'Artwork: lorelei (CC0 1.0) and adventurer (CC BY 4.0) by Lisa Wischofsky, micah (CC BY 4.0) by Micah Lanier, via DiceBear.',
   ].join('\n'),
 
   async run({ values: v, positionals }, io) {
@@ -50,6 +64,8 @@ export const makeDatasetCommand = defineCommand({
       workers: numberOption('workers', v.workers, 0, 64, true),
       concurrency: numberOption('concurrency', v.concurrency, 1, 256, true),
       masks: !v['no-masks'],
+      preset: choiceOption('preset', v.preset, Object.keys(PRESETS)),
+      settings: generatorOverrides(v),
       onProgress: (done) => progress.update(done),
     });
     progress.finish();

@@ -3,17 +3,20 @@
  * (from `toJson().extra`) with their tags, and its SVG placed in the scene.
  */
 import { createAvatar, type Style } from '@dicebear/core';
-import { adventurer, lorelei } from '@dicebear/collection';
+import { adventurer, lorelei, micah } from '@dicebear/collection';
 import { TagbooruError } from '../../errors.ts';
+import { classifyHair, classifySkin } from './colour-bands.ts';
 import { hairColourTag, isDarkSkin } from './palette.ts';
+import { MICAH_EARRINGS, MICAH_FACIAL_HAIR, MICAH_GLASSES, MICAH_HAIR, MICAH_MOUTH } from './styles-micah.ts';
 import {
   ADVENTURER_EARRINGS, ADVENTURER_EYES, ADVENTURER_FEATURES, ADVENTURER_GLASSES, ADVENTURER_HAIR, ADVENTURER_MOUTH,
   LORELEI_EARRINGS, LORELEI_EYES, LORELEI_GLASSES, LORELEI_HAIR, LORELEI_MOUTH,
 } from './styles.ts';
+import type { StyleName } from './settings.ts';
 import type { SyntheticTag } from './tags.ts';
 
-export const STYLES = { lorelei, adventurer } as const;
-export type StyleName = keyof typeof STYLES;
+export const STYLES = { lorelei, adventurer, micah } as const satisfies Record<StyleName, unknown>;
+export type { StyleName };
 
 /** Explicit DiceBear options: one value per component list, every probability 0 or 100. */
 export type AvatarOptions = Record<string, string[] | number | boolean | string>;
@@ -36,6 +39,8 @@ export interface Part {
   name: PartName;
   tags: SyntheticTag[];
   without: AvatarOptions;
+  /** Tags this part may show but cannot be told (a colour near a band edge): neither positive nor negative. */
+  unknown?: SyntheticTag[];
   /** Pixels of this part's removal that belong to another part (lorelei's beard is drawn in the hair colour). */
   subtract?: PartName;
   /** The options that draw this part alone on a bare head (see footprint.ts); absent: compare the whole avatar. */
@@ -64,6 +69,7 @@ export const PART_VISIBILITY = {
 const PROBABILITY_OF = {
   lorelei: { hairAccessories: 'hairAccessoriesProbability', earrings: 'earringsProbability', freckles: 'frecklesProbability', beard: 'beardProbability', glasses: 'glassesProbability' },
   adventurer: { features: 'featuresProbability', glasses: 'glassesProbability', hair: 'hairProbability', earrings: 'earringsProbability' },
+  micah: { glasses: 'glassesProbability', hair: 'hairProbability', earrings: 'earringsProbability', facialHair: 'facialHairProbability' },
 } as const satisfies Record<StyleName, Record<string, string>>;
 
 export interface Avatar {
@@ -100,21 +106,65 @@ function lookup<T>(table: Record<string, T>, key: unknown, what: string): T | un
   return table[key];
 }
 
-/** The tagged parts of a drawn avatar, from `extra` and the tables in styles.ts. */
+/** A hair colour's label: a palette shade's tag, else its colour band's (colour-bands.ts). */
+function hairColourLabel(colour: string | undefined): { tags: SyntheticTag[]; unknown: SyntheticTag[] } {
+  if (colour === undefined) return { tags: [], unknown: [] };
+  const shade = hairColourTag(colour);
+  if (shade) return { tags: [shade], unknown: [] };
+  const band = classifyHair(colour);
+  return 'tag' in band ? { tags: [band.tag], unknown: [] } : { tags: [], unknown: band.unknown };
+}
+
+function skinPart(colour: string | undefined, head: AvatarOptions, without: AvatarOptions): Part | undefined {
+  if (colour === undefined || colour === 'transparent') return undefined;
+  const band = isDarkSkin(colour) ? { tag: 'dark_skin' as const } : classifySkin(colour);
+  if ('unknown' in band) return { name: 'skin', tags: [], unknown: band.unknown, without, alone: head };
+  return band.tag === 'dark_skin' ? { name: 'skin', tags: ['dark_skin'], without, alone: head } : undefined;
+}
+
+/** micah's parts: the tables of styles-micah.ts. */
+function micahParts(extra: Record<string, unknown>): Part[] {
+  const parts: Part[] = [];
+  const length = lookup<string | null>(MICAH_HAIR, extra.hair, 'hair');
+  if (extra.hair !== undefined) {
+    const colour = hairColourLabel(str(extra.hairColor));
+    const tags = [length, ...colour.tags].filter((t): t is SyntheticTag => typeof t === 'string');
+    if (tags.length + colour.unknown.length > 0) {
+      parts.push({ name: 'hair', tags, unknown: colour.unknown, without: { hairProbability: 0 }, alone: { hair: [str(extra.hair)!], hairColor: ['5b3a1e'], hairProbability: 100 } });
+    }
+  }
+  const mouth = lookup<readonly SyntheticTag[] | null>(MICAH_MOUTH, extra.mouth, 'mouth');
+  if (mouth) parts.push({ name: 'mouth', tags: [...mouth], without: { mouth: [] }, alone: { mouth: [str(extra.mouth)!] } });
+  const eyewear = lookup<SyntheticTag>(MICAH_GLASSES, extra.glasses, 'glasses');
+  if (eyewear) parts.push({ name: 'eyewear', tags: [eyewear], without: { glassesProbability: 0 }, alone: { glasses: [str(extra.glasses)!], glassesProbability: 100 } });
+  if (lookup<boolean>(MICAH_EARRINGS, extra.earrings, 'earrings')) {
+    parts.push({ name: 'earrings', tags: ['earrings'], without: { earringsProbability: 0 }, alone: { earrings: [str(extra.earrings)!], earringsProbability: 100 } });
+  }
+  if (lookup<'beard' | null>(MICAH_FACIAL_HAIR, extra.facialHair, 'facialHair')) {
+    parts.push({ name: 'beard', tags: ['beard'], without: { facialHairProbability: 0 }, alone: { facialHair: [str(extra.facialHair)!], facialHairProbability: 100 } });
+  }
+  const skin = skinPart(str(extra.baseColor)?.replace(/^#/, ''), {}, { baseColor: ['transparent'] });
+  if (skin) parts.push(skin);
+  return parts;
+}
+
+/** The tagged parts of a drawn avatar, from `extra` and the tables in styles.ts and styles-micah.ts. */
 export function characterParts(style: StyleName, extra: Record<string, unknown>): Part[] {
+  if (style === 'micah') return micahParts(extra);
   const parts: Part[] = [];
   const lor = style === 'lorelei';
   // lorelei's head variant places the face; keep it in every footprint
   const head: AvatarOptions = lor ? { head: [str(extra.head)!] } : {};
   const hairLength = lookup<string | null>(lor ? LORELEI_HAIR : ADVENTURER_HAIR, extra.hair, 'hair');
-  const hairColour = str(extra.hairColor) === undefined ? undefined : hairColourTag(str(extra.hairColor)!);
+  const hairColour = hairColourLabel(str(extra.hairColor));
   if (extra.hair !== undefined) {
-    const tags = [hairLength, hairColour].filter((t): t is SyntheticTag => typeof t === 'string');
-    if (tags.length > 0) {
+    const tags = [hairLength, ...hairColour.tags].filter((t): t is SyntheticTag => typeof t === 'string');
+    if (tags.length + hairColour.unknown.length > 0) {
       // lorelei's hair holds the whole head, so it cannot be left out: it is made transparent instead
       parts.push({
         name: 'hair',
         tags,
+        ...(hairColour.unknown.length > 0 && { unknown: hairColour.unknown }),
         without: lor ? { hairColor: ['transparent'] } : { hairProbability: 0 },
         alone: { ...head, hair: [str(extra.hair)!], hairColor: ['5b3a1e'], hairProbability: 100 },
         ...(lor && extra.beard !== undefined && { subtract: 'beard' as const }),
@@ -138,7 +188,8 @@ export function characterParts(style: StyleName, extra: Record<string, unknown>)
     const feature = lookup<'blush' | 'freckles' | 'mustache' | null>(ADVENTURER_FEATURES, extra.features, 'features');
     if (feature) parts.push({ name: feature, tags: [feature], without: { featuresProbability: 0 }, alone: { features: [feature], featuresProbability: 100 } });
   }
-  if (str(extra.skinColor) !== undefined && isDarkSkin(str(extra.skinColor)!)) parts.push({ name: 'skin', tags: ['dark_skin'], without: { skinColor: ['transparent'] }, alone: head });
+  const skin = skinPart(str(extra.skinColor), head, { skinColor: ['transparent'] });
+  if (skin) parts.push(skin);
   return parts;
 }
 
@@ -150,12 +201,13 @@ export interface PixelBox {
   y1: number;
 }
 
-/** The pixels a character can touch: its rotated square's bounding box, clipped to the image; null if off-image. */
-export function characterBox(c: CharacterRecipe, size: number): PixelBox | null {
+/** The pixels a character can touch: its rotated square's bounding box, clipped to the image (unless `clip` is false); null if off-image. */
+export function characterBox(c: CharacterRecipe, size: number, clip = true): PixelBox | null {
   const a = (c.rotation * Math.PI) / 180;
   const half = ((c.size * size) / 2) * (Math.abs(Math.cos(a)) + Math.abs(Math.sin(a))) + 1;
-  const x0 = Math.max(0, Math.floor(c.x * size - half)), x1 = Math.min(size, Math.ceil(c.x * size + half));
-  const y0 = Math.max(0, Math.floor(c.y * size - half)), y1 = Math.min(size, Math.ceil(c.y * size + half));
+  const lo = clip ? 0 : -Infinity, hi = clip ? size : Infinity;
+  const x0 = Math.max(lo, Math.floor(c.x * size - half)), x1 = Math.min(hi, Math.ceil(c.x * size + half));
+  const y0 = Math.max(lo, Math.floor(c.y * size - half)), y1 = Math.min(hi, Math.ceil(c.y * size + half));
   return x1 > x0 && y1 > y0 ? { x0, y0, x1, y1 } : null;
 }
 

@@ -25,6 +25,11 @@ const BARE: Record<StyleName, AvatarOptions> = {
     base: ['default'], hairProbability: 0, hair: ['short01'], hairColor: ['5b3a1e'], skinColor: ['f2d3b1'], eyes: ['variant01'], eyebrows: ['variant01'], mouth: ['variant02'],
     features: ['blush'], featuresProbability: 0, glasses: ['variant01'], glassesProbability: 0, earrings: ['variant01'], earringsProbability: 0,
   },
+  micah: {
+    base: ['standard'], baseColor: ['f9c9b6'], hairProbability: 0, hair: ['fonze'], hairColor: ['5b3a1e'], eyes: ['eyes'], eyebrows: ['up'], nose: ['curve'], ears: ['attached'],
+    mouth: ['smile'], shirt: ['crew'], shirtColor: ['6bd9e9'], glasses: ['round'], glassesProbability: 0, glassesColor: ['000000'], earrings: ['hoop'], earringsProbability: 0,
+    earringColor: ['f4d150'], facialHair: ['beard'], facialHairProbability: 0, facialHairColor: ['000000'], eyeShadowColor: ['d2eff3'],
+  },
 };
 
 const cache = new Map<string, Promise<Footprint | null>>();

@@ -23,6 +23,13 @@ export class MaskBuilder {
     if (y < this.y0) this.y0 = y;
     if (y >= this.y1) this.y1 = y + 1;
   }
+  /** Every pixel: a property of the whole image (its rendering). */
+  fill(): void {
+    this.data.fill(255);
+    this.pixels = this.size * this.size;
+    [this.x0, this.y0, this.x1, this.y1] = [0, 0, this.size, this.size];
+  }
+
   /** The pixels `m` does not have. */
   static complement(m: MaskBuilder, size: number): MaskBuilder {
     const out = new MaskBuilder(size);

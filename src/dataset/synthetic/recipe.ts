@@ -3,9 +3,13 @@
  * a recipe is deterministic, so the recipe stored beside a post re-creates its image exactly.
  */
 import { Rng } from '../../models/random.ts';
-import { sampleBackground, type BackgroundRecipe } from './background.ts';
+import { hslHex, sampleBackground, type BackgroundRecipe } from './background.ts';
 import { STYLES, type AvatarOptions, type CharacterRecipe, type StyleName } from './character.ts';
+import { classifyHair, classifySkin, sampleHairColour, sampleSkinColour } from './colour-bands.ts';
+import { sampleLook, type Look } from './look.ts';
 import { FLOWER_COLOURS, HAIR_COLOURS, HAIR_COLOUR_TAGS, LORELEI_INK, SKIN_COLOURS } from './palette.ts';
+import { DEFAULT_SETTINGS, type GeneratorSettings } from './settings.ts';
+import { MICAH_EARRINGS, MICAH_FACIAL_HAIR, MICAH_GLASSES, MICAH_HAIR, MICAH_MOUTH, MICAH_OPEN_EYES } from './styles-micah.ts';
 import {
   ADVENTURER_EARRINGS, ADVENTURER_EYES, ADVENTURER_FEATURES, ADVENTURER_GLASSES, ADVENTURER_HAIR, ADVENTURER_MOUTH,
   HAIR_HIDING_AN_EYE, LORELEI_EARRINGS, LORELEI_EYES, LORELEI_GLASSES, LORELEI_HAIR, LORELEI_MOUTH, variantsWith,
@@ -16,6 +20,10 @@ export interface SceneRecipe {
   background: BackgroundRecipe;
   /** Back to front. */
   characters: CharacterRecipe[];
+  /** Rendering and corruptions (look.ts); absent: plain colour. */
+  look?: Look;
+  /** Characters may stand partly outside the frame: visibility then counts what the frame cuts off. */
+  crop?: boolean;
 }
 
 /** How often things are drawn. Each is a probability per character unless it says otherwise. */
@@ -64,7 +72,7 @@ interface Candidates {
   hiding: ReadonlySet<string>;
 }
 
-function candidates(style: StyleName): Candidates {
+function candidates(style: 'lorelei' | 'adventurer'): Candidates {
   const t = TABLES[style] as unknown as {
     hair: Record<string, HairLength | null>; eyes: Record<string, EyeState | null>; mouth: Record<string, readonly MouthTag[] | null>;
     glasses: Record<string, string>; earrings: Record<string, boolean>;
@@ -84,9 +92,40 @@ function candidates(style: StyleName): Candidates {
   };
 }
 
-const CANDIDATES: Record<StyleName, Candidates> = { lorelei: candidates('lorelei'), adventurer: candidates('adventurer') };
+const CANDIDATES = { lorelei: candidates('lorelei'), adventurer: candidates('adventurer') } as const;
+
+const MICAH = {
+  hair: { long_hair: variantsWith(MICAH_HAIR, (l) => l === 'long_hair'), short_hair: variantsWith(MICAH_HAIR, (l) => l === 'short_hair') },
+  mouth: MOUTH_CLASSES.map((cls) => variantsWith(MICAH_MOUTH, (m) => sameTags(m, cls))).filter((vs) => vs.length > 0),
+  glasses: variantsWith(MICAH_GLASSES, () => true),
+  earrings: variantsWith(MICAH_EARRINGS, (e) => e),
+  beard: variantsWith(MICAH_FACIAL_HAIR, (b) => b === 'beard'),
+  free: Object.fromEntries(['eyebrows', 'nose', 'ears', 'shirt'].map((k) => [k, [...((STYLES.micah.schema.properties as Record<string, { default?: unknown }>)[k]!.default as string[])].sort()])),
+};
+
+/** Frame colours of micah's glasses: dark, so they read as glasses on any skin. */
+const MICAH_FRAMES = ['000000', '1b1f2a', '3d2b1f'] as const;
+
+function sampleMicahOptions(rng: Rng, size: number): AvatarOptions {
+  const f = FREQUENCIES;
+  const hair = pick(rng, MICAH.hair[chance(rng, f.longHair) ? 'long_hair' : 'short_hair']);
+  const hairColor = pick(rng, HAIR_COLOURS[pick(rng, HAIR_COLOUR_TAGS)]);
+  const skin = pick(rng, SKIN_COLOURS[chance(rng, f.darkSkin) ? 'dark' : 'light']);
+  const glasses = chance(rng, f.glasses + f.sunglasses) ? pick(rng, MICAH.glasses) : undefined;
+  const earrings = size >= f.smallPartsMinSize && chance(rng, f.earrings) ? pick(rng, MICAH.earrings) : undefined;
+  const free = Object.fromEntries(Object.entries(MICAH.free).map(([k, vs]) => [k, [pick(rng, vs)]]));
+  return {
+    base: ['standard'], hair: [hair], hairColor: [hairColor], hairProbability: 100, baseColor: [skin], eyes: [pick(rng, MICAH_OPEN_EYES)],
+    mouth: [pick(rng, pick(rng, MICAH.mouth))], ...free, shirtColor: [hslHex(rng.uniform(0, 360), 0.6, 0.6)],
+    glasses: [glasses ?? MICAH.glasses[0]!], glassesProbability: glasses ? 100 : 0, glassesColor: [pick(rng, MICAH_FRAMES)],
+    earrings: [earrings ?? MICAH.earrings[0]!], earringsProbability: earrings ? 100 : 0, earringColor: ['f4d150'],
+    facialHair: [MICAH.beard[0]!], facialHairProbability: chance(rng, f.beard) ? 100 : 0, facialHairColor: [hairColor], eyeShadowColor: ['d2eff3'],
+    eyebrowsColor: ['000000'], eyesColor: ['000000'], mouthColor: ['000000'],
+  };
+}
 
 function sampleOptions(rng: Rng, style: StyleName, size: number): AvatarOptions {
+  if (style === 'micah') return sampleMicahOptions(rng, size);
   const c = CANDIDATES[style], f = FREQUENCIES;
   const hair = pick(rng, c.hair[chance(rng, f.longHair) ? 'long_hair' : 'short_hair']);
   const hairColor = pick(rng, HAIR_COLOURS[pick(rng, HAIR_COLOUR_TAGS)]);
@@ -144,15 +183,52 @@ function layout(rng: Rng, n: number): Slot[] {
   return [{ x: j(0.28, 0.03), y: j(0.3, 0.04), size: size() }, { x: j(0.72, 0.03), y: j(0.3, 0.04), size: size() }, { x: j(0.5, 0.03), y: j(0.72, 0.04), size: size() }];
 }
 
-export function sampleScene(rng: Rng): SceneRecipe {
-  const background = sampleBackground(rng);
-  const u = rng.next(), [p1, p2] = FREQUENCIES.characters;
-  const n = u < p1 ? 1 : u < p1 + p2 ? 2 : 3;
-  const characters = rng.shuffle(layout(rng, n)).map((slot): CharacterRecipe => {
-    const style: StyleName = chance(rng, 0.5) ? 'lorelei' : 'adventurer';
-    return { style, options: sampleOptions(rng, style, slot.size), ...slot, rotation: rng.uniform(-25, 25), flip: chance(rng, 0.5) };
+/** Free layout: `n` characters of log-uniform size anywhere; with `crop`, up to 40 % of a face may leave the frame. */
+function freeLayout(rng: Rng, s: GeneratorSettings): Slot[] {
+  const [lo, hi] = s.characters, n = lo + rng.int(hi - lo + 1);
+  return Array.from({ length: n }, () => {
+    const size = Math.exp(rng.uniform(Math.log(s.faceSize[0]), Math.log(s.faceSize[1])));
+    const reach = s.crop ? size * 0.1 : size / 2;
+    const at = () => (reach <= 0.5 ? rng.uniform(reach, 1 - reach) : 0.5 + rng.uniform(-0.05, 0.05));
+    return { x: at(), y: at(), size };
   });
-  return { background, characters };
+}
+
+const SKIN_OPTION: Record<StyleName, string> = { lorelei: 'skinColor', adventurer: 'skinColor', micah: 'baseColor' };
+
+/** Hair and skin over the wide bands of colour-bands.ts; with `avoid`, ambiguous colours are drawn again. */
+function wideColours(rng: Rng, style: StyleName, s: GeneratorSettings): AvatarOptions {
+  const tag = pick(rng, HAIR_COLOUR_TAGS);
+  let hair = sampleHairColour(rng, tag), skin = sampleSkinColour(rng);
+  for (let k = 0; s.ambiguous === 'avoid' && k < 50 && !('tag' in classifyHair(hair)); k++) hair = sampleHairColour(rng, tag);
+  for (let k = 0; s.ambiguous === 'avoid' && k < 50 && !('tag' in classifySkin(skin)); k++) skin = sampleSkinColour(rng);
+  return { hairColor: [hair], [SKIN_OPTION[style]]: [skin], ...(style === 'micah' && { facialHairColor: [hair] }) };
+}
+
+const LEGACY_STYLES = DEFAULT_SETTINGS.styles;
+
+export function sampleScene(rng: Rng, settings: GeneratorSettings = DEFAULT_SETTINGS): SceneRecipe {
+  let background = sampleBackground(rng);
+  let slots: Slot[];
+  if (settings.layout === 'legacy') {
+    const u = rng.next(), [p1, p2] = FREQUENCIES.characters;
+    slots = layout(rng, u < p1 ? 1 : u < p1 + p2 ? 2 : 3);
+  } else {
+    slots = freeLayout(rng, settings);
+  }
+  // NOTE: the default pair keeps version 2's coin, so default seeds draw the same scenes
+  const legacyStyles = settings.styles.length === 2 && settings.styles.every((st, i) => st === LEGACY_STYLES[i]);
+  const characters = rng.shuffle(slots).map((slot): CharacterRecipe => {
+    const style: StyleName = legacyStyles ? (chance(rng, 0.5) ? 'lorelei' : 'adventurer') : pick(rng, settings.styles);
+    const options = sampleOptions(rng, style, slot.size);
+    const recipe = { style, options, ...slot, rotation: rng.uniform(-25, 25), flip: chance(rng, 0.5) };
+    if (settings.colours === 'wide') recipe.options = { ...options, ...wideColours(rng, style, settings) };
+    return recipe;
+  });
+  const look = sampleLook(rng, settings);
+  // line art draws the characters' outlines on white: the background's own edges would be noise
+  if (look?.rendering === 'lineart') background = { kind: 'white' };
+  return { background, characters, ...(look && { look }), ...(settings.layout === 'free' && settings.crop && { crop: true }) };
 }
 
 /** The Rng of image `index` of a dataset seeded `seed`: independent of count, order and concurrency. */

@@ -10,10 +10,12 @@ import {
   type CharacterRecipe, type Part, type PartName, type PixelBox,
 } from './character.ts';
 import { footprintBox, partFootprint } from './footprint.ts';
+import { LUMA, RENDERING_TAGS, applyLook } from './look.ts';
 import { MaskBuilder } from './mask-builder.ts';
 import type { SceneRecipe } from './recipe.ts';
+import { MAX_CHARACTERS } from './settings.ts';
 import { renderTiles, type Tile, type View } from './tiles.ts';
-import { TAG_NAMES, type SyntheticTag } from './tags.ts';
+import { ALL_TAG_NAMES, COLOUR_TAGS, type SyntheticTag } from './tags.ts';
 
 export interface RenderOptions {
   /** Image side in pixels. */
@@ -40,7 +42,17 @@ export interface PartReport {
   visible: number;
   /** Pixels it changes with no other character in front of it. */
   intrinsic: number;
+  /** Share of its footprint inside the frame (1 unless the recipe crops). */
+  inFrame: number;
   kept: boolean;
+}
+
+export interface CharacterReport {
+  character: number;
+  /** Share of its box inside the frame (a square's, so an estimate of the drawing's). */
+  inFrame: number;
+  /** Counted in the count tag: enough of it in the frame, at least half of that not hidden. */
+  counted: boolean;
 }
 
 export interface RenderedScene {
@@ -51,56 +63,74 @@ export interface RenderedScene {
   tags: SyntheticTag[];
   masks: Map<SyntheticTag, TagMask>;
   parts: PartReport[];
+  characters: CharacterReport[];
   /** How many characters are visible (at least half of each one's silhouette). */
   visibleCharacters: number;
+  /** Tags that may or may not hold (a colour near a band edge, a colour drawn without colour): neither positive nor negative. */
+  unknownTags: SyntheticTag[];
 }
 
 const DEFAULTS = { threshold: 16, footprints: true } satisfies Partial<RenderOptions>;
-const COUNT_TAGS = ['solo', '2others', '3others'] as const satisfies readonly SyntheticTag[];
+// the last one counts every character beyond
+const COUNT_TAGS = ['solo', '2others', '3others', '4others', '5others', '6+others'] as const satisfies readonly SyntheticTag[];
+/** A cropped character counts when this share of its box is inside the frame (a face cut at a corner keeps about 0.36). */
+const IN_FRAME_TO_COUNT = 0.3;
+/** Parts drawn by colour alone: gone from line art. */
+const COLOUR_ONLY_PARTS: ReadonlySet<PartName> = new Set(['blush']);
 
 /** A character's box, rendered as drawn, and the region of each tagged part rendered without it. */
 interface Layer {
   index: number;
   box: PixelBox;
+  /** Share of the unclipped box inside the frame. */
+  inFrame: number;
   width: number;
   height: number;
   drawn: View;
-  parts: { part: Part; region: PixelBox; without: View }[];
+  parts: { part: Part; region: PixelBox; inFrame: number; without: View }[];
 }
 
 interface CharacterPlan {
   box: PixelBox;
-  parts: { part: Part; region: PixelBox }[];
+  inFrame: number;
+  parts: { part: Part; region: PixelBox; inFrame: number }[];
   tiles: Tile[];
 }
 
 async function characterTiles(c: CharacterRecipe, size: number, footprints: boolean): Promise<CharacterPlan | null> {
   const box = characterBox(c, size);
   if (!box) return null;
+  const whole = characterBox(c, size, false)!;
   const avatar = createCharacterAvatar(c.style, c.options);
   const settled = settleOptions(c.style, c.options, avatar.extra);
   const parts = await Promise.all(
     characterParts(c.style, avatar.extra).map(async (part) => {
       const f = footprints ? await partFootprint(c.style, part) : null;
-      return { part, region: f ? footprintBox(c, f, size, box) : box };
+      const region = f ? footprintBox(c, f, size, box) : box;
+      const full = f ? footprintBox(c, f, size, whole) : whole;
+      return { part, region, inFrame: region && full ? area(region) / area(full) : 0 };
     }),
   );
   // a part whose footprint falls outside the image draws nothing here
-  const drawnParts = parts.filter((p): p is { part: Part; region: PixelBox } => p.region !== null);
+  const drawnParts = parts.filter((p): p is { part: Part; region: PixelBox; inFrame: number } => p.region !== null);
   const tile = (svg: string, r: PixelBox): Tile => ({ svg: (x, y) => placedSvg(c, svg, size, r, x, y), width: r.x1 - r.x0, height: r.y1 - r.y0 });
   return {
     box,
+    inFrame: area(box) / area(whole),
     parts: drawnParts,
     tiles: [tile(avatar.svg, box), ...drawnParts.map(({ part, region }) => tile(createCharacterAvatar(c.style, { ...settled, ...part.without }).svg, region))],
   };
 }
 
+const area = (b: PixelBox) => (b.x1 - b.x0) * (b.y1 - b.y0);
+
 /**
  * The box pixels (index y·width + x) of `region` where the picture over `below` (the image so far,
  * `size`² RGB) changes by more than `threshold` in some channel between the layer as drawn and the
- * region rendered without a part.
+ * region rendered without a part. With `grey`, the change is measured in luminance: what a rendering
+ * without colour still shows.
  */
-function changedPixels(data: Uint8Array, words: Uint32Array, below: Float32Array, size: number, layer: Layer, region: PixelBox, without: View, threshold: number): { at: number[]; by: number[] } {
+function changedPixels(data: Uint8Array, words: Uint32Array, below: Float32Array, size: number, layer: Layer, region: PixelBox, without: View, threshold: number, grey: boolean): { at: number[]; by: number[] } {
   const at: number[] = [], by: number[] = [];
   const { box, width, drawn } = layer;
   for (let y = region.y0; y < region.y1; y++) {
@@ -109,12 +139,14 @@ function changedPixels(data: Uint8Array, words: Uint32Array, below: Float32Array
       const ia = ra + 4 * x, ib = rb + 4 * x;
       if (words[ia >> 2] === words[ib >> 2]) continue;
       const aa = data[ia + 3]! / 255, ab = data[ib + 3]! / 255, p = (y - box.y0) * width + (x + region.x0 - box.x0), o = (y * size + x + region.x0) * 3;
-      let m = 0;
+      let m = 0, l = 0;
       for (let k = 0; k < 3; k++) {
         const bg = below[o + k]!;
-        const diff = Math.abs((data[ia + k]! - bg) * aa - (data[ib + k]! - bg) * ab);
-        if (diff > m) m = diff;
+        const d = (data[ia + k]! - bg) * aa - (data[ib + k]! - bg) * ab;
+        l += LUMA[k]! * d;
+        if (Math.abs(d) > m) m = Math.abs(d);
       }
+      if (grey) m = Math.abs(l);
       if (m > threshold) {
         at.push(p);
         by.push(m);
@@ -128,9 +160,10 @@ export async function renderScene(recipe: SceneRecipe, options: RenderOptions): 
   const { size, threshold, footprints } = { ...DEFAULTS, ...options };
   expectNumberInRange('size', size, 16, 4096, true);
   expectNumberInRange('threshold', threshold, 0, 254);
-  if (recipe.characters.length > COUNT_TAGS.length) {
-    throw new TagbooruError('E_USAGE', `Expected at most ${COUNT_TAGS.length} characters in a scene but received ${recipe.characters.length}`);
+  if (recipe.characters.length > MAX_CHARACTERS) {
+    throw new TagbooruError('E_USAGE', `Expected at most ${MAX_CHARACTERS} characters in a scene but received ${recipe.characters.length}`);
   }
+  const rendering = recipe.look?.rendering ?? 'colour', grey = rendering !== 'colour', crop = recipe.crop === true;
   const plans = await Promise.all(recipe.characters.map((c) => characterTiles(c, size, footprints)));
   const planned = plans.map((plan, index) => ({ index, plan })).filter((p) => p.plan !== null);
   const bgSvg = backgroundSvg(recipe.background, size);
@@ -147,9 +180,9 @@ export async function renderScene(recipe: SceneRecipe, options: RenderOptions): 
   }
   const img = fillBackground(recipe.background, size, background, background && views[views.length - 1]![0]!.stride);
   const layers: Layer[] = planned.map(({ index, plan }, k) => {
-    const { box, parts } = plan!;
+    const { box, parts, inFrame } = plan!;
     const [drawn, ...withouts] = views[k]!;
-    return { index, box, width: box.x1 - box.x0, height: box.y1 - box.y0, drawn: drawn!, parts: parts.map(({ part, region }, i) => ({ part, region, without: withouts[i]! })) };
+    return { index, box, inFrame, width: box.x1 - box.x0, height: box.y1 - box.y0, drawn: drawn!, parts: parts.map(({ part, region, inFrame }, i) => ({ part, region, inFrame, without: withouts[i]! })) };
   });
 
   // How much of each character's box shows through the characters in front of it.
@@ -169,6 +202,8 @@ export async function renderScene(recipe: SceneRecipe, options: RenderOptions): 
   const builders = new Map<SyntheticTag, MaskBuilder>();
   const maskOf = (tag: SyntheticTag) => builders.get(tag) ?? (builders.set(tag, new MaskBuilder(size)), builders.get(tag)!);
   const reports: PartReport[] = [];
+  const characters: CharacterReport[] = [];
+  const unknown = new Set<SyntheticTag>();
   const people = new MaskBuilder(size);
   const areaScale = (size / 256) ** 2;
   let visibleCharacters = 0;
@@ -176,8 +211,8 @@ export async function renderScene(recipe: SceneRecipe, options: RenderOptions): 
   // Back to front: while `img` holds what lies below a character, measure its parts, then composite it.
   layers.forEach((layer, k) => {
     const { box, width, height, drawn } = layer, t = transmittance[k]!;
-    const changes = new Map(layer.parts.map(({ part, region, without }) => [part.name, changedPixels(px, words, img, size, layer, region, without, threshold)] as const));
-    for (const { part } of layer.parts) {
+    const changes = new Map(layer.parts.map(({ part, region, without }) => [part.name, changedPixels(px, words, img, size, layer, region, without, threshold, grey)] as const));
+    for (const { part, inFrame } of layer.parts) {
       const { at, by } = changes.get(part.name)!;
       const minus = part.subtract ? new Set(changes.get(part.subtract)?.at) : undefined;
       const seen: number[] = [];
@@ -189,9 +224,16 @@ export async function renderScene(recipe: SceneRecipe, options: RenderOptions): 
         if (by[i]! * t[p]! > threshold) seen.push(p);
       }
       const rule = PART_VISIBILITY[part.name];
-      const kept = seen.length > 0 && seen.length >= rule.pixels * areaScale && seen.length >= rule.fraction * intrinsic;
-      reports.push({ character: layer.index, name: part.name, tags: part.tags, visible: seen.length, intrinsic, kept });
+      // NOTE: a cropping recipe counts the part's pixels the frame cuts off as unseen (estimated from its footprint)
+      const whole = crop ? intrinsic / Math.max(inFrame, 1e-6) : intrinsic;
+      const kept = seen.length > 0 && seen.length >= rule.pixels * areaScale && seen.length >= rule.fraction * whole;
+      reports.push({ character: layer.index, name: part.name, tags: part.tags, visible: seen.length, intrinsic, inFrame: crop ? inFrame : 1, kept });
       if (!kept) continue;
+      part.unknown?.forEach((t) => unknown.add(t));
+      if (rendering === 'lineart' && COLOUR_ONLY_PARTS.has(part.name)) {
+        part.tags.forEach((t) => unknown.add(t));
+        continue;
+      }
       for (const tag of part.tags) {
         const m = maskOf(tag);
         for (const p of seen) m.set(box.x0 + (p % width), box.y0 + Math.floor(p / width));
@@ -210,18 +252,33 @@ export async function renderScene(recipe: SceneRecipe, options: RenderOptions): 
         if (s > 0.5) people.set(box.x0 + x, box.y0 + y);
       }
     }
-    if (own > 0 && shown / own >= 0.5) visibleCharacters++;
+    const counted = own > 0 && shown / own >= 0.5 && (!crop || layer.inFrame >= IN_FRAME_TO_COUNT);
+    if (counted) visibleCharacters++;
+    characters.push({ character: layer.index, inFrame: layer.inFrame, counted });
   });
 
-  if (visibleCharacters > 0) builders.set(COUNT_TAGS[visibleCharacters - 1]!, people);
+  if (visibleCharacters > 0) builders.set(COUNT_TAGS[Math.min(visibleCharacters, COUNT_TAGS.length) - 1]!, people);
   const backdrop = MaskBuilder.complement(people, size);
   for (const tag of BACKGROUND_TAGS[recipe.background.kind]) builders.set(tag, backdrop);
+
+  if (grey) {
+    // colour is not drawn: whatever colour tags the scene had can be neither seen nor denied
+    for (const t of COLOUR_TAGS) {
+      builders.delete(t);
+      unknown.add(t);
+    }
+    const frame = new MaskBuilder(size);
+    frame.fill();
+    for (const t of RENDERING_TAGS[rendering]) builders.set(t, frame);
+  }
 
   // a clamped array rounds (half to even) and clamps in one native copy
   const clamped = new Uint8ClampedArray(img.length);
   clamped.set(img);
-  const rgb = new Uint8Array(clamped.buffer);
-  const tags = TAG_NAMES.filter((t) => builders.has(t));
+  const composite = new Uint8Array(clamped.buffer);
+  const rgb = recipe.look ? await applyLook(composite, size, recipe.look) : composite;
+  const tags = ALL_TAG_NAMES.filter((t) => builders.has(t));
   const masks = new Map(tags.map((t) => [t, builders.get(t)!.finish()] as const));
-  return { size, rgb, tags, masks, parts: reports, visibleCharacters };
+  const unknownTags = ALL_TAG_NAMES.filter((t) => unknown.has(t) && !builders.has(t));
+  return { size, rgb, tags, masks, parts: reports, characters, visibleCharacters, unknownTags };
 }

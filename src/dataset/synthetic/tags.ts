@@ -47,6 +47,26 @@ export const SYNTHETIC_TAGS = [
   { tag: 'abstract_background', group: 'background', how: 'a flat colour cluttered with random circles, rectangles, triangles and lines' },
 ] as const satisfies readonly { tag: string; group: string; how: string }[];
 
-export type SyntheticTag = (typeof SYNTHETIC_TAGS)[number]['tag'];
+/**
+ * Tags only the wider generator settings emit (settings.ts): a dataset made with the default settings
+ * keeps the tags.txt above, so the bundled model's training set reproduces.
+ */
+export const WIDER_TAGS = [
+  { tag: '4others', group: 'composition', how: 'four characters' },
+  { tag: '5others', group: 'composition', how: 'five characters' },
+  { tag: '6+others', group: 'composition', how: 'six or more characters' },
+  // Danbooru: greyscale implies monochrome; black lines on white are both as well
+  { tag: 'monochrome', group: 'rendering', how: 'rendered in one hue: greyscale, a tinted ramp or line art (look.ts)' },
+  { tag: 'greyscale', group: 'rendering', how: 'rendered in shades of grey, line art included' },
+  { tag: 'lineart', group: 'rendering', how: 'the outlines of the drawing alone, black on white' },
+] as const satisfies readonly { tag: string; group: string; how: string }[];
 
+export type SyntheticTag = (typeof SYNTHETIC_TAGS)[number]['tag'] | (typeof WIDER_TAGS)[number]['tag'];
+
+/** The default generator's tags, in tags.txt order. */
 export const TAG_NAMES: readonly SyntheticTag[] = SYNTHETIC_TAGS.map((t) => t.tag);
+/** Every tag the generator can emit under any settings: tags.txt of a dataset made with wider settings. */
+export const ALL_TAG_NAMES: readonly SyntheticTag[] = [...TAG_NAMES, ...WIDER_TAGS.map((t) => t.tag)];
+
+/** Tags that name a colour: unknown (not negative) once an image is drawn without colour. */
+export const COLOUR_TAGS: readonly SyntheticTag[] = SYNTHETIC_TAGS.filter((t) => t.group === 'hair colour' || t.tag === 'dark_skin').map((t) => t.tag);
