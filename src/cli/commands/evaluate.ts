@@ -23,6 +23,7 @@ function filterExtensions(filters: string): string[] {
 export const evaluateCommand = defineCommand({
   name: 'evaluate',
   usage: 'evaluate <targets…> [--project-path <dir> | --model-path <bundle>] [--threshold 0.5]',
+  details: 'Prints `Tags of <path>:` and `(score) tag` lines as DeepDanbooru does; writes a file only with --save-txt.',
   options: {
     'project-path': { type: 'string', placeholder: 'dir', description: 'project or bundle folder' },
     'model-path': { type: 'string', placeholder: 'bundle', description: 'model bundle (takes precedence over --project-path)' },

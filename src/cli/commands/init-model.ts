@@ -17,7 +17,7 @@ export const initModelCommand = defineCommand({
     seed: { type: 'string', placeholder: 'n', description: 'initialisation seed', default: '0' },
     preset: { type: 'string', placeholder: PRESET_NAMES.join('|'), description: 'preprocessing preset', default: 'deepdanbooru' },
   },
-  details: `Architectures: ${ARCHITECTURES.join(', ')}`,
+  details: `Writes <out>/model.onnx (inference graph), weights.safetensors (training weights) and tagger.json.\nArchitectures: ${ARCHITECTURES.join(', ')}`,
 
   async run({ values: v, positionals }, io) {
     const [arch] = positionals;

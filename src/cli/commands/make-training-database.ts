@@ -24,7 +24,7 @@ export const makeTrainingDatabaseCommand = defineCommand({
     manifest: { type: 'string', placeholder: 'file', description: 'with --from-folder: a CSV (file,tags) or JSONL ({file, tags}) instead of sidecars' },
     'derive-tags': { type: 'string', placeholder: 'min count', description: 'also write tags.txt and categories.json beside the output: tags seen at least this often' },
   },
-  details: 'Images referred to by a source database are expected in <output folder>/images/<md5[0:2]>/<md5>.<ext>, as DeepDanbooru reads them.',
+  details: 'Writes the output SQLite (DeepDanbooru\'s posts table). Images referred to by a source database are expected in\n<output folder>/images/<md5[0:2]>/<md5>.<ext>, as DeepDanbooru reads them; a folder\'s images are copied there.',
 
   async run({ values: v, positionals }, io) {
     const folder = v['from-folder'];

@@ -56,6 +56,12 @@ export const createProjectCommand = defineCommand({
 export const trainProjectCommand = defineCommand({
   name: 'train-project',
   usage: 'train-project <dir> [--source-model <bundle>]',
+  details: [
+    'Reads <dir>/project.json, tags.txt, categories.json and the training database project.json names.',
+    'Writes <dir>/checkpoints/ (the three newest saves, each weights + optimizer state + a checksummed JSON; --restart',
+    'archives the old ones), <dir>/model-<arch>.e<epoch>/ bundles when export_model_per_epoch says so, and the final',
+    'bundle <dir>/model-<arch>/ with metrics.json (per-tag thresholds fitted on the validation split).',
+  ].join('\n'),
   options: {
     'source-model': { type: 'string', placeholder: 'bundle', description: 'start from a bundle\'s weights (a new tag list gets a new head)' },
     restart: { type: 'boolean', description: 'start over from step 0; existing checkpoints move to checkpoints/archive-<time>-…' },
@@ -77,11 +83,12 @@ export const trainProjectCommand = defineCommand({
 export const evaluateProjectCommand = defineCommand({
   name: 'evaluate-project',
   usage: 'evaluate-project <dir> <target> [--threshold 0.5]',
+  details: 'Tags with the bundle train-project exported last (<dir>/model-<arch>/) and prints as `evaluate` does; writes nothing.',
   options: {
     threshold: { type: 'string', placeholder: '0–1', description: 'lowest score printed', default: '0.5' },
   },
   async run({ values: v, positionals: [dir, target] }, io) {
-    if (!dir || !target) throw new TagbooruError('E_USAGE', 'evaluate-project: give the project folder and an image or folder');
+    if (!dir || !target) throw new TagbooruError('E_USAGE', 'give the project folder and an image or folder');
     const bundle = await resolveProjectModel(dir);
     return evaluateCommand.run(parse(evaluateCommand, [target, '--model-path', bundle, '--threshold', v.threshold ?? '0.5', '--allow-folder']), io);
   },
