@@ -32,7 +32,9 @@ describe('validateProject', () => {
   });
 
   test('the defaults and the minimum itself pass', () => {
-    expect(validateProject({}, 'p/project.json').config).toEqual(DEFAULT_PROJECT);
+    const { augmentation, ...config } = validateProject({}, 'p/project.json').config;
+    expect(config).toEqual(DEFAULT_PROJECT);
+    expect(augmentation?.ops).toEqual({}); // no "augmentation" key: DeepDanbooru's own warp only
     expect(validateProject({ model: 'resnet_152', image_width: 193, image_height: 193 }, 'p/project.json').config.image_width).toBe(193);
   });
 });
