@@ -1,4 +1,5 @@
 /** Result writers for `tag --format`: each writes as results arrive, so 10,000 images stream. */
+import { oodJson } from '../infer/ood.ts';
 import type { TagResult } from '../infer/tagger.ts';
 import type { Io } from './command.ts';
 
@@ -12,13 +13,14 @@ export interface ResultWriter {
 
 const round = (x: number) => Math.round(x * 10000) / 10000;
 
-/** The public JSON shape: `{ file, tags: [{ name, category, score }], rating, error }`. */
+/** The public JSON shape: `{ file, tags: [{ name, category, score }], rating, error, ood? }` (`ood` when the bundle has a fitted score). */
 export function toJson(r: TagResult) {
   return {
     file: r.file,
     tags: r.tags.map((t) => ({ name: t.name, category: t.category, score: round(t.score) })),
     rating: r.rating ? { name: r.rating.name, score: round(r.rating.score) } : null,
     error: r.error,
+    ...(r.ood && { ood: oodJson(r.ood) }),
   };
 }
 

@@ -7,6 +7,7 @@ import { stat } from 'node:fs/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { TagbooruError } from '../errors.ts';
 import { compileSelection, type ScoredTag, type SelectionOptions, type TagInfo } from '../index.ts';
+import { oodJson } from '../infer/ood.ts';
 import { expectKnownTags } from '../infer/tag-names.ts';
 import type { RouteContext } from './context.ts';
 import { explainMethods } from './explain.ts';
@@ -89,7 +90,7 @@ export function apiRoutes(app: FastifyInstance, ctx: RouteContext): void {
         if (r.error !== null) return { file: r.file, tags: [], rating: null, error: r.error };
         const { tags, rating } = selection.select(r.scores);
         const scores = floor === undefined ? undefined : aboveFloor(manifest.tags, r.scores, floor);
-        return { file: r.file, tags: tags.map(tagJson), rating: rating && { name: rating.name, score: round4(rating.score) }, error: null, ...(scores && { scores }) };
+        return { file: r.file, tags: tags.map(tagJson), rating: rating && { name: rating.name, score: round4(rating.score) }, error: null, ...(scores && { scores }), ...(r.ood && { ood: oodJson(r.ood) }) };
       }),
     };
   }));

@@ -5,6 +5,7 @@ import { readRegularTextIfExists } from '../../regular-files.ts';
 import { IMAGE_EXTENSIONS } from '../../image/index.ts';
 import { EXISTING_POLICIES, captionTags, mergeCaption, type CaptionStyle, type ExistingCaptionPolicy } from '../../infer/caption.ts';
 import type { SelectionOptions } from '../../infer/selection.ts';
+import { oodNote } from '../../infer/ood.ts';
 import { expectKnownTags } from '../../infer/tag-names.ts';
 import { createTagger, type TagResult } from '../../infer/tagger.ts';
 import { choiceOption, defineCommand, listOption, numberOption, patternOption, tagValuesOption } from '../command.ts';
@@ -82,6 +83,7 @@ export const tagCommand = defineCommand({
           failed++;
           progress.log(`error: ${r.file}: ${r.error}`);
         }
+        if (format === 'table' && r.ood?.flagged) progress.log(oodNote(r.file, r.ood));
         writer.write(r);
       };
       let done = 0;
