@@ -9,6 +9,7 @@ import type { BundleManifest } from '../infer/bundle.ts';
 import { Api, ApiError, type ModelInfo } from './api.ts';
 import { copyText, downloadJson, onImage } from './transfer.ts';
 import { LocalTagger } from './local.ts';
+import { showOodNotice } from './ood-notice.ts';
 import { ThresholdControls } from './thresholds.ts';
 import { renderPlaceholder, renderTags } from './view.ts';
 import { WhereOverlay } from './where.ts';
@@ -138,11 +139,13 @@ async function analyse(): Promise<void> {
       const t0 = performance.now();
       scores = await tagger.scores(image);
       if (run !== generation) return;
+      showOodNotice(ui.results, null); // the in-browser run has no OOD score: it runs model.onnx without the variant
       scored = { file: image.name, scores, mode, ms: performance.now() - t0, note: `WebAssembly, ${tagger.threads} thread${tagger.threads === 1 ? '' : 's'}` };
     } else {
       status('Tagging on the server…');
-      const wire = await api.tag(image, image.name || 'pasted image', FLOOR);
+      const { scores: wire, ood } = await api.tag(image, image.name || 'pasted image', FLOOR);
       if (run !== generation) return;
+      showOodNotice(ui.results, ood);
       scores = new Float32Array(manifest.tags.length);
       for (const t of wire) {
         const i = index.get(t.name);
