@@ -73,6 +73,7 @@ describe('fit-ood', () => {
     expect((await cli(['init-model', 'test_tiny', '--tags', tags, '--image-size', '32', '--out', bundle, '--seed', '3'])).code).toBe(0);
     await fs.mkdir(images);
     for (let i = 0; i < 50; i++) await noiseImage(path.join(images, `${i}.png`), 24, 24, i + 1);
+    expect((await cli(['info', bundle])).stdout).toMatch(/^out-of-distribution\s+none fitted; tagbooru fit-ood can fit energy or mahalanobis$/m);
     const fit = await cli(['fit-ood', bundle, images, '--method', 'energy', '--flag-rate', '0.1']);
     expect(fit.stderr).toBe('');
     expect(fit.code).toBe(0);
@@ -80,6 +81,7 @@ describe('fit-ood', () => {
     expect(manifest.ood).toMatchObject({ method: 'energy', flagRate: 0.1, file: 'ood.safetensors', provenance: { fitImages: 40, validationImages: 10 } });
     expect(Object.keys(manifest.ood.thresholds).sort()).toEqual(['energy', 'mahalanobis']);
     await fs.access(path.join(bundle, 'ood.safetensors'));
+    expect((await cli(['info', bundle])).stdout).toMatch(/^out-of-distribution\s+energy, threshold -?[\d.]+ \(flags ≤ 10 % of in-distribution images\); also fitted: mahalanobis [\d.]+$/m);
     const tagged = JSON.parse((await cli(['tag', path.join(images, '0.png'), '--model', bundle, '--format', 'json'])).stdout) as { ood: Ood }[];
     expect(tagged[0]!.ood.threshold).toBeCloseTo(manifest.ood.thresholds.energy!, 4);
 
