@@ -3,6 +3,7 @@
  * score (energy, Mahalanobis) for in-distribution held-out images against
  *   (1) photographs and drawings from Debian's python3-skimage (scikit-image's sample images, installed here
  *       with apt-get when missing; never copied into the repository), and
+ *       and Debian's desktop-base wallpapers and login backgrounds (abstract artwork, SVG rendered here),
  *   (2) DiceBear styles the model never trained on, rendered here (portrait-like styles, and robots/pixel art);
  * and the share of each set every score's fitted threshold flags.
  * Usage: node --import tsx bench/ood-eval.ts <bundle> <held-out images folder> [--per-style 40] [--out dir]
@@ -21,6 +22,7 @@ import { OOD_FILE, OOD_METHODS, readMahalanobis, scoreOf, type OodInputs, type O
 import { auroc, collectOodInputs } from '../src/train/ood-fit.ts';
 
 const SKIMAGE_DATA = '/usr/lib/python3/dist-packages/skimage/data';
+const DESKTOP_BASE = '/usr/share/desktop-base';
 /** Styles never drawn by `make-dataset synthetic` (which draws lorelei and adventurer). */
 const UNSEEN_STYLES = ['avataaars', 'bigSmile', 'micah', 'notionists', 'openPeeps', 'personas', 'bottts', 'pixelArt'] as const;
 
@@ -38,6 +40,24 @@ function skimageImages(): string[] {
   if (!fs.existsSync(SKIMAGE_DATA)) execFileSync('apt-get', ['install', '-y', 'python3-skimage'], { stdio: 'inherit' });
   // top level only: tests/ holds fixtures; truncated.jpg is broken on purpose
   return fs.readdirSync(SKIMAGE_DATA).filter((f) => /\.(png|jpe?g|gif)$/i.test(f) && f !== 'truncated.jpg').map((f) => path.join(SKIMAGE_DATA, f)).sort();
+}
+
+/** One wallpaper and the login background of each desktop-base theme, rendered to PNG (sharp reads SVG). */
+async function desktopBaseImages(dir: string): Promise<string[]> {
+  if (!fs.existsSync(DESKTOP_BASE)) execFileSync('apt-get', ['install', '-y', '--no-install-recommends', 'desktop-base'], { stdio: 'inherit' });
+  fs.mkdirSync(dir, { recursive: true });
+  const files: string[] = [];
+  for (const theme of fs.readdirSync(DESKTOP_BASE).filter((t) => t.endsWith('-theme') && t !== 'active-theme').sort()) {
+    const wallpapers = path.join(DESKTOP_BASE, theme, 'wallpaper/contents/images');
+    const first = fs.existsSync(wallpapers) ? fs.readdirSync(wallpapers).filter((f) => f.endsWith('.svg')).sort()[0] : undefined;
+    const sources = [first && path.join(wallpapers, first), path.join(DESKTOP_BASE, theme, 'login/background.svg')].filter((f): f is string => !!f && fs.existsSync(f));
+    for (const [i, svg] of sources.entries()) {
+      const file = path.join(dir, `${theme}-${i}.png`);
+      if (!fs.existsSync(file)) await sharp(svg).resize(640).flatten({ background: '#ffffff' }).png().toFile(file);
+      files.push(file);
+    }
+  }
+  return files;
 }
 
 async function renderStyles(dir: string): Promise<Record<string, string[]>> {
@@ -68,7 +88,7 @@ async function main(): Promise<void> {
   const methods = OOD_METHODS.filter((m) => thresholds[m] !== undefined);
 
   const styles = await renderStyles(path.join(out, 'styles'));
-  const sets: [string, string[]][] = [['held-out (in-distribution)', imagesIn(heldout!)], ['scikit-image photos and drawings', skimageImages()], ...Object.entries(styles).map(([k, f]): [string, string[]] => [`DiceBear ${k}`, f])];
+  const sets: [string, string[]][] = [['held-out (in-distribution)', imagesIn(heldout!)], ['scikit-image photos and drawings', skimageImages()], ['desktop-base wallpapers', await desktopBaseImages(path.join(out, 'desktop-base'))], ...Object.entries(styles).map(([k, f]): [string, string[]] => [`DiceBear ${k}`, f])];
   const scores: Record<string, Record<OodMethod, number[]>> = {};
   for (const [name, files] of sets) {
     process.stderr.write(`${name}: ${files.length} images\n`);
@@ -80,6 +100,7 @@ async function main(): Promise<void> {
   const pct = (xs: number[], t: number) => `${((100 * xs.filter((x) => x > t).length) / xs.length).toFixed(1)} %`;
   const rows = [
     ...sets.map(([name, files]) => ({ name, n: files.length, of: (m: OodMethod) => scores[name]![m] })),
+    { name: '**all photos and drawings**', n: sets[1]![1].length + sets[2]![1].length, of: (m: OodMethod) => [...scores[sets[1]![0]]![m], ...scores[sets[2]![0]]![m]] },
     { name: '**all unseen DiceBear styles**', n: Object.values(styles).flat().length, of: allStyles },
   ];
   const head = `| set | images | ${methods.map((m) => `${m} AUROC | ${m} flagged`).join(' | ')} |`;
