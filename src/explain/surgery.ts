@@ -28,7 +28,7 @@ export interface ProbeVariant {
 const FLOAT = 1;
 
 /** Names not yet used in the graph. */
-function namer(model: ModelProto): (hint: string) => string {
+export function namer(model: ModelProto): (hint: string) => string {
   const g = model.graph!;
   const used = new Set<string>([
     ...(g.node ?? []).flatMap((n) => [...(n.output ?? []), n.name ?? '']),

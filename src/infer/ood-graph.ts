@@ -5,7 +5,7 @@
  */
 import { decodeModel } from '../graph/index.ts';
 import { findPoolHead } from '../explain/head.ts';
-import { addOutputs, encodeModel } from '../explain/surgery.ts';
+import { addOutputs, encodeModel, namer } from '../explain/surgery.ts';
 
 export interface OodVariant {
   readonly model: Uint8Array;
@@ -21,15 +21,10 @@ export function oodVariant(bytes: Uint8Array, output: string): OodVariant {
   const model = decodeModel(bytes);
   const g = model.graph!;
   const head = findPoolHead(model, output);
-  const fresh = (hint: string) => {
-    const used = new Set((g.node ?? []).flatMap((n) => n.output ?? []));
-    let name = hint;
-    for (let i = 1; used.has(name); i++) name = `${hint}_${i}`;
-    return name;
-  };
+  const fresh = namer(model);
   const node = (opType: string, input: string[], attribute: { name: string; type: number; i: number }[] = []) => {
     const out = fresh(`ood_${opType.toLowerCase()}`);
-    g.node!.push({ opType, name: `node_${out}`, input, output: [out], attribute });
+    g.node!.push({ opType, name: fresh(`node_${out}`), input, output: [out], attribute });
     return out;
   };
   const flatten = (v: string) => node('Flatten', [v], [{ name: 'axis', type: 2, i: 1 }]);
