@@ -60,6 +60,8 @@ describe('out-of-distribution flag of the bundled model', () => {
       const evaluate = async (extra: Part[]) => (await app.inject({ method: 'POST', url: '/evaluate', ...multipart([...files, { name: 'format', value: 'json' }, ...extra]) })).json<{ filename: string; ood?: Ood }[]>();
       expect((await evaluate([])).every((x) => x.ood === undefined)).toBe(true);
       expect((await evaluate([{ name: 'ood', value: '1' }])).map((x) => x.ood?.flagged)).toEqual([false, true]);
+      const page = await app.inject({ method: 'POST', url: '/evaluate', ...multipart([...files, { name: 'ood', value: '1' }]) });
+      expect(page.body.match(/Unlike the images the model was trained on/g)).toHaveLength(1);
     } finally {
       await app.close();
     }
