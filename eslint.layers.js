@@ -17,7 +17,7 @@ export const LAYERS = {
   autodiff: ['graph', 'models'],
   formats: [],
   image: [],
-  infer: ['image', 'workers'],
+  infer: ['image', 'workers', 'graph', 'formats'],
   data: [],
   danbooru: [],
   workers: [],

@@ -28,6 +28,15 @@ export interface TagResultJson {
   readonly scores?: readonly WireTag[];
   /** The caption text, when a caption field asked for it (`null` for an image in error). */
   readonly caption?: string | null;
+  /** How foreign the image is to the model, when the bundle has a fitted out-of-distribution score. */
+  readonly ood?: OodJson;
+}
+
+/** `flagged`: the score is above the threshold fitted on the model's own data (docs/robustness.md). */
+export interface OodJson {
+  readonly score: number;
+  readonly threshold: number;
+  readonly flagged: boolean;
 }
 
 /** An entry of `GET /v1/models`. */

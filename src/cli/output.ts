@@ -1,4 +1,5 @@
 /** Result writers for `tag --format`: each writes as results arrive, so 10,000 images stream. */
+import { oodJson } from '../infer/ood.ts';
 import type { TagResult } from '../infer/tagger.ts';
 import { roundScore } from '../infer/rounding.ts';
 import type { Io } from './command.ts';
@@ -11,13 +12,14 @@ export interface ResultWriter {
   end(): void;
 }
 
-/** The public JSON shape: `{ file, tags: [{ name, category, score }], rating, error }`. */
+/** The public JSON shape: `{ file, tags: [{ name, category, score }], rating, error, ood? }` (`ood` when the bundle has a fitted score). */
 export function toJson(r: TagResult) {
   return {
     file: r.file,
     tags: r.tags.map((t) => ({ name: t.name, category: t.category, score: roundScore(t.score) })),
     rating: r.rating ? { name: r.rating.name, score: roundScore(r.rating.score) } : null,
     error: r.error,
+    ...(r.ood && { ood: oodJson(r.ood) }),
   };
 }
 

@@ -11,7 +11,7 @@
  */
 import { TagbooruError } from '../errors.ts';
 import type { AttributeProto, ModelProto, NodeProto, TensorProto } from '../graph/proto.ts';
-import type { PoolHead } from './head.ts';
+import type { PoolHead } from '../graph/pool-head.ts';
 
 /** Layers that act on each position alone, whatever the grid's spacing. */
 const POINTWISE = new Set([

@@ -4,7 +4,7 @@
  */
 import { TagbooruError } from '../errors.ts';
 import type { TensorData } from '../infer/session.ts';
-import type { FeatureLayout } from './head.ts';
+import type { FeatureLayout } from '../graph/pool-head.ts';
 
 /** Prefix tokens (class, registers) a token grid may carry before its patches. */
 const MAX_PREFIX_TOKENS = 8;

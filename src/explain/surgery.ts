@@ -5,9 +5,10 @@
  */
 import { TagbooruError } from '../errors.ts';
 import { decodeModel, type ModelProto } from '../graph/index.ts';
-import { onnx, type NodeProto } from '../graph/proto.ts';
+import type { NodeProto } from '../graph/proto.ts';
+import { addOutputs, encodeModel, namer } from '../graph/surgery.ts';
 import { denseStrides, densify } from './dense.ts';
-import { findPoolHead, type FeatureLayout, type PoolHead } from './head.ts';
+import { findPoolHead, type FeatureLayout, type PoolHead } from '../graph/pool-head.ts';
 
 export interface ProbeVariant {
   readonly model: Uint8Array;
@@ -26,22 +27,6 @@ export interface ProbeVariant {
 }
 
 const FLOAT = 1;
-
-/** Names not yet used in the graph. */
-function namer(model: ModelProto): (hint: string) => string {
-  const g = model.graph!;
-  const used = new Set<string>([
-    ...(g.node ?? []).flatMap((n) => [...(n.output ?? []), n.name ?? '']),
-    ...(g.input ?? []).map((i) => i.name!),
-    ...(g.initializer ?? []).map((t) => t.name!),
-  ]);
-  return (hint) => {
-    let name = hint;
-    for (let i = 1; used.has(name); i++) name = `${hint}_${i}`;
-    used.add(name);
-    return name;
-  };
-}
 
 /** Append nodes computing the CAM from `features`; returns the CAM's value name. */
 function camNodes(model: ModelProto, head: PoolHead, fresh: (hint: string) => string): string | null {
@@ -75,18 +60,6 @@ function camNodes(model: ModelProto, head: PoolHead, fresh: (hint: string) => st
       return toTagsFirst(y);
     }
   }
-}
-
-/** Mark existing values as graph outputs (float, shape left to the runtime). */
-export function addOutputs(model: ModelProto, names: readonly string[]): void {
-  const outputs = model.graph!.output!;
-  for (const name of names) {
-    if (!outputs.some((o) => o.name === name)) outputs.push({ name, type: { tensorType: { elemType: FLOAT } } });
-  }
-}
-
-export function encodeModel(model: ModelProto): Uint8Array {
-  return onnx.ModelProto.encode(model).finish();
 }
 
 /**

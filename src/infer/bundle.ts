@@ -7,6 +7,7 @@ import path from 'node:path';
 import { TagbooruError, errorMessage } from '../errors.ts';
 import { writeAtomic } from '../atomic-files.ts';
 import { PRESETS, type PreprocessSpec, type PresetName } from '../image/spec.ts';
+import type { OodManifest } from './ood.ts';
 
 export const BUNDLE_FORMAT = 'tagbooru-bundle';
 export const BUNDLE_VERSION = 1;
@@ -45,6 +46,8 @@ export interface BundleManifest {
   readonly weights?: string;
   /** The layer DAG of `weights` (imported Keras graphs); without it `architecture` is rebuilt by name. */
   readonly spec?: string;
+  /** The out-of-distribution score fitted on the training data (src/infer/ood.ts), if any. */
+  readonly ood?: OodManifest;
 }
 
 export interface Bundle {

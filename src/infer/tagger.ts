@@ -7,6 +7,7 @@ import { decodeImage, preprocess, type DecodeOptions } from '../image/index.ts';
 import { readBundle, type Bundle } from './bundle.ts';
 import { inputName, inputSource, type ImageInput } from './input.ts';
 import { inputDims, toProbabilities } from './model-io.ts';
+import { logitsOf, openOodProbe, scoreOf, judge, type OodInputs, type OodProbe, type OodResult } from './ood.ts';
 import { InferenceWorker } from './runner.ts';
 import { compileSelection, type ScoredTag, type SelectionOptions } from './selection.ts';
 
@@ -19,12 +20,18 @@ export interface TagResult {
   readonly error: string | null;
   /** Every tag's probability in bundle order, when `scores: true` was asked for. */
   readonly scores?: Float32Array;
+  /** How foreign the image is to the model, when the bundle has a fitted OOD score. */
+  readonly ood?: OodResult;
+  /** The values the OOD scores read, when `oodInputs: true` was asked for. */
+  readonly oodInputs?: OodInputs;
 }
 
 export interface TagOptions extends SelectionOptions {
   readonly batchSize?: number;
   /** Keep the full probability vector on each result. */
   readonly scores?: boolean;
+  /** Keep the logits and pooled features on each result (fitting and evaluating OOD scores). */
+  readonly oodInputs?: boolean;
   readonly onResult?: (result: TagResult, done: number) => void;
 }
 
@@ -35,6 +42,8 @@ export interface TaggerOptions {
   readonly workers?: number;
   /** Replace an inference worker that dies (a server's choice); by default every call after a death fails with E_WORKER. */
   readonly respawn?: boolean;
+  /** Run the model with its OOD outputs even when the bundle has no fit (for `oodInputs`). */
+  readonly oodOutputs?: boolean;
 }
 
 export const TAG_DEFAULTS = { batchSize: 8 } as const satisfies TagOptions;
@@ -46,16 +55,19 @@ export interface TaggerSession {
   /** The batch size the model was exported with, when it is fixed (WD v2: 1). */
   readonly fixedBatch: number | null;
   readonly options: TaggerOptions;
+  /** The model's OOD outputs and the bundle's fitted score, when it has them (or `oodOutputs` asked). */
+  readonly ood: OodProbe | null;
 }
 
 /** Reads the bundle (unless given one) and starts the inference worker on its model. */
 export async function openTaggerSession(bundle: string | Bundle, options: TaggerOptions = {}): Promise<TaggerSession> {
   const b = typeof bundle === 'string' ? await readBundle(bundle) : bundle;
-  const worker = await InferenceWorker.start(b.modelPath, { threads: options.threads, workers: options.workers, respawn: options.respawn });
+  const ood = await openOodProbe(b, options.oodOutputs);
+  const worker = await InferenceWorker.start(ood?.variant.model ?? b.modelPath, { threads: options.threads, workers: options.workers, respawn: options.respawn });
   const input = worker.inputs.find((i) => i.name === b.manifest.input.name) ?? worker.inputs[0];
   if (!input) throw new TagbooruError('E_BUNDLE', `${b.modelPath} has no inputs`);
   const batchDim = input.shape[0];
-  return { bundle: b, worker, fixedBatch: typeof batchDim === 'number' ? batchDim : null, options };
+  return { bundle: b, worker, fixedBatch: typeof batchDim === 'number' ? batchDim : null, options, ood };
 }
 
 /**
@@ -67,9 +79,10 @@ export class BaseTagger {
   readonly options: TaggerOptions;
   private readonly worker: InferenceWorker;
   private readonly fixedBatch: number | null;
+  private readonly ood: OodProbe | null;
 
   constructor(session: TaggerSession) {
-    ({ bundle: this.bundle, worker: this.worker, fixedBatch: this.fixedBatch, options: this.options } = session);
+    ({ bundle: this.bundle, worker: this.worker, fixedBatch: this.fixedBatch, options: this.options, ood: this.ood } = session);
   }
 
   get tags() {
@@ -83,11 +96,19 @@ export class BaseTagger {
 
   /** Probabilities for one preprocessed batch laid out as the bundle's preprocessing says. */
   async predict(batch: Float32Array, count: number): Promise<Float32Array> {
+    return (await this.run(batch, count)).probs;
+  }
+
+  /** Probabilities, and the OOD outputs (logits, pooled features) when the model runs with them. */
+  private async run(batch: Float32Array, count: number): Promise<{ probs: Float32Array; extra: Record<string, Float32Array> }> {
     const { manifest } = this.bundle;
+    const extraNames = [this.ood?.variant.logits, this.ood?.variant.features].filter((n): n is string => !!n);
+    const extra: Record<string, Float32Array[]> = Object.fromEntries(extraNames.map((n) => [n, []]));
     const { width, height } = manifest.preprocess;
     const per = width * height * 3;
     const runOne = async (data: Float32Array, n: number) => {
-      const out = await this.worker.run({ [manifest.input.name]: { data, dims: inputDims(manifest.preprocess, n) } }, [manifest.output.name]);
+      const out = await this.worker.run({ [manifest.input.name]: { data, dims: inputDims(manifest.preprocess, n) } }, [manifest.output.name, ...extraNames]);
+      for (const name of extraNames) extra[name]!.push(out[name]!.data);
       const t = out[manifest.output.name];
       if (!t) throw new TagbooruError('E_MODEL', `the model has no output ${manifest.output.name}`);
       if (t.data.length !== n * manifest.tags.length) {
@@ -102,7 +123,43 @@ export class BaseTagger {
       probs = new Float32Array(count * manifest.tags.length);
       for (let i = 0; i < count; i++) probs.set(await runOne(batch.slice(i * per, (i + 1) * per), 1), i * manifest.tags.length);
     }
-    return toProbabilities(probs, manifest.output);
+    // a logits head's raw outputs are the energy score's input: kept before the sigmoid replaces them
+    if (manifest.output.activation === 'logits') extra[manifest.output.name] = [probs.slice()];
+    return { probs: toProbabilities(probs, manifest.output), extra: Object.fromEntries(Object.entries(extra).map(([k, parts]) => [k, concat(parts)])) };
+  }
+
+  /** The fitted OOD score's threshold, or null when the bundle has none. */
+  get oodThreshold(): number | null {
+    return this.ood?.fit?.threshold ?? null;
+  }
+
+  /**
+   * `predict` with each image's OOD score after its probabilities: rows of tags + 1 values, for callers that
+   * pass one flat array per image (the server's micro-batcher). Without a fit the rows are the probabilities.
+   */
+  async predictWithOod(batch: Float32Array, count: number): Promise<Float32Array> {
+    const ran = await this.run(batch, count);
+    const fit = this.ood?.fit;
+    if (!fit) return ran.probs;
+    const nTags = this.bundle.manifest.tags.length;
+    const rows = new Float32Array(count * (nTags + 1));
+    for (let i = 0; i < count; i++) {
+      rows.set(ran.probs.subarray(i * nTags, (i + 1) * nTags), i * (nTags + 1));
+      rows[i * (nTags + 1) + nTags] = scoreOf(fit.method, this.oodInputsAt(ran, i, count), fit.mahalanobis);
+    }
+    return rows;
+  }
+
+  /** The OOD inputs of image `slot` of a batch run. */
+  private oodInputsAt(run: { probs: Float32Array; extra: Record<string, Float32Array> }, slot: number, count: number): OodInputs {
+    const { variant } = this.ood!;
+    const { manifest } = this.bundle;
+    const nTags = manifest.tags.length;
+    const logitsName = variant.logits ?? (manifest.output.activation === 'logits' ? manifest.output.name : null);
+    const logits = logitsName ? run.extra[logitsName]!.slice(slot * nTags, (slot + 1) * nTags) : logitsOf(run.probs.subarray(slot * nTags, (slot + 1) * nTags));
+    const all = variant.features ? run.extra[variant.features]! : null;
+    const per = all ? all.length / count : 0;
+    return { logits, features: all ? all.slice(slot * per, (slot + 1) * per) : null };
   }
 
   /** Tag inputs in order, yielding each result as soon as its batch is done. */
@@ -135,14 +192,22 @@ export class BaseTagger {
     };
 
     const infer = async ({ batch, data, count, slots }: Awaited<ReturnType<typeof prepare>>): Promise<TagResult[]> => {
-      const probs = count > 0 ? await this.predict(data, count) : new Float32Array(0);
+      const ran = count > 0 ? await this.run(data, count) : { probs: new Float32Array(0), extra: {} };
+      const probs = ran.probs;
       return batch.map((input, i) => {
         const file = inputName(input, index + i);
         const slot = slots[i]!;
         if (typeof slot === 'string') return { file, tags: [], rating: null, error: slot };
         const scores = probs.subarray(slot * nTags, (slot + 1) * nTags);
         const { tags, rating } = selection.select(scores);
-        return options.scores ? { file, tags, rating, error: null, scores: scores.slice() } : { file, tags, rating, error: null };
+        const inputs = this.ood && (this.ood.fit || options.oodInputs) ? this.oodInputsAt(ran, slot, count) : null;
+        const fit = this.ood?.fit;
+        return {
+          file, tags, rating, error: null,
+          ...(options.scores && { scores: scores.slice() }),
+          ...(fit && inputs && { ood: judge(scoreOf(fit.method, inputs, fit.mahalanobis), fit.threshold) }),
+          ...(options.oodInputs && inputs && { oodInputs: inputs }),
+        };
       });
     };
 
@@ -194,3 +259,13 @@ export class BaseTagger {
   }
 }
 
+function concat(parts: readonly Float32Array[]): Float32Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

@@ -11,6 +11,7 @@ import { CAPTION_OPTION_KINDS, compileCaptionText, parseCaptionOptions, type Cap
 import { SELECTION_FIELDS, readSelection } from '../infer/selection-options.ts';
 import { roundScore } from '../infer/rounding.ts';
 import { offeredModels, type OfferedModel } from './browser-models.ts';
+import { oodJson } from '../infer/ood.ts';
 import type { RouteContext } from './context.ts';
 import { explainMethods } from './explain.ts';
 import type { Fields } from './fields.ts';
@@ -92,7 +93,7 @@ export async function apiRoutes(app: FastifyInstance, ctx: RouteContext): Promis
         const scores = floor === undefined ? undefined : aboveFloor(manifest.tags, r.scores, floor);
         return {
           file: r.file, tags: tags.map(tagJson), rating: rating && { name: rating.name, score: roundScore(rating.score) }, error: null,
-          ...(captionText && { caption: captionText(selected) }), ...(scores && { scores }),
+          ...(captionText && { caption: captionText(selected) }), ...(scores && { scores }), ...(r.ood && { ood: oodJson(r.ood) }),
         };
       }),
     } satisfies TagResponse;

@@ -13,6 +13,7 @@ import type { ResolvedOptions } from './options.ts';
 import { PixelBudget } from './pixel-budget.ts';
 import { PrepPool, type Prepared } from './prep-pool.ts';
 import { ServiceTime } from './service-time.ts';
+import { judge, type OodResult } from '../infer/ood.ts';
 
 export interface Upload {
   readonly name: string;
@@ -21,13 +22,14 @@ export interface Upload {
 
 /** Every tag's probability in bundle order and the media type the image was decoded as, or why the upload is not an image. */
 export type Scored =
-  | { readonly file: string; readonly scores: Float32Array; readonly mediaType: string; readonly error: null }
-  | { readonly file: string; readonly scores: null; readonly mediaType: null; readonly error: string };
+  | { readonly file: string; readonly scores: Float32Array; readonly mediaType: string; readonly error: null; readonly ood?: OodResult }
+  | { readonly file: string; readonly scores: null; readonly mediaType: null; readonly error: string; readonly ood?: undefined };
 
 export class TaggingService {
   readonly metrics: Metrics;
   readonly explainer: ExplainPool;
   private readonly batcher: MicroBatcher;
+  private readonly oodThreshold: number | null;
   readonly pixels: PixelBudget;
   private readonly admission = new Admission(() => this.options.queueSize, { requests: 'tagging', queue: 'queue size' }, () => this.retryAfter());
   /** Seconds per image in inference (nothing measured: the 1 s minimum answers). */
@@ -59,11 +61,14 @@ export class TaggingService {
         this.metrics.explaining.observe(seconds, { method });
       },
     });
-    // one predictor per worker: the batcher keeps each busy with one batch, the tagger sends it to an idle one
-    this.batcher = new MicroBatcher(Array.from({ length: options.workers }, () => tagger), {
+    // one predictor per worker: the batcher keeps each busy with one batch, the tagger sends it to an idle one;
+    // with a fitted OOD score each image's row carries it after the probabilities
+    this.oodThreshold = tagger.oodThreshold;
+    const predictor = { predict: (batch: Float32Array, count: number) => tagger.predictWithOod(batch, count) };
+    this.batcher = new MicroBatcher(Array.from({ length: options.workers }, () => predictor), {
       maxBatch: options.maxBatch,
       inputSize: spec.width * spec.height * 3,
-      outputSize: tags.length,
+      outputSize: tags.length + (this.oodThreshold === null ? 0 : 1),
       onBatch: ({ size, seconds }) => {
         this.metrics.batchSize.observe(size);
         this.metrics.inference.observe(seconds);
@@ -118,9 +123,13 @@ export class TaggingService {
     const scores = images.length ? await this.batcher.run(images.map((p) => p.tensor), signal) : [];
     this.metrics.imagesTagged.inc({}, scores.length);
     let next = 0;
+    const nTags = this.bundle.manifest.tags.length, threshold = this.oodThreshold;
     return prepared.map((p, i) => {
       const file = uploads[i]!.name;
-      return typeof p === 'string' ? { file, scores: null, mediaType: null, error: p } : { file, scores: scores[next++]!, mediaType: p.mediaType, error: null };
+      if (typeof p === 'string') return { file, scores: null, mediaType: null, error: p };
+      const row = scores[next++]!;
+      const ood = threshold === null ? {} : { ood: judge(row[nTags]!, threshold) };
+      return { file, scores: row.subarray(0, nTags), mediaType: p.mediaType, error: null, ...ood };
     });
   }
 

@@ -1,7 +1,7 @@
 /** The server's JSON API as the page uses it; the API key, if the server wants one, rides along. */
 import type { ExplainMethod, ExplainRefinement } from '../explain/types.ts';
 import type { BundleManifest } from '../infer/bundle.ts';
-import type { ExplainJson, ModelInfo, TagResponse, WireTag } from '../wire.ts';
+import type { ExplainJson, ModelInfo, OodJson, TagResponse, WireTag } from '../wire.ts';
 
 export const runsOnServer = (model: ModelInfo) => model.runs?.includes('server') ?? true;
 
@@ -51,8 +51,11 @@ export class Api {
     return (await (await this.fetch(model.files.manifest)).json()) as BundleManifest;
   }
 
-  /** Every score ≥ floor, so the page can re-select at any threshold above it without asking again. */
-  async tag(image: Blob, name: string, floor: number): Promise<readonly WireTag[]> {
+  /**
+   * Every score ≥ floor, so the page can re-select at any threshold above it without asking again, and the
+   * out-of-distribution verdict when the model has one.
+   */
+  async tag(image: Blob, name: string, floor: number): Promise<{ scores: readonly WireTag[]; ood: OodJson | null }> {
     const form = new FormData();
     form.append('file', image, name);
     form.append('floor', String(floor));
@@ -60,7 +63,7 @@ export class Api {
     const [result] = body.results;
     if (!result) throw new ApiError(500, 'E_INTERNAL', 'the server returned no result');
     if (result.error !== null) throw new ApiError(400, 'E_IMAGE', result.error);
-    return result.scores ?? [];
+    return { scores: result.scores ?? [], ood: result.ood ?? null };
   }
 
   /** Where each of `tags` is in the image, by `method` (brought to the image's edges by `refine`): boxes, peaks and maps (grey PNG data URLs). */

@@ -11,6 +11,7 @@ import { CaptionBox } from './caption-box.ts';
 import { copyText, downloadJson, onImage } from './transfer.ts';
 import { LocalTagger } from './local.ts';
 import { ModelPicker } from './model-picker.ts';
+import { showOodNotice } from './ood-notice.ts';
 import { ThresholdControls } from './thresholds.ts';
 import { renderPlaceholder, renderTags } from './view.ts';
 import { WhereOverlay } from './where.ts';
@@ -175,11 +176,13 @@ async function analyse(): Promise<void> {
       const t0 = performance.now();
       scores = await tagger.scores(image);
       if (run !== generation) return;
+      showOodNotice(ui.results, null); // the in-browser run has no OOD score: it runs model.onnx without the variant
       scored = { file: image.name, scores, mode, ms: performance.now() - t0, note: `WebAssembly, ${tagger.threads} thread${tagger.threads === 1 ? '' : 's'}` };
     } else {
       status('Tagging on the server…');
-      const wire = await api.tag(image, image.name || 'pasted image', FLOOR);
+      const { scores: wire, ood } = await api.tag(image, image.name || 'pasted image', FLOOR);
       if (run !== generation) return;
+      showOodNotice(ui.results, ood);
       scores = new Float32Array(manifest.tags.length);
       for (const t of wire) {
         const i = index.get(t.name);

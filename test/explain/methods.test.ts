@@ -6,8 +6,9 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { findPoolHead } from '../../src/explain/head.ts';
-import { addOutputs, encodeModel, probeVariant } from '../../src/explain/surgery.ts';
+import { findPoolHead } from '../../src/graph/pool-head.ts';
+import { probeVariant } from '../../src/explain/surgery.ts';
+import { addOutputs, encodeModel } from '../../src/graph/surgery.ts';
 import type { ExplainMethod, FloatMap, TagRegion } from '../../src/explain/types.ts';
 import { decodeModel } from '../../src/graph/index.ts';
 import { decodeImage, preprocess } from '../../src/image/index.ts';

@@ -2,7 +2,7 @@
 # Re-trains the bundled default model from nothing: generates the synthetic training and held-out sets,
 # trains in two stages with train-project (stage1/: 12 epochs at 160 px from fresh weights; then this folder's
 # project.json: 12 epochs at 224 px starting from stage 1's weights), copies the bundle to models/default,
-# scores it on the held-out set and refreshes samples/.
+# scores it on the held-out set, refreshes samples/ and fits the out-of-distribution score.
 # Usage: bash training/default-model/train.sh [train images] [held-out images]
 # Either stage resumes where it stopped when the script is run again.
 set -euo pipefail
@@ -24,3 +24,6 @@ rm -rf models/default && mkdir -p models && cp -r "$here/model-$arch" models/def
 tb metrics models/default "$here/data/heldout/dataset.sqlite" --all --format json > models/default/heldout-metrics.json
 tb metrics models/default "$here/data/heldout/dataset.sqlite" --all
 node --import tsx "$here/pick-samples.ts" "$here/data/heldout/dataset.sqlite"
+# the out-of-distribution score (docs/robustness.md): fitted on a third seed, neither trained on nor held out
+[ -f "$here/data/ood-fit/dataset.sqlite" ] || tb make-dataset synthetic "$here/data/ood-fit" --count 1000 --seed 3 --size "$size" --no-masks --start-id 3000001 --workers 2
+tb fit-ood models/default "$here/data/ood-fit/images"

@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import { TagbooruError } from '../../errors.ts';
 import { countParameters } from '../../import/onnx-model.ts';
 import { readBundle, type BundleManifest, type TagInfo } from '../../infer/bundle.ts';
+import { oodVariant } from '../../infer/ood-graph.ts';
 import { defineCommand } from '../command.ts';
 import { resolveModel } from '../model-option.ts';
 
@@ -22,6 +23,16 @@ function describePreprocess(p: BundleManifest['preprocess']): string {
   return `${p.geometry} with ${p.resize} resize, ${pad} padding, ${alpha}, ${p.channelOrder} ${p.layout}, ${scale}${norm}`;
 }
 
+/** The fitted OOD score, or which scores `fit-ood` could fit: Mahalanobis needs pooled features an imported graph may hide. */
+function describeOod(m: BundleManifest, model: Uint8Array): string {
+  const features = oodVariant(model, m.output.name);
+  const possible = features.features ? 'energy or mahalanobis' : `energy only (no pooled features for mahalanobis: ${features.featuresError})`;
+  if (!m.ood) return `none fitted; tagbooru fit-ood can fit ${possible}`;
+  const others = Object.entries(m.ood.thresholds).filter(([k]) => k !== m.ood!.method).map(([k, t]) => `${k} ${t.toFixed(3)}`);
+  const threshold = m.ood.thresholds[m.ood.method]!;
+  return `${m.ood.method}, threshold ${threshold.toFixed(3)} (flags ≤ ${100 * m.ood.flagRate} % of in-distribution images)${others.length ? `; also fitted: ${others.join(', ')}` : ''}`;
+}
+
 const MiB = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
 
 export const infoCommand = defineCommand({
@@ -37,7 +48,9 @@ export const infoCommand = defineCommand({
     const m = bundle.manifest;
     const modelBytes = (await fs.stat(bundle.modelPath)).size;
     const stated = m.provenance.parameters;
-    const parameters = typeof stated === 'number' ? stated : countParameters(await fs.readFile(bundle.modelPath));
+    const modelFile = await fs.readFile(bundle.modelPath);
+    const parameters = typeof stated === 'number' ? stated : countParameters(modelFile);
+    const ood = describeOod(m, modelFile);
     const info = {
       name: m.name,
       path: bundle.dir,
@@ -53,6 +66,7 @@ export const infoCommand = defineCommand({
       parameters,
       modelBytes,
       provenance: m.provenance,
+      ood: { ...m.ood, description: ood },
     };
     if (v.json) {
       io.stdout.write(`${JSON.stringify(info, null, 1)}\n`);
@@ -70,6 +84,7 @@ export const infoCommand = defineCommand({
       ['thresholds', [`default ${t.default}`, ...Object.entries(t.categories ?? {}).map(([c, x]) => `${c} ${x}`), ...(t.tags ? [`${Object.keys(t.tags).length} per-tag`] : [])].join(', ')],
       ['parameters', parameters.toLocaleString('en-US')],
       ['model file', `${MiB(modelBytes)} (${m.model})`],
+      ['out-of-distribution', ood],
     ];
     const skip = new Set(['format', 'parameters']);
     lines.push(['provenance', '']);

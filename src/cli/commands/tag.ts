@@ -2,6 +2,7 @@ import { TagbooruError, errorMessage, invalidOption } from '../../errors.ts';
 import { IMAGE_EXTENSIONS } from '../../image/index.ts';
 import { CAPTION_DEFAULTS, EXISTING_POLICIES, parseCaptionExtension, parseCaptionOptions, type ExistingCaptionPolicy } from '../../infer/caption.ts';
 import { readBundle } from '../../infer/bundle.ts';
+import { oodNote } from '../../infer/ood.ts';
 import { SELECTION_DEFAULTS } from '../../infer/selection.ts';
 import { readSelection } from '../../infer/selection-options.ts';
 import { TAG_DEFAULTS, type TagResult } from '../../infer/tagger.ts';
@@ -84,6 +85,7 @@ export const tagCommand = defineCommand({
           failed++;
           progress.log(`error: ${r.file}: ${r.error}`);
         }
+        if (format === 'table' && r.ood?.flagged) progress.log(oodNote(r.file, r.ood));
         writer.write(r);
       };
       let done = 0;

@@ -3,7 +3,7 @@
  * between it and the output. Works on any graph (tagbooru's exports, tf2onnx, timm), so the CAM and Score-CAM
  * variants need nothing but model.onnx.
  */
-import type { AttributeProto, ModelProto, NodeProto, TensorProto } from '../graph/proto.ts';
+import type { AttributeProto, ModelProto, NodeProto, TensorProto } from './proto.ts';
 
 /** How the pooled tensor is laid out: NCHW and NHWC maps pool over H, W; tokens [N, L, C] over L. */
 export type FeatureLayout = 'NCHW' | 'NHWC' | 'tokens';

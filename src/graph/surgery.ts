@@ -1,0 +1,32 @@
+/** Edits on a decoded ONNX model that any layer may make: fresh value names, extra outputs, re-encoding. */
+import { onnx, type ModelProto } from './proto.ts';
+
+const FLOAT = 1;
+
+/** Names not yet used in the graph. */
+export function namer(model: ModelProto): (hint: string) => string {
+  const g = model.graph!;
+  const used = new Set<string>([
+    ...(g.node ?? []).flatMap((n) => [...(n.output ?? []), n.name ?? '']),
+    ...(g.input ?? []).map((i) => i.name!),
+    ...(g.initializer ?? []).map((t) => t.name!),
+  ]);
+  return (hint) => {
+    let name = hint;
+    for (let i = 1; used.has(name); i++) name = `${hint}_${i}`;
+    used.add(name);
+    return name;
+  };
+}
+
+/** Mark existing values as graph outputs (float, shape left to the runtime). */
+export function addOutputs(model: ModelProto, names: readonly string[]): void {
+  const outputs = model.graph!.output!;
+  for (const name of names) {
+    if (!outputs.some((o) => o.name === name)) outputs.push({ name, type: { tensorType: { elemType: FLOAT } } });
+  }
+}
+
+export function encodeModel(model: ModelProto): Uint8Array {
+  return onnx.ModelProto.encode(model).finish();
+}
