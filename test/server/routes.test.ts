@@ -187,7 +187,9 @@ describe('bad input: the status, and a message that names the problem', () => {
 });
 
 describe('limits', () => {
-  test('concurrent requests share inference calls (micro-batching)', async () => {
+  // which images share a call depends on how fast they are decoded; test/server/batcher.test.ts proves the sharing
+  // without timing, this the server's wiring of it: every image counted once, no call above --max-batch
+  test('concurrent requests go through the micro-batcher, counted in /metrics', async () => {
     const local = await buildApp({ model: bundle, prepWorkers: 1, maxBatch: 8 });
     try {
       const replies = await Promise.all(Array.from({ length: 24 }, () => local.inject({ method: 'POST', url: '/v1/tag', ...multipart([file(png)]) })));
@@ -196,7 +198,8 @@ describe('limits', () => {
       const calls = Number(/^tagbooru_batch_size_count (\d+)$/m.exec(metrics)?.[1]);
       const images = Number(/^tagbooru_batch_size_sum (\d+)$/m.exec(metrics)?.[1]);
       expect(images).toBe(24);
-      expect(calls).toBeLessThan(24);
+      expect(calls).toBeGreaterThan(0);
+      expect(calls).toBeLessThanOrEqual(24);
       expect(Number(/^tagbooru_batch_size_bucket\{le="8"\} (\d+)$/m.exec(metrics)?.[1])).toBe(calls); // never above maxBatch
     } finally {
       await local.close();

@@ -2,24 +2,18 @@
  * The web UI's caption box in Debian's Chromium (playwright-core): the caption options change the caption as the
  * CLI's flags change a caption file, a bad value is marked and named, and the settings outlive a reload.
  */
-import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { FastifyInstance } from 'fastify';
-import { chromium, type Browser } from 'playwright-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createTagger, type TagResult } from '../../src/index.ts';
-import { buildApp } from '../../src/server/app.ts';
 import { makeBundle } from '../server/_fixtures.ts';
+import { chromiumPresent, servePages, type PageServer } from './_chromium.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-const present = existsSync(CHROMIUM);
-if (!present) console.warn(`test/web/caption-box.test.ts: skipped, ${CHROMIUM} is missing (apt-get install -y chromium)`);
+const present = chromiumPresent('test/web/caption-box.test.ts');
 
-let dir: string, app: FastifyInstance, browser: Browser, url: string, sample: string, tagged: TagResult;
+let dir: string, served: PageServer, sample: string, tagged: TagResult;
 
 beforeAll(async () => {
   if (!present) return;
@@ -35,14 +29,11 @@ beforeAll(async () => {
   const oracle = await createTagger(bundle);
   tagged = await oracle.tag(sample);
   await oracle.close();
-  app = await buildApp({ model: bundle, prepWorkers: 1 });
-  url = await app.listen({ host: '127.0.0.1', port: 0 });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  served = await servePages({ model: bundle, prepWorkers: 1 });
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await app?.close();
+  await served?.close();
   if (dir) await fs.rm(dir, { recursive: true, force: true });
 });
 
@@ -53,11 +44,11 @@ describe.skipIf(!present)('caption box in Chromium', () => {
     expect(names('general')).toContain('star_(sky)');
     const spaced = (t: string) => t.replace(/_/g, ' ');
 
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const context = await served.browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(url);
+    await page.goto(served.url);
     await expect.poll(() => page.textContent('#model')).toContain('test_tiny');
     await page.setInputFiles('#file', sample);
     await expect.poll(() => page.textContent('#status'), { timeout: 15_000 }).toMatch(/^Tagged on the server/);
