@@ -42,7 +42,8 @@ describe('ablation plan', () => {
       expect(augmentation).toEqual({ preset: ARMS[i] });
       expect(() => resolveAugmentation(augmentation, 'project.json')).not.toThrow();
     }
-    expect(first).toMatchObject({ model: 'resnet_custom_narrow', image_width: 160, epoch_count: 12, export_model_per_epoch: 12, database_path: 'db.sqlite' });
+    expect(first).toMatchObject({ model: 'resnet_custom_narrow', image_width: 160, epoch_count: 12, export_model_per_epoch: 12, database_path: 'db.sqlite', seed: 1 });
+    expect(armProject(parseSettings(['--seed', '3'], here), 'all', 'db.sqlite')).toMatchObject({ seed: 3 });
   });
 
   it('held-out sets use seeds and ids the training set never uses', () => {
@@ -74,13 +75,22 @@ describe('ablation table', () => {
   };
 
   it('puts a row per test set and a column per arm, bolds the best, and means the shifted sets only', () => {
-    const md = markdownTables(results);
+    const md = markdownTables([results]);
     expect(md).toContain('| macro-F1 | `none` | `all` |');
     expect(md).toContain('| plain | **0.900** | 0.800 |');
     expect(md).toContain('| shifted-tiny | **0.300** | – |');
-    expect(md).toContain('| mean of shifted | 0.400 | 0.700 |');
+    expect(md).toContain('| mean of shifted | 0.400 | **0.700** |');
     expect(md).toContain('| plain | 0.950 | **0.970** |');
     expect(meanOver(results, 'none', 'mAP', (s) => s !== 'plain')).toBeCloseTo(0.5);
+  });
+
+  it('over several training seeds gives each cell its mean ± standard deviation', () => {
+    const other: Results = { ...results, scores: { none: { plain: score(0.7, 0.95), 'shifted-jpeg': score(0.5, 0.6) }, all: results.scores.all! } };
+    const md = markdownTables([results, other]);
+    expect(md).toContain('| plain | **0.800 ± 0.141** | **0.800 ± 0.000** |');
+    expect(md).toContain('| shifted-tiny | **0.300** | – |');
+    // each run's mean of the shifted sets first: none 0.4 and 0.5
+    expect(md).toContain('| mean of shifted | 0.450 ± 0.071 | **0.700 ± 0.000** |');
   });
 
   it('reads metrics --format json and refuses anything else', () => {

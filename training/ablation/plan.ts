@@ -52,17 +52,19 @@ export interface AblationSettings {
   readonly model: (typeof MODELS)[number];
   readonly threads: number;
   readonly workers: number;
+  /** project.json's seed: weight initialisation, sample order and augmentation draws (the data sets keep theirs). */
+  readonly seed: number;
   readonly arms: readonly PresetName[];
   readonly sets: readonly TestSet[];
 }
 
 /** The full run: the default model's architecture and data size at 160 px, 12 epochs per arm. */
-export const FULL: Omit<AblationSettings, 'out' | 'arms' | 'sets'> = { size: 160, trainCount: 10_000, testCount: 1_000, epochs: 12, batch: 32, model: 'resnet_custom_narrow', threads: 0, workers: 2 };
+export const FULL: Omit<AblationSettings, 'out' | 'arms' | 'sets'> = { size: 160, trainCount: 10_000, testCount: 1_000, epochs: 12, batch: 32, model: 'resnet_custom_narrow', threads: 0, workers: 2, seed: 1 };
 /** --quick: proves the pipeline end to end in seconds; its figures mean nothing. */
-export const QUICK: Omit<AblationSettings, 'out' | 'arms' | 'sets'> = { size: 32, trainCount: 24, testCount: 8, epochs: 1, batch: 8, model: 'resnet_custom_mini', threads: 1, workers: 0 };
+export const QUICK: Omit<AblationSettings, 'out' | 'arms' | 'sets'> = { size: 32, trainCount: 24, testCount: 8, epochs: 1, batch: 8, model: 'resnet_custom_mini', threads: 1, workers: 0, seed: 1 };
 
 export const USAGE = `Usage: node --import tsx training/ablation/run.ts [--quick] [--out <dir>] [--size <px>] [--train-count <n>]
-  [--test-count <n>] [--epochs <n>] [--batch <n>] [--model <arch>] [--threads <n>] [--workers <n>]
+  [--test-count <n>] [--epochs <n>] [--batch <n>] [--model <arch>] [--threads <n>] [--workers <n>] [--seed <n>]
   [--arms none,deepdanbooru,…] [--sets plain,shifted-jpeg,…]`;
 
 /** Flags over the full run's defaults (or --quick's); every bad value names its flag and range. */
@@ -72,7 +74,7 @@ export function parseSettings(argv: readonly string[], here: string): AblationSe
     options: {
       quick: { type: 'boolean' }, out: { type: 'string' }, size: { type: 'string' }, 'train-count': { type: 'string' },
       'test-count': { type: 'string' }, epochs: { type: 'string' }, batch: { type: 'string' }, model: { type: 'string' },
-      threads: { type: 'string' }, workers: { type: 'string' }, arms: { type: 'string', multiple: true }, sets: { type: 'string', multiple: true },
+      threads: { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, arms: { type: 'string', multiple: true }, sets: { type: 'string', multiple: true },
     },
     strict: true,
   });
@@ -91,6 +93,7 @@ export function parseSettings(argv: readonly string[], here: string): AblationSe
     model: choiceOption('model', v.model, MODELS) ?? base.model,
     threads: numberOption('threads', v.threads, 0, 1024, true) ?? base.threads,
     workers: numberOption('workers', v.workers, 0, 64, true) ?? base.workers,
+    seed: numberOption('seed', v.seed, 0, 2 ** 31 - 1, true) ?? base.seed,
     arms,
     sets,
   };
@@ -119,7 +122,7 @@ export function armProject(s: AblationSettings, arm: PresetName, database: strin
     learning_rates: s.epochs > 1 ? [{ used_epoch: 0, learning_rate: 0.001 }, { used_epoch: drop, learning_rate: 0.0003 }] : [{ used_epoch: 0, learning_rate: 0.001 }],
     mixed_precision: false,
     validation_fraction: 0.05,
-    seed: 1,
+    seed: s.seed,
     augmentation: { preset: arm },
   };
 }

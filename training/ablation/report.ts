@@ -27,20 +27,37 @@ export function scoreOf(metricsJson: string): Score {
   return { macroF1: macroF1!, mAP: mAP!, microF1: microF1!, samples: samples! };
 }
 
-const fmt = (x: number | undefined) => (x === undefined ? '–' : x.toFixed(3));
+const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+/** Sample standard deviation; 0 for a single run. */
+const sd = (xs: readonly number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
 
-/** One table per figure: a row per test set, a column per arm; the best value in a row is bold. */
-export function markdownTables(r: Results): string {
+/** A cell: the mean over runs, and with several runs (training seeds) their standard deviation. */
+function cell(values: readonly number[], best: boolean): string {
+  if (values.length === 0) return '–';
+  const text = values.length > 1 ? `${mean(values).toFixed(3)} ± ${sd(values).toFixed(3)}` : mean(values).toFixed(3);
+  return best ? `**${text}**` : text;
+}
+
+/**
+ * One table per figure: a row per test set, a column per arm, each cell the mean over the runs given (one per
+ * training seed; the first run's arms and sets); the best mean in a row is bold. The last row averages the
+ * shifted sets within each run first.
+ */
+export function markdownTables(runs: readonly Results[]): string {
+  const { arms, sets } = runs[0]!;
   const table = (figure: 'macroF1' | 'mAP', title: string) => {
-    const head = `| ${title} | ${r.arms.map((a) => `\`${a}\``).join(' | ')} |`;
-    const rule = `|---|${r.arms.map(() => '---:').join('|')}|`;
-    const rows = r.sets.map((set) => {
-      const values = r.arms.map((a) => r.scores[a]?.[set]?.[figure]);
-      const best = Math.max(...values.filter((v): v is number => v !== undefined));
-      return `| ${set} | ${values.map((v) => (v !== undefined && v === best ? `**${fmt(v)}**` : fmt(v))).join(' | ')} |`;
-    });
-    const means = r.arms.map((a) => meanOver(r, a, figure, (s) => s !== 'plain'));
-    return [head, rule, ...rows, `| mean of shifted | ${means.map(fmt).join(' | ')} |`].join('\n');
+    const row = (label: string, valuesOf: (arm: string) => number[]) => {
+      const values = arms.map(valuesOf);
+      const best = Math.max(...values.filter((v) => v.length).map(mean));
+      return `| ${label} | ${values.map((v) => cell(v, v.length > 0 && mean(v) === best)).join(' | ')} |`;
+    };
+    const defined = (xs: (number | undefined)[]) => xs.filter((v): v is number => v !== undefined);
+    return [
+      `| ${title} | ${arms.map((a) => `\`${a}\``).join(' | ')} |`,
+      `|---|${arms.map(() => '---:').join('|')}|`,
+      ...sets.map((set) => row(set, (arm) => defined(runs.map((r) => r.scores[arm]?.[set]?.[figure])))),
+      row('mean of shifted', (arm) => defined(runs.map((r) => meanOver(r, arm, figure, (set) => set !== 'plain')))),
+    ].join('\n');
   };
   return `${table('macroF1', 'macro-F1')}\n\n${table('mAP', 'mAP')}\n`;
 }
@@ -48,5 +65,5 @@ export function markdownTables(r: Results): string {
 /** The mean of one figure over the test sets `keep` selects that the arm has a score for. */
 export function meanOver(r: Results, arm: string, figure: keyof Score, keep: (set: string) => boolean): number | undefined {
   const values = r.sets.filter(keep).map((s) => r.scores[arm]?.[s]?.[figure]).filter((v): v is number => v !== undefined);
-  return values.length ? values.reduce((a, b) => a + b, 0) / values.length : undefined;
+  return values.length ? mean(values) : undefined;
 }

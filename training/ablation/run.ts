@@ -3,13 +3,14 @@
  * the same model trained for the same steps under each augmentation preset, every arm scored on every set.
  *   node --import tsx training/ablation/run.ts [flags]     (full run; --quick for a seconds-long smoke run)
  * Resumable: finished data sets, arms and scores are kept; an interrupted arm resumes from its checkpoint.
- * Writes <out>/results.json and prints the markdown tables on stdout (progress goes to stderr).
+ * Writes <out>/results.json (results-seed<n>.json for another --seed) and prints the markdown tables on stdout (progress goes to stderr).
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { armProject, datasetArgs, parseSettings, USAGE, type AblationSettings } from './plan.ts';
+import type { PresetName } from '../../src/train/augmentation-config.ts';
 import { markdownTables, scoreOf, type Results, type Score } from './report.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -36,11 +37,15 @@ function ensureDataset(s: AblationSettings, name: string, args: string[]): strin
   return path.join(dir, 'dataset.sqlite');
 }
 
-function trainArm(s: AblationSettings, arm: string, trainDir: string): { bundle: string; seconds: number } {
-  const dir = path.join(s.out, 'arms', arm), bundle = path.join(dir, `model-${s.model}`), timeFile = path.join(dir, 'train-seconds.json');
+/** Arms of another training seed sit beside seed 1's and share its data sets. */
+const suffix = (s: AblationSettings) => (s.seed === 1 ? '' : `-seed${s.seed}`);
+const armDir = (s: AblationSettings, arm: string) => path.join(s.out, `arms${suffix(s)}`, arm);
+
+function trainArm(s: AblationSettings, arm: PresetName, trainDir: string): { bundle: string; seconds: number } {
+  const dir = armDir(s, arm), bundle = path.join(dir, `model-${s.model}`), timeFile = path.join(dir, 'train-seconds.json');
   fs.mkdirSync(dir, { recursive: true });
   const database = path.relative(dir, path.join(trainDir, 'dataset.sqlite'));
-  fs.writeFileSync(path.join(dir, 'project.json'), `${JSON.stringify(armProject(s, arm as Parameters<typeof armProject>[1], database), null, 1)}\n`);
+  fs.writeFileSync(path.join(dir, 'project.json'), `${JSON.stringify(armProject(s, arm, database), null, 1)}\n`);
   for (const f of ['tags.txt', 'categories.json']) fs.copyFileSync(path.join(trainDir, f), path.join(dir, f));
   const before = fs.existsSync(timeFile) ? (JSON.parse(fs.readFileSync(timeFile, 'utf8')) as number) : 0;
   if (fs.existsSync(path.join(bundle, 'tagger.json'))) return { bundle, seconds: before };
@@ -55,7 +60,7 @@ function trainArm(s: AblationSettings, arm: string, trainDir: string): { bundle:
 }
 
 function scoreArm(s: AblationSettings, arm: string, bundle: string, set: string, database: string): Score {
-  const file = path.join(s.out, 'arms', arm, 'metrics', `${set}.json`);
+  const file = path.join(armDir(s, arm), 'metrics', `${set}.json`);
   if (!fs.existsSync(file)) {
     const json = tagbooru(['metrics', bundle, database, '--all', '--format', 'json'], true);
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -78,8 +83,8 @@ function main(argv: readonly string[]): void {
     results.trainSeconds[arm] = Math.round(seconds);
     results.scores[arm] = Object.fromEntries([...testDbs].map(([set, db]) => [set, scoreArm(s, arm, bundle, set, db)]));
   }
-  fs.writeFileSync(path.join(s.out, 'results.json'), `${JSON.stringify(results, null, 1)}\n`);
-  process.stdout.write(markdownTables(results));
+  fs.writeFileSync(path.join(s.out, `results${suffix(s)}.json`), `${JSON.stringify(results, null, 1)}\n`);
+  process.stdout.write(markdownTables([results]));
 }
 
 main(process.argv.slice(2));
