@@ -8,7 +8,10 @@
  * `frame_visible_min` of the picture is seen, every positive localisable tag (not a background, rating or
  * medium tag) is unknown. Both default to one half; DeepDanbooru's own ranges (scale ≤ 1.1, shift ≤ 0.1, any
  * rotation) keep more than that of the picture, so its projects keep every label, as they did.
- * Negative labels stay known under geometry: cutting a picture cannot add a part to it.
+ * Negative labels stay known under geometry: cutting a picture cannot add a part to it. Counts are the
+ * exception: a crop or cutout that hides one of three characters makes `2others` true, so count tags are
+ * unknown, either way, whenever one is applied (the ablation in docs/robustness.md found crops teaching wrong
+ * counts). DeepDanbooru's warp keeps them, as it keeps the other labels.
  */
 import { frameVisibility, hidesAnything, partVisibility, readMask, type AppliedOp, type AugmentResult, type Rect } from '../image/index.ts';
 import type { AugmentationSettings } from './augmentation-config.ts';
@@ -23,8 +26,8 @@ export interface LabelRule {
 
 /** One rule per op: a missing one does not compile. */
 export const LABEL_RULES = {
-  crop: {}, // geometry: see the file comment
-  cutout: {},
+  crop: { unknown: ['count'] }, // and geometry: see the file comment
+  cutout: { unknown: ['count'] },
   flip: { unknown: ['sided'] },
   greyscale: { unknown: ['colour'], adds: ['monochrome', 'greyscale'] },
   // NOTE: within the default ±25 % brightness and contrast keep every hue and the order of lightness, and

@@ -5,9 +5,11 @@
  *           or it is listed below (`dark_skin`, `multicolored_hair`): greyscale makes it unknowable;
  *   sided   when it names a left or right side (`hand_on_left_hip`): a flip makes it the other side's;
  *   global  when it describes the whole picture, not a part of it (backgrounds, ratings, media): a crop
- *           cannot cut it out, so only the other tags are localisable.
+ *           cannot cut it out, so only the other tags are localisable;
+ *   count   when it counts the characters (`solo`, `2others`, `1girl`, `multiple_boys`): a crop or cutout that
+ *           hides a character changes the count either way, so such a tag, positive or negative, is unknowable.
  */
-export type TagProperty = 'colour' | 'sided' | 'global';
+export type TagProperty = 'colour' | 'sided' | 'global' | 'count';
 
 export const COLOUR_WORDS: readonly string[] = [
   'aqua', 'beige', 'black', 'blonde', 'blue', 'brown', 'cyan', 'gold', 'golden', 'gray', 'green', 'grey', 'indigo', 'lavender',
@@ -30,6 +32,8 @@ export const GLOBAL_TAGS: readonly string[] = [
   'highres', 'absurdres', 'lowres', 'border', 'letterboxed', 'no_humans', 'scenery',
 ];
 const GLOBAL_PATTERNS: readonly RegExp[] = [/_background$/, /^rating:/, /^score:/];
+/** Danbooru's count tags: `solo`, `1girl`, `2boys`, `6+others`, `multiple_girls`. */
+const COUNT_PATTERN = /^(solo|multiple_(girls|boys|others)|\d+\+?(girls?|boys?|others?))$/;
 
 export function tagProperties(tag: string): Set<TagProperty> {
   const words = tag.split('_');
@@ -37,5 +41,6 @@ export function tagProperties(tag: string): Set<TagProperty> {
   if (!COLOURLESS_TAGS.includes(tag) && (COLOUR_TAGS.includes(tag) || words.some((w) => COLOUR_WORDS.includes(w)))) out.add('colour');
   if (words.some((w) => SIDE_WORDS.includes(w))) out.add('sided');
   if (GLOBAL_TAGS.includes(tag) || GLOBAL_PATTERNS.some((r) => r.test(tag))) out.add('global');
+  if (COUNT_PATTERN.test(tag)) out.add('count');
   return out;
 }

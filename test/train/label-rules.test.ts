@@ -13,7 +13,7 @@ import { augmentImage, type AugmentOptions, type DecodedImage } from '../../src/
 import { LabelRules, type Part } from '../../src/train/label-rules.ts';
 import { tagProperties } from '../../src/train/tag-properties.ts';
 
-const TAGS = ['square', 'circle', 'red_hair', 'blue_eyes', 'dark_skin', 'smile', 'monochrome', 'greyscale', 'white_background', 'hand_on_left_hip'];
+const TAGS = ['square', 'circle', 'red_hair', 'blue_eyes', 'dark_skin', 'smile', 'monochrome', 'greyscale', 'white_background', 'hand_on_left_hip', 'solo', '2others'];
 const at = (t: string) => TAGS.indexOf(t);
 const OFF: AugmentOptions = { rotation: null, scale: null, shift: null, flip: false, corruption: 0 };
 const THRESHOLDS = { part_visible_min: 0.5, frame_visible_min: 0.5 };
@@ -63,9 +63,13 @@ describe('geometry with ground-truth masks', () => {
     expect(mask![at('circle')]).toBe(1);
   });
 
-  test('a crop that keeps the square keeps its tag', async () => {
-    const { mask } = await labelled(['square'], { ...OFF, ops: { crop } }, CROP_ONTO, [part]);
-    expect(mask).toBeUndefined();
+  test('a crop that keeps the square keeps its tag; the count tags, positive or negative, become unknown', async () => {
+    const { labels, mask } = await labelled(['square', 'solo'], { ...OFF, ops: { crop } }, CROP_ONTO, [part]);
+    expect(mask![at('square')]).toBe(1);
+    // a crop may have hidden a character: `solo` may now be wrong, and `2others` may have become right
+    expect([mask![at('solo')], mask![at('2others')]]).toEqual([0, 0]);
+    expect([labels[at('solo')], labels[at('2others')]]).toEqual([1, 0]); // unknown, not changed
+    expect(mask!.reduce((a, b) => a + b, 0)).toBe(TAGS.length - 2);
   });
 
   test('a cutout over the square makes its tag unknown; one beside it does not', async () => {
@@ -75,7 +79,8 @@ describe('geometry with ground-truth masks', () => {
     expect(over.mask![at('square')]).toBe(0);
     const beside = await labelled(['square'], { ...OFF, ops: { cutout } }, [0, 0, 0, 0.99, 0.99], [part]);
     expect(beside.result.geometry.cutouts).toEqual([[13, 13, 20, 20]]);
-    expect(beside.mask).toBeUndefined();
+    expect(beside.mask![at('square')]).toBe(1);
+    expect(beside.mask!.reduce((a, b) => a + b, 0)).toBe(TAGS.length - 2); // only the counts: a cutout may hide a character
   });
 
   test('a shift that pushes the square half out of the frame: the visible share decides', async () => {
@@ -98,7 +103,7 @@ describe('geometry without masks', () => {
 
   test('DeepDanbooru\'s own warp keeps every label', async () => {
     const o: AugmentOptions = { rotation: [45, 45], scale: [1.1, 1.1], shift: [0.1, 0.1], flip: false, corruption: 0 };
-    const { mask } = await labelled(['square', 'smile'], o, []);
+    const { mask } = await labelled(['square', 'smile', 'solo'], o, []);
     expect(mask).toBeUndefined();
   });
 });
@@ -141,6 +146,8 @@ test.each([
   ['red_hair', ['colour']], ['blonde_hair', ['colour']], ['dark_skin', ['colour']], ['multicolored_hair', ['colour']],
   ['white_background', ['colour', 'global']], ['gradient_background', ['global']], ['monochrome', ['global']], ['greyscale', ['global']],
   ['rating:general', ['global']], ['hand_on_left_hip', ['sided']], ['long_hair', []], ['sunglasses', []], ['blush', []],
+  ['solo', ['count']], ['2others', ['count']], ['1girl', ['count']], ['6+girls', ['count']], ['multiple_boys', ['count']], ['1other', ['count']],
+  ['solo_focus', []], ['girl_on_top', []],
 ])('%s is %j', (tag, props) => {
   expect([...tagProperties(tag)].sort()).toEqual([...props].sort());
 });
