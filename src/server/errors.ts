@@ -68,7 +68,10 @@ const FRAMEWORK_MESSAGES: Record<string, string> = {
 
 export function toHttpFailure(error: unknown): HttpFailure {
   if (error instanceof HttpError) return { status: STATUS[error.code], code: error.code, message: error.message, retryAfter: error.retryAfter };
-  if (error instanceof TagbooruError) return { status: STATUS[error.code], code: error.code, message: error.message };
+  if (error instanceof TagbooruError) {
+    // a replacement worker starts in about a second: say when to retry, as a 503 should
+    return { status: STATUS[error.code], code: error.code, message: error.message, ...(error.code === 'E_WORKER' && { retryAfter: 1 }) };
+  }
   const e = error as { statusCode?: unknown; code?: unknown };
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 600) {
     const code = codeOfStatus(e.statusCode);

@@ -48,6 +48,7 @@ describe.each([
       throw new TagbooruError(failed.json<{ error: ErrorCode }>().error, failed.json<{ message: string }>().message);
     }, kill);
     expect(failed!.statusCode).toBe(503);
+    expect(failed!.headers['retry-after']).toBe('1');
     expect(error.message).toMatch(new RegExp(`^${worker} stopped \\(exit code 1\\) with 1 request unanswered; a new one is starting: `));
     const next = await post(route, parts());
     expect(next.statusCode, next.body).toBe(200);
