@@ -13,6 +13,7 @@ import type { DecodedImage } from '../image/decode.ts';
 import { mapBytes, type ValueMap } from '../image/heatmap.ts';
 import { contentRect, inputToRgb, preprocess } from '../image/preprocess.ts';
 import type { BundleManifest } from '../infer/bundle.ts';
+import { inputDims, toProbabilities } from '../infer/model-io.ts';
 import type * as Probe from './_probe.ts';
 
 let runtime: Promise<typeof Ort> | null = null;
@@ -95,15 +96,12 @@ export class LocalTagger {
   async scores(image: Blob): Promise<Float32Array> {
     const { preprocess: spec, input, output, tags } = this.manifest;
     const tensor = preprocess(await decodeInBrowser(image), spec);
-    const dims = spec.layout === 'NCHW' ? [1, 3, spec.height, spec.width] : [1, spec.height, spec.width, 3];
-    const result = await this.session.run({ [input.name]: new this.ort.Tensor('float32', tensor, dims) }, [output.name]);
+    const result = await this.session.run({ [input.name]: new this.ort.Tensor('float32', tensor, inputDims(spec, 1)) }, [output.name]);
     const data = result[output.name]?.data;
     if (!(data instanceof Float32Array) || data.length !== tags.length) {
       throw new Error(`the model gave ${data instanceof Float32Array ? data.length : 'no float32'} scores for ${tags.length} tags`);
     }
-    const probs = Float32Array.from(data);
-    if (output.activation === 'logits') for (let i = 0; i < probs.length; i++) probs[i] = 1 / (1 + Math.exp(-probs[i]!));
-    return probs;
+    return toProbabilities(Float32Array.from(data), output);
   }
 
   /**
@@ -116,9 +114,8 @@ export class LocalTagger {
     if (!cam) return null;
     const spec = this.manifest.preprocess;
     const decoded = await decodeInBrowser(image);
-    const dims = spec.layout === 'NCHW' ? [1, 3, spec.height, spec.width] : [1, spec.height, spec.width, 3];
     const input = preprocess(decoded, spec);
-    const x = new this.ort.Tensor('float32', input, dims);
+    const x = new this.ort.Tensor('float32', input, inputDims(spec, 1));
     const out = (await cam.session.run({ [this.manifest.input.name]: x }, [cam.output]))[cam.output];
     const d = out?.dims ?? [];
     // [1, T, h, w]; a token model's [1, T, L] is left to the server
