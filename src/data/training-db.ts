@@ -213,6 +213,15 @@ export class TrainingDatabase {
     return row === undefined ? undefined : { choices: JSON.parse(row.choices), unknownTags: row.unknown_tags.split(' ').filter(Boolean) };
   }
 
+  /** Every post's unknown tags (neither positive nor negative), for the posts that have any. */
+  unknownTags(): Map<number, string[]> {
+    const out = new Map<number, string[]>();
+    if (!this.hasTable('tagbooru_choices')) return out;
+    const rows = this.db.prepare("SELECT post_id, unknown_tags FROM tagbooru_choices WHERE unknown_tags != ''").iterate() as IterableIterator<{ post_id: number; unknown_tags: string }>;
+    for (const row of rows) out.set(row.post_id, row.unknown_tags.split(' ').filter(Boolean));
+    return out;
+  }
+
   /** Run `fn` in one transaction: all of its writes land or none do. */
   transaction<T>(fn: () => T): T {
     try {

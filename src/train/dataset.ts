@@ -15,6 +15,8 @@ import type { Sample, TrainingData } from './loop.ts';
 
 export interface LabelledRecord extends ImageRecord {
   readonly labels: Uint32Array; // indices into tags.txt
+  /** Tags the database records as unknown for this image (the generator's `unknown_tags`): masked out of the loss. */
+  readonly unknown: Uint32Array;
   /** Ground-truth masks of its tags, when the database has them (the synthetic generator's). */
   readonly parts: readonly Part[];
 }
@@ -42,6 +44,7 @@ export function loadSplit(databasePath: string, tags: readonly string[], o: Spli
     const index = new Map(tags.map((t, i) => [t, i]));
     const train: LabelledRecord[] = [], validation: LabelledRecord[] = [];
     let unknownTags = 0, unlabelled = 0;
+    const unknownByPost = db.unknownTags();
     for (const r of db.records({ minimumTagCount: o.minimumTagCount })) {
       const labels: number[] = [];
       for (const t of r.tags) {
@@ -51,7 +54,8 @@ export function loadSplit(databasePath: string, tags: readonly string[], o: Spli
       }
       if (labels.length === 0) unlabelled++;
       const parts = db.masks(r.id).flatMap((m) => (index.has(m.tag) ? [{ tag: index.get(m.tag)!, box: m.box, file: maskPath(databasePath, r.md5, m.tag) }] : []));
-      (isValidation(r.id, o.validationFraction) ? validation : train).push({ ...r, labels: Uint32Array.from(labels), parts });
+      const unknown = (unknownByPost.get(r.id) ?? []).flatMap((t) => (index.has(t) ? [index.get(t)!] : []));
+      (isValidation(r.id, o.validationFraction) ? validation : train).push({ ...r, labels: Uint32Array.from(labels), unknown: Uint32Array.from(unknown), parts });
     }
     if (train.length === 0) throw new TagbooruError('E_USAGE', `empty training set: ${whyEmpty(db, validation.length, o)}`);
     return { train, validation, unknownTags, unlabelled };
@@ -88,6 +92,14 @@ function evalSpec(o: SampleOptions) {
   return { ...PRESETS.deepdanbooru, width: o.width, height: o.height };
 }
 
+/** The loss mask of the labels the database itself does not know (0), or undefined when it knows them all. */
+function knownMask(unknown: Uint32Array, tags: number): Float32Array | undefined {
+  if (unknown.length === 0) return undefined;
+  const mask = new Float32Array(tags).fill(1);
+  for (const j of unknown) mask[j] = 0;
+  return mask;
+}
+
 export function recordSamples(records: readonly LabelledRecord[], o: SampleOptions): TrainingData {
   const per = o.width * o.height * 3;
   const spec = evalSpec(o);
@@ -100,12 +112,13 @@ export function recordSamples(records: readonly LabelledRecord[], o: SampleOptio
         const x = new Float32Array(per);
         const labels = new Float32Array(o.tags);
         for (const j of r.labels) labels[j] = 1;
+        const known = knownMask(r.unknown, o.tags);
         if (!o.augment) {
           preprocess(image, spec, x);
-          return { x, labels };
+          return { x, labels, mask: known };
         }
         const done = await augmentImage(image, o.width, o.height, o.augment, () => rng.next(), x);
-        return { x, labels, mask: await o.labelRules?.apply(labels, done, r.parts) };
+        return { x, labels, mask: o.labelRules ? await o.labelRules.apply(labels, done, r.parts, known) : known };
       } catch (e) {
         o.onError?.(r, errorMessage(e));
         return null;

@@ -69,9 +69,13 @@ export class LabelRules {
     }
   }
 
-  /** Applies the rules to `labels` in place; the loss mask, or undefined when every label stays known. */
-  async apply(labels: Float32Array, result: AugmentResult, parts: readonly Part[] = []): Promise<Float32Array | undefined> {
-    let mask: Float32Array | undefined;
+  /**
+   * Applies the rules to `labels` in place; the loss mask, or undefined when every label stays known.
+   * `known` is the mask before augmentation (the database's unknown tags), never modified: an op that adds a
+   * tag makes it known, whatever the database said.
+   */
+  async apply(labels: Float32Array, result: AugmentResult, parts: readonly Part[] = [], known?: Float32Array): Promise<Float32Array | undefined> {
+    let mask: Float32Array | undefined = known?.slice();
     const forget = (j: number) => {
       mask ??= new Float32Array(labels.length).fill(1);
       mask[j] = 0;

@@ -29,6 +29,7 @@ beforeAll(async () => {
   const database = TrainingDatabase.open(db, { create: true });
   database.insertPosts([{ id: 1, md5: MD5, file_ext: 'png', tag_string: 'square smile white_background', tag_count_general: 3 }]);
   database.insertMasks([{ postId: 1, tag: 'square', pixels: 25, box: [2, 2, 7, 7] }]);
+  database.insertChoices([{ postId: 1, choices: { rendering: 'colour' }, unknownTags: ['white_background', 'not_in_tags_txt'] }]);
   database.close();
   await fs.mkdir(path.dirname(imagePath(db, MD5, 'png')), { recursive: true });
   await sharp(rgb, { raw: { width: 20, height: 20, channels: 3 } }).png().toFile(imagePath(db, MD5, 'png'));
@@ -55,7 +56,23 @@ test('a crop away from the drawn square makes its tag unknown in the sample\'s l
     const red = s.x.filter((v, i) => i % 3 === 1 && v < 0.5).length;
     if (red === 0 || red >= 90) seen.set(red ? 'kept' : 'cut', s.mask);
   }
-  expect(seen.get('cut')).toEqual(Float32Array.of(0, 1, 1)); // frame_visible_min 0: smile (no mask) stays known
-  expect(seen.has('kept')).toBe(true);
-  expect(seen.get('kept')).toBeUndefined();
+  // frame_visible_min 0: smile (no mask) stays known; white_background is unknown in the database itself
+  expect(seen.get('cut')).toEqual(Float32Array.of(0, 1, 0));
+  expect(seen.get('kept')).toEqual(Float32Array.of(1, 1, 0));
+});
+
+test('the database\'s unknown tags are masked out with and without augmentation, and an op that adds a tag makes it known', async () => {
+  const split = loadSplit(db, TAGS, { minimumTagCount: 0, validationFraction: 0, settingsFile: 'project.json' });
+  expect(Array.from(split.train[0]!.unknown)).toEqual([2]); // a name tags.txt lacks is ignored
+  const plain = recordSamples(split.train, { width: 20, height: 20, tags: TAGS.length, augment: null });
+  expect((await plain.load(0, new Rng(1)))!.mask).toEqual(Float32Array.of(1, 1, 0));
+  const tags = ['square', 'white_background', 'monochrome'];
+  const grey = loadSplit(db, tags, { minimumTagCount: 0, validationFraction: 0, settingsFile: 'project.json' });
+  const data = recordSamples(grey.train, {
+    width: 20, height: 20, tags: tags.length, labelRules: new LabelRules(tags, { part_visible_min: 0.5, frame_visible_min: 0 }),
+    augment: { rotation: null, scale: null, shift: null, flip: false, corruption: 0, ops: { greyscale: { probability: 1 } } },
+  });
+  const s = (await data.load(0, new Rng(1)))!;
+  expect(Array.from(s.labels)).toEqual([1, 1, 1]); // greyscale adds monochrome
+  expect(Array.from(s.mask!)).toEqual([1, 0, 1]);
 });
