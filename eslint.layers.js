@@ -25,9 +25,13 @@ export const LAYERS = {
   train: ['autodiff', 'models', 'graph', 'formats', 'image', 'infer', 'data', 'workers'],
   import: ['infer', 'models', 'graph', 'image', 'formats', 'danbooru'],
   dataset: ['data', 'image', 'models', 'workers'],
+  // ensembles, test-time augmentation: bundles built from bundles (DESIGN.md decision 14)
+  compose: ['infer', 'graph', 'formats', 'image'],
+  // attacks and defences on the gradient graphs (DESIGN.md decision 15)
+  robust: ['infer', 'image', 'graph', 'models', 'autodiff', 'formats', 'data', 'workers', 'train', 'compose'],
   server: ['infer', 'image', 'explain', 'workers', 'index.ts', 'tagger.ts', 'wire.ts'],
   web: ['infer', 'image', 'explain', 'wire.ts'],
-  cli: ['infer', 'image', 'explain', 'models', 'data', 'dataset', 'danbooru', 'import', 'train', 'server', 'index.ts', 'tagger.ts'],
+  cli: ['infer', 'image', 'explain', 'models', 'data', 'dataset', 'danbooru', 'import', 'train', 'server', 'compose', 'robust', 'index.ts', 'tagger.ts'],
 };
 
 /** Foreign library → the one folder that imports it (STYLE.md: each foreign library is imported in one place). */
