@@ -9,7 +9,7 @@ import { InvariantError, TagbooruError } from '../errors.ts';
 import { Graph, add, mul, numel, reshape, type Value } from '../graph/index.ts';
 import { variables, type VariableSpec } from '../models/shapes.ts';
 import { inputLayer, layerInputs, type Layer, type ModelSpec } from '../models/spec.ts';
-import { buildLoss, type LossName, type LossOptions } from './losses.ts';
+import { buildLoss, withDistillation, type DistillationOptions, type LossName, type LossOptions } from './losses.ts';
 import { buildGroupedUpdate, buildUpdate, optimizerSlots, type OptimizerConfig } from './optimizers.ts';
 import { poolBeforePointwiseHead } from './pooled-head.ts';
 import { GRAD_RULES } from './rules.ts';
@@ -20,6 +20,10 @@ export const FEED = {
   labels: 'labels',
   /** [N, T] float: 1 where a label is known, 0 where it is unknown (see losses.ts). */
   mask: 'mask',
+  /** [N, T] the teacher's logits, with distillation (see withDistillation in losses.ts). */
+  teacher: 'teacher_logits',
+  /** [N, T] float: 1 where the teacher knows the tag, 0 where it does not. */
+  teacherMask: 'teacher_mask',
   lr: 'lr',
   step: 'step',
   weight: (key: string) => `w:${key}`,
@@ -43,6 +47,8 @@ export interface StepGraphOptions {
   readonly batch: number;
   readonly loss: LossName;
   readonly lossOptions?: LossOptions;
+  /** Mix the loss with a teacher's soft targets, fed as FEED.teacher and FEED.teacherMask. */
+  readonly distillation?: DistillationOptions;
   readonly optimizer: OptimizerConfig;
   /** `update`: new weights and slots; `gradients`: raw gradients (for checks, saliency, attacks). */
   readonly outputs?: 'update' | 'gradients';
@@ -207,7 +213,10 @@ export function buildTrainingStep(model: ModelSpec, options: StepGraphOptions): 
   const logits = pass.values.get(pass.logitsLayer)!;
   const labels = g.input(FEED.labels, 'float32', logits.shape);
   const mask = g.input(FEED.mask, 'float32', logits.shape);
-  const { loss, dlogits, probs } = buildLoss(g, options.loss, logits, labels, mask, options.lossOptions);
+  const hard = buildLoss(g, options.loss, logits, labels, mask, options.lossOptions);
+  const { loss, dlogits, probs } = options.distillation
+    ? withDistillation(g, hard, logits, g.input(FEED.teacher, 'float32', logits.shape), g.input(FEED.teacherMask, 'float32', logits.shape), options.distillation)
+    : hard;
   const { grads, inputGrad } = backward(spec, pass, dlogits, { input: inputGradient });
   g.output(loss, FETCH.loss);
   g.output(probs, FETCH.probs);
