@@ -3,7 +3,7 @@
  * step and evaluation graphs. It lives in a worker (see trainer.ts); nothing here touches the main thread.
  */
 import { FEED, FETCH, buildEvalGraph, buildTrainingStep } from '../autodiff/step-graph.ts';
-import type { LossName, LossOptions } from '../autodiff/losses.ts';
+import type { DistillationOptions, LossName, LossOptions } from '../autodiff/losses.ts';
 import type { OptimizerConfig } from '../autodiff/optimizers.ts';
 import { TagbooruError } from '../errors.ts';
 import { ModelSession, type TensorData } from '../infer/session.ts';
@@ -24,9 +24,18 @@ export interface EngineConfig {
   readonly optimizer: OptimizerConfig;
   readonly loss: LossName;
   readonly lossOptions?: LossOptions;
+  /** Train on a teacher's soft targets too: every step then takes SoftTargets. */
+  readonly distillation?: DistillationOptions;
   readonly seed?: number;
   readonly threads?: number;
   readonly unfoldBudget?: number;
+}
+
+/** A teacher's view of a batch, [batch × tags] each, in the student's tag order (src/train/teacher.ts). */
+export interface SoftTargets {
+  readonly logits: Float32Array;
+  /** 1 where the teacher knows the student's tag, 0 where it does not. */
+  readonly mask: Float32Array;
 }
 
 export interface StepResult {
@@ -61,7 +70,7 @@ export class Engine {
   static async create(config: EngineConfig): Promise<Engine> {
     const spec = typeof config.model === 'string' ? buildModel(config.model, { tags: config.tags, imageSize: config.imageSize }) : config.model;
     const nchwcBlock = await nchwcBlockSize();
-    const step = buildTrainingStep(spec, { batch: config.batchSize, loss: config.loss, lossOptions: config.lossOptions, optimizer: config.optimizer, unfoldBudget: config.unfoldBudget, nchwcBlock });
+    const step = buildTrainingStep(spec, { batch: config.batchSize, loss: config.loss, lossOptions: config.lossOptions, distillation: config.distillation, optimizer: config.optimizer, unfoldBudget: config.unfoldBudget, nchwcBlock });
     const session = await ModelSession.create(step.model, { threads: config.threads, memoryPattern: false });
     return new Engine(config, spec, session, step.variables, step.slots);
   }
@@ -113,15 +122,22 @@ export class Engine {
     return [n, ...this.inputShape];
   }
 
-  /** `mask`: 1 where a label is known, 0 where it is unknown (losses.ts); omitted, every label is known. */
-  async step(x: Float32Array, labels: Float32Array, lr: number, wantProbs = false, mask?: Float32Array): Promise<StepResult> {
+  /** `mask`: 1 where a label is known, 0 where it is unknown (losses.ts); omitted, every label is known. `teacher`: with distillation, required. */
+  async step(x: Float32Array, labels: Float32Array, lr: number, wantProbs = false, mask?: Float32Array, teacher?: SoftTargets): Promise<StepResult> {
     const { batchSize } = this.config;
     if (labels.length !== batchSize * this.config.tags) throw new TagbooruError('E_USAGE', `a training batch needs ${batchSize}×${this.config.tags} labels, got ${labels.length}`);
     if (mask && mask.length !== labels.length) throw new TagbooruError('E_USAGE', `a training batch needs a ${batchSize}×${this.config.tags} loss mask, got ${mask.length} values`);
+    if (this.config.distillation && !(teacher && teacher.logits.length === labels.length && teacher.mask.length === labels.length)) {
+      throw new TagbooruError('E_USAGE', `a distillation step needs the teacher's ${batchSize}×${this.config.tags} logits and mask`);
+    }
     const feeds = this.weightFeeds();
     feeds[FEED.x] = { data: x, dims: this.batchDims(batchSize) };
     feeds[FEED.labels] = { data: labels, dims: [batchSize, this.config.tags] };
     feeds[FEED.mask] = { data: mask ?? new Float32Array(labels.length).fill(1), dims: [batchSize, this.config.tags] };
+    if (this.config.distillation) {
+      feeds[FEED.teacher] = { data: teacher!.logits, dims: [batchSize, this.config.tags] };
+      feeds[FEED.teacherMask] = { data: teacher!.mask, dims: [batchSize, this.config.tags] };
+    }
     feeds[FEED.lr] = { data: Float32Array.of(lr), dims: [] };
     feeds[FEED.step] = { data: Float32Array.of(this.counters.step + 1), dims: [] };
     for (const [k, v] of this.slotValues) {

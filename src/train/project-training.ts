@@ -18,7 +18,8 @@ import { loadSplit, recordSamples, type LabelledRecord } from './dataset.ts';
 import { LabelRules } from './label-rules.ts';
 import { runTrainingLoop, sampleRng, type LoopPosition } from './loop.ts';
 import { computeMetrics, fitThresholds, type Metrics } from './metrics.ts';
-import { databasePath, learningRateFor, readProject, type ProjectConfig } from './project.ts';
+import { databasePath, learningRateFor, readProject, teacherPath, type ProjectConfig } from './project.ts';
+import { openTeacher, type Teacher } from './teacher.ts';
 import { decodeSafetensors } from '../formats/safetensors.ts';
 import { createTrainer, type Trainer } from './trainer.ts';
 
@@ -47,6 +48,9 @@ export function augmentation(c: ProjectConfig): AugmentOptions | null {
   const o: AugmentOptions = { rotation: range(c.rotation_range), scale: range(c.scale_range), shift: range(c.shift_range), flip: c.flip_horizontal ?? false, corruption: c.corruption_probability ?? 0, ops };
   return o.rotation || o.scale || o.shift || o.flip || o.corruption > 0 || Object.keys(ops).length > 0 ? o : null;
 }
+
+/** What the trained model takes: the deepdanbooru preset at the project's size, as the samples are prepared. */
+const studentSpec = (c: ProjectConfig) => presetSpec('deepdanbooru', { width: c.image_width, height: c.image_height });
 
 /** tags.txt with the categories of categories.json, when the project has one. */
 async function projectTags(dir: string): Promise<TagInfo[]> {
@@ -87,9 +91,11 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
   const trainer = await createTrainer({
     model: c.model, tags: tags.length, imageSize: [c.image_height, c.image_width], batchSize: c.minibatch_size,
     optimizer: c.optimizer === 'sgd' ? { name: 'sgd', momentum: 0.9, nesterov: true, weightDecay: c.weight_decay } : { name: c.optimizer, weightDecay: c.weight_decay },
-    loss: c.loss, seed: c.seed ?? 0, threads: o.threads,
+    loss: c.loss, distillation: c.distillation, seed: c.seed ?? 0, threads: o.threads,
   });
+  let teacher: Teacher | null = null;
   try {
+    teacher = await startTeacher(project.dir, teacherPath(project), c, names, o);
     const root = path.join(o.dir, 'checkpoints');
     const resumed = await resumeTraining(trainer, root, { restart: o.restart, log: o.log });
     let resume: LoopPosition | undefined;
@@ -115,7 +121,7 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
     const exportBundle = async (dir: string, thresholds?: Float32Array, metrics?: Metrics) => {
       await trainer.exportBundle(dir, {
         format: BUNDLE_FORMAT, version: BUNDLE_VERSION, name: path.basename(path.resolve(o.dir)), preset: 'deepdanbooru',
-        preprocess: presetSpec('deepdanbooru', { width: c.image_width, height: c.image_height }), tags,
+        preprocess: studentSpec(c), tags,
         thresholds: { default: 0.5, ...(thresholds && { tags: Object.fromEntries(names.map((n, i) => [n, roundScore(thresholds[i]!)])) }) },
         provenance: {
           createdBy: 'tagbooru train-project', project: c, steps: (await trainer.counters()).step, trainedAt: new Date().toISOString(),
@@ -133,7 +139,7 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
 
     const position = await runTrainingLoop({
       trainer, data, epochs: c.epoch_count, batchSize: c.minibatch_size, sampleSize: c.image_width * c.image_height * 3, tags: tags.length, seed,
-      learningRate: (epoch) => learningRateFor(c, epoch), resume, maxSteps: o.maxSteps, probabilities: true,
+      learningRate: (epoch) => learningRateFor(c, epoch), resume, maxSteps: o.maxSteps, probabilities: true, teacher: teacher ? (x) => teacher!.targets(x) : undefined,
       checkpointEvery: c.checkpoint_frequency_mb,
       checkpoint: async (position) => void (await saveRotating(trainer, root, { position })),
       onStep: (p) => {
@@ -173,8 +179,19 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
     o.log(`exported ${bundle}${fitted ? ` (validation with fitted thresholds: macro F1 ${fitted.macroF1.toFixed(4)}, micro F1 ${fitted.microF1.toFixed(4)}, mAP ${fitted.mAP.toFixed(4)})` : ''}`);
     return { bundle, position, metrics: fitted };
   } finally {
+    await teacher?.close();
     await trainer.close();
   }
+}
+
+/** The project's teacher in its own inference worker, or null without one. */
+async function startTeacher(dir: string, bundle: string | null, c: ProjectConfig, names: readonly string[], o: TrainProjectOptions): Promise<Teacher | null> {
+  if (!bundle) return null;
+  const t = await openTeacher(bundle, { tags: names, spec: studentSpec(c) }, o.threads);
+  const { alpha, temperature } = c.distillation!;
+  o.log(`distilling from ${t.name} (${path.relative(dir, bundle) || bundle}): alpha ${alpha}, temperature ${temperature}; it knows ${t.known} of the ${names.length} tags` +
+    `; ${t.direct ? 'it takes the training batch as it is' : 'each training image is re-preprocessed for it'}`);
+  return t;
 }
 
 /** Fine-tune: take every variable whose name and shape match; the rest (a new head) stays freshly initialised. */
