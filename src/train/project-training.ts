@@ -187,7 +187,10 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
 /** The project's teacher in its own inference worker, or null without one. */
 async function startTeacher(dir: string, bundle: string | null, c: ProjectConfig, names: readonly string[], o: TrainProjectOptions): Promise<Teacher | null> {
   if (!bundle) return null;
-  const t = await openTeacher(bundle, { tags: names, spec: studentSpec(c) }, o.threads);
+  const t = await openTeacher(bundle, { tags: names, spec: studentSpec(c) }, o.threads).catch((e: unknown) => {
+    if (e instanceof TagbooruError && e.code === 'E_BUNDLE') throw new TagbooruError('E_USAGE', `${path.join(dir, 'project.json')}: "teacher": ${e.message}`, { cause: e });
+    throw e;
+  });
   const { alpha, temperature } = c.distillation!;
   o.log(`distilling from ${t.name} (${path.relative(dir, bundle) || bundle}): alpha ${alpha}, temperature ${temperature}; it knows ${t.known} of the ${names.length} tags` +
     `; ${t.direct ? 'it takes the training batch as it is' : 'each training image is re-preprocessed for it'}`);
