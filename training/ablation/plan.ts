@@ -103,7 +103,7 @@ export function parseSettings(argv: readonly string[], here: string): AblationSe
  * One arm's project.json: the same model, data, schedule and seed for every arm; only "augmentation"
  * differs. The learning rate drops to 0.3× for the last third of the epochs.
  */
-export function armProject(s: AblationSettings, arm: PresetName, database: string): Record<string, unknown> {
+export function armProject(s: Pick<AblationSettings, 'size' | 'model' | 'batch' | 'epochs' | 'seed'>, arm: PresetName, database: string): Record<string, unknown> {
   const drop = Math.max(1, Math.round((s.epochs * 2) / 3));
   return {
     image_width: s.size,
@@ -128,7 +128,7 @@ export function armProject(s: AblationSettings, arm: PresetName, database: strin
 }
 
 /** The make-dataset arguments of the training set and of each test set; ids never overlap the training set's. */
-export function datasetArgs(s: AblationSettings, dir: string, set: TestSet | 'train'): string[] {
+export function datasetArgs(s: Pick<AblationSettings, 'size' | 'workers' | 'trainCount' | 'testCount'>, dir: string, set: TestSet | 'train'): string[] {
   const common = ['--size', String(s.size), '--workers', String(s.workers)];
   if (set === 'train') return ['make-dataset', 'synthetic', dir, '--count', String(s.trainCount), '--seed', String(TRAIN_SEED), '--start-id', '1', '--preset', 'default', ...common];
   const start = set.name === 'plain' ? TEST_START_ID.plain : TEST_START_ID.shifted;
