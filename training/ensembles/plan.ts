@@ -8,14 +8,12 @@
  * their augmentation; the student is one more seed of the same project with "teacher" set, so it trains
  * for the same steps as a member.
  */
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { choiceOption, listOption, numberOption } from '../../src/cli/command.ts';
-import { TagbooruError } from '../../src/errors.ts';
 import { PRESET_NAMES, type PresetName } from '../../src/train/augmentation-config.ts';
-import { MODELS, TEST_SETS, armProject, type AblationSettings, type TestSet } from '../ablation/plan.ts';
+import { RUN_FLAGS, armProject, runSettings, type RunSettings, type TestSet } from '../ablation/plan.ts';
 
-export interface EnsembleSettings extends Omit<AblationSettings, 'arms' | 'seed'> {
+export interface EnsembleSettings extends RunSettings {
   /** Members trained, with project seeds 1…members. */
   readonly members: number;
   /** Ensemble sizes built from the first members (each ≤ members). */
@@ -51,30 +49,17 @@ export function parseSettings(argv: readonly string[], here: string): EnsembleSe
   const { values: v } = parseArgs({
     args: [...argv],
     options: {
-      quick: { type: 'boolean' }, out: { type: 'string' }, size: { type: 'string' }, 'train-count': { type: 'string' }, 'test-count': { type: 'string' },
-      epochs: { type: 'string' }, batch: { type: 'string' }, model: { type: 'string' }, threads: { type: 'string' }, workers: { type: 'string' },
-      members: { type: 'string' }, ensembles: { type: 'string', multiple: true }, augmentation: { type: 'string' }, tta: { type: 'boolean' },
+      ...RUN_FLAGS, members: { type: 'string' }, ensembles: { type: 'string', multiple: true }, augmentation: { type: 'string' }, tta: { type: 'boolean' },
       'no-tta': { type: 'boolean' }, calibrate: { type: 'boolean' }, 'no-calibrate': { type: 'boolean' }, alpha: { type: 'string' },
-      temperature: { type: 'string' }, 'latency-images': { type: 'string' }, sets: { type: 'string', multiple: true },
+      temperature: { type: 'string' }, 'latency-images': { type: 'string' },
     },
     strict: true,
   });
   const base = v.quick ? QUICK : FULL;
   const members = numberOption('members', v.members, 1, 64, true) ?? base.members;
   const ensembles = (listOption(v.ensembles) ?? base.ensembles.map(String)).map((n) => numberOption('ensembles', n, 2, members, true)!);
-  const setNames = TEST_SETS.map((s) => s.name);
-  const sets = (listOption(v.sets) ?? setNames).map((s) => TEST_SETS[setNames.indexOf(choiceOption('sets', s, setNames)!)]!);
-  if (sets.length === 0) throw new TagbooruError('E_USAGE', 'Expected at least one test set for --sets');
   return {
-    out: path.resolve(v.out ?? path.join(here, v.quick ? 'data/quick' : 'data/full')),
-    size: numberOption('size', v.size, 16, 1024, true) ?? base.size,
-    trainCount: numberOption('train-count', v['train-count'], 8, 1_000_000, true) ?? base.trainCount,
-    testCount: numberOption('test-count', v['test-count'], 1, 10_000_000, true) ?? base.testCount,
-    epochs: numberOption('epochs', v.epochs, 1, 10_000, true) ?? base.epochs,
-    batch: numberOption('batch', v.batch, 1, 4096, true) ?? base.batch,
-    model: choiceOption('model', v.model, MODELS) ?? base.model,
-    threads: numberOption('threads', v.threads, 0, 1024, true) ?? base.threads,
-    workers: numberOption('workers', v.workers, 0, 64, true) ?? base.workers,
+    ...runSettings(v, base, here),
     members,
     ensembles: [...new Set(ensembles)].sort((a, b) => a - b),
     augmentation: choiceOption('augmentation', v.augmentation, PRESET_NAMES) ?? base.augmentation,
@@ -83,7 +68,6 @@ export function parseSettings(argv: readonly string[], here: string): EnsembleSe
     alpha: numberOption('alpha', v.alpha, 0, 1) ?? base.alpha,
     temperature: numberOption('temperature', v.temperature, 0.01, 100) ?? base.temperature,
     latencyImages: numberOption('latency-images', v['latency-images'], 1, 100_000, true) ?? base.latencyImages,
-    sets,
   };
 }
 
