@@ -5,26 +5,19 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import sharp from 'sharp';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { TrainingDatabase } from '../../src/data/index.ts';
 import { isValidation } from '../../src/data/split.ts';
 import { cli } from '../helpers/cli.ts';
-import { SHAPE_TAGS, drawSample } from '../helpers/shapes.ts';
+import { shapesDatabase } from '../helpers/shapes-database.ts';
+import { SHAPE_TAGS } from '../helpers/shapes.ts';
 
 const SIZE = 16, FRACTION = 0.5;
-let root: string;
+let root: string, database: string;
 
 beforeAll(async () => {
   root = await fs.mkdtemp(path.join(os.tmpdir(), 'tagbooru-project-mask-'));
-  const folder = path.join(root, 'images');
-  await fs.mkdir(folder);
-  for (let i = 0; i < 24; i++) {
-    const s = drawSample(SIZE, i);
-    await fs.writeFile(path.join(folder, `img${i}.png`), await sharp(Uint8Array.from(s.x, (v) => Math.round(v * 255)), { raw: { width: SIZE, height: SIZE, channels: 3 } }).png().toBuffer());
-    await fs.writeFile(path.join(folder, `img${i}.txt`), SHAPE_TAGS.filter((_, k) => s.labels[k]! > 0.5).join(', '));
-  }
-  expect((await cli(['make-training-database', '--from-folder', folder, path.join(root, 'training.sqlite'), '--derive-tags', '1'])).code).toBe(0);
+  database = await shapesDatabase(root, SIZE, 24);
 });
 
 afterAll(async () => {
@@ -32,7 +25,6 @@ afterAll(async () => {
 });
 
 test('metrics.json and the fitted thresholds leave unknown (image, tag) pairs out', async () => {
-  const database = path.join(root, 'training.sqlite');
   const db = TrainingDatabase.open(database);
   const validation = [...db.records()].filter((r) => isValidation(r.id, FRACTION));
   // every validation `circle` unknown; `square` unknown on its first validation positive only
