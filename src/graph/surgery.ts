@@ -19,6 +19,27 @@ export function namer(model: ModelProto): (hint: string) => string {
   };
 }
 
+type Attribute = { name: string; type: number; i?: number; f?: number; ints?: number[] };
+
+/** A function appending one node of one output to the graph, its value named `<prefix>_<op>`; returns that name. */
+export function nodeAppender(model: ModelProto, fresh: (hint: string) => string, prefix: string) {
+  const g = model.graph!;
+  return (opType: string, input: string[], attribute: Attribute[] = []): string => {
+    const out = fresh(`${prefix}_${opType.toLowerCase()}`);
+    g.node!.push({ opType, name: fresh(`node_${out}`), input, output: [out], attribute });
+    return out;
+  };
+}
+
+/** Add a float32 constant as an initializer under a fresh name. */
+export function addFloatInitializer(model: ModelProto, fresh: (hint: string) => string, hint: string, dims: readonly number[], values: Float32Array): string {
+  const name = fresh(hint);
+  const bytes = new Uint8Array(values.byteLength);
+  bytes.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+  model.graph!.initializer!.push({ name, dims: [...dims], dataType: FLOAT, rawData: bytes });
+  return name;
+}
+
 /** Mark existing values as graph outputs (float, shape left to the runtime). */
 export function addOutputs(model: ModelProto, names: readonly string[]): void {
   const outputs = model.graph!.output!;

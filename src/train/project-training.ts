@@ -59,10 +59,12 @@ async function projectTags(dir: string): Promise<TagInfo[]> {
   return existsSync(categories) ? applyCategories(tags, categories) : tags;
 }
 
-async function predictAll(trainer: Trainer, records: readonly LabelledRecord[], c: ProjectConfig, tags: number): Promise<{ probs: Float32Array; labels: Float32Array; used: number }> {
+/** Every validation image's probabilities, labels and known mask (the database's unknown tags are 0: metrics skip them). */
+async function predictAll(trainer: Trainer, records: readonly LabelledRecord[], c: ProjectConfig, tags: number): Promise<{ probs: Float32Array; labels: Float32Array; known: Float32Array; used: number }> {
   const data = recordSamples(records, { width: c.image_width, height: c.image_height, tags, augment: null });
   const per = c.image_width * c.image_height * 3, chunk = 32;
-  const probs: number[] = [], labels: number[] = [];
+  const probs: number[] = [], labels: number[] = [], known: number[] = [];
+  const allKnown = new Float32Array(tags).fill(1);
   for (let start = 0; start < records.length; start += chunk) {
     const samples = (await Promise.all(records.slice(start, start + chunk).map((_, k) => data.load(start + k, sampleRng(0, 0, 0))))).filter((s) => s !== null);
     if (samples.length === 0) continue;
@@ -70,9 +72,12 @@ async function predictAll(trainer: Trainer, records: readonly LabelledRecord[], 
     samples.forEach((s, k) => x.set(s.x, k * per));
     const out = await trainer.evaluate(x, samples.length);
     probs.push(...out.probs);
-    for (const s of samples) labels.push(...s.labels);
+    for (const s of samples) {
+      labels.push(...s.labels);
+      known.push(...(s.mask ?? allKnown));
+    }
   }
-  return { probs: Float32Array.from(probs), labels: Float32Array.from(labels), used: labels.length / tags };
+  return { probs: Float32Array.from(probs), labels: Float32Array.from(labels), known: Float32Array.from(known), used: labels.length / tags };
 }
 
 export async function trainProject(o: TrainProjectOptions): Promise<TrainProjectResult> {
@@ -134,7 +139,7 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
     const validate = async () => {
       if (split.validation.length === 0) return null;
       const v = await predictAll(trainer, split.validation, c, tags.length);
-      return { ...v, metrics: computeMetrics(v.probs, v.labels, names, 0.5) };
+      return { ...v, metrics: computeMetrics(v.probs, v.labels, names, 0.5, v.known) };
     };
 
     const position = await runTrainingLoop({
@@ -172,8 +177,8 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
       return { bundle: null, position, metrics: null };
     }
     const v = await validate();
-    const thresholds = v ? fitThresholds(v.probs, v.labels, tags.length) : undefined;
-    const fitted = v && thresholds ? computeMetrics(v.probs, v.labels, names, thresholds) : null;
+    const thresholds = v ? fitThresholds(v.probs, v.labels, tags.length, 0.5, v.known) : undefined;
+    const fitted = v && thresholds ? computeMetrics(v.probs, v.labels, names, thresholds, v.known) : null;
     const bundle = await exportBundle(path.join(o.dir, `model-${c.model}`), thresholds, fitted ?? undefined);
     if (fitted) await writeAtomic(path.join(bundle, 'metrics.json'), `${JSON.stringify(fitted, null, 1)}\n`);
     o.log(`exported ${bundle}${fitted ? ` (validation with fitted thresholds: macro F1 ${fitted.macroF1.toFixed(4)}, micro F1 ${fitted.microF1.toFixed(4)}, mAP ${fitted.mAP.toFixed(4)})` : ''}`);

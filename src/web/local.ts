@@ -4,6 +4,8 @@
  * The browser decodes instead of sharp: no colour management and no premultiplication, EXIF orientation kept.
  * CAM runs here too, on the model with its CAM output added by the server's own graph surgery (`/probe.js`,
  * loaded on first use) and post-processed by the server's own code, so the maps are the server's.
+ * A model with a fitted out-of-distribution score is loaded as the server offers it with that score in its graph
+ * (`ModelInfo.ood`), so an image is flagged here exactly as on the server, with no score maths in the page.
  */
 import type * as Ort from 'onnxruntime-web';
 import { contentRefiner } from '../explain/refine.ts';
@@ -14,6 +16,7 @@ import { mapBytes, type ValueMap } from '../image/heatmap.ts';
 import { contentRect, inputToRgb, preprocess } from '../image/preprocess.ts';
 import type { BundleManifest } from '../infer/bundle.ts';
 import { inputDims, toProbabilities } from '../infer/model-io.ts';
+import type { OodJson, OodModelInfo } from '../wire.ts';
 import type * as Probe from './_probe.ts';
 
 let runtime: Promise<typeof Ort> | null = null;
@@ -79,12 +82,14 @@ export class LocalTagger {
     private readonly manifest: BundleManifest,
     /** The model file again (the browser's HTTP cache has it), for the CAM model: not kept in memory meanwhile. */
     private readonly reload: () => Promise<Uint8Array>,
+    /** The score's output and threshold when `model` is the server's graph with the OOD score in it. */
+    private readonly ood: OodModelInfo | null,
   ) {}
 
-  static async create(ortBase: string, manifest: BundleManifest, model: Uint8Array, reload: () => Promise<Uint8Array>): Promise<LocalTagger> {
+  static async create(ortBase: string, manifest: BundleManifest, model: Uint8Array, reload: () => Promise<Uint8Array>, ood: OodModelInfo | null = null): Promise<LocalTagger> {
     const ort = await loadRuntime(ortBase);
     const session = await ort.InferenceSession.create(model, SESSION_OPTIONS);
-    return new LocalTagger(ort, session, manifest, reload);
+    return new LocalTagger(ort, session, manifest, reload, ood);
   }
 
   /** WebAssembly threads: more than one only on a cross-origin-isolated page. */
@@ -92,16 +97,20 @@ export class LocalTagger {
     return this.ort.env.wasm.numThreads ?? 1;
   }
 
-  /** Every tag's probability, in bundle order. */
-  async scores(image: Blob): Promise<Float32Array> {
+  /** Every tag's probability, in bundle order, and the out-of-distribution verdict when the model has a fitted score. */
+  async tag(image: Blob): Promise<{ scores: Float32Array; ood: OodJson | null }> {
     const { preprocess: spec, input, output, tags } = this.manifest;
     const tensor = preprocess(await decodeInBrowser(image), spec);
-    const result = await this.session.run({ [input.name]: new this.ort.Tensor('float32', tensor, inputDims(spec, 1)) }, [output.name]);
+    const fetches = [output.name, ...(this.ood ? [this.ood.output] : [])];
+    const result = await this.session.run({ [input.name]: new this.ort.Tensor('float32', tensor, inputDims(spec, 1)) }, fetches);
     const data = result[output.name]?.data;
     if (!(data instanceof Float32Array) || data.length !== tags.length) {
       throw new Error(`the model gave ${data instanceof Float32Array ? data.length : 'no float32'} scores for ${tags.length} tags`);
     }
-    return toProbabilities(Float32Array.from(data), output);
+    const score = this.ood ? result[this.ood.output]?.data[0] : undefined;
+    // flagged above the threshold, as src/infer/ood.ts judges on the server
+    const ood = this.ood && typeof score === 'number' ? { score, threshold: this.ood.threshold, flagged: score > this.ood.threshold } : null;
+    return { scores: toProbabilities(Float32Array.from(data), output), ood };
   }
 
   /**
