@@ -6,6 +6,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { TagbooruError, errorMessage } from '../errors.ts';
 import { ARCHITECTURES, expectImageSize } from '../models/registry.ts';
+import { resolveAdversarial, type AdversarialSettings } from './adversarial-config.ts';
 import { resolveAugmentation, type AugmentationSettings } from './augmentation-config.ts';
 
 export interface LearningRateStep {
@@ -40,6 +41,8 @@ export interface ProjectConfig {
   readonly weight_decay?: number;
   /** Presets, tagbooru's augmentation ops and the label rules' thresholds (augmentation-config.ts); resolved on reading. */
   readonly augmentation?: AugmentationSettings;
+  /** Adversarial training (adversarial-config.ts); resolved on reading. */
+  readonly adversarial?: AdversarialSettings;
 }
 
 export const DEFAULT_PROJECT: ProjectConfig = {
@@ -94,6 +97,7 @@ const SCHEMA: Record<string, [Check, string]> = {
   seed: [nonNegInt, 'a non-negative integer'],
   weight_decay: [(v) => num(v) && (v as number) >= 0, 'a non-negative number'],
   augmentation: [(v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'an object ({ "preset": …, "crop": { "probability": …, … }, … })'],
+  adversarial: [(v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'an object ({ "eps": "4/255", "method": "fgsm-rs" | "pgd", "steps": …, "ratio": …, "step_size": … })'],
 };
 
 export interface LoadedProject {
@@ -115,7 +119,8 @@ export function validateProject(raw: unknown, file: string): { config: ProjectCo
   }
   // a preset's rotation, scale, shift, flip and corruption keys sit under the file's own
   const { top, settings } = resolveAugmentation((raw as { augmentation?: unknown }).augmentation, file);
-  const config: ProjectConfig = { ...DEFAULT_PROJECT, ...top, ...(raw as Partial<ProjectConfig>), augmentation: settings };
+  const adversarial = 'adversarial' in raw ? { adversarial: resolveAdversarial(raw.adversarial, file) } : {};
+  const config: ProjectConfig = { ...DEFAULT_PROJECT, ...top, ...(raw as Partial<ProjectConfig>), augmentation: settings, ...adversarial };
   expectImageSize(config.model, [config.image_height, config.image_width], `"image_width" and "image_height" in ${file}`, `${config.image_width}×${config.image_height}`);
   if (config.mixed_precision) warnings.push(`${file}: mixed_precision is not supported on CPU; training runs in float32`);
   return { config, warnings };
