@@ -55,7 +55,8 @@ export function adversarialOptions(s: AdversarialSettings, preprocess: Preproces
 /** input = p·(255·scale/std) − mean/std per output channel, p the pixel in [0, 1] (image/preprocess.ts). */
 export function pixelMap(spec: PreprocessSpec): PixelMap {
   const source = [0, 1, 2].map((k) => (spec.channelOrder === 'BGR' ? 2 - k : k));
-  return { scale: source.map((c) => (255 * spec.scale) / spec.std[c]!), offset: source.map((c) => -spec.mean[c]! / spec.std[c]!) };
+  // 0 − m, not −m: a zero mean gives the offset 0, not −0
+  return { scale: source.map((c) => (255 * spec.scale) / spec.std[c]!), offset: source.map((c) => 0 - spec.mean[c]! / spec.std[c]!) };
 }
 
 /** One line for the training log: `fgsm-rs, ε 0.0157 (4.0/255), α 0.0196, 16 of 32 samples per batch`. */
