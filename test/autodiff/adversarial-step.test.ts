@@ -34,12 +34,12 @@ function randomBatch(spec: ModelSpec, batch: number, attacked: number, seed: num
   };
 }
 
-/** Runs one step graph on `b`; `adversarial` adds the attack (with its debug outputs). */
-async function runStep(spec: ModelSpec, weights: Weights, b: Batch, o: Partial<StepGraphOptions> & { batch: number }, adversarial?: Partial<AdversarialOptions>): Promise<Record<string, TensorData>> {
+/** A step graph's session, run on any weights and batch; `adversarial` adds the attack (with its debug outputs). */
+async function stepSession(spec: ModelSpec, o: Partial<StepGraphOptions> & { batch: number }, adversarial?: Partial<AdversarialOptions>) {
   const adv = adversarial && { method: 'fgsm-rs', eps: EPS, steps: 1, stepSize: 1.25 * EPS, ratio: 1, debug: true, ...adversarial } as const;
   const step = buildTrainingStep(spec, { loss: 'binary_crossentropy', optimizer: { name: 'sgd' }, outputs: 'gradients', ...o, adversarial: adv });
   const session = await ModelSession.create(step.model, { threads: 1 });
-  try {
+  const run = (weights: Weights, b: Batch) => {
     const dims = [o.batch, ...inputLayer(spec).shape], tags = outputWidth(spec);
     const feeds: Record<string, TensorData> = { [FEED.x]: { data: b.x, dims }, [FEED.labels]: { data: b.labels, dims: [o.batch, tags] }, [FEED.mask]: { data: b.mask, dims: [o.batch, tags] } };
     if (step.noise) feeds[FEED.noise] = { data: b.noise.subarray(0, step.noise.reduce((p, d) => p * d, 1)), dims: step.noise };
@@ -48,9 +48,18 @@ async function runStep(spec: ModelSpec, weights: Weights, b: Batch, o: Partial<S
       for (const s of step.slots) if (v.trainable) feeds[FEED.slot(v.key, s)] = { data: new Float32Array(weights.get(v.key)!.length), dims: v.shape };
     }
     if (o.outputs === 'update') Object.assign(feeds, { [FEED.lr]: { data: Float32Array.of(0.1), dims: [] }, [FEED.step]: { data: Float32Array.of(1), dims: [] } });
-    return await session.run(feeds);
+    return session.run(feeds);
+  };
+  return { run, close: () => session.release() };
+}
+
+/** One run of a fresh step session. */
+async function runStep(spec: ModelSpec, weights: Weights, b: Batch, o: Partial<StepGraphOptions> & { batch: number }, adversarial?: Partial<AdversarialOptions>): Promise<Record<string, TensorData>> {
+  const s = await stepSession(spec, o, adversarial);
+  try {
+    return await s.run(weights, b);
   } finally {
-    await session.release();
+    await s.close();
   }
 }
 
@@ -119,6 +128,17 @@ describe('the attack inside the step graph', () => {
     // FGSM-RS with α = 1.25ε puts most pixels on the ball's surface
     expect(moved / (attacked * per)).toBeGreaterThan(0.5);
     expect(atEdge / (attacked * per)).toBeGreaterThan(0.3);
+    // PGD's later iterates, through BN's batch statistics, stay in the ball and the range too
+    const pgd = (await runStep(spec, randomWeights(spec, 6), b, { batch }, { ratio: 0.6, method: 'pgd', steps: 3, stepSize: EPS / 2 }))[DEBUG_OUTPUTS.x]!.data;
+    let differs = 0;
+    pgd.forEach((a, i) => {
+      const x = b.x[i]!;
+      if (i >= attacked * per) return void expect(a).toBe(x);
+      expect(Math.abs(a - x)).toBeLessThanOrEqual(EPS + 1e-6);
+      expect(a >= 0 && a <= 1).toBe(true);
+      if (Math.abs(a - adv[i]!) > 1e-6) differs++;
+    });
+    expect(differs).toBeGreaterThan(0); // three steps of ε/2 are not FGSM-RS's one of 1.25ε
   }, 20_000);
 
   test('on a linear model FGSM-RS is the closed form and PGD reaches the optimal attack x ± ε·sign(w), in pixel units under a normalisation', async () => {
@@ -148,11 +168,13 @@ describe('the attack inside the step graph', () => {
     const spec = buildModel('test_tiny', { tags: 4, imageSize: [12, 12] });
     const weights = randomWeights(spec, 9), b = randomBatch(spec, 2, 2, 10);
     b.mask[1] = 0;
-    const advOf = async (labels: Float32Array, mask = b.mask) => (await runStep(spec, weights, { ...b, labels, mask }, { batch: 2 }, {}))[DEBUG_OUTPUTS.x]!.data;
+    const step = await stepSession(spec, { batch: 2 }, {});
+    const advOf = async (labels: Float32Array, mask = b.mask) => (await step.run(weights, { ...b, labels, mask }))[DEBUG_OUTPUTS.x]!.data;
     const flip = (i: number) => b.labels.map((v, k) => (k === i ? 1 - v : v));
     const base = await advOf(b.labels);
     expect(await advOf(flip(1))).toEqual(base);
     expect(await advOf(flip(1), new Float32Array(8).fill(1))).not.toEqual(await advOf(b.labels, new Float32Array(8).fill(1)));
+    await step.close();
   }, 20_000);
 
   test('as ε → 0 the update, moving statistics included, is the clean step\'s; at 8/255 it is not', async () => {
