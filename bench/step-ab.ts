@@ -10,11 +10,12 @@
  * median step of each, their ratio, and how far apart their losses are (they compute the same function, in
  * a different order of float operations).
  *
- * With --adversarial the two graphs are the working tree's clean step and its adversarial step (the attack
- * inside the graph, src/autodiff/adversarial.ts), so the report gives the cost of adversarial training:
+ * With --adversarial the graphs are the working tree's clean step and its adversarial step for each --ratio
+ * (the attack inside the graph, src/autodiff/adversarial.ts), so the report gives the cost of adversarial
+ * training as a multiple of the clean step:
  *
- *   MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 node --import tsx bench/step-ab.ts --case c --adversarial fgsm-rs --rounds 6
- *   … --adversarial pgd:3 --eps 8/255 --ratio 0.5
+ *   MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 node --import tsx bench/step-ab.ts --case c --adversarial fgsm-rs --rounds 10 --threads 1
+ *   … --adversarial pgd:3 --eps 8/255 --ratio 1,0.5
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -40,21 +41,24 @@ if (!bench) throw new Error(`--case: a or b, got ${v.case}`);
 const rounds = Number(v.rounds), tags = Number(v.tags);
 if (!(rounds >= 4)) throw new Error(`--rounds: 4 or more, got ${v.rounds}`);
 
-/** `fgsm-rs` or `pgd:<steps>` at --eps on --ratio of the batch, α as adversarial-config.ts defaults it. */
-function adversarialOptions(method: string): AdversarialOptions {
+/** `fgsm-rs` or `pgd:<steps>` at --eps on `ratio` of the batch, α as adversarial-config.ts defaults it. */
+function adversarialOptions(method: string, ratio: string): AdversarialOptions {
   const [name, k] = method.split(':');
   if (name !== 'fgsm-rs' && name !== 'pgd') throw new Error(`--adversarial: fgsm-rs or pgd:<steps>, got ${method}`);
   const eps = parseFraction('--eps', v.eps, 0, 0.25, true), steps = name === 'pgd' ? Number(k ?? 7) : 1;
-  return { method: name, eps, steps, stepSize: defaultStepSize(name, eps, steps), ratio: parseFraction('--ratio', v.ratio, 0, 1) };
+  return { method: name, eps, steps, stepSize: defaultStepSize(name, eps, steps), ratio: parseFraction('--ratio', ratio, 0, 1) };
 }
 
 const spec = buildModel(bench.model, { tags, imageSize: [bench.size, bench.size] });
 const options = { batch: bench.batch, loss: 'binary_crossentropy', optimizer: { name: 'sgd', momentum: 0.9, nesterov: true }, nchwcBlock: await nchwcBlockSize() } as const;
-const adversarial = v.adversarial ? adversarialOptions(v.adversarial) : null;
 let sha = '';
 const graphs: [string, StepGraph][] = [];
-if (adversarial) {
-  graphs.push(['clean', buildTrainingStep(spec, options)], [v.adversarial!, buildTrainingStep(spec, { ...options, adversarial })]);
+if (v.adversarial) {
+  graphs.push(['clean', buildTrainingStep(spec, options)]);
+  for (const ratio of v.ratio.split(',')) {
+    const adversarial = adversarialOptions(v.adversarial, ratio);
+    graphs.push([`${v.adversarial} (ε ${v.eps}, ${attackedCount(bench.batch, adversarial.ratio)} of ${bench.batch} attacked)`, buildTrainingStep(spec, { ...options, adversarial })]);
+  }
 } else {
   const root = path.resolve(import.meta.dirname, '..');
   sha = execFileSync('git', ['rev-parse', '--short', v.base], { cwd: root, encoding: 'utf8' }).trim();
@@ -97,5 +101,5 @@ for (let r = 0; r < rounds; r++) {
 const median = (xs: number[]) => [...xs].sort((p, q) => p - q)[xs.length >> 1]!;
 for (const s of sessions) console.log(`${s.name.padEnd(14)} ${median(s.times).toFixed(1)} ms per step (${s.nodes} nodes), loss ${s.loss}`);
 const ratio = median(sessions[1]!.times) / median(sessions[0]!.times);
-if (adversarial) console.log(`${v.case}: ${bench.model} ${bench.size}² batch ${bench.batch}: ${v.adversarial} (ε ${v.eps}, ${attackedCount(bench.batch, adversarial.ratio)} of ${bench.batch} attacked) costs ${ratio.toFixed(2)}× a clean step`);
+if (v.adversarial) for (const s of sessions.slice(1)) console.log(`${v.case}: ${bench.model} ${bench.size}² batch ${bench.batch}: ${s.name} costs ${(median(s.times) / median(sessions[0]!.times)).toFixed(2)}× a clean step`);
 else console.log(`${v.case}: ${bench.model} ${bench.size}² batch ${bench.batch}: working tree ${(1 / ratio).toFixed(3)}× the speed of ${sha}`);

@@ -6,7 +6,7 @@
  *
  * Defaults: method fgsm-rs with 1 step (pgd with 7), α = 1.25ε for fgsm-rs and 2.5ε/steps for pgd, ratio 1.
  */
-import { defaultStepSize, type AdversarialMethod, type AdversarialOptions, type PixelMap } from '../autodiff/adversarial.ts';
+import { attackedCount, defaultStepSize, type AdversarialMethod, type AdversarialOptions, type PixelMap } from '../autodiff/adversarial.ts';
 import { TagbooruError, describeValue } from '../errors.ts';
 import type { PreprocessSpec } from '../image/index.ts';
 import { parseFraction } from '../option-values.ts';
@@ -59,8 +59,8 @@ export function pixelMap(spec: PreprocessSpec): PixelMap {
   return { scale: source.map((c) => (255 * spec.scale) / spec.std[c]!), offset: source.map((c) => 0 - spec.mean[c]! / spec.std[c]!) };
 }
 
-/** One line for the training log: `fgsm-rs, ε 0.0157 (4.0/255), α 0.0196, 16 of 32 samples per batch`. */
-export function describeAdversarial(s: AdversarialSettings, attacked: number, batch: number): string {
+/** One line for the training log: `fgsm-rs, ε 0.0157 (4.0/255), α 0.0196 (5.0/255), 16 of 32 samples per batch attacked`. */
+export function describeAdversarial(s: AdversarialSettings, batch: number): string {
   const in255 = (v: number) => `${(v * 255).toFixed(1)}/255`;
-  return `${s.method}${s.method === 'pgd' ? ` ${s.steps} steps` : ''}, ε ${s.eps.toPrecision(3)} (${in255(s.eps)}), α ${s.step_size.toPrecision(3)} (${in255(s.step_size)}), ${attacked} of ${batch} samples per batch attacked`;
+  return `${s.method}${s.method === 'pgd' ? ` ${s.steps} steps` : ''}, ε ${s.eps.toPrecision(3)} (${in255(s.eps)}), α ${s.step_size.toPrecision(3)} (${in255(s.step_size)}), ${attackedCount(batch, s.ratio)} of ${batch} samples per batch attacked`;
 }

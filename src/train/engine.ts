@@ -198,7 +198,6 @@ export class Engine {
   }
 }
 
-
 /** The attack's random start for optimizer step `step` (1-based): uniform in [−1, 1), a function of the seed and the step alone. */
 export function attackNoise(shape: readonly number[], seed: number, step: number): Float32Array {
   const rng = new Rng([seed >>> 0, step >>> 0, 0x5851f42d, 0x4c957f2d]);

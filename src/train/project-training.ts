@@ -10,7 +10,6 @@ import { TagbooruError } from '../errors.ts';
 import { writeAtomic } from '../atomic-files.ts';
 import { roundScore } from '../infer/rounding.ts';
 import { BUNDLE_FORMAT, BUNDLE_VERSION, presetSpec, readBundle, type TagInfo } from '../infer/bundle.ts';
-import { attackedCount } from '../autodiff/adversarial.ts';
 import { applyCategories, readTagsFile } from '../infer/tags-file.ts';
 import type { AugmentOptions } from '../image/index.ts';
 import { adversarialOptions, describeAdversarial } from './adversarial-config.ts';
@@ -87,7 +86,7 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
   if (split.train.length < c.minibatch_size) throw new TagbooruError('E_USAGE', `${split.train.length} training images are fewer than one minibatch: lower "minibatch_size" in ${settingsFile} (now ${c.minibatch_size})`);
 
   const preprocess = presetSpec('deepdanbooru', { width: c.image_width, height: c.image_height });
-  if (c.adversarial) o.log(`adversarial training: ${describeAdversarial(c.adversarial, attackedCount(c.minibatch_size, c.adversarial.ratio), c.minibatch_size)}`);
+  if (c.adversarial) o.log(`adversarial training: ${describeAdversarial(c.adversarial, c.minibatch_size)}`);
   const trainer = await createTrainer({
     model: c.model, tags: tags.length, imageSize: [c.image_height, c.image_width], batchSize: c.minibatch_size,
     optimizer: c.optimizer === 'sgd' ? { name: 'sgd', momentum: 0.9, nesterov: true, weightDecay: c.weight_decay } : { name: c.optimizer, weightDecay: c.weight_decay },
