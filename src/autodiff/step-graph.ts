@@ -3,7 +3,8 @@
  * and the optimizer update. Weights, optimizer slots and BN moving statistics go in as inputs and come back
  * as outputs, so the caller swaps them into the next step's feeds without copying. `forward` and `backward`
  * are also the machinery of the explanation graphs (explain-graph.ts): eval mode, baked weights, gradients
- * with respect to the input or a layer only.
+ * with respect to the input or a layer only. With `adversarial`, the attack that replaces part of the batch by
+ * its adversarial version runs first, inside the same graph (adversarial.ts).
  */
 import { InvariantError, TagbooruError } from '../errors.ts';
 import { Graph, add, mul, numel, reshape, type Value } from '../graph/index.ts';
