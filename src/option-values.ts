@@ -13,6 +13,19 @@ export function parseNumber(name: string, raw: string, min: number, max: number,
   return v;
 }
 
+/**
+ * A number or a fraction as papers write pixel budgets, `0.0157` or `4/255` (a JSON number passes as it is), in
+ * [min, max], or (min, max] with `openMin`.
+ */
+export function parseFraction(name: string, raw: string | number, min: number, max: number, openMin = false): number {
+  const parts = typeof raw === 'number' ? [raw] : raw.split('/').map((p) => (DECIMAL.test(p) ? Number(p) : NaN));
+  const v = parts.length > 2 ? NaN : parts[0]! / (parts[1] ?? 1);
+  if (!Number.isFinite(v) || (openMin ? v <= min : v < min) || v > max) {
+    throw invalidOption(name, `a number or a fraction like 4/255 in ${openMin ? '(' : '['}${min}, ${max}]`, raw);
+  }
+  return v;
+}
+
 /** `tag=0.6` pairs: the tag before the last `=`, a number after. */
 export function parseTagValues(name: string, pairs: readonly string[], min: number, max: number): Record<string, number> {
   return Object.fromEntries(pairs.map((pair) => {

@@ -2,12 +2,14 @@
  * The training engine: weights, optimizer slots and counters, and the ONNX Runtime sessions that run the
  * step and evaluation graphs. It lives in a worker (see trainer.ts); nothing here touches the main thread.
  */
+import type { AdversarialOptions } from '../autodiff/adversarial.ts';
 import { FEED, FETCH, buildEvalGraph, buildTrainingStep } from '../autodiff/step-graph.ts';
 import type { DistillationOptions, LossName, LossOptions } from '../autodiff/losses.ts';
 import type { OptimizerConfig } from '../autodiff/optimizers.ts';
 import { TagbooruError } from '../errors.ts';
 import { ModelSession, type TensorData } from '../infer/session.ts';
 import { initWeights } from '../models/init.ts';
+import { Rng } from '../models/random.ts';
 import { buildModel } from '../models/registry.ts';
 import { inputLayer, type ModelSpec, type Weights } from '../models/spec.ts';
 import type { VariableSpec } from '../models/shapes.ts';
@@ -29,6 +31,8 @@ export interface EngineConfig {
   readonly seed?: number;
   readonly threads?: number;
   readonly unfoldBudget?: number;
+  /** Adversarial training (autodiff/adversarial.ts); its random starts are a function of (seed, step), so a resumed run draws the same ones. */
+  readonly adversarial?: AdversarialOptions;
 }
 
 /** A teacher's view of a batch, [batch × tags] each, in the student's tag order (src/train/teacher.ts). */
@@ -62,6 +66,7 @@ export class Engine {
     private readonly session: ModelSession,
     private readonly vars: readonly VariableSpec[],
     private readonly slots: readonly string[],
+    private readonly noiseShape: readonly number[] | null,
   ) {
     this.weights = initWeights(spec, config.seed ?? 0);
     this.resetSlots();
@@ -70,9 +75,9 @@ export class Engine {
   static async create(config: EngineConfig): Promise<Engine> {
     const spec = typeof config.model === 'string' ? buildModel(config.model, { tags: config.tags, imageSize: config.imageSize }) : config.model;
     const nchwcBlock = await nchwcBlockSize();
-    const step = buildTrainingStep(spec, { batch: config.batchSize, loss: config.loss, lossOptions: config.lossOptions, distillation: config.distillation, optimizer: config.optimizer, unfoldBudget: config.unfoldBudget, nchwcBlock });
+    const step = buildTrainingStep(spec, { batch: config.batchSize, loss: config.loss, lossOptions: config.lossOptions, distillation: config.distillation, optimizer: config.optimizer, unfoldBudget: config.unfoldBudget, nchwcBlock, adversarial: config.adversarial });
     const session = await ModelSession.create(step.model, { threads: config.threads, memoryPattern: false });
-    return new Engine(config, spec, session, step.variables, step.slots);
+    return new Engine(config, spec, session, step.variables, step.slots, step.noise);
   }
 
   private resetSlots(): void {
@@ -140,6 +145,7 @@ export class Engine {
     }
     feeds[FEED.lr] = { data: Float32Array.of(lr), dims: [] };
     feeds[FEED.step] = { data: Float32Array.of(this.counters.step + 1), dims: [] };
+    if (this.noiseShape) feeds[FEED.noise] = { data: attackNoise(this.noiseShape, this.config.seed ?? 0, this.counters.step + 1), dims: this.noiseShape };
     for (const [k, v] of this.slotValues) {
       const [key, slot] = k.split(SLOT_SEP) as [string, string];
       feeds[FEED.slot(key, slot)] = { data: v, dims: this.vars.find((x) => x.key === key)!.shape };
@@ -208,3 +214,10 @@ export class Engine {
   }
 }
 
+/** The attack's random start for optimizer step `step` (1-based): uniform in [−1, 1), a function of the seed and the step alone. */
+export function attackNoise(shape: readonly number[], seed: number, step: number): Float32Array {
+  const rng = new Rng([seed >>> 0, step >>> 0, 0x5851f42d, 0x4c957f2d]);
+  const out = new Float32Array(shape.reduce((p, d) => p * d, 1));
+  for (let i = 0; i < out.length; i++) out[i] = rng.next() * 2 - 1;
+  return out;
+}

@@ -12,6 +12,7 @@ import { roundScore } from '../infer/rounding.ts';
 import { BUNDLE_FORMAT, BUNDLE_VERSION, presetSpec, readBundle, type TagInfo } from '../infer/bundle.ts';
 import { applyCategories, readTagsFile } from '../infer/tags-file.ts';
 import type { AugmentOptions } from '../image/index.ts';
+import { adversarialOptions, describeAdversarial } from './adversarial-config.ts';
 import { DEFAULT_AUGMENTATION } from './augmentation-config.ts';
 import { resumeTraining, saveRotating } from './checkpoints.ts';
 import { loadSplit, recordSamples, type LabelledRecord } from './dataset.ts';
@@ -93,10 +94,12 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
     (split.unknownTags ? `; ${split.unknownTags} tag occurrences not in tags.txt ignored` : '') + (split.unlabelled ? `; ${split.unlabelled} images carry none of the tags` : ''));
   if (split.train.length < c.minibatch_size) throw new TagbooruError('E_USAGE', `${split.train.length} training images are fewer than one minibatch: lower "minibatch_size" in ${settingsFile} (now ${c.minibatch_size})`);
 
+  const preprocess = studentSpec(c);
+  if (c.adversarial) o.log(`adversarial training: ${describeAdversarial(c.adversarial, c.minibatch_size)}`);
   const trainer = await createTrainer({
     model: c.model, tags: tags.length, imageSize: [c.image_height, c.image_width], batchSize: c.minibatch_size,
     optimizer: c.optimizer === 'sgd' ? { name: 'sgd', momentum: 0.9, nesterov: true, weightDecay: c.weight_decay } : { name: c.optimizer, weightDecay: c.weight_decay },
-    loss: c.loss, distillation: c.distillation, seed: c.seed ?? 0, threads: o.threads,
+    loss: c.loss, distillation: c.distillation, seed: c.seed ?? 0, threads: o.threads, ...(c.adversarial && { adversarial: adversarialOptions(c.adversarial, preprocess) }),
   });
   let teacher: Teacher | null = null;
   try {
@@ -126,7 +129,7 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
     const exportBundle = async (dir: string, thresholds?: Float32Array, metrics?: Metrics) => {
       await trainer.exportBundle(dir, {
         format: BUNDLE_FORMAT, version: BUNDLE_VERSION, name: path.basename(path.resolve(o.dir)), preset: 'deepdanbooru',
-        preprocess: studentSpec(c), tags,
+        preprocess, tags,
         thresholds: { default: 0.5, ...(thresholds && { tags: Object.fromEntries(names.map((n, i) => [n, roundScore(thresholds[i]!)])) }) },
         provenance: {
           createdBy: 'tagbooru train-project', project: c, steps: (await trainer.counters()).step, trainedAt: new Date().toISOString(),

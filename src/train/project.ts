@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { DistillationOptions } from '../autodiff/losses.ts';
 import { TagbooruError, errorMessage } from '../errors.ts';
 import { ARCHITECTURES, expectImageSize } from '../models/registry.ts';
+import { resolveAdversarial, type AdversarialSettings } from './adversarial-config.ts';
 import { resolveAugmentation, type AugmentationSettings } from './augmentation-config.ts';
 
 export interface LearningRateStep {
@@ -45,6 +46,8 @@ export interface ProjectConfig {
   readonly teacher?: string;
   /** How the teacher's soft targets mix with the labels (losses.ts, withDistillation); defaults DEFAULT_DISTILLATION. */
   readonly distillation?: DistillationOptions;
+  /** Adversarial training (adversarial-config.ts); resolved on reading. */
+  readonly adversarial?: AdversarialSettings;
 }
 
 export const DEFAULT_DISTILLATION: DistillationOptions = { alpha: 0.5, temperature: 2 };
@@ -103,6 +106,7 @@ const SCHEMA: Record<string, [Check, string]> = {
   augmentation: [(v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'an object ({ "preset": …, "crop": { "probability": …, … }, … })'],
   teacher: [(v) => typeof v === 'string' && v !== '', 'the path of a model bundle (relative to the project folder)'],
   distillation: [(v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'an object ({ "alpha": 0.5, "temperature": 2 })'],
+  adversarial: [(v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'an object ({ "eps": "4/255", "method": "fgsm-rs" | "pgd", "steps": …, "ratio": …, "step_size": … })'],
 };
 
 const DISTILLATION_SCHEMA: Record<keyof DistillationOptions, [Check, string]> = {
@@ -143,7 +147,8 @@ export function validateProject(raw: unknown, file: string): { config: ProjectCo
   // a preset's rotation, scale, shift, flip and corruption keys sit under the file's own
   const { top, settings } = resolveAugmentation((raw as { augmentation?: unknown }).augmentation, file);
   const distillation = resolveDistillation(raw as Record<string, unknown>, file, warnings);
-  const config: ProjectConfig = { ...DEFAULT_PROJECT, ...top, ...(raw as Partial<ProjectConfig>), augmentation: settings, ...(distillation && { distillation }) };
+  const adversarial = 'adversarial' in raw ? { adversarial: resolveAdversarial(raw.adversarial, file) } : {};
+  const config: ProjectConfig = { ...DEFAULT_PROJECT, ...top, ...(raw as Partial<ProjectConfig>), augmentation: settings, ...(distillation && { distillation }), ...adversarial };
   expectImageSize(config.model, [config.image_height, config.image_width], `"image_width" and "image_height" in ${file}`, `${config.image_width}×${config.image_height}`);
   if (config.mixed_precision) warnings.push(`${file}: mixed_precision is not supported on CPU; training runs in float32`);
   return { config, warnings };
