@@ -27,7 +27,7 @@ export class Emitter {
   }
 
   floats(values: ArrayLike<number>, dims: readonly number[], hint = 'const_f'): string {
-    return this.initializer({ dims: [...dims], dataType: FLOAT, rawData: bytes(Float32Array.from(values as ArrayLike<number>)) }, hint);
+    return this.initializer({ dims: [...dims], dataType: FLOAT, rawData: bytes(Float32Array.from(values)) }, hint);
   }
 
   ints(values: readonly number[], dims: readonly number[] = [values.length], hint = 'const_i'): string {

@@ -137,7 +137,8 @@ export function buildEnsemble(members: readonly MemberSource[], options: Ensembl
     tags: m.manifest.tags.length,
     weight: weights[k]!,
     input: inputOf[k]!,
-    provenance: { ...m.manifest.provenance, bundle: m.where },
+    source: m.where,
+    provenance: m.manifest.provenance,
   }));
   const first = members[0]!.manifest;
   const manifest: BundleManifest = {

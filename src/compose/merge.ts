@@ -61,8 +61,8 @@ export function mergeMember(into: GraphProto, member: ModelProto, { input, share
 /** The model's local functions, gathered; two members defining one function name differently are refused. */
 export function mergeFunctions(into: ModelProto, member: ModelProto, who: string): void {
   for (const f of member.functions ?? []) {
-    const same = into.functions!.find((x) => x.name === f.name && x.domain === f.domain);
-    if (!same) into.functions!.push(f);
+    const same = into.functions.find((x) => x.name === f.name && x.domain === f.domain);
+    if (!same) into.functions.push(f);
     else if (JSON.stringify(same) !== JSON.stringify(f)) throw new TagbooruError('E_USAGE', `${who} defines function ${f.domain ?? ''}.${f.name ?? ''} differently from another member`);
   }
 }

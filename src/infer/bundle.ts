@@ -75,6 +75,8 @@ export interface EnsembleMember {
   readonly tags: number;
   /** The member's weight in the combination, normalised over all members (before per-tag renormalisation). */
   readonly weight: number;
+  /** The folder it was read from when the ensemble was built. */
+  readonly source: string;
   /** Which of the bundle's `inputs` (or the one input) this member reads. */
   readonly input: string;
   readonly provenance: Readonly<Record<string, unknown>>;
@@ -153,10 +155,13 @@ function validateManifest(m: BundleManifest, file: string): void {
   if (!m.preprocess || !(m.preprocess.width > 0) || !(m.preprocess.height > 0)) fail('preprocess.width and preprocess.height are required');
   if (!m.input?.name || !m.output?.name) fail('input.name and output.name are required');
   if (typeof m.thresholds?.default !== 'number') fail('thresholds.default must be a number');
-  if (m.inputs !== undefined && (!Array.isArray(m.inputs) || m.inputs.length === 0 || m.inputs.some((i) => !i?.name || !(i.preprocess?.width > 0) || !(i.preprocess.height > 0)))) {
-    fail('inputs must be a non-empty array of { name, preprocess } with preprocess.width and preprocess.height');
+  if (m.inputs !== undefined) {
+    const inputs: readonly Partial<ModelInput>[] = Array.isArray(m.inputs) ? m.inputs : [];
+    if (inputs.length === 0 || inputs.some((i) => !i.name || !(Number(i.preprocess?.width) > 0) || !(Number(i.preprocess?.height) > 0))) {
+      fail('inputs must be a non-empty array of { name, preprocess } with preprocess.width and preprocess.height');
+    }
+    if (inputs[0]!.name !== m.input.name) fail(`inputs[0].name must be input.name (${m.input.name})`);
   }
-  if (m.inputs !== undefined && m.inputs[0]!.name !== m.input.name) fail(`inputs[0].name must be input.name (${m.input.name})`);
   for (const [key, example] of [['weights', WEIGHTS_FILE], ['spec', SPEC_FILE]] as const) {
     const v: unknown = m[key];
     if (v !== undefined && !isBundleFile(v)) fail(`${key} must be the name of a file inside the bundle, such as "${example}"`);

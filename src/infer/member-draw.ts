@@ -29,16 +29,15 @@ export function drawMember(weights: readonly number[], uniform: () => number): n
 }
 
 /**
- * Each image's row of the drawn member, from the stacked [n, members, tags] output; `drawn` receives the
- * member indices, for callers that report or test them.
+ * Each image's row of the drawn member, from the stacked [n, members, tags] output. The draws go to the images
+ * in `order` (batch slots in input order: a batch is filled as images finish decoding), so a seed replays a run.
  */
-export function pickMembers(stacked: Float32Array, n: number, ensemble: EnsembleManifest, uniform: () => number, drawn?: number[]): Float32Array {
+export function pickMembers(stacked: Float32Array, n: number, ensemble: EnsembleManifest, uniform: () => number, order?: readonly number[]): Float32Array {
   const members = ensemble.members.length, tags = stacked.length / (n * members);
   const weights = ensemble.members.map((m) => m.weight);
   const out = new Float32Array(n * tags);
-  for (let i = 0; i < n; i++) {
-    const k = drawMember(weights, uniform);
-    drawn?.push(k);
+  for (let j = 0; j < n; j++) {
+    const i = order?.[j] ?? j, k = drawMember(weights, uniform);
     out.set(stacked.subarray((i * members + k) * tags, (i * members + k + 1) * tags), i * tags);
   }
   return out;

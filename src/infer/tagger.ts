@@ -106,7 +106,7 @@ export class BaseTagger {
   }
 
   /** Probabilities, and the OOD outputs (logits, pooled features) when the model runs with them. */
-  private async run(batch: Float32Array, count: number): Promise<{ probs: Float32Array; extra: Record<string, Float32Array> }> {
+  private async run(batch: Float32Array, count: number, order?: readonly number[]): Promise<{ probs: Float32Array; extra: Record<string, Float32Array> }> {
     const { manifest } = this.bundle;
     const inputs = modelInputs(manifest);
     // an ensemble in random mode answers with one member's row per image, drawn from the stacked output
@@ -133,7 +133,7 @@ export class BaseTagger {
       scores = new Float32Array(count * perImage);
       for (let i = 0; i < count; i++) scores.set(await runOne(batch.slice(i * per, (i + 1) * per), 1), i * perImage);
     }
-    if (members) return { probs: pickMembers(scores, count, members, this.uniform), extra: {} };
+    if (members) return { probs: pickMembers(scores, count, members, this.uniform, order), extra: {} };
     // a logits head's raw outputs are the energy score's input: kept before the sigmoid replaces them
     if (manifest.output.activation === 'logits') extra[manifest.output.name] = [scores.slice()];
     return { probs: toProbabilities(scores, manifest.output), extra: Object.fromEntries(Object.entries(extra).map(([k, parts]) => [k, concat(parts)])) };
@@ -203,7 +203,8 @@ export class BaseTagger {
     };
 
     const infer = async ({ batch, data, count, slots }: Awaited<ReturnType<typeof prepare>>): Promise<TagResult[]> => {
-      const ran = count > 0 ? await this.run(data, count) : { probs: new Float32Array(0), extra: {} };
+      const order = slots.filter((s): s is number => typeof s === 'number');
+      const ran = count > 0 ? await this.run(data, count, order) : { probs: new Float32Array(0), extra: {} };
       const probs = ran.probs;
       return batch.map((input, i) => {
         const file = inputName(input, index + i);

@@ -13,7 +13,8 @@ import type { DecodedImage } from '../image/decode.ts';
 import { mapBytes, type ValueMap } from '../image/heatmap.ts';
 import { contentRect, inputToRgb, preprocess } from '../image/preprocess.ts';
 import type { BundleManifest } from '../infer/bundle.ts';
-import { inputDims, toProbabilities } from '../infer/model-io.ts';
+import { pickMembers } from '../infer/member-draw.ts';
+import { inputDims, inputFeeds, modelInputs, preprocessInputs, toProbabilities } from '../infer/model-io.ts';
 import type * as Probe from './_probe.ts';
 
 let runtime: Promise<typeof Ort> | null = null;
@@ -94,13 +95,20 @@ export class LocalTagger {
 
   /** Every tag's probability, in bundle order. */
   async scores(image: Blob): Promise<Float32Array> {
-    const { preprocess: spec, input, output, tags } = this.manifest;
-    const tensor = preprocess(await decodeInBrowser(image), spec);
-    const result = await this.session.run({ [input.name]: new this.ort.Tensor('float32', tensor, inputDims(spec, 1)) }, [output.name]);
-    const data = result[output.name]?.data;
-    if (!(data instanceof Float32Array) || data.length !== tags.length) {
+    const { output, tags, ensemble } = this.manifest;
+    const inputs = modelInputs(this.manifest);
+    // an ensemble prepares the image once per distinct preprocessing, as the server does
+    const feeds = inputFeeds(inputs, preprocessInputs(await decodeInBrowser(image), inputs), 1);
+    const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([name, t]) => [name, new this.ort.Tensor('float32', t.data, t.dims)]));
+    // an ensemble drawing one member per image answers with the drawn member's row, as the server does
+    const random = ensemble?.combine === 'random' ? ensemble : null;
+    const name = random?.memberOutput ?? output.name;
+    const data = (await this.session.run(ortFeeds, [name]))[name]?.data;
+    const expected = tags.length * (random ? random.members.length : 1);
+    if (!(data instanceof Float32Array) || data.length !== expected) {
       throw new Error(`the model gave ${data instanceof Float32Array ? data.length : 'no float32'} scores for ${tags.length} tags`);
     }
+    if (random) return pickMembers(data, 1, random, Math.random);
     return toProbabilities(Float32Array.from(data), output);
   }
 
@@ -147,6 +155,7 @@ export class LocalTagger {
 
   private camModel(): Promise<CamModel | null> {
     this.cam ??= (async () => {
+      if (this.manifest.ensemble || this.manifest.tta) return null; // the server says why it cannot explain it
       const { probeVariant } = (await import(/* webpackIgnore: true */ PROBE_SCRIPT)) as typeof Probe;
       const bytes = await this.reload();
       let probe;
