@@ -64,6 +64,19 @@ describe('tagbooru ensemble', () => {
     expect(info.stdout).toMatch(/member 2\s+b: tiny-logits, 20×12 on input_1, 3 tags, weight 0.3, from .*\/b\n/);
     const json = JSON.parse((await cli(['info', out, '--json'])).stdout) as { ensemble: { members: { name: string; weight: number }[] } };
     expect(json.ensemble.members.map((m) => [m.name, m.weight])).toEqual([['a', 0.5], ['b', 0.3], ['c', 0.2]]);
+
+    // evaluate and metrics take it like any bundle
+    const evaluated = await cli(['evaluate', images[0]!, '--model-path', out, '--threshold', '0']);
+    expect(evaluated.stdout.trim().split('\n').slice(1).map((l) => Number(/^\(([\d.]+)\)/.exec(l)![1]))).toEqual(union.map((_, u) => Number(results[0]!.scores![u]!.toFixed(3))));
+    const labelled = path.join(dir, 'labelled');
+    await fs.mkdir(labelled);
+    for (const [i, tags] of [[0, 'a e'], [1, 'f']] as const) {
+      await fs.copyFile(images[i]!, path.join(labelled, `${i}.png`));
+      await fs.writeFile(path.join(labelled, `${i}.txt`), tags);
+    }
+    const metrics = await cli(['metrics', out, labelled, '--format', 'json']);
+    expect([metrics.code, metrics.stderr]).toEqual([0, expect.any(String)]);
+    expect(JSON.parse(metrics.stdout)).toMatchObject({ model: out, data: labelled });
   });
 
   it('random: each image gets exactly one member\'s scores, drawn by a seedable generator; tag --seed replays it', async () => {
