@@ -61,7 +61,7 @@ describe('tagbooru ensemble', () => {
     expect(info.stdout).toMatch(/input\s+input: NHWC 16×16, batch dynamic \(fit-then-pad/);
     expect(info.stdout).toMatch(/\n\s+input_1: NCHW 20×12, batch dynamic \(pad-then-resize with cubic resize/);
     expect(info.stdout).toMatch(/ensemble\s+3 members combined by weighted/);
-    expect(info.stdout).toMatch(/member 2\s+b: tiny-logits, 20×12 on input_1, 3 tags, weight 0.3, from .*\/b\n/);
+    expect(info.stdout).toMatch(/member 2\s+b: tiny-logits, 20×12 on input_1, 3 tags, weight 0.3, from .*\/b \(test\)\n/);
     const json = JSON.parse((await cli(['info', out, '--json'])).stdout) as { ensemble: { members: { name: string; weight: number }[] } };
     expect(json.ensemble.members.map((m) => [m.name, m.weight])).toEqual([['a', 0.5], ['b', 0.3], ['c', 0.2]]);
 

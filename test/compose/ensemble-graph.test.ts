@@ -1,6 +1,8 @@
 /** The ensemble graph against its members run alone and combined in TypeScript, on random inputs. */
 import { describe, expect, it } from 'vitest';
 import { buildEnsemble, type MemberSource } from '../../src/compose/ensemble.ts';
+import { decodeModel } from '../../src/graph/index.ts';
+import { encodeModel } from '../../src/graph/surgery.ts';
 import { ModelSession } from '../../src/infer/session.ts';
 import { inputDims, modelInputs } from '../../src/infer/model-io.ts';
 import { Rng } from '../../src/models/random.ts';
@@ -90,5 +92,31 @@ describe('ensemble graph', () => {
     expect(() => buildEnsemble(s, { combine: 'weighted', weights: [0, 1, 1] })).not.toThrow();
     // d is known to A and B only
     expect(() => buildEnsemble(s, { combine: 'weighted', weights: [0, 0, 1] })).toThrow(/tag c is known only by members of weight 0/);
+  });
+});
+
+describe('members at different opsets', () => {
+  const [a, b] = threeMembers();
+  /** Member a as if exported at `opset`, with an extra node of `op` (its output unused) when asked. */
+  const at = (opset: number, op?: string) => {
+    const model = decodeModel(a!.model);
+    model.opsetImport = [{ domain: '', version: opset }];
+    if (op) model.graph!.node!.push({ opType: op, name: 'extra', input: ['scores'], output: ['extra_out'], attribute: [] });
+    return { where: 'old-a', manifest: a!.manifest, model: encodeModel(model) };
+  };
+  const bSource = { where: 'b', manifest: b!.manifest, model: b!.model };
+
+  it('runs an older member whose operators read the same at the newer opset', async () => {
+    const built = buildEnsemble([at(12), bSource], { combine: 'logit-mean' });
+    expect(decodeModel(built.model).opsetImport!.map((o) => [o.domain, Number(o.version)])).toEqual([['', 17]]);
+    const s = await ModelSession.create(built.model, { threads: 1 });
+    const out = await s.run({ input: { data: new Float32Array(16 * 16 * 3).fill(0.5), dims: [1, 16, 16, 3] }, input_1: { data: new Float32Array(12 * 20 * 3).fill(0.1), dims: [1, 3, 12, 20] } });
+    await s.release();
+    expect(out['predictions']!.dims).toEqual([1, 5]);
+  });
+
+  it('refuses one whose operators changed meaning in between, naming them', () => {
+    expect(() => buildEnsemble([at(12, 'Softmax'), bSource], { combine: 'logit-mean' })).toThrow(/old-a is exported at opset 12 and another member at 17; its Softmax changed meaning between those versions/);
+    expect(() => buildEnsemble([at(13, 'Softmax'), bSource], { combine: 'logit-mean' })).not.toThrow();
   });
 });

@@ -42,7 +42,8 @@ function compositeLines(m: BundleManifest): [string, string][] {
     const draw = m.ensemble.combine === 'random' ? ' (one member drawn per image; every member runs)' : '';
     lines.push(['ensemble', `${m.ensemble.members.length} members combined by ${m.ensemble.combine}${draw}`]);
     m.ensemble.members.forEach((x, k) => {
-      lines.push([`  member ${k + 1}`, `${x.name}: ${x.architecture ?? 'unknown architecture'}, ${x.width}×${x.height} on ${x.input}, ${x.tags} tags, weight ${+x.weight.toFixed(4)}, from ${x.source}`]);
+      const origin = [x.provenance.format, x.provenance.createdBy].find((o) => typeof o === 'string');
+      lines.push([`  member ${k + 1}`, `${x.name}: ${x.architecture ?? 'unknown architecture'}, ${x.width}×${x.height} on ${x.input}, ${x.tags} tags, weight ${+x.weight.toFixed(4)}, from ${x.source}${origin ? ` (${String(origin)})` : ''}`]);
     });
   }
   if (m.tta) lines.push(['test-time aug.', `${m.tta.views} views (${[m.tta.flip && 'flip', m.tta.scales.length && `scales ${m.tta.scales.join(', ')}`].filter(Boolean).join(', ')}), combined by ${m.tta.combine}`]);
