@@ -120,6 +120,8 @@ describe('tagbooru ensemble', () => {
     expect([negative.code, negative.stderr]).toEqual([2, expect.stringMatching(/--weights/)]);
     const missing = await cli(['ensemble', ...members, '--out', path.join(dir, 'x'), '--combine', 'weighted']);
     expect(missing.stderr).toMatch(/--combine weighted needs --weights/);
+    const randomTta = await cli(['ensemble', ...members, '--out', path.join(dir, 'x'), '--combine', 'random', '--tta', 'flip']);
+    expect(randomTta.stderr).toMatch(/--tta with --combine random would augment after the draw/);
     await expect(fs.access(path.join(dir, 'x'))).rejects.toThrow();
 
     const out = path.join(dir, 'ens2');

@@ -42,6 +42,7 @@ export const ensembleCommand = defineCommand({
     if (!v.out) throw new TagbooruError('E_USAGE', '--out is required');
     const combine = choiceOption('combine', v.combine, COMBINE_MODES) ?? 'logit-mean';
     const weights = listOption(v.weights === undefined ? undefined : [v.weights])?.map((w) => parseNumber('--weights', w, 0, Number.MAX_VALUE));
+    if (v.tta !== undefined && combine === 'random') throw new TagbooruError('E_USAGE', '--tta with --combine random would augment after the draw: augment the members first (tagbooru tta) and ensemble those');
     const tta = v.tta === undefined ? undefined : { ...parseTta('--tta', v.tta), combine: combine === 'logit-mean' ? combine : 'prob-mean' as const };
     const dirs = positionals.map((p) => resolveModel(p, io.env));
     io.stdout.write(summary(await writeEnsemble(dirs, v.out, { combine, weights, name: v.name, tta })));
