@@ -11,7 +11,8 @@ import { createTagger } from '../../src/index.ts';
 import { readBundle } from '../../src/infer/bundle.ts';
 import { cli } from '../helpers/cli.ts';
 import { noiseImage } from '../helpers/images.ts';
-import { combineInTs, threeMembers, writeMembers } from './_members.ts';
+import { presetSpec } from '../../src/infer/bundle.ts';
+import { combineInTs, threeMembers, tinyMember, writeMembers } from './_members.ts';
 
 let dir: string, members: string[], images: string[];
 /** Every member's probabilities per image, by tag name, from its own tagger. */
@@ -77,6 +78,24 @@ describe('tagbooru ensemble', () => {
     const metrics = await cli(['metrics', out, labelled, '--format', 'json']);
     expect([metrics.code, metrics.stderr]).toEqual([0, expect.any(String)]);
     expect(JSON.parse(metrics.stdout)).toMatchObject({ model: out, data: labelled });
+  });
+
+  it('a WD-style member (BGR, 0–255, padded square, bicubic) beside a DeepDanbooru-style one: each reads the image as it does alone', async () => {
+    const wd = tinyMember('wd', ['a', 'g'], presetSpec('wd', { width: 24, height: 24 }), 'sigmoid', 4);
+    const [wdDir] = await writeMembers(dir, [wd]);
+    const out = path.join(dir, 'dd-wd');
+    expect((await cli(['ensemble', members[0]!, wdDir!, '--out', out, '--combine', 'prob-mean'])).code).toBe(0);
+    const wdTagger = await createTagger(wdDir!, { threads: 1 });
+    const wdAlone = (await wdTagger.tag(images, { scores: true })).map((r) => new Map(wdTagger.tags.map((t, j) => [t.name, r.scores![j]!])));
+    await wdTagger.close();
+    const tagger = await createTagger(out, { threads: 1 });
+    const results = await tagger.tag(images, { scores: true });
+    await tagger.close();
+    expect(tagger.tags.map((t) => t.name)).toEqual(['a', 'b', 'c', 'd', 'g']);
+    results.forEach((r, i) => {
+      const oracle = combineInTs([alone[0]![i]!, wdAlone[i]!], [0.5, 0.5], ['a', 'b', 'c', 'd', 'g'], 'prob-mean');
+      Array.from(r.scores!).forEach((v, u) => expect(v).toBeCloseTo(oracle[u]!, 5));
+    });
   });
 
   it('random: each image gets exactly one member\'s scores, drawn by a seedable generator; tag --seed replays it', async () => {
