@@ -5,18 +5,21 @@
  */
 import { errorMessage } from '../errors.ts';
 // the image module alone, not the whole public API: a worker should start in a fraction of a second
-import { decodeImage, preprocess, type PreprocessSpec } from '../image/index.ts';
+import { decodeImage } from '../image/index.ts';
+import type { ModelInput } from '../infer/bundle.ts';
+import { preprocessInputs } from '../infer/model-io.ts';
 import { transfer } from '../workers/protocol.ts';
 import { serve } from '../workers/serve.ts';
 
 export interface PrepInit {
-  readonly spec: PreprocessSpec;
+  /** The model's inputs: an image is prepared once per distinct preprocessing, laid end to end. */
+  readonly inputs: readonly ModelInput[];
   readonly maxPixels: number;
 }
 /** The input tensor and the media type the bytes were decoded as, or why they are not an image. */
 export type PrepResponse = { tensor: Float32Array; mediaType: string } | { rejected: string };
 
-await serve<PrepInit, Uint8Array, PrepResponse>(({ spec, maxPixels }) => ({
+await serve<PrepInit, Uint8Array, PrepResponse>(({ inputs, maxPixels }) => ({
   handle: async (data) => {
     let image;
     try {
@@ -24,7 +27,7 @@ await serve<PrepInit, Uint8Array, PrepResponse>(({ spec, maxPixels }) => ({
     } catch (e) {
       return { rejected: errorMessage(e) };
     }
-    const tensor = preprocess(image, spec);
+    const tensor = preprocessInputs(image, inputs);
     return transfer({ tensor, mediaType: image.mediaType }, [tensor.buffer]);
   },
 }));

@@ -15,7 +15,8 @@ import type { DecodedImage } from '../image/decode.ts';
 import { mapBytes, type ValueMap } from '../image/heatmap.ts';
 import { contentRect, inputToRgb, preprocess } from '../image/preprocess.ts';
 import type { BundleManifest } from '../infer/bundle.ts';
-import { inputDims, toProbabilities } from '../infer/model-io.ts';
+import { pickMembers } from '../infer/member-draw.ts';
+import { inputDims, inputFeeds, modelInputs, preprocessInputs, toProbabilities } from '../infer/model-io.ts';
 import type { OodJson, OodModelInfo } from '../wire.ts';
 import type * as Probe from './_probe.ts';
 
@@ -99,18 +100,24 @@ export class LocalTagger {
 
   /** Every tag's probability, in bundle order, and the out-of-distribution verdict when the model has a fitted score. */
   async tag(image: Blob): Promise<{ scores: Float32Array; ood: OodJson | null }> {
-    const { preprocess: spec, input, output, tags } = this.manifest;
-    const tensor = preprocess(await decodeInBrowser(image), spec);
-    const fetches = [output.name, ...(this.ood ? [this.ood.output] : [])];
-    const result = await this.session.run({ [input.name]: new this.ort.Tensor('float32', tensor, inputDims(spec, 1)) }, fetches);
-    const data = result[output.name]?.data;
-    if (!(data instanceof Float32Array) || data.length !== tags.length) {
+    const { output, tags, ensemble } = this.manifest;
+    const inputs = modelInputs(this.manifest);
+    // an ensemble prepares the image once per distinct preprocessing, as the server does
+    const feeds = inputFeeds(inputs, preprocessInputs(await decodeInBrowser(image), inputs), 1);
+    const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([name, t]) => [name, new this.ort.Tensor('float32', t.data, t.dims)]));
+    // an ensemble drawing one member per image answers with the drawn member's row, as the server does
+    const random = ensemble?.combine === 'random' ? ensemble : null;
+    const name = random?.memberOutput ?? output.name;
+    const result = await this.session.run(ortFeeds, [name, ...(this.ood ? [this.ood.output] : [])]);
+    const data = result[name]?.data;
+    const expected = tags.length * (random ? random.members.length : 1);
+    if (!(data instanceof Float32Array) || data.length !== expected) {
       throw new Error(`the model gave ${data instanceof Float32Array ? data.length : 'no float32'} scores for ${tags.length} tags`);
     }
     const score = this.ood ? result[this.ood.output]?.data[0] : undefined;
     // flagged above the threshold, as src/infer/ood.ts judges on the server
     const ood = this.ood && typeof score === 'number' ? { score, threshold: this.ood.threshold, flagged: score > this.ood.threshold } : null;
-    return { scores: toProbabilities(Float32Array.from(data), output), ood };
+    return { scores: random ? pickMembers(data, 1, random, Math.random) : toProbabilities(Float32Array.from(data), output), ood };
   }
 
   /**
@@ -156,6 +163,7 @@ export class LocalTagger {
 
   private camModel(): Promise<CamModel | null> {
     this.cam ??= (async () => {
+      if (this.manifest.ensemble || this.manifest.tta) return null; // the server says why it cannot explain it
       const { probeVariant } = (await import(/* webpackIgnore: true */ PROBE_SCRIPT)) as typeof Probe;
       const bytes = await this.reload();
       let probe;
