@@ -7,6 +7,7 @@ import path from 'node:path';
 import { TagbooruError, errorMessage } from '../errors.ts';
 import { writeAtomic } from '../atomic-files.ts';
 import { PRESETS, type PreprocessSpec, type PresetName } from '../image/spec.ts';
+import { validateCalibration, type CalibrationManifest } from './calibration.ts';
 import type { OodManifest } from './ood.ts';
 
 export const BUNDLE_FORMAT = 'tagbooru-bundle';
@@ -48,6 +49,8 @@ export interface BundleManifest {
   readonly spec?: string;
   /** The out-of-distribution score fitted on the training data (src/infer/ood.ts), if any. */
   readonly ood?: OodManifest;
+  /** Per-tag calibration of the scores, fitted by `tagbooru calibrate` (src/infer/calibration.ts), if any. */
+  readonly calibration?: CalibrationManifest;
 }
 
 export interface Bundle {
@@ -103,6 +106,7 @@ function validateManifest(m: BundleManifest, file: string): void {
   if (!m.preprocess || !(m.preprocess.width > 0) || !(m.preprocess.height > 0)) fail('preprocess.width and preprocess.height are required');
   if (!m.input?.name || !m.output?.name) fail('input.name and output.name are required');
   if (typeof m.thresholds?.default !== 'number') fail('thresholds.default must be a number');
+  if (m.calibration !== undefined) validateCalibration(m.calibration, m.tags.map((t) => t.name), file);
   for (const [key, example] of [['weights', WEIGHTS_FILE], ['spec', SPEC_FILE]] as const) {
     const v: unknown = m[key];
     if (v !== undefined && !isBundleFile(v)) fail(`${key} must be the name of a file inside the bundle, such as "${example}"`);

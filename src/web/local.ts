@@ -101,7 +101,7 @@ export class LocalTagger {
     if (!(data instanceof Float32Array) || data.length !== tags.length) {
       throw new Error(`the model gave ${data instanceof Float32Array ? data.length : 'no float32'} scores for ${tags.length} tags`);
     }
-    return toProbabilities(Float32Array.from(data), output);
+    return toProbabilities(Float32Array.from(data), this.manifest);
   }
 
   /**
