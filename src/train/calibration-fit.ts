@@ -1,7 +1,8 @@
 /**
  * Fitting the calibrations of src/infer/calibration.ts to one tag's validation logits z and labels y (with
- * optional weights: 0 drops an unknown label). Temperature and Platt minimise the negative log-likelihood
- * by Newton's method (both losses are convex in their parameters); isotonic is pool-adjacent-violators.
+ * optional weights: 0 drops an unknown label). Temperature and Platt minimise the cross-entropy against Platt's
+ * (1999) smoothed targets by Newton's method (both losses are convex in their parameters); isotonic is
+ * pool-adjacent-violators.
  */
 import type { IsotonicParameters, PlattParameters, TemperatureParameters } from '../infer/calibration.ts';
 import { sigmoid } from '../infer/calibration.ts';
@@ -12,7 +13,7 @@ const ITERATIONS = 100;
 
 const weightOf = (w: ArrayLike<number> | undefined, i: number) => (w ? w[i]! : 1);
 
-/** Σ w·(log(1 + e^u) − y·u) with u = a·z + b: the NLL of sigmoid(a·z + b). */
+/** Σ w·(log(1 + e^u) − t·u) with u = a·z + b: the cross-entropy of sigmoid(a·z + b) against targets t. */
 function nll(z: ArrayLike<number>, y: ArrayLike<number>, w: ArrayLike<number> | undefined, a: number, b: number): number {
   let s = 0;
   for (let i = 0; i < z.length; i++) {
@@ -63,15 +64,30 @@ function newton(z: ArrayLike<number>, y: ArrayLike<number>, w: ArrayLike<number>
   return { a, b };
 }
 
-/** The temperature T minimising the NLL of sigmoid(z / T), within TEMPERATURE_RANGE. */
-export function fitTemperature(z: ArrayLike<number>, y: ArrayLike<number>, w?: ArrayLike<number>): TemperatureParameters {
-  const [low, high] = TEMPERATURE_RANGE;
-  return { temperature: 1 / newton(z, y, w, true, [1 / high, 1 / low]).a };
+/**
+ * Platt's targets: (N₊ + 1) / (N₊ + 2) for a positive and 1 / (N₋ + 2) for a negative instead of 1 and 0. A tag
+ * the model separates perfectly on the split (common: a few hundred images of an easy tag) would otherwise
+ * drive the fit to a step, sigmoid(∞·(z − c)), certain of every score on images it has not seen.
+ */
+export function smoothedTargets(y: ArrayLike<number>, w?: ArrayLike<number>): Float64Array {
+  let positives = 0, negatives = 0;
+  for (let i = 0; i < y.length; i++) {
+    if (y[i]! > 0.5) positives += weightOf(w, i);
+    else negatives += weightOf(w, i);
+  }
+  const [high, low] = [(positives + 1) / (positives + 2), 1 / (negatives + 2)];
+  return Float64Array.from(y, (v) => (v > 0.5 ? high : low));
 }
 
-/** Platt scaling: the a, b minimising the NLL of sigmoid(a·z + b) (maximum likelihood, without Platt's target smoothing). */
+/** The temperature T minimising the cross-entropy of sigmoid(z / T) against the smoothed targets, within TEMPERATURE_RANGE. */
+export function fitTemperature(z: ArrayLike<number>, y: ArrayLike<number>, w?: ArrayLike<number>): TemperatureParameters {
+  const [low, high] = TEMPERATURE_RANGE;
+  return { temperature: 1 / newton(z, smoothedTargets(y, w), w, true, [1 / high, 1 / low]).a };
+}
+
+/** Platt scaling: the a, b minimising the cross-entropy of sigmoid(a·z + b) against the smoothed targets. */
 export function fitPlatt(z: ArrayLike<number>, y: ArrayLike<number>, w?: ArrayLike<number>): PlattParameters {
-  return newton(z, y, w, false, [-1e3, 1e3]);
+  return newton(z, smoothedTargets(y, w), w, false, [-1e3, 1e3]);
 }
 
 /**

@@ -12,8 +12,10 @@ import { isValidation } from '../../src/data/split.ts';
 import { decodeImage } from '../../src/image/decode.ts';
 import { readBundle, type BundleManifest } from '../../src/infer/bundle.ts';
 import { calibrator, logit, type IsotonicParameters, type PlattParameters } from '../../src/infer/calibration.ts';
+import { buildApp } from '../../src/server/app.ts';
 import { createTagger } from '../../src/tagger.ts';
 import { cli } from '../helpers/cli.ts';
+import { multipart, type Part } from '../server/_fixtures.ts';
 
 const DEFAULT = path.resolve('models/default');
 const FRACTION = 0.5;
@@ -107,6 +109,19 @@ describe('calibrate', () => {
     const expectedTags = names.filter((n, j) => calibrated[0]![j]! >= m.thresholds.tags![n]! && m.tags[j]!.category !== 'rating');
     expect(tags.map((t) => t.name).sort()).toEqual(expectedTags.sort());
     for (const t of tags) expect(t.score).toBeCloseTo(calibrated[0]![names.indexOf(t.name)]!, 4);
+
+    // and so does the server's POST /v1/tag (the web UI's server mode)
+    const app = await buildApp({ model: out, prepWorkers: 1, maxUploadBytes: 1 << 20, maxFiles: 1 });
+    try {
+      const parts: Part[] = [{ name: 'file', value: await fs.readFile(files[0]!), filename: 'a.png', type: 'image/png' }, { name: 'floor', value: '0' }];
+      const res = await app.inject({ method: 'POST', url: '/v1/tag', ...multipart(parts) });
+      expect(res.statusCode).toBe(200);
+      const served = res.json<{ results: [{ scores: { name: string; score: number }[] }] }>().results[0].scores;
+      expect(served).toHaveLength(names.length);
+      for (const t of served) expect(t.score).toBeCloseTo(calibrated[0]![names.indexOf(t.name)]!, 5);
+    } finally {
+      await app.close();
+    }
   }, 60_000);
 
   test('isotonic in place: the bundle still loads, each tag\'s map is monotone; metrics --uncalibrated gives the original back', async () => {

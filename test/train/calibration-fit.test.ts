@@ -1,7 +1,7 @@
 /** Each calibration method against its formula, on synthetic scores with a known miscalibration. */
 import { describe, expect, test } from 'vitest';
 import { calibrator, interpolate } from '../../src/infer/calibration.ts';
-import { fitIsotonic, fitPlatt, fitTemperature, poolAdjacentViolators } from '../../src/train/calibration-fit.ts';
+import { fitIsotonic, fitPlatt, fitTemperature, poolAdjacentViolators, smoothedTargets } from '../../src/train/calibration-fit.ts';
 
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
@@ -24,12 +24,13 @@ function draw(n: number, span: number, truth: (z: number) => number, seed: numbe
   return { z, y };
 }
 
-/** The NLL of sigmoid(a·z + b) in float64, the oracle the fits' optimality is checked against. */
+/** The cross-entropy of sigmoid(a·z + b) against Platt's targets, in float64: the oracle the fits' optimality is checked against. */
 function nll(z: ArrayLike<number>, y: ArrayLike<number>, a: number, b: number): number {
+  const pos = Array.from(y).filter((v) => v > 0.5).length, neg = y.length - pos;
   let s = 0;
   for (let i = 0; i < z.length; i++) {
-    const p = sigmoid(a * z[i]! + b);
-    s -= y[i]! ? Math.log(p) : Math.log(1 - p);
+    const p = sigmoid(a * z[i]! + b), t = y[i]! > 0.5 ? (pos + 1) / (pos + 2) : 1 / (neg + 2);
+    s -= t * Math.log(p) + (1 - t) * Math.log(1 - p);
   }
   return s;
 }
@@ -77,6 +78,17 @@ describe('Platt', () => {
     const { a, b } = fitPlatt(z, y), h = 1e-5;
     expect(Math.abs((nll(z, y, a + h, b) - nll(z, y, a - h, b)) / (2 * h))).toBeLessThan(1e-3);
     expect(Math.abs((nll(z, y, a, b + h) - nll(z, y, a, b - h)) / (2 * h))).toBeLessThan(1e-3);
+  });
+
+  test('perfectly separated labels give a finite slope (Platt\'s targets), not a step', () => {
+    const z = [-3, -2, -1, 1, 2, 3], y = [0, 0, 0, 1, 1, 1];
+    expect([...smoothedTargets(y)]).toEqual([0.2, 0.2, 0.2, 0.8, 0.8, 0.8]);
+    const { a, b } = fitPlatt(z, y);
+    expect(b).toBeCloseTo(0, 9);
+    expect(a).toBeGreaterThan(0);
+    // the optimum puts the mean score of each side on its target: Σ (sigmoid(a·z) − t)·z = 0
+    expect(z.reduce((s, v, i) => s + (sigmoid(a * v) - (y[i] ? 0.8 : 0.2)) * v, 0)).toBeCloseTo(0, 9);
+    expect(fitTemperature(z, y).temperature).toBeCloseTo(1 / a, 6);
   });
 
   test('the calibrator is sigmoid(a·z + b)', () => {
