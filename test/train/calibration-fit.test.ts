@@ -37,7 +37,7 @@ function nll(z: ArrayLike<number>, y: ArrayLike<number>, a: number, b: number): 
 
 describe('temperature', () => {
   test('labels drawn with p = sigmoid(z / 3): the fit recovers T ≈ 3', () => {
-    const { z, y } = draw(40_000, 12, (v) => sigmoid(v / 3), 1);
+    const { z, y } = draw(20_000, 12, (v) => sigmoid(v / 3), 1);
     const { temperature } = fitTemperature(z, y);
     expect(temperature).toBeGreaterThan(2.85);
     expect(temperature).toBeLessThan(3.15);
@@ -65,7 +65,7 @@ describe('temperature', () => {
 
 describe('Platt', () => {
   test('labels drawn with p = sigmoid(0.5·z − 1): the fit recovers a ≈ 0.5, b ≈ −1', () => {
-    const { z, y } = draw(40_000, 10, (v) => sigmoid(0.5 * v - 1), 4);
+    const { z, y } = draw(20_000, 10, (v) => sigmoid(0.5 * v - 1), 4);
     const { a, b } = fitPlatt(z, y);
     expect(a).toBeGreaterThan(0.47);
     expect(a).toBeLessThan(0.53);
