@@ -1,26 +1,16 @@
 /** Each calibration method against its formula, on synthetic scores with a known miscalibration. */
 import { describe, expect, test } from 'vitest';
 import { calibrator, interpolate } from '../../src/infer/calibration.ts';
+import { Rng } from '../../src/models/random.ts';
 import { fitIsotonic, fitPlatt, fitTemperature, poolAdjacentViolators, smoothedTargets } from '../../src/train/calibration-fit.ts';
 
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
-/** Mulberry32: the same draws on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 /** Logits spread over [−span, span] and labels drawn with probability truth(z). */
 function draw(n: number, span: number, truth: (z: number) => number, seed: number): { z: Float64Array; y: Float64Array } {
-  const r = rng(seed);
-  const z = Float64Array.from({ length: n }, () => (r() * 2 - 1) * span);
-  const y = Float64Array.from(z, (v) => (r() < truth(v) ? 1 : 0));
+  const r = new Rng(seed);
+  const z = Float64Array.from({ length: n }, () => r.uniform(-span, span));
+  const y = Float64Array.from(z, (v) => (r.next() < truth(v) ? 1 : 0));
   return { z, y };
 }
 
