@@ -5,7 +5,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { writeAtomic } from '../atomic-files.ts';
-import { TagbooruError } from '../errors.ts';
+import { TagbooruError, expectNumberInRange } from '../errors.ts';
 import { MANIFEST, type Bundle, type BundleManifest } from '../infer/bundle.ts';
 import { calibrator, logit, type CalibrationManifest, type CalibrationMethod, type TagCalibration } from '../infer/calibration.ts';
 import { roundScore } from '../infer/rounding.ts';
@@ -32,6 +32,11 @@ export interface CalibrationFit {
   readonly thresholds: Record<string, number>;
 }
 
+export function validateCalibrateOptions(o: CalibrateOptions): void {
+  if (o.global && o.method !== 'temperature') throw new TagbooruError('E_USAGE', `--global fits one temperature for every tag; it does not apply to --method ${o.method}`);
+  expectNumberInRange('minPositives', o.minPositives, 1, Number.MAX_SAFE_INTEGER, true);
+}
+
 /**
  * `probs` are the bundle's uncalibrated probabilities, `labels` and `mask` (0: unknown) alike [samples × tags].
  * Parameters are fitted to the logit of each probability, as src/infer/calibration.ts applies them.
@@ -50,9 +55,9 @@ export function fitCalibration(probs: Float32Array, labels: ArrayLike<number>, m
     }
     return pos >= o.minPositives && neg >= o.minPositives;
   });
+  validateCalibrateOptions(o);
   const tags: Record<string, TagCalibration> = {};
   if (o.global) {
-    if (o.method !== 'temperature') throw new TagbooruError('E_USAGE', `--global fits one temperature for every tag; it does not apply to --method ${o.method}`);
     const { temperature } = fitTemperature(z, labels, mask);
     for (const name of names) tags[name] = { temperature };
   } else {

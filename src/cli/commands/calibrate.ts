@@ -3,7 +3,7 @@ import { isValidation } from '../../data/split.ts';
 import { TagbooruError, invalidOption } from '../../errors.ts';
 import { readBundle } from '../../infer/bundle.ts';
 import { CALIBRATION_METHODS } from '../../infer/calibration.ts';
-import { CALIBRATE_DEFAULTS, calibratedManifest, fitCalibration, writeCalibratedBundle } from '../../train/calibrate.ts';
+import { CALIBRATE_DEFAULTS, calibratedManifest, fitCalibration, validateCalibrateOptions, writeCalibratedBundle } from '../../train/calibrate.ts';
 import { computeCalibrationMetrics } from '../../train/calibration-metrics.ts';
 import { choiceOption, defineCommand, numberOption } from '../command.ts';
 import { databaseItems, scoreLabelled } from '../labelled-scores.ts';
@@ -33,7 +33,8 @@ export const calibrateCommand = defineCommand({
     const method = choiceOption('method', v.method, CALIBRATION_METHODS) ?? CALIBRATE_DEFAULTS.method;
     const minPositives = numberOption('min-positives', v['min-positives'], 1, 1e9, true) ?? CALIBRATE_DEFAULTS.minPositives;
     const batchSize = numberOption('batch-size', v['batch-size'], 1, 4096, true) ?? 16;
-    if (v.global && method !== 'temperature') throw new TagbooruError('E_USAGE', `--global fits one temperature for every tag; it does not apply to --method ${method}`);
+    const options = { method, global: v.global, minPositives };
+    validateCalibrateOptions(options);
     const bundle = await readBundle(dir);
     const recorded = (bundle.manifest.provenance.validation as { fraction?: number } | undefined)?.fraction;
     const fraction = validationFraction(v['validation-fraction']) ?? recorded ?? DEFAULT_VALIDATION_FRACTION;
@@ -47,7 +48,7 @@ export const calibrateCommand = defineCommand({
     const scored = await scoreLabelled({ ...bundle, manifest: raw }, items, io, batchSize);
     if (scored.images < MIN_CALIBRATION_IMAGES) throw new TagbooruError('E_USAGE', `only ${scored.images} of the ${items.length} validation images could be read; calibration needs at least ${MIN_CALIBRATION_IMAGES}`);
     const names = raw.tags.map((t) => t.name);
-    const fit = fitCalibration(scored.probs, scored.labels, scored.mask ?? undefined, names, { method, global: v.global, minPositives });
+    const fit = fitCalibration(scored.probs, scored.labels, scored.mask ?? undefined, names, options);
     const calibrated = names.length - fit.uncalibrated.length;
     if (calibrated === 0) throw new TagbooruError('E_USAGE', `no tag has ${minPositives} positives and ${minPositives} negatives among the ${scored.images} validation images; raise --validation-fraction or lower --min-positives`);
 
