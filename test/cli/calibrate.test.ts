@@ -70,7 +70,7 @@ describe('calibrate', () => {
     const m = await manifestOf(out);
     const cal = m.calibration!;
     expect(cal.method).toBe('platt');
-    expect(cal.provenance).toMatchObject({ database, validationFraction: FRACTION, images: validation.length, minPositives: 8 });
+    expect(cal.provenance).toMatchObject({ database: 'data/dataset.sqlite', validationFraction: FRACTION, images: validation.length, minPositives: 8 });
     const uncalibrated = cal.provenance.uncalibrated as string[];
     expect(Object.keys(cal.tags).length + uncalibrated.length).toBe(m.tags.length);
     expect(r.stdout).toContain(`platt calibration of ${Object.keys(cal.tags).length} of ${m.tags.length} tags on ${validation.length} validation images`);
@@ -107,7 +107,11 @@ describe('calibrate', () => {
     // `tag` prints the calibrated scores and selects with the new thresholds
     const tagged = await cli(['tag', files[0]!, '--model', out, '--format', 'json']);
     expect(tagged.code).toBe(0);
-    const [{ tags }] = JSON.parse(tagged.stdout) as [{ tags: { name: string; score: number }[] }];
+    const [{ tags, ood }] = JSON.parse(tagged.stdout) as [{ tags: { name: string; score: number }[]; ood: unknown }];
+    // the OOD score reads the raw outputs it was fitted on, not the calibrated ones
+    const plain = JSON.parse((await cli(['tag', files[0]!, '--model', DEFAULT, '--format', 'json'])).stdout) as [{ ood: unknown }];
+    expect(ood).toBeDefined();
+    expect(ood).toEqual(plain[0].ood);
     const expectedTags = names.filter((n, j) => calibrated[0]![j]! >= m.thresholds.tags![n]! && m.tags[j]!.category !== 'rating');
     expect(tags.map((t) => t.name).sort()).toEqual(expectedTags.sort());
     for (const t of tags) expect(t.score).toBeCloseTo(calibrated[0]![names.indexOf(t.name)]!, 4);

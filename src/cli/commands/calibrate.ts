@@ -56,7 +56,7 @@ export const calibrateCommand = defineCommand({
     const before = computeCalibrationMetrics(scored.probs, scored.labels, names.length, mask);
     const after = computeCalibrationMetrics(fit.probs, scored.labels, names.length, mask);
     const manifest = calibratedManifest({ ...raw, thresholds: (previous?.provenance.thresholds as typeof raw.thresholds | undefined) ?? raw.thresholds }, method, fit, {
-      createdBy: 'tagbooru calibrate', database: path.resolve(database), validationFraction: fraction, images: scored.images,
+      createdBy: 'tagbooru calibrate', database: shortPath(database), validationFraction: fraction, images: scored.images,
       minPositives, ...(v.global && { global: true }), date: new Date().toISOString(),
     });
     const written = await writeCalibratedBundle(bundle, manifest, v.out);
@@ -73,4 +73,10 @@ function validationFraction(raw: string | undefined): number | undefined {
   const v = numberOption('validation-fraction', raw, 0, 1);
   if (v === 0) throw invalidOption('--validation-fraction', 'a number above 0 and at most 1', raw);
   return v;
+}
+
+/** The database's folder and file name: enough to tell which set it was, without the machine's paths (tagger.json is served to browsers). */
+function shortPath(file: string): string {
+  const abs = path.resolve(file);
+  return `${path.basename(path.dirname(abs))}/${path.basename(abs)}`;
 }
