@@ -32,6 +32,15 @@ async function scores(bundle: string, files: readonly string[]): Promise<Float32
   }
 }
 
+async function oodLogits(bundle: string, file: string): Promise<number[]> {
+  const tagger = await createTagger(bundle);
+  try {
+    return [...(await tagger.tag(file, { oodInputs: true })).oodInputs!.logits];
+  } finally {
+    await tagger.close();
+  }
+}
+
 /** F1 of one tag at threshold t (score ≥ t is a positive). */
 function f1(s: readonly number[], y: readonly boolean[], t: number): number {
   let tp = 0, fp = 0, fn = 0;
@@ -108,10 +117,12 @@ describe('calibrate', () => {
     const tagged = await cli(['tag', files[0]!, '--model', out, '--format', 'json']);
     expect(tagged.code).toBe(0);
     const [{ tags, ood }] = JSON.parse(tagged.stdout) as [{ tags: { name: string; score: number }[]; ood: unknown }];
-    // the OOD score reads the raw outputs it was fitted on, not the calibrated ones
+    // the OOD scores read the raw outputs they were fitted on (energy: the logits), not the calibrated ones
     const plain = JSON.parse((await cli(['tag', files[0]!, '--model', DEFAULT, '--format', 'json'])).stdout) as [{ ood: unknown }];
     expect(ood).toBeDefined();
     expect(ood).toEqual(plain[0].ood);
+    const [before, after] = [await oodLogits(DEFAULT, files[0]!), await oodLogits(out, files[0]!)];
+    expect(after).toEqual(before);
     const expectedTags = names.filter((n, j) => calibrated[0]![j]! >= m.thresholds.tags![n]! && m.tags[j]!.category !== 'rating');
     expect(tags.map((t) => t.name).sort()).toEqual(expectedTags.sort());
     for (const t of tags) expect(t.score).toBeCloseTo(calibrated[0]![names.indexOf(t.name)]!, 4);
