@@ -20,7 +20,7 @@ export interface CalibrateOptions {
   readonly minPositives: number;
 }
 
-export const CALIBRATE_DEFAULTS = { method: 'temperature', minPositives: 10 } as const satisfies CalibrateOptions;
+export const CALIBRATE_DEFAULTS = { method: 'platt', minPositives: 10 } as const satisfies CalibrateOptions;
 
 export interface CalibrationFit {
   readonly tags: Record<string, TagCalibration>;

@@ -18,7 +18,7 @@ export const calibrateCommand = defineCommand({
   usage: 'calibrate <bundle> <training.sqlite> [--method temperature|platt|isotonic] [--validation-fraction 0.05] [--out <dir>]',
   options: {
     method: { type: 'string', placeholder: CALIBRATION_METHODS.join('|'), description: 'per-tag temperature of the logit, Platt scaling (a·z + b) or isotonic regression', default: CALIBRATE_DEFAULTS.method },
-    global: { type: 'boolean', description: 'temperature: one T for every tag instead of one per tag' },
+    global: { type: 'boolean', description: 'one temperature for every tag instead of one per tag (implies --method temperature)' },
     'validation-fraction': { type: 'string', placeholder: '(0–1]', description: 'the split fitted on, chosen by post id as train-project chooses it (default: the fraction the bundle records, else 0.05; 1: the whole database is a calibration set)' },
     'min-positives': { type: 'string', placeholder: 'n', description: 'positives (and negatives) a tag needs in the split to be calibrated; the others are left as they are', default: String(CALIBRATE_DEFAULTS.minPositives) },
     out: { type: 'string', short: 'o', placeholder: 'dir', description: 'write the calibrated bundle here (a copy) instead of in place' },
@@ -30,7 +30,7 @@ export const calibrateCommand = defineCommand({
   async run({ values: v, positionals }, io) {
     const [dir, database] = positionals;
     if (!dir || !database || positionals.length > 2) throw new TagbooruError('E_USAGE', `calibrate: usage: tagbooru ${this.usage}`);
-    const method = choiceOption('method', v.method, CALIBRATION_METHODS) ?? CALIBRATE_DEFAULTS.method;
+    const method = choiceOption('method', v.method, CALIBRATION_METHODS) ?? (v.global ? 'temperature' : CALIBRATE_DEFAULTS.method);
     const minPositives = numberOption('min-positives', v['min-positives'], 1, 1e9, true) ?? CALIBRATE_DEFAULTS.minPositives;
     const batchSize = numberOption('batch-size', v['batch-size'], 1, 4096, true) ?? 16;
     const options = { method, global: v.global, minPositives };
