@@ -22,7 +22,8 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'train-project', summary: 'Train the project\'s model on its training database; resumes from the last checkpoint.', load: async () => (await import('./commands/project.ts')).trainProjectCommand },
   { name: 'evaluate-project', summary: 'DeepDanbooru\'s evaluate-project: tag images with the project\'s trained model.', load: async () => (await import('./commands/project.ts')).evaluateProjectCommand },
   { name: 'fit-ood', summary: 'Fit a bundle\'s out-of-distribution score and threshold on in-distribution images.', load: async () => (await import('./commands/fit-ood.ts')).fitOodCommand },
-  { name: 'metrics', summary: 'Score a model on labelled images: per-tag and overall precision, recall, F1 and mAP.', load: async () => (await import('./commands/metrics.ts')).metricsCommand },
+  { name: 'calibrate', summary: 'Fit per-tag score calibration (temperature, Platt, isotonic) on a database\'s validation split; re-fits the thresholds.', load: async () => (await import('./commands/calibrate.ts')).calibrateCommand },
+  { name: 'metrics', summary: 'Score a model on labelled images: per-tag and overall precision, recall, F1 and mAP; calibration (ECE, Brier).', load: async () => (await import('./commands/metrics.ts')).metricsCommand },
   { name: 'grad-cam', summary: 'Where is each tag? Maps, masks and boxes per tag, in DeepDanbooru\'s grad-cam layout.', load: async () => (await import('./commands/grad-cam.ts')).gradCamCommand },
   { name: 'maps-eval', summary: 'Score tag maps against ground-truth masks: pointing game and mIoU per method and per tag.', load: async () => (await import('./commands/maps-eval.ts')).mapsEvalCommand },
 ];

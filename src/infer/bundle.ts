@@ -7,6 +7,7 @@ import path from 'node:path';
 import { TagbooruError, errorMessage } from '../errors.ts';
 import { writeAtomic } from '../atomic-files.ts';
 import { PRESETS, type PreprocessSpec, type PresetName } from '../image/spec.ts';
+import { validateCalibration, type CalibrationManifest } from './calibration.ts';
 import type { OodManifest } from './ood.ts';
 
 export const BUNDLE_FORMAT = 'tagbooru-bundle';
@@ -57,6 +58,8 @@ export interface BundleManifest {
   readonly ensemble?: EnsembleManifest;
   /** The test-time augmentation views baked into the graph (src/compose/tta.ts), if any. */
   readonly tta?: TtaManifest;
+  /** Per-tag calibration of the scores, fitted by `tagbooru calibrate` (src/infer/calibration.ts), if any. */
+  readonly calibration?: CalibrationManifest;
 }
 
 export interface ModelInput {
@@ -98,6 +101,8 @@ export interface TtaManifest {
   /** Views per image, the original included: the graph runs batch × views images. */
   readonly views: number;
   readonly combine: CombineMode;
+  /** Per-tag calibration of the scores, fitted by `tagbooru calibrate` (src/infer/calibration.ts), if any. */
+  readonly calibration?: CalibrationManifest;
 }
 
 export interface Bundle {
@@ -162,6 +167,7 @@ function validateManifest(m: BundleManifest, file: string): void {
     }
     if (inputs[0]!.name !== m.input.name) fail(`inputs[0].name must be input.name (${m.input.name})`);
   }
+  if (m.calibration !== undefined) validateCalibration(m.calibration, m.tags.map((t) => t.name), file);
   for (const [key, example] of [['weights', WEIGHTS_FILE], ['spec', SPEC_FILE]] as const) {
     const v: unknown = m[key];
     if (v !== undefined && !isBundleFile(v)) fail(`${key} must be the name of a file inside the bundle, such as "${example}"`);

@@ -134,9 +134,10 @@ export class BaseTagger {
       for (let i = 0; i < count; i++) scores.set(await runOne(batch.slice(i * per, (i + 1) * per), 1), i * perImage);
     }
     if (members) return { probs: pickMembers(scores, count, members, this.uniform, order), extra: {} };
-    // a logits head's raw outputs are the energy score's input: kept before the sigmoid replaces them
-    if (manifest.output.activation === 'logits') extra[manifest.output.name] = [scores.slice()];
-    return { probs: toProbabilities(scores, manifest.output), extra: Object.fromEntries(Object.entries(extra).map(([k, parts]) => [k, concat(parts)])) };
+    // a logits head's raw outputs are the energy score's input, and a calibrated sigmoid head's raw probabilities
+    // the logits the OOD score was fitted on: kept before toProbabilities replaces them
+    if (manifest.output.activation === 'logits' || manifest.calibration) extra[manifest.output.name] = [scores.slice()];
+    return { probs: toProbabilities(scores, manifest), extra: Object.fromEntries(Object.entries(extra).map(([k, parts]) => [k, concat(parts)])) };
   }
 
   /** The fitted OOD score's threshold, or null when the bundle has none. */
@@ -166,8 +167,10 @@ export class BaseTagger {
     const { variant } = this.ood!;
     const { manifest } = this.bundle;
     const nTags = manifest.tags.length;
-    const logitsName = variant.logits ?? (manifest.output.activation === 'logits' ? manifest.output.name : null);
-    const logits = logitsName ? run.extra[logitsName]!.slice(slot * nTags, (slot + 1) * nTags) : logitsOf(run.probs.subarray(slot * nTags, (slot + 1) * nTags));
+    const row = (data: Float32Array) => data.subarray(slot * nTags, (slot + 1) * nTags);
+    const raw = run.extra[manifest.output.name] ?? run.probs;
+    const logits = variant.logits ? row(run.extra[variant.logits]!).slice()
+      : manifest.output.activation === 'logits' ? row(raw).slice() : logitsOf(row(raw));
     const all = variant.features ? run.extra[variant.features]! : null;
     const per = all ? all.length / count : 0;
     return { logits, features: all ? all.slice(slot * per, (slot + 1) * per) : null };

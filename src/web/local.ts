@@ -117,7 +117,7 @@ export class LocalTagger {
     const score = this.ood ? result[this.ood.output]?.data[0] : undefined;
     // flagged above the threshold, as src/infer/ood.ts judges on the server
     const ood = this.ood && typeof score === 'number' ? { score, threshold: this.ood.threshold, flagged: score > this.ood.threshold } : null;
-    return { scores: random ? pickMembers(data, 1, random, Math.random) : toProbabilities(Float32Array.from(data), output), ood };
+    return { scores: random ? pickMembers(data, 1, random, Math.random) : toProbabilities(Float32Array.from(data), this.manifest), ood };
   }
 
   /**

@@ -24,6 +24,14 @@ function describePreprocess(p: BundleManifest['preprocess']): string {
   return `${p.geometry} with ${p.resize} resize, ${pad} padding, ${alpha}, ${p.channelOrder} ${p.layout}, ${scale}${norm}`;
 }
 
+/** Which calibration `tagbooru calibrate` fitted, for how many tags, on what. */
+function describeCalibration(m: BundleManifest): string {
+  const c = m.calibration;
+  if (!c) return 'none; tagbooru calibrate can fit temperature, platt or isotonic';
+  const p = c.provenance;
+  return `${c.method} of ${Object.keys(c.tags).length} of ${m.tags.length} tags, on ${String(p.images)} images of ${String(p.database)} (validation fraction ${String(p.validationFraction)}, ${String(p.date)})`;
+}
+
 /** The fitted OOD score, or which scores `fit-ood` could fit: Mahalanobis needs pooled features an imported graph may hide. */
 function describeOod(m: BundleManifest, model: Uint8Array): string {
   if (m.ensemble || m.tta) return 'not offered: out-of-distribution scores are fitted on single models';
@@ -87,6 +95,7 @@ export const infoCommand = defineCommand({
       inputs: modelInputs(m),
       ensemble: m.ensemble ?? null,
       tta: m.tta ?? null,
+      calibration: m.calibration ? { method: m.calibration.method, tags: Object.keys(m.calibration.tags).length, provenance: m.calibration.provenance } : null,
     };
     if (v.json) {
       io.stdout.write(`${JSON.stringify(info, null, 1)}\n`);
@@ -106,6 +115,7 @@ export const infoCommand = defineCommand({
       ['model file', `${MiB(modelBytes)} (${m.model})`],
       ['out-of-distribution', ood],
       ...compositeLines(m),
+      ['calibration', describeCalibration(m)],
     ];
     const skip = new Set(['format', 'parameters']);
     lines.push(['provenance', '']);
