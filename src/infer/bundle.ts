@@ -48,6 +48,8 @@ export interface BundleManifest {
   readonly spec?: string;
   /** The out-of-distribution score fitted on the training data (src/infer/ood.ts), if any. */
   readonly ood?: OodManifest;
+  /** An input-transformation defence the runtime applies before normalisation (src/infer/defences.ts), e.g. `jpeg:quality=75`. */
+  readonly defence?: string;
 }
 
 export interface Bundle {
@@ -103,6 +105,7 @@ function validateManifest(m: BundleManifest, file: string): void {
   if (!m.preprocess || !(m.preprocess.width > 0) || !(m.preprocess.height > 0)) fail('preprocess.width and preprocess.height are required');
   if (!m.input?.name || !m.output?.name) fail('input.name and output.name are required');
   if (typeof m.thresholds?.default !== 'number') fail('thresholds.default must be a number');
+  if (m.defence !== undefined && (typeof m.defence !== 'string' || m.defence.trim() === '')) fail('defence must be a defence spec such as "jpeg:quality=75"');
   for (const [key, example] of [['weights', WEIGHTS_FILE], ['spec', SPEC_FILE]] as const) {
     const v: unknown = m[key];
     if (v !== undefined && !isBundleFile(v)) fail(`${key} must be the name of a file inside the bundle, such as "${example}"`);

@@ -3,8 +3,9 @@
  * → select. Batch k+1 is decoded while batch k runs, and a bad image fails alone.
  */
 import { TagbooruError, errorMessage, expectNumberInRange } from '../errors.ts';
-import { decodeImage, preprocess, type DecodeOptions } from '../image/index.ts';
+import { decodeImage, defendedInput, type DecodeOptions, type Defence } from '../image/index.ts';
 import { readBundle, type Bundle } from './bundle.ts';
+import { chooseDefence, imageRandom, openDefence } from './defences.ts';
 import { inputName, inputSource, type ImageInput } from './input.ts';
 import { inputDims, toProbabilities } from './model-io.ts';
 import { logitsOf, openOodProbe, scoreOf, judge, type OodInputs, type OodProbe, type OodResult } from './ood.ts';
@@ -44,6 +45,13 @@ export interface TaggerOptions {
   readonly respawn?: boolean;
   /** Run the model with its OOD outputs even when the bundle has no fit (for `oodInputs`). */
   readonly oodOutputs?: boolean;
+  /**
+   * An input-transformation defence spec (`jpeg:quality=75`, `median:size=3+bit-depth:bits=5`, see
+   * docs/defences.md) instead of the bundle's `defence`; `none` turns the bundle's off.
+   */
+  readonly defence?: string | null;
+  /** Every image's defence draws from this seed (reproducible answers); default: fresh draws per image. */
+  readonly defenceSeed?: number;
 }
 
 export const TAG_DEFAULTS = { batchSize: 8 } as const satisfies TagOptions;
@@ -57,17 +65,21 @@ export interface TaggerSession {
   readonly options: TaggerOptions;
   /** The model's OOD outputs and the bundle's fitted score, when it has them (or `oodOutputs` asked). */
   readonly ood: OodProbe | null;
+  /** Applied to every image before the bundle's normalisation, or null. */
+  readonly defence: Defence | null;
 }
 
 /** Reads the bundle (unless given one) and starts the inference worker on its model. */
 export async function openTaggerSession(bundle: string | Bundle, options: TaggerOptions = {}): Promise<TaggerSession> {
   const b = typeof bundle === 'string' ? await readBundle(bundle) : bundle;
+  if (options.defenceSeed !== undefined) expectNumberInRange('defenceSeed', options.defenceSeed, 0, 2 ** 32 - 1, true);
+  const defence = await openDefence(chooseDefence(b, options.defence));
   const ood = await openOodProbe(b, options.oodOutputs);
   const worker = await InferenceWorker.start(ood?.variant.model ?? b.modelPath, { threads: options.threads, workers: options.workers, respawn: options.respawn });
   const input = worker.inputs.find((i) => i.name === b.manifest.input.name) ?? worker.inputs[0];
   if (!input) throw new TagbooruError('E_BUNDLE', `${b.modelPath} has no inputs`);
   const batchDim = input.shape[0];
-  return { bundle: b, worker, fixedBatch: typeof batchDim === 'number' ? batchDim : null, options, ood };
+  return { bundle: b, worker, fixedBatch: typeof batchDim === 'number' ? batchDim : null, options, ood, defence };
 }
 
 /**
@@ -80,9 +92,11 @@ export class BaseTagger {
   private readonly worker: InferenceWorker;
   private readonly fixedBatch: number | null;
   private readonly ood: OodProbe | null;
+  /** The input-transformation defence every image goes through, or null. */
+  readonly defence: Defence | null;
 
   constructor(session: TaggerSession) {
-    ({ bundle: this.bundle, worker: this.worker, fixedBatch: this.fixedBatch, options: this.options, ood: this.ood } = session);
+    ({ bundle: this.bundle, worker: this.worker, fixedBatch: this.fixedBatch, options: this.options, ood: this.ood, defence: this.defence } = session);
   }
 
   get tags() {
@@ -182,7 +196,7 @@ export class BaseTagger {
         try {
           const image = await decodeImage(inputSource(input), this.options.decode);
           const slot = count++;
-          preprocess(image, spec, data, slot * per);
+          await defendedInput(image, spec, this.defence, imageRandom(this.options.defenceSeed), data, slot * per);
           return slot;
         } catch (e) {
           return errorMessage(e);
@@ -255,7 +269,7 @@ export class BaseTagger {
   }
 
   async close(): Promise<void> {
-    await this.worker.close();
+    await Promise.all([this.worker.close(), this.defence?.close?.()]);
   }
 }
 

@@ -10,6 +10,7 @@ import { readBundle } from '../../infer/bundle.ts';
 import { createTagger } from '../../tagger.ts';
 import { computeMetrics, formatMetricsTable } from '../../train/metrics.ts';
 import { choiceOption, defineCommand, numberOption } from '../command.ts';
+import { DEFENCE_OPTIONS, readDefenceOptions } from '../defence-option.ts';
 import { collectAll } from '../inputs.ts';
 import { resolveModel } from '../model-option.ts';
 import { createProgress } from '../progress.ts';
@@ -28,6 +29,8 @@ export const metricsCommand = defineCommand({
     threshold: { type: 'string', placeholder: '0–1', description: 'one threshold for every tag (default: the bundle\'s fitted per-tag thresholds, else 0.5)' },
     all: { type: 'boolean', description: 'score every post of a database, not just the validation split the bundle records' },
     'batch-size': { type: 'string', placeholder: 'n', description: 'images per inference batch', default: '16' },
+    threads: { type: 'string', placeholder: 'n', description: 'ONNX Runtime threads (default: all cores)' },
+    ...DEFENCE_OPTIONS,
   },
   details: 'Given the training database, only the validation split recorded in the bundle is scored: never images the model trained on.',
 
@@ -41,7 +44,7 @@ export const metricsCommand = defineCommand({
     if (items.length === 0) throw new TagbooruError('E_USAGE', `no labelled images in ${data}`);
     const names = bundle.manifest.tags.map((t) => t.name);
     const index = new Map(names.map((n, i) => [n, i]));
-    const tagger = await createTagger(bundle);
+    const tagger = await createTagger(bundle, { threads: numberOption('threads', v.threads, 1, 256, true), ...readDefenceOptions(v) });
     const probs: number[] = [], labels: number[] = [];
     let failed = 0;
     try {

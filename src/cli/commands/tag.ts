@@ -9,6 +9,7 @@ import { TAG_DEFAULTS, type TagResult } from '../../infer/tagger.ts';
 import { createTagger } from '../../tagger.ts';
 import { choiceOption, defineCommand, flagReader, listOption, numberOption } from '../command.ts';
 import { CaptionFiles } from '../caption-files.ts';
+import { DEFENCE_OPTIONS, readDefenceOptions } from '../defence-option.ts';
 import { collectAll } from '../inputs.ts';
 import { resolveModel } from '../model-option.ts';
 import { FORMATS, createWriter } from '../output.ts';
@@ -33,6 +34,7 @@ export const tagCommand = defineCommand({
     ext: { type: 'string', placeholder: 'list', description: `extensions taken from folders (default: ${IMAGE_EXTENSIONS.join(',')})` },
     format: { type: 'string', short: 'f', placeholder: FORMATS.join('|'), description: 'output format', default: 'table' },
     threads: { type: 'string', placeholder: 'n', description: 'ONNX Runtime threads (default: all cores)' },
+    ...DEFENCE_OPTIONS,
     'save-txt': { type: 'boolean', description: `write a caption file beside each image, <image>${CAPTION_DEFAULTS.extension} (a summary line on stderr)` },
     'caption-extension': { type: 'string', placeholder: '.ext', description: `captions: file extension, e.g. .caption (default: ${CAPTION_DEFAULTS.extension})` },
     existing: { type: 'string', placeholder: EXISTING_POLICIES.join('|'), description: 'captions: what to do with an existing caption file', default: 'overwrite' },
@@ -66,7 +68,7 @@ export const tagCommand = defineCommand({
 
     const bundle = await readBundle(resolveModel(v.model, io.env));
     const selection = readSelection(flagReader(v), bundle.manifest.tags);
-    const tagger = await createTagger(bundle, { threads });
+    const tagger = await createTagger(bundle, { threads, ...readDefenceOptions(v) });
     try {
       const files = await collectAll(positionals, { recursive: v.recursive ?? false, extensions, stdin: io.stdin });
       const progress = createProgress(io, files.length);
