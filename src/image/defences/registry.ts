@@ -33,7 +33,7 @@ function fixed(name: string, transform: (image: DefenceImage) => DefenceImage | 
 }
 
 function randomised(name: string, transform: (image: DefenceImage, random: () => number) => DefenceImage): Defence {
-  return { name, randomised: true, apply: async (image, random) => transform(image, random) };
+  return { name, randomised: true, apply: (image, random) => Promise.resolve(transform(image, random)) };
 }
 
 export const BUILTIN_DEFENCES: Readonly<Record<string, DefenceFactory>> = {
