@@ -56,6 +56,8 @@ export interface StepGraphOptions {
 
 export interface StepGraph {
   readonly model: Uint8Array;
+  /** The shape of `labels` and `mask` after the batch: the logits' ([tags] for a tagger, [C, H, W] for an image output). */
+  readonly labelShape: readonly number[];
   readonly variables: readonly VariableSpec[];
   readonly slots: readonly string[];
   readonly nodes: number;
@@ -242,7 +244,7 @@ export function buildTrainingStep(model: ModelSpec, options: StepGraphOptions): 
     }
   }
   if (inputGradient && inputGrad) g.output(inputGrad, FETCH.inputGrad);
-  return { model: g.toModel(`${spec.name} training step`), variables: vars, slots, nodes: g.nodeCount };
+  return { model: g.toModel(`${spec.name} training step`), labelShape: logits.shape.slice(1).map(Number), variables: vars, slots, nodes: g.nodeCount };
 }
 
 /** Inference with weights as inputs (BN with moving statistics): validation during training. */

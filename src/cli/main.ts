@@ -19,6 +19,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'make-training-database', summary: 'Build a training database (DeepDanbooru\'s posts table) from a DanbooruDownloader SQLite, a metadata dump, or a folder.', load: async () => (await import('./commands/make-training-database.ts')).makeTrainingDatabaseCommand },
   { name: 'train-project', summary: 'Train the project\'s model on its training database; resumes from the last checkpoint.', load: async () => (await import('./commands/project.ts')).trainProjectCommand },
   { name: 'evaluate-project', summary: 'DeepDanbooru\'s evaluate-project: tag images with the project\'s trained model.', load: async () => (await import('./commands/project.ts')).evaluateProjectCommand },
+  { name: 'train-denoiser', summary: 'Train the learned de-noiser defence (denoiser:bundle=<dir>) on clean images.', load: async () => (await import('./commands/train-denoiser.ts')).trainDenoiserCommand },
   { name: 'fit-ood', summary: 'Fit a bundle\'s out-of-distribution score and threshold on in-distribution images.', load: async () => (await import('./commands/fit-ood.ts')).fitOodCommand },
   { name: 'metrics', summary: 'Score a model on labelled images: per-tag and overall precision, recall, F1 and mAP.', load: async () => (await import('./commands/metrics.ts')).metricsCommand },
   { name: 'grad-cam', summary: 'Where is each tag? Maps, masks and boxes per tag, in DeepDanbooru\'s grad-cam layout.', load: async () => (await import('./commands/grad-cam.ts')).gradCamCommand },
