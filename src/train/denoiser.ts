@@ -97,6 +97,10 @@ export async function trainDenoiser(train: readonly DefenceImage[], heldOut: rea
   const spec = buildDenoiser(shape);
   const engine = await Engine.create({ model: spec, tags: 3, imageSize: [o.patch, o.patch], batchSize: o.batch, optimizer: { name: 'adam' }, loss: 'mean_squared_error', seed: o.seed, threads: o.threads });
   try {
+    // the last convolution starts at zero, so the untrained net is the identity and training can only improve on it
+    const last = spec.layers.filter((l) => l.kind === 'conv').at(-1)!.name;
+    const zero = variables(spec).find((v) => v.key === `${last}/kernel`)!;
+    engine.setWeights(new Map([[zero.key, new Float32Array(zero.shape.reduce((p, d) => p * d, 1))]]), { strict: false });
     const rng = new Rng(o.seed);
     const per = o.patch * o.patch * 3;
     const clean = new Float32Array(o.batch * per), noisy = new Float32Array(o.batch * per);

@@ -28,7 +28,7 @@ beforeAll(async () => {
   await fs.writeFile(file, JSON.stringify({ ...JSON.parse(await fs.readFile(file, 'utf8')), defence: 'bit-depth:bits=1' }));
   grey = await solidImage(path.join(dir, 'grey.png'), 64, 64, [77, 77, 77]);
   black = await solidImage(path.join(dir, 'black.png'), 64, 64, [0, 0, 0]);
-  [plainGrey, plainBlack] = await scores(bundle, [grey, black]);
+  [plainGrey, plainBlack] = (await scores(bundle, [grey, black])) as [Float32Array, Float32Array];
 }, 60_000);
 
 afterAll(async () => {
