@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { BUILTIN_DEFENCES, NO_DEFENCE, createDefence, parseDefenceSpec, seededRandom, type Defence, type DefenceFactory } from '../image/index.ts';
+import { DEFAULT_DENOISER_DIR } from '../package.ts';
 import type { Bundle } from './bundle.ts';
 import { openDenoiser } from './denoiser.ts';
 
@@ -19,7 +20,7 @@ export function runtimeDefences(baseDir: string): Record<string, DefenceFactory>
   return {
     ...BUILTIN_DEFENCES,
     denoiser: {
-      params: { bundle: { kind: 'text', unit: 'de-noiser bundle folder (tagbooru train-denoiser)' } },
+      params: { bundle: { kind: 'text', unit: 'de-noiser bundle folder (tagbooru train-denoiser)', default: DEFAULT_DENOISER_DIR } },
       randomised: false,
       summary: 'a small learned residual de-noiser (differentiable: attacked end to end)',
       create: (p) => openDenoiser(path.resolve(baseDir, String(p.bundle))),

@@ -11,6 +11,8 @@ import { FEED, FETCH, buildTrainingStep } from '../../src/autodiff/step-graph.ts
 import { VJP_NAMES, buildVjpGraph } from '../../src/autodiff/vjp.ts';
 import type { DefenceImage } from '../../src/image/index.ts';
 import { openDenoiser } from '../../src/infer/denoiser.ts';
+import { openDefence } from '../../src/infer/defences.ts';
+import { DEFAULT_DENOISER_DIR } from '../../src/package.ts';
 import { ModelSession, type TensorData } from '../../src/infer/session.ts';
 import { buildDenoiser } from '../../src/models/denoiser.ts';
 import { Rng } from '../../src/models/random.ts';
@@ -148,6 +150,21 @@ describe('the de-noiser defence', () => {
       expect(gradError(x64, grad, inner, 24, new Rng(10)).normRel).toBeLessThan(1e-4);
     } finally {
       await d.close();
+    }
+  }, 30_000);
+
+  test('`denoiser` with no bundle is the one shipped in models/denoiser, and it cleans a noisy image', async () => {
+    const d = (await openDefence({ spec: 'denoiser', baseDir: os.tmpdir() }))!;
+    try {
+      expect(d.spec).toBe(`denoiser:bundle=${DEFAULT_DENOISER_DIR}`);
+      expect(typeof d.backward).toBe('function');
+      const clean = images(1, 3)[0]!, rng = new Rng(12);
+      const noisy = { ...clean, data: clean.data.map((v) => Math.min(1, Math.max(0, v + 0.05 * rng.normal()))) };
+      const out = await d.apply(noisy, () => 0);
+      const mse = (a: Float32Array) => a.reduce((s, v, i) => s + (v - clean.data[i]!) ** 2, 0) / a.length;
+      expect(mse(out.data)).toBeLessThan(0.8 * mse(noisy.data));
+    } finally {
+      await d.close!();
     }
   }, 30_000);
 

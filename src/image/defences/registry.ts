@@ -11,7 +11,7 @@ import { bitDepth, gaussianNoise, jpeg, median, resizePad } from './transforms.t
 
 export type ParamRule =
   | { readonly kind: 'number'; readonly min: number; readonly max: number; readonly integer?: boolean; readonly odd?: boolean; readonly default: number; readonly unit: string }
-  | { readonly kind: 'text'; readonly unit: string };
+  | { readonly kind: 'text'; readonly unit: string; readonly default?: string };
 
 export type DefenceParams = Readonly<Record<string, number | string>>;
 
@@ -107,7 +107,7 @@ function parseOne(text: string, factories: Readonly<Record<string, DefenceFactor
   }
   for (const [key, rule] of Object.entries(factory.params)) {
     if (Object.hasOwn(params, key)) continue;
-    if (rule.kind === 'text') throw invalidOption(option, describeParam(name, key, rule), text, `${name} needs ${key}`);
+    if (rule.default === undefined) throw invalidOption(option, describeParam(name, key, rule), text, `${name} needs ${key}`);
     params[key] = rule.default;
   }
   return { name, params };
