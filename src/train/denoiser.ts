@@ -33,7 +33,7 @@ export interface DenoiserTraining {
   readonly threads: number;
 }
 
-export const DENOISER_DEFAULTS: DenoiserTraining = { channels: 24, depth: 4, patch: 48, batch: 16, steps: 800, lr: 2e-3, sigma: 0.06, eps: 8 / 255, seed: 0, threads: 1 };
+export const DENOISER_DEFAULTS: DenoiserTraining = { channels: 24, depth: 4, patch: 48, batch: 16, steps: 600, lr: 2e-3, sigma: 0.06, eps: 8 / 255, seed: 0, threads: 1 };
 
 /** A random `size × size` crop of one of `images`, HWC. */
 function crop(images: readonly DefenceImage[], size: number, rng: Rng, out: Float32Array, at: number): void {
