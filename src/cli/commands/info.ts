@@ -85,6 +85,7 @@ export const infoCommand = defineCommand({
       ['parameters', parameters.toLocaleString('en-US')],
       ['model file', `${MiB(modelBytes)} (${m.model})`],
       ['out-of-distribution', ood],
+      ['defence', m.defence ?? 'none (tag --defence adds one; docs/defences.md)'],
     ];
     const skip = new Set(['format', 'parameters']);
     lines.push(['provenance', '']);
