@@ -1,6 +1,6 @@
 /** Defence specs as users write them, and the preprocessing split the defences sit in. */
 import { describe, expect, test } from 'vitest';
-import { BUILTIN_DEFENCES, createDefence, defendedInput, formatDefenceSpec, parseDefenceSpec, preprocess, preprocessPixels, seededRandom, writeInput, PRESETS, type DecodedImage, type PreprocessSpec } from '../../src/image/index.ts';
+import { BUILTIN_DEFENCES, chainDefences, createDefence, defendedInput, formatDefenceSpec, parseDefenceSpec, preprocess, preprocessPixels, seededRandom, writeInput, PRESETS, type DecodedImage, type Defence, type PreprocessSpec } from '../../src/image/index.ts';
 
 describe('parseDefenceSpec', () => {
   test('defaults fill every parameter; chains keep their order; the canonical form writes them all', () => {
@@ -37,6 +37,28 @@ describe('parseDefenceSpec', () => {
     const out = await d.apply({ data: Float32Array.of(0.2, 0.6, 0.9), width: 1, height: 1 }, seededRandom(0));
     expect(Array.from(out.data)).toEqual([0, 1, 1]);
     expect(await createDefence('none')).toBeNull();
+  });
+});
+
+describe('chainDefences', () => {
+  // y = 2x, then z = y²: dz/dx = 8x, so the chain's VJP at x with upstream u is 8·x·u
+  const double: Defence = { name: 'double', randomised: false, apply: (im) => Promise.resolve({ ...im, data: im.data.map((v) => 2 * v) }), backward: (_im, u) => Promise.resolve(u.map((v) => 2 * v)) };
+  const square: Defence = { name: 'square', randomised: false, apply: (im) => Promise.resolve({ ...im, data: im.data.map((v) => v * v) }), backward: (im, u) => Promise.resolve(u.map((v, i) => 2 * im.data[i]! * v)) };
+
+  test('the backward of differentiable links is their VJPs in reverse, each at its own input', async () => {
+    const chain = chainDefences([double, square]);
+    const image = { data: Float32Array.of(0.1, 0.25, 0.5), width: 1, height: 1 };
+    expect(Array.from((await chain.apply(image, () => 0)).data)).toEqual([0.04000000357627869, 0.25, 1].map(Math.fround));
+    const grad = await chain.backward!(image, Float32Array.of(1, -1, 0.5), () => 0);
+    [8 * 0.1, -8 * 0.25, 8 * 0.5 * 0.5].forEach((v, i) => expect(grad[i]).toBeCloseTo(v, 6));
+    // the other order: z = (x²)·2, dz/dx = 4x
+    const other = await chainDefences([square, double]).backward!(image, Float32Array.of(1, 1, 1), () => 0);
+    [0.4, 1, 2].forEach((v, i) => expect(other[i]).toBeCloseTo(v, 6));
+  });
+
+  test('a link without backward, or a randomised one, leaves the chain to BPDA', () => {
+    expect('backward' in chainDefences([double, { ...square, backward: undefined }])).toBe(false);
+    expect('backward' in chainDefences([double, { ...square, randomised: true }])).toBe(false);
   });
 });
 
