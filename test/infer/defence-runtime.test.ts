@@ -87,6 +87,17 @@ describe('tag --defence', () => {
     expect(strip(await tagJson([grey, '-m', defended, '--defence', 'none']))).toEqual([grey0]);
   }, 60_000);
 
+  test('evaluate takes it too', async () => {
+    const lines = async (args: string[]) => {
+      const r = await cli(['evaluate', ...args, '-m', bundle, '--threshold', '0']);
+      expect(r.code).toBe(0);
+      return r.stdout.split('\n').filter((l) => !l.startsWith('Tags of'));
+    };
+    const [plain, defendedRun] = [await lines([black]), await lines([grey, '--defence', 'bit-depth:bits=1'])];
+    expect(plain.filter((l) => l.trim() !== '').length).toBe(TAGS.length);
+    expect(defendedRun).toEqual(plain);
+  }, 30_000);
+
   test('a bad spec exits 2 naming the defence and the valid range', async () => {
     const r = await cli(['tag', grey, '-m', bundle, '--defence', 'jpeg:quality=0']);
     expect(r.code).toBe(2);
