@@ -18,7 +18,8 @@ export interface LossOutput {
   readonly probs: Value;
 }
 
-export type LossName = 'binary_crossentropy' | 'focal_loss' | 'asymmetric_loss';
+export type LossName = 'binary_crossentropy' | 'focal_loss' | 'asymmetric_loss' | 'mean_squared_error';
+/** The multi-label losses a tagger trains with; `mean_squared_error` is the de-noiser's regression loss. */
 export const LOSSES: readonly LossName[] = ['binary_crossentropy', 'focal_loss', 'asymmetric_loss'];
 
 export interface LossOptions {
@@ -57,6 +58,11 @@ export function buildLoss(g: Graph, name: LossName, z: Value, t: Value, m: Value
   const q = sub(g, one, p); // 1 − p
   const notT = sub(g, one, t);
   switch (name) {
+    case 'mean_squared_error': {
+      // a regression on the raw outputs (a de-noised image): z is the prediction, t the target, any shape
+      const d = sub(g, z, t);
+      return { loss: mean(mul(g, d, d)), probs: z, dlogits: mul(g, mul(g, d, g.scalar(2)), weight) };
+    }
     case 'binary_crossentropy': {
       const loss = mean(sub(g, softplus(g, z), mul(g, t, z)));
       return { loss, probs: p, dlogits: mul(g, sub(g, p, t), weight) };

@@ -68,6 +68,8 @@ export interface StepGraphOptions {
 
 export interface StepGraph {
   readonly model: Uint8Array;
+  /** The shape of `labels` and `mask` after the batch: the logits' ([tags] for a tagger, [C, H, W] for an image output). */
+  readonly labelShape: readonly number[];
   readonly variables: readonly VariableSpec[];
   readonly slots: readonly string[];
   readonly nodes: number;
@@ -266,7 +268,7 @@ export function buildTrainingStep(model: ModelSpec, options: StepGraphOptions): 
   }
   if (inputGradient && inputGrad) g.output(inputGrad, FETCH.inputGrad);
   for (const [name, value] of Object.entries(attack?.debug ?? {})) g.output(value, name);
-  return { model: g.toModel(`${spec.name} training step`), variables: vars, slots, nodes: g.nodeCount, noise: attack?.noise ?? null };
+  return { model: g.toModel(`${spec.name} training step`), labelShape: labelShape.slice(1).map(Number), variables: vars, slots, nodes: g.nodeCount, noise: attack?.noise ?? null };
 }
 
 /**

@@ -9,6 +9,7 @@ import { parseSidecar } from '../data/sources.ts';
 import { IMAGE_EXTENSIONS } from '../image/index.ts';
 import type { Bundle } from '../infer/bundle.ts';
 import { readRegularTextIfExists } from '../regular-files.ts';
+import type { TaggerOptions } from '../infer/tagger.ts';
 import { createTagger } from '../tagger.ts';
 import type { Io } from './command.ts';
 import { collectAll } from './inputs.ts';
@@ -59,14 +60,14 @@ export async function folderItems(dir: string, stdin: NodeJS.ReadableStream): Pr
 }
 
 /** Runs the bundle over the items; an image that fails is reported on stderr and left out. */
-export async function scoreLabelled(bundle: Bundle, items: readonly Labelled[], io: Io, batchSize: number): Promise<LabelledScores> {
+export async function scoreLabelled(bundle: Bundle, items: readonly Labelled[], io: Io, batchSize: number, options: TaggerOptions = {}): Promise<LabelledScores> {
   const names = bundle.manifest.tags.map((t) => t.name);
   const T = names.length;
   const index = new Map(names.map((n, i) => [n, i]));
   const probs = new Float32Array(items.length * T), labels = new Float32Array(items.length * T), mask = new Float32Array(items.length * T).fill(1);
   let rows = 0, failed = 0, masked = false, i = 0;
   const scored: Labelled[] = [];
-  const tagger = await createTagger(bundle);
+  const tagger = await createTagger(bundle, options);
   try {
     const progress = createProgress(io, items.length);
     for await (const r of tagger.stream(items.map((it) => it.file), { scores: true, batchSize })) {

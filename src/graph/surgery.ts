@@ -51,3 +51,18 @@ export function addOutputs(model: ModelProto, names: readonly string[]): void {
 export function encodeModel(model: ModelProto): Uint8Array {
   return onnx.ModelProto.encode(model).finish();
 }
+
+/**
+ * Declare axes of graph inputs and outputs symbolic (`{ x: { 1: 'height', 2: 'width' } }`), for a graph built
+ * at one size whose nodes carry no size (convolutions with explicit pads, element-wise ops): ONNX Runtime then
+ * runs it at any size.
+ */
+export function symbolicAxes(model: ModelProto, axes: Readonly<Record<string, Readonly<Record<number, string>>>>): void {
+  const g = model.graph!;
+  for (const info of [...(g.input ?? []), ...(g.output ?? [])]) {
+    const wanted = axes[info.name!];
+    const dims = info.type?.tensorType?.shape?.dim;
+    if (!wanted || !dims) continue;
+    for (const [axis, param] of Object.entries(wanted)) dims[Number(axis)] = { dimParam: param };
+  }
+}

@@ -60,6 +60,8 @@ export interface BundleManifest {
   readonly tta?: TtaManifest;
   /** Per-tag calibration of the scores, fitted by `tagbooru calibrate` (src/infer/calibration.ts), if any. */
   readonly calibration?: CalibrationManifest;
+  /** An input-transformation defence the runtime applies before normalisation (src/infer/defences.ts), e.g. `jpeg:quality=75`. */
+  readonly defence?: string;
 }
 
 export interface ModelInput {
@@ -103,6 +105,8 @@ export interface TtaManifest {
   readonly combine: CombineMode;
   /** Per-tag calibration of the scores, fitted by `tagbooru calibrate` (src/infer/calibration.ts), if any. */
   readonly calibration?: CalibrationManifest;
+  /** An input-transformation defence the runtime applies before normalisation (src/infer/defences.ts), e.g. `jpeg:quality=75`. */
+  readonly defence?: string;
 }
 
 export interface Bundle {
@@ -168,6 +172,7 @@ function validateManifest(m: BundleManifest, file: string): void {
     if (inputs[0]!.name !== m.input.name) fail(`inputs[0].name must be input.name (${m.input.name})`);
   }
   if (m.calibration !== undefined) validateCalibration(m.calibration, m.tags.map((t) => t.name), file);
+  if (m.defence !== undefined && (typeof m.defence !== 'string' || m.defence.trim() === '')) fail('defence must be a defence spec such as "jpeg:quality=75"');
   for (const [key, example] of [['weights', WEIGHTS_FILE], ['spec', SPEC_FILE]] as const) {
     const v: unknown = m[key];
     if (v !== undefined && !isBundleFile(v)) fail(`${key} must be the name of a file inside the bundle, such as "${example}"`);

@@ -3,6 +3,8 @@
  * probabilities. Browser-safe (no Node imports), so the web UI's in-browser model can share it.
  */
 import type { DecodedImage } from '../image/decode.ts';
+import type { Defence } from '../image/defence.ts';
+import { defendedInput } from '../image/defended-input.ts';
 import { preprocess } from '../image/preprocess.ts';
 import type { PreprocessSpec } from '../image/spec.ts';
 import type { BundleManifest, ModelInput } from './bundle.ts';
@@ -52,6 +54,18 @@ export function preprocessInputs(image: DecodedImage, inputs: readonly ModelInpu
   let at = offset;
   for (const { preprocess: spec } of inputs) {
     preprocess(image, spec, data, at);
+    at += floatsOf(spec);
+  }
+  return data;
+}
+
+/** preprocessInputs through an input-transformation defence (src/image/defence.ts): each input defended on its own. */
+export async function defendedInputs(image: DecodedImage, inputs: readonly ModelInput[], defence: Defence | null, random: () => number, out?: Float32Array, offset = 0): Promise<Float32Array> {
+  if (!defence) return preprocessInputs(image, inputs, out, offset);
+  const data = out ?? new Float32Array(imageFloats(inputs));
+  let at = offset;
+  for (const { preprocess: spec } of inputs) {
+    await defendedInput(image, spec, defence, random, data, at);
     at += floatsOf(spec);
   }
   return data;

@@ -3,11 +3,12 @@
  * → select. Batch k+1 is decoded while batch k runs, and a bad image fails alone.
  */
 import { TagbooruError, errorMessage, expectNumberInRange } from '../errors.ts';
-import { decodeImage, type DecodeOptions } from '../image/index.ts';
+import { decodeImage, type DecodeOptions, type Defence } from '../image/index.ts';
 import { readBundle, type Bundle } from './bundle.ts';
+import { chooseDefence, imageRandom, openDefence } from './defences.ts';
 import { inputName, inputSource, type ImageInput } from './input.ts';
 import { pickMembers, seededUniform } from './member-draw.ts';
-import { imageFloats, inputFeeds, modelInputs, preprocessInputs, toProbabilities } from './model-io.ts';
+import { defendedInputs, imageFloats, inputFeeds, modelInputs, toProbabilities } from './model-io.ts';
 import { logitsOf, openOodProbe, scoreOf, judge, type OodInputs, type OodProbe, type OodResult } from './ood.ts';
 import { InferenceWorker } from './runner.ts';
 import { compileSelection, type ScoredTag, type SelectionOptions } from './selection.ts';
@@ -47,6 +48,13 @@ export interface TaggerOptions {
   readonly oodOutputs?: boolean;
   /** Seed of the member draw of an ensemble in `random` mode (default: a fresh one per tagger). */
   readonly seed?: number;
+  /**
+   * An input-transformation defence spec (`jpeg:quality=75`, `median:size=3+bit-depth:bits=5`, see
+   * docs/defences.md) instead of the bundle's `defence`; `none` turns the bundle's off.
+   */
+  readonly defence?: string | null;
+  /** Every image's defence draws from this seed (reproducible answers); default: fresh draws per image. */
+  readonly defenceSeed?: number;
 }
 
 export const TAG_DEFAULTS = { batchSize: 8 } as const satisfies TagOptions;
@@ -60,17 +68,21 @@ export interface TaggerSession {
   readonly options: TaggerOptions;
   /** The model's OOD outputs and the bundle's fitted score, when it has them (or `oodOutputs` asked). */
   readonly ood: OodProbe | null;
+  /** Applied to every image before the bundle's normalisation, or null. */
+  readonly defence: Defence | null;
 }
 
 /** Reads the bundle (unless given one) and starts the inference worker on its model. */
 export async function openTaggerSession(bundle: string | Bundle, options: TaggerOptions = {}): Promise<TaggerSession> {
   const b = typeof bundle === 'string' ? await readBundle(bundle) : bundle;
+  if (options.defenceSeed !== undefined) expectNumberInRange('defenceSeed', options.defenceSeed, 0, 2 ** 32 - 1, true);
+  const defence = await openDefence(chooseDefence(b, options.defence));
   const ood = await openOodProbe(b, options.oodOutputs);
   const worker = await InferenceWorker.start(ood?.variant.model ?? b.model ?? b.modelPath, { threads: options.threads, workers: options.workers, respawn: options.respawn });
   const input = worker.inputs.find((i) => i.name === b.manifest.input.name) ?? worker.inputs[0];
   if (!input) throw new TagbooruError('E_BUNDLE', `${b.modelPath} has no inputs`);
   const batchDim = input.shape[0];
-  return { bundle: b, worker, fixedBatch: typeof batchDim === 'number' ? batchDim : null, options, ood };
+  return { bundle: b, worker, fixedBatch: typeof batchDim === 'number' ? batchDim : null, options, ood, defence };
 }
 
 /**
@@ -85,9 +97,11 @@ export class BaseTagger {
   private readonly ood: OodProbe | null;
   /** The member draw of an ensemble in `random` mode. */
   private readonly uniform: () => number;
+  /** The input-transformation defence every image goes through, or null. */
+  readonly defence: Defence | null;
 
   constructor(session: TaggerSession) {
-    ({ bundle: this.bundle, worker: this.worker, fixedBatch: this.fixedBatch, options: this.options, ood: this.ood } = session);
+    ({ bundle: this.bundle, worker: this.worker, fixedBatch: this.fixedBatch, options: this.options, ood: this.ood, defence: this.defence } = session);
     this.uniform = seededUniform(this.options.seed ?? Math.floor(Math.random() * 2 ** 32));
   }
 
@@ -196,7 +210,7 @@ export class BaseTagger {
         try {
           const image = await decodeImage(inputSource(input), this.options.decode);
           const slot = count++;
-          preprocessInputs(image, specs, data, slot * per);
+          await defendedInputs(image, specs, this.defence, imageRandom(this.options.defenceSeed), data, slot * per);
           return slot;
         } catch (e) {
           return errorMessage(e);
@@ -270,7 +284,7 @@ export class BaseTagger {
   }
 
   async close(): Promise<void> {
-    await this.worker.close();
+    await Promise.all([this.worker.close(), this.defence?.close?.()]);
   }
 }
 

@@ -33,8 +33,8 @@ export class PrepPool {
 
   private constructor(private readonly pool: WorkerPool<Uint8Array, PrepResponse>) {}
 
-  static async start(workers: number, inputs: readonly ModelInput[], maxPixels: number): Promise<PrepPool> {
-    const init: PrepInit = { inputs, maxPixels };
+  static async start(workers: number, inputs: readonly ModelInput[], maxPixels: number, defence: Pick<PrepInit, 'defence' | 'defenceSeed'> = { defence: null, defenceSeed: null }): Promise<PrepPool> {
+    const init: PrepInit = { inputs, maxPixels, ...defence };
     let prep: PrepPool | undefined;
     const pool = await WorkerPool.start<Uint8Array, PrepResponse>(
       { name: 'an image preparation worker', module: MODULE, init, retry: 'a new one is starting: send the image again' },

@@ -6,6 +6,8 @@
 import { Admission } from './admission.ts';
 import { declaredPixels } from '../image/index.ts';
 import { createTagger, readBundle, type Bundle, type Tagger } from '../index.ts';
+import { NO_DEFENCE } from '../image/index.ts';
+import { checkDefence, chooseDefence } from '../infer/defences.ts';
 import { MicroBatcher } from './batcher.ts';
 import { ExplainPool } from './explain-pool.ts';
 import { Metrics } from './metrics.ts';
@@ -80,9 +82,12 @@ export class TaggingService {
 
   static async start(options: ResolvedOptions): Promise<TaggingService> {
     const bundle = await readBundle(options.model);
-    const prep = PrepPool.start(options.prepWorkers, modelInputs(bundle.manifest), options.maxPixels);
+    // the defence runs where the preprocessing does, in the preparation workers; the tagger gets none
+    const defence = chooseDefence(bundle, options.defence);
+    checkDefence(defence, '--defence');
+    const prep = PrepPool.start(options.prepWorkers, modelInputs(bundle.manifest), options.maxPixels, { defence, defenceSeed: options.defenceSeed });
     // a worker that dies is replaced: its batch fails with E_WORKER (503), the next one runs
-    const tagger = createTagger(bundle, { threads: options.threads, workers: options.workers, respawn: true });
+    const tagger = createTagger(bundle, { threads: options.threads, workers: options.workers, respawn: true, defence: NO_DEFENCE });
     const settled = await Promise.allSettled([prep, tagger]);
     const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failure) {

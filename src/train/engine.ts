@@ -67,6 +67,8 @@ export class Engine {
     private readonly vars: readonly VariableSpec[],
     private readonly slots: readonly string[],
     private readonly noiseShape: readonly number[] | null,
+    /** Per sample: [tags] for a tagger, [C, H, W] for a model whose output is an image (the de-noiser). */
+    private readonly labelShape: readonly number[],
   ) {
     this.weights = initWeights(spec, config.seed ?? 0);
     this.resetSlots();
@@ -77,7 +79,7 @@ export class Engine {
     const nchwcBlock = await nchwcBlockSize();
     const step = buildTrainingStep(spec, { batch: config.batchSize, loss: config.loss, lossOptions: config.lossOptions, distillation: config.distillation, optimizer: config.optimizer, unfoldBudget: config.unfoldBudget, nchwcBlock, adversarial: config.adversarial });
     const session = await ModelSession.create(step.model, { threads: config.threads, memoryPattern: false });
-    return new Engine(config, spec, session, step.variables, step.slots, step.noise);
+    return new Engine(config, spec, session, step.variables, step.slots, step.noise, step.labelShape);
   }
 
   private resetSlots(): void {
@@ -130,18 +132,19 @@ export class Engine {
   /** `mask`: 1 where a label is known, 0 where it is unknown (losses.ts); omitted, every label is known. `teacher`: with distillation, required. */
   async step(x: Float32Array, labels: Float32Array, lr: number, wantProbs = false, mask?: Float32Array, teacher?: SoftTargets): Promise<StepResult> {
     const { batchSize } = this.config;
-    if (labels.length !== batchSize * this.config.tags) throw new TagbooruError('E_USAGE', `a training batch needs ${batchSize}×${this.config.tags} labels, got ${labels.length}`);
-    if (mask && mask.length !== labels.length) throw new TagbooruError('E_USAGE', `a training batch needs a ${batchSize}×${this.config.tags} loss mask, got ${mask.length} values`);
+    const dims = [batchSize, ...this.labelShape], size = dims.join('×');
+    if (labels.length !== dims.reduce((p, d) => p * d, 1)) throw new TagbooruError('E_USAGE', `a training batch needs ${size} labels, got ${labels.length}`);
+    if (mask && mask.length !== labels.length) throw new TagbooruError('E_USAGE', `a training batch needs a ${size} loss mask, got ${mask.length} values`);
     if (this.config.distillation && !(teacher && teacher.logits.length === labels.length && teacher.mask.length === labels.length)) {
-      throw new TagbooruError('E_USAGE', `a distillation step needs the teacher's ${batchSize}×${this.config.tags} logits and mask`);
+      throw new TagbooruError('E_USAGE', `a distillation step needs the teacher's ${size} logits and mask`);
     }
     const feeds = this.weightFeeds();
     feeds[FEED.x] = { data: x, dims: this.batchDims(batchSize) };
-    feeds[FEED.labels] = { data: labels, dims: [batchSize, this.config.tags] };
-    feeds[FEED.mask] = { data: mask ?? new Float32Array(labels.length).fill(1), dims: [batchSize, this.config.tags] };
+    feeds[FEED.labels] = { data: labels, dims };
+    feeds[FEED.mask] = { data: mask ?? new Float32Array(labels.length).fill(1), dims };
     if (this.config.distillation) {
-      feeds[FEED.teacher] = { data: teacher!.logits, dims: [batchSize, this.config.tags] };
-      feeds[FEED.teacherMask] = { data: teacher!.mask, dims: [batchSize, this.config.tags] };
+      feeds[FEED.teacher] = { data: teacher!.logits, dims };
+      feeds[FEED.teacherMask] = { data: teacher!.mask, dims };
     }
     feeds[FEED.lr] = { data: Float32Array.of(lr), dims: [] };
     feeds[FEED.step] = { data: Float32Array.of(this.counters.step + 1), dims: [] };
@@ -174,8 +177,9 @@ export class Engine {
     }
     const feeds = this.weightFeeds();
     feeds[FEED.x] = { data: x, dims: this.batchDims(count) };
-    feeds[FEED.labels] = { data: labels ?? new Float32Array(count * this.config.tags), dims: [count, this.config.tags] };
-    feeds[FEED.mask] = { data: new Float32Array(count * this.config.tags).fill(1), dims: [count, this.config.tags] };
+    const dims = [count, ...this.labelShape], size = dims.reduce((p, d) => p * d, 1);
+    feeds[FEED.labels] = { data: labels ?? new Float32Array(size), dims };
+    feeds[FEED.mask] = { data: new Float32Array(size).fill(1), dims };
     const out = await this.evalSession.run(feeds);
     return { probs: out[FETCH.probs]!.data, loss: labels ? out[FETCH.loss]!.data[0] : undefined };
   }

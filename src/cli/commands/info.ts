@@ -116,6 +116,7 @@ export const infoCommand = defineCommand({
       ['out-of-distribution', ood],
       ...compositeLines(m),
       ['calibration', describeCalibration(m)],
+      ['defence', m.defence ?? 'none (tag --defence adds one; docs/defences.md)'],
     ];
     const skip = new Set(['format', 'parameters']);
     lines.push(['provenance', '']);

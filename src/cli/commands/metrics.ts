@@ -7,6 +7,7 @@ import { computeMetrics, formatMetricsTable } from '../../train/metrics.ts';
 import { writeReliabilityPlot } from '../../train/reliability-plot.ts';
 import { SLICE_NOTE, formatSliceTable, sliceMetrics } from '../../train/slice-metrics.ts';
 import { choiceOption, defineCommand, listOption, numberOption } from '../command.ts';
+import { DEFENCE_OPTIONS, readDefenceOptions } from '../defence-option.ts';
 import { databaseItems, folderItems, scoreLabelled, type Labelled } from '../labelled-scores.ts';
 import { resolveModel } from '../model-option.ts';
 
@@ -22,6 +23,8 @@ export const metricsCommand = defineCommand({
     by: { type: 'string', multiple: true, placeholder: 'key', description: 'also score each slice of the generator\'s recorded choices: style, rendering, characters, face-size, corruption, … (repeatable; one table per key)' },
     plot: { type: 'string', placeholder: 'file.png', description: 'write a reliability diagram (observed frequency per score bin, all pairs) as PNG' },
     uncalibrated: { type: 'boolean', description: 'score without the bundle\'s calibration (and with its thresholds from before it), for a before/after comparison' },
+    threads: { type: 'string', placeholder: 'n', description: 'ONNX Runtime threads (default: all cores)' },
+    ...DEFENCE_OPTIONS,
   },
   details: 'Given the training database, only the validation split recorded in the bundle is scored: never images the model trained on. ' +
     'Tags the database records as unknown for an image (make-dataset synthetic\'s unknown_tags) count neither as positive nor as negative. ' +
@@ -41,7 +44,7 @@ export const metricsCommand = defineCommand({
     const by = listOption(v.by) ?? [];
     checkSliceKeys(by, items, data);
     const names = bundle.manifest.tags.map((t) => t.name);
-    const scored = await scoreLabelled(bundle, items, io, batchSize);
+    const scored = await scoreLabelled(bundle, items, io, batchSize, { threads: numberOption('threads', v.threads, 1, 256, true), ...readDefenceOptions(v) });
     const fitted = bundle.manifest.thresholds.tags;
     const thresholds = global ?? names.map((n) => fitted?.[n] ?? bundle.manifest.thresholds.default);
     const known = scored.mask ?? undefined;

@@ -11,6 +11,7 @@ import { TAG_DEFAULTS, type TagResult } from '../../infer/tagger.ts';
 import { createTagger } from '../../tagger.ts';
 import { choiceOption, defineCommand, flagReader, listOption, numberOption } from '../command.ts';
 import { CaptionFiles } from '../caption-files.ts';
+import { DEFENCE_OPTIONS, readDefenceOptions } from '../defence-option.ts';
 import { collectAll } from '../inputs.ts';
 import { resolveModel } from '../model-option.ts';
 import { FORMATS, createWriter } from '../output.ts';
@@ -37,6 +38,7 @@ export const tagCommand = defineCommand({
     threads: { type: 'string', placeholder: 'n', description: 'ONNX Runtime threads (default: all cores)' },
     tta: { type: 'string', placeholder: 'flip[,scales=…]', description: 'test-time augmentation built in memory: flip, scales=0.9:1.1, or both' },
     seed: { type: 'string', placeholder: 'n', description: 'seed of the member draw of an ensemble built with --combine random' },
+    ...DEFENCE_OPTIONS,
     'save-txt': { type: 'boolean', description: `write a caption file beside each image, <image>${CAPTION_DEFAULTS.extension} (a summary line on stderr)` },
     'caption-extension': { type: 'string', placeholder: '.ext', description: `captions: file extension, e.g. .caption (default: ${CAPTION_DEFAULTS.extension})` },
     existing: { type: 'string', placeholder: EXISTING_POLICIES.join('|'), description: 'captions: what to do with an existing caption file', default: 'overwrite' },
@@ -72,7 +74,7 @@ export const tagCommand = defineCommand({
     const stored = await readBundle(resolveModel(v.model, io.env));
     const bundle = v.tta === undefined ? stored : await ttaInMemory(stored, parseTta('--tta', v.tta));
     const selection = readSelection(flagReader(v), bundle.manifest.tags);
-    const tagger = await createTagger(bundle, { threads, seed });
+    const tagger = await createTagger(bundle, { threads, seed, ...readDefenceOptions(v) });
     try {
       const files = await collectAll(positionals, { recursive: v.recursive ?? false, extensions, stdin: io.stdin });
       const progress = createProgress(io, files.length);
