@@ -223,12 +223,15 @@ export function buildTrainingStep(model: ModelSpec, options: StepGraphOptions): 
   const spec = poolBeforePointwiseHead(model);
   const base = { mode: 'train', batch, param: variableInputs(g, model), unfoldBudget: options.unfoldBudget ?? 64 * 2 ** 20, nchwcBlock: options.nchwcBlock } as const;
   const x = g.input(FEED.x, 'float32', [batch, ...inputLayer(spec).shape]);
-  const labelShape = [batch, ...inferShapes(model).get(logitsLayerOf(model))!];
-  const labels = g.input(FEED.labels, 'float32', labelShape);
-  const mask = g.input(FEED.mask, 'float32', labelShape);
-  const attack = options.adversarial ? adversarialBatch(g, spec, base, { x, labels, mask }, options) : null;
+  // the attack needs the labels before the forward pass (a tagger's: [tags]); otherwise they take the output's
+  // shape in the graph's own layout (a de-noiser's image output is [C, H, W])
+  const declare = (shape: readonly (number | string)[]) => ({ labels: g.input(FEED.labels, 'float32', shape), mask: g.input(FEED.mask, 'float32', shape) });
+  const early = options.adversarial ? declare([batch, ...inferShapes(model).get(logitsLayerOf(model))!]) : null;
+  const attack = early ? adversarialBatch(g, spec, base, { x, ...early }, options) : null;
   const pass = forward(g, spec, { ...base, paramGrads: true, input: attack?.x ?? x });
   const logits = pass.values.get(pass.logitsLayer)!;
+  const { labels, mask } = early ?? declare(logits.shape);
+  const labelShape = labels.shape;
   const hard = buildLoss(g, options.loss, logits, labels, mask, options.lossOptions);
   const { loss, dlogits, probs } = options.distillation
     ? withDistillation(g, hard, logits, g.input(FEED.teacher, 'float32', logits.shape), g.input(FEED.teacherMask, 'float32', logits.shape), options.distillation)
