@@ -13,6 +13,17 @@ export function parseNumber(name: string, raw: string, min: number, max: number,
   return v;
 }
 
+/** A number or a fraction of two (`4/255`, `0.0157`), as perturbation budgets are written; `exclusiveMin`: above min, not at it. */
+export function parseFraction(name: string, raw: string, min: number, max: number, exclusiveMin = false): number {
+  const parts = raw.split('/');
+  const [num, den] = parts.map((p) => (DECIMAL.test(p) ? Number(p) : NaN));
+  const v = parts.length === 1 ? num! : parts.length === 2 && den !== 0 ? num! / den! : NaN;
+  if (!Number.isFinite(v) || v < min || (exclusiveMin && v === min) || v > max) {
+    throw invalidOption(name, `a number or fraction (like 4/255) ${exclusiveMin ? 'above' : 'from'} ${min} ${exclusiveMin ? 'up to' : 'to'} ${max}`, raw);
+  }
+  return v;
+}
+
 /** `tag=0.6` pairs: the tag before the last `=`, a number after. */
 export function parseTagValues(name: string, pairs: readonly string[], min: number, max: number): Record<string, number> {
   return Object.fromEntries(pairs.map((pair) => {

@@ -36,6 +36,12 @@ export function buildSaliencyGraph(spec: ModelSpec, weights: Weights, o: { batch
 
 /** The eval-mode forward on baked weights, and the `seed` input shaped like the logits (∂/∂logits of Σ seed·logits). */
 function explainPass(g: Graph, spec: ModelSpec, weights: Weights, batch: number | string): { pass: Pass; seed: Value } {
+  const pass = bakedPass(g, spec, weights, batch);
+  return { pass, seed: g.input('seed', 'float32', pass.values.get(pass.logitsLayer)!.shape) };
+}
+
+/** The eval-mode forward (BN on its moving statistics) with the weights baked in as initializers: explanations, attacks. */
+export function bakedPass(g: Graph, spec: ModelSpec, weights: Weights, batch: number | string): Pass {
   const shapes = new Map(variables(spec).map((v) => [v.key, v.shape]));
   const baked = new Map<string, Value>();
   const param = (key: string): Value => {
@@ -48,8 +54,7 @@ function explainPass(g: Graph, spec: ModelSpec, weights: Weights, batch: number 
     baked.set(key, v);
     return v;
   };
-  const pass = forward(g, spec, { mode: 'eval', batch, param, paramGrads: false });
-  return { pass, seed: g.input('seed', 'float32', pass.values.get(pass.logitsLayer)!.shape) };
+  return forward(g, spec, { mode: 'eval', batch, param, paramGrads: false });
 }
 
 /** The layers a classification head is made of: pooling to a vector, flatten, and linear maps. */

@@ -22,6 +22,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'fit-ood', summary: 'Fit a bundle\'s out-of-distribution score and threshold on in-distribution images.', load: async () => (await import('./commands/fit-ood.ts')).fitOodCommand },
   { name: 'metrics', summary: 'Score a model on labelled images: per-tag and overall precision, recall, F1 and mAP.', load: async () => (await import('./commands/metrics.ts')).metricsCommand },
   { name: 'grad-cam', summary: 'Where is each tag? Maps, masks and boxes per tag, in DeepDanbooru\'s grad-cam layout.', load: async () => (await import('./commands/grad-cam.ts')).gradCamCommand },
+  { name: 'attack', summary: 'Adversarial examples against a model (PGD, APGD, Square; naive or adaptive through a defence), with a report per image.', load: async () => (await import('./commands/attack.ts')).attackCommand },
   { name: 'maps-eval', summary: 'Score tag maps against ground-truth masks: pointing game and mIoU per method and per tag.', load: async () => (await import('./commands/maps-eval.ts')).mapsEvalCommand },
 ];
 
