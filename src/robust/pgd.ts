@@ -79,11 +79,15 @@ function descend(out: Float32Array, x: Float32Array, g: Float32Array, i: number,
   for (let j = from; j < from + size; j++) out[j] = x[j]! - scale * (norm === 'linf' ? Math.sign(g[j]!) : g[j]!);
 }
 
-/** The step indices where apgd checks its progress: ⌈p_j·steps⌉, p_0 = 0, p_1 = 0.22, p_{j+1} = p_j + max(p_j − p_{j−1} − 0.03, 0.06). */
+/**
+ * The step indices where apgd checks its progress, as the authors' code counts them: a first gap of ⌊0.22·steps⌋,
+ * each next gap ⌊0.03·steps⌋ shorter but at least ⌊0.06·steps⌋ (p_{j+1} = p_j + max(p_j − p_{j−1} − 0.03, 0.06)).
+ */
 export function apgdCheckpoints(steps: number): Set<number> {
-  const p = [0, 0.22];
-  while (p.at(-1)! < 1) p.push(p.at(-1)! + Math.max(p.at(-1)! - p.at(-2)! - 0.03, 0.06));
-  return new Set(p.slice(1).map((q) => Math.ceil(q * steps)).filter((k) => k > 0 && k < steps));
+  const out = new Set<number>();
+  const least = Math.max(1, Math.floor(0.06 * steps)), shrink = Math.max(1, Math.floor(0.03 * steps));
+  for (let gap = Math.max(1, Math.floor(0.22 * steps)), k = gap; k < steps; gap = Math.max(gap - shrink, least), k += gap) out.add(k);
+  return out;
 }
 
 export async function pgd(objective: Objective, x0: Float32Array, n: number, o: PgdOptions): Promise<PgdResult> {
