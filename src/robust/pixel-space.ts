@@ -4,6 +4,8 @@
  * bundle's channel order and layout. The map is affine per channel, so its backward is the transposed
  * permutation times the same per-channel factor.
  */
+import type { DecodedImage } from '../image/decode.ts';
+import { preprocess } from '../image/preprocess.ts';
 import type { PreprocessSpec } from '../image/spec.ts';
 
 type Normalisation = Pick<PreprocessSpec, 'width' | 'height' | 'channelOrder' | 'scale' | 'mean' | 'std'>;
@@ -45,4 +47,9 @@ export function inputToPixels(input: Float32Array, count: number, spec: Normalis
     for (let n = 0; n < count; n++) for (let p = 0; p < pixels; p++) out[(n * pixels + p) * 3 + src] = (input[at(spec.layout, pixels, n, p, k)]! - b) / a;
   });
   return out;
+}
+
+/** The model's view of an image: RGB HWC in [0, 1] at the input resolution. */
+export function modelPixels(image: DecodedImage, spec: PreprocessSpec): Float32Array {
+  return inputToPixels(preprocess(image, spec), 1, spec);
 }

@@ -10,7 +10,8 @@ import { TrainingDatabase } from '../data/training-db.ts';
 import { Rng } from '../models/random.ts';
 import { attackBatch, type AttackSettings, type ImageAttack } from './attack.ts';
 import { defendedLogits } from './defended.ts';
-import { byteNorms, mapBack, modelPixels, originalRgb } from './full-size.ts';
+import { byteNorms, mapBack, originalRgb } from './full-size.ts';
+import { modelPixels } from './pixel-space.ts';
 import { judge, selectedTags, type Goal } from './goals.ts';
 import type { Victim } from './victim.ts';
 
@@ -69,7 +70,7 @@ export async function attackFiles(victim: Victim, items: readonly { file: string
     originals.forEach((o, i) => x0.set(modelPixels(o, spec), i * spec.width * spec.height * 3));
     const attacks = await attackBatch(victim, x0, chunk.map((it) => it.goal), thresholds, { ...s, seed: s.seed + start });
     const size = spec.width * spec.height * 3;
-    const full = originals.map((o, i) => mapBack(o, Float32Array.from(attacks[i]!.x, (v, j) => v - x0[i * size + j]!), spec));
+    const full = originals.map((o, i) => mapBack(o, Float32Array.from(attacks[i]!.x, (v, j) => v - x0[i * size + j]!), spec, s.norm === 'linf' ? s.eps : Infinity));
     const reX = new Float32Array(chunk.length * size);
     full.forEach((f, i) => reX.set(modelPixels(f, spec), i * size));
     const draws = new Rng(s.seed + start + 7919);
