@@ -41,7 +41,7 @@ function explainPass(g: Graph, spec: ModelSpec, weights: Weights, batch: number 
 }
 
 /** The eval-mode forward (BN on its moving statistics) with the weights baked in as initializers: explanations, attacks. */
-export function bakedPass(g: Graph, spec: ModelSpec, weights: Weights, batch: number | string): Pass {
+export function bakedPass(g: Graph, spec: ModelSpec, weights: Weights, batch: number | string, nchwcBlock = 0): Pass {
   const shapes = new Map(variables(spec).map((v) => [v.key, v.shape]));
   const baked = new Map<string, Value>();
   const param = (key: string): Value => {
@@ -54,7 +54,7 @@ export function bakedPass(g: Graph, spec: ModelSpec, weights: Weights, batch: nu
     baked.set(key, v);
     return v;
   };
-  return forward(g, spec, { mode: 'eval', batch, param, paramGrads: false });
+  return forward(g, spec, { mode: 'eval', batch, param, paramGrads: false, nchwcBlock });
 }
 
 /** The layers a classification head is made of: pooling to a vector, flatten, and linear maps. */

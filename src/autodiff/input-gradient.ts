@@ -25,9 +25,10 @@ export function marginLoss(g: Graph, logits: Value, sign: Value, offset: Value, 
   return { loss, dlogits };
 }
 
-export function buildInputGradientGraph(spec: ModelSpec, weights: Weights, o: { batch: number | string }): { model: Uint8Array } {
+/** `nchwcBlock`: ORT's blocked conv kernels for the backward's input gradients (src/train/nchwc-probe.ts; 0: standard Conv). */
+export function buildInputGradientGraph(spec: ModelSpec, weights: Weights, o: { batch: number | string; nchwcBlock?: number }): { model: Uint8Array } {
   const g = new Graph(`${spec.name}_attack`);
-  const pass = bakedPass(g, spec, weights, o.batch);
+  const pass = bakedPass(g, spec, weights, o.batch, o.nchwcBlock);
   const logits = pass.values.get(pass.logitsLayer)!;
   const [sign, offset, weight] = [ATTACK_IO.sign, ATTACK_IO.offset, ATTACK_IO.weight].map((name) => g.input(name, 'float32', logits.shape)) as [Value, Value, Value];
   const { loss, dlogits } = marginLoss(g, logits, sign, offset, weight);

@@ -69,19 +69,30 @@ export async function attackFiles(victim: Victim, items: readonly { file: string
     const x0 = new Float32Array(chunk.length * spec.width * spec.height * 3);
     originals.forEach((o, i) => x0.set(modelPixels(o, spec), i * spec.width * spec.height * 3));
     const attacks = await attackBatch(victim, x0, chunk.map((it) => it.goal), thresholds, { ...s, seed: s.seed + start });
-    const size = spec.width * spec.height * 3;
-    const full = originals.map((o, i) => mapBack(o, Float32Array.from(attacks[i]!.x, (v, j) => v - x0[i * size + j]!), spec, s.norm === 'linf' ? s.eps : Infinity));
-    const reX = new Float32Array(chunk.length * size);
-    full.forEach((f, i) => reX.set(modelPixels(f, spec), i * size));
-    const draws = new Rng(s.seed + start + 7919);
-    const reLogits = await defendedLogits(victim, reX, chunk.length, { ...s.threat, rng: () => draws.next() });
+    const { full, logits } = await fullSize(victim, originals, x0, attacks, s, s.seed + start);
     for (let i = 0; i < chunk.length; i++) {
-      const r = { report: report(chunk[i]!.file, attacks[i]!, originals[i]!, full[i]!, reLogits, i, tags, thresholds), image: full[i]! };
+      const r = { report: report(chunk[i]!.file, attacks[i]!, originals[i]!, full[i]!, logits, i, tags, thresholds), image: full[i]! };
       results.push(r);
       await onResult?.(r);
     }
   }
   return results;
+}
+
+/** The attacks' perturbations mapped back onto the originals, and the defended logits of those preprocessed again. */
+export async function fullSize(victim: Victim, originals: readonly DecodedImage[], x0: Float32Array, attacks: readonly ImageAttack[], s: AttackSettings, seed: number): Promise<{ full: DecodedImage[]; logits: Float32Array }> {
+  const spec = victim.preprocess, size = spec.width * spec.height * 3;
+  const full = originals.map((o, i) => mapBack(o, Float32Array.from(attacks[i]!.x, (v, j) => v - x0[i * size + j]!), spec, s.norm === 'linf' ? s.eps : Infinity));
+  const reX = new Float32Array(originals.length * size);
+  full.forEach((f, i) => reX.set(modelPixels(f, spec), i * size));
+  const draws = new Rng(seed + 7919);
+  return { full, logits: await defendedLogits(victim, reX, originals.length, { ...s.threat, rng: () => draws.next() }) };
+}
+
+/** Whether each attack still succeeds on its full-size image preprocessed again. */
+export function fullSizeOutcomes(attacks: readonly ImageAttack[], logits: Float32Array, thresholds: Float64Array): boolean[] {
+  const T = thresholds.length;
+  return attacks.map((a, i) => a.applies && judge(a.goal, a.clean, selectedTags(Float64Array.from(thresholds, (_, t) => sigmoid(logits[i * T + t]!)), thresholds)).success);
 }
 
 function report(file: string, a: ImageAttack, original: DecodedImage, full: DecodedImage, reLogits: Float32Array, i: number, tags: readonly TagInfo[], thresholds: Float64Array): ImageReport {

@@ -9,6 +9,7 @@ import { loadTrainingModel } from '../explain/variants.ts';
 import type { PreprocessSpec } from '../image/spec.ts';
 import type { Bundle, BundleManifest } from '../infer/bundle.ts';
 import { ModelSession } from '../infer/session.ts';
+import { nchwcBlockSize } from '../train/nchwc-probe.ts';
 import type { GoalTerms } from './goals.ts';
 import { logit } from './goals.ts';
 import { inputGradToPixels, pixelsToInput } from './pixel-space.ts';
@@ -47,7 +48,7 @@ export async function openVictim(bundle: Bundle, o: { threads?: number; gradient
   let attack: Uint8Array | undefined;
   if (o.gradient) {
     const { spec, weights } = await loadTrainingModel(bundle, 'a gradient attack (pgd, apgd)');
-    attack = buildInputGradientGraph(spec, weights, { batch: 'B' }).model;
+    attack = buildInputGradientGraph(spec, weights, { batch: 'B', nchwcBlock: await nchwcBlockSize() }).model;
   }
   return createVictim({ preprocess: m.preprocess, tagCount: m.tags.length, inference: bundle.modelPath, io: m, attack, threads: o.threads });
 }
