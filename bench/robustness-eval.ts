@@ -205,9 +205,9 @@ console.log(await writeResults());
 /** robustness.json and robustness.md as far as the run has got (rewritten after every row). */
 async function writeResults(): Promise<string> {
   const result = { model: bundle.dir, data: dbFile, images: N, steps, seed, eot: Number(v.eot), clean: cleanRows, rows };
-  await fs.mkdir(v.out!, { recursive: true });
-  await writeAtomic(path.join(v.out!, 'robustness.json'), `${JSON.stringify(result, null, 1)}\n`);
-  const cell = (x: unknown) => (x === null || x === undefined ? '–' : String(x));
+  await fs.mkdir(v.out, { recursive: true });
+  await writeAtomic(path.join(v.out, 'robustness.json'), `${JSON.stringify(result, null, 1)}\n`);
+  const cell = (x: unknown) => (typeof x === 'number' || typeof x === 'string' ? String(x) : '–');
   const md = [
     `Model ${bundle.dir}, ${N} images of ${dbFile}, L∞ PGD ${steps} steps unless stated, seed ${seed}.`,
     '',
@@ -217,6 +217,6 @@ async function writeResults(): Promise<string> {
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map((r) => `| ${[r.defence, r.mode, r.goal, r.eps, r.method, r.steps, r.restarts, r.check, r.attacked, r.success, r.strict, r.fullSize, r.meanLinf, r.meanSteps, r.meanQueries].map(cell).join(' | ')} |`),
   ].join('\n');
-  await writeAtomic(path.join(v.out!, 'robustness.md'), `${md}\n`);
+  await writeAtomic(path.join(v.out, 'robustness.md'), `${md}\n`);
   return md;
 }
