@@ -81,7 +81,7 @@ export function geometryOperators(width: number, height: number, spec: Preproces
 }
 
 /** A_y · D · A_xᵀ for one channel plane D (H × W) → h × w. */
-function apply(ay: Banded, ax: Banded, d: Float64Array): Float64Array {
+export function apply(ay: Banded, ax: Banded, d: Float64Array): Float64Array {
   const W = ax.cols, w = ax.rows, h = ay.rows;
   const rowsMixed = new Float64Array(h * W);
   for (let i = 0; i < h; i++) {
@@ -101,7 +101,7 @@ function apply(ay: Banded, ax: Banded, d: Float64Array): Float64Array {
 }
 
 /** A_yᵀ · R · A_x for a residual R (h × w) → H × W. */
-function applyT(ay: Banded, ax: Banded, r: Float64Array): Float64Array {
+export function applyT(ay: Banded, ax: Banded, r: Float64Array): Float64Array {
   const W = ax.cols, H = ay.cols, w = ax.rows, h = ay.rows;
   const colsMixed = new Float64Array(h * W);
   for (let i = 0; i < h; i++) {

@@ -11,6 +11,7 @@ import { Rng } from '../models/random.ts';
 import { attackBatch, type AttackSettings, type ImageAttack } from './attack.ts';
 import { defendedLogits } from './defended.ts';
 import { byteNorms, mapBack, originalRgb } from './full-size.ts';
+import { fullSizeVictim } from './full-size-victim.ts';
 import { modelPixels } from './pixel-space.ts';
 import { judge, selectedTags, type Goal } from './goals.ts';
 import type { Victim } from './victim.ts';
@@ -60,16 +61,39 @@ export function databaseImages(file: string): string[] {
   }
 }
 
+/**
+ * Where the ε-ball lives: `model`, the image at the model's input resolution (the perturbation is then mapped back
+ * onto the original); `full`, the original itself, through the bundle's geometry (full-size-victim.ts).
+ */
+export type AttackSpace = 'model' | 'full';
+
 /** Attack `files` (each with its goal) in batches of `batch`; results in order. */
-export async function attackFiles(victim: Victim, items: readonly { file: string; goal: Goal }[], tags: readonly TagInfo[], thresholds: Float64Array, s: AttackSettings, batch: number, onResult?: (r: FileResult) => Promise<void> | void): Promise<FileResult[]> {
+export async function attackFiles(victim: Victim, items: readonly { file: string; goal: Goal }[], tags: readonly TagInfo[], thresholds: Float64Array, s: AttackSettings, batch: number, space: AttackSpace = 'model', onResult?: (r: FileResult) => Promise<void> | void): Promise<FileResult[]> {
   const spec = victim.preprocess, results: FileResult[] = [];
   for (let start = 0; start < items.length; start += batch) {
     const chunk = items.slice(start, start + batch);
     const originals = await Promise.all(chunk.map(async (it) => originalRgb(await decodeImage(it.file), spec)));
-    const x0 = new Float32Array(chunk.length * spec.width * spec.height * 3);
-    originals.forEach((o, i) => x0.set(modelPixels(o, spec), i * spec.width * spec.height * 3));
-    const attacks = await attackBatch(victim, x0, chunk.map((it) => it.goal), thresholds, { ...s, seed: s.seed + start });
-    const { full, logits } = await fullSize(victim, originals, x0, attacks, s, s.seed + start);
+    const size = spec.width * spec.height * 3;
+    const x0 = new Float32Array(chunk.length * size);
+    originals.forEach((o, i) => x0.set(modelPixels(o, spec), i * size));
+    let attacks: ImageAttack[], full: DecodedImage[], logits: Float32Array;
+    if (space === 'model') {
+      attacks = await attackBatch(victim, x0, chunk.map((it) => it.goal), thresholds, { ...s, seed: s.seed + start });
+      ({ full, logits } = await fullSize(victim, originals, x0, attacks, s, s.seed + start));
+    } else {
+      // one image at a time: the originals' sizes differ, and with them the geometry
+      attacks = [];
+      full = [];
+      for (const [i, o] of originals.entries()) {
+        const x = Float32Array.from(o.data, (b) => b / 255);
+        const [a] = await attackBatch(fullSizeVictim(victim, o.width, o.height), x, [chunk[i]!.goal], thresholds, { ...s, seed: s.seed + start + i });
+        attacks.push(a!);
+        full.push({ ...o, data: Uint8Array.from(a!.x, (v) => Math.min(255, Math.max(0, Math.round(v * 255)))) });
+      }
+      const reX = new Float32Array(chunk.length * size);
+      full.forEach((f, i) => reX.set(modelPixels(f, spec), i * size));
+      logits = await defendedLogits(victim, reX, chunk.length, s.threat);
+    }
     for (let i = 0; i < chunk.length; i++) {
       const r = { report: report(chunk[i]!.file, attacks[i]!, originals[i]!, full[i]!, logits, i, tags, thresholds), image: full[i]! };
       results.push(r);

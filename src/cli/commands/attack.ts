@@ -39,6 +39,7 @@ export const attackCommand = defineCommand({
     defence: { type: 'string', placeholder: 'name', description: 'evaluate through this input-transformation defence' },
     bpda: { type: 'boolean', description: 'adaptive: attack through the defence (its backward, else BPDA straight-through)' },
     eot: { type: 'string', placeholder: 'n', description: 'adaptive: average each gradient over n draws of a randomised defence', default: '1' },
+    space: { type: 'string', placeholder: 'model|full', description: 'where the ε-ball lives: the model-resolution image (mapped back onto the original afterwards) or the original itself', default: 'model' },
     margin: { type: 'string', placeholder: 'logits', description: 'push a target tag this far past its threshold', default: String(LOSS_DEFAULTS.margin) },
     seed: { type: 'string', placeholder: 'n', description: 'random starts, restarts and defence draws', default: '0' },
     batch: { type: 'string', placeholder: 'n', description: 'images attacked together', default: '8' },
@@ -68,6 +69,8 @@ export const attackCommand = defineCommand({
     const eps = parseFraction('--eps', v.eps!, 0, maxEps, true);
     const goal = parseGoal(v.goal, m.tags);
     const defence = v.defence ? defenceByName(v.defence) : null;
+    const space = choiceOption('space', v.space, ['model', 'full'] as const)!;
+    if (space === 'full' && defence) throw new TagbooruError('E_USAGE', '--space full attacks the undefended model only (a defence acts at the model\'s resolution): drop --defence or use --space model');
     if (method !== 'square' && !hasTrainingModel(m)) {
       throw new TagbooruError('E_MODEL', `${bundle.dir} has no training weights (weights.safetensors with a spec or architecture), so it has no input gradient for --method ${method}: use --method square (score-based)`);
     }
@@ -92,7 +95,7 @@ export const attackCommand = defineCommand({
     const stems = new Map<string, number>();
     let done = 0;
     try {
-      const results = await attackFiles(victim, files.map((file) => ({ file, goal })), m.tags, tagThresholds(m), settings, batch, async (r: FileResult) => {
+      const results = await attackFiles(victim, files.map((file) => ({ file, goal })), m.tags, tagThresholds(m), settings, batch, space, async (r: FileResult) => {
         const stem = path.parse(r.report.file).name, seen = stems.get(stem) ?? 0;
         stems.set(stem, seen + 1);
         const name = seen ? `${stem}-${seen + 1}` : stem;
@@ -104,7 +107,7 @@ export const attackCommand = defineCommand({
       });
       progress.finish();
       const summary = {
-        bundle: bundle.dir, goal: v.goal, method, norm, eps, epsIn255: eps * 255, steps, restarts: settings.restarts,
+        bundle: bundle.dir, goal: v.goal, space, method, norm, eps, epsIn255: eps * 255, steps, restarts: settings.restarts,
         defence: defence?.name ?? null, mode: defence ? (settings.threat.adaptive ? 'adaptive' : 'naive') : 'undefended', eot, seed: settings.seed,
         ...summarise(results.map((r) => r.report)),
       };
