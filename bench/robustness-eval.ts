@@ -27,6 +27,7 @@ import { defendedLogits, type ThreatModel } from '../src/robust/defended.ts';
 import { originalRgb } from '../src/robust/full-size.ts';
 import { LOSS_DEFAULTS, goalApplies, judge, selectedTags, tagThresholds, type Goal } from '../src/robust/goals.ts';
 import { modelPixels } from '../src/robust/pixel-space.ts';
+import { fullSizeVictim } from '../src/robust/full-size-victim.ts';
 import { fullSize, fullSizeOutcomes } from '../src/robust/run.ts';
 import { openVictim, type Victim } from '../src/robust/victim.ts';
 import { computeMetrics } from '../src/train/metrics.ts';
@@ -47,7 +48,7 @@ const { values: v } = parseArgs({
     threads: { type: 'string', default: '1' },
     seed: { type: 'string', default: '1' },
     out: { type: 'string', default: '/tmp/robustness' },
-    /** `table` (ε × goal × mode), `checks` (the sanity checks) or both. */
+    /** `table` (ε × goal × mode), `checks` (the sanity checks), `full` (the attack on the original, undefended). */
     rows: { type: 'string', default: 'table,checks' },
   },
 });
@@ -109,6 +110,8 @@ interface Config {
   readonly restarts?: number;
   readonly fullSize?: boolean;
   readonly check?: string;
+  /** Attack the original (--space full, undefended): success judged on the byte image preprocessed again. */
+  readonly space?: 'full';
   /** Transfer: craft on this model (same tags), judge on the victim. */
   readonly source?: { readonly victim: Victim; readonly thresholds: Float64Array };
 }
@@ -128,7 +131,18 @@ async function run(c: Config): Promise<void> {
     idx.forEach((i, k) => sub.set(x0.subarray(i * SIZE, (i + 1) * SIZE), k * SIZE));
     const g = idx.map((i) => goals[c.goal][i]!);
     let attacks: ImageAttack[];
-    if (c.source) {
+    let fs2: boolean[] | null = null;
+    if (c.space === 'full') {
+      attacks = [];
+      const re = new Float32Array(idx.length * SIZE);
+      for (const [k, i] of idx.entries()) {
+        const o = originals[i]!;
+        const [r] = await attackBatch(fullSizeVictim(victim, o.width, o.height), Float32Array.from(o.data, (b) => b / 255), [g[k]!], thresholds, { ...settings, seed: seed + i });
+        attacks.push(r!);
+        re.set(modelPixels({ ...o, data: Uint8Array.from(r!.x, (x) => Math.min(255, Math.max(0, Math.round(x * 255)))) }, spec), k * SIZE);
+      }
+      fs2 = fullSizeOutcomes(attacks, await victim.logits(re, idx.length), thresholds);
+    } else if (c.source) {
       // transfer: crafted on the source model (white-box), judged on the victim against the victim's clean tags
       const crafted = await attackBatch(c.source.victim, sub, g, c.source.thresholds, { ...settings, threat: threat(null, false) });
       const x = new Float32Array(sub.length);
@@ -144,7 +158,7 @@ async function run(c: Config): Promise<void> {
     } else {
       attacks = await attackBatch(victim, sub, g, thresholds, { ...settings, seed: seed + a });
     }
-    const fs2 = c.fullSize ? fullSizeOutcomes(attacks, (await fullSize(victim, idx.map((i) => originals[i]!), sub, attacks, settings, seed + a)).logits, thresholds) : null;
+    if (c.fullSize) fs2 = fullSizeOutcomes(attacks, (await fullSize(victim, idx.map((i) => originals[i]!), sub, attacks, settings, seed + a)).logits, thresholds);
     attacks.forEach((r, k) => {
       if (!r.applies) return;
       attacked++;
@@ -159,8 +173,8 @@ async function run(c: Config): Promise<void> {
   }
   const pct = (k: number) => (attacked ? Math.round((1000 * k) / attacked) / 10 : null);
   const row = {
-    defence: c.defence ?? 'none', mode: c.mode, goal: c.goal, eps: `${c.eps}/255`, method: c.method, steps: c.steps, restarts: c.restarts ?? 1, check: c.check ?? null,
-    attacked, success: pct(success), strict: pct(strict), fullSize: c.fullSize ? pct(full) : null,
+    defence: c.defence ?? 'none', mode: c.space === 'full' ? `${c.mode}, full size` : c.mode, goal: c.goal, eps: `${c.eps}/255`, method: c.method, steps: c.steps, restarts: c.restarts ?? 1, check: c.check ?? null,
+    attacked, success: pct(success), strict: pct(strict), fullSize: c.fullSize || c.space ? pct(full) : null,
     meanLinf: attacked ? +(linf / attacked).toFixed(3) : null, meanL2: attacked ? +(l2 / attacked).toFixed(2) : null,
     meanSteps: attacked ? +(stepSum / attacked).toFixed(1) : null, meanQueries: c.method === 'square' && attacked ? Math.round(queries / attacked) : null,
     seconds: Math.round((performance.now() - t0) / 1000),
@@ -200,8 +214,9 @@ for (const d of defences) {
     { defence: d, mode: strongest, goal: 'hide', eps: low, method: 'pgd', steps, restarts: 3, check: 'restarts' },
     { defence: d, mode: strongest, goal: 'hide', eps: low, method: 'apgd', steps, check: 'apgd' },
   ];
+  if (!d) configs.push(...(['hide', 'add'] as const).map((goal): Config => ({ defence: d, mode: 'white-box', goal, eps: headline, method: 'pgd', steps, space: 'full', check: 'full-size space' })));
   const parts = v.rows.split(',');
-  for (const c of configs) if (parts.includes(c.check ? 'checks' : 'table')) await run(c);
+  for (const c of configs) if (parts.includes(c.space ? 'full' : c.check ? 'checks' : 'table')) await run(c);
 }
 await victim.close();
 await source?.victim.close();
