@@ -47,7 +47,7 @@ export const attackCommand = defineCommand({
   },
   details: [
     'Success: hide/add flip the target tag (strict: and no other tag), hide-all leaves no tag, untargeted flips at least one.',
-    'It is judged at the model\'s resolution and again on the full-size image (the perturbation upsampled onto the original).',
+    'It is judged at the model\'s resolution and again on the full-size PNG preprocessed again (see docs/adversarial.md).',
     'Exit status: 0 when done, 2 for a usage error.',
   ].join('\n'),
 
