@@ -22,7 +22,8 @@ import { decodeImage, type DecodedImage } from '../src/image/decode.ts';
 import { readBundle } from '../src/infer/bundle.ts';
 import { Rng } from '../src/models/random.ts';
 import { attackBatch, type AttackSettings, type ImageAttack, type Method } from '../src/robust/attack.ts';
-import { DEFENCES } from '../src/robust/defences.ts';
+import { defenceNames, openAttackDefence } from '../src/robust/defences.ts';
+import type { Defence } from '../src/image/defence.ts';
 import { defendedLogits, type ThreatModel } from '../src/robust/defended.ts';
 import { originalRgb } from '../src/robust/full-size.ts';
 import { LOSS_DEFAULTS, goalApplies, judge, selectedTags, tagThresholds, type Goal } from '../src/robust/goals.ts';
@@ -87,7 +88,7 @@ async function batched<R>(f: (from: number, to: number) => Promise<R[]>): Promis
 
 function threat(defence: string | null, adaptive: boolean): ThreatModel {
   const r = new Rng(seed + 17);
-  return { defence: defence ? DEFENCES.get(defence)!() : null, adaptive, eot: Number(v.eot), rng: () => r.next() };
+  return { defence: defence ? opened.get(defence)! : null, adaptive, eot: Number(v.eot), rng: () => r.next() };
 }
 
 // the goals, from the undefended clean prediction
@@ -184,7 +185,9 @@ async function run(c: Config): Promise<void> {
   await writeResults();
 }
 
-const defences = [null, ...(v.defences ? v.defences.split(',') : [...DEFENCES.keys()])];
+const defences = [null, ...(v.defences ? v.defences.split(',') : defenceNames())];
+const opened = new Map<string, Defence>();
+for (const d of defences) if (d) opened.set(d, (await openAttackDefence(bundle, d))!);
 const cleanRows: Record<string, unknown>[] = [];
 for (const d of defences) {
   const th = threat(d, false);

@@ -13,13 +13,15 @@ export function parseNumber(name: string, raw: string, min: number, max: number,
   return v;
 }
 
-/** A number or a fraction of two (`4/255`, `0.0157`), as perturbation budgets are written; `exclusiveMin`: above min, not at it. */
-export function parseFraction(name: string, raw: string, min: number, max: number, exclusiveMin = false): number {
-  const parts = raw.split('/');
-  const [num, den] = parts.map((p) => (DECIMAL.test(p) ? Number(p) : NaN));
-  const v = parts.length === 1 ? num! : parts.length === 2 && den !== 0 ? num! / den! : NaN;
-  if (!Number.isFinite(v) || v < min || (exclusiveMin && v === min) || v > max) {
-    throw invalidOption(name, `a number or fraction (like 4/255) ${exclusiveMin ? 'above' : 'from'} ${min} ${exclusiveMin ? 'up to' : 'to'} ${max}`, raw);
+/**
+ * A number or a fraction as papers write pixel budgets, `0.0157` or `4/255` (a JSON number passes as it is), in
+ * [min, max], or (min, max] with `openMin`.
+ */
+export function parseFraction(name: string, raw: string | number, min: number, max: number, openMin = false): number {
+  const parts = typeof raw === 'number' ? [raw] : raw.split('/').map((p) => (DECIMAL.test(p) ? Number(p) : NaN));
+  const v = parts.length > 2 ? NaN : parts[0]! / (parts[1] ?? 1);
+  if (!Number.isFinite(v) || (openMin ? v <= min : v < min) || v > max) {
+    throw invalidOption(name, `a number or a fraction like 4/255 in ${openMin ? '(' : '['}${min}, ${max}]`, raw);
   }
   return v;
 }

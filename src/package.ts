@@ -12,6 +12,8 @@ export const VERSION = (JSON.parse(readFileSync(new URL('package.json', ROOT), '
 
 /** The model bundle shipped with the package: what the CLI uses when no model is named. */
 export const DEFAULT_MODEL_DIR = fileURLToPath(new URL('models/default', ROOT));
+/** The learned de-noiser defence shipped with the package (`denoiser` with no bundle; docs/defences.md). */
+export const DEFAULT_DENOISER_DIR = fileURLToPath(new URL('models/denoiser', ROOT));
 
 /** Running from the TypeScript sources (a checkout, through tsx or Vitest) rather than compiled `dist/`. */
 export const FROM_SOURCE = import.meta.url.endsWith('.ts');

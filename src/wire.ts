@@ -53,6 +53,19 @@ export interface ModelInfo {
   /** Where it runs: a model offered to the browser only lacks `server` (older servers: absent, both). */
   readonly runs?: readonly ('server' | 'browser')[];
   readonly files: { readonly manifest: string; readonly model: string };
+  /** Its fitted out-of-distribution score for a client running the model itself (absent without a fit, and from older servers). */
+  readonly ood?: OodModelInfo;
+}
+
+/**
+ * `model`: the URL of model.onnx with one more output, `output` ([N, 1]), the server's OOD score computed in the
+ * graph; an image is flagged when it is above `threshold`.
+ */
+export interface OodModelInfo {
+  readonly method: string;
+  readonly output: string;
+  readonly threshold: number;
+  readonly model: string;
 }
 
 /** One tag's region on the wire; `map` is a grey PNG data URL at map resolution (0 = none, 255 = the maximum). */

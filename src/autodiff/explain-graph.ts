@@ -5,11 +5,12 @@
  * image asked for, with no parameter gradients. Inputs: `x` (NHWC, as the inference graph) and `seed`
  * [B,T]; every gradient is that of Σ seed·logits, and `probs` is the sigmoid of the logits.
  */
-import { InvariantError, TagbooruError, invalidOption } from '../errors.ts';
+import { TagbooruError, invalidOption } from '../errors.ts';
 import { Graph, sigmoid, type Value } from '../graph/index.ts';
-import { inferShapes, variables } from '../models/shapes.ts';
+import { inferShapes } from '../models/shapes.ts';
 import { layerInputs, type Layer, type ModelSpec, type Weights } from '../models/spec.ts';
-import { backward, forward, logitsLayerOf, type Pass } from './step-graph.ts';
+import { bakedPass } from './baked-pass.ts';
+import { backward, logitsLayerOf, type Pass } from './step-graph.ts';
 
 /** Grad-CAM: `features` [B,C,h,w] (NCHW, the activation of `layer`), `features_grad` (same shape), `probs`. */
 export function buildGradCamGraph(spec: ModelSpec, weights: Weights, o: { batch: number | string; layer?: string }): { model: Uint8Array; layer: string } {
@@ -38,23 +39,6 @@ export function buildSaliencyGraph(spec: ModelSpec, weights: Weights, o: { batch
 function explainPass(g: Graph, spec: ModelSpec, weights: Weights, batch: number | string): { pass: Pass; seed: Value } {
   const pass = bakedPass(g, spec, weights, batch);
   return { pass, seed: g.input('seed', 'float32', pass.values.get(pass.logitsLayer)!.shape) };
-}
-
-/** The eval-mode forward (BN on its moving statistics) with the weights baked in as initializers: explanations, attacks. */
-export function bakedPass(g: Graph, spec: ModelSpec, weights: Weights, batch: number | string, nchwcBlock = 0): Pass {
-  const shapes = new Map(variables(spec).map((v) => [v.key, v.shape]));
-  const baked = new Map<string, Value>();
-  const param = (key: string): Value => {
-    const hit = baked.get(key);
-    if (hit) return hit;
-    const shape = shapes.get(key), data = weights.get(key);
-    if (!shape) throw new InvariantError(`model ${spec.name} has no variable ${key}`);
-    if (!data) throw new TagbooruError('E_MODEL', `missing weight ${key} for model ${spec.name}`);
-    const v = g.initializer(g.fresh(key), data, shape);
-    baked.set(key, v);
-    return v;
-  };
-  return forward(g, spec, { mode: 'eval', batch, param, paramGrads: false, nchwcBlock });
 }
 
 /** The layers a classification head is made of: pooling to a vector, flatten, and linear maps. */

@@ -11,7 +11,7 @@
 import { Graph, mul, relu, sub, type Value } from '../graph/index.ts';
 import { cast, greater, neg, reduceSum } from '../graph/math.ts';
 import type { ModelSpec, Weights } from '../models/spec.ts';
-import { bakedPass } from './explain-graph.ts';
+import { bakedPass } from './baked-pass.ts';
 import { backward } from './step-graph.ts';
 
 export const ATTACK_IO = { x: 'x', sign: 'sign', offset: 'offset', weight: 'weight', logits: 'logits', loss: 'loss', inputGrad: 'input_grad' } as const;

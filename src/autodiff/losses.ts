@@ -18,7 +18,8 @@ export interface LossOutput {
   readonly probs: Value;
 }
 
-export type LossName = 'binary_crossentropy' | 'focal_loss' | 'asymmetric_loss';
+export type LossName = 'binary_crossentropy' | 'focal_loss' | 'asymmetric_loss' | 'mean_squared_error';
+/** The multi-label losses a tagger trains with; `mean_squared_error` is the de-noiser's regression loss. */
 export const LOSSES: readonly LossName[] = ['binary_crossentropy', 'focal_loss', 'asymmetric_loss'];
 
 export interface LossOptions {
@@ -40,18 +41,28 @@ function sumAll(g: Graph, x: Value): Value {
   return reduceSum(g, x, x.shape.map((_, i) => i), false);
 }
 
+/** m / max(1, Σm): a mask with the masked mean's denominator folded in. */
+function meanWeight(g: Graph, m: Value): Value {
+  return mul(g, m, reciprocal(g, max(g, sumAll(g, m), g.scalar(1))));
+}
+
 /** `z` logits, `t` labels and `m` the known-label mask, all [N, T]. */
 export function buildLoss(g: Graph, name: LossName, z: Value, t: Value, m: Value, options: LossOptions = {}): LossOutput {
   const p = sigmoid(g, z);
   const one = g.scalar(1);
   // 1 / max(1, Σm) folded into the mask: every per-entry term below is weighted by it once
-  const weight = mul(g, m, reciprocal(g, max(g, sumAll(g, m), one)));
+  const weight = meanWeight(g, m);
   const mean = (x: Value) => sumAll(g, mul(g, x, weight));
   const logP = neg(g, softplus(g, neg(g, z)));
   const log1mP = neg(g, softplus(g, z));
   const q = sub(g, one, p); // 1 − p
   const notT = sub(g, one, t);
   switch (name) {
+    case 'mean_squared_error': {
+      // a regression on the raw outputs (a de-noised image): z is the prediction, t the target, any shape
+      const d = sub(g, z, t);
+      return { loss: mean(mul(g, d, d)), probs: z, dlogits: mul(g, mul(g, d, g.scalar(2)), weight) };
+    }
     case 'binary_crossentropy': {
       const loss = mean(sub(g, softplus(g, z), mul(g, t, z)));
       return { loss, probs: p, dlogits: mul(g, sub(g, p, t), weight) };
@@ -86,4 +97,36 @@ export function buildLoss(g: Graph, name: LossName, z: Value, t: Value, m: Value
       return { loss, probs: p, dlogits: mul(g, add(g, dPos, dNeg), weight) };
     }
   }
+}
+
+export interface DistillationOptions {
+  /** Weight of the soft term: (1 − α)·hard + α·T²·soft; α = 0 is the hard loss alone. */
+  readonly alpha: number;
+  /** T > 0: both the student's and the teacher's logits are divided by it before the sigmoid. */
+  readonly temperature: number;
+}
+
+/**
+ * Knowledge distillation (Hinton et al. 2015) per tag: the hard loss on the labels mixed with the binary
+ * cross-entropy between σ(z/T) and the teacher's σ(s/T),
+ *   L = (1 − α)·hard + α·T²·Σ k·(softplus(z/T) − σ(s/T)·z/T) / max(1, Σ k),
+ * with `s` the teacher's logits and `k` [N, T] 1 where the teacher knows the tag. The soft term has its own
+ * mask: a label the database does not know still has the teacher's opinion, and a tag the teacher lacks has
+ * none. Cross-entropy rather than KL: the two differ by the teacher's entropy, a constant, so the gradient is
+ * the same, and with hard 0/1 targets at T = 1 the soft term is exactly the BCE. T² keeps the soft gradient,
+ * α·T·(σ(z/T) − σ(s/T)), on the scale of the hard one as T grows.
+ */
+export function withDistillation(g: Graph, hard: LossOutput, z: Value, s: Value, k: Value, o: DistillationOptions): LossOutput {
+  const invT = g.scalar(1 / o.temperature);
+  const u = mul(g, z, invT);
+  const q = sigmoid(g, mul(g, s, invT));
+  const weight = meanWeight(g, k);
+  const soft = sumAll(g, mul(g, sub(g, softplus(g, u), mul(g, q, u)), weight));
+  const a = g.scalar(1 - o.alpha), b = g.scalar(o.alpha * o.temperature ** 2);
+  const dSoft = mul(g, mul(g, sub(g, sigmoid(g, u), q), weight), g.scalar(o.alpha * o.temperature));
+  return {
+    loss: add(g, mul(g, hard.loss, a), mul(g, soft, b)),
+    dlogits: add(g, mul(g, hard.dlogits, a), dSoft),
+    probs: hard.probs,
+  };
 }

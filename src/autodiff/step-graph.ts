@@ -3,13 +3,15 @@
  * and the optimizer update. Weights, optimizer slots and BN moving statistics go in as inputs and come back
  * as outputs, so the caller swaps them into the next step's feeds without copying. `forward` and `backward`
  * are also the machinery of the explanation graphs (explain-graph.ts): eval mode, baked weights, gradients
- * with respect to the input or a layer only.
+ * with respect to the input or a layer only. With `adversarial`, the attack that replaces part of the batch by
+ * its adversarial version runs first, inside the same graph (adversarial.ts).
  */
 import { InvariantError, TagbooruError } from '../errors.ts';
 import { Graph, add, mul, numel, reshape, type Value } from '../graph/index.ts';
-import { variables, type VariableSpec } from '../models/shapes.ts';
+import { inferShapes, variables, type VariableSpec } from '../models/shapes.ts';
 import { inputLayer, layerInputs, type Layer, type ModelSpec } from '../models/spec.ts';
-import { buildLoss, type LossName, type LossOptions } from './losses.ts';
+import { attackedCount, perturbBatch, type AdversarialOptions } from './adversarial.ts';
+import { buildLoss, withDistillation, type DistillationOptions, type LossName, type LossOptions } from './losses.ts';
 import { buildGroupedUpdate, buildUpdate, optimizerSlots, type OptimizerConfig } from './optimizers.ts';
 import { poolBeforePointwiseHead } from './pooled-head.ts';
 import { GRAD_RULES } from './rules.ts';
@@ -20,8 +22,14 @@ export const FEED = {
   labels: 'labels',
   /** [N, T] float: 1 where a label is known, 0 where it is unknown (see losses.ts). */
   mask: 'mask',
+  /** [N, T] the teacher's logits, with distillation (see withDistillation in losses.ts). */
+  teacher: 'teacher_logits',
+  /** [N, T] float: 1 where the teacher knows the tag, 0 where it does not. */
+  teacherMask: 'teacher_mask',
   lr: 'lr',
   step: 'step',
+  /** [⌈ratio·N⌉, H, W, C] uniform in [−1, 1]: the adversarial attack's random start (adversarial.ts). */
+  noise: 'noise',
   weight: (key: string) => `w:${key}`,
   slot: (key: string, slot: string) => `s:${key}:${slot}`,
 } as const;
@@ -43,6 +51,8 @@ export interface StepGraphOptions {
   readonly batch: number;
   readonly loss: LossName;
   readonly lossOptions?: LossOptions;
+  /** Mix the loss with a teacher's soft targets, fed as FEED.teacher and FEED.teacherMask. */
+  readonly distillation?: DistillationOptions;
   readonly optimizer: OptimizerConfig;
   /** `update`: new weights and slots; `gradients`: raw gradients (for checks, saliency, attacks). */
   readonly outputs?: 'update' | 'gradients';
@@ -52,13 +62,19 @@ export interface StepGraphOptions {
   readonly unfoldBudget?: number;
   /** ORT's blocked conv kernels for spatial convs and their stride-1 input gradients, in this channel block (nchwcBlockSize); default 0: off. */
   readonly nchwcBlock?: number;
+  /** Train on adversarial versions of (part of) each batch, attacked inside this graph (adversarial.ts). */
+  readonly adversarial?: AdversarialOptions;
 }
 
 export interface StepGraph {
   readonly model: Uint8Array;
+  /** The shape of `labels` and `mask` after the batch: the logits' ([tags] for a tagger, [C, H, W] for an image output). */
+  readonly labelShape: readonly number[];
   readonly variables: readonly VariableSpec[];
   readonly slots: readonly string[];
   readonly nodes: number;
+  /** The shape of the `noise` input, when the graph has one (an adversarial step attacking at least one sample). */
+  readonly noise: readonly number[] | null;
 }
 
 export interface Pass {
@@ -79,6 +95,8 @@ export interface PassOptions {
   readonly paramGrads: boolean;
   readonly unfoldBudget?: number;
   readonly nchwcBlock?: number;
+  /** The image (NHWC) to run on; omitted, the graph input `x`. */
+  readonly input?: Value;
 }
 
 function rule(layer: Layer): GradRule<Layer['kind']> {
@@ -102,7 +120,7 @@ export function logitsLayerOf(spec: ModelSpec): string {
   return out.kind === 'sigmoid' ? out.input : out.name;
 }
 
-/** Declares the image input `x` (NHWC) and runs the forward pass up to the logits. */
+/** Runs the forward pass up to the logits, on `o.input` or on the image input `x` (NHWC) it declares. */
 export function forward(g: Graph, spec: ModelSpec, o: PassOptions): Pass {
   const states = new Map<string, Value>();
   const ctx: RuleContext = {
@@ -116,7 +134,7 @@ export function forward(g: Graph, spec: ModelSpec, o: PassOptions): Pass {
   };
   const logitsLayer = logitsLayerOf(spec);
   const input = inputLayer(spec);
-  const x = g.input(FEED.x, 'float32', [o.batch, ...input.shape]);
+  const x = o.input ?? g.input(FEED.x, 'float32', [o.batch, ...input.shape]);
   const values = new Map<string, Value>(), forwards = new Map<string, ForwardResult>();
   for (const layer of spec.layers) {
     const ins = layer.kind === 'input' ? [x] : layerInputs(layer).map((n) => values.get(n)!);
@@ -203,11 +221,21 @@ export function buildTrainingStep(model: ModelSpec, options: StepGraphOptions): 
   const g = new Graph(`${model.name}_train_step`);
   const { batch, outputs = 'update', inputGradient = false } = options;
   const spec = poolBeforePointwiseHead(model);
-  const pass = forward(g, spec, { mode: 'train', batch, param: variableInputs(g, model), paramGrads: true, unfoldBudget: options.unfoldBudget ?? 64 * 2 ** 20, nchwcBlock: options.nchwcBlock });
+  const base = { mode: 'train', batch, param: variableInputs(g, model), unfoldBudget: options.unfoldBudget ?? 64 * 2 ** 20, nchwcBlock: options.nchwcBlock } as const;
+  const x = g.input(FEED.x, 'float32', [batch, ...inputLayer(spec).shape]);
+  // the attack needs the labels before the forward pass (a tagger's: [tags]); otherwise they take the output's
+  // shape in the graph's own layout (a de-noiser's image output is [C, H, W])
+  const declare = (shape: readonly (number | string)[]) => ({ labels: g.input(FEED.labels, 'float32', shape), mask: g.input(FEED.mask, 'float32', shape) });
+  const early = options.adversarial ? declare([batch, ...inferShapes(model).get(logitsLayerOf(model))!]) : null;
+  const attack = early ? adversarialBatch(g, spec, base, { x, ...early }, options) : null;
+  const pass = forward(g, spec, { ...base, paramGrads: true, input: attack?.x ?? x });
   const logits = pass.values.get(pass.logitsLayer)!;
-  const labels = g.input(FEED.labels, 'float32', logits.shape);
-  const mask = g.input(FEED.mask, 'float32', logits.shape);
-  const { loss, dlogits, probs } = buildLoss(g, options.loss, logits, labels, mask, options.lossOptions);
+  const { labels, mask } = early ?? declare(logits.shape);
+  const labelShape = labels.shape;
+  const hard = buildLoss(g, options.loss, logits, labels, mask, options.lossOptions);
+  const { loss, dlogits, probs } = options.distillation
+    ? withDistillation(g, hard, logits, g.input(FEED.teacher, 'float32', logits.shape), g.input(FEED.teacherMask, 'float32', logits.shape), options.distillation)
+    : hard;
   const { grads, inputGrad } = backward(spec, pass, dlogits, { input: inputGradient });
   g.output(loss, FETCH.loss);
   g.output(probs, FETCH.probs);
@@ -242,7 +270,29 @@ export function buildTrainingStep(model: ModelSpec, options: StepGraphOptions): 
     }
   }
   if (inputGradient && inputGrad) g.output(inputGrad, FETCH.inputGrad);
-  return { model: g.toModel(`${spec.name} training step`), variables: vars, slots, nodes: g.nodeCount };
+  for (const [name, value] of Object.entries(attack?.debug ?? {})) g.output(value, name);
+  return { model: g.toModel(`${spec.name} training step`), labelShape: labelShape.slice(1).map(Number), variables: vars, slots, nodes: g.nodeCount, noise: attack?.noise ?? null };
+}
+
+/**
+ * The batch with its first ⌈ratio·N⌉ samples replaced by their adversarial versions, or null when the ratio
+ * attacks none. Each attack pass is a training-mode forward (batch statistics of the attacked samples, as the
+ * step's own forward uses the batch's) whose moving-statistics updates are dropped: only the step's forward
+ * moves them. No parameter gradients: the backward stops at the input.
+ */
+function adversarialBatch(g: Graph, spec: ModelSpec, base: Omit<PassOptions, 'paramGrads' | 'batch'>, batch: { x: Value; labels: Value; mask: Value }, options: StepGraphOptions): { x: Value; noise: number[]; debug: Readonly<Record<string, Value>> } | null {
+  const o = options.adversarial!;
+  const n = attackedCount(options.batch, o.ratio);
+  if (n === 0) return null;
+  const noiseShape = [n, ...inputLayer(spec).shape];
+  const noise = g.input(FEED.noise, 'float32', noiseShape);
+  const inputGradient = (input: Value, labels: Value, mask: Value): Value => {
+    const pass = forward(g, spec, { ...base, batch: n, paramGrads: false, input });
+    const { dlogits } = buildLoss(g, options.loss, pass.values.get(pass.logitsLayer)!, labels, mask, options.lossOptions);
+    return backward(spec, pass, dlogits, { input: true }).inputGrad!;
+  };
+  const { x, debug } = perturbBatch(g, batch.x, batch.labels, batch.mask, noise, o, inputGradient);
+  return { x, noise: noiseShape, debug };
 }
 
 /** Inference with weights as inputs (BN with moving statistics): validation during training. */

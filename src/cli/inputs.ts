@@ -2,6 +2,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import readline from 'node:readline';
+import { TrainingDatabase } from '../data/training-db.ts';
+import { IMAGE_EXTENSIONS } from '../image/index.ts';
 
 /** DeepDanbooru sorts like a human: `img2` before `img10`. */
 export const naturalCompare = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' }).compare;
@@ -61,4 +63,19 @@ export async function collectAll(paths: readonly string[], options: CollectOptio
   const out: string[] = [];
   for await (const p of collectInputs(paths, options)) out.push(p);
   return out;
+}
+
+/** The image files of a training database (its posts' paths), every post. */
+export function databaseFiles(file: string): string[] {
+  const db = TrainingDatabase.open(file, { readonly: true });
+  try {
+    return [...db.records()].map((r) => r.path);
+  } finally {
+    db.close();
+  }
+}
+
+/** The images of a folder (recursively) or of a training database (a file). */
+export async function folderOrDatabaseImages(data: string, stdin: NodeJS.ReadableStream): Promise<string[]> {
+  return (await fs.stat(data)).isDirectory() ? collectAll([data], { recursive: true, extensions: IMAGE_EXTENSIONS, stdin }) : databaseFiles(data);
 }

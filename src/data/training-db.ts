@@ -213,6 +213,15 @@ export class TrainingDatabase {
     return row === undefined ? undefined : { choices: JSON.parse(row.choices), unknownTags: row.unknown_tags.split(' ').filter(Boolean) };
   }
 
+  /** Every post's recorded choices (parsed JSON), for the posts that have them: empty without the table. */
+  allChoices(): Map<number, unknown> {
+    const out = new Map<number, unknown>();
+    if (!this.hasTable('tagbooru_choices')) return out;
+    const rows = this.db.prepare('SELECT post_id, choices FROM tagbooru_choices').iterate() as IterableIterator<{ post_id: number; choices: string }>;
+    for (const row of rows) out.set(row.post_id, JSON.parse(row.choices));
+    return out;
+  }
+
   /** Every post's unknown tags (neither positive nor negative), for the posts that have any. */
   unknownTags(): Map<number, string[]> {
     const out = new Map<number, string[]>();

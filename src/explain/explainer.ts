@@ -2,6 +2,8 @@
  * Explaining built on a tagger: the tagger's model gives the probabilities, and the variant models (cam probe,
  * gradient graphs) run in a second worker, started on the first call and built there on first use of each method.
  */
+import { TagbooruError } from '../errors.ts';
+import type { BundleManifest } from '../infer/bundle.ts';
 import type { BaseTagger, ImageInput } from '../infer/tagger.ts';
 import { explainStream } from './explain.ts';
 import type { ExplainContext } from './methods.ts';
@@ -32,6 +34,7 @@ export class Explainer {
   private explainContext(): ExplainContext {
     if (this.context) return this.context;
     const { bundle } = this.tagger;
+    refuseComposite(bundle.manifest);
     const { width, height } = bundle.manifest.preprocess;
     let baseline: Promise<Float32Array> | null = null;
     this.context = {
@@ -47,4 +50,20 @@ export class Explainer {
   async close(): Promise<void> {
     await this.context?.worker.close();
   }
+}
+
+/**
+ * Whether the methods can explain this bundle: an ensemble's or an augmented graph's maps would be one member's
+ * or one view's, on one member's input grid, so they are refused rather than passed off as the bundle's.
+ */
+export function compositeRefusal(m: Pick<BundleManifest, 'name' | 'ensemble' | 'tta'>): TagbooruError | null {
+  const what = m.ensemble
+    ? `an ensemble of ${m.ensemble.members.length} members (explain one of its member bundles: ${m.ensemble.members.map((x) => x.source).join(', ')})`
+    : m.tta ? 'a test-time-augmented bundle (explain the bundle it was made from)' : null;
+  return what ? new TagbooruError('E_USAGE', `${m.name} is ${what}: explain methods run on single models`) : null;
+}
+
+function refuseComposite(m: BundleManifest): void {
+  const refusal = compositeRefusal(m);
+  if (refusal) throw refusal;
 }

@@ -69,7 +69,7 @@ async function runProbe(ctx: ExplainContext, x: Float32Array, fetch: 'cam' | 'fe
   const { manifest } = ctx.bundle;
   const out = await ctx.worker.run(variant, { [manifest.input.name]: { data: x.slice(), dims: inputDims(manifest.preprocess, 1) } }, [manifest.output.name, name]);
   const raw = out[manifest.output.name]!.data;
-  return { info, scores: toProbabilities(raw, manifest.output), out: out[name]! };
+  return { info, scores: toProbabilities(raw, manifest), out: out[name]! };
 }
 
 /** One-hot seed rows for a chunk of tags, and the image repeated once per row. */

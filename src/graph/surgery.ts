@@ -19,6 +19,27 @@ export function namer(model: ModelProto): (hint: string) => string {
   };
 }
 
+type Attribute = { name: string; type: number; i?: number; f?: number; ints?: number[] };
+
+/** A function appending one node of one output to the graph, its value named `<prefix>_<op>`; returns that name. */
+export function nodeAppender(model: ModelProto, fresh: (hint: string) => string, prefix: string) {
+  const g = model.graph!;
+  return (opType: string, input: string[], attribute: Attribute[] = []): string => {
+    const out = fresh(`${prefix}_${opType.toLowerCase()}`);
+    g.node!.push({ opType, name: fresh(`node_${out}`), input, output: [out], attribute });
+    return out;
+  };
+}
+
+/** Add a float32 constant as an initializer under a fresh name. */
+export function addFloatInitializer(model: ModelProto, fresh: (hint: string) => string, hint: string, dims: readonly number[], values: Float32Array): string {
+  const name = fresh(hint);
+  const bytes = new Uint8Array(values.byteLength);
+  bytes.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+  model.graph!.initializer!.push({ name, dims: [...dims], dataType: FLOAT, rawData: bytes });
+  return name;
+}
+
 /** Mark existing values as graph outputs (float, shape left to the runtime). */
 export function addOutputs(model: ModelProto, names: readonly string[]): void {
   const outputs = model.graph!.output!;
@@ -29,4 +50,19 @@ export function addOutputs(model: ModelProto, names: readonly string[]): void {
 
 export function encodeModel(model: ModelProto): Uint8Array {
   return onnx.ModelProto.encode(model).finish();
+}
+
+/**
+ * Declare axes of graph inputs and outputs symbolic (`{ x: { 1: 'height', 2: 'width' } }`), for a graph built
+ * at one size whose nodes carry no size (convolutions with explicit pads, element-wise ops): ONNX Runtime then
+ * runs it at any size.
+ */
+export function symbolicAxes(model: ModelProto, axes: Readonly<Record<string, Readonly<Record<number, string>>>>): void {
+  const g = model.graph!;
+  for (const info of [...(g.input ?? []), ...(g.output ?? [])]) {
+    const wanted = axes[info.name!];
+    const dims = info.type?.tensorType?.shape?.dim;
+    if (!wanted || !dims) continue;
+    for (const [axis, param] of Object.entries(wanted)) dims[Number(axis)] = { dimParam: param };
+  }
 }

@@ -14,6 +14,8 @@ export interface DefenceImage {
 export interface Defence {
   /** As named on the command line and in tagger.json, e.g. `jpeg`, `bit-depth`, `median`. */
   readonly name: string;
+  /** The canonical spec it was made from, every parameter written (`jpeg:quality=75`), when made by the registry. */
+  readonly spec?: string;
   /** Draws from `rng` on every call: the adaptive attack takes the expectation over transformations (EOT). */
   readonly randomised: boolean;
   apply(image: DefenceImage, rng: () => number): Promise<DefenceImage>;
@@ -23,4 +25,6 @@ export interface Defence {
    * transformation that keeps the image close to its input.
    */
   backward?(image: DefenceImage, upstream: Float32Array, rng: () => number): Promise<Float32Array>;
+  /** Releases what the defence holds (the de-noiser's ONNX Runtime sessions). */
+  close?(): Promise<void>;
 }

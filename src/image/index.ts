@@ -4,7 +4,10 @@ import { preprocess } from './preprocess.ts';
 import type { PreprocessSpec } from './spec.ts';
 
 export { declaredPixels, decodeImage, transcodeToPng, IMAGE_EXTENSIONS, type DecodedImage, type DecodeOptions } from './decode.ts';
-export { contentRect, inputToRgb, preprocess, type ContentRect } from './preprocess.ts';
+export { contentRect, inputToRgb, preprocess, preprocessPixels, writeInput, type ContentRect } from './preprocess.ts';
+export { defendedInput } from './defended-input.ts';
+export type { Defence, DefenceImage } from './defence.ts';
+export * from './defences/index.ts';
 export { AUGMENT_OPS, OP_NAMES, augmentImage, type AppliedOp, type AugmentOptions, type AugmentResult, type OpName, type OpSetting } from './augment.ts';
 export { frameVisibility, hidesAnything, partVisibility, type Geometry, type Rect } from './augment-geometry.ts';
 export { readMask } from './mask.ts';

@@ -4,6 +4,7 @@
  */
 import { TagbooruError, expectNumberInRange } from '../errors.ts';
 import type { DecodedImage } from './decode.ts';
+import type { DefenceImage } from './defence.ts';
 import { PAD_OFFSET, padColor, padEdge } from './pad.ts';
 import type { Raster } from './raster.ts';
 import { fitSizeTruncated, resample, resampleNearest, type ConvolutionKernel } from './resample.ts';
@@ -150,18 +151,49 @@ function checkImage({ data, width, height, channels }: DecodedImage): void {
   }
 }
 
-/** Write `spec.width · spec.height · 3` floats in `spec.layout` at `out[offset…]`; returns `out`. */
-export function preprocess(image: DecodedImage, spec: PreprocessSpec, out?: Float32Array, offset = 0): Float32Array {
-  checkImage(image);
+function checkSpec(spec: PreprocessSpec): void {
   expectNumberInRange('spec.width', spec.width, 1, 65535, true);
   expectNumberInRange('spec.height', spec.height, 1, 65535, true);
+}
+
+function checkTarget(spec: PreprocessSpec, out: Float32Array | undefined, offset: number): Float32Array {
   const size = spec.width * spec.height * 3;
   expectNumberInRange('offset', offset, 0, Number.MAX_SAFE_INTEGER, true);
   const target = out ?? new Float32Array(offset + size);
   if (target.length < offset + size) {
     throw new TagbooruError('E_USAGE', `Expected at least ${offset + size} floats (offset + width·height·3) for out but received ${target.length}`);
   }
+  return target;
+}
+
+/** Write `spec.width · spec.height · 3` floats in `spec.layout` at `out[offset…]`; returns `out`. */
+export function preprocess(image: DecodedImage, spec: PreprocessSpec, out?: Float32Array, offset = 0): Float32Array {
+  checkImage(image);
+  checkSpec(spec);
+  const target = checkTarget(spec, out, offset);
   const geometry = GEOMETRIES[spec.geometry](dropAlpha(image, spec), spec);
   writeTensor(geometry, spec, target, offset);
+  return target;
+}
+
+/**
+ * `preprocess` stopped before the channel order, layout and normalisation: RGB HWC at the input size with values
+ * in [0, 1], what a defence (defence.ts) transforms. `writeInput` finishes it.
+ */
+export function preprocessPixels(image: DecodedImage, spec: PreprocessSpec): DefenceImage {
+  checkImage(image);
+  checkSpec(spec);
+  const { data, width, height } = GEOMETRIES[spec.geometry](dropAlpha(image, spec), spec);
+  return { data: Float32Array.from(data, (v) => v / 255), width, height };
+}
+
+/** [0, 1] RGB HWC pixels at the input size to the network input, as `preprocess` writes it. */
+export function writeInput(pixels: DefenceImage, spec: PreprocessSpec, out?: Float32Array, offset = 0): Float32Array {
+  checkSpec(spec);
+  if (pixels.width !== spec.width || pixels.height !== spec.height || pixels.data.length !== spec.width * spec.height * 3) {
+    throw new TagbooruError('E_USAGE', `Expected ${spec.width}×${spec.height}×3 pixels (the model's input) but received ${pixels.width}×${pixels.height} with ${pixels.data.length} values`);
+  }
+  const target = checkTarget(spec, out, offset);
+  writeTensor({ data: pixels.data.map((v) => v * 255), width: pixels.width, height: pixels.height }, spec, target, offset);
   return target;
 }

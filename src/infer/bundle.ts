@@ -7,6 +7,7 @@ import path from 'node:path';
 import { TagbooruError, errorMessage } from '../errors.ts';
 import { writeAtomic } from '../atomic-files.ts';
 import { PRESETS, type PreprocessSpec, type PresetName } from '../image/spec.ts';
+import { validateCalibration, type CalibrationManifest } from './calibration.ts';
 import type { OodManifest } from './ood.ts';
 
 export const BUNDLE_FORMAT = 'tagbooru-bundle';
@@ -48,12 +49,72 @@ export interface BundleManifest {
   readonly spec?: string;
   /** The out-of-distribution score fitted on the training data (src/infer/ood.ts), if any. */
   readonly ood?: OodManifest;
+  /**
+   * Every graph input with its own preprocessing, when there is more than one (an ensemble of members that
+   * read images differently); the first is `input` and `preprocess`. Absent: the one input above.
+   */
+  readonly inputs?: readonly ModelInput[];
+  /** The members this bundle's graph combines (src/compose/ensemble.ts), when it is an ensemble. */
+  readonly ensemble?: EnsembleManifest;
+  /** The test-time augmentation views baked into the graph (src/compose/tta.ts), if any. */
+  readonly tta?: TtaManifest;
+  /** Per-tag calibration of the scores, fitted by `tagbooru calibrate` (src/infer/calibration.ts), if any. */
+  readonly calibration?: CalibrationManifest;
+  /** An input-transformation defence the runtime applies before normalisation (src/infer/defences.ts), e.g. `jpeg:quality=75`. */
+  readonly defence?: string;
+}
+
+export interface ModelInput {
+  readonly name: string;
+  readonly preprocess: PreprocessSpec;
+}
+
+/** How members' scores become one: a mean of logits or of probabilities, a weighted mean, or one member drawn per image. */
+export type CombineMode = 'logit-mean' | 'prob-mean' | 'weighted' | 'random';
+
+export interface EnsembleMember {
+  readonly name: string;
+  readonly architecture: string | null;
+  readonly width: number;
+  readonly height: number;
+  readonly tags: number;
+  /** The member's weight in the combination, normalised over all members (before per-tag renormalisation). */
+  readonly weight: number;
+  /** The folder it was read from when the ensemble was built. */
+  readonly source: string;
+  /** Which of the bundle's `inputs` (or the one input) this member reads. */
+  readonly input: string;
+  readonly provenance: Readonly<Record<string, unknown>>;
+}
+
+export interface EnsembleManifest {
+  readonly combine: CombineMode;
+  readonly members: readonly EnsembleMember[];
+  /**
+   * `random`: the output holding each member's probabilities [batch, members, tags] (a tag a member does not
+   * know holds the mean of the members that do); the runtime draws one member per image from it.
+   */
+  readonly memberOutput?: string;
+}
+
+export interface TtaManifest {
+  readonly flip: boolean;
+  readonly scales: readonly number[];
+  /** Views per image, the original included: the graph runs batch × views images. */
+  readonly views: number;
+  readonly combine: CombineMode;
+  /** Per-tag calibration of the scores, fitted by `tagbooru calibrate` (src/infer/calibration.ts), if any. */
+  readonly calibration?: CalibrationManifest;
+  /** An input-transformation defence the runtime applies before normalisation (src/infer/defences.ts), e.g. `jpeg:quality=75`. */
+  readonly defence?: string;
 }
 
 export interface Bundle {
   readonly dir: string;
   readonly manifest: BundleManifest;
   readonly modelPath: string;
+  /** A graph built in memory from model.onnx (`tag --tta`), run instead of the file. */
+  readonly model?: Uint8Array;
 }
 
 export function presetSpec(preset: PresetName, size: { width: number; height: number }): PreprocessSpec {
@@ -103,6 +164,15 @@ function validateManifest(m: BundleManifest, file: string): void {
   if (!m.preprocess || !(m.preprocess.width > 0) || !(m.preprocess.height > 0)) fail('preprocess.width and preprocess.height are required');
   if (!m.input?.name || !m.output?.name) fail('input.name and output.name are required');
   if (typeof m.thresholds?.default !== 'number') fail('thresholds.default must be a number');
+  if (m.inputs !== undefined) {
+    const inputs: readonly Partial<ModelInput>[] = Array.isArray(m.inputs) ? m.inputs : [];
+    if (inputs.length === 0 || inputs.some((i) => !i.name || !(Number(i.preprocess?.width) > 0) || !(Number(i.preprocess?.height) > 0))) {
+      fail('inputs must be a non-empty array of { name, preprocess } with preprocess.width and preprocess.height');
+    }
+    if (inputs[0]!.name !== m.input.name) fail(`inputs[0].name must be input.name (${m.input.name})`);
+  }
+  if (m.calibration !== undefined) validateCalibration(m.calibration, m.tags.map((t) => t.name), file);
+  if (m.defence !== undefined && (typeof m.defence !== 'string' || m.defence.trim() === '')) fail('defence must be a defence spec such as "jpeg:quality=75"');
   for (const [key, example] of [['weights', WEIGHTS_FILE], ['spec', SPEC_FILE]] as const) {
     const v: unknown = m[key];
     if (v !== undefined && !isBundleFile(v)) fail(`${key} must be the name of a file inside the bundle, such as "${example}"`);

@@ -117,6 +117,10 @@ export async function openOodProbe(bundle: Bundle, always = false): Promise<OodP
   const { manifest } = bundle;
   const ood = manifest.ood;
   if (!ood && !always) return null;
+  if (manifest.ensemble || manifest.tta) {
+    // the logits and pooled features would be one member's or one view's, not what the bundle answers with
+    throw new TagbooruError('E_USAGE', `${bundle.dir} is ${manifest.ensemble ? `an ensemble (${manifest.ensemble.members.length} members)` : 'a test-time-augmented bundle'}: out-of-distribution scores are fitted on single models only; fit one on a member bundle instead`);
+  }
   const variant = oodVariant(new Uint8Array(await fs.readFile(bundle.modelPath)), manifest.output.name);
   if (!ood) return { variant, fit: null };
   const threshold = ood.thresholds[ood.method];

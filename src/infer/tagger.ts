@@ -3,10 +3,12 @@
  * → select. Batch k+1 is decoded while batch k runs, and a bad image fails alone.
  */
 import { TagbooruError, errorMessage, expectNumberInRange } from '../errors.ts';
-import { decodeImage, preprocess, type DecodeOptions } from '../image/index.ts';
+import { decodeImage, type DecodeOptions, type Defence } from '../image/index.ts';
 import { readBundle, type Bundle } from './bundle.ts';
+import { chooseDefence, imageRandom, openDefence } from './defences.ts';
 import { inputName, inputSource, type ImageInput } from './input.ts';
-import { inputDims, toProbabilities } from './model-io.ts';
+import { pickMembers, seededUniform } from './member-draw.ts';
+import { defendedInputs, imageFloats, inputFeeds, modelInputs, toProbabilities } from './model-io.ts';
 import { logitsOf, openOodProbe, scoreOf, judge, type OodInputs, type OodProbe, type OodResult } from './ood.ts';
 import { InferenceWorker } from './runner.ts';
 import { compileSelection, type ScoredTag, type SelectionOptions } from './selection.ts';
@@ -44,6 +46,15 @@ export interface TaggerOptions {
   readonly respawn?: boolean;
   /** Run the model with its OOD outputs even when the bundle has no fit (for `oodInputs`). */
   readonly oodOutputs?: boolean;
+  /** Seed of the member draw of an ensemble in `random` mode (default: a fresh one per tagger). */
+  readonly seed?: number;
+  /**
+   * An input-transformation defence spec (`jpeg:quality=75`, `median:size=3+bit-depth:bits=5`, see
+   * docs/defences.md) instead of the bundle's `defence`; `none` turns the bundle's off.
+   */
+  readonly defence?: string | null;
+  /** Every image's defence draws from this seed (reproducible answers); default: fresh draws per image. */
+  readonly defenceSeed?: number;
 }
 
 export const TAG_DEFAULTS = { batchSize: 8 } as const satisfies TagOptions;
@@ -57,17 +68,21 @@ export interface TaggerSession {
   readonly options: TaggerOptions;
   /** The model's OOD outputs and the bundle's fitted score, when it has them (or `oodOutputs` asked). */
   readonly ood: OodProbe | null;
+  /** Applied to every image before the bundle's normalisation, or null. */
+  readonly defence: Defence | null;
 }
 
 /** Reads the bundle (unless given one) and starts the inference worker on its model. */
 export async function openTaggerSession(bundle: string | Bundle, options: TaggerOptions = {}): Promise<TaggerSession> {
   const b = typeof bundle === 'string' ? await readBundle(bundle) : bundle;
+  if (options.defenceSeed !== undefined) expectNumberInRange('defenceSeed', options.defenceSeed, 0, 2 ** 32 - 1, true);
+  const defence = await openDefence(chooseDefence(b, options.defence));
   const ood = await openOodProbe(b, options.oodOutputs);
-  const worker = await InferenceWorker.start(ood?.variant.model ?? b.modelPath, { threads: options.threads, workers: options.workers, respawn: options.respawn });
+  const worker = await InferenceWorker.start(ood?.variant.model ?? b.model ?? b.modelPath, { threads: options.threads, workers: options.workers, respawn: options.respawn });
   const input = worker.inputs.find((i) => i.name === b.manifest.input.name) ?? worker.inputs[0];
   if (!input) throw new TagbooruError('E_BUNDLE', `${b.modelPath} has no inputs`);
   const batchDim = input.shape[0];
-  return { bundle: b, worker, fixedBatch: typeof batchDim === 'number' ? batchDim : null, options, ood };
+  return { bundle: b, worker, fixedBatch: typeof batchDim === 'number' ? batchDim : null, options, ood, defence };
 }
 
 /**
@@ -80,9 +95,14 @@ export class BaseTagger {
   private readonly worker: InferenceWorker;
   private readonly fixedBatch: number | null;
   private readonly ood: OodProbe | null;
+  /** The member draw of an ensemble in `random` mode. */
+  private readonly uniform: () => number;
+  /** The input-transformation defence every image goes through, or null. */
+  readonly defence: Defence | null;
 
   constructor(session: TaggerSession) {
-    ({ bundle: this.bundle, worker: this.worker, fixedBatch: this.fixedBatch, options: this.options, ood: this.ood } = session);
+    ({ bundle: this.bundle, worker: this.worker, fixedBatch: this.fixedBatch, options: this.options, ood: this.ood, defence: this.defence } = session);
+    this.uniform = seededUniform(this.options.seed ?? Math.floor(Math.random() * 2 ** 32));
   }
 
   get tags() {
@@ -100,32 +120,38 @@ export class BaseTagger {
   }
 
   /** Probabilities, and the OOD outputs (logits, pooled features) when the model runs with them. */
-  private async run(batch: Float32Array, count: number): Promise<{ probs: Float32Array; extra: Record<string, Float32Array> }> {
+  private async run(batch: Float32Array, count: number, order?: readonly number[]): Promise<{ probs: Float32Array; extra: Record<string, Float32Array> }> {
     const { manifest } = this.bundle;
+    const inputs = modelInputs(manifest);
+    // an ensemble in random mode answers with one member's row per image, drawn from the stacked output
+    const members = manifest.ensemble?.combine === 'random' ? manifest.ensemble : null;
+    const output = members?.memberOutput ?? manifest.output.name;
+    const perImage = manifest.tags.length * (members ? members.members.length : 1);
     const extraNames = [this.ood?.variant.logits, this.ood?.variant.features].filter((n): n is string => !!n);
     const extra: Record<string, Float32Array[]> = Object.fromEntries(extraNames.map((n) => [n, []]));
-    const { width, height } = manifest.preprocess;
-    const per = width * height * 3;
+    const per = imageFloats(inputs);
     const runOne = async (data: Float32Array, n: number) => {
-      const out = await this.worker.run({ [manifest.input.name]: { data, dims: inputDims(manifest.preprocess, n) } }, [manifest.output.name, ...extraNames]);
+      const out = await this.worker.run(inputFeeds(inputs, data, n), [output, ...extraNames]);
       for (const name of extraNames) extra[name]!.push(out[name]!.data);
-      const t = out[manifest.output.name];
-      if (!t) throw new TagbooruError('E_MODEL', `the model has no output ${manifest.output.name}`);
-      if (t.data.length !== n * manifest.tags.length) {
-        throw new TagbooruError('E_MODEL', `the model gives ${t.data.length / n} scores per image but the bundle lists ${manifest.tags.length} tags`);
+      const t = out[output];
+      if (!t) throw new TagbooruError('E_MODEL', `the model has no output ${output}`);
+      if (t.data.length !== n * perImage) {
+        throw new TagbooruError('E_MODEL', `the model gives ${t.data.length / n} scores per image but the bundle lists ${perImage}`);
       }
       return t.data;
     };
-    let probs: Float32Array;
-    if (this.fixedBatch === null || this.fixedBatch === count) probs = await runOne(batch, count);
+    let scores: Float32Array;
+    if (this.fixedBatch === null || this.fixedBatch === count) scores = await runOne(batch, count);
     else {
       // a model exported with a fixed batch (WD v2: 1) runs image by image
-      probs = new Float32Array(count * manifest.tags.length);
-      for (let i = 0; i < count; i++) probs.set(await runOne(batch.slice(i * per, (i + 1) * per), 1), i * manifest.tags.length);
+      scores = new Float32Array(count * perImage);
+      for (let i = 0; i < count; i++) scores.set(await runOne(batch.slice(i * per, (i + 1) * per), 1), i * perImage);
     }
-    // a logits head's raw outputs are the energy score's input: kept before the sigmoid replaces them
-    if (manifest.output.activation === 'logits') extra[manifest.output.name] = [probs.slice()];
-    return { probs: toProbabilities(probs, manifest.output), extra: Object.fromEntries(Object.entries(extra).map(([k, parts]) => [k, concat(parts)])) };
+    if (members) return { probs: pickMembers(scores, count, members, this.uniform, order), extra: {} };
+    // a logits head's raw outputs are the energy score's input, and a calibrated sigmoid head's raw probabilities
+    // the logits the OOD score was fitted on: kept before toProbabilities replaces them
+    if (manifest.output.activation === 'logits' || manifest.calibration) extra[manifest.output.name] = [scores.slice()];
+    return { probs: toProbabilities(scores, manifest), extra: Object.fromEntries(Object.entries(extra).map(([k, parts]) => [k, concat(parts)])) };
   }
 
   /** The fitted OOD score's threshold, or null when the bundle has none. */
@@ -155,8 +181,10 @@ export class BaseTagger {
     const { variant } = this.ood!;
     const { manifest } = this.bundle;
     const nTags = manifest.tags.length;
-    const logitsName = variant.logits ?? (manifest.output.activation === 'logits' ? manifest.output.name : null);
-    const logits = logitsName ? run.extra[logitsName]!.slice(slot * nTags, (slot + 1) * nTags) : logitsOf(run.probs.subarray(slot * nTags, (slot + 1) * nTags));
+    const row = (data: Float32Array) => data.subarray(slot * nTags, (slot + 1) * nTags);
+    const raw = run.extra[manifest.output.name] ?? run.probs;
+    const logits = variant.logits ? row(run.extra[variant.logits]!).slice()
+      : manifest.output.activation === 'logits' ? row(raw).slice() : logitsOf(row(raw));
     const all = variant.features ? run.extra[variant.features]! : null;
     const per = all ? all.length / count : 0;
     return { logits, features: all ? all.slice(slot * per, (slot + 1) * per) : null };
@@ -168,8 +196,8 @@ export class BaseTagger {
     expectNumberInRange('batchSize', batchSize, 1, 4096, true);
     const { manifest } = this.bundle;
     const selection = compileSelection(manifest.tags, manifest.thresholds, options);
-    const spec = manifest.preprocess;
-    const per = spec.width * spec.height * 3;
+    const specs = modelInputs(manifest);
+    const per = imageFloats(specs);
     const nTags = manifest.tags.length;
     let index = 0;
 
@@ -182,7 +210,7 @@ export class BaseTagger {
         try {
           const image = await decodeImage(inputSource(input), this.options.decode);
           const slot = count++;
-          preprocess(image, spec, data, slot * per);
+          await defendedInputs(image, specs, this.defence, imageRandom(this.options.defenceSeed), data, slot * per);
           return slot;
         } catch (e) {
           return errorMessage(e);
@@ -192,7 +220,8 @@ export class BaseTagger {
     };
 
     const infer = async ({ batch, data, count, slots }: Awaited<ReturnType<typeof prepare>>): Promise<TagResult[]> => {
-      const ran = count > 0 ? await this.run(data, count) : { probs: new Float32Array(0), extra: {} };
+      const order = slots.filter((s): s is number => typeof s === 'number');
+      const ran = count > 0 ? await this.run(data, count, order) : { probs: new Float32Array(0), extra: {} };
       const probs = ran.probs;
       return batch.map((input, i) => {
         const file = inputName(input, index + i);
@@ -255,7 +284,7 @@ export class BaseTagger {
   }
 
   async close(): Promise<void> {
-    await this.worker.close();
+    await Promise.all([this.worker.close(), this.defence?.close?.()]);
   }
 }
 

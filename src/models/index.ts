@@ -5,3 +5,4 @@ export { exportInference, foldBatchNorm, DEFAULT_INPUT, DEFAULT_OUTPUT, type Exp
 export { inferShapes, minimumInputSize, parameterCount, variables } from './shapes.ts';
 export { Rng } from './random.ts';
 export type { Layer, LayerKind, ModelSpec, Weights } from './spec.ts';
+export { DENOISER_ARCHITECTURE, buildDenoiser, type DenoiserShape } from './denoiser.ts';

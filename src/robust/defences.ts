@@ -1,17 +1,16 @@
 /**
- * The defences an attack can name. The registry belongs to the defences (src/image/defence*.ts); until it is
- * merged this map is empty and `--defence` says so. Tests pass their own registry.
+ * The defence an attack goes through: a spec as `tag --defence` takes it (src/infer/defences.ts, docs/defences.md),
+ * e.g. `jpeg:quality=75`, `median:size=3+bit-depth:bits=5`, `denoiser`; absent, the bundle's own; `none`, none.
  */
-import { TagbooruError, invalidOption } from '../errors.ts';
 import type { Defence } from '../image/defence.ts';
+import type { Bundle } from '../infer/bundle.ts';
+import { chooseDefence, openDefence, runtimeDefences } from '../infer/defences.ts';
 
-export type DefenceRegistry = ReadonlyMap<string, () => Defence>;
+export function openAttackDefence(bundle: Bundle, spec: string | undefined): Promise<Defence | null> {
+  return openDefence(chooseDefence(bundle, spec ?? null), '--defence');
+}
 
-export const DEFENCES: DefenceRegistry = new Map();
-
-export function defenceByName(name: string, registry: DefenceRegistry = DEFENCES): Defence {
-  const make = registry.get(name);
-  if (make) return make();
-  if (registry.size === 0) throw new TagbooruError('E_USAGE', `Expected a defence for --defence but received "${name}": this build has no defences registered`);
-  throw invalidOption('--defence', `one of ${[...registry.keys()].join(', ')}`, name);
+/** Every defence the runtime knows by name, each with its default parameters (the evaluation's rows). */
+export function defenceNames(): string[] {
+  return Object.keys(runtimeDefences(process.cwd()));
 }

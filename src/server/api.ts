@@ -10,8 +10,9 @@ import { compileSelection, type ScoredTag, type TagInfo } from '../index.ts';
 import { CAPTION_OPTION_KINDS, compileCaptionText, parseCaptionOptions, type CaptionOptions, type RawCaptionOptions } from '../infer/caption.ts';
 import { SELECTION_FIELDS, readSelection } from '../infer/selection-options.ts';
 import { roundScore } from '../infer/rounding.ts';
-import { offeredModels, type OfferedModel } from './browser-models.ts';
+import { oodGraphServer, offeredModels, type OfferedModel } from './browser-models.ts';
 import { oodJson } from '../infer/ood.ts';
+import { oodScoreSpec } from '../infer/ood-score-graph.ts';
 import type { RouteContext } from './context.ts';
 import { explainMethods } from './explain.ts';
 import type { Fields } from './fields.ts';
@@ -52,6 +53,7 @@ export function describeModel(ctx: RouteContext): ModelInfo {
 
 function describe({ id, bundle, runs }: OfferedModel): ModelInfo {
   const m = bundle.manifest;
+  const ood = oodScoreSpec(m);
   const categories: Record<string, number> = {};
   for (const t of m.tags) categories[t.category] = (categories[t.category] ?? 0) + 1;
   return {
@@ -66,6 +68,7 @@ function describe({ id, bundle, runs }: OfferedModel): ModelInfo {
     // what POST /v1/explain offers for it: nothing for a model the server does not run
     explain: runs.includes('server') ? explainMethods(m) : [],
     files: { manifest: `/v1/models/${id}/tagger.json`, model: `/v1/models/${id}/model.onnx` },
+    ...(ood && { ood: { ...ood, model: `/v1/models/${id}/model-ood.onnx` } }),
   };
 }
 
@@ -112,6 +115,16 @@ export async function apiRoutes(app: FastifyInstance, ctx: RouteContext): Promis
       reply.header('ETag', etag).header('Cache-Control', 'no-cache');
       if (request.headers['if-none-match'] === etag) return reply.code(304).send();
       return reply.type('application/octet-stream').header('Content-Length', s.size).send(createReadStream(file));
+    });
+
+    if (!oodScoreSpec(bundle.manifest)) continue;
+    const oodGraph = oodGraphServer(bundle);
+    app.get(`/v1/models/${id}/model-ood.onnx`, { config: { auth: true } }, async (request, reply) => {
+      const graph = await oodGraph();
+      if (!graph) throw new TagbooruError('E_BUNDLE', `${bundle.dir} has no fitted out-of-distribution score`);
+      reply.header('ETag', graph.etag).header('Cache-Control', 'no-cache');
+      if (request.headers['if-none-match'] === graph.etag) return reply.code(304).send();
+      return reply.type('application/octet-stream').header('Content-Length', graph.bytes.byteLength).send(Buffer.from(graph.bytes.buffer, graph.bytes.byteOffset, graph.bytes.byteLength));
     });
   }
 }

@@ -2,9 +2,13 @@
  * Models offered to the web UI's in-browser mode beside the one the server runs, for the page's model picker:
  * their manifests and model files are served, nothing else. The server tags and explains with its own model only
  * (one set of workers), so a second model costs it disk reads, not memory; `runs` tells clients which is which.
+ * A model with a fitted OOD score is also served with the score in its graph (ood-score-graph.ts), so the
+ * browser flags foreign images as the server does.
  */
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { readBundle, type Bundle } from '../infer/bundle.ts';
+import { bundleOodScoreGraph } from '../infer/ood-score-graph.ts';
 
 /** Where a model runs: the server's own runs in both places, an offered one in the browser only. */
 export type Runner = 'server' | 'browser';
@@ -36,4 +40,22 @@ export async function offeredModels(served: Bundle, servedId: string, dirs: read
     models.push({ id: idOf(dir, new Set(models.map((m) => m.id))), bundle, runs: ['browser'] });
   }
   return models;
+}
+
+export interface ServedGraph {
+  readonly bytes: Uint8Array;
+  readonly etag: string;
+}
+
+/**
+ * The model with its OOD score in the graph, built on the first request and kept (the browser asks once per
+ * page, then revalidates); null when the bundle has no fit.
+ */
+export function oodGraphServer(bundle: Bundle): () => Promise<ServedGraph | null> {
+  let built: Promise<ServedGraph | null> | null = null;
+  return () => {
+    built ??= bundleOodScoreGraph(bundle).then((g) => g && { bytes: g.graph.model, etag: `"${createHash('sha256').update(g.graph.model).digest('hex').slice(0, 32)}"` });
+    built.catch(() => (built = null));
+    return built;
+  };
 }

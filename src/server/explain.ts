@@ -4,6 +4,7 @@
  * requests have their own queue (see explain-pool.ts), so they never take the places of tagging requests.
  */
 import { hasTrainingModel } from '../explain/variants.ts';
+import { compositeRefusal } from '../explain/explainer.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TagbooruError, invalidOption } from '../errors.ts';
 import { defined } from '../option-values.ts';
@@ -22,6 +23,7 @@ const DEFAULT_OPACITY = 0.6;
  * weights (src/explain/variants.ts); cam and scorecam need a pooling head, found only when the model is read.
  */
 export function explainMethods(manifest: BundleManifest): ExplainMethod[] {
+  if (compositeRefusal(manifest)) return [];
   return EXPLAIN_METHODS.filter((m) => (m !== 'gradcam' && m !== 'saliency') || hasTrainingModel(manifest));
 }
 
@@ -36,6 +38,8 @@ function modelTags(field: string, names: readonly string[], known: ReadonlyMap<s
 
 function methodOf(f: Fields, manifest: BundleManifest): ExplainMethod | undefined {
   const method = f.choice('method', EXPLAIN_METHODS);
+  const composite = compositeRefusal(manifest);
+  if (composite) throw composite;
   const usable = explainMethods(manifest);
   if (method === undefined || usable.includes(method)) return method;
   throw new TagbooruError('E_USAGE', `Expected one of ${usable.join(', ')} for method but received "${method}": it needs the bundle's training weights, which ${manifest.name} does not have`);

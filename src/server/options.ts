@@ -42,6 +42,10 @@ export interface ServerOptions {
   readonly cors?: boolean | readonly string[];
   /** Other bundle folders offered to the web UI's in-browser mode (its model picker); the server runs `model` only. */
   readonly browserModels?: readonly string[];
+  /** An input-transformation defence spec instead of the bundle's `defence` (`none`: off); null: the bundle's. */
+  readonly defence?: string | null;
+  /** Every upload's defence draws from this seed; null: fresh draws per image. */
+  readonly defenceSeed?: number | null;
   /** Serve the web UI at `/`. */
   readonly ui?: boolean;
   /** Fastify's request log: off, or a stream to write JSON lines to. */
@@ -69,6 +73,8 @@ export const SERVER_DEFAULTS = {
   browserModels: [],
   ui: true,
   log: false,
+  defence: null,
+  defenceSeed: null,
 } satisfies Omit<ResolvedOptions, 'model' | 'threads' | 'prepWorkers'>;
 
 export function resolveOptions(options: ServerOptions): ResolvedOptions {
@@ -81,6 +87,7 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
   }
   const o = { ...SERVER_DEFAULTS, ...defined(options), model };
   expectNumberInRange('workers', o.workers, 1, 64, true);
+  if (o.defenceSeed !== null) expectNumberInRange('defenceSeed', o.defenceSeed, 0, 2 ** 32 - 1, true);
   expectNumberInRange('maxBatch', o.maxBatch, 1, 1024, true);
   expectNumberInRange('queueSize', o.queueSize, 1, 100_000, true);
   expectNumberInRange('explainQueueSize', o.explainQueueSize, 1, 10_000, true);

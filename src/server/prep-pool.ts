@@ -5,7 +5,7 @@
  */
 import { TagbooruError } from '../errors.ts';
 import { siblingModule } from '../package.ts';
-import type { PreprocessSpec } from '../index.ts';
+import type { ModelInput } from '../infer/bundle.ts';
 import { WorkerPool } from '../workers/pool.ts';
 import type { PrepInit, PrepResponse } from './_prep-worker.ts';
 
@@ -33,8 +33,8 @@ export class PrepPool {
 
   private constructor(private readonly pool: WorkerPool<Uint8Array, PrepResponse>) {}
 
-  static async start(workers: number, spec: PreprocessSpec, maxPixels: number): Promise<PrepPool> {
-    const init: PrepInit = { spec, maxPixels };
+  static async start(workers: number, inputs: readonly ModelInput[], maxPixels: number, defence: Pick<PrepInit, 'defence' | 'defenceSeed'> = { defence: null, defenceSeed: null }): Promise<PrepPool> {
+    const init: PrepInit = { inputs, maxPixels, ...defence };
     let prep: PrepPool | undefined;
     const pool = await WorkerPool.start<Uint8Array, PrepResponse>(
       { name: 'an image preparation worker', module: MODULE, init, retry: 'a new one is starting: send the image again' },

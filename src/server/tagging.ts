@@ -6,6 +6,8 @@
 import { Admission } from './admission.ts';
 import { declaredPixels } from '../image/index.ts';
 import { createTagger, readBundle, type Bundle, type Tagger } from '../index.ts';
+import { NO_DEFENCE } from '../image/index.ts';
+import { checkDefence, chooseDefence } from '../infer/defences.ts';
 import { MicroBatcher } from './batcher.ts';
 import { ExplainPool } from './explain-pool.ts';
 import { Metrics } from './metrics.ts';
@@ -13,6 +15,7 @@ import type { ResolvedOptions } from './options.ts';
 import { PixelBudget } from './pixel-budget.ts';
 import { PrepPool, type Prepared } from './prep-pool.ts';
 import { ServiceTime } from './service-time.ts';
+import { imageFloats, modelInputs } from '../infer/model-io.ts';
 import { judge, type OodResult } from '../infer/ood.ts';
 
 export interface Upload {
@@ -41,7 +44,7 @@ export class TaggingService {
     private readonly prep: PrepPool,
     private readonly options: ResolvedOptions,
   ) {
-    const { preprocess: spec, tags } = bundle.manifest;
+    const { tags } = bundle.manifest;
     this.pixels = new PixelBudget({ perRequest: options.maxPixelsPerRequest, inFlight: options.maxPixelsInFlight });
     this.metrics = new Metrics({
       queueDepth: () => this.batcher.depth,
@@ -67,7 +70,7 @@ export class TaggingService {
     const predictor = { predict: (batch: Float32Array, count: number) => tagger.predictWithOod(batch, count) };
     this.batcher = new MicroBatcher(Array.from({ length: options.workers }, () => predictor), {
       maxBatch: options.maxBatch,
-      inputSize: spec.width * spec.height * 3,
+      inputSize: imageFloats(modelInputs(bundle.manifest)),
       outputSize: tags.length + (this.oodThreshold === null ? 0 : 1),
       onBatch: ({ size, seconds }) => {
         this.metrics.batchSize.observe(size);
@@ -79,9 +82,12 @@ export class TaggingService {
 
   static async start(options: ResolvedOptions): Promise<TaggingService> {
     const bundle = await readBundle(options.model);
-    const prep = PrepPool.start(options.prepWorkers, bundle.manifest.preprocess, options.maxPixels);
+    // the defence runs where the preprocessing does, in the preparation workers; the tagger gets none
+    const defence = chooseDefence(bundle, options.defence);
+    checkDefence(defence, '--defence');
+    const prep = PrepPool.start(options.prepWorkers, modelInputs(bundle.manifest), options.maxPixels, { defence, defenceSeed: options.defenceSeed });
     // a worker that dies is replaced: its batch fails with E_WORKER (503), the next one runs
-    const tagger = createTagger(bundle, { threads: options.threads, workers: options.workers, respawn: true });
+    const tagger = createTagger(bundle, { threads: options.threads, workers: options.workers, respawn: true, defence: NO_DEFENCE });
     const settled = await Promise.allSettled([prep, tagger]);
     const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failure) {

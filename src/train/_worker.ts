@@ -4,12 +4,12 @@ import { WEIGHTS_FILE, writeBundle, type BundleManifest } from '../infer/bundle.
 import { exportInference } from '../models/export.ts';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Engine, type EngineConfig } from './engine.ts';
+import { Engine, type EngineConfig, type SoftTargets } from './engine.ts';
 import { encodeWeights } from '../formats/safetensors.ts';
 import { serve } from '../workers/serve.ts';
 
 export type Call =
-  | { method: 'step'; args: [x: Float32Array, labels: Float32Array, lr: number, probs: boolean, mask?: Float32Array] }
+  | { method: 'step'; args: [x: Float32Array, labels: Float32Array, lr: number, probs: boolean, mask?: Float32Array, teacher?: SoftTargets] }
   | { method: 'evaluate'; args: [x: Float32Array, count: number, labels?: Float32Array] }
   | { method: 'saveCheckpoint'; args: [dir: string, extra: Record<string, unknown>, sequence?: number] }
   | { method: 'loadCheckpoint'; args: [dir: string] }

@@ -2,12 +2,14 @@
  * The training engine: weights, optimizer slots and counters, and the ONNX Runtime sessions that run the
  * step and evaluation graphs. It lives in a worker (see trainer.ts); nothing here touches the main thread.
  */
+import type { AdversarialOptions } from '../autodiff/adversarial.ts';
 import { FEED, FETCH, buildEvalGraph, buildTrainingStep } from '../autodiff/step-graph.ts';
-import type { LossName, LossOptions } from '../autodiff/losses.ts';
+import type { DistillationOptions, LossName, LossOptions } from '../autodiff/losses.ts';
 import type { OptimizerConfig } from '../autodiff/optimizers.ts';
 import { TagbooruError } from '../errors.ts';
 import { ModelSession, type TensorData } from '../infer/session.ts';
 import { initWeights } from '../models/init.ts';
+import { Rng } from '../models/random.ts';
 import { buildModel } from '../models/registry.ts';
 import { inputLayer, type ModelSpec, type Weights } from '../models/spec.ts';
 import type { VariableSpec } from '../models/shapes.ts';
@@ -24,9 +26,20 @@ export interface EngineConfig {
   readonly optimizer: OptimizerConfig;
   readonly loss: LossName;
   readonly lossOptions?: LossOptions;
+  /** Train on a teacher's soft targets too: every step then takes SoftTargets. */
+  readonly distillation?: DistillationOptions;
   readonly seed?: number;
   readonly threads?: number;
   readonly unfoldBudget?: number;
+  /** Adversarial training (autodiff/adversarial.ts); its random starts are a function of (seed, step), so a resumed run draws the same ones. */
+  readonly adversarial?: AdversarialOptions;
+}
+
+/** A teacher's view of a batch, [batch × tags] each, in the student's tag order (src/train/teacher.ts). */
+export interface SoftTargets {
+  readonly logits: Float32Array;
+  /** 1 where the teacher knows the student's tag, 0 where it does not. */
+  readonly mask: Float32Array;
 }
 
 export interface StepResult {
@@ -53,6 +66,9 @@ export class Engine {
     private readonly session: ModelSession,
     private readonly vars: readonly VariableSpec[],
     private readonly slots: readonly string[],
+    private readonly noiseShape: readonly number[] | null,
+    /** Per sample: [tags] for a tagger, [C, H, W] for a model whose output is an image (the de-noiser). */
+    private readonly labelShape: readonly number[],
   ) {
     this.weights = initWeights(spec, config.seed ?? 0);
     this.resetSlots();
@@ -61,9 +77,9 @@ export class Engine {
   static async create(config: EngineConfig): Promise<Engine> {
     const spec = typeof config.model === 'string' ? buildModel(config.model, { tags: config.tags, imageSize: config.imageSize }) : config.model;
     const nchwcBlock = await nchwcBlockSize();
-    const step = buildTrainingStep(spec, { batch: config.batchSize, loss: config.loss, lossOptions: config.lossOptions, optimizer: config.optimizer, unfoldBudget: config.unfoldBudget, nchwcBlock });
+    const step = buildTrainingStep(spec, { batch: config.batchSize, loss: config.loss, lossOptions: config.lossOptions, distillation: config.distillation, optimizer: config.optimizer, unfoldBudget: config.unfoldBudget, nchwcBlock, adversarial: config.adversarial });
     const session = await ModelSession.create(step.model, { threads: config.threads, memoryPattern: false });
-    return new Engine(config, spec, session, step.variables, step.slots);
+    return new Engine(config, spec, session, step.variables, step.slots, step.noise, step.labelShape);
   }
 
   private resetSlots(): void {
@@ -113,17 +129,26 @@ export class Engine {
     return [n, ...this.inputShape];
   }
 
-  /** `mask`: 1 where a label is known, 0 where it is unknown (losses.ts); omitted, every label is known. */
-  async step(x: Float32Array, labels: Float32Array, lr: number, wantProbs = false, mask?: Float32Array): Promise<StepResult> {
+  /** `mask`: 1 where a label is known, 0 where it is unknown (losses.ts); omitted, every label is known. `teacher`: with distillation, required. */
+  async step(x: Float32Array, labels: Float32Array, lr: number, wantProbs = false, mask?: Float32Array, teacher?: SoftTargets): Promise<StepResult> {
     const { batchSize } = this.config;
-    if (labels.length !== batchSize * this.config.tags) throw new TagbooruError('E_USAGE', `a training batch needs ${batchSize}×${this.config.tags} labels, got ${labels.length}`);
-    if (mask && mask.length !== labels.length) throw new TagbooruError('E_USAGE', `a training batch needs a ${batchSize}×${this.config.tags} loss mask, got ${mask.length} values`);
+    const dims = [batchSize, ...this.labelShape], size = dims.join('×');
+    if (labels.length !== dims.reduce((p, d) => p * d, 1)) throw new TagbooruError('E_USAGE', `a training batch needs ${size} labels, got ${labels.length}`);
+    if (mask && mask.length !== labels.length) throw new TagbooruError('E_USAGE', `a training batch needs a ${size} loss mask, got ${mask.length} values`);
+    if (this.config.distillation && !(teacher && teacher.logits.length === labels.length && teacher.mask.length === labels.length)) {
+      throw new TagbooruError('E_USAGE', `a distillation step needs the teacher's ${size} logits and mask`);
+    }
     const feeds = this.weightFeeds();
     feeds[FEED.x] = { data: x, dims: this.batchDims(batchSize) };
-    feeds[FEED.labels] = { data: labels, dims: [batchSize, this.config.tags] };
-    feeds[FEED.mask] = { data: mask ?? new Float32Array(labels.length).fill(1), dims: [batchSize, this.config.tags] };
+    feeds[FEED.labels] = { data: labels, dims };
+    feeds[FEED.mask] = { data: mask ?? new Float32Array(labels.length).fill(1), dims };
+    if (this.config.distillation) {
+      feeds[FEED.teacher] = { data: teacher!.logits, dims };
+      feeds[FEED.teacherMask] = { data: teacher!.mask, dims };
+    }
     feeds[FEED.lr] = { data: Float32Array.of(lr), dims: [] };
     feeds[FEED.step] = { data: Float32Array.of(this.counters.step + 1), dims: [] };
+    if (this.noiseShape) feeds[FEED.noise] = { data: attackNoise(this.noiseShape, this.config.seed ?? 0, this.counters.step + 1), dims: this.noiseShape };
     for (const [k, v] of this.slotValues) {
       const [key, slot] = k.split(SLOT_SEP) as [string, string];
       feeds[FEED.slot(key, slot)] = { data: v, dims: this.vars.find((x) => x.key === key)!.shape };
@@ -152,8 +177,9 @@ export class Engine {
     }
     const feeds = this.weightFeeds();
     feeds[FEED.x] = { data: x, dims: this.batchDims(count) };
-    feeds[FEED.labels] = { data: labels ?? new Float32Array(count * this.config.tags), dims: [count, this.config.tags] };
-    feeds[FEED.mask] = { data: new Float32Array(count * this.config.tags).fill(1), dims: [count, this.config.tags] };
+    const dims = [count, ...this.labelShape], size = dims.reduce((p, d) => p * d, 1);
+    feeds[FEED.labels] = { data: labels ?? new Float32Array(size), dims };
+    feeds[FEED.mask] = { data: new Float32Array(size).fill(1), dims };
     const out = await this.evalSession.run(feeds);
     return { probs: out[FETCH.probs]!.data, loss: labels ? out[FETCH.loss]!.data[0] : undefined };
   }
@@ -192,3 +218,10 @@ export class Engine {
   }
 }
 
+/** The attack's random start for optimizer step `step` (1-based): uniform in [−1, 1), a function of the seed and the step alone. */
+export function attackNoise(shape: readonly number[], seed: number, step: number): Float32Array {
+  const rng = new Rng([seed >>> 0, step >>> 0, 0x5851f42d, 0x4c957f2d]);
+  const out = new Float32Array(shape.reduce((p, d) => p * d, 1));
+  for (let i = 0; i < out.length; i++) out[i] = rng.next() * 2 - 1;
+  return out;
+}

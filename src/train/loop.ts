@@ -1,11 +1,12 @@
 /**
- * The training loop: epochs over a deterministic permutation, batches assembled while the previous step
- * runs, checkpoints every N steps. The permutation of epoch e is a function of (seed, e) and each sample's
- * augmentation of (seed, e, position), so a resumed run sees exactly what an uninterrupted one would.
+ * The training loop: epochs over a deterministic permutation, batches assembled (with a teacher's soft
+ * targets, when distilling) while the previous step runs, checkpoints every N steps. The permutation of
+ * epoch e is a function of (seed, e) and each sample's augmentation of (seed, e, position), and the teacher
+ * is a function of the batch, so a resumed run sees exactly what an uninterrupted one would.
  */
 import { TagbooruError } from '../errors.ts';
 import { Rng } from '../models/random.ts';
-import type { Trainer } from './trainer.ts';
+import type { SoftTargets, Trainer } from './trainer.ts';
 
 export interface Sample {
   /** height·width·3 floats, NHWC, as the model takes them. */
@@ -63,6 +64,11 @@ export interface LoopOptions {
   /** Stop after this many steps in total (tests, time-boxed runs). */
   readonly maxSteps?: number;
   readonly onSkip?: (index: number) => void;
+  /**
+   * A teacher's soft targets for an assembled batch (distillation): called as the batch is assembled, so it
+   * runs while the previous step does. It must copy `x`, which goes on to the training worker.
+   */
+  readonly teacher?: (x: Float32Array) => Promise<SoftTargets>;
 }
 
 export function permutation(size: number, seed: number, epoch: number): Uint32Array {
@@ -106,7 +112,9 @@ export async function runTrainingLoop(o: LoopOptions): Promise<LoopPosition> {
       });
       at += want;
     }
-    return { x, labels, mask, full: filled === o.batchSize, next: at, skipped };
+    const full = filled === o.batchSize;
+    const teacher = full && o.teacher ? await o.teacher(x) : undefined;
+    return { x, labels, mask, teacher, full, next: at, skipped };
   };
 
   while (pos.epoch < o.epochs) {
@@ -116,7 +124,7 @@ export async function runTrainingLoop(o: LoopOptions): Promise<LoopPosition> {
       const lr = o.learningRate(pos.epoch, step);
       // the step takes the originals (transferred to the worker)
       const labels = o.probabilities ? batch.labels.slice() : undefined, mask = o.probabilities ? batch.mask.slice() : undefined;
-      const running = o.trainer.step(batch.x, batch.labels, lr, { probs: o.probabilities, mask: batch.mask });
+      const running = o.trainer.step(batch.x, batch.labels, lr, { probs: o.probabilities, mask: batch.mask, teacher: batch.teacher });
       const nextStart = batch.next;
       const prefetch = assemble(order, nextStart); // the next batch loads while this step runs
       const { loss, probs } = await running;

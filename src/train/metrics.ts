@@ -1,10 +1,13 @@
 /**
  * Multi-label metrics: micro/macro precision, recall and F1 at a threshold (or per-tag thresholds), mean
  * average precision over tags, and per-tag thresholds fitted to maximise F1 on a validation split.
+ * Each takes an optional `known` mask beside the labels (the training loss mask's shape): an (image, tag)
+ * pair with 0 there is unknown, neither positive nor negative, and counts nowhere (TP/FP/FN, support, AP).
  */
 
 export interface TagMetrics {
   readonly tag: string;
+  /** Known positives. */
   readonly support: number;
   readonly precision: number;
   readonly recall: number;
@@ -30,9 +33,12 @@ export interface Metrics {
 const f1Of = (tp: number, fp: number, fn: number) => (tp === 0 ? 0 : (2 * tp) / (2 * tp + fp + fn));
 const safeDiv = (a: number, b: number) => (b === 0 ? 0 : a / b);
 
-/** Average precision of one tag: mean precision at each positive, ranked by descending score. */
-export function averagePrecision(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
-  const idx = Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[b]! - scores[a]!);
+/** 1 where `known` (or no mask) says the pair counts. */
+const counts = (known: ArrayLike<number> | null | undefined, k: number) => !known || known[k] !== 0;
+
+/** Average precision of one tag: mean precision at each positive, ranked by descending score; unknown samples are left out of the ranking. */
+export function averagePrecision(scores: ArrayLike<number>, labels: ArrayLike<number>, known?: ArrayLike<number> | null): number {
+  const idx = Array.from({ length: scores.length }, (_, i) => i).filter((i) => counts(known, i)).sort((a, b) => scores[b]! - scores[a]!);
   let tp = 0, sum = 0, positives = 0;
   for (let r = 0; r < idx.length; r++) {
     if (labels[idx[r]!]! > 0.5) {
@@ -40,7 +46,7 @@ export function averagePrecision(scores: ArrayLike<number>, labels: ArrayLike<nu
       sum += tp / (r + 1);
     }
   }
-  for (let i = 0; i < labels.length; i++) if (labels[i]! > 0.5) positives++;
+  for (const i of idx) if (labels[i]! > 0.5) positives++;
   return positives === 0 ? NaN : sum / positives;
 }
 
@@ -51,10 +57,10 @@ function column(data: ArrayLike<number>, n: number, tags: number, j: number): Fl
 }
 
 /**
- * `probs` and `labels` are [samples × tags] row-major. `thresholds` is one number or one per tag.
- * Macro averages run over tags with support (a tag never present cannot be recalled).
+ * `probs`, `labels` and `known` are [samples × tags] row-major. `thresholds` is one number or one per tag.
+ * Macro averages run over tags with support (a tag never known present cannot be recalled).
  */
-export function computeMetrics(probs: ArrayLike<number>, labels: ArrayLike<number>, tagNames: readonly string[], thresholds: number | ArrayLike<number> = 0.5): Metrics {
+export function computeMetrics(probs: ArrayLike<number>, labels: ArrayLike<number>, tagNames: readonly string[], thresholds: number | ArrayLike<number> = 0.5, known?: ArrayLike<number> | null): Metrics {
   const tags = tagNames.length, n = tags === 0 ? 0 : labels.length / tags;
   let TP = 0, FP = 0, FN = 0;
   const perTag: TagMetrics[] = [];
@@ -62,6 +68,7 @@ export function computeMetrics(probs: ArrayLike<number>, labels: ArrayLike<numbe
     const t = typeof thresholds === 'number' ? thresholds : thresholds[j]!;
     let tp = 0, fp = 0, fn = 0, support = 0;
     for (let i = 0; i < n; i++) {
+      if (!counts(known, i * tags + j)) continue;
       const pos = labels[i * tags + j]! > 0.5, pred = probs[i * tags + j]! >= t;
       if (pos) support++;
       if (pos && pred) tp++;
@@ -71,7 +78,7 @@ export function computeMetrics(probs: ArrayLike<number>, labels: ArrayLike<numbe
     TP += tp;
     FP += fp;
     FN += fn;
-    perTag.push({ tag: tagNames[j]!, support, precision: safeDiv(tp, tp + fp), recall: safeDiv(tp, tp + fn), f1: f1Of(tp, fp, fn), ap: averagePrecision(column(probs, n, tags, j), column(labels, n, tags, j)), threshold: t });
+    perTag.push({ tag: tagNames[j]!, support, precision: safeDiv(tp, tp + fp), recall: safeDiv(tp, tp + fn), f1: f1Of(tp, fp, fn), ap: averagePrecision(column(probs, n, tags, j), column(labels, n, tags, j), known && column(known, n, tags, j)), threshold: t });
   }
   const supported = perTag.filter((m) => m.support > 0);
   const mean = (f: (m: TagMetrics) => number) => (supported.length ? supported.reduce((s, m) => s + f(m), 0) / supported.length : 0);
@@ -90,15 +97,17 @@ export function computeMetrics(probs: ArrayLike<number>, labels: ArrayLike<numbe
 
 /**
  * For each tag, the threshold that maximises its F1 on (validation) data, searched over the observed
- * scores; tags without positives keep `fallback`. Ties go to the higher threshold (fewer false positives).
+ * scores of its known samples; tags without known positives keep `fallback`. Ties go to the higher threshold
+ * (fewer false positives).
  */
-export function fitThresholds(probs: ArrayLike<number>, labels: ArrayLike<number>, tags: number, fallback = 0.5): Float32Array {
-  const n = labels.length / tags;
+export function fitThresholds(probs: ArrayLike<number>, labels: ArrayLike<number>, tags: number, fallback = 0.5, known?: ArrayLike<number> | null): Float32Array {
+  const all = labels.length / tags;
   const out = new Float32Array(tags).fill(fallback);
   for (let j = 0; j < tags; j++) {
-    const s = column(probs, n, tags, j), y = column(labels, n, tags, j);
-    const idx = Array.from({ length: n }, (_, i) => i).sort((a, b) => s[b]! - s[a]!);
-    const positives = y.reduce((a, v) => a + (v > 0.5 ? 1 : 0), 0);
+    const s = column(probs, all, tags, j), y = column(labels, all, tags, j);
+    const idx = Array.from({ length: all }, (_, i) => i).filter((i) => counts(known, i * tags + j)).sort((a, b) => s[b]! - s[a]!);
+    const n = idx.length;
+    const positives = idx.reduce((a, i) => a + (y[i]! > 0.5 ? 1 : 0), 0);
     if (positives === 0) continue;
     let tp = 0, fp = 0, best = -1;
     for (let r = 0; r < n; r++) {

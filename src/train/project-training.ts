@@ -12,13 +12,15 @@ import { roundScore } from '../infer/rounding.ts';
 import { BUNDLE_FORMAT, BUNDLE_VERSION, presetSpec, readBundle, type TagInfo } from '../infer/bundle.ts';
 import { applyCategories, readTagsFile } from '../infer/tags-file.ts';
 import type { AugmentOptions } from '../image/index.ts';
+import { adversarialOptions, describeAdversarial } from './adversarial-config.ts';
 import { DEFAULT_AUGMENTATION } from './augmentation-config.ts';
 import { resumeTraining, saveRotating } from './checkpoints.ts';
 import { loadSplit, recordSamples, type LabelledRecord } from './dataset.ts';
 import { LabelRules } from './label-rules.ts';
 import { runTrainingLoop, sampleRng, type LoopPosition } from './loop.ts';
 import { computeMetrics, fitThresholds, type Metrics } from './metrics.ts';
-import { databasePath, learningRateFor, readProject, type ProjectConfig } from './project.ts';
+import { databasePath, learningRateFor, readProject, teacherPath, type ProjectConfig } from './project.ts';
+import { openTeacher, type Teacher } from './teacher.ts';
 import { decodeSafetensors } from '../formats/safetensors.ts';
 import { createTrainer, type Trainer } from './trainer.ts';
 
@@ -48,6 +50,9 @@ export function augmentation(c: ProjectConfig): AugmentOptions | null {
   return o.rotation || o.scale || o.shift || o.flip || o.corruption > 0 || Object.keys(ops).length > 0 ? o : null;
 }
 
+/** What the trained model takes: the deepdanbooru preset at the project's size, as the samples are prepared. */
+const studentSpec = (c: ProjectConfig) => presetSpec('deepdanbooru', { width: c.image_width, height: c.image_height });
+
 /** tags.txt with the categories of categories.json, when the project has one. */
 async function projectTags(dir: string): Promise<TagInfo[]> {
   const tags = await readTagsFile(path.join(dir, 'tags.txt'));
@@ -55,10 +60,12 @@ async function projectTags(dir: string): Promise<TagInfo[]> {
   return existsSync(categories) ? applyCategories(tags, categories) : tags;
 }
 
-async function predictAll(trainer: Trainer, records: readonly LabelledRecord[], c: ProjectConfig, tags: number): Promise<{ probs: Float32Array; labels: Float32Array; used: number }> {
+/** Every validation image's probabilities, labels and known mask (the database's unknown tags are 0: metrics skip them). */
+async function predictAll(trainer: Trainer, records: readonly LabelledRecord[], c: ProjectConfig, tags: number): Promise<{ probs: Float32Array; labels: Float32Array; known: Float32Array; used: number }> {
   const data = recordSamples(records, { width: c.image_width, height: c.image_height, tags, augment: null });
   const per = c.image_width * c.image_height * 3, chunk = 32;
-  const probs: number[] = [], labels: number[] = [];
+  const probs: number[] = [], labels: number[] = [], known: number[] = [];
+  const allKnown = new Float32Array(tags).fill(1);
   for (let start = 0; start < records.length; start += chunk) {
     const samples = (await Promise.all(records.slice(start, start + chunk).map((_, k) => data.load(start + k, sampleRng(0, 0, 0))))).filter((s) => s !== null);
     if (samples.length === 0) continue;
@@ -66,9 +73,12 @@ async function predictAll(trainer: Trainer, records: readonly LabelledRecord[], 
     samples.forEach((s, k) => x.set(s.x, k * per));
     const out = await trainer.evaluate(x, samples.length);
     probs.push(...out.probs);
-    for (const s of samples) labels.push(...s.labels);
+    for (const s of samples) {
+      labels.push(...s.labels);
+      known.push(...(s.mask ?? allKnown));
+    }
   }
-  return { probs: Float32Array.from(probs), labels: Float32Array.from(labels), used: labels.length / tags };
+  return { probs: Float32Array.from(probs), labels: Float32Array.from(labels), known: Float32Array.from(known), used: labels.length / tags };
 }
 
 export async function trainProject(o: TrainProjectOptions): Promise<TrainProjectResult> {
@@ -84,12 +94,16 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
     (split.unknownTags ? `; ${split.unknownTags} tag occurrences not in tags.txt ignored` : '') + (split.unlabelled ? `; ${split.unlabelled} images carry none of the tags` : ''));
   if (split.train.length < c.minibatch_size) throw new TagbooruError('E_USAGE', `${split.train.length} training images are fewer than one minibatch: lower "minibatch_size" in ${settingsFile} (now ${c.minibatch_size})`);
 
+  const preprocess = studentSpec(c);
+  if (c.adversarial) o.log(`adversarial training: ${describeAdversarial(c.adversarial, c.minibatch_size)}`);
   const trainer = await createTrainer({
     model: c.model, tags: tags.length, imageSize: [c.image_height, c.image_width], batchSize: c.minibatch_size,
     optimizer: c.optimizer === 'sgd' ? { name: 'sgd', momentum: 0.9, nesterov: true, weightDecay: c.weight_decay } : { name: c.optimizer, weightDecay: c.weight_decay },
-    loss: c.loss, seed: c.seed ?? 0, threads: o.threads,
+    loss: c.loss, distillation: c.distillation, seed: c.seed ?? 0, threads: o.threads, ...(c.adversarial && { adversarial: adversarialOptions(c.adversarial, preprocess) }),
   });
+  let teacher: Teacher | null = null;
   try {
+    teacher = await startTeacher(project.dir, teacherPath(project), c, names, o);
     const root = path.join(o.dir, 'checkpoints');
     const resumed = await resumeTraining(trainer, root, { restart: o.restart, log: o.log });
     let resume: LoopPosition | undefined;
@@ -115,7 +129,7 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
     const exportBundle = async (dir: string, thresholds?: Float32Array, metrics?: Metrics) => {
       await trainer.exportBundle(dir, {
         format: BUNDLE_FORMAT, version: BUNDLE_VERSION, name: path.basename(path.resolve(o.dir)), preset: 'deepdanbooru',
-        preprocess: presetSpec('deepdanbooru', { width: c.image_width, height: c.image_height }), tags,
+        preprocess, tags,
         thresholds: { default: 0.5, ...(thresholds && { tags: Object.fromEntries(names.map((n, i) => [n, roundScore(thresholds[i]!)])) }) },
         provenance: {
           createdBy: 'tagbooru train-project', project: c, steps: (await trainer.counters()).step, trainedAt: new Date().toISOString(),
@@ -128,12 +142,12 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
     const validate = async () => {
       if (split.validation.length === 0) return null;
       const v = await predictAll(trainer, split.validation, c, tags.length);
-      return { ...v, metrics: computeMetrics(v.probs, v.labels, names, 0.5) };
+      return { ...v, metrics: computeMetrics(v.probs, v.labels, names, 0.5, v.known) };
     };
 
     const position = await runTrainingLoop({
       trainer, data, epochs: c.epoch_count, batchSize: c.minibatch_size, sampleSize: c.image_width * c.image_height * 3, tags: tags.length, seed,
-      learningRate: (epoch) => learningRateFor(c, epoch), resume, maxSteps: o.maxSteps, probabilities: true,
+      learningRate: (epoch) => learningRateFor(c, epoch), resume, maxSteps: o.maxSteps, probabilities: true, teacher: teacher ? (x) => teacher!.targets(x) : undefined,
       checkpointEvery: c.checkpoint_frequency_mb,
       checkpoint: async (position) => void (await saveRotating(trainer, root, { position })),
       onStep: (p) => {
@@ -166,15 +180,29 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
       return { bundle: null, position, metrics: null };
     }
     const v = await validate();
-    const thresholds = v ? fitThresholds(v.probs, v.labels, tags.length) : undefined;
-    const fitted = v && thresholds ? computeMetrics(v.probs, v.labels, names, thresholds) : null;
+    const thresholds = v ? fitThresholds(v.probs, v.labels, tags.length, 0.5, v.known) : undefined;
+    const fitted = v && thresholds ? computeMetrics(v.probs, v.labels, names, thresholds, v.known) : null;
     const bundle = await exportBundle(path.join(o.dir, `model-${c.model}`), thresholds, fitted ?? undefined);
     if (fitted) await writeAtomic(path.join(bundle, 'metrics.json'), `${JSON.stringify(fitted, null, 1)}\n`);
     o.log(`exported ${bundle}${fitted ? ` (validation with fitted thresholds: macro F1 ${fitted.macroF1.toFixed(4)}, micro F1 ${fitted.microF1.toFixed(4)}, mAP ${fitted.mAP.toFixed(4)})` : ''}`);
     return { bundle, position, metrics: fitted };
   } finally {
+    await teacher?.close();
     await trainer.close();
   }
+}
+
+/** The project's teacher in its own inference worker, or null without one. */
+async function startTeacher(dir: string, bundle: string | null, c: ProjectConfig, names: readonly string[], o: TrainProjectOptions): Promise<Teacher | null> {
+  if (!bundle) return null;
+  const t = await openTeacher(bundle, { tags: names, spec: studentSpec(c) }, o.threads).catch((e: unknown) => {
+    if (e instanceof TagbooruError && e.code === 'E_BUNDLE') throw new TagbooruError('E_USAGE', `${path.join(dir, 'project.json')}: "teacher": ${e.message}`, { cause: e });
+    throw e;
+  });
+  const { alpha, temperature } = c.distillation!;
+  o.log(`distilling from ${t.name} (${path.relative(dir, bundle) || bundle}): alpha ${alpha}, temperature ${temperature}; it knows ${t.known} of the ${names.length} tags` +
+    `; ${t.direct ? 'it takes the training batch as it is' : 'each training image is re-preprocessed for it'}`);
+  return t;
 }
 
 /** Fine-tune: take every variable whose name and shape match; the rest (a new head) stays freshly initialised. */

@@ -4,8 +4,10 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import type { DistillationOptions } from '../autodiff/losses.ts';
 import { TagbooruError, errorMessage } from '../errors.ts';
 import { ARCHITECTURES, expectImageSize } from '../models/registry.ts';
+import { resolveAdversarial, type AdversarialSettings } from './adversarial-config.ts';
 import { resolveAugmentation, type AugmentationSettings } from './augmentation-config.ts';
 
 export interface LearningRateStep {
@@ -40,7 +42,15 @@ export interface ProjectConfig {
   readonly weight_decay?: number;
   /** Presets, tagbooru's augmentation ops and the label rules' thresholds (augmentation-config.ts); resolved on reading. */
   readonly augmentation?: AugmentationSettings;
+  /** A bundle (single or ensemble) whose probabilities the student learns from; relative to the project folder. */
+  readonly teacher?: string;
+  /** How the teacher's soft targets mix with the labels (losses.ts, withDistillation); defaults DEFAULT_DISTILLATION. */
+  readonly distillation?: DistillationOptions;
+  /** Adversarial training (adversarial-config.ts); resolved on reading. */
+  readonly adversarial?: AdversarialSettings;
 }
+
+export const DEFAULT_DISTILLATION: DistillationOptions = { alpha: 0.5, temperature: 2 };
 
 export const DEFAULT_PROJECT: ProjectConfig = {
   image_width: 299,
@@ -94,7 +104,28 @@ const SCHEMA: Record<string, [Check, string]> = {
   seed: [nonNegInt, 'a non-negative integer'],
   weight_decay: [(v) => num(v) && (v as number) >= 0, 'a non-negative number'],
   augmentation: [(v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'an object ({ "preset": …, "crop": { "probability": …, … }, … })'],
+  teacher: [(v) => typeof v === 'string' && v !== '', 'the path of a model bundle (relative to the project folder)'],
+  distillation: [(v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'an object ({ "alpha": 0.5, "temperature": 2 })'],
+  adversarial: [(v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'an object ({ "eps": "4/255", "method": "fgsm-rs" | "pgd", "steps": …, "ratio": …, "step_size": … })'],
 };
+
+const DISTILLATION_SCHEMA: Record<keyof DistillationOptions, [Check, string]> = {
+  alpha: [(v) => num(v) && (v as number) >= 0 && (v as number) <= 1, 'a number in [0, 1]'],
+  temperature: [(v) => num(v) && (v as number) > 0, 'a number > 0'],
+};
+
+/** "distillation" over its defaults; a bad value names "distillation.<key>", and it means nothing without "teacher". */
+function resolveDistillation(raw: Record<string, unknown>, file: string, warnings: string[]): DistillationOptions | undefined {
+  const given = raw.distillation as Record<string, unknown> | undefined;
+  if (given && raw.teacher === undefined) throw new TagbooruError('E_USAGE', `${file}: "distillation" needs "teacher": the path of the bundle to distil from`);
+  if (raw.teacher === undefined) return undefined;
+  for (const [key, value] of Object.entries(given ?? {})) {
+    const rule = DISTILLATION_SCHEMA[key as keyof DistillationOptions];
+    if (!rule) warnings.push(`${file}: unknown key "distillation.${key}" is ignored`);
+    else if (!rule[0](value)) throw new TagbooruError('E_USAGE', `${file}: "distillation.${key}" must be ${rule[1]}, got ${JSON.stringify(value)}`);
+  }
+  return { alpha: (given?.alpha as number | undefined) ?? DEFAULT_DISTILLATION.alpha, temperature: (given?.temperature as number | undefined) ?? DEFAULT_DISTILLATION.temperature };
+}
 
 export interface LoadedProject {
   readonly dir: string;
@@ -115,7 +146,9 @@ export function validateProject(raw: unknown, file: string): { config: ProjectCo
   }
   // a preset's rotation, scale, shift, flip and corruption keys sit under the file's own
   const { top, settings } = resolveAugmentation((raw as { augmentation?: unknown }).augmentation, file);
-  const config: ProjectConfig = { ...DEFAULT_PROJECT, ...top, ...(raw as Partial<ProjectConfig>), augmentation: settings };
+  const distillation = resolveDistillation(raw as Record<string, unknown>, file, warnings);
+  const adversarial = 'adversarial' in raw ? { adversarial: resolveAdversarial(raw.adversarial, file) } : {};
+  const config: ProjectConfig = { ...DEFAULT_PROJECT, ...top, ...(raw as Partial<ProjectConfig>), augmentation: settings, ...(distillation && { distillation }), ...adversarial };
   expectImageSize(config.model, [config.image_height, config.image_width], `"image_width" and "image_height" in ${file}`, `${config.image_width}×${config.image_height}`);
   if (config.mixed_precision) warnings.push(`${file}: mixed_precision is not supported on CPU; training runs in float32`);
   return { config, warnings };
@@ -150,4 +183,10 @@ export function databasePath(project: LoadedProject): string {
   const p = project.config.database_path;
   if (!p) throw new TagbooruError('E_USAGE', `${path.join(project.dir, 'project.json')}: set "database_path" to the training database (see \`tagbooru make-training-database\`)`);
   return path.resolve(project.dir, p);
+}
+
+/** The teacher bundle, resolved against the project folder; null without distillation. */
+export function teacherPath(project: LoadedProject): string | null {
+  const t = project.config.teacher;
+  return t ? path.resolve(project.dir, t) : null;
 }

@@ -6,7 +6,7 @@ import type { BundleManifest } from '../infer/bundle.ts';
 import { siblingModule } from '../package.ts';
 import { WorkerClient } from '../workers/client.ts';
 import type { Call } from './_worker.ts';
-import type { Counters, EngineConfig, StepResult } from './engine.ts';
+import type { Counters, EngineConfig, SoftTargets, StepResult } from './engine.ts';
 
 const MODULE = siblingModule('./_worker.ts', import.meta.url).href;
 
@@ -36,10 +36,11 @@ export class Trainer {
     return this.worker.call({ method, args } as Call, transfer);
   }
 
-  /** One optimizer step on exactly `batchSize` images (NHWC floats), their multi-hot labels and, optionally, which labels are known (0 = unknown). */
-  step(x: Float32Array, labels: Float32Array, lr: number, options: { probs?: boolean; mask?: Float32Array } = {}): Promise<StepResult> {
-    const { mask } = options;
-    return this.call('step', [x, labels, lr, options.probs ?? false, mask], [x.buffer, labels.buffer, ...(mask ? [mask.buffer] : [])]) as Promise<StepResult>;
+  /** One optimizer step on exactly `batchSize` images (NHWC floats), their multi-hot labels, optionally which labels are known (0 = unknown), and with distillation the teacher's soft targets. */
+  step(x: Float32Array, labels: Float32Array, lr: number, options: { probs?: boolean; mask?: Float32Array; teacher?: SoftTargets } = {}): Promise<StepResult> {
+    const { mask, teacher } = options;
+    const transfer = [x.buffer, labels.buffer, ...(mask ? [mask.buffer] : []), ...(teacher ? [teacher.logits.buffer, teacher.mask.buffer] : [])];
+    return this.call('step', [x, labels, lr, options.probs ?? false, mask, teacher], transfer) as Promise<StepResult>;
   }
 
   /** Probabilities with the moving BN statistics, for any number of images; the loss when labels are given. */
@@ -84,4 +85,4 @@ export function createTrainer(config: TrainerConfig): Promise<Trainer> {
   return Trainer.start(config);
 }
 
-export type { BundleManifest };
+export type { BundleManifest, SoftTargets };

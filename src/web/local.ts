@@ -4,6 +4,8 @@
  * The browser decodes instead of sharp: no colour management and no premultiplication, EXIF orientation kept.
  * CAM runs here too, on the model with its CAM output added by the server's own graph surgery (`/probe.js`,
  * loaded on first use) and post-processed by the server's own code, so the maps are the server's.
+ * A model with a fitted out-of-distribution score is loaded as the server offers it with that score in its graph
+ * (`ModelInfo.ood`), so an image is flagged here exactly as on the server, with no score maths in the page.
  */
 import type * as Ort from 'onnxruntime-web';
 import { contentRefiner } from '../explain/refine.ts';
@@ -13,7 +15,9 @@ import type { DecodedImage } from '../image/decode.ts';
 import { mapBytes, type ValueMap } from '../image/heatmap.ts';
 import { contentRect, inputToRgb, preprocess } from '../image/preprocess.ts';
 import type { BundleManifest } from '../infer/bundle.ts';
-import { inputDims, toProbabilities } from '../infer/model-io.ts';
+import { pickMembers } from '../infer/member-draw.ts';
+import { inputDims, inputFeeds, modelInputs, preprocessInputs, toProbabilities } from '../infer/model-io.ts';
+import type { OodJson, OodModelInfo } from '../wire.ts';
 import type * as Probe from './_probe.ts';
 
 let runtime: Promise<typeof Ort> | null = null;
@@ -79,12 +83,14 @@ export class LocalTagger {
     private readonly manifest: BundleManifest,
     /** The model file again (the browser's HTTP cache has it), for the CAM model: not kept in memory meanwhile. */
     private readonly reload: () => Promise<Uint8Array>,
+    /** The score's output and threshold when `model` is the server's graph with the OOD score in it. */
+    private readonly ood: OodModelInfo | null,
   ) {}
 
-  static async create(ortBase: string, manifest: BundleManifest, model: Uint8Array, reload: () => Promise<Uint8Array>): Promise<LocalTagger> {
+  static async create(ortBase: string, manifest: BundleManifest, model: Uint8Array, reload: () => Promise<Uint8Array>, ood: OodModelInfo | null = null): Promise<LocalTagger> {
     const ort = await loadRuntime(ortBase);
     const session = await ort.InferenceSession.create(model, SESSION_OPTIONS);
-    return new LocalTagger(ort, session, manifest, reload);
+    return new LocalTagger(ort, session, manifest, reload, ood);
   }
 
   /** WebAssembly threads: more than one only on a cross-origin-isolated page. */
@@ -92,16 +98,26 @@ export class LocalTagger {
     return this.ort.env.wasm.numThreads ?? 1;
   }
 
-  /** Every tag's probability, in bundle order. */
-  async scores(image: Blob): Promise<Float32Array> {
-    const { preprocess: spec, input, output, tags } = this.manifest;
-    const tensor = preprocess(await decodeInBrowser(image), spec);
-    const result = await this.session.run({ [input.name]: new this.ort.Tensor('float32', tensor, inputDims(spec, 1)) }, [output.name]);
-    const data = result[output.name]?.data;
-    if (!(data instanceof Float32Array) || data.length !== tags.length) {
+  /** Every tag's probability, in bundle order, and the out-of-distribution verdict when the model has a fitted score. */
+  async tag(image: Blob): Promise<{ scores: Float32Array; ood: OodJson | null }> {
+    const { output, tags, ensemble } = this.manifest;
+    const inputs = modelInputs(this.manifest);
+    // an ensemble prepares the image once per distinct preprocessing, as the server does
+    const feeds = inputFeeds(inputs, preprocessInputs(await decodeInBrowser(image), inputs), 1);
+    const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([name, t]) => [name, new this.ort.Tensor('float32', t.data, t.dims)]));
+    // an ensemble drawing one member per image answers with the drawn member's row, as the server does
+    const random = ensemble?.combine === 'random' ? ensemble : null;
+    const name = random?.memberOutput ?? output.name;
+    const result = await this.session.run(ortFeeds, [name, ...(this.ood ? [this.ood.output] : [])]);
+    const data = result[name]?.data;
+    const expected = tags.length * (random ? random.members.length : 1);
+    if (!(data instanceof Float32Array) || data.length !== expected) {
       throw new Error(`the model gave ${data instanceof Float32Array ? data.length : 'no float32'} scores for ${tags.length} tags`);
     }
-    return toProbabilities(Float32Array.from(data), output);
+    const score = this.ood ? result[this.ood.output]?.data[0] : undefined;
+    // flagged above the threshold, as src/infer/ood.ts judges on the server
+    const ood = this.ood && typeof score === 'number' ? { score, threshold: this.ood.threshold, flagged: score > this.ood.threshold } : null;
+    return { scores: random ? pickMembers(data, 1, random, Math.random) : toProbabilities(Float32Array.from(data), this.manifest), ood };
   }
 
   /**
@@ -147,6 +163,7 @@ export class LocalTagger {
 
   private camModel(): Promise<CamModel | null> {
     this.cam ??= (async () => {
+      if (this.manifest.ensemble || this.manifest.tta) return null; // the server says why it cannot explain it
       const { probeVariant } = (await import(/* webpackIgnore: true */ PROBE_SCRIPT)) as typeof Probe;
       const bytes = await this.reload();
       let probe;

@@ -147,12 +147,13 @@ function localTagger(): Promise<LocalTagger> {
   if (local) return local;
   const loading = (async () => {
     if (!model || !manifest) throw new Error('the model is not loaded yet');
-    const [file, spec] = [model.files.model, manifest];
+    // with a fitted OOD score, the graph that also computes it (the CAM surgery works on it alike)
+    const [file, spec, ood] = [model.ood?.model ?? model.files.model, manifest, model.ood ?? null];
     const bytes = await api.bytes(file, (loaded, total) => {
       status(`Loading the model into this browser… ${(loaded / 2 ** 20).toFixed(1)}${total ? ` of ${(total / 2 ** 20).toFixed(1)}` : ''} MiB`);
     });
     status('Starting WebAssembly…');
-    return LocalTagger.create(ortBase, spec, bytes, () => api.bytes(file, () => undefined));
+    return LocalTagger.create(ortBase, spec, bytes, () => api.bytes(file, () => undefined), ood);
   })();
   local = loading;
   loading.catch(() => {
@@ -174,9 +175,10 @@ async function analyse(): Promise<void> {
       const tagger = await localTagger();
       status('Tagging in this browser…');
       const t0 = performance.now();
-      scores = await tagger.scores(image);
+      const tagged = await tagger.tag(image);
       if (run !== generation) return;
-      showOodNotice(ui.results, null); // the in-browser run has no OOD score: it runs model.onnx without the variant
+      scores = tagged.scores;
+      showOodNotice(ui.results, tagged.ood);
       scored = { file: image.name, scores, mode, ms: performance.now() - t0, note: `WebAssembly, ${tagger.threads} thread${tagger.threads === 1 ? '' : 's'}` };
     } else {
       status('Tagging on the server…');

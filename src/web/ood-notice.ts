@@ -1,4 +1,4 @@
-/** The page's out-of-distribution notice: shown above the tags when the server flags the image as foreign. */
+/** The page's out-of-distribution notice: shown above the tags when the model flags the image as foreign, on the server or in this browser. */
 import type { OodJson } from '../wire.ts';
 
 export function showOodNotice(container: HTMLElement, ood: OodJson | null | undefined): void {

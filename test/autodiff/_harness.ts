@@ -4,7 +4,7 @@ import { ModelSession, type TensorData } from '../../src/infer/session.ts';
 import { Rng } from '../../src/models/random.ts';
 import { inputLayer, type ModelSpec, type Weights } from '../../src/models/spec.ts';
 import { variables } from '../../src/models/shapes.ts';
-import { centralDifference, referenceObjective, toFloat64, type LossName } from '../oracle/training.ts';
+import { centralDifference, referenceObjective, toFloat64, type LossName, type ReferenceTeacher } from '../oracle/training.ts';
 
 /** Random weights with every BN variable randomised, so no zero-gamma branch hides a wrong rule. */
 export function randomWeights(spec: ModelSpec, seed: number): Weights {
@@ -33,6 +33,8 @@ export interface Case {
   readonly inputGradient?: boolean;
   /** Fraction of label entries made unknown (loss mask 0); default none. */
   readonly unknown?: number;
+  /** Distil from random teacher logits, the teacher knowing a `known` fraction of the entries. */
+  readonly distillation?: { readonly alpha: number; readonly temperature: number; readonly known: number };
 }
 
 export interface Prepared {
@@ -40,6 +42,7 @@ export interface Prepared {
   readonly x: Float32Array;
   readonly labels: Float32Array;
   readonly mask: Float32Array;
+  readonly teacher?: ReferenceTeacher;
   readonly feeds: Record<string, TensorData>;
   readonly outputs: Record<string, TensorData>;
 }
@@ -52,13 +55,23 @@ export async function runGradients(c: Case, extra: Partial<StepGraphOptions> = {
   const tags = outputWidth(c.spec);
   const labels = Float32Array.from({ length: c.batch * tags }, () => (rng.next() < 0.4 ? 1 : 0));
   const mask = Float32Array.from({ length: c.batch * tags }, () => (rng.next() < (c.unknown ?? 0) ? 0 : 1));
-  const step = buildTrainingStep(c.spec, { batch: c.batch, loss: c.loss ?? 'binary_crossentropy', optimizer: { name: 'sgd' }, outputs: 'gradients', inputGradient: c.inputGradient, ...extra });
+  const d = c.distillation;
+  const teacher = d && {
+    ...d,
+    logits: Float32Array.from({ length: c.batch * tags }, () => 3 * rng.normal()),
+    mask: Float32Array.from({ length: c.batch * tags }, () => (rng.next() < d.known ? 1 : 0)),
+  };
+  const step = buildTrainingStep(c.spec, { batch: c.batch, loss: c.loss ?? 'binary_crossentropy', optimizer: { name: 'sgd' }, outputs: 'gradients', inputGradient: c.inputGradient, distillation: d, ...extra });
   const session = await ModelSession.create(step.model, { threads: 1 });
   const feeds: Record<string, TensorData> = { [FEED.x]: { data: x, dims: [c.batch, h, w, ch] }, [FEED.labels]: { data: labels, dims: [c.batch, tags] }, [FEED.mask]: { data: mask, dims: [c.batch, tags] } };
+  if (teacher) {
+    feeds[FEED.teacher] = { data: teacher.logits, dims: [c.batch, tags] };
+    feeds[FEED.teacherMask] = { data: teacher.mask, dims: [c.batch, tags] };
+  }
   for (const v of step.variables) feeds[FEED.weight(v.key)] = { data: weights.get(v.key)!, dims: v.shape };
   const outputs = await session.run(feeds);
   await session.release();
-  return { weights, x, labels, mask, feeds, outputs };
+  return { weights, x, labels, mask, teacher, feeds, outputs };
 }
 
 export function outputWidth(spec: ModelSpec): number {
@@ -94,7 +107,7 @@ export function checkAll(c: Case, p: Prepared, samples = 6): GradError[] {
   const w64 = toFloat64(p.weights);
   const x64 = Float64Array.from(p.x);
   const loss = c.loss ?? 'binary_crossentropy';
-  const f = () => referenceObjective(c.spec, w64, x64, c.batch, p.labels, loss, p.mask);
+  const f = () => referenceObjective(c.spec, w64, x64, c.batch, p.labels, loss, p.mask, p.teacher);
   const targets: [string, Float64Array, ArrayLike<number>][] = variables(c.spec).filter((v) => v.trainable).map((v) => [v.key, w64.get(v.key)!, p.outputs[FETCH.grad(v.key)]!.data]);
   if (c.inputGradient) targets.push(['input', x64, p.outputs[FETCH.inputGrad]!.data]);
   return targets.map(([key, values, grad]) => {

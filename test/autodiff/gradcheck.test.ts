@@ -96,5 +96,8 @@ describe('gradient rules against float64 finite differences', () => {
   for (const loss of ['binary_crossentropy', 'focal_loss', 'asymmetric_loss'] as const) {
     test(`${loss} with a third of the labels unknown (loss mask)`, expectClose({ spec: buildModel('test_tiny', { tags: 6, imageSize: [16, 16] }), batch: 2, loss, unknown: 0.35, seed: 4 }, 4), 60_000);
   }
+  // the soft term's own mask, the temperature on both logits, and α mixing it with a masked hard loss
+  test('distillation at T = 2 with unknown labels and tags the teacher lacks', expectClose({ spec: buildModel('test_tiny', { tags: 6, imageSize: [16, 16] }), batch: 2, unknown: 0.35, seed: 5, distillation: { alpha: 0.6, temperature: 2, known: 0.7 }, inputGradient: true }, 4), 60_000);
+  test('distillation at T = 0.5 over the asymmetric loss', expectClose({ spec: buildModel('test_tiny', { tags: 6, imageSize: [16, 16] }), batch: 2, loss: 'asymmetric_loss', unknown: 0.2, seed: 6, distillation: { alpha: 0.3, temperature: 0.5, known: 0.8 } }, 4), 60_000);
   test('gradient with respect to the input image', expectClose({ spec: buildModel('test_tiny', { tags: 3, imageSize: [16, 16] }), batch: 2, inputGradient: true }, 12), 60_000);
 });

@@ -1,4 +1,7 @@
 /** A generated multi-label task: coloured circles and squares on noise, drawn straight into NHWC floats. */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import sharp from 'sharp';
 import { Rng } from '../../src/models/random.ts';
 import type { Sample, TrainingData } from '../../src/train/loop.ts';
 
@@ -43,4 +46,14 @@ export function microF1(probs: ArrayLike<number>, labels: ArrayLike<number>, thr
     else if (t) fn++;
   }
   return (2 * tp) / Math.max(2 * tp + fp + fn, 1);
+}
+
+/** Samples 0 … count−1 as `img<i>.png` with their tags in `img<i>.txt`: a folder for `make-training-database --from-folder`. */
+export async function writeShapesFolder(folder: string, count: number, size: number): Promise<void> {
+  await fs.mkdir(folder, { recursive: true });
+  for (let i = 0; i < count; i++) {
+    const s = drawSample(size, i);
+    await fs.writeFile(path.join(folder, `img${i}.png`), await sharp(Uint8Array.from(s.x, (v) => Math.round(v * 255)), { raw: { width: size, height: size, channels: 3 } }).png().toBuffer());
+    await fs.writeFile(path.join(folder, `img${i}.txt`), SHAPE_TAGS.filter((_, k) => s.labels[k]! > 0.5).join(', '));
+  }
 }

@@ -70,8 +70,34 @@ export function referenceLoss(name: LossName, logits: ArrayLike<number>, labels:
   return total / Math.max(1, known);
 }
 
-export function referenceObjective(spec: ModelSpec, weights: Float64Weights, x: ArrayLike<number>, batch: number, labels: ArrayLike<number>, loss: LossName, mask?: ArrayLike<number>): number {
-  return referenceLoss(loss, referenceTrainForward(spec, weights, x, batch).logits.data, labels, mask);
+/** A teacher's logits and where it knows the tag, with the mix of losses.ts' withDistillation. */
+export interface ReferenceTeacher {
+  readonly logits: ArrayLike<number>;
+  readonly mask: ArrayLike<number>;
+  readonly alpha: number;
+  readonly temperature: number;
+}
+
+/** −Σ k·(q·log σ(z/T) + (1 − q)·log(1 − σ(z/T))) / max(1, Σ k), q = σ(s/T): the soft term, written as the textbook BCE. */
+export function referenceSoftLoss(logits: ArrayLike<number>, t: ReferenceTeacher): number {
+  let total = 0, known = 0;
+  for (let i = 0; i < logits.length; i++) {
+    const k = t.mask[i]!;
+    known += k;
+    if (k === 0) continue;
+    const u = logits[i]! / t.temperature, q = 1 / (1 + Math.exp(-t.logits[i]! / t.temperature));
+    total += k * (q * softplus(-u) + (1 - q) * softplus(u));
+  }
+  return total / Math.max(1, known);
+}
+
+export function referenceDistillationLoss(name: LossName, logits: ArrayLike<number>, labels: ArrayLike<number>, mask: ArrayLike<number> | undefined, t: ReferenceTeacher): number {
+  return (1 - t.alpha) * referenceLoss(name, logits, labels, mask) + t.alpha * t.temperature ** 2 * referenceSoftLoss(logits, t);
+}
+
+export function referenceObjective(spec: ModelSpec, weights: Float64Weights, x: ArrayLike<number>, batch: number, labels: ArrayLike<number>, loss: LossName, mask?: ArrayLike<number>, teacher?: ReferenceTeacher): number {
+  const logits = referenceTrainForward(spec, weights, x, batch).logits.data;
+  return teacher ? referenceDistillationLoss(loss, logits, labels, mask, teacher) : referenceLoss(loss, logits, labels, mask);
 }
 
 /** Central difference of `f` in one coordinate of `values`, restoring it afterwards. */

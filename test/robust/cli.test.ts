@@ -24,7 +24,7 @@ describe('tagbooru attack: usage errors (exit 2) name the flag, the range and wh
       const r = await attack('--goal', 'hide:solo', `--eps=${eps}`);
       expect(r.code, eps).toBe(2);
       expect(r.stderr).toContain(`for --eps but received "${eps}"`);
-      expect(r.stderr).toContain('above 0 up to 1');
+      expect(r.stderr).toContain('a number or a fraction like 4/255 in (0, 1]');
     }
   });
   test('an unknown goal, norm or method', async () => {
@@ -34,10 +34,10 @@ describe('tagbooru attack: usage errors (exit 2) name the flag, the range and wh
     expect((await attack('--goal', 'hide:solo', '--method', 'fgsm')).code).toBe(2);
     expect((await attack('--goal', 'hide:solo', '--method', 'square', '--norm', 'l2')).stderr).toContain('the Square attack here is L∞');
   });
-  test('--bpda and --eot without a defence; a defence this build does not have', async () => {
+  test('--bpda and --eot without a defence; an unknown defence', async () => {
     expect((await attack('--goal', 'hide:solo', '--bpda')).stderr).toContain('name one with --defence');
     expect((await attack('--goal', 'hide:solo', '--eot', '4')).stderr).toContain('add --bpda');
-    expect((await attack('--goal', 'hide:solo', '--defence', 'jpeg')).code).toBe(2);
+    expect((await attack('--goal', 'hide:solo', '--defence', 'jpg')).code).toBe(2);
   });
   test('a bundle without training weights refuses gradient methods and points to square', async () => {
     const bare = path.join(dir, 'bare');

@@ -3,7 +3,6 @@ import type { Defence, DefenceImage } from '../../src/image/defence.ts';
 import { Rng } from '../../src/models/random.ts';
 import { buildModel } from '../../src/models/registry.ts';
 import { attackGradient, defendedLogits, type ThreatModel } from '../../src/robust/defended.ts';
-import { defenceByName } from '../../src/robust/defences.ts';
 import type { GoalTerms } from '../../src/robust/goals.ts';
 import { randomWeights } from '../autodiff/_harness.ts';
 import { victimOf } from './_victim.ts';
@@ -111,9 +110,4 @@ describe('adaptive attacks through a defence', () => {
     for (let j = 0; j < upstream.length; j += 11) expect(r.grad[j]).toBeCloseTo(upstream[j]! * (1 + calls.draws[Math.floor(j / SIZE)]!), 5);
   });
 
-  test('an unknown defence is a usage error naming the known ones', () => {
-    const registry = new Map([['quantise', () => quantiser({ apply: 0 })]]);
-    expect(defenceByName('quantise', registry).name).toBe('quantise');
-    expect(() => defenceByName('jpg', registry)).toThrow('Expected one of quantise for --defence but received "jpg"');
-  });
 });

@@ -15,7 +15,7 @@ const live = new AbortController().signal;
 beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tagbooru-prep-'));
   png = await fs.readFile(await noiseImage(path.join(dir, 'a.png'), 90, 70, 4));
-  pool = await PrepPool.start(2, spec, 1_000_000);
+  pool = await PrepPool.start(2, [{ name: 'input', preprocess: spec }], 1_000_000);
 });
 
 afterAll(async () => {

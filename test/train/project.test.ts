@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { TagbooruError } from '../../src/errors.ts';
 import { ARCHITECTURES } from '../../src/models/registry.ts';
-import { DEFAULT_PROJECT, validateProject } from '../../src/train/project.ts';
+import { DEFAULT_DISTILLATION, DEFAULT_PROJECT, validateProject } from '../../src/train/project.ts';
 import { cli } from '../helpers/cli.ts';
 
 function failure(raw: unknown): TagbooruError {
@@ -36,6 +36,24 @@ describe('validateProject', () => {
     expect(config).toEqual(DEFAULT_PROJECT);
     expect(augmentation?.ops).toEqual({}); // no "augmentation" key: DeepDanbooru's own warp only
     expect(validateProject({ model: 'resnet_152', image_width: 193, image_height: 193 }, 'p/project.json').config.image_width).toBe(193);
+  });
+
+  test('"teacher" takes "distillation" over its defaults; a bad value names its key, its range and what arrived', () => {
+    expect(validateProject({ teacher: 'ens' }, 'p/project.json').config.distillation).toEqual(DEFAULT_DISTILLATION);
+    expect(validateProject({ teacher: 'ens', distillation: { temperature: 4 } }, 'p/project.json').config.distillation).toEqual({ alpha: 0.5, temperature: 4 });
+    expect(validateProject({ teacher: 'ens', distillation: { alpha: 0, temperature: 0.1 } }, 'p/project.json').config.distillation).toEqual({ alpha: 0, temperature: 0.1 });
+    expect(validateProject({}, 'p/project.json').config.distillation).toBeUndefined();
+    const cases: [unknown, string][] = [
+      [{ teacher: 'ens', distillation: { alpha: 1.5 } }, 'p/project.json: "distillation.alpha" must be a number in [0, 1], got 1.5'],
+      [{ teacher: 'ens', distillation: { alpha: -0.1 } }, 'p/project.json: "distillation.alpha" must be a number in [0, 1], got -0.1'],
+      [{ teacher: 'ens', distillation: { temperature: 0 } }, 'p/project.json: "distillation.temperature" must be a number > 0, got 0'],
+      [{ teacher: 'ens', distillation: { temperature: '2' } }, 'p/project.json: "distillation.temperature" must be a number > 0, got "2"'],
+      [{ teacher: 'ens', distillation: [0.5, 2] }, 'p/project.json: "distillation" must be an object ({ "alpha": 0.5, "temperature": 2 }), got [0.5,2]'],
+      [{ teacher: '' }, 'p/project.json: "teacher" must be the path of a model bundle (relative to the project folder), got ""'],
+      [{ distillation: { alpha: 0.5 } }, 'p/project.json: "distillation" needs "teacher": the path of the bundle to distil from'],
+    ];
+    for (const [raw, message] of cases) expect(failure(raw).message).toBe(message);
+    expect(validateProject({ teacher: 'ens', distillation: { alpah: 0.3 } }, 'p/project.json').warnings).toEqual(['p/project.json: unknown key "distillation.alpah" is ignored']);
   });
 });
 

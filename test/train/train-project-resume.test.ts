@@ -6,11 +6,10 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import sharp from 'sharp';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { listCheckpoints } from '../../src/train/checkpoints.ts';
 import { cli } from '../helpers/cli.ts';
-import { SHAPE_TAGS, drawSample } from '../helpers/shapes.ts';
+import { shapesDatabase } from '../helpers/shapes-database.ts';
 
 const SIZE = 16;
 let root: string;
@@ -38,14 +37,7 @@ const weights = (dir: string) => fs.readFile(path.join(dir, 'model-test_tiny', '
 
 beforeAll(async () => {
   root = await fs.mkdtemp(path.join(os.tmpdir(), 'tagbooru-train-resume-'));
-  const folder = path.join(root, 'images');
-  await fs.mkdir(folder);
-  for (let i = 0; i < 24; i++) {
-    const s = drawSample(SIZE, i);
-    await fs.writeFile(path.join(folder, `img${i}.png`), await sharp(Uint8Array.from(s.x, (v) => Math.round(v * 255)), { raw: { width: SIZE, height: SIZE, channels: 3 } }).png().toBuffer());
-    await fs.writeFile(path.join(folder, `img${i}.txt`), SHAPE_TAGS.filter((_, k) => s.labels[k]! > 0.5).join(', '));
-  }
-  expect((await cli(['make-training-database', '--from-folder', folder, path.join(root, 'training.sqlite'), '--derive-tags', '1'])).code).toBe(0);
+  await shapesDatabase(root, SIZE, 24);
 });
 
 afterAll(async () => {

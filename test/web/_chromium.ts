@@ -3,7 +3,9 @@ import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { expect } from 'vitest';
+import type { Tagger } from '../../src/index.ts';
 import { buildApp, type ServerOptions } from '../../src/server/app.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -34,4 +36,16 @@ export async function servePages(options: ServerOptions): Promise<PageServer> {
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   const browser = await launchChromium();
   return { app, url, browser, close: async () => void (await Promise.all([browser.close(), app.close()])) };
+}
+
+/** The non-rating tags on the page, in page order, with their exact scores. */
+export const shownTags = (page: Page) => page.evaluate<{ name: string; score: number }[]>(`[...document.querySelectorAll('#tags .group:not([data-category="rating"]) li.tag')]
+  .map((li) => ({ name: li.dataset.tag, score: Number(li.dataset.score) }))`);
+
+/** The page shows the library's tags for `image` (its non-rating ones), with its scores. */
+export async function expectPageTags(page: Page, tagger: Tagger, image: string): Promise<void> {
+  const expected = (await tagger.tag(image)).tags;
+  await expect.poll(async () => (await shownTags(page)).map((t) => t.name).sort()).toEqual(expected.map((t) => t.name).sort());
+  const scores = new Map((await shownTags(page)).map((t) => [t.name, t.score]));
+  for (const t of expected) expect(scores.get(t.name)).toBeCloseTo(t.score, 5);
 }

@@ -14,7 +14,7 @@ import { createTagger, type Tagger } from '../../src/index.ts';
 import { buildApp } from '../../src/server/app.ts';
 import { cli } from '../helpers/cli.ts';
 import { makeBundle } from '../server/_fixtures.ts';
-import { chromiumPresent, launchChromium, OUT } from './_chromium.ts';
+import { chromiumPresent, expectPageTags, launchChromium, OUT, shownTags } from './_chromium.ts';
 
 const present = chromiumPresent('test/web/model-picker.test.ts');
 
@@ -89,16 +89,8 @@ describe.skipIf(!present)('the model picker in Chromium', () => {
   });
   afterAll(() => browser?.close());
 
-  /** The non-rating tags on the page, in page order, with their exact scores. */
-  const shown = (page: Page) => page.evaluate<{ name: string; score: number }[]>(`[...document.querySelectorAll('#tags .group:not([data-category="rating"]) li.tag')]
-    .map((li) => ({ name: li.dataset.tag, score: Number(li.dataset.score) }))`);
+  const expectLibraryTags = (page: Page, tagger: Tagger) => expectPageTags(page, tagger, sample);
 
-  async function expectLibraryTags(page: Page, tagger: Tagger): Promise<void> {
-    const expected = (await tagger.tag(sample)).tags;
-    await expect.poll(async () => (await shown(page)).map((t) => t.name).sort()).toEqual(expected.map((t) => t.name).sort());
-    const scores = new Map((await shown(page)).map((t) => [t.name, t.score]));
-    for (const t of expected) expect(scores.get(t.name)).toBeCloseTo(t.score, 5);
-  }
 
   test('pick the other model: tagged in this browser with it; back: on the server', async () => {
     const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
@@ -123,7 +115,7 @@ describe.skipIf(!present)('the model picker in Chromium', () => {
     await expectLibraryTags(page, taggers.other);
     // where the tag is: CAM, made here; the server's methods are not offered for a model it does not run
     expect(await page.evaluate(`[...document.querySelectorAll('#method option:not(:disabled)')].map((o) => o.value)`)).toEqual(['cam']);
-    const first = (await shown(page))[0]!.name;
+    const first = (await shownTags(page))[0]!.name;
     await page.hover(`#tags li.tag[data-tag="${first}"] button.name`);
     await expect.poll(() => page.getAttribute('#heat', 'data-tag'), { timeout: 20_000 }).toBe(first);
     await page.screenshot({ path: path.join(OUT, 'ui-model-picker.png'), fullPage: true });

@@ -67,43 +67,49 @@ export const USAGE = `Usage: node --import tsx training/ablation/run.ts [--quick
   [--test-count <n>] [--epochs <n>] [--batch <n>] [--model <arch>] [--threads <n>] [--workers <n>] [--seed <n>]
   [--arms none,deepdanbooru,…] [--sets plain,shifted-jpeg,…]`;
 
-/** Flags over the full run's defaults (or --quick's); every bad value names its flag and range. */
-export function parseSettings(argv: readonly string[], here: string): AblationSettings {
-  const { values: v } = parseArgs({
-    args: [...argv],
-    options: {
-      quick: { type: 'boolean' }, out: { type: 'string' }, size: { type: 'string' }, 'train-count': { type: 'string' },
-      'test-count': { type: 'string' }, epochs: { type: 'string' }, batch: { type: 'string' }, model: { type: 'string' },
-      threads: { type: 'string' }, workers: { type: 'string' }, seed: { type: 'string' }, arms: { type: 'string', multiple: true }, sets: { type: 'string', multiple: true },
-    },
-    strict: true,
-  });
-  const base = v.quick ? QUICK : FULL;
-  const arms = (listOption(v.arms) ?? ARMS).map((a) => choiceOption('arms', a, ARMS)!);
+/** The flags of every measurement on these data sets (this ablation, training/ensembles): data, model, schedule, machine. */
+export const RUN_FLAGS = {
+  quick: { type: 'boolean' }, out: { type: 'string' }, size: { type: 'string' }, 'train-count': { type: 'string' },
+  'test-count': { type: 'string' }, epochs: { type: 'string' }, batch: { type: 'string' }, model: { type: 'string' },
+  threads: { type: 'string' }, workers: { type: 'string' }, sets: { type: 'string', multiple: true },
+} as const;
+
+export type RunSettings = Omit<AblationSettings, 'arms' | 'seed'>;
+type FlagValues = Readonly<Record<string, string | boolean | string[] | undefined>>;
+
+/** RUN_FLAGS over `base` (the full run's defaults or --quick's); every bad value names its flag and range. */
+export function runSettings(v: FlagValues, base: Omit<RunSettings, 'out' | 'sets'>, here: string): RunSettings {
+  const flag = (name: string) => v[name] as string | undefined;
   const setNames = TEST_SETS.map((s) => s.name);
-  const sets = (listOption(v.sets) ?? setNames).map((s) => TEST_SETS[setNames.indexOf(choiceOption('sets', s, setNames)!)]!);
-  if (arms.length === 0 || sets.length === 0) throw new TagbooruError('E_USAGE', 'Expected at least one arm and one test set');
+  const sets = (listOption(v.sets as string[] | undefined) ?? setNames).map((s) => TEST_SETS[setNames.indexOf(choiceOption('sets', s, setNames)!)]!);
+  if (sets.length === 0) throw new TagbooruError('E_USAGE', 'Expected at least one test set for --sets');
   return {
-    out: path.resolve(v.out ?? path.join(here, v.quick ? 'data/quick' : 'data/full')),
-    size: numberOption('size', v.size, 16, 1024, true) ?? base.size,
-    trainCount: numberOption('train-count', v['train-count'], 8, TEST_START_ID.plain - 1, true) ?? base.trainCount,
-    testCount: numberOption('test-count', v['test-count'], 1, 10_000_000, true) ?? base.testCount,
-    epochs: numberOption('epochs', v.epochs, 1, 10_000, true) ?? base.epochs,
-    batch: numberOption('batch', v.batch, 1, 4096, true) ?? base.batch,
-    model: choiceOption('model', v.model, MODELS) ?? base.model,
-    threads: numberOption('threads', v.threads, 0, 1024, true) ?? base.threads,
-    workers: numberOption('workers', v.workers, 0, 64, true) ?? base.workers,
-    seed: numberOption('seed', v.seed, 0, 2 ** 31 - 1, true) ?? base.seed,
-    arms,
+    out: path.resolve(flag('out') ?? path.join(here, v.quick ? 'data/quick' : 'data/full')),
+    size: numberOption('size', flag('size'), 16, 1024, true) ?? base.size,
+    trainCount: numberOption('train-count', flag('train-count'), 8, TEST_START_ID.plain - 1, true) ?? base.trainCount,
+    testCount: numberOption('test-count', flag('test-count'), 1, 10_000_000, true) ?? base.testCount,
+    epochs: numberOption('epochs', flag('epochs'), 1, 10_000, true) ?? base.epochs,
+    batch: numberOption('batch', flag('batch'), 1, 4096, true) ?? base.batch,
+    model: choiceOption('model', flag('model'), MODELS) ?? base.model,
+    threads: numberOption('threads', flag('threads'), 0, 1024, true) ?? base.threads,
+    workers: numberOption('workers', flag('workers'), 0, 64, true) ?? base.workers,
     sets,
   };
+}
+
+export function parseSettings(argv: readonly string[], here: string): AblationSettings {
+  const { values: v } = parseArgs({ args: [...argv], options: { ...RUN_FLAGS, seed: { type: 'string' }, arms: { type: 'string', multiple: true } }, strict: true });
+  const base = v.quick ? QUICK : FULL;
+  const arms = (listOption(v.arms) ?? ARMS).map((a) => choiceOption('arms', a, ARMS)!);
+  if (arms.length === 0) throw new TagbooruError('E_USAGE', 'Expected at least one arm for --arms');
+  return { ...runSettings(v, base, here), seed: numberOption('seed', v.seed, 0, 2 ** 31 - 1, true) ?? base.seed, arms };
 }
 
 /**
  * One arm's project.json: the same model, data, schedule and seed for every arm; only "augmentation"
  * differs. The learning rate drops to 0.3× for the last third of the epochs.
  */
-export function armProject(s: AblationSettings, arm: PresetName, database: string): Record<string, unknown> {
+export function armProject(s: Pick<AblationSettings, 'size' | 'model' | 'batch' | 'epochs' | 'seed'>, arm: PresetName, database: string): Record<string, unknown> {
   const drop = Math.max(1, Math.round((s.epochs * 2) / 3));
   return {
     image_width: s.size,
@@ -128,7 +134,7 @@ export function armProject(s: AblationSettings, arm: PresetName, database: strin
 }
 
 /** The make-dataset arguments of the training set and of each test set; ids never overlap the training set's. */
-export function datasetArgs(s: AblationSettings, dir: string, set: TestSet | 'train'): string[] {
+export function datasetArgs(s: Pick<AblationSettings, 'size' | 'workers' | 'trainCount' | 'testCount'>, dir: string, set: TestSet | 'train'): string[] {
   const common = ['--size', String(s.size), '--workers', String(s.workers)];
   if (set === 'train') return ['make-dataset', 'synthetic', dir, '--count', String(s.trainCount), '--seed', String(TRAIN_SEED), '--start-id', '1', '--preset', 'default', ...common];
   const start = set.name === 'plain' ? TEST_START_ID.plain : TEST_START_ID.shifted;

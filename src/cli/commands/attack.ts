@@ -13,7 +13,7 @@ import { toPng } from '../../image/encode.ts';
 import { readBundle } from '../../infer/bundle.ts';
 import { parseFraction } from '../../option-values.ts';
 import { METHODS, type AttackSettings } from '../../robust/attack.ts';
-import { defenceByName } from '../../robust/defences.ts';
+import { openAttackDefence } from '../../robust/defences.ts';
 import { GOAL_USAGE, LOSS_DEFAULTS, parseGoal, tagThresholds } from '../../robust/goals.ts';
 import { NORMS } from '../../robust/pgd.ts';
 import { attackFiles, databaseImages, summarise, type FileResult } from '../../robust/run.ts';
@@ -36,7 +36,7 @@ export const attackCommand = defineCommand({
     'step-size': { type: 'string', placeholder: 'α', description: 'step size (a number or fraction; default 2.5ε/steps for pgd, 2ε to start for apgd)' },
     restarts: { type: 'string', placeholder: 'n', description: 'random restarts; each image keeps its best', default: '1' },
     method: { type: 'string', placeholder: METHODS.join('|'), description: 'pgd, apgd (step-size schedule with momentum), square (score-based, L∞, needs no weights)', default: 'pgd' },
-    defence: { type: 'string', placeholder: 'name', description: 'evaluate through this input-transformation defence' },
+    defence: { type: 'string', placeholder: 'spec', description: 'evaluate through this input-transformation defence (as tag --defence: jpeg:quality=75, median:size=3, denoiser, none; default: the bundle\'s own)' },
     bpda: { type: 'boolean', description: 'adaptive: attack through the defence (its backward, else BPDA straight-through)' },
     eot: { type: 'string', placeholder: 'n', description: 'adaptive: average each gradient over n draws of a randomised defence', default: '1' },
     space: { type: 'string', placeholder: 'model|full', description: 'where the ε-ball lives: the model-resolution image (mapped back onto the original afterwards) or the original itself', default: 'model' },
@@ -61,14 +61,14 @@ export const attackCommand = defineCommand({
     if (method === 'square' && norm !== 'linf') throw new TagbooruError('E_USAGE', `Expected linf for --norm with --method square (the Square attack here is L∞) but received "${norm}"`);
     const steps = numberOption('steps', v.steps, 1, 1_000_000, true)!;
     const eot = numberOption('eot', v.eot, 1, 10_000, true)!;
-    if (v.bpda && !v.defence) throw new TagbooruError('E_USAGE', '--bpda attacks through a defence: name one with --defence');
     if (eot > 1 && !v.bpda) throw new TagbooruError('E_USAGE', '--eot averages over the defence in the adaptive attack: add --bpda (and --defence)');
     const bundle = await readBundle(bundleDir);
     const m = bundle.manifest;
     const maxEps = norm === 'linf' ? 1 : Math.sqrt(3 * m.preprocess.width * m.preprocess.height);
     const eps = parseFraction('--eps', v.eps!, 0, maxEps, true);
     const goal = parseGoal(v.goal, m.tags);
-    const defence = v.defence ? defenceByName(v.defence) : null;
+    const defence = await openAttackDefence(bundle, v.defence);
+    if (v.bpda && !defence) throw new TagbooruError('E_USAGE', '--bpda attacks through a defence: name one with --defence (the bundle has none)');
     const space = choiceOption('space', v.space, ['model', 'full'] as const)!;
     if (space === 'full' && defence) throw new TagbooruError('E_USAGE', '--space full attacks the undefended model only (a defence acts at the model\'s resolution): drop --defence or use --space model');
     if (method !== 'square' && !hasTrainingModel(m)) {

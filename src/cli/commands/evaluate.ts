@@ -10,6 +10,7 @@ import { readBundle, type Bundle } from '../../infer/bundle.ts';
 import { readTagsFile } from '../../infer/tags-file.ts';
 import { createTagger } from '../../tagger.ts';
 import { defineCommand, numberOption } from '../command.ts';
+import { DEFENCE_OPTIONS, readDefenceOptions } from '../defence-option.ts';
 import { collectAll } from '../inputs.ts';
 import { resolveModel } from '../model-option.ts';
 
@@ -33,6 +34,7 @@ export const evaluateCommand = defineCommand({
     'allow-folder': { type: 'boolean', description: 'expand folders recursively' },
     'folder-filters': { type: 'string', placeholder: 'globs', description: 'extensions taken from folders', default: DD_FILTERS },
     'save-txt': { type: 'boolean', description: 'write <image>.txt with the tags joined by ", "' },
+    ...DEFENCE_OPTIONS,
     verbose: { type: 'boolean', description: 'accepted for compatibility' },
     'allow-gpu': { type: 'boolean', description: 'accepted for compatibility (CPU only)' },
     compile: { type: 'boolean', description: 'accepted for compatibility' },
@@ -55,7 +57,7 @@ export const evaluateCommand = defineCommand({
       files.push(...(await collectAll([target], { recursive: true, extensions, stdin: io.stdin })));
     }
 
-    const tagger = await createTagger(bundle);
+    const tagger = await createTagger(bundle, readDefenceOptions(v));
     let failed = 0;
     try {
       for await (const r of tagger.stream(files, { scores: true, batchSize: 1 })) {

@@ -1,12 +1,9 @@
-import fs from 'node:fs/promises';
-import { TrainingDatabase } from '../../data/training-db.ts';
 import { TagbooruError } from '../../errors.ts';
-import { IMAGE_EXTENSIONS } from '../../image/index.ts';
 import { readBundle } from '../../infer/bundle.ts';
 import { OOD_METHODS } from '../../infer/ood.ts';
 import { DEFAULT_FLAG_RATE, DEFAULT_SHRINKAGE, collectOodInputs, fitOod, writeOodFit } from '../../train/ood-fit.ts';
 import { choiceOption, defineCommand, numberOption } from '../command.ts';
-import { collectAll } from '../inputs.ts';
+import { folderOrDatabaseImages } from '../inputs.ts';
 import { createProgress } from '../progress.ts';
 
 export const fitOodCommand = defineCommand({
@@ -26,7 +23,7 @@ export const fitOodCommand = defineCommand({
     const flagRate = numberOption('flag-rate', v['flag-rate'], 0, 0.5) ?? DEFAULT_FLAG_RATE;
     const shrinkage = numberOption('shrinkage', v.shrinkage, 0, 1) ?? DEFAULT_SHRINKAGE;
     const bundle = await readBundle(dir);
-    const files = (await fs.stat(data)).isDirectory() ? await collectAll([data], { recursive: true, extensions: IMAGE_EXTENSIONS, stdin: io.stdin }) : databaseFiles(data);
+    const files = await folderOrDatabaseImages(data, io.stdin);
     const progress = createProgress(io, files.length);
     const inputs = await collectOodInputs(bundle, files, (done) => progress.update(done));
     progress.finish();
@@ -37,12 +34,3 @@ export const fitOodCommand = defineCommand({
     return 0;
   },
 });
-
-function databaseFiles(file: string): string[] {
-  const db = TrainingDatabase.open(file, { readonly: true });
-  try {
-    return [...db.records()].map((r) => r.path);
-  } finally {
-    db.close();
-  }
-}

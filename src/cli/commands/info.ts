@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import { TagbooruError } from '../../errors.ts';
 import { countParameters } from '../../import/onnx-model.ts';
 import { readBundle, type BundleManifest, type TagInfo } from '../../infer/bundle.ts';
+import { modelInputs } from '../../infer/model-io.ts';
 import { oodVariant } from '../../infer/ood-graph.ts';
 import { defineCommand } from '../command.ts';
 import { resolveModel } from '../model-option.ts';
@@ -23,14 +24,38 @@ function describePreprocess(p: BundleManifest['preprocess']): string {
   return `${p.geometry} with ${p.resize} resize, ${pad} padding, ${alpha}, ${p.channelOrder} ${p.layout}, ${scale}${norm}`;
 }
 
+/** Which calibration `tagbooru calibrate` fitted, for how many tags, on what. */
+function describeCalibration(m: BundleManifest): string {
+  const c = m.calibration;
+  if (!c) return 'none; tagbooru calibrate can fit temperature, platt or isotonic';
+  const p = c.provenance;
+  return `${c.method} of ${Object.keys(c.tags).length} of ${m.tags.length} tags, on ${String(p.images)} images of ${String(p.database)} (validation fraction ${String(p.validationFraction)}, ${String(p.date)})`;
+}
+
 /** The fitted OOD score, or which scores `fit-ood` could fit: Mahalanobis needs pooled features an imported graph may hide. */
 function describeOod(m: BundleManifest, model: Uint8Array): string {
+  if (m.ensemble || m.tta) return 'not offered: out-of-distribution scores are fitted on single models';
   const features = oodVariant(model, m.output.name);
   const possible = features.features ? 'energy or mahalanobis' : `energy only (no pooled features for mahalanobis: ${features.featuresError})`;
   if (!m.ood) return `none fitted; tagbooru fit-ood can fit ${possible}`;
   const others = Object.entries(m.ood.thresholds).filter(([k]) => k !== m.ood!.method).map(([k, t]) => `${k} ${t.toFixed(3)}`);
   const threshold = m.ood.thresholds[m.ood.method]!;
   return `${m.ood.method}, threshold ${threshold.toFixed(3)} (flags ≤ ${100 * m.ood.flagRate} % of in-distribution images)${others.length ? `; also fitted: ${others.join(', ')}` : ''}`;
+}
+
+/** An ensemble's members and combination, and the views of test-time augmentation. */
+function compositeLines(m: BundleManifest): [string, string][] {
+  const lines: [string, string][] = [];
+  if (m.ensemble) {
+    const draw = m.ensemble.combine === 'random' ? ' (one member drawn per image; every member runs)' : '';
+    lines.push(['ensemble', `${m.ensemble.members.length} members combined by ${m.ensemble.combine}${draw}`]);
+    m.ensemble.members.forEach((x, k) => {
+      const origin = [x.provenance.format, x.provenance.createdBy].find((o) => typeof o === 'string');
+      lines.push([`  member ${k + 1}`, `${x.name}: ${x.architecture ?? 'unknown architecture'}, ${x.width}×${x.height} on ${x.input}, ${x.tags} tags, weight ${+x.weight.toFixed(4)}, from ${x.source}${origin ? ` (${String(origin)})` : ''}`]);
+    });
+  }
+  if (m.tta) lines.push(['test-time aug.', `${m.tta.views} views (${[m.tta.flip && 'flip', m.tta.scales.length && `scales ${m.tta.scales.join(', ')}`].filter(Boolean).join(', ')}), combined by ${m.tta.combine}`]);
+  return lines;
 }
 
 const MiB = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
@@ -67,6 +92,10 @@ export const infoCommand = defineCommand({
       modelBytes,
       provenance: m.provenance,
       ood: { ...m.ood, description: ood },
+      inputs: modelInputs(m),
+      ensemble: m.ensemble ?? null,
+      tta: m.tta ?? null,
+      calibration: m.calibration ? { method: m.calibration.method, tags: Object.keys(m.calibration.tags).length, provenance: m.calibration.provenance } : null,
     };
     if (v.json) {
       io.stdout.write(`${JSON.stringify(info, null, 1)}\n`);
@@ -77,7 +106,7 @@ export const infoCommand = defineCommand({
       ['name', m.name],
       ['path', bundle.dir],
       ['format', `${typeof info.format === 'string' ? info.format : 'bundle'}${m.architecture ? ` (${m.architecture})` : ''}`],
-      ['input', `${m.input.name}: ${m.preprocess.layout} ${m.preprocess.width}×${m.preprocess.height}, batch ${m.input.batch}`],
+      ...modelInputs(m).map((i, k): [string, string] => [k === 0 ? 'input' : '', `${i.name}: ${i.preprocess.layout} ${i.preprocess.width}×${i.preprocess.height}, batch ${m.input.batch}${m.inputs ? ` (${describePreprocess(i.preprocess)})` : ''}`]),
       ['output', `${m.output.name}: ${m.output.activation === 'logits' ? 'logits (sigmoid applied)' : 'probabilities'}`],
       ['preset', `${m.preset}: ${describePreprocess(m.preprocess)}`],
       ['tags', `${m.tags.length}: ${Object.entries(info.categories).map(([c, n]) => `${n} ${c}`).join(', ')}`],
@@ -85,6 +114,9 @@ export const infoCommand = defineCommand({
       ['parameters', parameters.toLocaleString('en-US')],
       ['model file', `${MiB(modelBytes)} (${m.model})`],
       ['out-of-distribution', ood],
+      ...compositeLines(m),
+      ['calibration', describeCalibration(m)],
+      ['defence', m.defence ?? 'none (tag --defence adds one; docs/defences.md)'],
     ];
     const skip = new Set(['format', 'parameters']);
     lines.push(['provenance', '']);

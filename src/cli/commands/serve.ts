@@ -3,6 +3,7 @@ import { defineCommand, listOption, numberOption } from '../command.ts';
 import { resolveModel } from '../model-option.ts';
 import { findStoredModel, listModelNames } from '../../import/store.ts';
 import { SERVER_DEFAULTS } from '../../server/options.ts';
+import { DEFENCE_OPTIONS, readDefenceOptions } from '../defence-option.ts';
 
 const storedModelDirs = (env: NodeJS.ProcessEnv) => listModelNames(env).flatMap((name) => findStoredModel(name, env) ?? []);
 const HOST = '127.0.0.1', PORT = 5000;
@@ -36,6 +37,7 @@ export const serveCommand = defineCommand({
     'max-pixels-in-flight': { type: 'string', placeholder: 'n', description: 'most declared pixels decoding at once across requests; more wait', default: shown(D.maxPixelsInFlight) },
     'api-key': { type: 'string', multiple: true, placeholder: 'key', description: 'require this key on the API and /metrics (repeatable; also TAGBOORU_API_KEYS=a,b)' },
     cors: { type: 'string', placeholder: 'origins|*', description: 'origins allowed to call the API from a browser (comma list, or *)' },
+    ...DEFENCE_OPTIONS,
     'no-ui': { type: 'boolean', description: 'do not serve the web UI' },
     log: { type: 'boolean', description: 'log each request as a JSON line on stdout' },
   },
@@ -75,6 +77,7 @@ export const serveCommand = defineCommand({
       maxPixelsInFlight,
       apiKeys,
       cors: cors === undefined ? false : cors.includes('*') ? true : cors,
+      ...readDefenceOptions(v),
       ui: !v['no-ui'],
       log: v.log ? io.stdout : false,
     });

@@ -1,6 +1,8 @@
 import { TagbooruError, errorMessage, invalidOption } from '../../errors.ts';
 import { IMAGE_EXTENSIONS } from '../../image/index.ts';
 import { CAPTION_DEFAULTS, EXISTING_POLICIES, parseCaptionExtension, parseCaptionOptions, type ExistingCaptionPolicy } from '../../infer/caption.ts';
+import { ttaInMemory } from '../../compose/bundles.ts';
+import { parseTta } from '../../compose/tta.ts';
 import { readBundle } from '../../infer/bundle.ts';
 import { oodNote } from '../../infer/ood.ts';
 import { SELECTION_DEFAULTS } from '../../infer/selection.ts';
@@ -9,6 +11,7 @@ import { TAG_DEFAULTS, type TagResult } from '../../infer/tagger.ts';
 import { createTagger } from '../../tagger.ts';
 import { choiceOption, defineCommand, flagReader, listOption, numberOption } from '../command.ts';
 import { CaptionFiles } from '../caption-files.ts';
+import { DEFENCE_OPTIONS, readDefenceOptions } from '../defence-option.ts';
 import { collectAll } from '../inputs.ts';
 import { resolveModel } from '../model-option.ts';
 import { FORMATS, createWriter } from '../output.ts';
@@ -33,6 +36,9 @@ export const tagCommand = defineCommand({
     ext: { type: 'string', placeholder: 'list', description: `extensions taken from folders (default: ${IMAGE_EXTENSIONS.join(',')})` },
     format: { type: 'string', short: 'f', placeholder: FORMATS.join('|'), description: 'output format', default: 'table' },
     threads: { type: 'string', placeholder: 'n', description: 'ONNX Runtime threads (default: all cores)' },
+    tta: { type: 'string', placeholder: 'flip[,scales=…]', description: 'test-time augmentation built in memory: flip, scales=0.9:1.1, or both' },
+    seed: { type: 'string', placeholder: 'n', description: 'seed of the member draw of an ensemble built with --combine random' },
+    ...DEFENCE_OPTIONS,
     'save-txt': { type: 'boolean', description: `write a caption file beside each image, <image>${CAPTION_DEFAULTS.extension} (a summary line on stderr)` },
     'caption-extension': { type: 'string', placeholder: '.ext', description: `captions: file extension, e.g. .caption (default: ${CAPTION_DEFAULTS.extension})` },
     existing: { type: 'string', placeholder: EXISTING_POLICIES.join('|'), description: 'captions: what to do with an existing caption file', default: 'overwrite' },
@@ -64,9 +70,11 @@ export const tagCommand = defineCommand({
     const captionFiles = { caption: parseCaptionOptions(v, '--'), existing, extension: captionExtension(v['caption-extension'], extensions) };
     const captions = v['save-txt'] ? new CaptionFiles(captionFiles) : null;
 
-    const bundle = await readBundle(resolveModel(v.model, io.env));
+    const seed = numberOption('seed', v.seed, 0, 2 ** 32 - 1, true);
+    const stored = await readBundle(resolveModel(v.model, io.env));
+    const bundle = v.tta === undefined ? stored : await ttaInMemory(stored, parseTta('--tta', v.tta));
     const selection = readSelection(flagReader(v), bundle.manifest.tags);
-    const tagger = await createTagger(bundle, { threads });
+    const tagger = await createTagger(bundle, { threads, seed, ...readDefenceOptions(v) });
     try {
       const files = await collectAll(positionals, { recursive: v.recursive ?? false, extensions, stdin: io.stdin });
       const progress = createProgress(io, files.length);

@@ -51,3 +51,31 @@ export function imageChoices(preset: string, recipe: SceneRecipe, scene: Rendere
     })),
   };
 }
+
+/** `metrics --by face-size`: the largest character's side (fraction of the image side) in quarters. */
+const FACE_SIZE_BUCKETS = ['0–0.25', '0.25–0.5', '0.5–0.75', '0.75–1'] as const;
+
+const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/**
+ * The slices of `metrics --by <key>` one image belongs to, from its recorded choices: each scalar field under
+ * its kebab-case name (`style`, `rendering`, `characters`, `visible-characters`, `cropped`, …), `face-size`
+ * bucketed, and the multi-valued `styles` and `corruption` (an image with blur and JPEG is in both slices; one
+ * with none in `none`). Only the keys the document has: an older generator's choices give fewer.
+ */
+export function choiceSlices(choices: unknown): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  if (choices === null || typeof choices !== 'object') return out;
+  for (const [key, value] of Object.entries(choices)) {
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') out.set(kebab(key), [String(value)]);
+  }
+  const c = choices as Partial<ImageChoices>;
+  const largest = c.faceSize?.max;
+  if (typeof largest === 'number') out.set('face-size', [FACE_SIZE_BUCKETS[Math.min(3, Math.max(0, Math.floor(largest * 4)))]!]);
+  if (Array.isArray(c.styles)) out.set('styles', c.styles.map(String));
+  if (c.corruptions && typeof c.corruptions === 'object') {
+    const kinds = Object.keys(c.corruptions).sort();
+    out.set('corruption', kinds.length ? kinds : ['none']);
+  }
+  return out;
+}

@@ -1,0 +1,24 @@
+/** The eval-mode forward with the weights baked in as initializers: what the explanation and VJP graphs differentiate. */
+import { InvariantError, TagbooruError } from '../errors.ts';
+import type { Graph, Value } from '../graph/index.ts';
+import { variables } from '../models/shapes.ts';
+import type { ModelSpec, Weights } from '../models/spec.ts';
+import { forward, type Pass } from './step-graph.ts';
+
+/** Declares the image input `x` (NHWC) and runs the forward to the logits (the output layer when it is no sigmoid). */
+/** `nchwcBlock`: ORT's blocked conv kernels (src/train/nchwc-probe.ts; 0: standard Conv), for the attack graph's backward. */
+export function bakedPass(g: Graph, spec: ModelSpec, weights: Weights, batch: number | string, nchwcBlock = 0): Pass {
+  const shapes = new Map(variables(spec).map((v) => [v.key, v.shape]));
+  const baked = new Map<string, Value>();
+  const param = (key: string): Value => {
+    const hit = baked.get(key);
+    if (hit) return hit;
+    const shape = shapes.get(key), data = weights.get(key);
+    if (!shape) throw new InvariantError(`model ${spec.name} has no variable ${key}`);
+    if (!data) throw new TagbooruError('E_MODEL', `missing weight ${key} for model ${spec.name}`);
+    const v = g.initializer(g.fresh(key), data, shape);
+    baked.set(key, v);
+    return v;
+  };
+  return forward(g, spec, { mode: 'eval', batch, param, paramGrads: false, nchwcBlock });
+}

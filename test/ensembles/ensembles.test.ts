@@ -1,0 +1,95 @@
+/**
+ * training/ensembles/: the plan (members differ only in their seed, the student is one more seed with the
+ * teacher set, so it trains for the same steps), the tables, and one --quick run end to end for the parts
+ * this branch has: members, their scores, the distilled student and latencies; the ensemble and calibrate
+ * steps are skipped with a note when the command is missing, and built when it is there.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { hasCommand } from '../../training/ablation/steps.ts';
+import { FULL, memberProject, parseSettings, studentProject } from '../../training/ensembles/plan.ts';
+import { calibrationOf, markdownTables, meanRow, type EnsembleResults } from '../../training/ensembles/report.ts';
+
+const here = path.resolve('training/ensembles');
+
+describe('ensembles plan', () => {
+  it('defaults to five members, ensembles of 3 and 5, TTA and calibration; --quick to tiny settings; flags override', () => {
+    const full = parseSettings([], here);
+    expect(full).toMatchObject({ ...FULL, out: path.join(here, 'data/full') });
+    expect(full.sets.map((s) => s.name)).toEqual(['plain', 'shifted-style', 'shifted-monochrome', 'shifted-one-face', 'shifted-tiny', 'shifted-jpeg', 'shifted-downscale']);
+    const quick = parseSettings(['--quick', '--members', '2', '--ensembles', '2', '--no-tta', '--sets', 'shifted-jpeg'], here);
+    expect(quick).toMatchObject({ size: 32, trainCount: 24, members: 2, ensembles: [2], tta: false, model: 'resnet_custom_mini' });
+  });
+
+  it('a bad flag names itself and what it accepts', () => {
+    expect(() => parseSettings(['--ensembles', '3,6'], here)).toThrow(/between 2 and 5 for --ensembles but received "6"/);
+    expect(() => parseSettings(['--alpha', '1.5'], here)).toThrow(/between 0 and 1 for --alpha but received "1.5"/);
+    expect(() => parseSettings(['--temperature', '0'], here)).toThrow(/between 0.01 and 100 for --temperature but received "0"/);
+    expect(() => parseSettings(['--augmentation', 'flips'], here)).toThrow(/one of none, deepdanbooru, .* for --augmentation but received "flips"/);
+  });
+
+  it('members differ in their seed only; the student is another seed of the same project, with its teacher', () => {
+    const s = parseSettings([], here);
+    const [m1, m2] = [memberProject(s, 1, 'db.sqlite'), memberProject(s, 2, 'db.sqlite')];
+    expect({ ...m1, seed: 0 }).toEqual({ ...m2, seed: 0 });
+    expect([m1.seed, m2.seed]).toEqual([1, 2]);
+    expect(m1).toMatchObject({ model: 'resnet_custom_mini', image_width: 80, epoch_count: 8, minibatch_size: 32, augmentation: { preset: 'all' } });
+    const student = studentProject(s, 'db.sqlite', '../ensembles/ens5');
+    expect(student).toEqual({ ...m1, seed: 6, teacher: '../ensembles/ens5', distillation: { alpha: 0.5, temperature: 2 } });
+  });
+});
+
+describe('ensembles table', () => {
+  const score = (macroF1: number, mAP: number) => ({ macroF1, mAP, microF1: 0, samples: 10 });
+  const m1 = { name: 'member 1', bundle: 'm1', scores: { plain: score(0.5, 0.6), 'shifted-jpeg': score(0.3, 0.4), 'shifted-tiny': score(0.1, 0.2) }, msPerImage: 2 };
+  const m2 = { name: 'member 2', bundle: 'm2', scores: { plain: score(0.7, 0.8), 'shifted-jpeg': score(0.5, 0.6), 'shifted-tiny': score(0.3, 0.2) }, msPerImage: 2.2, calibration: { eceMacro: 0.05 } };
+  const results: EnsembleResults = { settings: {}, sets: ['plain', 'shifted-jpeg', 'shifted-tiny'], rows: [m1, m2, meanRow('mean of members', [m1, m2], ['plain', 'shifted-jpeg', 'shifted-tiny'])], notes: ['a note'] };
+
+  it('has a row per model, the mean of the shifted sets, latency relative to member 1, calibration and notes', () => {
+    const md = markdownTables(results);
+    expect(md).toContain('| mAP | plain | shifted-jpeg | shifted-tiny | mean of shifted | latency (× member 1) |');
+    expect(md).toContain('| member 2 | 0.800 | 0.600 | 0.200 | 0.400 | 1.10 (2.2 ms) |');
+    expect(md).toContain('| mean of members | 0.700 | 0.500 | 0.200 | 0.350 | – |');
+    expect(md).toContain('| member 1 | 0.500 | 0.300 | 0.100 | 0.200 | 1.00 (2.0 ms) |');
+    expect(md).toContain('| member 2 | 0.0500 |');
+    expect(md).toContain('- a note');
+  });
+
+  it('reads calibration figures by name from a metrics document, and none when it has none', () => {
+    expect(calibrationOf(JSON.stringify({ mAP: 0.5, eceMacro: 0.03, eceMicro: 0.02, brier: 0.1, perTag: [] }))).toEqual({ eceMacro: 0.03, eceMicro: 0.02, brier: 0.1 });
+    expect(calibrationOf(JSON.stringify({ mAP: 0.5 }))).toBeUndefined();
+  });
+});
+
+describe('ensembles --quick end to end', () => {
+  let out = '';
+  afterAll(async () => {
+    if (out) await fs.rm(out, { recursive: true, force: true });
+  });
+
+  it('trains members and a distilled student, scores and times them, and a second run trains nothing', async () => {
+    out = await fs.mkdtemp(path.join(os.tmpdir(), 'tagbooru-ensembles-'));
+    const run = () => spawnSync(process.execPath, ['--import', 'tsx', 'training/ensembles/run.ts', '--quick', '--out', out, '--members', '2', '--ensembles', '2', '--sets', 'shifted-jpeg', '--latency-images', '4'], { encoding: 'utf8' });
+    const first = run();
+    expect(first.status, first.stderr).toBe(0);
+    const results = JSON.parse(await fs.readFile(path.join(out, 'results.json'), 'utf8')) as EnsembleResults;
+    const names = results.rows.map((r) => r.name);
+    expect(names.slice(0, 4)).toEqual(['member 1', 'member 2', expect.stringMatching(/^best member \(member [12], by validation mAP\)$/), 'mean of members']);
+    expect(names.at(-1)).toMatch(/^distilled student \(from (member [12]|the ensemble of 2)\)$/);
+    expect(first.stderr).toMatch(/distilling from .*: alpha 0\.5, temperature 2; it knows 34 of the 34 tags/);
+    for (const row of results.rows) expect(row.scores['shifted-jpeg']?.samples).toBe(8);
+    expect(results.rows.filter((r) => r.bundle).every((r) => r.msPerImage! > 0)).toBe(true);
+    if (hasCommand('ensemble')) expect(names).toContain('ensemble of 2');
+    else expect(first.stderr).toContain('ensembles skipped: this tagbooru has no `ensemble` command');
+    expect(first.stdout).toBe(await fs.readFile(path.join(out, 'results.md'), 'utf8'));
+
+    const again = run();
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).not.toMatch(/training|generating|building/);
+    const rerun = JSON.parse(await fs.readFile(path.join(out, 'results.json'), 'utf8')) as EnsembleResults;
+    expect(rerun.rows.map((r) => r.scores)).toEqual(results.rows.map((r) => r.scores));
+  }, 600_000);
+});

@@ -1,0 +1,89 @@
+/**
+ * What the ensembles measurement (issue 23, Measure) generates, trains, composes and scores: the settings
+ * (flags over the full run's defaults or --quick's), the members' and the distilled student's project.json.
+ *
+ * The data sets, their seeds and ids, and the project.json of one training run are the augmentation
+ * ablation's (training/ablation/plan.ts): the same training set and the plain and six shifted held-out sets.
+ * Members differ only in project.json's seed, which draws their initial weights, their sample order and
+ * their augmentation; the student is one more seed of the same project with "teacher" set, so it trains
+ * for the same steps as a member.
+ */
+import { parseArgs } from 'node:util';
+import { choiceOption, listOption, numberOption } from '../../src/cli/command.ts';
+import { PRESET_NAMES, type PresetName } from '../../src/train/augmentation-config.ts';
+import { RUN_FLAGS, armProject, runSettings, type RunSettings, type TestSet } from '../ablation/plan.ts';
+
+export interface EnsembleSettings extends RunSettings {
+  /** Members trained, with project seeds 1…members. */
+  readonly members: number;
+  /** Ensemble sizes built from the first members (each ≤ members). */
+  readonly ensembles: readonly number[];
+  /** Every member's and the student's augmentation preset. */
+  readonly augmentation: PresetName;
+  /** Also the largest ensemble with `--tta flip`, and a calibrated copy of it (`tagbooru calibrate`). */
+  readonly tta: boolean;
+  readonly calibrate: boolean;
+  readonly alpha: number;
+  readonly temperature: number;
+  /** Images of the plain set each bundle tags for its latency. */
+  readonly latencyImages: number;
+}
+
+/** The full run: five resnet_custom_mini members at 80 px on 4,000 images (the lead schedules it). */
+export const FULL: Omit<EnsembleSettings, 'out' | 'sets'> = {
+  size: 80, trainCount: 4000, testCount: 500, epochs: 8, batch: 32, model: 'resnet_custom_mini', threads: 0, workers: 2,
+  members: 5, ensembles: [3, 5], augmentation: 'all', tta: true, calibrate: true, alpha: 0.5, temperature: 2, latencyImages: 128,
+};
+/** --quick: proves the pipeline end to end in seconds; its figures mean nothing. */
+export const QUICK: Omit<EnsembleSettings, 'out' | 'sets'> = {
+  size: 32, trainCount: 24, testCount: 8, epochs: 1, batch: 8, model: 'resnet_custom_mini', threads: 1, workers: 0,
+  members: 3, ensembles: [2, 3], augmentation: 'all', tta: false, calibrate: false, alpha: 0.5, temperature: 2, latencyImages: 8,
+};
+
+export const USAGE = `Usage: node --import tsx training/ensembles/run.ts [--quick] [--out <dir>] [--size <px>] [--train-count <n>]
+  [--test-count <n>] [--epochs <n>] [--batch <n>] [--model <arch>] [--threads <n>] [--workers <n>] [--members <n>]
+  [--ensembles 3,5] [--augmentation <preset>] [--tta | --no-tta] [--calibrate | --no-calibrate] [--alpha <0–1>]
+  [--temperature <T>] [--latency-images <n>] [--sets plain,shifted-jpeg,…]`;
+
+export function parseSettings(argv: readonly string[], here: string): EnsembleSettings {
+  const { values: v } = parseArgs({
+    args: [...argv],
+    options: {
+      ...RUN_FLAGS, members: { type: 'string' }, ensembles: { type: 'string', multiple: true }, augmentation: { type: 'string' }, tta: { type: 'boolean' },
+      'no-tta': { type: 'boolean' }, calibrate: { type: 'boolean' }, 'no-calibrate': { type: 'boolean' }, alpha: { type: 'string' },
+      temperature: { type: 'string' }, 'latency-images': { type: 'string' },
+    },
+    strict: true,
+  });
+  const base = v.quick ? QUICK : FULL;
+  const members = numberOption('members', v.members, 1, 64, true) ?? base.members;
+  const ensembles = (listOption(v.ensembles) ?? base.ensembles.map(String)).map((n) => numberOption('ensembles', n, 2, members, true)!);
+  return {
+    ...runSettings(v, base, here),
+    members,
+    ensembles: [...new Set(ensembles)].sort((a, b) => a - b),
+    augmentation: choiceOption('augmentation', v.augmentation, PRESET_NAMES) ?? base.augmentation,
+    tta: v['no-tta'] ? false : (v.tta ?? base.tta),
+    calibrate: v['no-calibrate'] ? false : (v.calibrate ?? base.calibrate),
+    alpha: numberOption('alpha', v.alpha, 0, 1) ?? base.alpha,
+    temperature: numberOption('temperature', v.temperature, 0.01, 100) ?? base.temperature,
+    latencyImages: numberOption('latency-images', v['latency-images'], 1, 100_000, true) ?? base.latencyImages,
+  };
+}
+
+/** The ablation's project.json for one training run with this seed and the settings' augmentation. */
+function runProject(s: EnsembleSettings, seed: number, database: string): Record<string, unknown> {
+  return armProject({ ...s, seed }, s.augmentation, database);
+}
+
+/** Member k (1-based): project seed k. */
+export function memberProject(s: EnsembleSettings, k: number, database: string): Record<string, unknown> {
+  return runProject(s, k, database);
+}
+
+/** The student: a member's project with a seed no member has, distilled from `teacher` (relative to its folder). */
+export function studentProject(s: EnsembleSettings, database: string, teacher: string): Record<string, unknown> {
+  return { ...runProject(s, s.members + 1, database), teacher, distillation: { alpha: s.alpha, temperature: s.temperature } };
+}
+
+export type { TestSet };

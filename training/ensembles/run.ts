@@ -1,0 +1,155 @@
+/**
+ * The ensembles measurement (issue 23, Measure): members trained from different seeds on the augmentation
+ * ablation's data, each scored on the plain and the six shifted held-out sets; the best member and the mean of
+ * members; ensembles of the first 3 and 5 (`tagbooru ensemble --combine logit-mean`), the largest with flip
+ * TTA and a calibrated copy (`tagbooru calibrate`); a student of one member's size distilled from the largest
+ * ensemble for the same steps as a member; and each bundle's latency per image in this same run.
+ *   node --import tsx training/ensembles/run.ts [flags]     (full run; --quick for a seconds-long smoke run)
+ * A command this tagbooru lacks (ensemble, calibrate) is skipped with a note; without an ensemble the student
+ * learns from the best member instead, and the note says so. Resumable like the ablation: finished data sets,
+ * trainings, bundles and scores are kept. Writes <out>/results.json and <out>/results.md and prints the tables
+ * on stdout (progress goes to stderr).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createTagger } from '../../src/index.ts';
+import { TrainingDatabase } from '../../src/data/training-db.ts';
+import { imagePath } from '../../src/data/paths.ts';
+import { datasetArgs } from '../ablation/plan.ts';
+import { scoreOf } from '../ablation/report.ts';
+import { ensureDataset, hasCommand, metricsCached, tagbooru, trainProjectIn } from '../ablation/steps.ts';
+import { USAGE, memberProject, parseSettings, studentProject, type EnsembleSettings } from './plan.ts';
+import { calibrationOf, markdownTables, meanRow, type EnsembleResults, type Row } from './report.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** A row for a bundle: its scores on every set (cached under <out>/metrics/<key>/) and the plain set's calibration figures. */
+function scoreBundle(s: EnsembleSettings, name: string, key: string, bundle: string, tests: ReadonlyMap<string, string>): Row {
+  const docs = new Map([...tests].map(([set, db]) => [set, metricsCached(path.join(s.out, 'metrics', key, `${set}.json`), bundle, db)]));
+  const plain = docs.get('plain');
+  return {
+    name, bundle: path.relative(s.out, bundle),
+    scores: Object.fromEntries([...docs].map(([set, doc]) => [set, scoreOf(doc)])),
+    ...(plain && calibrationOf(plain) && { calibration: calibrationOf(plain) }),
+  };
+}
+
+/** Validation mAP recorded by train-project in the bundle's metrics.json: how the best member is picked without looking at a test set. */
+function validationMap(bundle: string): number {
+  return (JSON.parse(fs.readFileSync(path.join(bundle, 'metrics.json'), 'utf8')) as { mAP: number }).mAP;
+}
+
+/** Builds a bundle with a CLI command unless its tagger.json exists. */
+function compose(dir: string, args: string[]): string {
+  if (!fs.existsSync(path.join(dir, 'tagger.json'))) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    process.stderr.write(`building ${path.basename(dir)}\n`);
+    tagbooru(args);
+  }
+  return dir;
+}
+
+/** `tag` on one thread, batch 8, decode included: the median of three passes after a warm-up one, in ms per image. */
+async function latency(bundle: string, images: readonly string[]): Promise<number> {
+  const tagger = await createTagger(bundle, { threads: 1 });
+  try {
+    await tagger.tag([...images], { batchSize: 8 });
+    const times: number[] = [];
+    for (let pass = 0; pass < 3; pass++) {
+      const start = performance.now();
+      await tagger.tag([...images], { batchSize: 8 });
+      times.push((performance.now() - start) / images.length);
+    }
+    return times.sort((a, b) => a - b)[1]!;
+  } finally {
+    await tagger.close();
+  }
+}
+
+function imagesOf(database: string, count: number): string[] {
+  const db = TrainingDatabase.open(database, { readonly: true });
+  try {
+    const out: string[] = [];
+    for (const r of db.records()) {
+      if (out.length === count) break;
+      out.push(imagePath(database, r.md5, r.fileExt));
+    }
+    return out;
+  } finally {
+    db.close();
+  }
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const s = parseSettings(argv, here);
+  const trainDb = ensureDataset(s.out, 'train', datasetArgs(s, path.join(s.out, 'data', 'train'), 'train'));
+  const tests = new Map(s.sets.map((set) => [set.name, ensureDataset(s.out, set.name, datasetArgs(s, path.join(s.out, 'data', set.name), set))]));
+  const trainDir = path.dirname(trainDb);
+  const notes: string[] = [];
+  const train = (dir: string, project: (database: string) => Record<string, unknown>, label: string) =>
+    trainProjectIn(dir, project(path.relative(dir, trainDb)), trainDir, { threads: s.threads, model: s.model, label }).bundle;
+
+  const members = Array.from({ length: s.members }, (_, i) => train(path.join(s.out, 'members', `m${i + 1}`), (db) => memberProject(s, i + 1, db), `member ${i + 1}`));
+  const memberRows = members.map((b, i) => scoreBundle(s, `member ${i + 1}`, `m${i + 1}`, b, tests));
+  const best = members.map(validationMap).reduce((b, v, i, all) => (v > all[b]! ? i : b), 0);
+  const rows: Row[] = [...memberRows, { ...memberRows[best]!, name: `best member (member ${best + 1}, by validation mAP)` }, meanRow('mean of members', memberRows, [...tests.keys()])];
+
+  let teacher = members[best]!, teacherName = `member ${best + 1}`;
+  if (hasCommand('ensemble')) {
+    const built = new Map<number, string>();
+    for (const n of s.ensembles) {
+      const dir = compose(path.join(s.out, 'ensembles', `ens${n}`), ['ensemble', ...members.slice(0, n), '--out', path.join(s.out, 'ensembles', `ens${n}`), '--combine', 'logit-mean']);
+      built.set(n, dir);
+      rows.push(scoreBundle(s, `ensemble of ${n}`, `ens${n}`, dir, tests));
+    }
+    const n = Math.max(...s.ensembles), largest = built.get(n)!;
+    if (s.tta) {
+      const dir = compose(path.join(s.out, 'ensembles', `ens${n}-flip`), ['ensemble', ...members.slice(0, n), '--out', path.join(s.out, 'ensembles', `ens${n}-flip`), '--combine', 'logit-mean', '--tta', 'flip']);
+      rows.push(scoreBundle(s, `ensemble of ${n} + flip TTA`, `ens${n}-flip`, dir, tests));
+    }
+    if (s.calibrate && hasCommand('calibrate')) {
+      const dir = path.join(s.out, 'ensembles', `ens${n}-calibrated`);
+      if (!fs.existsSync(path.join(dir, 'tagger.json'))) {
+        fs.rmSync(dir, { recursive: true, force: true });
+        fs.cpSync(largest, dir, { recursive: true });
+        process.stderr.write(`calibrating ens${n}\n`);
+        tagbooru(['calibrate', dir, trainDb]); // fits on the training database's validation split, never a test set
+      }
+      rows.push(scoreBundle(s, `ensemble of ${n}, calibrated`, `ens${n}-calibrated`, dir, tests));
+    } else if (s.calibrate) {
+      notes.push('calibration skipped: this tagbooru has no `calibrate` command');
+    }
+    teacher = largest;
+    teacherName = `the ensemble of ${n}`;
+  } else {
+    notes.push(`ensembles skipped: this tagbooru has no \`ensemble\` command; the student learns from the best member (member ${best + 1}) instead`);
+  }
+  for (const n of notes) process.stderr.write(`${n}\n`);
+
+  const studentDir = path.join(s.out, 'student');
+  const student = train(studentDir, (db) => studentProject(s, db, path.relative(studentDir, teacher)), `the student from ${teacherName}`);
+  rows.push(scoreBundle(s, `distilled student (from ${teacherName})`, 'student', student, tests));
+  notes.push(`the student: ${s.model} at ${s.size} px, ${s.epochs} epochs like a member, distilled from ${teacherName} with alpha ${s.alpha}, temperature ${s.temperature}`);
+
+  const images = imagesOf(tests.get('plain') ?? [...tests.values()][0]!, s.latencyImages);
+  const timed: Row[] = [], ms = new Map<string, number>();
+  // one bundle at a time, each once (the best member is a member): concurrent runs would time each other
+  for (const row of rows) {
+    if (row.bundle && !ms.has(row.bundle)) ms.set(row.bundle, await latency(path.join(s.out, row.bundle), images));
+    timed.push(row.bundle ? { ...row, msPerImage: ms.get(row.bundle)! } : row);
+  }
+  notes.push(`latency: \`tag\` on ${images.length} images of ${tests.has('plain') ? 'the plain set' : 'the first set'}, one thread, batch 8, decode included, median of 3 passes after a warm-up; relative to member 1 in this run`);
+
+  const results: EnsembleResults = { settings: { ...s, sets: s.sets.map((t) => t.name) }, sets: [...tests.keys()], rows: timed, notes };
+  const md = markdownTables(results);
+  fs.writeFileSync(path.join(s.out, 'results.json'), `${JSON.stringify(results, null, 1)}\n`);
+  fs.writeFileSync(path.join(s.out, 'results.md'), md);
+  process.stdout.write(md);
+}
+
+await main(process.argv.slice(2));
