@@ -28,7 +28,8 @@ export const LAYERS = {
   // ensembles, test-time augmentation: bundles built from bundles (DESIGN.md decision 14)
   compose: ['infer', 'graph', 'formats', 'image'],
   // attacks and defences on the gradient graphs (DESIGN.md decision 15)
-  robust: ['infer', 'image', 'graph', 'models', 'autodiff', 'formats', 'data', 'workers', 'train', 'compose'],
+  // explain: the bundle's training model (explain/variants.ts loadTrainingModel) that the gradient attacks run
+  robust: ['infer', 'image', 'explain', 'graph', 'models', 'autodiff', 'formats', 'data', 'workers', 'train', 'compose'],
   server: ['infer', 'image', 'explain', 'workers', 'index.ts', 'tagger.ts', 'wire.ts'],
   web: ['infer', 'image', 'explain', 'wire.ts'],
   cli: ['infer', 'image', 'explain', 'models', 'data', 'dataset', 'danbooru', 'import', 'train', 'server', 'compose', 'robust', 'index.ts', 'tagger.ts'],

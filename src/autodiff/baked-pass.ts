@@ -6,7 +6,8 @@ import type { ModelSpec, Weights } from '../models/spec.ts';
 import { forward, type Pass } from './step-graph.ts';
 
 /** Declares the image input `x` (NHWC) and runs the forward to the logits (the output layer when it is no sigmoid). */
-export function bakedPass(g: Graph, spec: ModelSpec, weights: Weights, batch: number | string): Pass {
+/** `nchwcBlock`: ORT's blocked conv kernels (src/train/nchwc-probe.ts; 0: standard Conv), for the attack graph's backward. */
+export function bakedPass(g: Graph, spec: ModelSpec, weights: Weights, batch: number | string, nchwcBlock = 0): Pass {
   const shapes = new Map(variables(spec).map((v) => [v.key, v.shape]));
   const baked = new Map<string, Value>();
   const param = (key: string): Value => {
@@ -19,5 +20,5 @@ export function bakedPass(g: Graph, spec: ModelSpec, weights: Weights, batch: nu
     baked.set(key, v);
     return v;
   };
-  return forward(g, spec, { mode: 'eval', batch, param, paramGrads: false });
+  return forward(g, spec, { mode: 'eval', batch, param, paramGrads: false, nchwcBlock });
 }

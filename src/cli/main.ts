@@ -26,6 +26,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'calibrate', summary: 'Fit per-tag score calibration (temperature, Platt, isotonic) on a database\'s validation split; re-fits the thresholds.', load: async () => (await import('./commands/calibrate.ts')).calibrateCommand },
   { name: 'metrics', summary: 'Score a model on labelled images: per-tag and overall precision, recall, F1 and mAP; calibration (ECE, Brier).', load: async () => (await import('./commands/metrics.ts')).metricsCommand },
   { name: 'grad-cam', summary: 'Where is each tag? Maps, masks and boxes per tag, in DeepDanbooru\'s grad-cam layout.', load: async () => (await import('./commands/grad-cam.ts')).gradCamCommand },
+  { name: 'attack', summary: 'Adversarial examples against a model (PGD, APGD, Square; naive or adaptive through a defence), with a report per image.', load: async () => (await import('./commands/attack.ts')).attackCommand },
   { name: 'maps-eval', summary: 'Score tag maps against ground-truth masks: pointing game and mIoU per method and per tag.', load: async () => (await import('./commands/maps-eval.ts')).mapsEvalCommand },
 ];
 

@@ -1,0 +1,62 @@
+/**
+ * What one PGD step costs next to one forward pass of the same batch, on one bundle (target ≤ 3×), interleaved so
+ * load drifts hit both:
+ *   forward:  model.onnx on the batch (ONNX Runtime alone, the preprocessed tensor ready)
+ *   pgd step: the attack graph (forward, margin loss, backward to the image) with the pixel-space mapping both
+ *             ways, then the signed step and the projection onto the ε-ball ∩ [0, 1] (src/robust/pgd.ts)
+ *
+ *   MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 \
+ *     node --import tsx bench/attack-step.ts [--model models/default] [--batch 8] [--rounds 10] [--threads 1]
+ */
+import { parseArgs } from 'node:util';
+import { readBundle } from '../src/infer/bundle.ts';
+import { ModelSession } from '../src/infer/session.ts';
+import { Rng } from '../src/models/random.ts';
+import { goalTerms, tagThresholds } from '../src/robust/goals.ts';
+import { pgd } from '../src/robust/pgd.ts';
+import { pixelsToInput } from '../src/robust/pixel-space.ts';
+import { openVictim } from '../src/robust/victim.ts';
+
+const { values: v } = parseArgs({ options: { model: { type: 'string', default: 'models/default' }, batch: { type: 'string', default: '8' }, rounds: { type: 'string', default: '10' }, threads: { type: 'string', default: '1' } } });
+const batch = Number(v.batch), rounds = Number(v.rounds), threads = Number(v.threads);
+const bundle = await readBundle(v.model);
+const m = bundle.manifest, spec = m.preprocess;
+const rng = new Rng(1);
+const x = Float32Array.from({ length: batch * spec.width * spec.height * 3 }, () => rng.next());
+const input = pixelsToInput(x, batch, spec, spec.layout);
+const dims = spec.layout === 'NCHW' ? [batch, 3, spec.height, spec.width] : [batch, spec.height, spec.width, 3];
+const plain = await ModelSession.create(bundle.modelPath, { threads, spinning: false });
+const victim = await openVictim(bundle, { threads, gradient: true });
+const thresholds = tagThresholds(m);
+// untargeted from an all-unselected start: every tag's hinge active, the backward does its full work
+const terms = Array.from({ length: batch }, () => goalTerms({ kind: 'untargeted' }, new Uint8Array(m.tags.length), thresholds));
+
+const times: Record<string, number[]> = { forward: [], 'pgd step': [] };
+const time = async (name: string, f: () => Promise<unknown>) => {
+  const t = performance.now();
+  await f();
+  times[name]!.push(performance.now() - t);
+};
+const step = () => pgd((z) => victim.gradient(z, batch, terms), x, batch, { norm: 'linf', eps: 4 / 255, steps: 0, schedule: 'pgd', randomStart: false, rng: () => rng.next() })
+  // steps: 0 is the gradient at the start only; the update and projection are timed on their own below
+  .then(() => undefined);
+for (let r = -2; r < rounds; r++) { // two warm-up rounds, not counted
+  const steps: [string, () => Promise<unknown>][] = [
+    ['forward', () => plain.run({ [m.input.name]: { data: input.slice(), dims } }, [m.output.name])],
+    ['pgd step', async () => {
+      await step();
+      // one signed step and projection, as pgd() does between gradients
+      const next = new Float32Array(x.length);
+      for (let j = 0; j < x.length; j++) next[j] = Math.min(1, Math.max(0, Math.min(x[j]! + 4 / 255, Math.max(x[j]! - 4 / 255, x[j]! - (1 / 255) * Math.sign(x[j]! - 0.5)))));
+    }],
+  ];
+  for (const [name, f] of r % 2 === 0 ? steps : steps.reverse()) await time(name, f);
+  if (r < 0) for (const k of Object.keys(times)) times[k] = [];
+}
+await Promise.all([plain.release(), victim.close()]);
+const median = (a: number[]) => [...a].sort((p, q) => p - q)[a.length >> 1]!;
+const [f, s] = [median(times.forward!), median(times['pgd step']!)];
+console.log(`${m.name}: ${m.tags.length} tags, ${spec.width}×${spec.height}, batch ${batch}, ${threads} thread(s), ${rounds} rounds (median ms)`);
+console.log(`forward   ${f.toFixed(1)} ms`);
+console.log(`pgd step  ${s.toFixed(1)} ms`);
+console.log(`ratio     ${(s / f).toFixed(2)}×`);
