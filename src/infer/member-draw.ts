@@ -5,18 +5,6 @@
  */
 import type { EnsembleManifest } from './bundle.ts';
 
-/** mulberry32: a small seeded generator; uniform enough for picking among a handful of members. */
-export function seededUniform(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 /** A member index drawn in proportion to the members' weights. */
 export function drawMember(weights: readonly number[], uniform: () => number): number {
   const total = weights.reduce((a, b) => a + b, 0);

@@ -3,11 +3,11 @@
  * → select. Batch k+1 is decoded while batch k runs, and a bad image fails alone.
  */
 import { TagbooruError, errorMessage, expectNumberInRange } from '../errors.ts';
-import { decodeImage, type DecodeOptions, type Defence } from '../image/index.ts';
+import { decodeImage, seededRandom, type DecodeOptions, type Defence } from '../image/index.ts';
 import { readBundle, type Bundle } from './bundle.ts';
 import { chooseDefence, imageRandom, openDefence } from './defences.ts';
 import { inputName, inputSource, type ImageInput } from './input.ts';
-import { pickMembers, seededUniform } from './member-draw.ts';
+import { pickMembers } from './member-draw.ts';
 import { defendedInputs, imageFloats, inputFeeds, modelInputs, toProbabilities } from './model-io.ts';
 import { logitsOf, openOodProbe, scoreOf, judge, type OodInputs, type OodProbe, type OodResult } from './ood.ts';
 import { InferenceWorker } from './runner.ts';
@@ -102,7 +102,7 @@ export class BaseTagger {
 
   constructor(session: TaggerSession) {
     ({ bundle: this.bundle, worker: this.worker, fixedBatch: this.fixedBatch, options: this.options, ood: this.ood, defence: this.defence } = session);
-    this.uniform = seededUniform(this.options.seed ?? Math.floor(Math.random() * 2 ** 32));
+    this.uniform = seededRandom(this.options.seed ?? Math.floor(Math.random() * 2 ** 32));
   }
 
   get tags() {

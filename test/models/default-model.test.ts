@@ -10,7 +10,7 @@ const SAMPLES = path.resolve('samples');
 test('`tagbooru tag samples/` with no --model uses the bundled model and finds the true tags', async () => {
   const manifest = JSON.parse(await fs.readFile(path.join(DEFAULT_MODEL_DIR, 'tagger.json'), 'utf8')) as { architecture: string; tags: unknown[]; provenance: { metrics?: unknown } };
   expect(manifest.architecture).toBe('resnet_custom_narrow');
-  expect(manifest.tags).toHaveLength(34);
+  expect(manifest.tags).toHaveLength(40); // the default preset's 34 and the wide preset's six (docs/default-model.md)
   const expected = JSON.parse(await fs.readFile(path.join(SAMPLES, 'expected.json'), 'utf8')) as Record<string, string[]>;
   const r = await cli(['tag', SAMPLES, '--format', 'json']);
   expect(r.stderr).toBe('');
@@ -33,4 +33,4 @@ test('`tagbooru tag samples/` with no --model uses the bundled model and finds t
   expect(f1).toBeGreaterThan(F1_FLOOR);
 }, 60_000);
 
-const F1_FLOOR = 0.85; // measured 0.970 (48 right, 1 extra, 2 missed) with the committed model
+const F1_FLOOR = 0.85; // measured 0.933 (49 right, 6 extra, 1 missed) with the committed model (0.970 before step 11)
