@@ -4,41 +4,20 @@
  * uninterrupted one does (the attack's random starts are a function of the seed and the step).
  */
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { cli } from '../helpers/cli.ts';
-import { shapesDatabase } from '../helpers/shapes-database.ts';
+import { projectWeights as weights, tinyProjects, trainProject as train, type TinyProjects } from '../helpers/tiny-project.ts';
 
-const SIZE = 16;
-let root: string;
-
-/** 24 images: 6 steps an epoch, 12 in all, a checkpoint every 2; half of each batch of 4 attacked. */
-async function project(name: string, adversarial?: object): Promise<string> {
-  const dir = path.join(root, name);
-  await fs.mkdir(dir);
-  await fs.copyFile(path.join(root, 'tags.txt'), path.join(dir, 'tags.txt'));
-  await fs.writeFile(path.join(dir, 'project.json'), JSON.stringify({
-    image_width: SIZE, image_height: SIZE, database_path: path.join(root, 'training.sqlite'), minimum_tag_count: 1, model: 'test_tiny',
-    minibatch_size: 4, epoch_count: 2, checkpoint_frequency_mb: 2, console_logging_frequency_mb: 100, validation_fraction: 0, seed: 3,
-    rotation_range: false, scale_range: false, shift_range: false, flip_horizontal: true, ...(adversarial && { adversarial }),
-  }));
-  return dir;
-}
-
-const train = async (dir: string, ...args: string[]) => {
-  const run = await cli(['train-project', dir, '--threads', '1', ...args]);
-  return { ...run, out: run.stdout + run.stderr };
-};
-const weights = (dir: string) => fs.readFile(path.join(dir, 'model-test_tiny', 'weights.safetensors'));
+let tiny: TinyProjects;
+/** Half of each batch of 4 attacked. */
+const project = (name: string, adversarial?: object) => tiny.project(name, { flip_horizontal: true, ...(adversarial && { adversarial }) });
 
 beforeAll(async () => {
-  root = await fs.mkdtemp(path.join(os.tmpdir(), 'tagbooru-adv-resume-'));
-  await shapesDatabase(root, SIZE, 24);
+  tiny = await tinyProjects('tagbooru-adv-resume-');
 });
 
 afterAll(async () => {
-  await fs.rm(root, { recursive: true, force: true });
+  await tiny.remove();
 });
 
 test('adversarial train-project resumes bit for bit and trains other weights than the clean project', async () => {

@@ -4,44 +4,21 @@
  * silently starting again from step 0.
  */
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { listCheckpoints } from '../../src/train/checkpoints.ts';
-import { cli } from '../helpers/cli.ts';
-import { shapesDatabase } from '../helpers/shapes-database.ts';
+import { projectWeights as weights, tinyProjects, trainProject as train, type TinyProjects } from '../helpers/tiny-project.ts';
 
-const SIZE = 16;
-let root: string;
-
-/** A project of 24 images: 6 steps an epoch, 12 in all, a checkpoint every 2, every augmentation on. */
-async function project(name: string): Promise<string> {
-  const dir = path.join(root, name);
-  await fs.mkdir(dir);
-  await fs.copyFile(path.join(root, 'tags.txt'), path.join(dir, 'tags.txt'));
-  await fs.writeFile(path.join(dir, 'project.json'), JSON.stringify({
-    image_width: SIZE, image_height: SIZE, database_path: path.join(root, 'training.sqlite'), minimum_tag_count: 1, model: 'test_tiny',
-    minibatch_size: 4, epoch_count: 2, checkpoint_frequency_mb: 2, console_logging_frequency_mb: 100,
-    rotation_range: false, scale_range: false, shift_range: false, validation_fraction: 0, seed: 3,
-    // every op and its label rules (greyscale's unknown colour tags, the crop's unknown shapes) replay too
-    augmentation: { preset: 'all' },
-  }));
-  return dir;
-}
-
-const train = async (dir: string, ...args: string[]) => {
-  const run = await cli(['train-project', dir, '--threads', '1', ...args]);
-  return { ...run, out: run.stdout + run.stderr };
-};
-const weights = (dir: string) => fs.readFile(path.join(dir, 'model-test_tiny', 'weights.safetensors'));
+let tiny: TinyProjects;
+/** Every augmentation on: every op and its label rules (greyscale's unknown colour tags, the crop's unknown shapes) replay too. */
+const project = (name: string) => tiny.project(name, { augmentation: { preset: 'all' } });
 
 beforeAll(async () => {
-  root = await fs.mkdtemp(path.join(os.tmpdir(), 'tagbooru-train-resume-'));
-  await shapesDatabase(root, SIZE, 24);
+  tiny = await tinyProjects('tagbooru-train-resume-');
 });
 
 afterAll(async () => {
-  await fs.rm(root, { recursive: true, force: true });
+  await tiny.remove();
 });
 
 test('train-project falls back past a truncated checkpoint, continues bit for bit, and --restart archives instead of losing the next run', async () => {
