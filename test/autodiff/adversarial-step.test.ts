@@ -13,6 +13,7 @@ import { buildModel } from '../../src/models/registry.ts';
 import { inputLayer, type ModelSpec, type Weights } from '../../src/models/spec.ts';
 import { centralDifference, referenceObjective, toFloat64 } from '../oracle/training.ts';
 import { compare, outputWidth, randomWeights } from './_harness.ts';
+import { linearSpec } from '../helpers/linear-spec.ts';
 
 const EPS = 8 / 255;
 
@@ -61,20 +62,6 @@ async function runStep(spec: ModelSpec, weights: Weights, b: Batch, o: Partial<S
   } finally {
     await s.close();
   }
-}
-
-/** A linear tagger on the flattened image: logit = w·x + b, no BN, so ∂L/∂x has the sign of ±w in closed form. */
-function linearSpec(size: number): ModelSpec {
-  return {
-    name: 'linear',
-    layers: [
-      { kind: 'input', name: 'in', shape: [size, size, 3] },
-      { kind: 'flatten', name: 'fl', input: 'in' },
-      { kind: 'dense', name: 'd', input: 'fl', units: 1, useBias: true },
-      { kind: 'sigmoid', name: 'out', input: 'd' },
-    ],
-    output: 'out',
-  };
 }
 
 const clip = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
@@ -142,9 +129,9 @@ describe('the attack inside the step graph', () => {
   }, 20_000);
 
   test('on a linear model FGSM-RS is the closed form and PGD reaches the optimal attack x ± ε·sign(w), in pixel units under a normalisation', async () => {
-    const size = 4, per = size * size * 3, spec = linearSpec(size);
+    const size = 4, per = size * size * 3, spec = linearSpec(size, size, 1);
     const rng = new Rng(8);
-    const w = Float32Array.from({ length: per }, () => rng.uniform(-1, 1)), weights: Weights = new Map([['d/kernel', w], ['d/bias', Float32Array.of(0.1)]]);
+    const w = Float32Array.from({ length: per }, () => rng.uniform(-1, 1)), weights: Weights = new Map([['head/kernel', w], ['head/bias', Float32Array.of(0.1)]]);
     // a normalised input: x = p·scale[c] + offset[c]; the budget is ε in p, so ε·scale[c] in x
     const pixel = { scale: [2, 0.5, 4], offset: [-1, 0.25, 0] };
     const p = Float32Array.from({ length: 2 * per }, () => rng.uniform(0, 1));

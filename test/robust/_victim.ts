@@ -20,17 +20,3 @@ export function victimOf(spec: ModelSpec, weights: Weights, preprocess: Preproce
     attack: buildInputGradientGraph(spec, weights, { batch: 'B' }).model,
   });
 }
-
-/** A 2-tag linear model on an h×w image: logits = flatten(x)·W + b (x the normalised input). */
-export function linearSpec(h: number, w: number): ModelSpec {
-  return {
-    name: 'linear',
-    layers: [
-      { kind: 'input', name: 'in', shape: [h, w, 3] },
-      { kind: 'flatten', name: 'fl', input: 'in' },
-      { kind: 'dense', name: 'head', input: 'fl', units: 2, useBias: true },
-      { kind: 'sigmoid', name: 'out', input: 'head' },
-    ],
-    output: 'out',
-  };
-}

@@ -5,7 +5,8 @@ import { byteNorms, mapBack } from '../../src/robust/full-size.ts';
 import { fullSizeVictim } from '../../src/robust/full-size-victim.ts';
 import { modelPixels } from '../../src/robust/pixel-space.ts';
 import { geometryOperators } from '../../src/robust/resize-operator.ts';
-import { linearSpec, victimOf } from './_victim.ts';
+import { linearSpec } from '../helpers/linear-spec.ts';
+import { victimOf } from './_victim.ts';
 
 // a landscape original under DeepDanbooru's geometry (TF area resize, then edge padding top and bottom)
 const spec: PreprocessSpec = { ...PRESETS.deepdanbooru, width: 16, height: 16 };
@@ -58,7 +59,7 @@ describe('the preprocessing as two banded linear maps, measured with impulses', 
 
 describe('the attack in the original\'s space (--space full)', () => {
   // a linear model, so central differences are exact up to float32 rounding
-  const ls = linearSpec(16, 16);
+  const ls = linearSpec(16, 16, 2);
   const r2 = new Rng(8);
   const kernel = Float32Array.from({ length: 16 * 16 * 3 * 2 }, () => r2.uniform(-0.05, 0.05));
   const victimP = victimOf(ls, new Map([['head/kernel', kernel], ['head/bias', Float32Array.of(0.1, -0.2)]]), spec);

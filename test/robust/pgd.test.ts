@@ -4,7 +4,8 @@ import { attackBatch, type AttackSettings } from '../../src/robust/attack.ts';
 import { UNDEFENDED } from '../../src/robust/defended.ts';
 import { logit } from '../../src/robust/goals.ts';
 import { apgdCheckpoints, pgd, type Norm } from '../../src/robust/pgd.ts';
-import { preprocessFor, victimOf, linearSpec } from './_victim.ts';
+import { linearSpec } from '../helpers/linear-spec.ts';
+import { preprocessFor, victimOf } from './_victim.ts';
 
 describe('PGD keeps every iterate in the ε-ball ∩ [0, 1]', () => {
   // a loss whose unconstrained minimum lies far outside both sets, from a start with pixels at 0 and 1
@@ -51,7 +52,7 @@ describe('PGD keeps every iterate in the ε-ball ∩ [0, 1]', () => {
 describe('a linear 2-tag model, where the optimal attack is known in closed form', () => {
   // logits z = W·v + b with v = (x − mean)/std per channel (BGR): ∂z/∂x = W·(1/std), so the L∞-optimal δ is −ε·sign(W/std) = −ε·sign(W)
   const h = 4, w = 5, d = h * w * 3;
-  const spec = linearSpec(h, w);
+  const spec = linearSpec(h, w, 2);
   const rng = new Rng(2);
   const kernel = Float32Array.from({ length: d * 2 }, () => rng.uniform(-1, 1) * (rng.next() < 0.1 ? 0 : 1));
   const bias = Float32Array.of(0.5, -0.5);
