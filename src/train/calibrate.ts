@@ -72,7 +72,7 @@ export function fitCalibration(probs: Float32Array, labels: ArrayLike<number>, m
     const c = calibrators[k % T];
     if (c) out[k] = c(z[k]!);
   }
-  const fitted = fitThresholds(out, labels, T);
+  const fitted = fitThresholds(out, labels, T, 0.5, mask);
   const thresholds: Record<string, number> = {};
   names.forEach((name, j) => {
     if (tags[name] && eligible[j]) thresholds[name] = roundScore(fitted[j]!);

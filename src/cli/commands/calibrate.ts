@@ -48,11 +48,11 @@ export const calibrateCommand = defineCommand({
     const scored = await scoreLabelled({ ...bundle, manifest: raw }, items, io, batchSize);
     if (scored.images < MIN_CALIBRATION_IMAGES) throw new TagbooruError('E_USAGE', `only ${scored.images} of the ${items.length} validation images could be read; calibration needs at least ${MIN_CALIBRATION_IMAGES}`);
     const names = raw.tags.map((t) => t.name);
-    const fit = fitCalibration(scored.probs, scored.labels, scored.mask ?? undefined, names, options);
+    const mask = scored.mask ?? undefined;
+    const fit = fitCalibration(scored.probs, scored.labels, mask, names, options);
     const calibrated = names.length - fit.uncalibrated.length;
     if (calibrated === 0) throw new TagbooruError('E_USAGE', `no tag has ${minPositives} positives and ${minPositives} negatives among the ${scored.images} validation images; raise --validation-fraction or lower --min-positives`);
 
-    const mask = scored.mask ?? undefined;
     const before = computeCalibrationMetrics(scored.probs, scored.labels, names.length, mask);
     const after = computeCalibrationMetrics(fit.probs, scored.labels, names.length, mask);
     const manifest = calibratedManifest({ ...raw, thresholds: (previous?.provenance.thresholds as typeof raw.thresholds | undefined) ?? raw.thresholds }, method, fit, {
