@@ -15,6 +15,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createAvatar } from '@dicebear/core';
 import { adventurer, lorelei } from '@dicebear/collection';
+import { classifySkin } from '../src/dataset/synthetic/colour-bands.ts';
 import { sharp } from '../src/image/sharp.ts';
 import { readBundle } from '../src/infer/bundle.ts';
 import { createTagger } from '../src/tagger.ts';
@@ -36,12 +37,11 @@ const count = Number(v.count), size = Number(v.size), seed = v.seed;
 
 const lookup = <T>(table: Record<string, T>, key: unknown): T | undefined => (typeof key === 'string' ? table[key] : undefined);
 
-/** HSL lightness of `#rrggbb`; the generator's rule (docs/generator.md): ≤ 0.39 is dark skin, ≥ 0.5 is not, between unknown. */
+/** The generator's own skin rule (colour-bands.ts): dark, light, or near the edge and so unknown. */
 function darkSkin(hex: unknown): Label {
   if (typeof hex !== 'string') return null;
-  const [r, g, b] = [1, 3, 5].map((k) => parseInt(hex.replace('#', '').slice(k - 1, k + 1), 16) / 255) as [number, number, number];
-  const light = (Math.max(r, g, b) + Math.min(r, g, b)) / 2;
-  return light <= 0.39 ? 1 : light >= 0.5 ? 0 : null;
+  const skin = classifySkin(hex);
+  return 'tag' in skin ? (skin.tag === 'dark_skin' ? 1 : 0) : null;
 }
 
 function labelsOf(style: 'lorelei' | 'adventurer', extra: Record<string, unknown>): Record<Tag, Label> {
