@@ -17,6 +17,14 @@ import { concat, max, min, slice } from '../graph/math.ts';
 
 export type AdversarialMethod = 'fgsm-rs' | 'pgd';
 
+/**
+ * What the attack maximises. `all-tags`: the training loss over every known label of the sample, the usual
+ * untargeted attack. `one-tag`: the loss of one tag per sample, fed as `attack_mask` (a one-hot row; the trainer
+ * draws a known positive to hide or a known negative to add), the threat model of a tagger, where an attacker
+ * spends the whole budget on one tag (docs/adversarial.md).
+ */
+export type AdversarialGoal = 'all-tags' | 'one-tag';
+
 /** Where pixel values 0–1 lie in the model's input: input = pixel·scale[c] + offset[c] on the channel (last, NHWC) axis. */
 export interface PixelMap {
   readonly scale: readonly number[];
@@ -33,6 +41,8 @@ export interface AdversarialOptions {
   readonly stepSize: number;
   /** The first ⌈ratio·batch⌉ samples of each batch are attacked; the rest train clean. */
   readonly ratio: number;
+  /** Default `all-tags`. */
+  readonly goal?: AdversarialGoal;
   /** Omitted: the input is the pixels themselves (the deepdanbooru preset). */
   readonly pixel?: PixelMap;
   /** Also output the attack's start, its first input gradient and the final input (tests). */
@@ -68,12 +78,15 @@ export const DEBUG_OUTPUTS = {
   x: 'adv:x',
 } as const;
 
-/** `x`, `labels`, `mask`: the whole batch; `noise` [attacked, H, W, C] uniform in [−1, 1]. */
-export function perturbBatch(g: Graph, x: Value, labels: Value, mask: Value, noise: Value, o: AdversarialOptions, inputGradient: InputGradient): Perturbed {
+/**
+ * `x`, `labels`, `mask`: the whole batch; `noise` [attacked, H, W, C] uniform in [−1, 1]; `attackMask`
+ * [attacked, tags], with the `one-tag` goal: the labels the attack's loss counts, in place of `mask`'s.
+ */
+export function perturbBatch(g: Graph, x: Value, labels: Value, mask: Value, noise: Value, o: AdversarialOptions, inputGradient: InputGradient, attackMask?: Value): Perturbed {
   const batch = dim(x.shape, 0), n = dim(noise.shape, 0);
   if (n !== attackedCount(batch, o.ratio) || n === 0) throw new InvariantError(`the noise covers ${n} samples; ratio ${o.ratio} of ${batch} attacks ${attackedCount(batch, o.ratio)}`);
   const head = (v: Value) => (n === batch ? v : slice(g, v, [0], [n], [0]));
-  const ys = head(labels), ms = head(mask);
+  const ys = head(labels), ms = attackMask ?? head(mask);
   const { toPixels, toInput } = pixelMaps(g, o.pixel);
   const p = toPixels(head(x));
   const zero = g.scalar(0), one = g.scalar(1);

@@ -30,6 +30,8 @@ export const FEED = {
   step: 'step',
   /** [⌈ratio·N⌉, H, W, C] uniform in [−1, 1]: the adversarial attack's random start (adversarial.ts). */
   noise: 'noise',
+  /** [⌈ratio·N⌉, T] float, with the `one-tag` adversarial goal: the one label each attacked sample's attack maximises the loss of. */
+  attackMask: 'attack_mask',
   weight: (key: string) => `w:${key}`,
   slot: (key: string, slot: string) => `s:${key}:${slot}`,
 } as const;
@@ -75,6 +77,8 @@ export interface StepGraph {
   readonly nodes: number;
   /** The shape of the `noise` input, when the graph has one (an adversarial step attacking at least one sample). */
   readonly noise: readonly number[] | null;
+  /** The shape of the `attack_mask` input, when the graph has one (the `one-tag` adversarial goal). */
+  readonly attackMask: readonly number[] | null;
 }
 
 export interface Pass {
@@ -271,7 +275,7 @@ export function buildTrainingStep(model: ModelSpec, options: StepGraphOptions): 
   }
   if (inputGradient && inputGrad) g.output(inputGrad, FETCH.inputGrad);
   for (const [name, value] of Object.entries(attack?.debug ?? {})) g.output(value, name);
-  return { model: g.toModel(`${spec.name} training step`), labelShape: labelShape.slice(1).map(Number), variables: vars, slots, nodes: g.nodeCount, noise: attack?.noise ?? null };
+  return { model: g.toModel(`${spec.name} training step`), labelShape: labelShape.slice(1).map(Number), variables: vars, slots, nodes: g.nodeCount, noise: attack?.noise ?? null, attackMask: attack?.attackMask ?? null };
 }
 
 /**
@@ -280,7 +284,7 @@ export function buildTrainingStep(model: ModelSpec, options: StepGraphOptions): 
  * step's own forward uses the batch's) whose moving-statistics updates are dropped: only the step's forward
  * moves them. No parameter gradients: the backward stops at the input.
  */
-function adversarialBatch(g: Graph, spec: ModelSpec, base: Omit<PassOptions, 'paramGrads' | 'batch'>, batch: { x: Value; labels: Value; mask: Value }, options: StepGraphOptions): { x: Value; noise: number[]; debug: Readonly<Record<string, Value>> } | null {
+function adversarialBatch(g: Graph, spec: ModelSpec, base: Omit<PassOptions, 'paramGrads' | 'batch'>, batch: { x: Value; labels: Value; mask: Value }, options: StepGraphOptions): { x: Value; noise: number[]; attackMask: number[] | null; debug: Readonly<Record<string, Value>> } | null {
   const o = options.adversarial!;
   const n = attackedCount(options.batch, o.ratio);
   if (n === 0) return null;
@@ -291,8 +295,10 @@ function adversarialBatch(g: Graph, spec: ModelSpec, base: Omit<PassOptions, 'pa
     const { dlogits } = buildLoss(g, options.loss, pass.values.get(pass.logitsLayer)!, labels, mask, options.lossOptions);
     return backward(spec, pass, dlogits, { input: true }).inputGrad!;
   };
-  const { x, debug } = perturbBatch(g, batch.x, batch.labels, batch.mask, noise, o, inputGradient);
-  return { x, noise: noiseShape, debug };
+  const maskShape = o.goal === 'one-tag' ? [n, ...batch.labels.shape.slice(1).map(Number)] : null;
+  const attackMask = maskShape ? g.input(FEED.attackMask, 'float32', maskShape) : undefined;
+  const { x, debug } = perturbBatch(g, batch.x, batch.labels, batch.mask, noise, o, inputGradient, attackMask);
+  return { x, noise: noiseShape, attackMask: maskShape, debug };
 }
 
 /** Inference with weights as inputs (BN with moving statistics): validation during training. */

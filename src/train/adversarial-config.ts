@@ -4,9 +4,10 @@
  *
  *   "adversarial": { "eps": "4/255", "method": "fgsm-rs", "ratio": 0.5 }
  *
- * Defaults: method fgsm-rs with 1 step (pgd with 7), α = 1.25ε for fgsm-rs and 2.5ε/steps for pgd, ratio 1.
+ * Defaults: method fgsm-rs with 1 step (pgd with 7), α = 1.25ε for fgsm-rs and 2.5ε/steps for pgd, ratio 1,
+ * goal all-tags (one-tag: each attacked sample's attack climbs one drawn tag's loss; engine.ts draws it).
  */
-import { attackedCount, defaultStepSize, type AdversarialMethod, type AdversarialOptions, type PixelMap } from '../autodiff/adversarial.ts';
+import { attackedCount, defaultStepSize, type AdversarialGoal, type AdversarialMethod, type AdversarialOptions, type PixelMap } from '../autodiff/adversarial.ts';
 import { TagbooruError, describeValue } from '../errors.ts';
 import type { PreprocessSpec } from '../image/index.ts';
 import { parseFraction } from '../option-values.ts';
@@ -18,11 +19,13 @@ export interface AdversarialSettings {
   readonly steps: number;
   readonly step_size: number;
   readonly ratio: number;
+  readonly goal: AdversarialGoal;
 }
 
 export const EPS_MAX = 0.25;
 const METHODS: readonly AdversarialMethod[] = ['fgsm-rs', 'pgd'];
-const KEYS = ['method', 'eps', 'steps', 'step_size', 'ratio'];
+const GOALS: readonly AdversarialGoal[] = ['all-tags', 'one-tag'];
+const KEYS = ['method', 'eps', 'steps', 'step_size', 'ratio', 'goal'];
 
 /** The settings of a project file's "adversarial" object; errors name the key, the range and what arrived. */
 export function resolveAdversarial(raw: unknown, file: string): AdversarialSettings {
@@ -43,13 +46,14 @@ export function resolveAdversarial(raw: unknown, file: string): AdversarialSetti
   const steps = (o.steps as number | undefined) ?? (method === 'pgd' ? 7 : 1);
   if (method === 'fgsm-rs' && steps !== 1) throw usage('steps', `1 with "method": "fgsm-rs" (one gradient pass; "pgd" takes more)`);
   if (o.ratio !== undefined && !(typeof o.ratio === 'number' && o.ratio >= 0 && o.ratio <= 1)) throw usage('ratio', 'a number in [0, 1] (the share of each batch trained adversarially)');
+  if (o.goal !== undefined && !GOALS.includes(o.goal as AdversarialGoal)) throw usage('goal', `one of ${GOALS.join(', ')}`);
   const stepSize = o.step_size === undefined ? defaultStepSize(method, eps, steps) : budget('step_size', 1);
-  return { method, eps, steps, step_size: stepSize, ratio: o.ratio ?? 1 };
+  return { method, eps, steps, step_size: stepSize, ratio: o.ratio ?? 1, goal: (o.goal as AdversarialGoal | undefined) ?? 'all-tags' };
 }
 
 /** The step graph's options: the budget applied in pixel units before the preprocessing's normalisation. */
 export function adversarialOptions(s: AdversarialSettings, preprocess: PreprocessSpec): AdversarialOptions {
-  return { method: s.method, eps: s.eps, steps: s.steps, stepSize: s.step_size, ratio: s.ratio, pixel: pixelMap(preprocess) };
+  return { method: s.method, eps: s.eps, steps: s.steps, stepSize: s.step_size, ratio: s.ratio, goal: s.goal, pixel: pixelMap(preprocess) };
 }
 
 /** input = p·(255·scale/std) − mean/std per output channel, p the pixel in [0, 1] (image/preprocess.ts). */
@@ -62,5 +66,5 @@ export function pixelMap(spec: PreprocessSpec): PixelMap {
 /** One line for the training log: `fgsm-rs, ε 0.0157 (4.0/255), α 0.0196 (5.0/255), 16 of 32 samples per batch attacked`. */
 export function describeAdversarial(s: AdversarialSettings, batch: number): string {
   const in255 = (v: number) => `${(v * 255).toFixed(1)}/255`;
-  return `${s.method}${s.method === 'pgd' ? ` ${s.steps} steps` : ''}, ε ${s.eps.toPrecision(3)} (${in255(s.eps)}), α ${s.step_size.toPrecision(3)} (${in255(s.step_size)}), ${attackedCount(batch, s.ratio)} of ${batch} samples per batch attacked`;
+  return `${s.method}${s.method === 'pgd' ? ` ${s.steps} steps` : ''}, ε ${s.eps.toPrecision(3)} (${in255(s.eps)}), α ${s.step_size.toPrecision(3)} (${in255(s.step_size)}), ${attackedCount(batch, s.ratio)} of ${batch} samples per batch attacked${s.goal === 'one-tag' ? ', one tag each (hide or add)' : ''}`;
 }

@@ -67,6 +67,7 @@ export class Engine {
     private readonly vars: readonly VariableSpec[],
     private readonly slots: readonly string[],
     private readonly noiseShape: readonly number[] | null,
+    private readonly attackMaskShape: readonly number[] | null,
     /** Per sample: [tags] for a tagger, [C, H, W] for a model whose output is an image (the de-noiser). */
     private readonly labelShape: readonly number[],
   ) {
@@ -79,7 +80,7 @@ export class Engine {
     const nchwcBlock = await nchwcBlockSize();
     const step = buildTrainingStep(spec, { batch: config.batchSize, loss: config.loss, lossOptions: config.lossOptions, distillation: config.distillation, optimizer: config.optimizer, unfoldBudget: config.unfoldBudget, nchwcBlock, adversarial: config.adversarial });
     const session = await ModelSession.create(step.model, { threads: config.threads, memoryPattern: false });
-    return new Engine(config, spec, session, step.variables, step.slots, step.noise, step.labelShape);
+    return new Engine(config, spec, session, step.variables, step.slots, step.noise, step.attackMask, step.labelShape);
   }
 
   private resetSlots(): void {
@@ -141,7 +142,8 @@ export class Engine {
     const feeds = this.weightFeeds();
     feeds[FEED.x] = { data: x, dims: this.batchDims(batchSize) };
     feeds[FEED.labels] = { data: labels, dims };
-    feeds[FEED.mask] = { data: mask ?? new Float32Array(labels.length).fill(1), dims };
+    const known = mask ?? new Float32Array(labels.length).fill(1);
+    feeds[FEED.mask] = { data: known, dims };
     if (this.config.distillation) {
       feeds[FEED.teacher] = { data: teacher!.logits, dims };
       feeds[FEED.teacherMask] = { data: teacher!.mask, dims };
@@ -149,6 +151,7 @@ export class Engine {
     feeds[FEED.lr] = { data: Float32Array.of(lr), dims: [] };
     feeds[FEED.step] = { data: Float32Array.of(this.counters.step + 1), dims: [] };
     if (this.noiseShape) feeds[FEED.noise] = { data: attackNoise(this.noiseShape, this.config.seed ?? 0, this.counters.step + 1), dims: this.noiseShape };
+    if (this.attackMaskShape) feeds[FEED.attackMask] = { data: oneTagAttackMask(labels, known, this.attackMaskShape, this.config.seed ?? 0, this.counters.step + 1), dims: this.attackMaskShape };
     for (const [k, v] of this.slotValues) {
       const [key, slot] = k.split(SLOT_SEP) as [string, string];
       feeds[FEED.slot(key, slot)] = { data: v, dims: this.vars.find((x) => x.key === key)!.shape };
@@ -219,6 +222,26 @@ export class Engine {
 }
 
 /** The attack's random start for optimizer step `step` (1-based): uniform in [−1, 1), a function of the seed and the step alone. */
+/**
+ * The `one-tag` adversarial goal's draw (autodiff/adversarial.ts), a function of (seed, step) like the noise, so a
+ * resumed run draws the same: per attacked sample (the batch's first rows) one known label, with odds ½ a
+ * positive (the attack hides it) and ½ a negative (it adds it), the other kind when the sample has none of one;
+ * a row with no known label stays zero (its attack has no loss to climb and keeps the random start).
+ */
+export function oneTagAttackMask(labels: Float32Array, mask: Float32Array, shape: readonly number[], seed: number, step: number): Float32Array {
+  const [n, tags] = shape as [number, number];
+  const rng = new Rng([seed >>> 0, step >>> 0, 0x2545f491, 0x9e3779b9]);
+  const out = new Float32Array(n * tags);
+  for (let i = 0; i < n; i++) {
+    const known = (want: number) => [...Array(tags).keys()].filter((t) => mask[i * tags + t]! > 0 && (labels[i * tags + t]! > 0.5 ? 1 : 0) === want);
+    const positives = known(1), negatives = known(0);
+    const hide = rng.next() < 0.5;
+    const pool = (hide && positives.length) || !negatives.length ? positives : negatives;
+    if (pool.length) out[i * tags + pool[rng.int(pool.length)]!] = 1;
+  }
+  return out;
+}
+
 export function attackNoise(shape: readonly number[], seed: number, step: number): Float32Array {
   const rng = new Rng([seed >>> 0, step >>> 0, 0x5851f42d, 0x4c957f2d]);
   const out = new Float32Array(shape.reduce((p, d) => p * d, 1));

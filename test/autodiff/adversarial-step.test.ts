@@ -22,6 +22,8 @@ interface Batch {
   readonly labels: Float32Array;
   readonly mask: Float32Array;
   readonly noise: Float32Array;
+  /** With the one-tag goal: [attacked, tags]. */
+  readonly attackMask?: Float32Array;
 }
 
 function randomBatch(spec: ModelSpec, batch: number, attacked: number, seed: number, unknown = 0): Batch {
@@ -44,6 +46,7 @@ async function stepSession(spec: ModelSpec, o: Partial<StepGraphOptions> & { bat
     const dims = [o.batch, ...inputLayer(spec).shape], tags = outputWidth(spec);
     const feeds: Record<string, TensorData> = { [FEED.x]: { data: b.x, dims }, [FEED.labels]: { data: b.labels, dims: [o.batch, tags] }, [FEED.mask]: { data: b.mask, dims: [o.batch, tags] } };
     if (step.noise) feeds[FEED.noise] = { data: b.noise.subarray(0, step.noise.reduce((p, d) => p * d, 1)), dims: step.noise };
+    if (step.attackMask) feeds[FEED.attackMask] = { data: b.attackMask!, dims: step.attackMask };
     for (const v of step.variables) {
       feeds[FEED.weight(v.key)] = { data: weights.get(v.key)!, dims: v.shape };
       for (const s of step.slots) if (v.trainable) feeds[FEED.slot(v.key, s)] = { data: new Float32Array(weights.get(v.key)!.length), dims: v.shape };
@@ -162,6 +165,22 @@ describe('the attack inside the step graph', () => {
     expect(await advOf(flip(1))).toEqual(base);
     expect(await advOf(flip(1), new Float32Array(8).fill(1))).not.toEqual(await advOf(b.labels, new Float32Array(8).fill(1)));
     await step.close();
+  }, 20_000);
+
+  test('one-tag: the attack climbs the loss of the one label its attack mask names, whatever the loss mask says', async () => {
+    const spec = buildModel('test_tiny', { tags: 4, imageSize: [12, 12] });
+    const weights = randomWeights(spec, 13), b = randomBatch(spec, 3, 2, 14);
+    const attackMask = Float32Array.of(0, 0, 1, 0, 1, 0, 0, 0); // sample 0: tag 2; sample 1: tag 0
+    const oneTag = await runStep(spec, weights, { ...b, attackMask }, { batch: 3 }, { ratio: 0.5, goal: 'one-tag' });
+    // the all-tags attack whose loss mask keeps those two labels alone (the third sample trains clean)
+    const masked = await runStep(spec, weights, { ...b, mask: Float32Array.from([...attackMask, 1, 1, 1, 1]) }, { batch: 3 }, { ratio: 0.5 });
+    const all = await runStep(spec, weights, b, { batch: 3 }, { ratio: 0.5 });
+    const grad = oneTag[DEBUG_OUTPUTS.grad]!.data;
+    expect(oneTag[DEBUG_OUTPUTS.grad]!.dims).toEqual([2, 12, 12, 3]);
+    expect(Math.max(...grad.map(Math.abs))).toBeGreaterThan(1e-6);
+    grad.forEach((v, i) => expect(v).toBeCloseTo(masked[DEBUG_OUTPUTS.grad]!.data[i]!, 6));
+    expect(oneTag[DEBUG_OUTPUTS.x]!.data).toEqual(masked[DEBUG_OUTPUTS.x]!.data);
+    expect(oneTag[DEBUG_OUTPUTS.x]!.data).not.toEqual(all[DEBUG_OUTPUTS.x]!.data);
   }, 20_000);
 
   test('as ε → 0 the update, moving statistics included, is the clean step\'s; at 8/255 it is not', async () => {

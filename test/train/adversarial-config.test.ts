@@ -21,14 +21,15 @@ function failure(a: unknown): string {
 
 describe('"adversarial" in project.json', () => {
   test('FGSM-RS by default: one step, α = 1.25ε, every sample attacked; "4/255" is ε in pixel units', () => {
-    expect(adversarial({ eps: '4/255' })).toEqual({ method: 'fgsm-rs', eps: 4 / 255, steps: 1, step_size: 1.25 * (4 / 255), ratio: 1 });
-    expect(adversarial({ eps: 0.0157, ratio: 0.5 })).toEqual({ method: 'fgsm-rs', eps: 0.0157, steps: 1, step_size: 1.25 * 0.0157, ratio: 0.5 });
+    expect(adversarial({ eps: '4/255' })).toEqual({ method: 'fgsm-rs', eps: 4 / 255, steps: 1, step_size: 1.25 * (4 / 255), ratio: 1, goal: 'all-tags' });
+    expect(adversarial({ eps: 0.0157, ratio: 0.5 })).toEqual({ method: 'fgsm-rs', eps: 0.0157, steps: 1, step_size: 1.25 * 0.0157, ratio: 0.5, goal: 'all-tags' });
     expect(validateProject({}, FILE).config.adversarial).toBeUndefined();
   });
 
   test('PGD: 7 steps of 2.5ε/7 unless told; more than one step means PGD', () => {
-    expect(adversarial({ eps: '8/255', method: 'pgd' })).toEqual({ method: 'pgd', eps: 8 / 255, steps: 7, step_size: (2.5 * 8) / 255 / 7, ratio: 1 });
-    expect(adversarial({ eps: '8/255', steps: 3, step_size: '2/255' })).toEqual({ method: 'pgd', eps: 8 / 255, steps: 3, step_size: 2 / 255, ratio: 1 });
+    expect(adversarial({ eps: '8/255', method: 'pgd' })).toEqual({ method: 'pgd', eps: 8 / 255, steps: 7, step_size: (2.5 * 8) / 255 / 7, ratio: 1, goal: 'all-tags' });
+    expect(adversarial({ eps: '8/255', steps: 3, step_size: '2/255' })).toEqual({ method: 'pgd', eps: 8 / 255, steps: 3, step_size: 2 / 255, ratio: 1, goal: 'all-tags' });
+    expect(adversarial({ eps: '4/255', goal: 'one-tag' })?.goal).toBe('one-tag');
   });
 
   test.each([
@@ -45,7 +46,8 @@ describe('"adversarial" in project.json', () => {
     [{ eps: 0.01, method: 'fgsm' }, 'Expected one of fgsm-rs, pgd for "adversarial.method" in p/project.json but received "fgsm"'],
     [{ eps: 0.01, ratio: 1.2 }, 'Expected a number in [0, 1] (the share of each batch trained adversarially) for "adversarial.ratio" in p/project.json but received 1.2 of type number'],
     [{ eps: 0.01, step_size: 2 }, 'Expected a number or a fraction like 4/255 in (0, 1] for "adversarial.step_size" in p/project.json but received 2 of type number'],
-    [{ eps: 0.01, epsilon: 0.01 }, 'p/project.json: unknown key "adversarial.epsilon". Known: method, eps, steps, step_size, ratio'],
+    [{ eps: 0.01, epsilon: 0.01 }, 'p/project.json: unknown key "adversarial.epsilon". Known: method, eps, steps, step_size, ratio, goal'],
+    [{ eps: 0.01, goal: 'hide' }, 'Expected one of all-tags, one-tag for "adversarial.goal" in p/project.json but received "hide"'],
     ['4/255', 'p/project.json: "adversarial" must be an object ({ "eps": "4/255", "method": "fgsm-rs" | "pgd", "steps": …, "ratio": …, "step_size": … }), got "4/255"'],
   ])('%j is refused', (a, message) => {
     expect(failure(a)).toContain(message);
@@ -66,7 +68,7 @@ describe('the budget in pixel units under each preset\'s normalisation', () => {
     const m = pixelMap(PRESETS.deepdanbooru);
     m.scale.forEach((s) => expect(s).toBeCloseTo(1, 12));
     expect(m.offset).toEqual([0, 0, 0]);
-    expect(adversarialOptions({ method: 'fgsm-rs', eps: 0.01, steps: 1, step_size: 0.0125, ratio: 1 }, PRESETS.deepdanbooru)).toMatchObject({ eps: 0.01, stepSize: 0.0125, steps: 1, ratio: 1 });
+    expect(adversarialOptions({ method: 'fgsm-rs', eps: 0.01, steps: 1, step_size: 0.0125, ratio: 1, goal: 'all-tags' }, PRESETS.deepdanbooru)).toMatchObject({ eps: 0.01, stepSize: 0.0125, steps: 1, ratio: 1 });
   });
 
   test('camie-v2 (ImageNet mean and std): input = (p − mean)/std per channel; wd (BGR in 0–255): ×255, channels reversed', () => {
