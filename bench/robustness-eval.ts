@@ -185,7 +185,8 @@ async function run(c: Config): Promise<void> {
   await writeResults();
 }
 
-const defences = [null, ...(v.defences ? v.defences.split(',') : defenceNames())];
+// --defences none: the undefended model alone
+const defences = [null, ...(v.defences === 'none' ? [] : v.defences ? v.defences.split(',') : defenceNames())];
 const opened = new Map<string, Defence>();
 for (const d of defences) if (d) opened.set(d, (await openAttackDefence(bundle, d))!);
 const cleanRows: Record<string, unknown>[] = [];
