@@ -78,18 +78,21 @@ export function oodScoreGraph(bytes: Uint8Array, output: { name: string; activat
     }
     score = node('Neg', [rowSum(node('Softplus', [z]), tags)]);
   } else {
-    const fit = params[method];
-    if (!values.features || !fit) throw new TagbooruError('E_BUNDLE', `the OOD score is ${method} but the pooled features cannot be found: ${values.featuresError ?? 'no fit'}`);
-    if (method === 'mahalanobis') score = mahalanobis(values.features, params.mahalanobis!);
-    else if (method === 'mahalanobis-l2') score = mahalanobis(unit(values.features, params[method]!.mean.length), params[method]!);
-    else {
-      const { bank, rows, k } = params.knn!;
+    const missing = () => new TagbooruError('E_BUNDLE', `the OOD score is ${method} but the pooled features cannot be found: ${values.featuresError ?? 'no fit'}`);
+    const features = values.features;
+    if (method === 'knn') {
+      if (!features || !params.knn) throw missing();
+      const { bank, rows, k } = params.knn;
       const c = bank.length / rows;
-      const sims = node('MatMul', [unit(values.features, c), constant('bank_t', [c, rows], transposed(bank, rows, c))]);
+      const sims = node('MatMul', [unit(features, c), constant('bank_t', [c, rows], transposed(bank, rows, c))]);
       const top = topK(sims, k);
       const kth = node('Gather', [top, addInt64Initializer(model, fresh, 'ood_score_kth', [1], [k - 1])], [{ name: 'axis', type: 2, i: 1 }]);
       const two = scalar('two', 2);
       score = node('Sqrt', [node('Relu', [node('Sub', [two, node('Mul', [two, kth])])])]);
+    } else {
+      const fit = params[method];
+      if (!features || !fit) throw missing();
+      score = mahalanobis(method === 'mahalanobis' ? features : unit(features, fit.mean.length), fit);
     }
   }
   if (fresh(OOD_SCORE_OUTPUT) !== OOD_SCORE_OUTPUT) throw new TagbooruError('E_BUNDLE', `model.onnx already has a value named ${OOD_SCORE_OUTPUT}, the name the OOD score's output takes`);

@@ -191,10 +191,10 @@ export interface OodInputs {
 
 export function scoreOf(method: OodMethod, inputs: OodInputs, params: OodParameters = {}): number {
   if (method === 'energy') return energyScore(inputs.logits);
-  const fitted = params[method];
-  if (!inputs.features || !fitted) throw new TagbooruError('E_BUNDLE', `the bundle's OOD score is ${method} but the pooled features or the fit (ood.safetensors) are missing`);
-  if (method === 'knn') return knnScore(inputs.features, params.knn!);
-  return mahalanobisScore(method === 'mahalanobis' ? inputs.features : normalised(inputs.features), params[method]!);
+  const { features } = inputs, fit = params[method];
+  if (!features || !fit) throw new TagbooruError('E_BUNDLE', `the bundle's OOD score is ${method} but the pooled features or the fit (ood.safetensors) are missing`);
+  if ('bank' in fit) return knnScore(features, fit);
+  return mahalanobisScore(method === 'mahalanobis' ? features : normalised(features), fit);
 }
 
 /**
