@@ -1,6 +1,6 @@
 /**
  * How well a bundle's out-of-distribution scores tell its own kind of image from foreign ones: AUROC of each
- * score (energy, Mahalanobis) for in-distribution held-out images against
+ * score fitted in the bundle (energy, Mahalanobis raw and L2-normalised, kNN) for in-distribution held-out images against
  *   (1) photographs and drawings from Debian's python3-skimage (scikit-image's sample images, installed here
  *       with apt-get when missing; never copied into the repository), and
  *       and Debian's desktop-base wallpapers and login backgrounds (abstract artwork, SVG rendered here),
@@ -18,7 +18,7 @@ import * as collection from '@dicebear/collection';
 import { IMAGE_EXTENSIONS } from '../src/image/index.ts';
 import { sharp } from '../src/image/sharp.ts';
 import { readBundle } from '../src/infer/bundle.ts';
-import { OOD_FILE, OOD_METHODS, readMahalanobis, scoreOf, type OodInputs, type OodMethod } from '../src/infer/ood.ts';
+import { OOD_METHODS, readOodParameters, scoreOf, type OodInputs, type OodMethod } from '../src/infer/ood.ts';
 import { auroc, collectOodInputs } from '../src/train/ood-fit.ts';
 
 const SKIMAGE_DATA = '/usr/lib/python3/dist-packages/skimage/data';
@@ -84,7 +84,7 @@ async function main(): Promise<void> {
   const ood = bundle.manifest.ood;
   if (!ood) throw new Error(`${bundleDir} has no OOD fit: run tagbooru fit-ood first`);
   const { thresholds } = ood;
-  const mahalanobis = thresholds.mahalanobis === undefined ? null : await readMahalanobis(bundle.dir, ood.file ?? OOD_FILE);
+  const params = await readOodParameters(bundle.dir, ood);
   const methods = OOD_METHODS.filter((m) => thresholds[m] !== undefined);
 
   const styles = await renderStyles(path.join(out, 'styles'));
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
   for (const [name, files] of sets) {
     process.stderr.write(`${name}: ${files.length} images\n`);
     const inputs: OodInputs[] = await collectOodInputs(bundle, files);
-    scores[name] = Object.fromEntries(methods.map((m) => [m, inputs.map((x) => scoreOf(m, x, mahalanobis))])) as Record<OodMethod, number[]>;
+    scores[name] = Object.fromEntries(methods.map((m) => [m, inputs.map((x) => scoreOf(m, x, params))])) as Record<OodMethod, number[]>;
   }
   const inside = scores[sets[0]![0]]!;
   const allStyles = (m: OodMethod) => Object.keys(styles).flatMap((k) => scores[`DiceBear ${k}`]![m]);

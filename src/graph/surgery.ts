@@ -1,7 +1,7 @@
 /** Edits on a decoded ONNX model that any layer may make: fresh value names, extra outputs, re-encoding. */
 import { onnx, type ModelProto } from './proto.ts';
 
-const FLOAT = 1;
+const FLOAT = 1, INT64 = 7;
 
 /** Names not yet used in the graph. */
 export function namer(model: ModelProto): (hint: string) => string {
@@ -38,6 +38,19 @@ export function addFloatInitializer(model: ModelProto, fresh: (hint: string) => 
   bytes.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
   model.graph!.initializer!.push({ name, dims: [...dims], dataType: FLOAT, rawData: bytes });
   return name;
+}
+
+/** Add an int64 constant as an initializer under a fresh name. */
+export function addInt64Initializer(model: ModelProto, fresh: (hint: string) => string, hint: string, dims: readonly number[], values: readonly number[]): string {
+  const name = fresh(hint);
+  model.graph!.initializer!.push({ name, dims: [...dims], dataType: INT64, rawData: new Uint8Array(BigInt64Array.from(values.map(BigInt)).buffer) });
+  return name;
+}
+
+/** The version of the standard operator set the model imports (the empty domain, or its alias ai.onnx). */
+export function opsetOf(model: ModelProto): number {
+  const entry = (model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx');
+  return Number(entry?.version ?? 0);
 }
 
 /** Mark existing values as graph outputs (float, shape left to the runtime). */

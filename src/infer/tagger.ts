@@ -171,7 +171,7 @@ export class BaseTagger {
     const rows = new Float32Array(count * (nTags + 1));
     for (let i = 0; i < count; i++) {
       rows.set(ran.probs.subarray(i * nTags, (i + 1) * nTags), i * (nTags + 1));
-      rows[i * (nTags + 1) + nTags] = scoreOf(fit.method, this.oodInputsAt(ran, i, count), fit.mahalanobis);
+      rows[i * (nTags + 1) + nTags] = scoreOf(fit.method, this.oodInputsAt(ran, i, count), fit.params);
     }
     return rows;
   }
@@ -234,7 +234,7 @@ export class BaseTagger {
         return {
           file, tags, rating, error: null,
           ...(options.scores && { scores: scores.slice() }),
-          ...(fit && inputs && { ood: judge(scoreOf(fit.method, inputs, fit.mahalanobis), fit.threshold) }),
+          ...(fit && inputs && { ood: judge(scoreOf(fit.method, inputs, fit.params), fit.threshold) }),
           ...(options.oodInputs && inputs && { oodInputs: inputs }),
         };
       });

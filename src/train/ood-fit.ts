@@ -1,19 +1,23 @@
 /**
  * Fitting a bundle's out-of-distribution scores (src/infer/ood.ts) on in-distribution images: the pooled
- * features' mean and shrunk covariance for `mahalanobis`, and for every score the threshold that flags at
- * most `flagRate` of a validation set the fit never saw. Also AUROC, the figure the scores are judged by.
+ * features' mean and shrunk covariance for `mahalanobis` (raw and L2-normalised), the bank of normalised
+ * features and its k for `knn`, and for every score the threshold that flags at most `flagRate` of a
+ * validation set the fit never saw. Also AUROC, the figure the scores are judged by.
  */
 import path from 'node:path';
 import { writeAtomic } from '../atomic-files.ts';
 import { InvariantError, TagbooruError } from '../errors.ts';
 import { MANIFEST, type Bundle, type BundleManifest } from '../infer/bundle.ts';
-import { OOD_FILE, scoreOf, type MahalanobisParameters, type OodInputs, type OodManifest, type OodMethod } from '../infer/ood.ts';
+import { OOD_FILE, OOD_TENSORS, normalised, scoreOf, type MahalanobisParameters, type OodInputs, type OodManifest, type OodMethod, type OodParameters } from '../infer/ood.ts';
 import { BaseTagger, openTaggerSession } from '../infer/tagger.ts';
-import { encodeSafetensors } from '../formats/safetensors.ts';
+import { encodeSafetensors, type TensorEntry } from '../formats/safetensors.ts';
+import { chooseK, fitKnnBank } from './knn-fit.ts';
 
 /** Share of the covariance replaced by its mean variance times I: 512 features from ~1,000 images need it. */
 export const DEFAULT_SHRINKAGE = 0.1;
 export const DEFAULT_FLAG_RATE = 0.02;
+/** Rows of the knn bank at most: 1,000 × 512 float32 features are 2 MB of the bundle. */
+export const DEFAULT_BANK_SIZE = 1000;
 
 /**
  * The smallest score t such that at most `flagRate` of `scores` lie above it (flagged is score > t): the
@@ -109,23 +113,37 @@ export interface OodFit {
   readonly method: OodMethod;
   readonly flagRate: number;
   readonly thresholds: Partial<Record<OodMethod, number>>;
-  readonly mahalanobis: MahalanobisParameters | null;
+  readonly params: OodParameters;
   readonly provenance: Readonly<Record<string, unknown>>;
+}
+
+/** The tensors of ood.safetensors for the fitted parameters (OOD_TENSORS names them). */
+function oodTensors(params: OodParameters): Map<string, TensorEntry> {
+  const tensors = new Map<string, TensorEntry>();
+  for (const method of ['mahalanobis', 'mahalanobis-l2'] as const) {
+    const fit = params[method];
+    if (!fit) continue;
+    const c = fit.mean.length, names = OOD_TENSORS[method];
+    tensors.set(names.mean, { data: fit.mean, shape: [c] }).set(names.whiten, { data: fit.whiten, shape: [c, c] });
+  }
+  if (params.knn) {
+    const { bank, rows } = params.knn;
+    tensors.set(OOD_TENSORS.bank, { data: bank, shape: [rows, bank.length / rows] });
+  }
+  return tensors;
 }
 
 /** Write the fit into the bundle: ood.safetensors first, tagger.json last. */
 export async function writeOodFit(bundle: Bundle, fit: OodFit): Promise<BundleManifest> {
   if (fit.thresholds[fit.method] === undefined) throw new InvariantError(`no threshold fitted for ${fit.method}`);
-  if (fit.mahalanobis) {
-    const { mean, whiten } = fit.mahalanobis;
-    const tensors = new Map([['mean', { data: mean, shape: [mean.length] }], ['whiten', { data: whiten, shape: [mean.length, mean.length] }]]);
-    await writeAtomic(path.join(bundle.dir, OOD_FILE), encodeSafetensors(tensors, { format: 'tagbooru-ood' }));
-  }
+  const tensors = oodTensors(fit.params);
+  if (tensors.size > 0) await writeAtomic(path.join(bundle.dir, OOD_FILE), encodeSafetensors(tensors, { format: 'tagbooru-ood' }));
   const ood: OodManifest = {
     method: fit.method,
     flagRate: fit.flagRate,
     thresholds: fit.thresholds,
-    ...(fit.mahalanobis && { file: OOD_FILE }),
+    ...(tensors.size > 0 && { file: OOD_FILE }),
+    ...(fit.params.knn && { k: fit.params.knn.k }),
     provenance: fit.provenance,
   };
   const manifest: BundleManifest = { ...bundle.manifest, ood };
@@ -149,25 +167,45 @@ export async function collectOodInputs(bundle: Bundle, files: readonly string[],
   return out;
 }
 
+export interface OodFitOptions {
+  readonly method?: OodMethod;
+  readonly flagRate?: number;
+  readonly shrinkage?: number;
+  /** Rows of the knn bank at most (evenly spaced through the fitting images). */
+  readonly bankSize?: number;
+  /** The knn neighbour; chosen on the validation images when absent (knn-fit.ts's chooseK). */
+  readonly k?: number;
+}
+
 /**
  * Fit every score the model allows on `inputs`: each fifth image is held out as the validation set the
- * thresholds are taken from (the Mahalanobis fit never sees it, so its distances are those of new images).
+ * thresholds (and knn's k) are taken from; the Mahalanobis fits and the knn bank never see it, so its scores
+ * are those of new images.
  */
-export function fitOod(inputs: readonly OodInputs[], options: { method?: OodMethod; flagRate?: number; shrinkage?: number } = {}): OodFit {
-  const { flagRate = DEFAULT_FLAG_RATE, shrinkage = DEFAULT_SHRINKAGE } = options;
+export function fitOod(inputs: readonly OodInputs[], options: OodFitOptions = {}): OodFit {
+  const { flagRate = DEFAULT_FLAG_RATE, shrinkage = DEFAULT_SHRINKAGE, bankSize = DEFAULT_BANK_SIZE } = options;
   const fitting = inputs.filter((_, i) => i % 5 !== 4), validation = inputs.filter((_, i) => i % 5 === 4);
   if (validation.length < 10) throw new TagbooruError('E_USAGE', `fitting an OOD threshold needs at least 50 images (a fifth is the validation set) but received ${inputs.length}`);
   const hasFeatures = inputs.every((x) => x.features);
-  const method = options.method ?? (hasFeatures ? 'mahalanobis' : 'energy');
-  if (method === 'mahalanobis' && !hasFeatures) throw new TagbooruError('E_USAGE', '--method mahalanobis needs the pooled features, which this model does not expose; use --method energy');
-  const mahalanobis = hasFeatures ? fitMahalanobis(fitting.map((x) => x.features!), shrinkage) : null;
-  const thresholds: Partial<Record<OodMethod, number>> = { energy: thresholdAt(validation.map((x) => scoreOf('energy', x, null)), flagRate) };
-  if (mahalanobis) thresholds.mahalanobis = thresholdAt(validation.map((x) => scoreOf('mahalanobis', x, mahalanobis)), flagRate);
-  return {
-    method,
-    flagRate,
-    thresholds,
-    mahalanobis,
-    provenance: { fitImages: fitting.length, validationImages: validation.length, shrinkage, threshold: `${100 * (1 - flagRate)}th percentile of the validation scores` },
+  const method = options.method ?? (hasFeatures ? 'mahalanobis-l2' : 'energy');
+  if (method !== 'energy' && !hasFeatures) throw new TagbooruError('E_USAGE', `--method ${method} needs the pooled features, which this model does not expose; use --method energy`);
+  const thresholdOf = (m: OodMethod, params: OodParameters) => thresholdAt(validation.map((x) => scoreOf(m, x, params)), flagRate);
+  const thresholds: Partial<Record<OodMethod, number>> = { energy: thresholdOf('energy', {}) };
+  if (!hasFeatures) return { method, flagRate, thresholds, params: {}, provenance: provenanceOf(fitting.length, validation.length, flagRate, {}) };
+
+  const features = fitting.map((x) => x.features!), validationFeatures = validation.map((x) => x.features!);
+  const bank = fitKnnBank(features, bankSize);
+  const choice = chooseK(bank, validationFeatures, flagRate, options.k);
+  const params: OodParameters = {
+    mahalanobis: fitMahalanobis(features, shrinkage),
+    'mahalanobis-l2': fitMahalanobis(features.map(normalised), shrinkage),
+    knn: { ...bank, k: choice.k },
   };
+  for (const m of ['mahalanobis', 'mahalanobis-l2', 'knn'] as const) thresholds[m] = thresholdOf(m, params);
+  const knn = { bank: bank.rows, k: choice.k, kChosenBy: choice.why };
+  return { method, flagRate, thresholds, params, provenance: provenanceOf(fitting.length, validation.length, flagRate, { shrinkage, knn }) };
+}
+
+function provenanceOf(fitImages: number, validationImages: number, flagRate: number, more: Record<string, unknown>): Record<string, unknown> {
+  return { fitImages, validationImages, ...more, threshold: `${100 * (1 - flagRate)}th percentile of the validation scores` };
 }

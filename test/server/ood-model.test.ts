@@ -28,7 +28,7 @@ test('a model with a fit lists its score, output and threshold and serves the sc
   const { models } = (await app.inject('/v1/models')).json<{ models: ModelInfo[] }>();
   const [served, offered] = models;
   const manifest = (await readBundle(MODEL)).manifest;
-  expect(served!.ood).toEqual({ method: 'mahalanobis', output: 'ood_score', threshold: manifest.ood!.thresholds.mahalanobis, model: '/v1/models/default/model-ood.onnx' });
+  expect(served!.ood).toEqual({ method: manifest.ood!.method, output: 'ood_score', threshold: manifest.ood!.thresholds[manifest.ood!.method], model: '/v1/models/default/model-ood.onnx' });
   const graph = await app.inject(served!.ood!.model);
   expect(graph.statusCode).toBe(200);
   expect(graph.rawPayload.equals(Buffer.from((await bundleOodScoreGraph(await readBundle(MODEL)))!.graph.model))).toBe(true);

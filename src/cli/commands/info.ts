@@ -36,11 +36,12 @@ function describeCalibration(m: BundleManifest): string {
 function describeOod(m: BundleManifest, model: Uint8Array): string {
   if (m.ensemble || m.tta) return 'not offered: out-of-distribution scores are fitted on single models';
   const features = oodVariant(model, m.output.name);
-  const possible = features.features ? 'energy or mahalanobis' : `energy only (no pooled features for mahalanobis: ${features.featuresError})`;
+  const possible = features.features ? 'energy, mahalanobis, mahalanobis-l2 or knn' : `energy only (no pooled features for mahalanobis, mahalanobis-l2 or knn: ${features.featuresError})`;
   if (!m.ood) return `none fitted; tagbooru fit-ood can fit ${possible}`;
-  const others = Object.entries(m.ood.thresholds).filter(([k]) => k !== m.ood!.method).map(([k, t]) => `${k} ${t.toFixed(3)}`);
+  const label = (method: string) => (method === 'knn' ? `knn (k = ${m.ood!.k ?? '?'})` : method);
+  const others = Object.entries(m.ood.thresholds).filter(([k]) => k !== m.ood!.method).map(([k, t]) => `${label(k)} ${t.toFixed(3)}`);
   const threshold = m.ood.thresholds[m.ood.method]!;
-  return `${m.ood.method}, threshold ${threshold.toFixed(3)} (flags ≤ ${100 * m.ood.flagRate} % of in-distribution images)${others.length ? `; also fitted: ${others.join(', ')}` : ''}`;
+  return `${label(m.ood.method)}, threshold ${threshold.toFixed(3)} (flags ≤ ${100 * m.ood.flagRate} % of in-distribution images)${others.length ? `; also fitted: ${others.join(', ')}` : ''}`;
 }
 
 /** An ensemble's members and combination, and the views of test-time augmentation. */
