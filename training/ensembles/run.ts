@@ -147,7 +147,9 @@ async function main(argv: readonly string[]): Promise<void> {
     const bundle = train(dir, (db) => studentProject(s, db, path.relative(dir, teacher), arm), `the student from ${teacherName}, ${arm.epochs} epochs, alpha ${arm.alpha}`);
     const row = scoreBundle(s, `distilled student (from ${teacherName}), ${arm.epochs} epochs, alpha ${arm.alpha}`, studentFolder(arm), bundle, tests);
     rows.push(row);
-    if (ensembleRow) notes.push(retentionNote(row, alone.get(arm.epochs)!, ensembleRow, [...tests.keys()]));
+    // against its own schedule's baseline (the target's), and against the members' (which it outspends)
+    const baselines = new Set([alone.get(arm.epochs)!, alone.get(s.epochs)!]);
+    if (ensembleRow) for (const b of baselines) notes.push(retentionNote(row, b, ensembleRow, [...tests.keys()]));
   }
   notes.push(`the students: ${s.model} at ${s.size} px, seed ${s.members + 1}, distilled from ${teacherName} at temperature ${s.temperature}; a member trains ${s.epochs} epochs`);
 
