@@ -1,6 +1,7 @@
 /**
  * training/ensembles/: the plan (members differ only in their seed, the student is one more seed with the
- * teacher set, so it trains for the same steps), the tables, and one --quick run end to end for the parts
+ * teacher set; a longer schedule brings its baseline trained alone), the tables and the retention of the
+ * ensemble's gain, and one --quick run end to end for the parts
  * this branch has: members, their scores, the distilled student and latencies; the ensemble and calibrate
  * steps are skipped with a note when the command is missing, and built when it is there.
  */
@@ -10,15 +11,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hasCommand } from '../../training/ablation/steps.ts';
-import { FULL, memberProject, parseSettings, studentProject } from '../../training/ensembles/plan.ts';
-import { calibrationOf, markdownTables, meanRow, type EnsembleResults } from '../../training/ensembles/report.ts';
+import { FULL, aloneProject, aloneSchedules, memberProject, parseSettings, studentArms, studentProject } from '../../training/ensembles/plan.ts';
+import { calibrationOf, markdownTables, meanRow, retention, retentionNote, type EnsembleResults, type Row } from '../../training/ensembles/report.ts';
 
 const here = path.resolve('training/ensembles');
 
 describe('ensembles plan', () => {
   it('defaults to five members, ensembles of 3 and 5, TTA and calibration; --quick to tiny settings; flags override', () => {
     const full = parseSettings([], here);
-    expect(full).toMatchObject({ ...FULL, out: path.join(here, 'data/full') });
+    expect(full).toMatchObject({ ...FULL, out: path.join(here, 'data/full'), studentEpochs: [8], alphas: [0.5] });
     expect(full.sets.map((s) => s.name)).toEqual(['plain', 'shifted-style', 'shifted-monochrome', 'shifted-one-face', 'shifted-tiny', 'shifted-jpeg', 'shifted-downscale']);
     const quick = parseSettings(['--quick', '--members', '2', '--ensembles', '2', '--no-tta', '--sets', 'shifted-jpeg'], here);
     expect(quick).toMatchObject({ size: 32, trainCount: 24, members: 2, ensembles: [2], tta: false, model: 'resnet_custom_mini' });
@@ -27,6 +28,10 @@ describe('ensembles plan', () => {
   it('a bad flag names itself and what it accepts', () => {
     expect(() => parseSettings(['--ensembles', '3,6'], here)).toThrow(/between 2 and 5 for --ensembles but received "6"/);
     expect(() => parseSettings(['--alpha', '1.5'], here)).toThrow(/between 0 and 1 for --alpha but received "1.5"/);
+    expect(() => parseSettings(['--alpha', '0.5,-0.1'], here)).toThrow(/between 0 and 1 for --alpha but received "-0.1"/);
+    expect(() => parseSettings(['--student-epochs', '18,0'], here)).toThrow(/between 1 and 10000 for --student-epochs but received "0"/);
+    expect(() => parseSettings(['--student-epochs', '2.5'], here)).toThrow(/an integer between 1 and 10000 for --student-epochs but received "2.5"/);
+    expect(() => parseSettings(['--student-epochs', ','], here)).toThrow(/at least one value for --student-epochs/);
     expect(() => parseSettings(['--temperature', '0'], here)).toThrow(/between 0.01 and 100 for --temperature but received "0"/);
     expect(() => parseSettings(['--augmentation', 'flips'], here)).toThrow(/one of none, deepdanbooru, .* for --augmentation but received "flips"/);
   });
@@ -37,8 +42,21 @@ describe('ensembles plan', () => {
     expect({ ...m1, seed: 0 }).toEqual({ ...m2, seed: 0 });
     expect([m1.seed, m2.seed]).toEqual([1, 2]);
     expect(m1).toMatchObject({ model: 'resnet_custom_mini', image_width: 80, epoch_count: 8, minibatch_size: 32, augmentation: { preset: 'all' } });
-    const student = studentProject(s, 'db.sqlite', '../ensembles/ens5');
+    const student = studentProject(s, 'db.sqlite', '../ensembles/ens5', { epochs: 8, alpha: 0.5 });
     expect(student).toEqual({ ...m1, seed: 6, teacher: '../ensembles/ens5', distillation: { alpha: 0.5, temperature: 2 } });
+    expect(aloneSchedules(s)).toEqual([]);
+  });
+
+  it('a patient student trains longer, each alpha on each schedule, beside a member trained alone on that schedule', () => {
+    const s = parseSettings(['--epochs', '6', '--student-epochs', '18,6', '--alpha', '0.9', '--alpha', '0.5'], here);
+    expect(studentArms(s)).toEqual([{ epochs: 6, alpha: 0.5 }, { epochs: 6, alpha: 0.9 }, { epochs: 18, alpha: 0.5 }, { epochs: 18, alpha: 0.9 }]);
+    expect(aloneSchedules(s)).toEqual([18]);
+    const student = studentProject(s, 'db.sqlite', 'ens', { epochs: 18, alpha: 0.9 });
+    const alone = aloneProject(s, 'db.sqlite', 18);
+    // the teacher is all that differs: same seed, schedule and its learning-rate drop at two thirds
+    expect(student).toEqual({ ...alone, teacher: 'ens', distillation: { alpha: 0.9, temperature: 2 } });
+    expect(alone).toMatchObject({ seed: 6, epoch_count: 18, learning_rates: [{ used_epoch: 0, learning_rate: 0.001 }, { used_epoch: 12, learning_rate: 0.0003 }] });
+    expect(memberProject(s, 1, 'db.sqlite')).toMatchObject({ epoch_count: 6, learning_rates: [{ used_epoch: 0 }, { used_epoch: 4 }] });
   });
 });
 
@@ -58,6 +76,18 @@ describe('ensembles table', () => {
     expect(md).toContain('- a note');
   });
 
+  it('states the share of the ensemble\'s gain a student keeps over a member trained alone, in mean shifted mAP', () => {
+    const row = (name: string, jpeg: number, tiny: number): Row => ({ name, scores: { plain: score(0, 0.9), 'shifted-jpeg': score(0, jpeg), 'shifted-tiny': score(0, tiny) } });
+    const sets = ['plain', 'shifted-jpeg', 'shifted-tiny'];
+    const [alone, ensemble, student] = [row('alone', 0.5, 0.3), row('ens', 0.6, 0.4), row('student', 0.58, 0.3)];
+    // shifted means 0.40, 0.50, 0.44: (0.44 − 0.40) / (0.50 − 0.40) = 0.4
+    expect(retention(student, alone, ensemble, sets)).toBeCloseTo(0.4, 12);
+    expect(retention(alone, alone, ensemble, sets)).toBe(0);
+    expect(retention(student, ensemble, alone, sets)).toBeUndefined();
+    expect(retentionNote(student, alone, ensemble, sets)).toBe('student: keeps 40 % of the gain of ens over alone (mean shifted mAP: 0.400 alone, 0.500 ensemble, 0.440 student)');
+    expect(retentionNote(student, ensemble, alone, sets)).toBe('student: no gain to keep: alone is not above ens (mean shifted mAP: 0.500 alone, 0.400 ensemble, 0.440 student)');
+  });
+
   it('reads calibration figures by name from a metrics document, and none when it has none', () => {
     expect(calibrationOf(JSON.stringify({ mAP: 0.5, eceMacro: 0.03, eceMicro: 0.02, brier: 0.1, perTag: [] }))).toEqual({ eceMacro: 0.03, eceMicro: 0.02, brier: 0.1 });
     expect(calibrationOf(JSON.stringify({ mAP: 0.5 }))).toBeUndefined();
@@ -72,17 +102,26 @@ describe('ensembles --quick end to end', () => {
 
   it('trains members and a distilled student, scores and times them, and a second run trains nothing', async () => {
     out = await fs.mkdtemp(path.join(os.tmpdir(), 'tagbooru-ensembles-'));
-    const run = () => spawnSync(process.execPath, ['--import', 'tsx', 'training/ensembles/run.ts', '--quick', '--out', out, '--members', '2', '--ensembles', '2', '--sets', 'shifted-jpeg', '--latency-images', '4'], { encoding: 'utf8' });
+    const run = () => spawnSync(process.execPath, ['--import', 'tsx', 'training/ensembles/run.ts', '--quick', '--out', out, '--members', '2', '--ensembles', '2', '--sets', 'shifted-jpeg', '--latency-images', '4', '--student-epochs', '2'], { encoding: 'utf8' });
     const first = run();
     expect(first.status, first.stderr).toBe(0);
     const results = JSON.parse(await fs.readFile(path.join(out, 'results.json'), 'utf8')) as EnsembleResults;
     const names = results.rows.map((r) => r.name);
     expect(names.slice(0, 4)).toEqual(['member 1', 'member 2', expect.stringMatching(/^best member \(member [12], by validation mAP\)$/), 'mean of members']);
-    expect(names.at(-1)).toMatch(/^distilled student \(from (member [12]|the ensemble of 2)\)$/);
+    // a student on twice the members' schedule, after a member trained alone on it
+    expect(names.slice(-2)).toEqual([
+      'member trained alone, 2 epochs (seed 3)',
+      expect.stringMatching(/^distilled student \(from (member [12]|the ensemble of 2)\), 2 epochs, alpha 0\.5$/),
+    ]);
     expect(first.stderr).toMatch(/distilling from .*: alpha 0\.5, temperature 2; it knows 34 of the 34 tags/);
     for (const row of results.rows) expect(row.scores['shifted-jpeg']?.samples).toBe(8);
     expect(results.rows.filter((r) => r.bundle).every((r) => r.msPerImage! > 0)).toBe(true);
-    if (hasCommand('ensemble')) expect(names).toContain('ensemble of 2');
+    if (hasCommand('ensemble')) {
+      expect(names).toContain('ensemble of 2');
+      // the student against its own schedule's baseline, then against the members'
+      const kept = results.notes.filter((n) => /^distilled student .*: (keeps -?\d+ % of the gain of ensemble of 2 over|no gain to keep: ensemble of 2 is not above) (mean of members|member trained alone, 2 epochs \(seed 3\)) \(mean shifted mAP/.test(n));
+      expect(kept.map((n) => /mean of members|member trained alone/.exec(n)![0])).toEqual(['member trained alone', 'mean of members']);
+    }
     else expect(first.stderr).toContain('ensembles skipped: this tagbooru has no `ensemble` command');
     expect(first.stdout).toBe(await fs.readFile(path.join(out, 'results.md'), 'utf8'));
 

@@ -5,11 +5,14 @@
  * The data sets, their seeds and ids, and the project.json of one training run are the augmentation
  * ablation's (training/ablation/plan.ts): the same training set and the plain and six shifted held-out sets.
  * Members differ only in project.json's seed, which draws their initial weights, their sample order and
- * their augmentation; the student is one more seed of the same project with "teacher" set, so it trains
- * for the same steps as a member.
+ * their augmentation; a student is one more seed of the same project with "teacher" set. Students may train
+ * longer than a member (--student-epochs: distillation needs a patient schedule, Beyer et al. 2022) and with
+ * several alphas; a student whose schedule differs from the members' gets its fair baseline, the same seed
+ * and schedule without the teacher ("a member trained alone" of the student's size and schedule).
  */
 import { parseArgs } from 'node:util';
 import { choiceOption, listOption, numberOption } from '../../src/cli/command.ts';
+import { TagbooruError } from '../../src/errors.ts';
 import { PRESET_NAMES, type PresetName } from '../../src/train/augmentation-config.ts';
 import { RUN_FLAGS, armProject, runSettings, type RunSettings, type TestSet } from '../ablation/plan.ts';
 
@@ -23,34 +26,38 @@ export interface EnsembleSettings extends RunSettings {
   /** Also the largest ensemble with `--tta flip`, and a calibrated copy of it (`tagbooru calibrate`). */
   readonly tta: boolean;
   readonly calibrate: boolean;
-  readonly alpha: number;
+  /** Every student arm is one of these schedules with one of these alphas. */
+  readonly studentEpochs: readonly number[];
+  readonly alphas: readonly number[];
   readonly temperature: number;
   /** Images of the plain set each bundle tags for its latency. */
   readonly latencyImages: number;
 }
 
 /** The full run: five resnet_custom_mini members at 80 px on 4,000 images (the lead schedules it). */
-export const FULL: Omit<EnsembleSettings, 'out' | 'sets'> = {
+export const FULL: Omit<EnsembleSettings, 'out' | 'sets' | 'studentEpochs'> = {
   size: 80, trainCount: 4000, testCount: 500, epochs: 8, batch: 32, model: 'resnet_custom_mini', threads: 0, workers: 2,
-  members: 5, ensembles: [3, 5], augmentation: 'all', tta: true, calibrate: true, alpha: 0.5, temperature: 2, latencyImages: 128,
+  members: 5, ensembles: [3, 5], augmentation: 'all', tta: true, calibrate: true, alphas: [0.5], temperature: 2, latencyImages: 128,
 };
 /** --quick: proves the pipeline end to end in seconds; its figures mean nothing. */
-export const QUICK: Omit<EnsembleSettings, 'out' | 'sets'> = {
+export const QUICK: Omit<EnsembleSettings, 'out' | 'sets' | 'studentEpochs'> = {
   size: 32, trainCount: 24, testCount: 8, epochs: 1, batch: 8, model: 'resnet_custom_mini', threads: 1, workers: 0,
-  members: 3, ensembles: [2, 3], augmentation: 'all', tta: false, calibrate: false, alpha: 0.5, temperature: 2, latencyImages: 8,
+  members: 3, ensembles: [2, 3], augmentation: 'all', tta: false, calibrate: false, alphas: [0.5], temperature: 2, latencyImages: 8,
 };
 
 export const USAGE = `Usage: node --import tsx training/ensembles/run.ts [--quick] [--out <dir>] [--size <px>] [--train-count <n>]
   [--test-count <n>] [--epochs <n>] [--batch <n>] [--model <arch>] [--threads <n>] [--workers <n>] [--members <n>]
-  [--ensembles 3,5] [--augmentation <preset>] [--tta | --no-tta] [--calibrate | --no-calibrate] [--alpha <0–1>]
-  [--temperature <T>] [--latency-images <n>] [--sets plain,shifted-jpeg,…]`;
+  [--ensembles 3,5] [--augmentation <preset>] [--tta | --no-tta] [--calibrate | --no-calibrate]
+  [--student-epochs <n>,…] [--alpha <0–1>,…] [--temperature <T>] [--latency-images <n>] [--sets plain,shifted-jpeg,…]
+A student is trained for every --student-epochs (default: --epochs) with every --alpha (default 0.5).`;
 
 export function parseSettings(argv: readonly string[], here: string): EnsembleSettings {
   const { values: v } = parseArgs({
     args: [...argv],
     options: {
       ...RUN_FLAGS, members: { type: 'string' }, ensembles: { type: 'string', multiple: true }, augmentation: { type: 'string' }, tta: { type: 'boolean' },
-      'no-tta': { type: 'boolean' }, calibrate: { type: 'boolean' }, 'no-calibrate': { type: 'boolean' }, alpha: { type: 'string' },
+      'no-tta': { type: 'boolean' }, calibrate: { type: 'boolean' }, 'no-calibrate': { type: 'boolean' }, alpha: { type: 'string', multiple: true },
+      'student-epochs': { type: 'string', multiple: true },
       temperature: { type: 'string' }, 'latency-images': { type: 'string' },
     },
     strict: true,
@@ -58,22 +65,27 @@ export function parseSettings(argv: readonly string[], here: string): EnsembleSe
   const base = v.quick ? QUICK : FULL;
   const members = numberOption('members', v.members, 1, 64, true) ?? base.members;
   const ensembles = (listOption(v.ensembles) ?? base.ensembles.map(String)).map((n) => numberOption('ensembles', n, 2, members, true)!);
+  const run = runSettings(v, base, here);
+  const studentEpochs = (listOption(v['student-epochs']) ?? [String(run.epochs)]).map((n) => numberOption('student-epochs', n, 1, 10_000, true)!);
+  const alphas = (listOption(v.alpha) ?? base.alphas.map(String)).map((a) => numberOption('alpha', a, 0, 1)!);
+  if (studentEpochs.length === 0 || alphas.length === 0) throw new TagbooruError('E_USAGE', 'Expected at least one value for --student-epochs and for --alpha');
   return {
-    ...runSettings(v, base, here),
+    ...run,
     members,
     ensembles: [...new Set(ensembles)].sort((a, b) => a - b),
     augmentation: choiceOption('augmentation', v.augmentation, PRESET_NAMES) ?? base.augmentation,
     tta: v['no-tta'] ? false : (v.tta ?? base.tta),
     calibrate: v['no-calibrate'] ? false : (v.calibrate ?? base.calibrate),
-    alpha: numberOption('alpha', v.alpha, 0, 1) ?? base.alpha,
+    studentEpochs: [...new Set(studentEpochs)].sort((a, b) => a - b),
+    alphas: [...new Set(alphas)].sort((a, b) => a - b),
     temperature: numberOption('temperature', v.temperature, 0.01, 100) ?? base.temperature,
     latencyImages: numberOption('latency-images', v['latency-images'], 1, 100_000, true) ?? base.latencyImages,
   };
 }
 
-/** The ablation's project.json for one training run with this seed and the settings' augmentation. */
-function runProject(s: EnsembleSettings, seed: number, database: string): Record<string, unknown> {
-  return armProject({ ...s, seed }, s.augmentation, database);
+/** The ablation's project.json for one training run with this seed and the settings' augmentation (and epochs, unless given). */
+function runProject(s: EnsembleSettings, seed: number, database: string, epochs = s.epochs): Record<string, unknown> {
+  return armProject({ ...s, epochs, seed }, s.augmentation, database);
 }
 
 /** Member k (1-based): project seed k. */
@@ -81,9 +93,37 @@ export function memberProject(s: EnsembleSettings, k: number, database: string):
   return runProject(s, k, database);
 }
 
-/** The student: a member's project with a seed no member has, distilled from `teacher` (relative to its folder). */
-export function studentProject(s: EnsembleSettings, database: string, teacher: string): Record<string, unknown> {
-  return { ...runProject(s, s.members + 1, database), teacher, distillation: { alpha: s.alpha, temperature: s.temperature } };
+/** One student: its schedule and the weight of the teacher's term. */
+export interface StudentArm {
+  readonly epochs: number;
+  readonly alpha: number;
+}
+
+/** Every --student-epochs with every --alpha, shortest schedule first. */
+export function studentArms(s: EnsembleSettings): StudentArm[] {
+  return s.studentEpochs.flatMap((epochs) => s.alphas.map((alpha) => ({ epochs, alpha })));
+}
+
+/** The project folder of a student, and of the baseline trained alone on a schedule (under <out>). */
+export const studentFolder = (a: StudentArm) => `student-e${a.epochs}-a${a.alpha}`;
+export const aloneFolder = (epochs: number) => `alone-e${epochs}`;
+
+/** Schedules some student trains on that no member does: each needs a member trained alone on it. */
+export function aloneSchedules(s: EnsembleSettings): number[] {
+  return s.studentEpochs.filter((e) => e !== s.epochs);
+}
+
+/** The seed no member has: every student's, and the baselines', so the teacher is all that differs. */
+const studentSeed = (s: EnsembleSettings) => s.members + 1;
+
+/** A student: a member's project with the student's seed and schedule, distilled from `teacher` (relative to its folder). */
+export function studentProject(s: EnsembleSettings, database: string, teacher: string, arm: StudentArm): Record<string, unknown> {
+  return { ...runProject(s, studentSeed(s), database, arm.epochs), teacher, distillation: { alpha: arm.alpha, temperature: s.temperature } };
+}
+
+/** A member trained alone on a student's schedule: the student's project without the teacher. */
+export function aloneProject(s: EnsembleSettings, database: string, epochs: number): Record<string, unknown> {
+  return runProject(s, studentSeed(s), database, epochs);
 }
 
 export type { TestSet };

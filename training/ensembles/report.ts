@@ -1,6 +1,6 @@
 /**
  * The ensembles measurement's results: one row per model (members, best member, mean of members, ensembles,
- * TTA, calibrated, distilled student), its scores per test set from `metrics --format json`, the calibration
+ * TTA, calibrated, members trained alone on a student's schedule, distilled students), its scores per test set from `metrics --format json`, the calibration
  * figures that command reports (when it does), and its latency per image; as JSON and as markdown tables.
  */
 import type { Score } from '../ablation/report.ts';
@@ -34,6 +34,29 @@ export function calibrationOf(metricsJson: string): Record<string, number> | und
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
+/** A row's figure averaged over the shifted sets (every set but plain), or on the one set there is. */
+export function shiftedMean(row: Row, sets: readonly string[], figure: 'mAP' | 'macroF1'): number {
+  const shifted = sets.filter((s) => s !== 'plain');
+  return mean((shifted.length ? shifted : sets).map((set) => row.scores[set]![figure]));
+}
+
+/**
+ * The share of the ensemble's gain over a member trained alone that a student keeps, (student − alone) /
+ * (ensemble − alone), in mean shifted mAP; none when the ensemble gains nothing over that member.
+ */
+export function retention(student: Row, alone: Row, ensemble: Row, sets: readonly string[]): number | undefined {
+  const [st, al, en] = [student, alone, ensemble].map((r) => shiftedMean(r, sets, 'mAP')) as [number, number, number];
+  return en > al ? (st - al) / (en - al) : undefined;
+}
+
+/** The note that states a student's retention, with the three figures it comes from. */
+export function retentionNote(student: Row, alone: Row, ensemble: Row, sets: readonly string[]): string {
+  const f = (r: Row) => shiftedMean(r, sets, 'mAP').toFixed(3);
+  const kept = retention(student, alone, ensemble, sets);
+  const share = kept === undefined ? `no gain to keep: ${ensemble.name} is not above ${alone.name}` : `keeps ${(100 * kept).toFixed(0)} % of the gain of ${ensemble.name} over ${alone.name}`;
+  return `${student.name}: ${share} (mean shifted mAP: ${f(alone)} alone, ${f(ensemble)} ensemble, ${f(student)} student)`;
+}
+
 /** The mean of each figure over the rows: the typical member. */
 export function meanRow(name: string, rows: readonly Row[], sets: readonly string[]): Row {
   const figures = ['macroF1', 'mAP', 'microF1', 'samples'] as const;
@@ -49,7 +72,7 @@ export function markdownTables(r: EnsembleResults): string {
     const head = [title, ...r.sets, ...(shifted.length > 1 ? ['mean of shifted'] : []), 'latency (× member 1)'];
     const lines = r.rows.map((row) => {
       const cells = r.sets.map((set) => row.scores[set]?.[figure].toFixed(3) ?? '–');
-      if (shifted.length > 1) cells.push(mean(shifted.map((set) => row.scores[set]![figure])).toFixed(3));
+      if (shifted.length > 1) cells.push(shiftedMean(row, r.sets, figure).toFixed(3));
       cells.push(row.msPerImage !== undefined && unit ? `${(row.msPerImage / unit).toFixed(2)} (${row.msPerImage.toFixed(1)} ms)` : '–');
       return `| ${row.name} | ${cells.join(' | ')} |`;
     });

@@ -2,8 +2,10 @@
  * The ensembles measurement (issue 23, Measure): members trained from different seeds on the augmentation
  * ablation's data, each scored on the plain and the six shifted held-out sets; the best member and the mean of
  * members; ensembles of the first 3 and 5 (`tagbooru ensemble --combine logit-mean`), the largest with flip
- * TTA and a calibrated copy (`tagbooru calibrate`); a student of one member's size distilled from the largest
- * ensemble for the same steps as a member; and each bundle's latency per image in this same run.
+ * TTA and a calibrated copy (`tagbooru calibrate`); students of one member's size distilled from the largest
+ * ensemble, for a member's schedule or longer ones (--student-epochs) and one or more alphas, each with the
+ * share of the ensemble's gain it keeps over a member trained alone on its schedule; and each bundle's latency
+ * per image in this same run.
  *   node --import tsx training/ensembles/run.ts [flags]     (full run; --quick for a seconds-long smoke run)
  * A command this tagbooru lacks (ensemble, calibrate) is skipped with a note; without an ensemble the student
  * learns from the best member instead, and the note says so. Resumable like the ablation: finished data sets,
@@ -19,8 +21,8 @@ import { imagePath } from '../../src/data/paths.ts';
 import { datasetArgs } from '../ablation/plan.ts';
 import { scoreOf } from '../ablation/report.ts';
 import { ensureDataset, hasCommand, metricsCached, tagbooru, trainProjectIn } from '../ablation/steps.ts';
-import { USAGE, memberProject, parseSettings, studentProject, type EnsembleSettings } from './plan.ts';
-import { calibrationOf, markdownTables, meanRow, type EnsembleResults, type Row } from './report.ts';
+import { USAGE, aloneFolder, aloneProject, aloneSchedules, memberProject, parseSettings, studentArms, studentFolder, studentProject, type EnsembleSettings } from './plan.ts';
+import { calibrationOf, markdownTables, meanRow, retentionNote, type EnsembleResults, type Row } from './report.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -131,10 +133,25 @@ async function main(argv: readonly string[]): Promise<void> {
   }
   for (const n of notes) process.stderr.write(`${n}\n`);
 
-  const studentDir = path.join(s.out, 'student');
-  const student = train(studentDir, (db) => studentProject(s, db, path.relative(studentDir, teacher)), `the student from ${teacherName}`);
-  rows.push(scoreBundle(s, `distilled student (from ${teacherName})`, 'student', student, tests));
-  notes.push(`the student: ${s.model} at ${s.size} px, ${s.epochs} epochs like a member, distilled from ${teacherName} with alpha ${s.alpha}, temperature ${s.temperature}`);
+  // the fair baseline of a student is a member trained alone on its schedule: the members' mean at theirs
+  const ensembleRow = rows.find((r) => r.name === `ensemble of ${Math.max(...s.ensembles)}`);
+  const alone = new Map<number, Row>([[s.epochs, rows.find((r) => r.name === 'mean of members')!]]);
+  for (const epochs of aloneSchedules(s)) {
+    const bundle = train(path.join(s.out, aloneFolder(epochs)), (db) => aloneProject(s, db, epochs), `a member alone for ${epochs} epochs`);
+    const row = scoreBundle(s, `member trained alone, ${epochs} epochs (seed ${s.members + 1})`, aloneFolder(epochs), bundle, tests);
+    rows.push(row);
+    alone.set(epochs, row);
+  }
+  for (const arm of studentArms(s)) {
+    const dir = path.join(s.out, studentFolder(arm));
+    const bundle = train(dir, (db) => studentProject(s, db, path.relative(dir, teacher), arm), `the student from ${teacherName}, ${arm.epochs} epochs, alpha ${arm.alpha}`);
+    const row = scoreBundle(s, `distilled student (from ${teacherName}), ${arm.epochs} epochs, alpha ${arm.alpha}`, studentFolder(arm), bundle, tests);
+    rows.push(row);
+    // against its own schedule's baseline (the target's), and against the members' (which it outspends)
+    const baselines = new Set([alone.get(arm.epochs)!, alone.get(s.epochs)!]);
+    if (ensembleRow) for (const b of baselines) notes.push(retentionNote(row, b, ensembleRow, [...tests.keys()]));
+  }
+  notes.push(`the students: ${s.model} at ${s.size} px, seed ${s.members + 1}, distilled from ${teacherName} at temperature ${s.temperature}; a member trains ${s.epochs} epochs`);
 
   const images = imagesOf(tests.get('plain') ?? [...tests.values()][0]!, s.latencyImages);
   const timed: Row[] = [], ms = new Map<string, number>();
