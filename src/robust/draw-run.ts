@@ -5,12 +5,12 @@
  */
 import { decodeImage, type DecodedImage } from '../image/decode.ts';
 import type { TagInfo } from '../infer/bundle.ts';
-import type { AttackSettings } from './attack.ts';
+import { norms, type AttackSettings } from './attack.ts';
 import { attackDrawBatch, drawOutcome, memberSelections, type DrawObjective, type DrawOutcome, type DrawVictim } from './draw.ts';
 import { byteNorms, mapBack, originalRgb } from './full-size.ts';
 import type { Goal } from './goals.ts';
 import { modelPixels } from './pixel-space.ts';
-import { goalName } from './run.ts';
+import { goalName, type Summary } from './run.ts';
 
 interface DrawJudged {
   /** Σ_k w_k · [the goal is met when member k answers]: the chance that this image fools the deployed ensemble. */
@@ -63,16 +63,11 @@ export async function attackDrawFiles(victim: DrawVictim, items: readonly { file
     for (const [i, a] of attacks.entries()) {
       const fullOutcome = drawOutcome(a.goal, a.clean, memberSelections(reLogits, i, M, thresholds), victim.weights);
       const none = { probability: 0, strictProbability: 0, met: victim.weights.map(() => false) };
-      let linf = 0, sq = 0;
-      for (let j = i * size; j < (i + 1) * size; j++) {
-        const d = Math.abs(a.x[j - i * size]! - x0[j]!);
-        linf = Math.max(linf, d);
-        sq += d * d;
-      }
+      const { linf, l2 } = norms(a.x, x0.subarray(i * size, (i + 1) * size), 0, size);
       const fullNorms = byteNorms(originals[i]!.data, full[i]!.data);
       const report: DrawReport = {
         file: chunk[i]!.file, goal: goalName(a.goal, tags), objective: objectiveName(objective), applies: a.applies, before: a.before.probability,
-        model: { ...judged(victim, a.applies ? a.outcome : none), linf: r3(linf * 255), l2: r3(Math.sqrt(sq) * 255), loss: r3(a.loss), steps: a.steps, queries: a.queries },
+        model: { ...judged(victim, a.applies ? a.outcome : none), linf: r3(linf), l2: r3(l2), loss: r3(a.loss), steps: a.steps, queries: a.queries },
         fullSize: { ...judged(victim, a.applies ? fullOutcome : none), linf: r3(fullNorms.linf), l2: r3(fullNorms.l2), width: full[i]!.width, height: full[i]!.height },
       };
       const r = { report, image: full[i]! };
@@ -83,18 +78,10 @@ export async function attackDrawFiles(victim: DrawVictim, items: readonly { file
   return results;
 }
 
-export interface DrawSummary {
-  readonly images: number;
-  readonly attacked: number;
-  /** The mean, over the attacked images, of the probability of success over the draw. */
-  readonly successRate: number;
-  readonly strictRate: number;
-  readonly fullSizeSuccessRate: number;
-  readonly fullSizeStrictRate: number;
+/** The rates are means, over the attacked images, of the probability of success over the draw. */
+export interface DrawSummary extends Pick<Summary, 'images' | 'attacked' | 'successRate' | 'strictRate' | 'fullSizeSuccessRate' | 'fullSizeStrictRate' | 'meanLinf' | 'meanFullSizeLinf'> {
   /** The same probability before the attack. */
   readonly cleanRate: number;
-  readonly meanLinf: number;
-  readonly meanFullSizeLinf: number;
 }
 
 export function summariseDraw(reports: readonly DrawReport[]): DrawSummary {

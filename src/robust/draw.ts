@@ -6,7 +6,7 @@
  * E_k[L_k] = Σ_k w_k · L_k, the members' margin losses weighted by their odds, with the gradient Σ_k w_k · ∇L_k.
  * The naive attack for comparison descends one fixed member's loss.
  */
-import { TagbooruError } from '../errors.ts';
+import { InvariantError, TagbooruError, errorMessage } from '../errors.ts';
 import type { PreprocessSpec } from '../image/spec.ts';
 import { readBundle, type Bundle } from '../infer/bundle.ts';
 import { modelInputs } from '../infer/model-io.ts';
@@ -37,7 +37,7 @@ export const drawsMembers = (b: Bundle): boolean => b.manifest.ensemble?.combine
  * The ensemble's own graph answers for every member at once (`member_probabilities`); the gradients come from each
  * member's training weights, read from the member bundle the ensemble was built from (`ensemble.members[k].source`).
  */
-export async function openDrawVictim(bundle: Bundle, o: { threads?: number; gradient: boolean }): Promise<DrawVictim> {
+export async function openDrawVictim(bundle: Bundle, o: { threads?: number; gradients: 'all' | readonly number[] }): Promise<DrawVictim> {
   const m = bundle.manifest, e = m.ensemble!;
   if (modelInputs(m).length > 1) throw new TagbooruError('E_USAGE', `${bundle.dir}: its members read differently preprocessed inputs, so there is no one image at the model's resolution to perturb; attack an ensemble of members that share their preprocessing`);
   const M = e.members.length, T = m.tags.length;
@@ -45,12 +45,14 @@ export async function openDrawVictim(bundle: Bundle, o: { threads?: number; grad
     preprocess: m.preprocess, tagCount: M * T, inference: bundle.modelPath, threads: o.threads,
     io: { input: m.input, output: { name: e.memberOutput!, activation: 'sigmoid' } },
   });
-  const members: { victim: Victim; columns: number[] }[] = [];
+  // only the members whose gradient the objective weighs: the attack graph of a large member is costly to build
+  const members: ({ victim: Victim; columns: number[] } | undefined)[] = [];
   try {
-    if (o.gradient) {
-      for (const [k, member] of e.members.entries()) {
+    for (const [k, member] of e.members.entries()) {
+      if (o.gradients !== 'all' && !o.gradients.includes(k)) members.push(undefined);
+      else {
         const source = await readBundle(member.source).catch((err: unknown) => {
-          throw new TagbooruError('E_USAGE', `a gradient attack on ${bundle.dir} needs each member's training weights, from the bundle it was built from; member ${k + 1} (${member.name}) came from ${member.source}, which cannot be read (${String((err as Error).message ?? err)}): use --method square (score-based)`);
+          throw new TagbooruError('E_USAGE', `a gradient attack on ${bundle.dir} needs each member's training weights, from the bundle it was built from; member ${k + 1} (${member.name}) came from ${member.source}, which cannot be read (${errorMessage(err)}): use --method square (score-based)`);
         });
         const index = new Map(m.tags.map((t, i) => [t.name, i]));
         const columns = source.manifest.tags.map((t) => index.get(t.name) ?? -1);
@@ -59,20 +61,22 @@ export async function openDrawVictim(bundle: Bundle, o: { threads?: number; grad
       }
     }
   } catch (err) {
-    await Promise.all([answers.close(), ...members.map((x) => x.victim.close())]);
+    await Promise.all([answers.close(), ...members.map((x) => x?.victim.close())]);
     throw err;
   }
   return {
     preprocess: m.preprocess, tagCount: T, weights: e.members.map((x) => x.weight), names: e.members.map((x) => x.name),
     memberLogits: (x, n) => answers.logits(x, n),
     async gradient(k, x, n, terms) {
-      const { victim, columns } = members[k]!;
+      const opened = members[k];
+      if (!opened) throw new InvariantError(`member ${k + 1}'s gradient was not opened for this attack`);
+      const { victim, columns } = opened;
       const pick = (v: Float32Array) => Float32Array.from(columns, (u) => v[u]!);
       const r = await victim.gradient(x, n, terms.map((t) => ({ sign: pick(t.sign), offset: pick(t.offset), weight: pick(t.weight) })));
       return { loss: r.loss, grad: r.grad };
     },
     async close() {
-      await Promise.all([answers.close(), ...members.map((x) => x.victim.close())]);
+      await Promise.all([answers.close(), ...members.map((x) => x?.victim.close())]);
     },
   };
 }

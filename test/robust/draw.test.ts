@@ -61,7 +61,7 @@ beforeAll(async () => {
   await writeEnsemble(dirs, ensemble, { combine: 'random', weights: ODDS });
   const bundle = await readBundle(ensemble);
   thresholds = tagThresholds(bundle.manifest);
-  victim = await openDrawVictim(bundle, { threads: 1, gradient: true });
+  victim = await openDrawVictim(bundle, { threads: 1, gradients: 'all' });
 });
 
 afterAll(async () => {

@@ -128,7 +128,7 @@ export const attackCommand = defineCommand({
 
     if (drawsMembers(bundle)) {
       const objective = parseDrawObjective(v.draw ?? 'expected', m.ensemble!.members.length);
-      const victim = await openDrawVictim(bundle, { threads, gradient: method !== 'square' });
+      const victim = await openDrawVictim(bundle, { threads, gradients: method === 'square' ? [] : objective.kind === 'member' ? [objective.member] : 'all' });
       try {
         const results = await attackDrawFiles(victim, files.map((file) => ({ file, goal })), m.tags, tagThresholds(m), settings, batch, objective, (r: DrawFileResult) =>
           write(r, r.report.applies ? `success over the draw ${pct(r.report.model.successProbability)} at the model's resolution, ${pct(r.report.fullSize.successProbability)} at full size` : 'not applicable'));
