@@ -21,8 +21,8 @@ let dir: string, plain: string, augmented: Bundle, image: string, app: FastifyIn
 
 beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tagbooru-serve-tta-'));
-  [plain] = await writeMembers(dir, [tinyMember('a', ['a', 'b', 'c', 'd'], SPEC_A, 'sigmoid', 1)]);
-  augmented = await ttaInMemory(await readBundle(plain!), parseTta('--tta', 'flip'));
+  plain = (await writeMembers(dir, [tinyMember('a', ['a', 'b', 'c', 'd'], SPEC_A, 'sigmoid', 1)]))[0]!;
+  augmented = await ttaInMemory(await readBundle(plain), parseTta('--tta', 'flip'));
   image = await noiseImage(path.join(dir, 'sample.png'), 40, 32, 9);
   app = await buildApp({ model: augmented, prepWorkers: 1 });
   url = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -48,7 +48,7 @@ test('POST /v1/tag answers with the augmented graph\'s scores; the browser gets 
   expect(res.status).toBe(200);
   const got = (await res.json() as { results: { scores: { name: string; score: number }[] }[] }).results[0]!.scores;
   const names = augmented.manifest.tags.map((t) => t.name);
-  const [want, alone] = [await scoresOf(augmented), await scoresOf(plain!)];
+  const [want, alone] = [await scoresOf(augmented), await scoresOf(plain)];
   expect(got.map((s) => s.name).sort()).toEqual([...names].sort());
   for (const s of got) expect(Math.fround(s.score)).toBe(want[names.indexOf(s.name)]);
   // the mirror image's view is in: the scores are not the plain model's
