@@ -112,12 +112,14 @@ export function buildEnsemble(members: readonly MemberSource[], options: Ensembl
   merged.opsetImport = [...opsets].map(([domain, version]) => ({ domain, version }));
   merged.graph = { name: 'ensemble', node: [], initializer: [], sparseInitializer: [], valueInfo: [], output: [], input: inputs.map((i) => tensorInfo(i.name, inputDims(i.preprocess, batch))) };
   merged.functions = [];
+  const outputs: string[] = [];
   const parts: Part[] = models.map((model, k) => {
     const m = members[k]!;
     checkOpsetUpgrade(model, opsets, m.where);
     const scores = scoresOf(model, m.manifest.output.name, m.manifest.output.activation);
     mergeFunctions(merged, model, m.where);
     const rename = mergeMember(merged.graph!, model, { input: images[k]!.name, shared: inputOf[k]!, prefix: `m${k}/` }, m.where);
+    outputs.push(rename(m.manifest.output.name));
     return { scores: renamedScores(scores, rename), columns: columns[k]! };
   });
   const e = new Emitter(merged);
@@ -139,6 +141,8 @@ export function buildEnsemble(members: readonly MemberSource[], options: Ensembl
     input: inputOf[k]!,
     source: m.where,
     provenance: m.manifest.provenance,
+    output: { name: outputs[k]!, activation: m.manifest.output.activation },
+    tagIndices: m.manifest.tags.map((t) => position.get(t.name)!),
   }));
   const first = members[0]!.manifest;
   const manifest: BundleManifest = {

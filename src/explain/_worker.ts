@@ -9,28 +9,30 @@ import { serve } from '../workers/serve.ts';
 import { buildVariant, type VariantInfo, type VariantName } from './variants.ts';
 
 export interface ExplainWorkerInit {
-  readonly bundle: Bundle;
+  /** The models to explain: one bundle, or an ensemble's members. */
+  readonly bundles: readonly Bundle[];
   readonly threads?: number;
 }
 export type ExplainRequest =
-  | { op: 'describe'; variant: VariantName }
-  | { op: 'run'; variant: VariantName; feeds: Record<string, TensorData>; fetches: string[] };
+  | { op: 'describe'; model: number; variant: VariantName }
+  | { op: 'run'; model: number; variant: VariantName; feeds: Record<string, TensorData>; fetches: string[] };
 export type ExplainResponse = { info: VariantInfo } | { outputs: Record<string, TensorData> };
 
 // one request at a time (serial): two variants running together would only share the same cores
 await serve<ExplainWorkerInit, ExplainRequest, ExplainResponse>((init) => {
-  const variants = new Map<VariantName, Promise<{ session: ModelSession; info: VariantInfo }>>();
-  const variant = (name: VariantName) => {
-    let v = variants.get(name);
+  const variants = new Map<string, Promise<{ session: ModelSession; info: VariantInfo }>>();
+  const variant = (model: number, name: VariantName) => {
+    const key = `${model}:${name}`;
+    let v = variants.get(key);
     if (!v) {
-      v = buildVariant(name, init.bundle).then(async ({ model, info }) => ({ session: await ModelSession.create(model, { threads: init.threads, spinning: false }), info }));
-      variants.set(name, v); // a failure is kept too: the same bundle fails the same way
+      v = buildVariant(name, init.bundles[model]!).then(async ({ model, info }) => ({ session: await ModelSession.create(model, { threads: init.threads, spinning: false }), info }));
+      variants.set(key, v); // a failure is kept too: the same bundle fails the same way
     }
     return v;
   };
   return {
     handle: async (req) => {
-      const { session, info } = await variant(req.variant);
+      const { session, info } = await variant(req.model, req.variant);
       if (req.op === 'describe') return { info };
       const outputs = await session.run(req.feeds, req.fetches);
       return transfer({ outputs }, Object.values(outputs).map((t) => t.data.buffer));

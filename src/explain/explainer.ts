@@ -5,13 +5,14 @@
 import { TagbooruError } from '../errors.ts';
 import type { BundleManifest } from '../infer/bundle.ts';
 import type { BaseTagger, ImageInput } from '../infer/tagger.ts';
-import { explainStream } from './explain.ts';
-import type { ExplainContext } from './methods.ts';
+import { memberContext } from './ensemble.ts';
+import { explainStream, type Context } from './explain.ts';
+import { ensembleMembers } from './members.ts';
 import { ExplainWorker } from './runner.ts';
 import type { ExplainOptions, ExplainResult } from './types.ts';
 
 export class Explainer {
-  private context: ExplainContext | null = null;
+  private context: Promise<{ ctx: Context; worker: ExplainWorker }> | null = null;
 
   constructor(private readonly tagger: BaseTagger) {}
 
@@ -27,40 +28,43 @@ export class Explainer {
   }
 
   /** `explain`, yielding each image's result as soon as it is done. */
-  explainStream(inputs: Iterable<ImageInput> | AsyncIterable<ImageInput>, options: ExplainOptions = {}): AsyncGenerator<ExplainResult> {
-    return explainStream(this.explainContext(), inputs, options, this.tagger.options.decode);
+  async *explainStream(inputs: Iterable<ImageInput> | AsyncIterable<ImageInput>, options: ExplainOptions = {}): AsyncGenerator<ExplainResult> {
+    this.context ??= this.createContext();
+    yield* explainStream((await this.context).ctx, inputs, options, this.tagger.options.decode);
   }
 
-  private explainContext(): ExplainContext {
-    if (this.context) return this.context;
+  /** The context of a single model, or of each member of an ensemble; one explain worker runs them all. */
+  private async createContext(): Promise<{ ctx: Context; worker: ExplainWorker }> {
     const { bundle } = this.tagger;
     refuseComposite(bundle.manifest);
+    const { threads } = this.tagger.options;
+    const predict = (x: Float32Array, count: number) => this.tagger.predict(x, count);
+    if (bundle.manifest.ensemble) {
+      const members = await ensembleMembers(bundle);
+      const worker = new ExplainWorker(members.map((m) => m.bundle), { threads });
+      return { ctx: { bundle, members: members.map((member, k) => ({ member, ctx: memberContext(member, worker.model(k)) })), predict }, worker };
+    }
     const { width, height } = bundle.manifest.preprocess;
+    const worker = new ExplainWorker([bundle], { threads });
     let baseline: Promise<Float32Array> | null = null;
-    this.context = {
-      bundle,
-      worker: new ExplainWorker(bundle, { threads: this.tagger.options.threads }),
-      predict: (x, count) => this.tagger.predict(x, count),
-      baseline: () => (baseline ??= this.tagger.predict(new Float32Array(width * height * 3), 1)),
-    };
-    return this.context;
+    const ctx = { bundle, worker: worker.model(0), predict, baseline: () => (baseline ??= this.tagger.predict(new Float32Array(width * height * 3), 1)) };
+    return { ctx, worker };
   }
 
   /** Stops the explain worker, if one was started; the tagger is its owner's to close. */
   async close(): Promise<void> {
-    await this.context?.worker.close();
+    await (await this.context?.catch(() => null))?.worker.close();
   }
 }
 
 /**
- * Whether the methods can explain this bundle: an ensemble's or an augmented graph's maps would be one member's
- * or one view's, on one member's input grid, so they are refused rather than passed off as the bundle's.
+ * Whether the methods can explain this bundle: an augmented graph's maps would be one view's, so it is refused
+ * rather than passed off as the bundle's. An ensemble is explained member by member (ensemble.ts).
  */
 export function compositeRefusal(m: Pick<BundleManifest, 'name' | 'ensemble' | 'tta'>): TagbooruError | null {
-  const what = m.ensemble
-    ? `an ensemble of ${m.ensemble.members.length} members (explain one of its member bundles: ${m.ensemble.members.map((x) => x.source).join(', ')})`
-    : m.tta ? 'a test-time-augmented bundle (explain the bundle it was made from)' : null;
-  return what ? new TagbooruError('E_USAGE', `${m.name} is ${what}: explain methods run on single models`) : null;
+  if (!m.tta) return null;
+  const from = m.ensemble ? 'the ensemble without --tta' : 'the bundle it was made from';
+  return new TagbooruError('E_USAGE', `${m.name} is a test-time-augmented bundle: its answer combines ${m.tta.views} views, and a map of one view would not be its map; explain ${from} instead`);
 }
 
 function refuseComposite(m: BundleManifest): void {

@@ -8,14 +8,14 @@ import { inputDims, toProbabilities } from '../infer/model-io.ts';
 import type { TensorData } from '../infer/session.ts';
 import { featurePlanes, weightedSum } from './features.ts';
 import { upsample, type Grid } from './postprocess.ts';
-import type { ExplainWorker } from './runner.ts';
+import type { VariantRunner } from './runner.ts';
 import { saliencyMaps } from './saliency.ts';
 import type { ExplainMethod } from './types.ts';
 import { GRAD_IO, hasTrainingModel, type DenseProbe, type VariantInfo } from './variants.ts';
 
 export interface ExplainContext {
   readonly bundle: Bundle;
-  readonly worker: ExplainWorker;
+  readonly worker: VariantRunner;
   /** The plain model's probabilities for `count` preprocessed inputs (the buffer is handed over). */
   readonly predict: (x: Float32Array, count: number) => Promise<Float32Array>;
   /** The probabilities of the all-zero input: Score-CAM's baseline, computed once per tagger. */

@@ -101,7 +101,7 @@ export async function buildVariant(name: VariantName, bundle: Bundle): Promise<{
     }
     default: {
       const mapStride = name === 'probe' ? undefined : Number(name.slice('probe@'.length));
-      const { model, ...rest } = probeVariant(await fs.readFile(bundle.modelPath), bundle.manifest.output.name, mapStride);
+      const { model, ...rest } = probeVariant(bundle.model ?? (await fs.readFile(bundle.modelPath)), bundle.manifest.output.name, mapStride);
       return { model, info: { variant: 'probe', ...rest } };
     }
   }

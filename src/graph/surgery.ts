@@ -79,3 +79,40 @@ export function symbolicAxes(model: ModelProto, axes: Readonly<Record<string, Re
     for (const [axis, param] of Object.entries(wanted)) dims[Number(axis)] = { dimParam: param };
   }
 }
+
+type GraphProto = NonNullable<ModelProto['graph']>;
+
+/** Every value a node reads, the outer-scope values its subgraphs (If, Loop, Scan bodies) read included. */
+function nodeReads(node: NonNullable<GraphProto['node']>[number]): string[] {
+  const reads = (node.input ?? []).filter(Boolean);
+  for (const a of node.attribute ?? []) for (const sub of [a.g, ...(a.graphs ?? [])]) if (sub) for (const n of sub.node ?? []) reads.push(...nodeReads(n));
+  return reads;
+}
+
+/**
+ * The part of the graph that computes `output`, in place: the nodes it depends on, the initializers and graph
+ * inputs they read, and `output` as the only graph output. Whatever else the graph computed is dropped.
+ */
+export function keepOnlyOutput(model: ModelProto, output: string): void {
+  const g = model.graph!;
+  const producer = new Map<string, number>();
+  (g.node ?? []).forEach((n, i) => (n.output ?? []).forEach((o) => producer.set(o, i)));
+  const needed = new Set<string>(), keep = new Set<number>();
+  const stack = [output];
+  while (stack.length > 0) {
+    const v = stack.pop()!;
+    if (needed.has(v)) continue;
+    needed.add(v);
+    const i = producer.get(v);
+    if (i === undefined || keep.has(i)) continue;
+    keep.add(i);
+    stack.push(...nodeReads(g.node![i]!));
+  }
+  const declared = [...(g.output ?? []), ...(g.valueInfo ?? [])].find((v) => v.name === output);
+  g.node = (g.node ?? []).filter((_, i) => keep.has(i));
+  g.initializer = (g.initializer ?? []).filter((t) => needed.has(t.name!));
+  g.sparseInitializer = (g.sparseInitializer ?? []).filter((s) => needed.has(s.values?.name ?? ''));
+  g.input = (g.input ?? []).filter((i) => needed.has(i.name!));
+  g.valueInfo = (g.valueInfo ?? []).filter((v) => needed.has(v.name!) && v.name !== output);
+  g.output = [declared ?? { name: output, type: { tensorType: { elemType: FLOAT } } }];
+}

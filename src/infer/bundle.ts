@@ -85,6 +85,13 @@ export interface EnsembleMember {
   /** Which of the bundle's `inputs` (or the one input) this member reads. */
   readonly input: string;
   readonly provenance: Readonly<Record<string, unknown>>;
+  /**
+   * The member's own output in the ensemble's graph (renamed under its prefix), so that it can be run alone
+   * (explain: a map per member). Absent in ensembles written before it was recorded.
+   */
+  readonly output?: { readonly name: string; readonly activation: 'sigmoid' | 'logits' };
+  /** For each of the member's own tags, in its order, that tag's index in the bundle's `tags` (with `output`). */
+  readonly tagIndices?: readonly number[];
 }
 
 export interface EnsembleManifest {

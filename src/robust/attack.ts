@@ -46,7 +46,8 @@ export interface ImageAttack {
   readonly queries: number;
 }
 
-function norms(x: Float32Array, x0: Float32Array, from: number, size: number): { linf: number; l2: number } {
+/** ‖x − x0‖∞ and ‖x − x0‖₂ over [from, from + size), in /255 units. */
+export function norms(x: Float32Array, x0: Float32Array, from: number, size: number): { linf: number; l2: number } {
   let linf = 0, sq = 0;
   for (let j = from; j < from + size; j++) {
     const d = Math.abs(x[j]! - x0[j]!);

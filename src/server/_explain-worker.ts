@@ -12,11 +12,13 @@ import { dropAlpha } from '../image/preprocess.ts';
 import { resample } from '../image/resample.ts';
 import { roundScore, roundTo } from '../infer/rounding.ts';
 import { createTagger } from '../tagger.ts';
+import type { Bundle } from '../infer/bundle.ts';
 import type { ExplainJson, RegionJson } from '../wire.ts';
 import { serve } from '../workers/serve.ts';
 
 export interface ExplainInit {
-  readonly model: string;
+  /** A bundle folder, or the bundle the server runs (one built in memory, as `serve --tta` makes). */
+  readonly model: string | Bundle;
   readonly threads: number;
   readonly maxPixels: number;
 }

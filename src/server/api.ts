@@ -4,13 +4,13 @@
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TagbooruError } from '../errors.ts';
 import { compileSelection, type ScoredTag, type TagInfo } from '../index.ts';
 import { CAPTION_OPTION_KINDS, compileCaptionText, parseCaptionOptions, type CaptionOptions, type RawCaptionOptions } from '../infer/caption.ts';
 import { SELECTION_FIELDS, readSelection } from '../infer/selection-options.ts';
 import { roundScore } from '../infer/rounding.ts';
-import { oodGraphServer, offeredModels, type OfferedModel } from './browser-models.ts';
+import { contentEtag, oodGraphServer, offeredModels, type OfferedModel } from './browser-models.ts';
 import { oodJson } from '../infer/ood.ts';
 import { oodScoreSpec } from '../infer/ood-score-graph.ts';
 import type { RouteContext } from './context.ts';
@@ -109,6 +109,8 @@ export async function apiRoutes(app: FastifyInstance, ctx: RouteContext): Promis
     app.get(`/v1/models/${id}/tagger.json`, { config: { auth: true } }, (_request, reply) => reply.send(bundle.manifest));
 
     app.get(`/v1/models/${id}/model.onnx`, { config: { auth: true } }, async (request, reply) => {
+      // a graph built in memory (serve --tta) is what the server runs, so it is what the browser gets
+      if (bundle.model) return sendBytes(request, reply, bundle.model);
       const file = bundle.modelPath;
       const s = await stat(file);
       const etag = `"${s.size.toString(16)}-${Math.floor(s.mtimeMs).toString(16)}"`;
@@ -122,11 +124,20 @@ export async function apiRoutes(app: FastifyInstance, ctx: RouteContext): Promis
     app.get(`/v1/models/${id}/model-ood.onnx`, { config: { auth: true } }, async (request, reply) => {
       const graph = await oodGraph();
       if (!graph) throw new TagbooruError('E_BUNDLE', `${bundle.dir} has no fitted out-of-distribution score`);
-      reply.header('ETag', graph.etag).header('Cache-Control', 'no-cache');
-      if (request.headers['if-none-match'] === graph.etag) return reply.code(304).send();
-      return reply.type('application/octet-stream').header('Content-Length', graph.bytes.byteLength).send(Buffer.from(graph.bytes.buffer, graph.bytes.byteOffset, graph.bytes.byteLength));
+      return sendBytes(request, reply, graph.bytes, graph.etag);
     });
   }
+}
+
+const etags = new WeakMap<Uint8Array, string>();
+
+/** Bytes held in memory, named by their content (hashed once), answered 304 when the client has them already. */
+function sendBytes(request: FastifyRequest, reply: FastifyReply, bytes: Uint8Array, etag?: string): FastifyReply {
+  let tag = etag ?? etags.get(bytes);
+  if (!tag) etags.set(bytes, (tag = contentEtag(bytes)));
+  reply.header('ETag', tag).header('Cache-Control', 'no-cache');
+  if (request.headers['if-none-match'] === tag) return reply.code(304).send();
+  return reply.type('application/octet-stream').header('Content-Length', bytes.byteLength).send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
 }
 
 /** Every tag scoring at least `floor`, highest first: enough for a client to re-select at any higher threshold. */

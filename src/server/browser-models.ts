@@ -54,8 +54,13 @@ export interface ServedGraph {
 export function oodGraphServer(bundle: Bundle): () => Promise<ServedGraph | null> {
   let built: Promise<ServedGraph | null> | null = null;
   return () => {
-    built ??= bundleOodScoreGraph(bundle).then((g) => g && { bytes: g.graph.model, etag: `"${createHash('sha256').update(g.graph.model).digest('hex').slice(0, 32)}"` });
+    built ??= bundleOodScoreGraph(bundle).then((g) => g && { bytes: g.graph.model, etag: contentEtag(g.graph.model) });
     built.catch(() => (built = null));
     return built;
   };
+}
+
+/** An ETag naming bytes by their content, for a graph the server holds in memory. */
+export function contentEtag(bytes: Uint8Array): string {
+  return `"${createHash('sha256').update(bytes).digest('hex').slice(0, 32)}"`;
 }

@@ -6,6 +6,7 @@
  * that gives up while waiting leaves the queue; a worker that dies fails only its running image (E_WORKER) and is replaced.
  */
 import { Admission } from './admission.ts';
+import type { Bundle } from '../infer/bundle.ts';
 import { siblingModule } from '../package.ts';
 import { WorkerPool } from '../workers/pool.ts';
 import type { ExplainInit, ExplainJob, Explained, ExplainRequest } from './_explain-worker.ts';
@@ -18,7 +19,7 @@ const MODULE = siblingModule('./_explain-worker.ts', import.meta.url).href;
 export type { Explained };
 
 export interface ExplainPoolOptions {
-  readonly model: string;
+  readonly model: string | Bundle;
   readonly threads: number;
   readonly maxPixels: number;
   /** Explain requests in flight (waiting, running; counted once the body has arrived); one more is answered 503. */

@@ -20,10 +20,13 @@ const DEFAULT_OPACITY = 0.6;
 
 /**
  * The methods a bundle can be explained by, as far as its manifest tells: the gradient methods need the training
- * weights (src/explain/variants.ts); cam and scorecam need a pooling head, found only when the model is read.
+ * weights (src/explain/variants.ts); cam and scorecam need a pooling head (every member's, for an ensemble),
+ * found only when the model is read.
  */
 export function explainMethods(manifest: BundleManifest): ExplainMethod[] {
   if (compositeRefusal(manifest)) return [];
+  // an ensemble is explained member by member (cam, scorecam), from what newer ensembles record of each member
+  if (manifest.ensemble) return manifest.ensemble.members.every((m) => m.output && m.tagIndices) ? ['cam', 'scorecam'] : [];
   return EXPLAIN_METHODS.filter((m) => (m !== 'gradcam' && m !== 'saliency') || hasTrainingModel(manifest));
 }
 

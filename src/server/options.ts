@@ -2,10 +2,11 @@
 import os from 'node:os';
 import { TagbooruError, expectNumberInRange } from '../errors.ts';
 import { defined } from '../option-values.ts';
+import type { Bundle } from '../infer/bundle.ts';
 
 export interface ServerOptions {
-  /** A model bundle folder. */
-  readonly model: string;
+  /** A model bundle folder, or a bundle already read (`serve --tta`: the augmented graph built in memory). */
+  readonly model: string | Bundle;
   /** Inference workers, each with its own ONNX Runtime session. */
   readonly workers?: number;
   /** ONNX Runtime threads per worker; default: the cores shared out between the workers. */
@@ -79,7 +80,8 @@ export const SERVER_DEFAULTS = {
 
 export function resolveOptions(options: ServerOptions): ResolvedOptions {
   const { model } = options;
-  if (typeof model !== 'string' || model === '') {
+  const isBundle = typeof model === 'object' && model !== null && typeof model.dir === 'string' && typeof model.manifest === 'object';
+  if (!isBundle && (typeof model !== 'string' || model === '')) {
     throw new TagbooruError('E_USAGE', 'Expected a bundle folder for model');
   }
   if (options.browserModels !== undefined && (!Array.isArray(options.browserModels) || options.browserModels.some((d) => typeof d !== 'string' || d === ''))) {

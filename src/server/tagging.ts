@@ -81,7 +81,7 @@ export class TaggingService {
   }
 
   static async start(options: ResolvedOptions): Promise<TaggingService> {
-    const bundle = await readBundle(options.model);
+    const bundle = typeof options.model === 'string' ? await readBundle(options.model) : options.model;
     // the defence runs where the preprocessing does, in the preparation workers; the tagger gets none
     const defence = chooseDefence(bundle, options.defence);
     checkDefence(defence, '--defence');

@@ -163,7 +163,7 @@ export class LocalTagger {
 
   private camModel(): Promise<CamModel | null> {
     this.cam ??= (async () => {
-      if (this.manifest.ensemble || this.manifest.tta) return null; // the server says why it cannot explain it
+      if (this.manifest.ensemble || this.manifest.tta) return null; // the server averages an ensemble's members' maps, or says why it cannot
       const { probeVariant } = (await import(/* webpackIgnore: true */ PROBE_SCRIPT)) as typeof Probe;
       const bytes = await this.reload();
       let probe;

@@ -44,6 +44,7 @@ export const gradCamCommand = defineCommand({
   details: [
     'Writes <out>/<image stem>/: input.png, and per tag result-<tag>.png, result-<tag>-masked.png, overlay-<tag>.png,',
     'mask-<tag>.png; then regions.json and regions.png. `:` and `/` in tag names become `_`.',
+    'An ensemble bundle (cam, scorecam): each member\'s map on its own input, averaged with the members\' weights (docs/ensembles.md).',
     'Exit status: 0 when every image was explained, 1 when some were skipped (each is reported on stderr), 2 for a usage error.',
   ].join('\n'),
 

@@ -4,6 +4,9 @@ import { resolveModel } from '../model-option.ts';
 import { findStoredModel, listModelNames } from '../../import/store.ts';
 import { SERVER_DEFAULTS } from '../../server/options.ts';
 import { DEFENCE_OPTIONS, readDefenceOptions } from '../defence-option.ts';
+import { ttaInMemory } from '../../compose/bundles.ts';
+import { parseTta } from '../../compose/tta.ts';
+import { readBundle } from '../../infer/bundle.ts';
 
 const storedModelDirs = (env: NodeJS.ProcessEnv) => listModelNames(env).flatMap((name) => findStoredModel(name, env) ?? []);
 const HOST = '127.0.0.1', PORT = 5000;
@@ -18,6 +21,7 @@ export const serveCommand = defineCommand({
   usage: `serve [--model <bundle>] [--host ${HOST}] [--port ${PORT}] [options]`,
   options: {
     model: { type: 'string', short: 'm', placeholder: 'bundle', description: 'model bundle folder (default: the bundled model)' },
+    tta: { type: 'string', placeholder: 'flip[,scales=…]', description: 'test-time augmentation of --model built in memory, as tag --tta: flip, scales=0.9:1.1, or both' },
     'browser-model': { type: 'string', multiple: true, placeholder: 'name|bundle', description: 'also offer this model to the web UI\'s model picker, to run in the browser (repeatable; the server tags with --model only)' },
     'browser-store': { type: 'boolean', description: 'offer every model in the store (`tagbooru models`) to the web UI\'s model picker' },
     host: { type: 'string', placeholder: 'address', description: 'address to listen on (0.0.0.0 for every interface)', default: HOST },
@@ -59,8 +63,11 @@ export const serveCommand = defineCommand({
     if (apiKeys.some((k) => k.length < 8)) throw new TagbooruError('E_USAGE', 'Expected API keys of at least 8 characters for --api-key');
     // loaded here, so the other commands do not pay for Fastify at start-up
     const { buildApp } = await import('../../server/app.ts');
+    const dir = resolveModel(v.model, io.env);
+    // the same in-memory graph as tag --tta: the server, its explain worker and the browser all run it
+    const model = v.tta === undefined ? dir : await ttaInMemory(await readBundle(dir), parseTta('--tta', v.tta));
     const app = await buildApp({
-      model: resolveModel(v.model, io.env),
+      model,
       browserModels: [...(v['browser-store'] ? storedModelDirs(io.env) : []), ...(listOption(v['browser-model']) ?? []).map((m) => resolveModel(m, io.env))],
       workers: numberOption('workers', v.workers, 1, 64, true),
       threads: numberOption('threads', v.threads, 1, 256, true),
