@@ -6,19 +6,29 @@
  * depending on the map size, or a swapped-axes Conv for large kernels; every unfolded buffer is split over
  * the batch to stay under a budget.
  */
-import { blockedConv2d, blockedFlippedKernel, blockedPays, conv2d, dim, matmul, reshape, transpose, type Graph, type Value } from '../graph/index.ts';
+import { blockedConv2d, blockedFlippedKernel, blockedPays, conv2d, dim, matmul, reshape, takesBlocked, transpose, type Graph, type Value } from '../graph/index.ts';
+import type { BlockedLayout } from './blocked-layout.ts';
 import { add } from '../graph/ops.ts';
 import { slice, sumLeading } from '../graph/math.ts';
 
 export type Pads = readonly [top: number, left: number, bottom: number, right: number];
 
-/** dL/dx of y = conv(x, w) with the given strides and explicit pads. */
-export function convInputGrad(g: Graph, xShape: readonly (number | string)[], w: Value, gy: Value, strides: readonly [number, number], pads: Pads, nchwcBlock = 0): Value {
+/**
+ * dL/dx of y = conv(x, w) with the given strides and explicit pads. With a `layout` (baked w), gy may be
+ * blocked, and so may the result.
+ */
+export function convInputGrad(g: Graph, xShape: readonly (number | string)[], w: Value, blockedGy: Value, strides: readonly [number, number], pads: Pads, nchwcBlock = 0, layout: BlockedLayout | null = null): Value {
   const [, , h, wd] = xShape as [unknown, unknown, number, number];
   const [co, ci, kh, kw] = [dim(w.shape, 0), dim(w.shape, 1), dim(w.shape, 2), dim(w.shape, 3)];
-  const [ho, wo] = [dim(gy.shape, 2), dim(gy.shape, 3)];
+  const [ho, wo] = [dim(blockedGy.shape, 2), dim(blockedGy.shape, 3)];
   const [t, l, b, r] = pads;
-  if (strides[0] === 1 && strides[1] === 1 && t < kh && b < kh && l < kw && r < kw) {
+  const stride1 = strides[0] === 1 && strides[1] === 1 && t < kh && b < kh && l < kw && r < kw;
+  if (stride1 && layout && takesBlocked(co, ci, 1, layout.block)) {
+    const padding = [kh - 1 - t, kw - 1 - l, kh - 1 - b, kw - 1 - r] as const;
+    return layout.conv(layout.blocked(blockedGy), blockedFlippedKernel(g, w, layout.block), null, { padding });
+  }
+  const gy = layout?.nchw(blockedGy) ?? blockedGy;
+  if (stride1) {
     const padding = [kh - 1 - t, kw - 1 - l, kh - 1 - b, kw - 1 - r] as const;
     if (blockedPays([kh, kw], co, ci, nchwcBlock)) return blockedConv2d(g, gy, blockedFlippedKernel(g, w, nchwcBlock), null, { padding }, nchwcBlock);
     // NOTE: correlate with the kernel rotated by 180° and transposed in/out; the pads mirror the forward's
