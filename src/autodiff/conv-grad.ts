@@ -6,10 +6,10 @@
  * depending on the map size, or a swapped-axes Conv for large kernels; every unfolded buffer is split over
  * the batch to stay under a budget.
  */
-import { blockedConv2d, blockedFlippedKernel, blockedPays, conv2d, dim, matmul, reshape, takesBlocked, transpose, type Graph, type Value } from '../graph/index.ts';
+import { blockedConv2d, blockedFlippedKernel, blockedKernel, blockedPays, conv2d, dim, matmul, reshape, takesBlocked, transpose, type Graph, type Value } from '../graph/index.ts';
 import type { BlockedLayout } from './blocked-layout.ts';
 import { add } from '../graph/ops.ts';
-import { slice, sumLeading } from '../graph/math.ts';
+import { concat, slice, sumLeading } from '../graph/math.ts';
 
 export type Pads = readonly [top: number, left: number, bottom: number, right: number];
 
@@ -38,9 +38,109 @@ export function convInputGrad(g: Graph, xShape: readonly (number | string)[], w:
     const bias = g.constant(new Array<number>(ci).fill(0), [ci]);
     return conv2d(g, gy, flipped, bias, { padding });
   }
+  const phased = layout ? phaseInputGrad(g, [h, wd], w, blockedGy, strides, pads, layout) : null;
+  if (phased) return phased;
   const outPad = [h - ((ho - 1) * strides[0] + kh - t - b), wd - ((wo - 1) * strides[1] + kw - l - r)];
   const shape = [gy.shape[0]!, ci, h, wd];
   return g.op('ConvTranspose', [gy, w], { kernel_shape: [kh, kw], strides: [...strides], pads: [...pads], output_padding: outPad }, shape);
+}
+
+/** Along one axis, the input positions m·s + p of phase p: the kernel taps k0 + s·j (j < taps) that reach them, and the pads of their correlation with gy. */
+interface AxisPhase {
+  readonly k0: number;
+  readonly taps: number;
+  readonly before: number;
+  readonly after: number;
+}
+
+/**
+ * The phases of one axis of an input of `size` under a stride-s window of `k` taps with `pad` before, gy `out`
+ * long; null unless each phase is size/s long and pads no negative amount. A phase no tap reaches is null, which
+ * only the last ones may be (they become zero padding).
+ */
+function axisPhases(size: number, k: number, s: number, pad: number, out: number): (AxisPhase | null)[] | null {
+  if (size % s !== 0) return null;
+  const m = size / s, phases: (AxisPhase | null)[] = [];
+  for (let p = 0; p < s; p++) {
+    const k0 = (p + pad) % s, taps = k0 < k ? Math.ceil((k - k0) / s) : 0;
+    if (taps === 0) {
+      phases.push(null);
+      continue;
+    }
+    // dx[m·s + p] = Σ_j gy[m + d − j]·w[k0 + s·j]: a correlation with the taps reversed, gy padded by taps − 1 − d
+    const d = (p + pad - k0) / s, before = taps - 1 - d, after = m + taps - 1 - before - out;
+    if (before < 0 || after < 0 || phases.some((q) => q === null)) return null;
+    phases.push({ k0, taps, before, after });
+  }
+  return phases;
+}
+
+/**
+ * dL/dx of a strided conv as one stride-1 conv per phase of the input (rows ≡ p, columns ≡ q mod s) on the kernel
+ * taps that reach it, interleaved: ORT's ConvTranspose scatters its columns back (col2im) one element at a time,
+ * while phase convs run on the blocked kernels at the forward's cost. Null when the geometry does not split
+ * evenly (see axisPhases).
+ */
+function phaseInputGrad(g: Graph, [h, wd]: readonly [number, number], w: Value, gy: Value, strides: readonly [number, number], [t, l]: Pads, layout: BlockedLayout): Value | null {
+  const [co, ci, kh, kw] = [dim(w.shape, 0), dim(w.shape, 1), dim(w.shape, 2), dim(w.shape, 3)];
+  const [ho, wo] = [dim(gy.shape, 2), dim(gy.shape, 3)];
+  const [rows, cols] = [axisPhases(h, kh, strides[0], t, ho), axisPhases(wd, kw, strides[1], l, wo)];
+  if (!rows || !cols) return null;
+  const swapped = transpose(g, w, [1, 0, 2, 3]);
+  // the taps k0 + s·j of a phase, reversed: from the last down to k0
+  const end = (k0: number, k: number) => (k0 > 0 ? k0 - 1 : -(k + 1));
+  const taps = (p: AxisPhase, q: AxisPhase) => slice(g, swapped, [p.k0 + strides[0] * (p.taps - 1), q.k0 + strides[1] * (q.taps - 1)], [end(p.k0, kh), end(q.k0, kw)], [2, 3], [-strides[0], -strides[1]]);
+  const [mh, mw, n] = [h / strides[0], wd / strides[1], gy.shape[0]!];
+  if (!takesBlocked(co, ci, 1, layout.block)) return stackedPhases(g, layout.nchw(gy), rows, cols, taps, ci, [h, wd], strides);
+  const block = layout.block;
+  // a blocked phase [N, C, mh, mw] is [N, C/B, mh, mw, B] in memory: seen as [N, C/B, mh, 1, mw, 1, B], the
+  // interleaved map is the phases concatenated on the 1s
+  const view = [0, ci / block, mh, 1, mw, 1, block];
+  const interleave = (parts: Value[], axis: number, phases: number) => {
+    const joined = parts.length > 1 ? concat(g, parts, axis) : parts[0]!;
+    if (parts.length === phases) return joined;
+    const pads = new Array<number>(2 * view.length).fill(0);
+    pads[view.length + axis] = phases - parts.length; // the phases no tap reaches: zeros
+    const shape = [...joined.shape];
+    shape[axis] = phases;
+    return g.op('Pad', [joined, g.ints(pads)], {}, shape);
+  };
+  const rowParts = rows.filter((p) => p !== null).map((p) => {
+    const parts = cols.filter((q) => q !== null).map((q) => {
+      const phase = layout.conv(layout.blocked(gy), blockedKernel(g, taps(p, q), block), null, { padding: [p.before, q.before, p.after, q.after] });
+      return reshape(g, phase, view, [n, ...view.slice(1)]);
+    });
+    return interleave(parts, 5, strides[1]);
+  });
+  return layout.mark(reshape(g, interleave(rowParts, 3, strides[0]), [0, ci, h, wd], [n, ci, h, wd]));
+}
+
+/**
+ * The phases as the output channels of one NCHW conv, for a dx narrower than a block (the stem's 3 channels):
+ * ORT pads a conv's outputs to whole blocks, so one conv of s²·C outputs costs what one phase alone would. Each
+ * phase's taps sit in a shared window at the offset that aligns its pads; the result is reordered depth to space.
+ */
+function stackedPhases(g: Graph, gy: Value, rows: readonly (AxisPhase | null)[], cols: readonly (AxisPhase | null)[], taps: (p: AxisPhase, q: AxisPhase) => Value, ci: number, [h, wd]: readonly [number, number], strides: readonly [number, number]): Value | null {
+  if (rows.includes(null) || cols.includes(null)) return null;
+  const [rs, cs] = [rows as AxisPhase[], cols as AxisPhase[]];
+  const [sh, sw] = strides, [mh, mw, n] = [h / sh, wd / sw, gy.shape[0]!];
+  // out = before + gy + after − size + 1 phase positions
+  const window = (ps: AxisPhase[], out: number, gyLength: number) => {
+    const before = Math.max(...ps.map((p) => p.before));
+    const size = Math.max(...ps.map((p) => before - p.before + p.taps));
+    return { before, size, after: out - 1 - gyLength - before + size };
+  };
+  const [wr, wc] = [window(rs, mh, dim(gy.shape, 2)), window(cs, mw, dim(gy.shape, 3))];
+  if (wr.after < 0 || wc.after < 0) return null;
+  const kernels = rs.flatMap((p) => cs.map((q) => {
+    const [top, left] = [wr.before - p.before, wc.before - q.before];
+    const pads = [0, 0, top, left, 0, 0, wr.size - top - p.taps, wc.size - left - q.taps];
+    const k = taps(p, q);
+    return g.op('Pad', [k, g.ints(pads)], {}, [ci, k.shape[1]!, wr.size, wc.size]);
+  }));
+  const stacked = conv2d(g, gy, concat(g, kernels, 0), null, { padding: [wr.before, wc.before, wr.after, wc.after] });
+  const split = reshape(g, stacked, [0, sh, sw, ci, mh, mw], [n, sh, sw, ci, mh, mw]);
+  return reshape(g, transpose(g, split, [0, 3, 4, 1, 5, 2]), [0, ci, h, wd], [n, ci, h, wd]);
 }
 
 function oneHotKernel(g: Graph, channels: number, kh: number, kw: number): Value {
