@@ -6,7 +6,7 @@
  * backward paid two reorders per layer. Elementwise ops on operands of one shape do not care about the
  * layout, so rules run them on blocked maps as they are; anything else asks for `nchw` first.
  */
-import { add, dim, nchwcConv, relu, reorderInput, reorderOutput, type ConvOptions, type Graph, type Value } from '../graph/index.ts';
+import { add, dim, nchwcConv, relu, reorderInput, reorderOutput, transpose, type ConvOptions, type Graph, type Value } from '../graph/index.ts';
 
 /** What a blocked conv was emitted with, so a ReLU or an Add after it can be emitted as the same conv, fused. */
 interface ConvCall {
@@ -21,6 +21,7 @@ export class BlockedLayout {
   private readonly toNchw = new Map<string, Value>();
   private readonly toBlocked = new Map<string, Value>();
   private readonly convs = new Map<string, ConvCall>();
+  private readonly nhwcTwins = new Map<string, Value>();
 
   constructor(
     private readonly g: Graph,
@@ -67,6 +68,17 @@ export class BlockedLayout {
     return out;
   }
 
+  /** Record that `nhwc` holds the NCHW `v` channels-last (an op that gives NHWC cheaper), and return v. */
+  withNhwc(v: Value, nhwc: Value): Value {
+    this.nhwcTwins.set(v.name, nhwc);
+    return v;
+  }
+
+  /** v channels-last: its NHWC twin when an op gave one, else transposed. */
+  nhwc(v: Value, name?: string): Value {
+    return this.nhwcTwins.get(v.name) ?? transpose(this.g, this.nchw(v), [0, 2, 3, 1], name);
+  }
+
   /** The blocked conv (src/graph/nchwc.ts): x blocked, or NCHW when narrower than a block; the kernel in its layout. */
   conv(x: Value, kernel: Value, bias: Value | null, o: ConvCall['o']): Value {
     const y = this.mark(nchwcConv(this.g, x, kernel, bias, o, this.block));
@@ -94,11 +106,14 @@ export class BlockedLayout {
     return this.like(add(this.g, p, q), p);
   }
 
-  /** Operands of one elementwise op in one layout: blocked when any already is and all can be. */
+  /**
+   * Operands of one elementwise op in one layout: NCHW when every operand is or has been reordered to it already
+   * (the map before an index MaxPool), else blocked when all can be.
+   */
   common(vs: readonly Value[]): Value[] {
-    const anyBlocked = vs.some((v) => this.isBlocked(v));
+    const haveNchw = vs.every((v) => !this.isBlocked(v) || this.toNchw.has(v.name));
     const allFit = vs.every((v) => v.shape.length === 4 && this.fits(dim(v.shape, 1)) && v.shape.join() === vs[0]!.shape.join());
-    return vs.map((v) => (anyBlocked && allFit ? this.blocked(v) : this.nchw(v)));
+    return vs.map((v) => (!haveNchw && allFit ? this.blocked(v) : this.nchw(v)));
   }
 
   /** The result of an elementwise op on `common` operands: blocked when they were. */

@@ -6,7 +6,7 @@
  * depending on the map size, or a swapped-axes Conv for large kernels; every unfolded buffer is split over
  * the batch to stay under a budget.
  */
-import { blockedConv2d, blockedFlippedKernel, blockedKernel, blockedPays, conv2d, dim, matmul, reshape, takesBlocked, transpose, type Graph, type Value } from '../graph/index.ts';
+import { NCHWC_DOMAIN, blockedConv2d, blockedFlippedKernel, blockedKernel, blockedPays, conv2d, dim, matmul, reshape, takesBlocked, transpose, type Graph, type Value } from '../graph/index.ts';
 import type { BlockedLayout } from './blocked-layout.ts';
 import { add } from '../graph/ops.ts';
 import { concat, slice, sumLeading } from '../graph/math.ts';
@@ -79,7 +79,7 @@ function axisPhases(size: number, k: number, s: number, pad: number, out: number
  * dL/dx of a strided conv as one stride-1 conv per phase of the input (rows ≡ p, columns ≡ q mod s) on the kernel
  * taps that reach it, interleaved: ORT's ConvTranspose scatters its columns back (col2im) one element at a time,
  * while phase convs run on the blocked kernels at the forward's cost. Null when the geometry does not split
- * evenly (see axisPhases).
+ * evenly (see axisPhases) or the channels fit no blocks.
  */
 function phaseInputGrad(g: Graph, [h, wd]: readonly [number, number], w: Value, gy: Value, strides: readonly [number, number], [t, l]: Pads, layout: BlockedLayout): Value | null {
   const [co, ci, kh, kw] = [dim(w.shape, 0), dim(w.shape, 1), dim(w.shape, 2), dim(w.shape, 3)];
@@ -90,40 +90,36 @@ function phaseInputGrad(g: Graph, [h, wd]: readonly [number, number], w: Value, 
   // the taps k0 + s·j of a phase, reversed: from the last down to k0
   const end = (k0: number, k: number) => (k0 > 0 ? k0 - 1 : -(k + 1));
   const taps = (p: AxisPhase, q: AxisPhase) => slice(g, swapped, [p.k0 + strides[0] * (p.taps - 1), q.k0 + strides[1] * (q.taps - 1)], [end(p.k0, kh), end(q.k0, kw)], [2, 3], [-strides[0], -strides[1]]);
-  const [mh, mw, n] = [h / strides[0], wd / strides[1], gy.shape[0]!];
-  if (!takesBlocked(co, ci, 1, layout.block)) return stackedPhases(g, layout.nchw(gy), rows, cols, taps, ci, [h, wd], strides);
-  const block = layout.block;
+  if (!takesBlocked(co, ci, 1, layout.block)) return stackedPhases(g, gy, rows, cols, taps, ci, [h, wd], strides, layout);
+  const [mh, mw, n, block] = [h / strides[0], wd / strides[1], gy.shape[0]!, layout.block];
   // a blocked phase [N, C, mh, mw] is [N, C/B, mh, mw, B] in memory: seen as [N, C/B, mh, 1, mw, 1, B], the
-  // interleaved map is the phases concatenated on the 1s
+  // interleaved map is the phases concatenated on the 1s, and the phases no tap reaches are zero padding after them
   const view = [0, ci / block, mh, 1, mw, 1, block];
-  const interleave = (parts: Value[], axis: number, phases: number) => {
-    const joined = parts.length > 1 ? concat(g, parts, axis) : parts[0]!;
-    if (parts.length === phases) return joined;
-    const pads = new Array<number>(2 * view.length).fill(0);
-    pads[view.length + axis] = phases - parts.length; // the phases no tap reaches: zeros
-    const shape = [...joined.shape];
-    shape[axis] = phases;
-    return g.op('Pad', [joined, g.ints(pads)], {}, shape);
-  };
-  const rowParts = rows.filter((p) => p !== null).map((p) => {
-    const parts = cols.filter((q) => q !== null).map((q) => {
-      const phase = layout.conv(layout.blocked(gy), blockedKernel(g, taps(p, q), block), null, { padding: [p.before, q.before, p.after, q.after] });
-      return reshape(g, phase, view, [n, ...view.slice(1)]);
-    });
-    return interleave(parts, 5, strides[1]);
-  });
-  return layout.mark(reshape(g, interleave(rowParts, 3, strides[0]), [0, ci, h, wd], [n, ci, h, wd]));
+  const [rs, cs] = [rows.filter((p) => p !== null), cols.filter((q) => q !== null)];
+  const join = (parts: Value[], axis: number) => (parts.length > 1 ? concat(g, parts, axis) : parts[0]!);
+  const joined = join(rs.map((p) => join(cs.map((q) => {
+    const phase = layout.conv(layout.blocked(gy), blockedKernel(g, taps(p, q), block), null, { padding: [p.before, q.before, p.after, q.after] });
+    return reshape(g, phase, view, [n, ...view.slice(1)]);
+  }), 5)), 3);
+  const pads = new Array<number>(2 * view.length).fill(0);
+  [pads[view.length + 3], pads[view.length + 5]] = [strides[0] - rs.length, strides[1] - cs.length];
+  const full = [n, ci / block, mh, strides[0], mw, strides[1], block];
+  const interleaved = pads.some((v) => v > 0) ? g.op('Pad', [joined, g.ints(pads)], {}, full) : joined;
+  return layout.mark(reshape(g, interleaved, [0, ci, h, wd], [n, ci, h, wd]));
 }
 
 /**
- * The phases as the output channels of one NCHW conv, for a dx narrower than a block (the stem's 3 channels):
- * ORT pads a conv's outputs to whole blocks, so one conv of s²·C outputs costs what one phase alone would. Each
- * phase's taps sit in a shared window at the offset that aligns its pads; the result is reordered depth to space.
+ * The phases as the output channels of one blocked conv, for a dx narrower than a block (the stem's 3
+ * channels): the kernel computes whole blocks of outputs, so s²·C outputs cost what one phase alone would. Each
+ * phase's taps sit in a shared window at the offset that aligns its pads. The result comes out NHWC (what the
+ * input layer's gradient is), its NCHW twin built only if something reads it.
  */
-function stackedPhases(g: Graph, gy: Value, rows: readonly (AxisPhase | null)[], cols: readonly (AxisPhase | null)[], taps: (p: AxisPhase, q: AxisPhase) => Value, ci: number, [h, wd]: readonly [number, number], strides: readonly [number, number]): Value | null {
+function stackedPhases(g: Graph, gy: Value, rows: readonly (AxisPhase | null)[], cols: readonly (AxisPhase | null)[], taps: (p: AxisPhase, q: AxisPhase) => Value, ci: number, [h, wd]: readonly [number, number], strides: readonly [number, number], layout: BlockedLayout): Value | null {
   if (rows.includes(null) || cols.includes(null)) return null;
   const [rs, cs] = [rows as AxisPhase[], cols as AxisPhase[]];
-  const [sh, sw] = strides, [mh, mw, n] = [h / sh, wd / sw, gy.shape[0]!];
+  const [sh, sw] = strides, [mh, mw, n, co] = [h / sh, wd / sw, gy.shape[0]!, dim(gy.shape, 1)];
+  const stackedOut = sh * sw * ci, padded = Math.ceil(stackedOut / layout.block) * layout.block;
+  if (!takesBlocked(co, padded, 1, layout.block)) return null;
   // out = before + gy + after − size + 1 phase positions
   const window = (ps: AxisPhase[], out: number, gyLength: number) => {
     const before = Math.max(...ps.map((p) => p.before));
@@ -135,12 +131,16 @@ function stackedPhases(g: Graph, gy: Value, rows: readonly (AxisPhase | null)[],
   const kernels = rs.flatMap((p) => cs.map((q) => {
     const [top, left] = [wr.before - p.before, wc.before - q.before];
     const pads = [0, 0, top, left, 0, 0, wr.size - top - p.taps, wc.size - left - q.taps];
-    const k = taps(p, q);
-    return g.op('Pad', [k, g.ints(pads)], {}, [ci, k.shape[1]!, wr.size, wc.size]);
+    return g.op('Pad', [taps(p, q), g.ints(pads)], {}, [ci, co, wr.size, wc.size]);
   }));
-  const stacked = conv2d(g, gy, concat(g, kernels, 0), null, { padding: [wr.before, wc.before, wr.after, wc.after] });
-  const split = reshape(g, stacked, [0, sh, sw, ci, mh, mw], [n, sh, sw, ci, mh, mw]);
-  return reshape(g, transpose(g, split, [0, 3, 4, 1, 5, 2]), [0, ci, h, wd], [n, ci, h, wd]);
+  // zero outputs up to whole blocks
+  const stack = g.op('Pad', [concat(g, kernels, 0), g.ints([0, 0, 0, 0, padded - stackedOut, 0, 0, 0])], {}, [padded, co, wr.size, wc.size]);
+  const blocked = layout.conv(layout.blocked(gy), blockedKernel(g, stack, layout.block), null, { padding: [wr.before, wc.before, wr.after, wc.after] });
+  // [N, mh, mw, (p, q, c)] → [N, mh, p, mw, (q, c)]: runs of s·C floats move
+  const nhwc = g.opIn(NCHWC_DOMAIN, 'ReorderOutput', [blocked], { channels: stackedOut, channels_last: 1 }, [n, mh, mw, stackedOut]);
+  const split = reshape(g, nhwc, [0, mh, mw, sh, sw * ci], [n, mh, mw, sh, sw * ci]);
+  const dx = reshape(g, transpose(g, split, [0, 1, 3, 2, 4]), [0, h, wd, ci], [n, h, wd, ci]);
+  return layout.withNhwc(transpose(g, dx, [0, 3, 1, 2]), dx);
 }
 
 function oneHotKernel(g: Graph, channels: number, kh: number, kw: number): Value {

@@ -3,7 +3,7 @@
  * given the output gradient, its backward nodes. A layer kind without a rule does not compile.
  */
 import { TagbooruError } from '../errors.ts';
-import { add, avgPool2d, batchNorm, blockedConv2d, blockedKernel, blockedPays, conv2d, dense, dim, dimProduct, flatten, globalAvgPool, matmul, maxPool2d, nchwcMaxPool, poolShape, mul, relu, reshape, samePad, sigmoid, sub, takesBlocked, transpose, type Value } from '../graph/index.ts';
+import { add, avgPool2d, batchNorm, blockedConv2d, blockedKernel, blockedPays, conv2d, dense, dim, dimProduct, flatten, globalAvgPool, matmul, maxPool2d, poolShape, mul, relu, reshape, samePad, sigmoid, sub, takesBlocked, transpose, type Value } from '../graph/index.ts';
 import { cast, expand, greater, reduceSum, spreadOver } from '../graph/math.ts';
 import { convInputGrad, convWeightGrad, type Pads } from './conv-grad.ts';
 import { vectorConvBackward, vectorConvForward } from './pooled-head.ts';
@@ -23,7 +23,8 @@ export const GRAD_RULES: GradRules = {
   input: {
     // NHWC in, NCHW inside: the transpose is the input layer's forward
     forward: (ctx, _l, [x]) => ({ y: transpose(ctx.g, x!, [0, 3, 1, 2], 'nchw'), saved: {} }),
-    backward: (ctx, _l, _i, _f, gy) => ({ dx: [transpose(ctx.g, gy, [0, 2, 3, 1], 'grad_input')], dparams: {} }),
+    backward: (ctx, _l, _i, _f, gy) => ({ dx: [ctx.layout?.nhwc(gy, 'grad_input') ?? transpose(ctx.g, gy, [0, 2, 3, 1], 'grad_input')], dparams: {} }),
+    layoutAware: true,
   },
 
   conv: {
@@ -91,10 +92,11 @@ export const GRAD_RULES: GradRules = {
 
   maxpool: {
     forward(ctx, l, [x]): ForwardResult {
-      const pads = padsOf(x!, l.pool, l.strides, l.padding), lay = ctx.layout;
-      if (lay?.isBlocked(x!)) return { y: lay.mark(nchwcMaxPool(ctx.g, x!, l.pool, l.strides, pads, poolShape(x!, l.pool, l.strides, pads).shape)), saved: {} };
-      if (ctx.mode === 'eval') return { y: maxPool2d(ctx.g, x!, l.pool, l.strides, pads, l.name), saved: {} };
-      const [y, indices] = maxPoolWithIndices(ctx, x!, l.pool, l.strides, pads, l.name);
+      const pads = padsOf(x!, l.pool, l.strides, l.padding);
+      // NOTE: a graph in the blocked layout runs the backward (the attack graph): the index MaxPool it needs is
+      // also the forward, instead of ORT's blocked MaxPool and then this one
+      if (ctx.mode === 'eval' && !ctx.layout) return { y: maxPool2d(ctx.g, x!, l.pool, l.strides, pads, l.name), saved: {} };
+      const [y, indices] = maxPoolWithIndices(ctx, ctx.layout?.nchw(x!) ?? x!, l.pool, l.strides, pads, l.name);
       return { y, saved: { indices } };
     },
     layoutAware: true,

@@ -12,7 +12,7 @@
 import { InvariantError } from '../errors.ts';
 import type { Graph } from './builder.ts';
 import { convGeometry, reshape, transpose, type ConvOptions } from './ops.ts';
-import { dim, type Shape, type Value } from './types.ts';
+import { dim, type Value } from './types.ts';
 
 export const NCHWC_DOMAIN = 'com.microsoft.nchwc';
 
@@ -104,8 +104,3 @@ export const reorderInput = (g: Graph, x: Value): Value => g.opIn(NCHWC_DOMAIN, 
 
 /** Blocked → NCHW. */
 export const reorderOutput = (g: Graph, x: Value, name?: string): Value => g.opIn(NCHWC_DOMAIN, 'ReorderOutput', [x], { channels: dim(x.shape, 1) }, x.shape, name);
-
-/** The blocked MaxPool: blocked in, blocked out. */
-export function nchwcMaxPool(g: Graph, x: Value, kernel: readonly [number, number], strides: readonly [number, number], pads: readonly number[], shape: Shape): Value {
-  return g.opIn(NCHWC_DOMAIN, 'MaxPool', [x], { kernel_shape: [...kernel], strides: [...strides], pads: [...pads] }, shape);
-}
