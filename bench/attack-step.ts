@@ -31,11 +31,16 @@ const thresholds = tagThresholds(m);
 // untargeted from an all-unselected start: every tag's hinge active, the backward does its full work
 const terms = Array.from({ length: batch }, () => goalTerms({ kind: 'untargeted' }, new Uint8Array(m.tags.length), thresholds));
 
+// wall time, and the process's CPU time: on a shared machine the second is what the work cost (one intra-op
+// thread, no spinning), the first adds the waits for a core
 const times: Record<string, number[]> = { forward: [], 'pgd step': [] };
+const cpu: Record<string, number[]> = { forward: [], 'pgd step': [] };
 const time = async (name: string, f: () => Promise<unknown>) => {
-  const t = performance.now();
+  const [t, c] = [performance.now(), process.cpuUsage()];
   await f();
+  const used = process.cpuUsage(c);
   times[name]!.push(performance.now() - t);
+  cpu[name]!.push((used.user + used.system) / 1000);
 };
 const step = () => pgd((z) => victim.gradient(z, batch, terms), x, batch, { norm: 'linf', eps: 4 / 255, steps: 0, schedule: 'pgd', randomStart: false, rng: () => rng.next() })
   // steps: 0 is the gradient at the start only; the update and projection are timed on their own below
@@ -51,12 +56,13 @@ for (let r = -2; r < rounds; r++) { // two warm-up rounds, not counted
     }],
   ];
   for (const [name, f] of r % 2 === 0 ? steps : steps.reverse()) await time(name, f);
-  if (r < 0) for (const k of Object.keys(times)) times[k] = [];
+  if (r < 0) for (const k of Object.keys(times)) [times[k], cpu[k]] = [[], []];
 }
 await Promise.all([plain.release(), victim.close()]);
 const median = (a: number[]) => [...a].sort((p, q) => p - q)[a.length >> 1]!;
 const [f, s] = [median(times.forward!), median(times['pgd step']!)];
-console.log(`${m.name}: ${m.tags.length} tags, ${spec.width}×${spec.height}, batch ${batch}, ${threads} thread(s), ${rounds} rounds (median ms)`);
-console.log(`forward   ${f.toFixed(1)} ms`);
-console.log(`pgd step  ${s.toFixed(1)} ms`);
-console.log(`ratio     ${(s / f).toFixed(2)}×`);
+const [fc, sc] = [median(cpu.forward!), median(cpu['pgd step']!)];
+console.log(`${m.name}: ${m.tags.length} tags, ${spec.width}×${spec.height}, batch ${batch}, ${threads} thread(s), ${rounds} rounds (median ms: wall, cpu)`);
+console.log(`forward   ${f.toFixed(1)} ms  ${fc.toFixed(1)} ms cpu`);
+console.log(`pgd step  ${s.toFixed(1)} ms  ${sc.toFixed(1)} ms cpu`);
+console.log(`ratio     ${(s / f).toFixed(2)}×  ${(sc / fc).toFixed(2)}× cpu`);

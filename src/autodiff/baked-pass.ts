@@ -6,8 +6,12 @@ import type { ModelSpec, Weights } from '../models/spec.ts';
 import { forward, type Pass } from './step-graph.ts';
 
 /** Declares the image input `x` (NHWC) and runs the forward to the logits (the output layer when it is no sigmoid). */
-/** `nchwcBlock`: ORT's blocked conv kernels (src/train/nchwc-probe.ts; 0: standard Conv), for the attack graph's backward. */
-export function bakedPass(g: Graph, spec: ModelSpec, weights: Weights, batch: number | string, nchwcBlock = 0): Pass {
+/**
+ * `nchwcBlock`: ORT's blocked conv kernels (src/train/nchwc-probe.ts; 0: standard Conv); `blockedLayout`: maps
+ * kept in their layout from op to op (blocked-layout.ts), for a graph whose outputs are the logits and the input
+ * gradient only (the attack graph).
+ */
+export function bakedPass(g: Graph, spec: ModelSpec, weights: Weights, batch: number | string, nchwcBlock = 0, blockedLayout = false): Pass {
   const shapes = new Map(variables(spec).map((v) => [v.key, v.shape]));
   const baked = new Map<string, Value>();
   const param = (key: string): Value => {
@@ -20,5 +24,5 @@ export function bakedPass(g: Graph, spec: ModelSpec, weights: Weights, batch: nu
     baked.set(key, v);
     return v;
   };
-  return forward(g, spec, { mode: 'eval', batch, param, paramGrads: false, nchwcBlock });
+  return forward(g, spec, { mode: 'eval', batch, param, paramGrads: false, nchwcBlock, blockedLayout });
 }

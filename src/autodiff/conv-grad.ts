@@ -6,19 +6,29 @@
  * depending on the map size, or a swapped-axes Conv for large kernels; every unfolded buffer is split over
  * the batch to stay under a budget.
  */
-import { blockedConv2d, blockedFlippedKernel, blockedPays, conv2d, dim, matmul, reshape, transpose, type Graph, type Value } from '../graph/index.ts';
+import { NCHWC_DOMAIN, blockedConv2d, blockedFlippedKernel, blockedKernel, blockedPays, conv2d, dim, matmul, reshape, takesBlocked, transpose, type Graph, type Value } from '../graph/index.ts';
+import type { BlockedLayout } from './blocked-layout.ts';
 import { add } from '../graph/ops.ts';
-import { slice, sumLeading } from '../graph/math.ts';
+import { concat, slice, sumLeading } from '../graph/math.ts';
 
 export type Pads = readonly [top: number, left: number, bottom: number, right: number];
 
-/** dL/dx of y = conv(x, w) with the given strides and explicit pads. */
-export function convInputGrad(g: Graph, xShape: readonly (number | string)[], w: Value, gy: Value, strides: readonly [number, number], pads: Pads, nchwcBlock = 0): Value {
+/**
+ * dL/dx of y = conv(x, w) with the given strides and explicit pads. With a `layout` (baked w), gy may be
+ * blocked, and so may the result.
+ */
+export function convInputGrad(g: Graph, xShape: readonly (number | string)[], w: Value, blockedGy: Value, strides: readonly [number, number], pads: Pads, nchwcBlock = 0, layout: BlockedLayout | null = null): Value {
   const [, , h, wd] = xShape as [unknown, unknown, number, number];
   const [co, ci, kh, kw] = [dim(w.shape, 0), dim(w.shape, 1), dim(w.shape, 2), dim(w.shape, 3)];
-  const [ho, wo] = [dim(gy.shape, 2), dim(gy.shape, 3)];
+  const [ho, wo] = [dim(blockedGy.shape, 2), dim(blockedGy.shape, 3)];
   const [t, l, b, r] = pads;
-  if (strides[0] === 1 && strides[1] === 1 && t < kh && b < kh && l < kw && r < kw) {
+  const stride1 = strides[0] === 1 && strides[1] === 1 && t < kh && b < kh && l < kw && r < kw;
+  if (stride1 && layout && takesBlocked(co, ci, 1, layout.block)) {
+    const padding = [kh - 1 - t, kw - 1 - l, kh - 1 - b, kw - 1 - r] as const;
+    return layout.conv(layout.blocked(blockedGy), blockedFlippedKernel(g, w, layout.block), null, { padding });
+  }
+  const gy = layout?.nchw(blockedGy) ?? blockedGy;
+  if (stride1) {
     const padding = [kh - 1 - t, kw - 1 - l, kh - 1 - b, kw - 1 - r] as const;
     if (blockedPays([kh, kw], co, ci, nchwcBlock)) return blockedConv2d(g, gy, blockedFlippedKernel(g, w, nchwcBlock), null, { padding }, nchwcBlock);
     // NOTE: correlate with the kernel rotated by 180° and transposed in/out; the pads mirror the forward's
@@ -28,9 +38,109 @@ export function convInputGrad(g: Graph, xShape: readonly (number | string)[], w:
     const bias = g.constant(new Array<number>(ci).fill(0), [ci]);
     return conv2d(g, gy, flipped, bias, { padding });
   }
+  const phased = layout ? phaseInputGrad(g, [h, wd], w, blockedGy, strides, pads, layout) : null;
+  if (phased) return phased;
   const outPad = [h - ((ho - 1) * strides[0] + kh - t - b), wd - ((wo - 1) * strides[1] + kw - l - r)];
   const shape = [gy.shape[0]!, ci, h, wd];
   return g.op('ConvTranspose', [gy, w], { kernel_shape: [kh, kw], strides: [...strides], pads: [...pads], output_padding: outPad }, shape);
+}
+
+/** Along one axis, the input positions m·s + p of phase p: the kernel taps k0 + s·j (j < taps) that reach them, and the pads of their correlation with gy. */
+interface AxisPhase {
+  readonly k0: number;
+  readonly taps: number;
+  readonly before: number;
+  readonly after: number;
+}
+
+/**
+ * The phases of one axis of an input of `size` under a stride-s window of `k` taps with `pad` before, gy `out`
+ * long; null unless each phase is size/s long and pads no negative amount. A phase no tap reaches is null, which
+ * only the last ones may be (they become zero padding).
+ */
+function axisPhases(size: number, k: number, s: number, pad: number, out: number): (AxisPhase | null)[] | null {
+  if (size % s !== 0) return null;
+  const m = size / s, phases: (AxisPhase | null)[] = [];
+  for (let p = 0; p < s; p++) {
+    const k0 = (p + pad) % s, taps = k0 < k ? Math.ceil((k - k0) / s) : 0;
+    if (taps === 0) {
+      phases.push(null);
+      continue;
+    }
+    // dx[m·s + p] = Σ_j gy[m + d − j]·w[k0 + s·j]: a correlation with the taps reversed, gy padded by taps − 1 − d
+    const d = (p + pad - k0) / s, before = taps - 1 - d, after = m + taps - 1 - before - out;
+    if (before < 0 || after < 0 || phases.some((q) => q === null)) return null;
+    phases.push({ k0, taps, before, after });
+  }
+  return phases;
+}
+
+/**
+ * dL/dx of a strided conv as one stride-1 conv per phase of the input (rows ≡ p, columns ≡ q mod s) on the kernel
+ * taps that reach it, interleaved: ORT's ConvTranspose scatters its columns back (col2im) one element at a time,
+ * while phase convs run on the blocked kernels at the forward's cost. Null when the geometry does not split
+ * evenly (see axisPhases) or the channels fit no blocks.
+ */
+function phaseInputGrad(g: Graph, [h, wd]: readonly [number, number], w: Value, gy: Value, strides: readonly [number, number], [t, l]: Pads, layout: BlockedLayout): Value | null {
+  const [co, ci, kh, kw] = [dim(w.shape, 0), dim(w.shape, 1), dim(w.shape, 2), dim(w.shape, 3)];
+  const [ho, wo] = [dim(gy.shape, 2), dim(gy.shape, 3)];
+  const [rows, cols] = [axisPhases(h, kh, strides[0], t, ho), axisPhases(wd, kw, strides[1], l, wo)];
+  if (!rows || !cols) return null;
+  const swapped = transpose(g, w, [1, 0, 2, 3]);
+  // the taps k0 + s·j of a phase, reversed: from the last down to k0
+  const end = (k0: number, k: number) => (k0 > 0 ? k0 - 1 : -(k + 1));
+  const taps = (p: AxisPhase, q: AxisPhase) => slice(g, swapped, [p.k0 + strides[0] * (p.taps - 1), q.k0 + strides[1] * (q.taps - 1)], [end(p.k0, kh), end(q.k0, kw)], [2, 3], [-strides[0], -strides[1]]);
+  if (!takesBlocked(co, ci, 1, layout.block)) return stackedPhases(g, gy, rows, cols, taps, ci, [h, wd], strides, layout);
+  const [mh, mw, n, block] = [h / strides[0], wd / strides[1], gy.shape[0]!, layout.block];
+  // a blocked phase [N, C, mh, mw] is [N, C/B, mh, mw, B] in memory: seen as [N, C/B, mh, 1, mw, 1, B], the
+  // interleaved map is the phases concatenated on the 1s, and the phases no tap reaches are zero padding after them
+  const view = [0, ci / block, mh, 1, mw, 1, block];
+  const [rs, cs] = [rows.filter((p) => p !== null), cols.filter((q) => q !== null)];
+  const join = (parts: Value[], axis: number) => (parts.length > 1 ? concat(g, parts, axis) : parts[0]!);
+  const joined = join(rs.map((p) => join(cs.map((q) => {
+    const phase = layout.conv(layout.blocked(gy), blockedKernel(g, taps(p, q), block), null, { padding: [p.before, q.before, p.after, q.after] });
+    return reshape(g, phase, view, [n, ...view.slice(1)]);
+  }), 5)), 3);
+  const pads = new Array<number>(2 * view.length).fill(0);
+  [pads[view.length + 3], pads[view.length + 5]] = [strides[0] - rs.length, strides[1] - cs.length];
+  const full = [n, ci / block, mh, strides[0], mw, strides[1], block];
+  const interleaved = pads.some((v) => v > 0) ? g.op('Pad', [joined, g.ints(pads)], {}, full) : joined;
+  return layout.mark(reshape(g, interleaved, [0, ci, h, wd], [n, ci, h, wd]));
+}
+
+/**
+ * The phases as the output channels of one blocked conv, for a dx narrower than a block (the stem's 3
+ * channels): the kernel computes whole blocks of outputs, so s²·C outputs cost what one phase alone would. Each
+ * phase's taps sit in a shared window at the offset that aligns its pads. The result comes out NHWC (what the
+ * input layer's gradient is), its NCHW twin built only if something reads it.
+ */
+function stackedPhases(g: Graph, gy: Value, rows: readonly (AxisPhase | null)[], cols: readonly (AxisPhase | null)[], taps: (p: AxisPhase, q: AxisPhase) => Value, ci: number, [h, wd]: readonly [number, number], strides: readonly [number, number], layout: BlockedLayout): Value | null {
+  if (rows.includes(null) || cols.includes(null)) return null;
+  const [rs, cs] = [rows as AxisPhase[], cols as AxisPhase[]];
+  const [sh, sw] = strides, [mh, mw, n, co] = [h / sh, wd / sw, gy.shape[0]!, dim(gy.shape, 1)];
+  const stackedOut = sh * sw * ci, padded = Math.ceil(stackedOut / layout.block) * layout.block;
+  if (!takesBlocked(co, padded, 1, layout.block)) return null;
+  // out = before + gy + after − size + 1 phase positions
+  const window = (ps: AxisPhase[], out: number, gyLength: number) => {
+    const before = Math.max(...ps.map((p) => p.before));
+    const size = Math.max(...ps.map((p) => before - p.before + p.taps));
+    return { before, size, after: out - 1 - gyLength - before + size };
+  };
+  const [wr, wc] = [window(rs, mh, dim(gy.shape, 2)), window(cs, mw, dim(gy.shape, 3))];
+  if (wr.after < 0 || wc.after < 0) return null;
+  const kernels = rs.flatMap((p) => cs.map((q) => {
+    const [top, left] = [wr.before - p.before, wc.before - q.before];
+    const pads = [0, 0, top, left, 0, 0, wr.size - top - p.taps, wc.size - left - q.taps];
+    return g.op('Pad', [taps(p, q), g.ints(pads)], {}, [ci, co, wr.size, wc.size]);
+  }));
+  // zero outputs up to whole blocks
+  const stack = g.op('Pad', [concat(g, kernels, 0), g.ints([0, 0, 0, 0, padded - stackedOut, 0, 0, 0])], {}, [padded, co, wr.size, wc.size]);
+  const blocked = layout.conv(layout.blocked(gy), blockedKernel(g, stack, layout.block), null, { padding: [wr.before, wc.before, wr.after, wc.after] });
+  // [N, mh, mw, (p, q, c)] → [N, mh, p, mw, (q, c)]: runs of s·C floats move
+  const nhwc = g.opIn(NCHWC_DOMAIN, 'ReorderOutput', [blocked], { channels: stackedOut, channels_last: 1 }, [n, mh, mw, stackedOut]);
+  const split = reshape(g, nhwc, [0, mh, mw, sh, sw * ci], [n, mh, mw, sh, sw * ci]);
+  const dx = reshape(g, transpose(g, split, [0, 1, 3, 2, 4]), [0, h, wd, ci], [n, h, wd, ci]);
+  return layout.withNhwc(transpose(g, dx, [0, 3, 1, 2]), dx);
 }
 
 function oneHotKernel(g: Graph, channels: number, kh: number, kw: number): Value {

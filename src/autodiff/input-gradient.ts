@@ -10,6 +10,7 @@
  */
 import { Graph, mul, relu, sub, type Value } from '../graph/index.ts';
 import { cast, greater, neg, reduceSum } from '../graph/math.ts';
+import { foldBatchNormLayers } from '../models/export.ts';
 import type { ModelSpec, Weights } from '../models/spec.ts';
 import { bakedPass } from './baked-pass.ts';
 import { backward } from './step-graph.ts';
@@ -25,10 +26,14 @@ export function marginLoss(g: Graph, logits: Value, sign: Value, offset: Value, 
   return { loss, dlogits };
 }
 
-/** `nchwcBlock`: ORT's blocked conv kernels for the backward's input gradients (src/train/nchwc-probe.ts; 0: standard Conv). */
-export function buildInputGradientGraph(spec: ModelSpec, weights: Weights, o: { batch: number | string; nchwcBlock?: number }): { model: Uint8Array } {
+/**
+ * `nchwcBlock`: ORT's blocked conv kernels (src/train/nchwc-probe.ts; 0: standard Conv), which then hold the maps
+ * from op to op, forward and backward. BatchNormalization is folded into its conv first, as model.onnx's is.
+ */
+export function buildInputGradientGraph(model: ModelSpec, trained: Weights, o: { batch: number | string; nchwcBlock?: number }): { model: Uint8Array } {
+  const { spec, weights } = foldBatchNormLayers(model, trained);
   const g = new Graph(`${spec.name}_attack`);
-  const pass = bakedPass(g, spec, weights, o.batch, o.nchwcBlock);
+  const pass = bakedPass(g, spec, weights, o.batch, o.nchwcBlock, true);
   const logits = pass.values.get(pass.logitsLayer)!;
   const [sign, offset, weight] = [ATTACK_IO.sign, ATTACK_IO.offset, ATTACK_IO.weight].map((name) => g.input(name, 'float32', logits.shape)) as [Value, Value, Value];
   const { loss, dlogits } = marginLoss(g, logits, sign, offset, weight);
@@ -36,5 +41,5 @@ export function buildInputGradientGraph(spec: ModelSpec, weights: Weights, o: { 
   g.output(logits, ATTACK_IO.logits);
   g.output(loss, ATTACK_IO.loss);
   g.output(inputGrad!, ATTACK_IO.inputGrad);
-  return { model: g.toModel(`${spec.name} attack loss and input gradient`) };
+  return { model: g.toModel(`${spec.name} attack loss and input gradient`, { prune: true }) };
 }

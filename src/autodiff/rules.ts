@@ -3,7 +3,7 @@
  * given the output gradient, its backward nodes. A layer kind without a rule does not compile.
  */
 import { TagbooruError } from '../errors.ts';
-import { add, avgPool2d, batchNorm, blockedConv2d, blockedKernel, blockedPays, conv2d, dense, dim, dimProduct, flatten, globalAvgPool, matmul, maxPool2d, poolShape, mul, relu, reshape, samePad, sigmoid, sub, transpose, type Value } from '../graph/index.ts';
+import { add, avgPool2d, batchNorm, blockedConv2d, blockedKernel, blockedPays, conv2d, dense, dim, dimProduct, flatten, globalAvgPool, matmul, maxPool2d, poolShape, mul, relu, reshape, samePad, sigmoid, sub, takesBlocked, transpose, type Value } from '../graph/index.ts';
 import { cast, expand, greater, reduceSum, spreadOver } from '../graph/math.ts';
 import { convInputGrad, convWeightGrad, type Pads } from './conv-grad.ts';
 import { vectorConvBackward, vectorConvForward } from './pooled-head.ts';
@@ -23,7 +23,8 @@ export const GRAD_RULES: GradRules = {
   input: {
     // NHWC in, NCHW inside: the transpose is the input layer's forward
     forward: (ctx, _l, [x]) => ({ y: transpose(ctx.g, x!, [0, 3, 1, 2], 'nchw'), saved: {} }),
-    backward: (ctx, _l, _i, _f, gy) => ({ dx: [transpose(ctx.g, gy, [0, 2, 3, 1], 'grad_input')], dparams: {} }),
+    backward: (ctx, _l, _i, _f, gy) => ({ dx: [ctx.layout?.nhwc(gy, 'grad_input') ?? transpose(ctx.g, gy, [0, 2, 3, 1], 'grad_input')], dparams: {} }),
+    layoutAware: true,
   },
 
   conv: {
@@ -32,9 +33,14 @@ export const GRAD_RULES: GradRules = {
       const w = ctx.param(`${l.name}/kernel`);
       const b = l.useBias ? ctx.param(`${l.name}/bias`) : null;
       const o = { strides: l.strides, padding: padsOf(x!, l.kernel, l.strides, l.padding), name: l.name };
-      return { y: blockedPays(l.kernel, dim(x!.shape, 1), l.filters, ctx.nchwcBlock) ? blockedConv2d(ctx.g, x!, blockedKernel(ctx.g, w, ctx.nchwcBlock), b, o, ctx.nchwcBlock) : conv2d(ctx.g, x!, w, b, o), saved: {} };
+      const lay = ctx.layout, ci = dim(x!.shape, 1);
+      // baked weights keep the map blocked (1×1 convs too: no reorders around them to pay for)
+      if (lay && takesBlocked(ci, l.filters, 1, lay.block)) return { y: lay.conv(ci < lay.block ? x! : lay.blocked(x!), blockedKernel(ctx.g, w, lay.block), b, o), saved: {} };
+      const xs = lay?.nchw(x!) ?? x!;
+      return { y: blockedPays(l.kernel, ci, l.filters, ctx.nchwcBlock) ? blockedConv2d(ctx.g, xs, blockedKernel(ctx.g, w, ctx.nchwcBlock), b, o, ctx.nchwcBlock) : conv2d(ctx.g, xs, w, b, o), saved: {} };
     },
     takesScaledGradient: true,
+    layoutAware: true,
     backward(ctx, l, [x], _f, gy, [needDx], scale) {
       if (x!.shape.length === 2) return vectorConvBackward(ctx, l, x!, scale ? mul(ctx.g, gy, scale) : gy, needDx!);
       // with a pending per-output-channel scale s: dL/dy = s·gy, so dW = s·dW(gy) and dx = dx(gy; s·W)
@@ -48,7 +54,7 @@ export const GRAD_RULES: GradRules = {
       const dparams: Record<string, Value> = {};
       if (ctx.paramGrads) dparams[`${l.name}/kernel`] = perRow(convWeightGrad(g, x!, gy, l.kernel, l.strides, pads, ctx.unfoldBudget));
       if (ctx.paramGrads && l.useBias) dparams[`${l.name}/bias`] = perRow(reduceSum(g, gy, channelAxes, false));
-      return { dx: [needDx ? convInputGrad(g, x!.shape, perRow(kernel), gy, l.strides, pads, ctx.nchwcBlock) : null], dparams };
+      return { dx: [needDx ? convInputGrad(g, x!.shape, perRow(kernel), gy, l.strides, pads, ctx.nchwcBlock, ctx.layout) : null], dparams };
     },
   },
 
@@ -63,12 +69,17 @@ export const GRAD_RULES: GradRules = {
 
   relu: {
     forward: (ctx, l, [x]) => {
-      const y = relu(ctx.g, x!, l.name);
+      const y = ctx.layout?.relu(x!, l.name) ?? relu(ctx.g, x!, l.name);
       return { y, saved: { y } };
     },
     // NOTE: the mask is y > 0, not x >= 0: at 0 the subgradient must be 0
     // NOTE: Cast + Mul beats Where here: ORT's Where is 1.5× slower than the two ops together
-    backward: (ctx, _l, _i, { saved }, gy) => ({ dx: [mul(ctx.g, gy, cast(ctx.g, greater(ctx.g, saved.y!, ctx.g.scalar(0)), 'float32'))], dparams: {} }),
+    backward(ctx, _l, _i, { saved }, gy) {
+      const [g, y] = ctx.layout?.common([gy, saved.y!]) ?? [gy, saved.y!];
+      const dx = mul(ctx.g, g!, cast(ctx.g, greater(ctx.g, y!, ctx.g.scalar(0)), 'float32'));
+      return { dx: [ctx.layout?.like(dx, y!) ?? dx], dparams: {} };
+    },
+    layoutAware: true,
   },
 
   sigmoid: {
@@ -82,11 +93,15 @@ export const GRAD_RULES: GradRules = {
   maxpool: {
     forward(ctx, l, [x]): ForwardResult {
       const pads = padsOf(x!, l.pool, l.strides, l.padding);
-      if (ctx.mode === 'eval') return { y: maxPool2d(ctx.g, x!, l.pool, l.strides, pads, l.name), saved: {} };
-      const [y, indices] = maxPoolWithIndices(ctx, x!, l.pool, l.strides, pads, l.name);
+      // NOTE: a graph in the blocked layout runs the backward (the attack graph): the index MaxPool it needs is
+      // also the forward, instead of ORT's blocked MaxPool and then this one
+      if (ctx.mode === 'eval' && !ctx.layout) return { y: maxPool2d(ctx.g, x!, l.pool, l.strides, pads, l.name), saved: {} };
+      const [y, indices] = maxPoolWithIndices(ctx, ctx.layout?.nchw(x!) ?? x!, l.pool, l.strides, pads, l.name);
       return { y, saved: { indices } };
     },
-    backward(ctx, l, [x], { saved }, gy) {
+    layoutAware: true,
+    backward(ctx, l, [xIn], { saved }, gyIn) {
+      const x = ctx.layout?.nchw(xIn!) ?? xIn, gy = ctx.layout?.nchw(gyIn) ?? gyIn;
       const pads = padsOf(x!, l.pool, l.strides, l.padding);
       // scatter-add each window's gradient to its first maximum (ORT's indices); overlapping windows add up.
       // NOTE: index-returning MaxPool + ScatterElements is a scalar loop, yet on the stem's [32,16,64,64] map it
@@ -117,7 +132,10 @@ export const GRAD_RULES: GradRules = {
   },
 
   add: {
-    forward: (ctx, l, xs) => ({ y: xs.slice(1).reduce((a, b) => add(ctx.g, a, b), xs[0]!), saved: {} }),
+    forward(ctx, _l, xs) {
+      return { y: xs.slice(1).reduce((a, b) => ctx.layout?.add(a, b) ?? add(ctx.g, a, b), xs[0]!), saved: {} };
+    },
+    layoutAware: true,
     backward: (ctx, _l, xs, _f, gy) => ({ dx: xs.map((x) => unbroadcast(ctx, gy, x)), dparams: {} }),
   },
 
@@ -195,6 +213,6 @@ function asMap(ctx: RuleContext, v: Value, all: readonly Value[]): Value {
 /** Sum a broadcast gradient back to the operand's shape. */
 function unbroadcast(ctx: RuleContext, gy: Value, x: Value): Value {
   if (gy.shape.length === x.shape.length && gy.shape.every((d, i) => d === x.shape[i])) return gy;
-  if (x.shape.length === 2 && gy.shape.length === 4) return reduceSum(ctx.g, gy, [2, 3], false);
+  if (x.shape.length === 2 && gy.shape.length === 4) return reduceSum(ctx.g, ctx.layout?.nchw(gy) ?? gy, [2, 3], false);
   throw new TagbooruError('E_MODEL', `cannot reduce a gradient of [${gy.shape.join(',')}] to [${x.shape.join(',')}]`);
 }

@@ -11,6 +11,7 @@ import { Graph, add, mul, numel, reshape, type Value } from '../graph/index.ts';
 import { inferShapes, variables, type VariableSpec } from '../models/shapes.ts';
 import { inputLayer, layerInputs, type Layer, type ModelSpec } from '../models/spec.ts';
 import { attackedCount, perturbBatch, type AdversarialOptions } from './adversarial.ts';
+import { BlockedLayout } from './blocked-layout.ts';
 import { buildLoss, withDistillation, type DistillationOptions, type LossName, type LossOptions } from './losses.ts';
 import { buildGroupedUpdate, buildUpdate, optimizerSlots, type OptimizerConfig } from './optimizers.ts';
 import { poolBeforePointwiseHead } from './pooled-head.ts';
@@ -101,6 +102,8 @@ export interface PassOptions {
   readonly nchwcBlock?: number;
   /** The image (NHWC) to run on; omitted, the graph input `x`. */
   readonly input?: Value;
+  /** Keep maps in the `nchwcBlock` layout between ops (see blocked-layout.ts): for baked weights only. */
+  readonly blockedLayout?: boolean;
 }
 
 function rule(layer: Layer): GradRule<Layer['kind']> {
@@ -133,6 +136,7 @@ export function forward(g: Graph, spec: ModelSpec, o: PassOptions): Pass {
     paramGrads: o.paramGrads,
     unfoldBudget: o.unfoldBudget ?? 0,
     nchwcBlock: o.nchwcBlock ?? 0,
+    layout: o.blockedLayout && o.nchwcBlock ? new BlockedLayout(g, o.nchwcBlock) : null,
     param: o.param,
     setState: (key, value) => void states.set(key, value),
   };
@@ -141,7 +145,7 @@ export function forward(g: Graph, spec: ModelSpec, o: PassOptions): Pass {
   const x = o.input ?? g.input(FEED.x, 'float32', [o.batch, ...input.shape]);
   const values = new Map<string, Value>(), forwards = new Map<string, ForwardResult>();
   for (const layer of spec.layers) {
-    const ins = layer.kind === 'input' ? [x] : layerInputs(layer).map((n) => values.get(n)!);
+    const ins = layer.kind === 'input' ? [x] : layerInputs(layer).map((n) => nchwUnlessAware(ctx, layer, values.get(n)!));
     const f = rule(layer).forward(ctx, layer, ins);
     values.set(layer.name, f.y);
     forwards.set(layer.name, f);
@@ -159,7 +163,20 @@ interface Scaled {
 function applyScale(ctx: RuleContext, { value, scale }: Scaled): Value {
   if (!scale) return value;
   const c = Number(scale.shape[0]);
-  return mul(ctx.g, value, reshape(ctx.g, scale, [1, c, 1, 1], [1, c, 1, 1]));
+  return mul(ctx.g, ctx.layout?.nchw(value) ?? value, reshape(ctx.g, scale, [1, c, 1, 1], [1, c, 1, 1]));
+}
+
+/** A value as `layer`'s rule may see it: NCHW unless the rule handles blocked maps (see BlockedLayout). */
+function nchwUnlessAware(ctx: RuleContext, layer: Layer, v: Value): Value {
+  return ctx.layout && !rule(layer).layoutAware ? ctx.layout.nchw(v) : v;
+}
+
+/** Fan-in gradients summed pairwise, in one layout. */
+function sumParts(ctx: RuleContext, gys: readonly Value[]): Value {
+  // pairwise Add, not Sum: ORT fuses Conv + Add into one FusedConv that accumulates into the other operand
+  if (!ctx.layout) return gys.reduce((a, b) => add(ctx.g, a, b));
+  const layout = ctx.layout;
+  return gys.reduce((a, b) => layout.add(a, b));
 }
 
 /** What the backward differentiates with respect to, besides the parameters when `ctx.paramGrads`. */
@@ -200,11 +217,10 @@ export function backward(spec: ModelSpec, pass: Pass, dlogits: Value, wrt: Wrt):
     // a lone scaled gradient goes to a rule that folds the scale in; anything else is materialised
     const folded = parts.length === 1 && parts[0]!.scale && r0.takesScaledGradient && !wanted.has(layer.name) ? parts[0]! : null;
     const gys = folded ? [folded.value] : parts.map((p) => applyScale(ctx, p));
-    // pairwise Add, not Sum: ORT fuses Conv + Add into one FusedConv that accumulates into the other operand
-    const gy = gys.reduce((a, b) => add(ctx.g, a, b));
-    if (wanted.has(layer.name)) layerGrads.set(layer.name, gy);
+    const gy = nchwUnlessAware(ctx, layer, sumParts(ctx, gys));
+    if (wanted.has(layer.name)) layerGrads.set(layer.name, ctx.layout?.nchw(gy) ?? gy);
     const names = layerInputs(layer);
-    const ins = layer.kind === 'input' ? [] : names.map((n) => values.get(n)!);
+    const ins = layer.kind === 'input' ? [] : names.map((n) => nchwUnlessAware(ctx, layer, values.get(n)!));
     const needDx = names.map((n) => requires.get(n) ?? false);
     if (layer.kind === 'input') {
       if (wrt.input) inputGrad = rule(layer).backward(ctx, layer, ins, forwards.get(layer.name)!, gy, []).dx[0]!;

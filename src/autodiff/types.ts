@@ -1,5 +1,6 @@
 import type { Graph, Value } from '../graph/index.ts';
 import type { Layer, LayerKind } from '../models/spec.ts';
+import type { BlockedLayout } from './blocked-layout.ts';
 
 export type Mode = 'train' | 'eval';
 
@@ -18,6 +19,8 @@ export interface RuleContext {
   readonly unfoldBudget: number;
   /** Channel block of ORT's blocked conv kernels for convs on fed weights (src/graph/nchwc.ts); 0: standard Conv only. */
   readonly nchwcBlock: number;
+  /** Maps kept blocked between ops (baked-weight graphs); null: every value NCHW. Rules without `layoutAware` see NCHW only. */
+  readonly layout: BlockedLayout | null;
 }
 
 export interface ForwardResult {
@@ -44,6 +47,8 @@ export interface GradRule<K extends LayerKind> {
   backward(ctx: RuleContext, layer: Extract<Layer, { kind: K }>, inputs: readonly Value[], fwd: ForwardResult, gy: Value, needDx: readonly boolean[], gyScale?: Value): BackwardResult;
   /** The rule applies `gyScale` itself. */
   readonly takesScaledGradient?: boolean;
+  /** The rule takes blocked inputs and gradients (ctx.layout) and says which of its results are blocked. */
+  readonly layoutAware?: boolean;
 }
 
 /** A missing rule is a compile error. */

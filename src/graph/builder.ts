@@ -121,17 +121,32 @@ export class Graph {
     return v;
   }
 
+  /** The nodes and initializers the outputs depend on, in order: one sweep back from the outputs (the nodes are in topological order). */
+  private live(): { node: NodeProto[]; initializer: TensorProto[] } {
+    const needed = new Set(this.outputs.map((v) => v.name!));
+    const kept: NodeProto[] = [];
+    for (let i = this.nodes.length - 1; i >= 0; i--) {
+      const n = this.nodes[i]!;
+      if (!n.output!.some((name) => needed.has(name))) continue;
+      kept.push(n);
+      for (const name of n.input!) needed.add(name);
+    }
+    return { node: kept.reverse(), initializer: this.inits.filter((t) => needed.has(t.name!)) };
+  }
+
   get nodeCount(): number {
     return this.nodes.length;
   }
 
-  toModel(docString = ''): Uint8Array {
+  /** `prune`: drop the nodes and initializers no output depends on (a builder may emit a fused node in place of one it emitted before). */
+  toModel(docString = '', o: { prune?: boolean } = {}): Uint8Array {
+    const { node, initializer } = o.prune ? this.live() : { node: this.nodes, initializer: this.inits };
     const model = onnx.ModelProto.create({
       irVersion: IR_VERSION,
       opsetImport: [{ domain: '', version: OPSET }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))],
       producerName: 'tagbooru',
       docString,
-      graph: { name: this.name, node: this.nodes, initializer: this.inits, input: this.inputs, output: this.outputs },
+      graph: { name: this.name, node, initializer, input: this.inputs, output: this.outputs },
     });
     return onnx.ModelProto.encode(model).finish();
   }

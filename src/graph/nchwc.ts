@@ -80,10 +80,27 @@ export function blockedFlippedKernel(g: Graph, w: Value, block: number): Value {
  * blockedFlippedKernel; its shape is the logical [O,C,kh,kw]). Callers check takesBlocked first.
  */
 export function blockedConv2d(g: Graph, x: Value, kernel: Value, bias: Value | null, o: ConvOptions, block: number): Value {
+  const ci = dim(x.shape, 1);
+  const yb = nchwcConv(g, ci < block ? x : reorderInput(g, x), kernel, bias, o, block);
+  return reorderOutput(g, yb, o.name);
+}
+
+/**
+ * The blocked kernel on a blocked x (or an NCHW one narrower than a block), giving a blocked output: a tensor
+ * of the logical shape [N,O,H,W] laid out [N,O/B,H,W,B]. `sum` (blocked, the output's shape) is added to the
+ * result in place; `relu` applies after it.
+ */
+export function nchwcConv(g: Graph, x: Value, kernel: Value, bias: Value | null, o: ConvOptions & { sum?: Value; relu?: boolean }, block: number): Value {
   const { attrs, shape } = convGeometry(x, kernel, o);
   const [ci, co] = [dim(x.shape, 1), dim(kernel.shape, 0)];
-  if (!takesBlocked(ci, co, o.group ?? 1, block)) throw new InvariantError(`blockedConv2d: ${ci} → ${co} channels do not fit blocks of ${block}`);
-  const xb = ci < block ? x : g.opIn(NCHWC_DOMAIN, 'ReorderInput', [x], {}, x.shape);
-  const yb = g.opIn(NCHWC_DOMAIN, 'Conv', bias ? [xb, kernel, bias] : [xb, kernel], attrs, shape);
-  return g.opIn(NCHWC_DOMAIN, 'ReorderOutput', [yb], { channels: co }, shape, o.name);
+  if (!takesBlocked(ci, co, o.group ?? 1, block)) throw new InvariantError(`nchwcConv: ${ci} → ${co} channels do not fit blocks of ${block}`);
+  // an absent bias before a sum is an empty input name
+  const inputs = o.sum ? [x, kernel, bias, o.sum] : bias ? [x, kernel, bias] : [x, kernel];
+  return g.opIn(NCHWC_DOMAIN, 'Conv', inputs, { ...attrs, ...(o.relu ? { activation: 'Relu' } : {}) }, shape);
 }
+
+/** NCHW → blocked (the channels a whole number of blocks). */
+export const reorderInput = (g: Graph, x: Value): Value => g.opIn(NCHWC_DOMAIN, 'ReorderInput', [x], {}, x.shape);
+
+/** Blocked → NCHW. */
+export const reorderOutput = (g: Graph, x: Value, name?: string): Value => g.opIn(NCHWC_DOMAIN, 'ReorderOutput', [x], { channels: dim(x.shape, 1) }, x.shape, name);

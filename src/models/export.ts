@@ -39,6 +39,37 @@ export function foldBatchNorm(kernel: Float32Array, bias: Float32Array | undefin
   return { kernel: k, bias: b };
 }
 
+/**
+ * The model with each BatchNormalization whose input is a conv read by nothing else folded into that conv
+ * (the inference semantics): the conv takes the BN's name, so the layers after it read it unchanged.
+ */
+export function foldBatchNormLayers(spec: ModelSpec, weights: Weights): { spec: ModelSpec; weights: Weights } {
+  const readers = consumers(spec);
+  const byName = new Map(spec.layers.map((l) => [l.name, l]));
+  const out = new Map(weights);
+  const folds = new Map<string, Extract<Layer, { kind: 'bn' }>>(); // conv name → its BN
+  for (const l of spec.layers) {
+    const producer = l.kind === 'bn' ? byName.get(l.input) : undefined;
+    if (l.kind === 'bn' && producer?.kind === 'conv' && readers.get(producer.name)?.length === 1) folds.set(producer.name, l);
+  }
+  const layers: Layer[] = [];
+  for (const l of spec.layers) {
+    const bn = folds.get(l.name);
+    if (l.kind === 'bn' && folds.get(l.input) === l) continue;
+    if (l.kind !== 'conv' || !bn) {
+      layers.push(l);
+      continue;
+    }
+    const w = (key: string) => weight(weights, key), n = bn.name;
+    const { kernel, bias } = foldBatchNorm(w(`${l.name}/kernel`), l.useBias ? w(`${l.name}/bias`) : undefined, { gamma: w(`${n}/gamma`), beta: w(`${n}/beta`), mean: w(`${n}/moving_mean`), variance: w(`${n}/moving_variance`) }, bn.epsilon);
+    for (const key of [`${l.name}/kernel`, `${l.name}/bias`, `${n}/gamma`, `${n}/beta`, `${n}/moving_mean`, `${n}/moving_variance`]) out.delete(key);
+    out.set(`${n}/kernel`, kernel);
+    out.set(`${n}/bias`, bias);
+    layers.push({ ...l, name: n, useBias: true });
+  }
+  return { spec: { ...spec, layers }, weights: out };
+}
+
 export function exportInference(spec: ModelSpec, weights: Weights, options: ExportOptions = {}): Uint8Array {
   const { batch = 'N', inputName = DEFAULT_INPUT, outputName = DEFAULT_OUTPUT, foldBatchNorm: fold = true, poolBeforeHead = true } = options;
   const g = new Graph(spec.name);

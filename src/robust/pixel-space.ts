@@ -11,22 +11,41 @@ import type { PreprocessSpec } from '../image/spec.ts';
 type Normalisation = Pick<PreprocessSpec, 'width' | 'height' | 'channelOrder' | 'scale' | 'mean' | 'std'>;
 export type Layout = PreprocessSpec['layout'];
 
+interface Channel {
+  readonly src: number;
+  readonly a: number;
+  readonly b: number;
+}
+
 /** For each tensor channel k: its source RGB channel, and value = x·a + b. */
-function channels(spec: Normalisation): { src: number; a: number; b: number }[] {
+function channels(spec: Normalisation): Channel[] {
   const order = spec.channelOrder === 'RGB' ? [0, 1, 2] : [2, 1, 0];
   return order.map((c) => ({ src: c, a: (255 * spec.scale) / spec.std[c]!, b: -spec.mean[c]! / spec.std[c]! }));
 }
 
-/** Index of (image n, pixel p, tensor channel k) in `layout`. */
-function at(layout: Layout, pixels: number, n: number, p: number, k: number): number {
-  return layout === 'NHWC' ? (n * pixels + p) * 3 + k : (n * 3 + k) * pixels + p;
+/**
+ * Calls f(pixel index in NHWC, its first tensor element in `layout`, the tensor's channel stride) for every
+ * pixel in memory order. NOTE: one sweep with the three channels unrolled, not one per channel: the attack maps a
+ * batch both ways on every gradient, and three strided sweeps cost a third of a forward pass (bench/attack-step.ts).
+ */
+function eachPixel(layout: Layout, count: number, pixels: number, f: (nhwc: number, tensor: number, channelStride: number) => void): void {
+  const stride = layout === 'NHWC' ? 1 : pixels;
+  for (let n = 0; n < count; n++) {
+    for (let p = 0; p < pixels; p++) {
+      const nhwc = (n * pixels + p) * 3;
+      f(nhwc, layout === 'NHWC' ? nhwc : n * pixels * 3 + p, stride);
+    }
+  }
 }
 
 /** `count` images in [0, 1] (RGB NHWC) → the network input in `layout`. */
 export function pixelsToInput(x: Float32Array, count: number, spec: Normalisation, layout: Layout): Float32Array {
   const pixels = spec.width * spec.height, out = new Float32Array(count * pixels * 3);
-  channels(spec).forEach(({ src, a, b }, k) => {
-    for (let n = 0; n < count; n++) for (let p = 0; p < pixels; p++) out[at(layout, pixels, n, p, k)] = x[(n * pixels + p) * 3 + src]! * a + b;
+  const [c0, c1, c2] = channels(spec) as [Channel, Channel, Channel];
+  eachPixel(layout, count, pixels, (i, t, s) => {
+    out[t] = x[i + c0.src]! * c0.a + c0.b;
+    out[t + s] = x[i + c1.src]! * c1.a + c1.b;
+    out[t + 2 * s] = x[i + c2.src]! * c2.a + c2.b;
   });
   return out;
 }
@@ -34,8 +53,11 @@ export function pixelsToInput(x: Float32Array, count: number, spec: Normalisatio
 /** ∂loss/∂input (in `layout`) → ∂loss/∂x (RGB NHWC pixels in [0, 1]). */
 export function inputGradToPixels(grad: Float32Array, count: number, spec: Normalisation, layout: Layout): Float32Array {
   const pixels = spec.width * spec.height, out = new Float32Array(count * pixels * 3);
-  channels(spec).forEach(({ src, a }, k) => {
-    for (let n = 0; n < count; n++) for (let p = 0; p < pixels; p++) out[(n * pixels + p) * 3 + src] = grad[at(layout, pixels, n, p, k)]! * a;
+  const [c0, c1, c2] = channels(spec) as [Channel, Channel, Channel];
+  eachPixel(layout, count, pixels, (i, t, s) => {
+    out[i + c0.src] = grad[t]! * c0.a;
+    out[i + c1.src] = grad[t + s]! * c1.a;
+    out[i + c2.src] = grad[t + 2 * s]! * c2.a;
   });
   return out;
 }
@@ -43,8 +65,11 @@ export function inputGradToPixels(grad: Float32Array, count: number, spec: Norma
 /** A preprocessed network input (src/image/preprocess.ts, in `spec.layout`) back to [0, 1] RGB NHWC pixels. */
 export function inputToPixels(input: Float32Array, count: number, spec: Normalisation & Pick<PreprocessSpec, 'layout'>): Float32Array {
   const pixels = spec.width * spec.height, out = new Float32Array(count * pixels * 3);
-  channels(spec).forEach(({ src, a, b }, k) => {
-    for (let n = 0; n < count; n++) for (let p = 0; p < pixels; p++) out[(n * pixels + p) * 3 + src] = (input[at(spec.layout, pixels, n, p, k)]! - b) / a;
+  const [c0, c1, c2] = channels(spec) as [Channel, Channel, Channel];
+  eachPixel(spec.layout, count, pixels, (i, t, s) => {
+    out[i + c0.src] = (input[t]! - c0.b) / c0.a;
+    out[i + c1.src] = (input[t + s]! - c1.b) / c1.a;
+    out[i + c2.src] = (input[t + 2 * s]! - c2.b) / c2.a;
   });
   return out;
 }

@@ -59,6 +59,20 @@ describe('Graph', () => {
   });
 });
 
+describe('pruning', () => {
+  it('toModel({ prune }) drops the nodes and initializers no output depends on, and keeps every input', () => {
+    const g = new Graph('prune');
+    const x = g.input('x', 'float32', [2]), unused = g.input('unused', 'float32', [2]);
+    const dead = g.op('Mul', [relu(g, x), g.constant([3, 4], [2])], {}, [2], 'float32', 'dead');
+    g.output(g.op('Add', [x, g.constant([1, 2], [2])], {}, [2], 'float32', 'kept'), 'y');
+    const kept = decodeModel(g.toModel('', { prune: true })).graph!;
+    expect(kept.node!.map((n) => n.opType)).toEqual(['Add', 'Identity']);
+    expect(kept.initializer!.map((t) => [...new Float32Array(new Uint8Array(t.rawData!).slice().buffer)])).toEqual([[1, 2]]);
+    expect(kept.input!.map((v) => v.name)).toEqual(['x', unused.name]);
+    expect(decodeModel(g.toModel()).graph!.node!.map((n) => n.output![0])).toContain(dead.name);
+  });
+});
+
 describe('attributes', () => {
   it('encodes float() as FLOAT even for whole numbers, and plain integers as INT', () => {
     expect(encodeAttributes({ a: float(1), b: 1, c: floats([1, 2.5]), d: [1, 2], e: 'x', f: undefined })).toEqual([
