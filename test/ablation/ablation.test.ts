@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ARMS, armProject, datasetArgs, FULL, parseSettings, TEST_SETS } from '../../training/ablation/plan.ts';
-import { markdownTables, meanOver, scoreOf, trainTimes, type Results } from '../../training/ablation/report.ts';
+import { markdownTables, meanOver, resultFiles, scoreOf, trainTimes, type Results } from '../../training/ablation/report.ts';
 import { resolveAugmentation } from '../../src/train/augmentation-config.ts';
 
 const here = path.resolve('training/ablation');
@@ -97,6 +97,11 @@ describe('ablation table', () => {
     const first: Results = { ...results, trainSeconds: { none: 86.4, all: 196.6 } };
     const second: Results = { ...results, trainSeconds: { none: 61.5 } };
     expect(trainTimes([first, second])).toBe('`none` 86 / 62 s, `all` 197 / – s');
+  });
+
+  it('lists seed 1 first, then the other seeds by number, and nothing else', () => {
+    // a plain sort puts results-seed2.json before results.json ('-' < '.') and seed10 before seed2
+    expect(resultFiles(['results-seed2.json', 'metrics', 'results.json', 'results-seed10.json', 'results-seedx.json', 'results.json.tmp'])).toEqual(['results.json', 'results-seed2.json', 'results-seed10.json']);
   });
 
   it('reads metrics --format json and refuses anything else', () => {

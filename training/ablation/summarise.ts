@@ -7,11 +7,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { TagbooruError } from '../../src/errors.ts';
-import { markdownTables, trainTimes, type Results } from './report.ts';
+import { markdownTables, resultFiles, trainTimes, type Results } from './report.ts';
 
 const [out] = process.argv.slice(2);
 if (!out) throw new TagbooruError('E_USAGE', 'Usage: node --import tsx training/ablation/summarise.ts <out>');
-const files = fs.readdirSync(out).filter((f) => /^results(-seed\d+)?\.json$/.test(f)).sort();
+const files = resultFiles(fs.readdirSync(out));
 if (files.length === 0) throw new TagbooruError('E_USAGE', `${out} holds no results.json: run training/ablation/run.ts first`);
 const runs = files.map((f) => JSON.parse(fs.readFileSync(path.join(out, f), 'utf8')) as Results);
 process.stdout.write(`${runs.length} training seed(s): ${files.join(', ')}\n\n${markdownTables(runs)}\ntraining wall time per arm (${files.join(' / ')}): ${trainTimes(runs)}\n`);
