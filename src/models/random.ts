@@ -11,12 +11,8 @@ export class Rng {
       // splitmix32 expands one number into the 128-bit state
       let z = seed >>> 0;
       const next = () => {
-        z = (z + 0x9e3779b9) >>> 0;
-        let t = z ^ (z >>> 16);
-        t = Math.imul(t, 0x21f0aaad);
-        t ^= t >>> 15;
-        t = Math.imul(t, 0x735a2d97);
-        return (t ^ (t >>> 15)) >>> 0;
+        z = (z + GOLDEN) >>> 0;
+        return mix32(z);
       };
       this.s = Uint32Array.of(next(), next(), next(), next());
     } else {
@@ -76,6 +72,26 @@ export class Rng {
     }
     return items;
   }
+}
+
+const GOLDEN = 0x9e3779b9;
+
+/** splitmix32's finaliser: every input bit moves about half the output bits. */
+function mix32(z: number): number {
+  let t = z ^ (z >>> 16);
+  t = Math.imul(t, 0x21f0aaad);
+  t ^= t >>> 15;
+  t = Math.imul(t, 0x735a2d97);
+  return (t ^ (t >>> 15)) >>> 0;
+}
+
+/**
+ * A state for `new Rng(...)` from several small numbers (seed, epoch, position): four independent hashes of
+ * them. Raw small words will not do: xoshiro128**'s first output is a function of its second word alone and
+ * its next ones mix slowly, so states that differ only in small words start with nearly the same draws.
+ */
+export function hashedState(words: readonly number[]): number[] {
+  return [1, 2, 3, 4].map((lane) => words.reduce((h, w) => mix32(((h ^ (w >>> 0)) + GOLDEN) >>> 0), mix32(Math.imul(lane, GOLDEN) >>> 0)));
 }
 
 function rotl(x: number, k: number): number {

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ARMS, armProject, datasetArgs, FULL, parseSettings, TEST_SETS } from '../../training/ablation/plan.ts';
-import { markdownTables, meanOver, scoreOf, type Results } from '../../training/ablation/report.ts';
+import { markdownTables, meanOver, resultFiles, scoreOf, trainTimes, type Results } from '../../training/ablation/report.ts';
 import { resolveAugmentation } from '../../src/train/augmentation-config.ts';
 
 const here = path.resolve('training/ablation');
@@ -91,6 +91,17 @@ describe('ablation table', () => {
     expect(md).toContain('| shifted-tiny | **0.300** | – |');
     // each run's mean of the shifted sets first: none 0.4 and 0.5
     expect(md).toContain('| mean of shifted | 0.450 ± 0.071 | **0.700 ± 0.000** |');
+  });
+
+  it('gives every arm its training seconds per run, rounded, and a dash for an arm a run lacks', () => {
+    const first: Results = { ...results, trainSeconds: { none: 86.4, all: 196.6 } };
+    const second: Results = { ...results, trainSeconds: { none: 61.5 } };
+    expect(trainTimes([first, second])).toBe('`none` 86 / 62 s, `all` 197 / – s');
+  });
+
+  it('lists seed 1 first, then the other seeds by number, and nothing else', () => {
+    // a plain sort puts results-seed2.json before results.json ('-' < '.') and seed10 before seed2
+    expect(resultFiles(['results-seed2.json', 'metrics', 'results.json', 'results-seed10.json', 'results-seedx.json', 'results.json.tmp'])).toEqual(['results.json', 'results-seed2.json', 'results-seed10.json']);
   });
 
   it('reads metrics --format json and refuses anything else', () => {

@@ -141,6 +141,35 @@ describe('reproducibility', () => {
     expect((await run(img, ALL, () => other.next(), 20, 20)).out).not.toEqual(x.out);
   });
 
+  test('neighbouring samples draw independently: over an epoch a crop at probability 0.5 is taken about half the time, at areas and angles spread over their ranges', async () => {
+    // with raw (seed, epoch, position) state words every sample's first two draws were near 0: all cropped, at the smallest area
+    const o: AugmentOptions = { ...ALL, ops: { crop: { probability: 0.5, area: [0.2, 1] } } };
+    const img = noise(16, 16, 3, 1);
+    const n = 400;
+    let cropped = 0, largeArea = 0, angles = 0;
+    for (let position = 0; position < n; position++) {
+      const rng = sampleRng(1, 0, position);
+      const { applied, geometry } = await run(img, o, () => rng.next(), 8, 8);
+      if (applied.has('crop')) {
+        cropped++;
+        const [x0, y0, x1, y1] = geometry.crop;
+        if ((x1 - x0) * (y1 - y0) > 0.6 * 256) largeArea++;
+      }
+      if (geometry.warp.theta > Math.PI) angles++;
+    }
+    // binomial(400, 0.5): sd 10, so 0.4–0.6 is five sd either side
+    expect(cropped / n).toBeGreaterThan(0.4);
+    expect(cropped / n).toBeLessThan(0.6);
+    expect(largeArea / cropped).toBeGreaterThan(0.3); // area uniform in [0.2, 1]: about half above 0.6 (aspect clipping aside)
+    expect(angles / n).toBeGreaterThan(0.4); // rotation uniform in [0°, 360°): half above 180°
+    expect(angles / n).toBeLessThan(0.6);
+    for (const epoch of [0, 7]) {
+      const first = Array.from({ length: n }, (_, position) => sampleRng(3, epoch, position).next());
+      expect(first.filter((v) => v < 0.5).length / n).toBeGreaterThan(0.4);
+      expect(first.filter((v) => v < 0.5).length / n).toBeLessThan(0.6);
+    }
+  });
+
   // sha256 of the float32 outputs of six seeds, taken from the augmentation before tagbooru's ops existed
   // (commit 4e9bf14): a project that enables none of them must see the very same pixels
   test.each([

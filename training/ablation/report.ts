@@ -62,6 +62,18 @@ export function markdownTables(runs: readonly Results[]): string {
   return `${table('macroF1', 'macro-F1')}\n\n${table('mAP', 'mAP')}\n`;
 }
 
+/** The results files of an ablation folder's listing, seed 1's (results.json) first, then by seed number. */
+export function resultFiles(names: readonly string[]): string[] {
+  const seedOf = (f: string) => Number(/^results-seed(\d+)\.json$/.exec(f)?.[1] ?? 1);
+  return names.filter((f) => /^results(-seed\d+)?\.json$/.test(f)).sort((a, b) => seedOf(a) - seedOf(b));
+}
+
+/** Each arm's training wall time in seconds, one figure per run in the order given: `none` 86 / 62 s, …. */
+export function trainTimes(runs: readonly Results[]): string {
+  const seconds = (r: Results, arm: string) => (r.trainSeconds[arm] === undefined ? '–' : String(Math.round(r.trainSeconds[arm])));
+  return runs[0]!.arms.map((arm) => `\`${arm}\` ${runs.map((r) => seconds(r, arm)).join(' / ')} s`).join(', ');
+}
+
 /** The mean of one figure over the test sets `keep` selects that the arm has a score for. */
 export function meanOver(r: Results, arm: string, figure: keyof Score, keep: (set: string) => boolean): number | undefined {
   const values = r.sets.filter(keep).map((s) => r.scores[arm]?.[s]?.[figure]).filter((v): v is number => v !== undefined);
