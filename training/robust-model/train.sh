@@ -1,26 +1,32 @@
 #!/usr/bin/env bash
 # Fine-tunes the bundled default model adversarially into a second bundle, models/robust (docs/training.md,
-# Adversarial training): FGSM with a random start at ε = 4/255 on half of each batch, the project.json in this
-# folder (1 epoch at 224 px from models/default's weights, on the default model's last training set,
-# training/default-model/data/mix, which training/default-model/train.sh makes). Scores the bundle on the
-# default model's held-out set and fits its out-of-distribution score on its fit set. Run it again to resume.
+# Adversarial training): FGSM with a random start on every sample, each sample's attack aimed at one tag (to hide
+# or to add), in three stages from models/default's weights on the default model's last training set
+# (training/default-model/data/mix, which training/default-model/train.sh makes):
+#   this folder's project.json: 3 epochs at ε = 4/255; stage2/: 2 epochs at 8/255; stage3/: 2 more at 8/255.
+# Scores the bundle on the default model's held-out set and fits its out-of-distribution score like the default
+# model's. Each stage resumes where it stopped when the script is run again.
 # Usage: bash training/robust-model/train.sh
-#   ROBUST_PROJECT=<folder>, ROBUST_OUT=<bundle folder> and ROBUST_SOURCE=<bundle> train another copy of this project
-#   elsewhere (smoke runs with small images: weights are size-independent, so models/default fine-tunes at any size).
+#   ROBUST_PROJECT=<folder with project.json, stage2/, stage3/>, ROBUST_OUT=<bundle folder> and ROBUST_SOURCE=<bundle>
+#   train another copy elsewhere (smoke runs with small images: weights are size-independent).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"; repo="$(cd "$here/../.." && pwd)"
 cd "$repo"
 export MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296
 project="${ROBUST_PROJECT:-$here}"; out="${ROBUST_OUT:-models/robust}"; source_model="${ROBUST_SOURCE:-models/default}"
-size="$(node -p "JSON.parse(require('fs').readFileSync('$project/project.json', 'utf8')).image_width")"
 arch="$(node -p "JSON.parse(require('fs').readFileSync('$project/project.json', 'utf8')).model")"
 tb() { node "$repo/bin/tagbooru.js" "$@"; }
 
 data="$repo/training/default-model/data"
-[ -f "$data/mix/dataset.sqlite" ] || { echo "run training/default-model/train.sh first: it makes $data/mix, heldout and ood-fit" >&2; exit 2; }
-tb train-project "$project" --source-model "$source_model"
-rm -rf "$out" && mkdir -p "$(dirname "$out")" && cp -r "$project/model-$arch" "$out"
+[ -f "$data/mix/dataset.sqlite" ] || { echo "run training/default-model/train.sh first: it makes $data/mix and heldout" >&2; exit 2; }
+for dir in "$project/stage2" "$project/stage3"; do cp "$project/tags.txt" "$project/categories.json" "$dir/"; done
+from="$source_model"
+for dir in "$project" "$project/stage2" "$project/stage3"; do
+  [ -f "$dir/model-$arch/tagger.json" ] || tb train-project "$dir" --source-model "$from"
+  from="$dir/model-$arch"
+done
+rm -rf "$out" && mkdir -p "$(dirname "$out")" && cp -r "$from" "$out"
 node -e "const fs = require('fs'), p = '$out/tagger.json', m = JSON.parse(fs.readFileSync(p, 'utf8')); m.name = 'robust-model'; fs.writeFileSync(p, JSON.stringify(m, null, 1) + '\\n')"
 tb metrics "$out" "$data/heldout/dataset.sqlite" --all --format json > "$out/heldout-metrics.json"
 tb metrics "$out" "$data/heldout/dataset.sqlite" --all
-tb fit-ood "$out" "$data/ood-fit/images"
+tb fit-ood "$out" "$data/mix/dataset.sqlite" --sample 3000 --method mahalanobis-l2
