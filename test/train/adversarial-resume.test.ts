@@ -27,7 +27,7 @@ test('adversarial train-project resumes bit for bit and trains other weights tha
   expect(run.code).toBe(0);
   expect(run.out).toContain('adversarial training: fgsm-rs, ε 0.0314 (8.0/255), α 0.0392 (10.0/255), 2 of 4 samples per batch attacked');
   const manifest = JSON.parse(await fs.readFile(path.join(whole, 'model-test_tiny', 'tagger.json'), 'utf8')) as { provenance: { project: { adversarial: unknown } } };
-  expect(manifest.provenance.project.adversarial).toEqual({ method: 'fgsm-rs', eps: 8 / 255, steps: 1, step_size: 10 / 255, ratio: 0.5 });
+  expect(manifest.provenance.project.adversarial).toEqual({ method: 'fgsm-rs', eps: 8 / 255, steps: 1, step_size: 10 / 255, ratio: 0.5, goal: 'all-tags' });
 
   const cut = await project('cut', settings);
   expect((await train(cut, '--max-steps', '6')).code).toBe(0);
