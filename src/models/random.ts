@@ -21,6 +21,11 @@ export class Rng {
     }
   }
 
+  /** A generator derived from several small numbers (seed, epoch, step, position…), hashed into the state (hashedState). */
+  static derived(...words: number[]): Rng {
+    return new Rng(hashedState(words));
+  }
+
   /** The four state words, then the pending Box–Muller spare if there is one: resuming must replay it. */
   get state(): number[] {
     return this.spare === null ? [...this.s] : [...this.s, this.spare];
@@ -90,7 +95,7 @@ function mix32(z: number): number {
  * them. Raw small words will not do: xoshiro128**'s first output is a function of its second word alone and
  * its next ones mix slowly, so states that differ only in small words start with nearly the same draws.
  */
-export function hashedState(words: readonly number[]): number[] {
+function hashedState(words: readonly number[]): number[] {
   return [1, 2, 3, 4].map((lane) => words.reduce((h, w) => mix32(((h ^ (w >>> 0)) + GOLDEN) >>> 0), mix32(Math.imul(lane, GOLDEN) >>> 0)));
 }
 

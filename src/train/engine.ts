@@ -230,7 +230,7 @@ export class Engine {
  */
 export function oneTagAttackMask(labels: Float32Array, mask: Float32Array, shape: readonly number[], seed: number, step: number): Float32Array {
   const [n, tags] = shape as [number, number];
-  const rng = new Rng([seed >>> 0, step >>> 0, 0x2545f491, 0x9e3779b9]);
+  const rng = Rng.derived(seed, step, 0x2545f491);
   const out = new Float32Array(n * tags);
   for (let i = 0; i < n; i++) {
     const known = (want: number) => [...Array(tags).keys()].filter((t) => mask[i * tags + t]! > 0 && (labels[i * tags + t]! > 0.5 ? 1 : 0) === want);
@@ -243,7 +243,7 @@ export function oneTagAttackMask(labels: Float32Array, mask: Float32Array, shape
 }
 
 export function attackNoise(shape: readonly number[], seed: number, step: number): Float32Array {
-  const rng = new Rng([seed >>> 0, step >>> 0, 0x5851f42d, 0x4c957f2d]);
+  const rng = Rng.derived(seed, step, 0x5851f42d);
   const out = new Float32Array(shape.reduce((p, d) => p * d, 1));
   for (let i = 0; i < out.length; i++) out[i] = rng.next() * 2 - 1;
   return out;

@@ -5,7 +5,7 @@
  * is a function of the batch, so a resumed run sees exactly what an uninterrupted one would.
  */
 import { TagbooruError } from '../errors.ts';
-import { hashedState, Rng } from '../models/random.ts';
+import { Rng } from '../models/random.ts';
 import type { SoftTargets, Trainer } from './trainer.ts';
 
 export interface Sample {
@@ -73,7 +73,7 @@ export interface LoopOptions {
 
 export function permutation(size: number, seed: number, epoch: number): Uint32Array {
   const order = Uint32Array.from({ length: size }, (_, i) => i);
-  const rng = new Rng([seed >>> 0, epoch >>> 0, 0x9e3779b9, 0x7f4a7c15]);
+  const rng = Rng.derived(seed, epoch, 0x7f4a7c15);
   for (let i = size - 1; i > 0; i--) {
     const j = rng.int(i + 1);
     [order[i], order[j]] = [order[j]!, order[i]!];
@@ -87,7 +87,7 @@ export function permutation(size: number, seed: number, epoch: number): Uint32Ar
  * DeepDanbooru warp at its smallest scale and first angle).
  */
 export function sampleRng(seed: number, epoch: number, position: number): Rng {
-  return new Rng(hashedState([seed, epoch, position]));
+  return Rng.derived(seed, epoch, position);
 }
 
 export async function runTrainingLoop(o: LoopOptions): Promise<LoopPosition> {
