@@ -1,6 +1,6 @@
 /**
- * training/ensembles/: the plan (members differ only in their seed, the student is one more seed with the
- * teacher set; a longer schedule brings its baseline trained alone), the tables and the retention of the
+ * training/ensembles/: the plan (members differ only in their seed, a student is one more seed with the
+ * teacher set, beside its baseline: the same seed and schedule trained alone), the tables and the retention of the
  * ensemble's gain, and one --quick run end to end for the parts
  * this branch has: members, their scores, the distilled student and latencies; the ensemble and calibrate
  * steps are skipped with a note when the command is missing, and built when it is there.
@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hasCommand } from '../../training/ablation/steps.ts';
-import { FULL, aloneProject, aloneSchedules, memberProject, parseSettings, studentArms, studentProject } from '../../training/ensembles/plan.ts';
+import { FULL, aloneFolder, aloneProject, aloneRuns, memberProject, parseSettings, studentArms, studentFolder, studentProject } from '../../training/ensembles/plan.ts';
 import { calibrationOf, markdownTables, meanRow, retention, retentionNote, type EnsembleResults, type Row } from '../../training/ensembles/report.ts';
 
 const here = path.resolve('training/ensembles');
@@ -19,7 +19,7 @@ const here = path.resolve('training/ensembles');
 describe('ensembles plan', () => {
   it('defaults to five members, ensembles of 3 and 5, TTA and calibration; --quick to tiny settings; flags override', () => {
     const full = parseSettings([], here);
-    expect(full).toMatchObject({ ...FULL, out: path.join(here, 'data/full'), studentEpochs: [8], alphas: [0.5] });
+    expect(full).toMatchObject({ ...FULL, out: path.join(here, 'data/full'), studentEpochs: [8], alphas: [0.5], studentSeeds: [6] });
     expect(full.sets.map((s) => s.name)).toEqual(['plain', 'shifted-style', 'shifted-monochrome', 'shifted-one-face', 'shifted-tiny', 'shifted-jpeg', 'shifted-downscale']);
     const quick = parseSettings(['--quick', '--members', '2', '--ensembles', '2', '--no-tta', '--sets', 'shifted-jpeg'], here);
     expect(quick).toMatchObject({ size: 32, trainCount: 24, members: 2, ensembles: [2], tta: false, model: 'resnet_custom_mini' });
@@ -32,6 +32,8 @@ describe('ensembles plan', () => {
     expect(() => parseSettings(['--student-epochs', '18,0'], here)).toThrow(/between 1 and 10000 for --student-epochs but received "0"/);
     expect(() => parseSettings(['--student-epochs', '2.5'], here)).toThrow(/an integer between 1 and 10000 for --student-epochs but received "2.5"/);
     expect(() => parseSettings(['--student-epochs', ','], here)).toThrow(/at least one value for --student-epochs/);
+    // a member's seed as a student's would make its baseline a copy of that member
+    expect(() => parseSettings(['--members', '3', '--ensembles', '3', '--student-seeds', '4,3'], here)).toThrow(/an integer between 4 and 2147483647 for --student-seeds but received "3"/);
     expect(() => parseSettings(['--temperature', '0'], here)).toThrow(/between 0.01 and 100 for --temperature but received "0"/);
     expect(() => parseSettings(['--augmentation', 'flips'], here)).toThrow(/one of none, deepdanbooru, .* for --augmentation but received "flips"/);
   });
@@ -42,21 +44,33 @@ describe('ensembles plan', () => {
     expect({ ...m1, seed: 0 }).toEqual({ ...m2, seed: 0 });
     expect([m1.seed, m2.seed]).toEqual([1, 2]);
     expect(m1).toMatchObject({ model: 'resnet_custom_mini', image_width: 80, epoch_count: 8, minibatch_size: 32, augmentation: { preset: 'all' } });
-    const student = studentProject(s, 'db.sqlite', '../ensembles/ens5', { epochs: 8, alpha: 0.5 });
+    const student = studentProject(s, 'db.sqlite', '../ensembles/ens5', { epochs: 8, alpha: 0.5, seed: 6 });
     expect(student).toEqual({ ...m1, seed: 6, teacher: '../ensembles/ens5', distillation: { alpha: 0.5, temperature: 2 } });
-    expect(aloneSchedules(s)).toEqual([]);
+    // on the members' schedule too, the student's baseline is its own seed trained alone
+    expect(aloneRuns(s)).toEqual([{ epochs: 8, seed: 6 }]);
+    expect(aloneProject(s, 'db.sqlite', { epochs: 8, seed: 6 })).toEqual({ ...m1, seed: 6 });
   });
 
   it('a patient student trains longer, each alpha on each schedule, beside a member trained alone on that schedule', () => {
     const s = parseSettings(['--epochs', '6', '--student-epochs', '18,6', '--alpha', '0.9', '--alpha', '0.5'], here);
-    expect(studentArms(s)).toEqual([{ epochs: 6, alpha: 0.5 }, { epochs: 6, alpha: 0.9 }, { epochs: 18, alpha: 0.5 }, { epochs: 18, alpha: 0.9 }]);
-    expect(aloneSchedules(s)).toEqual([18]);
-    const student = studentProject(s, 'db.sqlite', 'ens', { epochs: 18, alpha: 0.9 });
-    const alone = aloneProject(s, 'db.sqlite', 18);
+    expect(studentArms(s)).toEqual([{ epochs: 6, alpha: 0.5, seed: 6 }, { epochs: 6, alpha: 0.9, seed: 6 }, { epochs: 18, alpha: 0.5, seed: 6 }, { epochs: 18, alpha: 0.9, seed: 6 }]);
+    expect(aloneRuns(s)).toEqual([{ epochs: 6, seed: 6 }, { epochs: 18, seed: 6 }]);
+    const student = studentProject(s, 'db.sqlite', 'ens', { epochs: 18, alpha: 0.9, seed: 6 });
+    const alone = aloneProject(s, 'db.sqlite', { epochs: 18, seed: 6 });
     // the teacher is all that differs: same seed, schedule and its learning-rate drop at two thirds
     expect(student).toEqual({ ...alone, teacher: 'ens', distillation: { alpha: 0.9, temperature: 2 } });
     expect(alone).toMatchObject({ seed: 6, epoch_count: 18, learning_rates: [{ used_epoch: 0, learning_rate: 0.001 }, { used_epoch: 12, learning_rate: 0.0003 }] });
     expect(memberProject(s, 1, 'db.sqlite')).toMatchObject({ epoch_count: 6, learning_rates: [{ used_epoch: 0 }, { used_epoch: 4 }] });
+  });
+
+  it('several student seeds: a student and its baseline per seed, the first seed in the folders a single seed had', () => {
+    const s = parseSettings(['--epochs', '18', '--student-seeds', '8,6,7'], here);
+    expect(s.studentSeeds).toEqual([6, 7, 8]);
+    expect(studentArms(s).map((a) => studentFolder(s, a))).toEqual(['student-e18-a0.5', 'student-e18-a0.5-s7', 'student-e18-a0.5-s8']);
+    expect(aloneRuns(s).map((r) => aloneFolder(s, r))).toEqual(['alone-e18', 'alone-e18-s7', 'alone-e18-s8']);
+    const [, arm7] = studentArms(s);
+    expect(studentProject(s, 'db.sqlite', 'ens', arm7!)).toEqual({ ...aloneProject(s, 'db.sqlite', { epochs: 18, seed: 7 }), teacher: 'ens', distillation: { alpha: 0.5, temperature: 2 } });
+    expect(aloneProject(s, 'db.sqlite', { epochs: 18, seed: 7 })).toEqual({ ...memberProject(s, 1, 'db.sqlite'), seed: 7 });
   });
 });
 
@@ -89,7 +103,9 @@ describe('ensembles table', () => {
   });
 
   it('reads calibration figures by name from a metrics document, and none when it has none', () => {
-    expect(calibrationOf(JSON.stringify({ mAP: 0.5, eceMacro: 0.03, eceMicro: 0.02, brier: 0.1, perTag: [] }))).toEqual({ eceMacro: 0.03, eceMicro: 0.02, brier: 0.1 });
+    // the shape `metrics --format json` writes: the figures beside their bins and per-tag rows
+    const metrics = { mAP: 0.5, calibration: { pairs: 40, eceMacro: 0.03, eceMicro: 0.02, brierMacro: 0.1, brierMicro: 0.09, bins: [{ low: 0, count: 40 }], perTag: [{ tag: 'a', ece: 0.5 }] } };
+    expect(calibrationOf(JSON.stringify(metrics))).toEqual({ eceMacro: 0.03, eceMicro: 0.02, brierMacro: 0.1, brierMicro: 0.09 });
     expect(calibrationOf(JSON.stringify({ mAP: 0.5 }))).toBeUndefined();
   });
 });

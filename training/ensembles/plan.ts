@@ -6,9 +6,11 @@
  * ablation's (training/ablation/plan.ts): the same training set and the plain and six shifted held-out sets.
  * Members differ only in project.json's seed, which draws their initial weights, their sample order and
  * their augmentation; a student is one more seed of the same project with "teacher" set. Students may train
- * longer than a member (--student-epochs: distillation needs a patient schedule, Beyer et al. 2022) and with
- * several alphas; a student whose schedule differs from the members' gets its fair baseline, the same seed
- * and schedule without the teacher ("a member trained alone" of the student's size and schedule).
+ * longer than a member (--student-epochs: distillation needs a patient schedule, Beyer et al. 2022), with
+ * several alphas and several seeds (--student-seeds: one student says little when members of different seeds
+ * differ by a point of mAP). Every student seed and schedule gets its paired baseline, the same seed and
+ * schedule without the teacher ("a member trained alone" of the student's size and schedule), so the teacher
+ * is all that differs between a student and its baseline.
  */
 import { parseArgs } from 'node:util';
 import { choiceOption, listOption, numberOption } from '../../src/cli/command.ts';
@@ -29,18 +31,20 @@ export interface EnsembleSettings extends RunSettings {
   /** Every student arm is one of these schedules with one of these alphas. */
   readonly studentEpochs: readonly number[];
   readonly alphas: readonly number[];
+  /** Project seeds of the students and their baselines trained alone: none of them a member's (1…members). */
+  readonly studentSeeds: readonly number[];
   readonly temperature: number;
   /** Images of the plain set each bundle tags for its latency. */
   readonly latencyImages: number;
 }
 
 /** The full run: five resnet_custom_mini members at 80 px on 4,000 images (the lead schedules it). */
-export const FULL: Omit<EnsembleSettings, 'out' | 'sets' | 'studentEpochs'> = {
+export const FULL: Omit<EnsembleSettings, 'out' | 'sets' | 'studentEpochs' | 'studentSeeds'> = {
   size: 80, trainCount: 4000, testCount: 500, epochs: 8, batch: 32, model: 'resnet_custom_mini', threads: 0, workers: 2,
   members: 5, ensembles: [3, 5], augmentation: 'all', tta: true, calibrate: true, alphas: [0.5], temperature: 2, latencyImages: 128,
 };
 /** --quick: proves the pipeline end to end in seconds; its figures mean nothing. */
-export const QUICK: Omit<EnsembleSettings, 'out' | 'sets' | 'studentEpochs'> = {
+export const QUICK: Omit<EnsembleSettings, 'out' | 'sets' | 'studentEpochs' | 'studentSeeds'> = {
   size: 32, trainCount: 24, testCount: 8, epochs: 1, batch: 8, model: 'resnet_custom_mini', threads: 1, workers: 0,
   members: 3, ensembles: [2, 3], augmentation: 'all', tta: false, calibrate: false, alphas: [0.5], temperature: 2, latencyImages: 8,
 };
@@ -48,8 +52,10 @@ export const QUICK: Omit<EnsembleSettings, 'out' | 'sets' | 'studentEpochs'> = {
 export const USAGE = `Usage: node --import tsx training/ensembles/run.ts [--quick] [--out <dir>] [--size <px>] [--train-count <n>]
   [--test-count <n>] [--epochs <n>] [--batch <n>] [--model <arch>] [--threads <n>] [--workers <n>] [--members <n>]
   [--ensembles 3,5] [--augmentation <preset>] [--tta | --no-tta] [--calibrate | --no-calibrate]
-  [--student-epochs <n>,…] [--alpha <0–1>,…] [--temperature <T>] [--latency-images <n>] [--sets plain,shifted-jpeg,…]
-A student is trained for every --student-epochs (default: --epochs) with every --alpha (default 0.5).`;
+  [--student-epochs <n>,…] [--alpha <0–1>,…] [--student-seeds <n>,…] [--temperature <T>] [--latency-images <n>]
+  [--sets plain,shifted-jpeg,…]
+A student is trained for every --student-epochs (default: --epochs) with every --alpha (default 0.5) from every
+--student-seeds (default: members + 1), and a member alone on every schedule from every one of those seeds.`;
 
 export function parseSettings(argv: readonly string[], here: string): EnsembleSettings {
   const { values: v } = parseArgs({
@@ -57,7 +63,7 @@ export function parseSettings(argv: readonly string[], here: string): EnsembleSe
     options: {
       ...RUN_FLAGS, members: { type: 'string' }, ensembles: { type: 'string', multiple: true }, augmentation: { type: 'string' }, tta: { type: 'boolean' },
       'no-tta': { type: 'boolean' }, calibrate: { type: 'boolean' }, 'no-calibrate': { type: 'boolean' }, alpha: { type: 'string', multiple: true },
-      'student-epochs': { type: 'string', multiple: true },
+      'student-epochs': { type: 'string', multiple: true }, 'student-seeds': { type: 'string', multiple: true },
       temperature: { type: 'string' }, 'latency-images': { type: 'string' },
     },
     strict: true,
@@ -68,7 +74,9 @@ export function parseSettings(argv: readonly string[], here: string): EnsembleSe
   const run = runSettings(v, base, here);
   const studentEpochs = (listOption(v['student-epochs']) ?? [String(run.epochs)]).map((n) => numberOption('student-epochs', n, 1, 10_000, true)!);
   const alphas = (listOption(v.alpha) ?? base.alphas.map(String)).map((a) => numberOption('alpha', a, 0, 1)!);
-  if (studentEpochs.length === 0 || alphas.length === 0) throw new TagbooruError('E_USAGE', 'Expected at least one value for --student-epochs and for --alpha');
+  // a member's seed would make the student's baseline a copy of that member
+  const studentSeeds = (listOption(v['student-seeds']) ?? [String(members + 1)]).map((n) => numberOption('student-seeds', n, members + 1, 2 ** 31 - 1, true)!);
+  if (studentEpochs.length === 0 || alphas.length === 0 || studentSeeds.length === 0) throw new TagbooruError('E_USAGE', 'Expected at least one value for --student-epochs, --alpha and --student-seeds');
   return {
     ...run,
     members,
@@ -78,6 +86,7 @@ export function parseSettings(argv: readonly string[], here: string): EnsembleSe
     calibrate: v['no-calibrate'] ? false : (v.calibrate ?? base.calibrate),
     studentEpochs: [...new Set(studentEpochs)].sort((a, b) => a - b),
     alphas: [...new Set(alphas)].sort((a, b) => a - b),
+    studentSeeds: [...new Set(studentSeeds)].sort((a, b) => a - b),
     temperature: numberOption('temperature', v.temperature, 0.01, 100) ?? base.temperature,
     latencyImages: numberOption('latency-images', v['latency-images'], 1, 100_000, true) ?? base.latencyImages,
   };
@@ -93,37 +102,43 @@ export function memberProject(s: EnsembleSettings, k: number, database: string):
   return runProject(s, k, database);
 }
 
-/** One student: its schedule and the weight of the teacher's term. */
+/** One student: its schedule, the weight of the teacher's term and its seed. */
 export interface StudentArm {
   readonly epochs: number;
   readonly alpha: number;
+  readonly seed: number;
 }
 
-/** Every --student-epochs with every --alpha, shortest schedule first. */
+/** Every --student-epochs with every --alpha from every --student-seeds, shortest schedule first. */
 export function studentArms(s: EnsembleSettings): StudentArm[] {
-  return s.studentEpochs.flatMap((epochs) => s.alphas.map((alpha) => ({ epochs, alpha })));
+  return s.studentEpochs.flatMap((epochs) => s.alphas.flatMap((alpha) => s.studentSeeds.map((seed) => ({ epochs, alpha, seed }))));
 }
 
-/** The project folder of a student, and of the baseline trained alone on a schedule (under <out>). */
-export const studentFolder = (a: StudentArm) => `student-e${a.epochs}-a${a.alpha}`;
-export const aloneFolder = (epochs: number) => `alone-e${epochs}`;
-
-/** Schedules some student trains on that no member does: each needs a member trained alone on it. */
-export function aloneSchedules(s: EnsembleSettings): number[] {
-  return s.studentEpochs.filter((e) => e !== s.epochs);
+/** A member trained alone: the baseline of the students of its schedule and seed. */
+export interface AloneRun {
+  readonly epochs: number;
+  readonly seed: number;
 }
 
-/** The seed no member has: every student's, and the baselines', so the teacher is all that differs. */
-const studentSeed = (s: EnsembleSettings) => s.members + 1;
+/** Every student schedule from every student seed, the members' schedule included: each student's paired baseline. */
+export function aloneRuns(s: EnsembleSettings): AloneRun[] {
+  return s.studentEpochs.flatMap((epochs) => s.studentSeeds.map((seed) => ({ epochs, seed })));
+}
+
+/** The first student seed keeps the folder names of the runs that had one seed, so they resume. */
+const seedSuffix = (s: EnsembleSettings, seed: number) => (seed === s.members + 1 ? '' : `-s${seed}`);
+/** The project folder of a student, and of a member trained alone (under <out>). */
+export const studentFolder = (s: EnsembleSettings, a: StudentArm) => `student-e${a.epochs}-a${a.alpha}${seedSuffix(s, a.seed)}`;
+export const aloneFolder = (s: EnsembleSettings, r: AloneRun) => `alone-e${r.epochs}${seedSuffix(s, r.seed)}`;
 
 /** A student: a member's project with the student's seed and schedule, distilled from `teacher` (relative to its folder). */
 export function studentProject(s: EnsembleSettings, database: string, teacher: string, arm: StudentArm): Record<string, unknown> {
-  return { ...runProject(s, studentSeed(s), database, arm.epochs), teacher, distillation: { alpha: arm.alpha, temperature: s.temperature } };
+  return { ...aloneProject(s, database, arm), teacher, distillation: { alpha: arm.alpha, temperature: s.temperature } };
 }
 
-/** A member trained alone on a student's schedule: the student's project without the teacher. */
-export function aloneProject(s: EnsembleSettings, database: string, epochs: number): Record<string, unknown> {
-  return runProject(s, studentSeed(s), database, epochs);
+/** A member trained alone on a student's schedule and seed: the student's project without the teacher. */
+export function aloneProject(s: EnsembleSettings, database: string, r: AloneRun): Record<string, unknown> {
+  return runProject(s, r.seed, database, r.epochs);
 }
 
 export type { TestSet };

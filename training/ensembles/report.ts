@@ -1,7 +1,8 @@
 /**
  * The ensembles measurement's results: one row per model (members, best member, mean of members, ensembles,
- * TTA, calibrated, members trained alone on a student's schedule, distilled students), its scores per test set from `metrics --format json`, the calibration
- * figures that command reports (when it does), and its latency per image; as JSON and as markdown tables.
+ * TTA, calibrated, members trained alone on a student's schedule, distilled students, means over seeds), its
+ * scores per test set from `metrics --format json`, the calibration figures that command reports, and its latency
+ * per image; as JSON and as markdown tables.
  */
 import type { Score } from '../ablation/report.ts';
 
@@ -11,7 +12,7 @@ export interface Row {
   readonly bundle?: string;
   /** scores[set] */
   readonly scores: Record<string, Score>;
-  /** Calibration figures of `metrics --format json` on the plain set (any top-level ECE or Brier field). */
+  /** Calibration figures of `metrics --format json` on the plain set (its `calibration` ECE and Brier fields). */
   readonly calibration?: Record<string, number>;
   /** Milliseconds per image, `tag` at batch 8 on one thread (decode and preprocessing included). */
   readonly msPerImage?: number;
@@ -25,10 +26,10 @@ export interface EnsembleResults {
   readonly notes: readonly string[];
 }
 
-/** The top-level numbers of a metrics document whose names say calibration (ece…, brier…). */
+/** The calibration figures of a metrics document (`calibration`: ECE and Brier, macro and micro), without its bins. */
 export function calibrationOf(metricsJson: string): Record<string, number> | undefined {
-  const doc = JSON.parse(metricsJson) as Record<string, unknown>;
-  const found = Object.entries(doc).filter((e): e is [string, number] => /ece|brier/i.test(e[0]) && typeof e[1] === 'number');
+  const doc = JSON.parse(metricsJson) as { calibration?: Record<string, unknown> };
+  const found = Object.entries(doc.calibration ?? {}).filter((e): e is [string, number] => /ece|brier/i.test(e[0]) && typeof e[1] === 'number');
   return found.length ? Object.fromEntries(found) : undefined;
 }
 

@@ -21,7 +21,7 @@ import { imagePath } from '../../src/data/paths.ts';
 import { datasetArgs } from '../ablation/plan.ts';
 import { scoreOf } from '../ablation/report.ts';
 import { ensureDataset, hasCommand, metricsCached, tagbooru, trainProjectIn } from '../ablation/steps.ts';
-import { USAGE, aloneFolder, aloneProject, aloneSchedules, memberProject, parseSettings, studentArms, studentFolder, studentProject, type EnsembleSettings } from './plan.ts';
+import { USAGE, aloneFolder, aloneProject, aloneRuns, memberProject, parseSettings, studentArms, studentFolder, studentProject, type EnsembleSettings } from './plan.ts';
 import { calibrationOf, markdownTables, meanRow, retentionNote, type EnsembleResults, type Row } from './report.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -133,25 +133,47 @@ async function main(argv: readonly string[]): Promise<void> {
   }
   for (const n of notes) process.stderr.write(`${n}\n`);
 
-  // the fair baseline of a student is a member trained alone on its schedule: the members' mean at theirs
+  // a student's fair baseline is a member trained alone on its schedule from its seed: the teacher is all that differs
+  const sets = [...tests.keys()];
   const ensembleRow = rows.find((r) => r.name === `ensemble of ${Math.max(...s.ensembles)}`);
-  const alone = new Map<number, Row>([[s.epochs, rows.find((r) => r.name === 'mean of members')!]]);
-  for (const epochs of aloneSchedules(s)) {
-    const bundle = train(path.join(s.out, aloneFolder(epochs)), (db) => aloneProject(s, db, epochs), `a member alone for ${epochs} epochs`);
-    const row = scoreBundle(s, `member trained alone, ${epochs} epochs (seed ${s.members + 1})`, aloneFolder(epochs), bundle, tests);
+  const membersMean = rows.find((r) => r.name === 'mean of members')!;
+  const alone = new Map<string, Row>();
+  for (const run of aloneRuns(s)) {
+    const folder = aloneFolder(s, run);
+    const bundle = train(path.join(s.out, folder), (db) => aloneProject(s, db, run), `a member alone for ${run.epochs} epochs (seed ${run.seed})`);
+    const row = scoreBundle(s, `member trained alone, ${run.epochs} epochs (seed ${run.seed})`, folder, bundle, tests);
     rows.push(row);
-    alone.set(epochs, row);
+    alone.set(`${run.epochs}/${run.seed}`, row);
   }
+  const students = new Map<string, Row>();
   for (const arm of studentArms(s)) {
-    const dir = path.join(s.out, studentFolder(arm));
-    const bundle = train(dir, (db) => studentProject(s, db, path.relative(dir, teacher), arm), `the student from ${teacherName}, ${arm.epochs} epochs, alpha ${arm.alpha}`);
-    const row = scoreBundle(s, `distilled student (from ${teacherName}), ${arm.epochs} epochs, alpha ${arm.alpha}`, studentFolder(arm), bundle, tests);
+    const folder = studentFolder(s, arm), dir = path.join(s.out, folder);
+    const bundle = train(dir, (db) => studentProject(s, db, path.relative(dir, teacher), arm), `the student from ${teacherName}, ${arm.epochs} epochs, alpha ${arm.alpha}, seed ${arm.seed}`);
+    const seed = s.studentSeeds.length > 1 ? `, seed ${arm.seed}` : '';
+    const row = scoreBundle(s, `distilled student (from ${teacherName}), ${arm.epochs} epochs, alpha ${arm.alpha}${seed}`, folder, bundle, tests);
     rows.push(row);
-    // against its own schedule's baseline (the target's), and against the members' (which it outspends)
-    const baselines = new Set([alone.get(arm.epochs)!, alone.get(s.epochs)!]);
-    if (ensembleRow) for (const b of baselines) notes.push(retentionNote(row, b, ensembleRow, [...tests.keys()]));
+    students.set(`${arm.epochs}/${arm.alpha}/${arm.seed}`, row);
+    if (ensembleRow && seed) notes.push(retentionNote(row, alone.get(`${arm.epochs}/${arm.seed}`)!, ensembleRow, sets));
   }
-  notes.push(`the students: ${s.model} at ${s.size} px, seed ${s.members + 1}, distilled from ${teacherName} at temperature ${s.temperature}; a member trains ${s.epochs} epochs`);
+  // over several seeds, the students' mean against their baselines' mean: one seed's luck is a point of mAP
+  const seeds = s.studentSeeds.join(', ');
+  const pooled = (name: string, of: readonly Row[]): Row => {
+    if (of.length === 1) return of[0]!;
+    const row = meanRow(name, of, sets);
+    rows.push(row);
+    return row;
+  };
+  for (const epochs of s.studentEpochs) {
+    const baseline = pooled(`members trained alone, ${epochs} epochs (mean of seeds ${seeds})`, s.studentSeeds.map((seed) => alone.get(`${epochs}/${seed}`)!));
+    // on the members' schedule the members are trained alone too: every run without a teacher is a baseline
+    const everyone = epochs === s.epochs ? pooled(`every member trained alone, ${epochs} epochs (members and seeds ${seeds})`, [...memberRows, ...s.studentSeeds.map((seed) => alone.get(`${epochs}/${seed}`)!)]) : undefined;
+    for (const alpha of s.alphas) {
+      const student = pooled(`distilled students (from ${teacherName}), ${epochs} epochs, alpha ${alpha} (mean of seeds ${seeds})`, s.studentSeeds.map((seed) => students.get(`${epochs}/${alpha}/${seed}`)!));
+      // against its own schedule's baseline (the target's), against the members' (which it outspends when longer), and against both pooled
+      if (ensembleRow) for (const b of [baseline, membersMean, ...(everyone ? [everyone] : [])]) notes.push(retentionNote(student, b, ensembleRow, sets));
+    }
+  }
+  notes.push(`the students: ${s.model} at ${s.size} px, seed${s.studentSeeds.length > 1 ? 's' : ''} ${seeds}, distilled from ${teacherName} at temperature ${s.temperature}; a member trains ${s.epochs} epochs`);
 
   const images = imagesOf(tests.get('plain') ?? [...tests.values()][0]!, s.latencyImages);
   const timed: Row[] = [], ms = new Map<string, number>();
