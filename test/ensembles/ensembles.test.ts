@@ -10,6 +10,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { TrainingDatabase } from '../../src/data/training-db.ts';
 import { hasCommand } from '../../training/ablation/steps.ts';
 import { FULL, aloneFolder, aloneProject, aloneRuns, memberProject, parseSettings, studentArms, studentFolder, studentProject } from '../../training/ensembles/plan.ts';
 import { calibrationOf, markdownTables, meanRow, retention, retentionNote, type EnsembleResults, type Row } from '../../training/ensembles/report.ts';
@@ -71,6 +72,17 @@ describe('ensembles plan', () => {
     const [, arm7] = studentArms(s);
     expect(studentProject(s, 'db.sqlite', 'ens', arm7!)).toEqual({ ...aloneProject(s, 'db.sqlite', { epochs: 18, seed: 7 }), teacher: 'ens', distillation: { alpha: 0.5, temperature: 2 } });
     expect(aloneProject(s, 'db.sqlite', { epochs: 18, seed: 7 })).toEqual({ ...memberProject(s, 1, 'db.sqlite'), seed: 7 });
+  });
+
+  it('--extra-ratio: the students spread the steps of their baseline over k times as many unlabelled images too', () => {
+    const s = parseSettings(['--epochs', '18', '--student-epochs', '18', '--extra-ratio', '2', '--student-seeds', '6,7'], here);
+    const [arm6, arm7] = studentArms(s);
+    // 18 epochs of the training set's steps are 6 epochs of a set three times its size; the baseline keeps 18
+    expect(studentProject(s, 'student.sqlite', 'ens', arm6!)).toMatchObject({ database_path: 'student.sqlite', epoch_count: 6, learning_rates: [{ used_epoch: 0 }, { used_epoch: 4 }], seed: 6 });
+    expect(aloneRuns(s)).toEqual([{ epochs: 18, seed: 6 }, { epochs: 18, seed: 7 }]);
+    expect([studentFolder(s, arm6!), studentFolder(s, arm7!)]).toEqual(['student-e18-a0.5-x2', 'student-e18-a0.5-x2-s7']);
+    expect(() => parseSettings(['--student-epochs', '18,8', '--extra-ratio', '2'], here)).toThrow(/every --student-epochs to be a multiple of --extra-ratio \+ 1 \(3\), .* but received 8/);
+    expect(() => parseSettings(['--extra-ratio', '21'], here)).toThrow(/between 0 and 20 for --extra-ratio but received "21"/);
   });
 });
 
@@ -146,5 +158,25 @@ describe('ensembles --quick end to end', () => {
     expect(again.stderr).not.toMatch(/training|generating|building/);
     const rerun = JSON.parse(await fs.readFile(path.join(out, 'results.json'), 'utf8')) as EnsembleResults;
     expect(rerun.rows.map((r) => r.scores)).toEqual(results.rows.map((r) => r.scores));
+
+    // students that also see as many unlabelled images, in their baseline's steps: only the student is new
+    const extra = spawnSync(process.execPath, ['--import', 'tsx', 'training/ensembles/run.ts', '--quick', '--out', out, '--members', '2', '--ensembles', '2', '--sets', 'shifted-jpeg', '--latency-images', '4', '--student-epochs', '2', '--extra-ratio', '1'], { encoding: 'utf8' });
+    expect(extra.status, extra.stderr).toBe(0);
+    expect(extra.stderr).not.toMatch(/skipped/); // every image and mask is there
+    expect(extra.stderr.match(/^training .*$/gm)).toEqual([expect.stringMatching(/^training the student from (the ensemble of 2|member [12]), 2 epochs, alpha 0\.5, seed 3$/)]);
+    const db = TrainingDatabase.open(path.join(out, 'data', 'student-x1', 'dataset.sqlite'), { readonly: true });
+    try {
+      const records = [...db.records()], unknown = db.unknownTags();
+      const vocabulary = (await fs.readFile(path.join(out, 'data', 'train', 'tags.txt'), 'utf8')).split('\n').filter(Boolean);
+      expect(records).toHaveLength(48);
+      // the training set's posts keep their labels; every tag of every extra image is unknown, and its file is there
+      expect(records.filter((r) => r.id < 30_000_001).every((r) => !unknown.has(r.id))).toBe(true);
+      expect(records.filter((r) => r.id >= 30_000_001).map((r) => unknown.get(r.id))).toEqual(Array(24).fill([...vocabulary].sort()));
+      for (const r of records) expect((await fs.stat(r.path)).isFile()).toBe(true);
+    } finally {
+      db.close();
+    }
+    const project = JSON.parse(await fs.readFile(path.join(out, 'student-e2-a0.5-x1', 'project.json'), 'utf8')) as Record<string, unknown>;
+    expect(project).toMatchObject({ database_path: '../data/student-x1/dataset.sqlite', epoch_count: 1 });
   }, 600_000);
 });

@@ -10,7 +10,9 @@
  * several alphas and several seeds (--student-seeds: one student says little when members of different seeds
  * differ by a point of mAP). Every student seed and schedule gets its paired baseline, the same seed and
  * schedule without the teacher ("a member trained alone" of the student's size and schedule), so the teacher
- * is all that differs between a student and its baseline.
+ * is all that differs between a student and its baseline. With --extra-ratio k the students also see k times
+ * as many unlabelled images (every tag unknown, so only the teacher teaches on them) in as many steps as their
+ * baseline: a student's epochs over the k + 1 times larger set are its schedule's divided by k + 1.
  */
 import { parseArgs } from 'node:util';
 import { choiceOption, listOption, numberOption } from '../../src/cli/command.ts';
@@ -33,18 +35,20 @@ export interface EnsembleSettings extends RunSettings {
   readonly alphas: readonly number[];
   /** Project seeds of the students and their baselines trained alone: none of them a member's (1…members). */
   readonly studentSeeds: readonly number[];
+  /** Unlabelled images the students see beside the training set, as a multiple of it (0: none). */
+  readonly extraRatio: number;
   readonly temperature: number;
   /** Images of the plain set each bundle tags for its latency. */
   readonly latencyImages: number;
 }
 
 /** The full run: five resnet_custom_mini members at 80 px on 4,000 images (the lead schedules it). */
-export const FULL: Omit<EnsembleSettings, 'out' | 'sets' | 'studentEpochs' | 'studentSeeds'> = {
+export const FULL: Omit<EnsembleSettings, 'out' | 'sets' | 'studentEpochs' | 'studentSeeds' | 'extraRatio'> = {
   size: 80, trainCount: 4000, testCount: 500, epochs: 8, batch: 32, model: 'resnet_custom_mini', threads: 0, workers: 2,
   members: 5, ensembles: [3, 5], augmentation: 'all', tta: true, calibrate: true, alphas: [0.5], temperature: 2, latencyImages: 128,
 };
 /** --quick: proves the pipeline end to end in seconds; its figures mean nothing. */
-export const QUICK: Omit<EnsembleSettings, 'out' | 'sets' | 'studentEpochs' | 'studentSeeds'> = {
+export const QUICK: Omit<EnsembleSettings, 'out' | 'sets' | 'studentEpochs' | 'studentSeeds' | 'extraRatio'> = {
   size: 32, trainCount: 24, testCount: 8, epochs: 1, batch: 8, model: 'resnet_custom_mini', threads: 1, workers: 0,
   members: 3, ensembles: [2, 3], augmentation: 'all', tta: false, calibrate: false, alphas: [0.5], temperature: 2, latencyImages: 8,
 };
@@ -52,10 +56,12 @@ export const QUICK: Omit<EnsembleSettings, 'out' | 'sets' | 'studentEpochs' | 's
 export const USAGE = `Usage: node --import tsx training/ensembles/run.ts [--quick] [--out <dir>] [--size <px>] [--train-count <n>]
   [--test-count <n>] [--epochs <n>] [--batch <n>] [--model <arch>] [--threads <n>] [--workers <n>] [--members <n>]
   [--ensembles 3,5] [--augmentation <preset>] [--tta | --no-tta] [--calibrate | --no-calibrate]
-  [--student-epochs <n>,…] [--alpha <0–1>,…] [--student-seeds <n>,…] [--temperature <T>] [--latency-images <n>]
-  [--sets plain,shifted-jpeg,…]
+  [--student-epochs <n>,…] [--alpha <0–1>,…] [--student-seeds <n>,…] [--extra-ratio <k>] [--temperature <T>]
+  [--latency-images <n>] [--sets plain,shifted-jpeg,…]
 A student is trained for every --student-epochs (default: --epochs) with every --alpha (default 0.5) from every
---student-seeds (default: members + 1), and a member alone on every schedule from every one of those seeds.`;
+--student-seeds (default: members + 1), and a member alone on every schedule from every one of those seeds.
+--extra-ratio k (default 0) adds k times the training set in unlabelled images to the students' data, in the
+same number of steps: each --student-epochs must then be a multiple of k + 1.`;
 
 export function parseSettings(argv: readonly string[], here: string): EnsembleSettings {
   const { values: v } = parseArgs({
@@ -64,6 +70,7 @@ export function parseSettings(argv: readonly string[], here: string): EnsembleSe
       ...RUN_FLAGS, members: { type: 'string' }, ensembles: { type: 'string', multiple: true }, augmentation: { type: 'string' }, tta: { type: 'boolean' },
       'no-tta': { type: 'boolean' }, calibrate: { type: 'boolean' }, 'no-calibrate': { type: 'boolean' }, alpha: { type: 'string', multiple: true },
       'student-epochs': { type: 'string', multiple: true }, 'student-seeds': { type: 'string', multiple: true },
+      'extra-ratio': { type: 'string' },
       temperature: { type: 'string' }, 'latency-images': { type: 'string' },
     },
     strict: true,
@@ -77,6 +84,9 @@ export function parseSettings(argv: readonly string[], here: string): EnsembleSe
   // a member's seed would make the student's baseline a copy of that member
   const studentSeeds = (listOption(v['student-seeds']) ?? [String(members + 1)]).map((n) => numberOption('student-seeds', n, members + 1, 2 ** 31 - 1, true)!);
   if (studentEpochs.length === 0 || alphas.length === 0 || studentSeeds.length === 0) throw new TagbooruError('E_USAGE', 'Expected at least one value for --student-epochs, --alpha and --student-seeds');
+  const extraRatio = numberOption('extra-ratio', v['extra-ratio'], 0, 20, true) ?? 0;
+  const uneven = studentEpochs.find((e) => e % (extraRatio + 1) !== 0);
+  if (uneven !== undefined) throw new TagbooruError('E_USAGE', `Expected every --student-epochs to be a multiple of --extra-ratio + 1 (${extraRatio + 1}), so a student takes as many steps as its baseline, but received ${uneven}`);
   return {
     ...run,
     members,
@@ -87,6 +97,7 @@ export function parseSettings(argv: readonly string[], here: string): EnsembleSe
     studentEpochs: [...new Set(studentEpochs)].sort((a, b) => a - b),
     alphas: [...new Set(alphas)].sort((a, b) => a - b),
     studentSeeds: [...new Set(studentSeeds)].sort((a, b) => a - b),
+    extraRatio,
     temperature: numberOption('temperature', v.temperature, 0.01, 100) ?? base.temperature,
     latencyImages: numberOption('latency-images', v['latency-images'], 1, 100_000, true) ?? base.latencyImages,
   };
@@ -128,13 +139,26 @@ export function aloneRuns(s: EnsembleSettings): AloneRun[] {
 /** The first student seed keeps the folder names of the runs that had one seed, so they resume. */
 const seedSuffix = (s: EnsembleSettings, seed: number) => (seed === s.members + 1 ? '' : `-s${seed}`);
 /** The project folder of a student, and of a member trained alone (under <out>). */
-export const studentFolder = (s: EnsembleSettings, a: StudentArm) => `student-e${a.epochs}-a${a.alpha}${seedSuffix(s, a.seed)}`;
+export const studentFolder = (s: EnsembleSettings, a: StudentArm) => `student-e${a.epochs}-a${a.alpha}${s.extraRatio ? `-x${s.extraRatio}` : ''}${seedSuffix(s, a.seed)}`;
 export const aloneFolder = (s: EnsembleSettings, r: AloneRun) => `alone-e${r.epochs}${seedSuffix(s, r.seed)}`;
 
-/** A student: a member's project with the student's seed and schedule, distilled from `teacher` (relative to its folder). */
+/**
+ * A student: a member's project with the student's seed and schedule, distilled from `teacher` (relative to its
+ * folder); on `database`, the training set and its unlabelled images with --extra-ratio, in as many steps.
+ */
 export function studentProject(s: EnsembleSettings, database: string, teacher: string, arm: StudentArm): Record<string, unknown> {
-  return { ...aloneProject(s, database, arm), teacher, distillation: { alpha: arm.alpha, temperature: s.temperature } };
+  const epochs = arm.epochs / (s.extraRatio + 1);
+  return { ...runProject(s, arm.seed, database, epochs), teacher, distillation: { alpha: arm.alpha, temperature: s.temperature } };
 }
+
+/** The make-dataset arguments of the students' unlabelled images: the training set's preset, another seed, ids of their own. */
+export function extraDatasetArgs(s: EnsembleSettings, dir: string): string[] {
+  return ['make-dataset', 'synthetic', dir, '--count', String(s.extraRatio * s.trainCount), '--seed', String(EXTRA_SEED), '--start-id', String(EXTRA_START_ID),
+    '--preset', 'default', '--no-masks', '--size', String(s.size), '--workers', String(s.workers)];
+}
+const EXTRA_SEED = 301;
+/** Ids clear of every other set: the training set lies below 1,000,001, the test sets start at 1,000,001 and 2,000,001. */
+const EXTRA_START_ID = 30_000_001;
 
 /** A member trained alone on a student's schedule and seed: the student's project without the teacher. */
 export function aloneProject(s: EnsembleSettings, database: string, r: AloneRun): Record<string, unknown> {

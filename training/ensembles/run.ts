@@ -21,7 +21,8 @@ import { imagePath } from '../../src/data/paths.ts';
 import { datasetArgs } from '../ablation/plan.ts';
 import { scoreOf } from '../ablation/report.ts';
 import { ensureDataset, hasCommand, metricsCached, tagbooru, trainProjectIn } from '../ablation/steps.ts';
-import { USAGE, aloneFolder, aloneProject, aloneRuns, memberProject, parseSettings, studentArms, studentFolder, studentProject, type EnsembleSettings } from './plan.ts';
+import { USAGE, aloneFolder, aloneProject, aloneRuns, extraDatasetArgs, memberProject, parseSettings, studentArms, studentFolder, studentProject, type EnsembleSettings } from './plan.ts';
+import { studentDatabase } from './student-data.ts';
 import { calibrationOf, markdownTables, meanRow, retentionNote, type EnsembleResults, type Row } from './report.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -93,8 +94,10 @@ async function main(argv: readonly string[]): Promise<void> {
   const tests = new Map(s.sets.map((set) => [set.name, ensureDataset(s.out, set.name, datasetArgs(s, path.join(s.out, 'data', set.name), set))]));
   const trainDir = path.dirname(trainDb);
   const notes: string[] = [];
-  const train = (dir: string, project: (database: string) => Record<string, unknown>, label: string) =>
-    trainProjectIn(dir, project(path.relative(dir, trainDb)), trainDir, { threads: s.threads, model: s.model, label }).bundle;
+  const train = (dir: string, project: (database: string) => Record<string, unknown>, label: string, database = trainDb) =>
+    trainProjectIn(dir, project(path.relative(dir, database)), trainDir, { threads: s.threads, model: s.model, label }).bundle;
+  // the students' images: the training set, and with --extra-ratio as many steps spread over unlabelled images too
+  const studentDb = s.extraRatio ? studentDatabase(trainDb, ensureDataset(s.out, 'extra', extraDatasetArgs(s, path.join(s.out, 'data', 'extra'))), path.join(s.out, 'data', `student-x${s.extraRatio}`)) : trainDb;
 
   const members = Array.from({ length: s.members }, (_, i) => train(path.join(s.out, 'members', `m${i + 1}`), (db) => memberProject(s, i + 1, db), `member ${i + 1}`));
   const memberRows = members.map((b, i) => scoreBundle(s, `member ${i + 1}`, `m${i + 1}`, b, tests));
@@ -146,11 +149,12 @@ async function main(argv: readonly string[]): Promise<void> {
     alone.set(`${run.epochs}/${run.seed}`, row);
   }
   const students = new Map<string, Row>();
+  const unlabelled = s.extraRatio ? ` (their steps over ${s.extraRatio + 1}× the images, ${s.extraRatio}× unlabelled)` : '';
   for (const arm of studentArms(s)) {
     const folder = studentFolder(s, arm), dir = path.join(s.out, folder);
-    const bundle = train(dir, (db) => studentProject(s, db, path.relative(dir, teacher), arm), `the student from ${teacherName}, ${arm.epochs} epochs, alpha ${arm.alpha}, seed ${arm.seed}`);
+    const bundle = train(dir, (db) => studentProject(s, db, path.relative(dir, teacher), arm), `the student from ${teacherName}, ${arm.epochs} epochs, alpha ${arm.alpha}, seed ${arm.seed}`, studentDb);
     const seed = s.studentSeeds.length > 1 ? `, seed ${arm.seed}` : '';
-    const row = scoreBundle(s, `distilled student (from ${teacherName}), ${arm.epochs} epochs, alpha ${arm.alpha}${seed}`, folder, bundle, tests);
+    const row = scoreBundle(s, `distilled student (from ${teacherName}), ${arm.epochs} epochs${unlabelled}, alpha ${arm.alpha}${seed}`, folder, bundle, tests);
     rows.push(row);
     students.set(`${arm.epochs}/${arm.alpha}/${arm.seed}`, row);
     if (ensembleRow && seed) notes.push(retentionNote(row, alone.get(`${arm.epochs}/${arm.seed}`)!, ensembleRow, sets));
@@ -168,7 +172,7 @@ async function main(argv: readonly string[]): Promise<void> {
     // on the members' schedule the members are trained alone too: every run without a teacher is a baseline
     const everyone = epochs === s.epochs ? pooled(`every member trained alone, ${epochs} epochs (members and seeds ${seeds})`, [...memberRows, ...s.studentSeeds.map((seed) => alone.get(`${epochs}/${seed}`)!)]) : undefined;
     for (const alpha of s.alphas) {
-      const student = pooled(`distilled students (from ${teacherName}), ${epochs} epochs, alpha ${alpha} (mean of seeds ${seeds})`, s.studentSeeds.map((seed) => students.get(`${epochs}/${alpha}/${seed}`)!));
+      const student = pooled(`distilled students (from ${teacherName}), ${epochs} epochs${unlabelled}, alpha ${alpha} (mean of seeds ${seeds})`, s.studentSeeds.map((seed) => students.get(`${epochs}/${alpha}/${seed}`)!));
       // against its own schedule's baseline (the target's), against the members' (which it outspends when longer), and against both pooled
       if (ensembleRow) for (const b of [baseline, membersMean, ...(everyone ? [everyone] : [])]) notes.push(retentionNote(student, b, ensembleRow, sets));
     }
