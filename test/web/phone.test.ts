@@ -7,6 +7,7 @@
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { barFraction } from '../../src/web/score-scale.ts';
 import { chromiumPresent, OUT, servePages, type PageServer } from './_chromium.ts';
 
 const PHONE = { width: 390, height: 844 };
@@ -105,11 +106,14 @@ describe.skipIf(!present)('the web UI on a phone', () => {
       expect(r.score - Number(r.label)).toBeLessThan(1 - Number(r.label)); // the label is within the digit it shows
     }
     expect(new Set(saturated.map((r) => r.label)).size).toBe(saturated.length);
-    // higher scores, longer bars; the saturated ones spread over a fair part of the bar, not all full
+    // higher scores, longer bars; each bar is its score on the page's scale (linear, then counting nines), so
+    // the saturated ones differ and none is full, however close to 1 this model's scores come
     const sorted = [...rows].sort((a, b) => a.score - b.score);
     for (let i = 1; i < sorted.length; i++) expect(sorted[i]!.bar).toBeGreaterThanOrEqual(sorted[i - 1]!.bar);
-    const widths = saturated.map((r) => r.bar), full = await page.evaluate<number>(`document.querySelector('#tags li.tag .bar').getBoundingClientRect().width`);
-    expect(Math.max(...widths) - Math.min(...widths)).toBeGreaterThan(full / 20);
+    const full = await page.evaluate<number>(`document.querySelector('#tags li.tag .bar').getBoundingClientRect().width`);
+    for (const r of rows) expect(Math.abs(r.bar - full * barFraction(r.score)), `${r.score}`).toBeLessThan(1);
+    const widths = saturated.map((r) => r.bar);
+    expect(Math.max(...widths)).toBeLessThan(full - 1);
     expect(await page.textContent('#tags .legend')).toMatch(/^Bars are linear up to 0\.99; above it, each further 9/);
     await page.close();
   });
