@@ -5,6 +5,7 @@
  */
 import { TagbooruError } from '../errors.ts';
 import type { ModelProto, NodeProto } from '../graph/proto.ts';
+import { opsetOf } from '../graph/surgery.ts';
 
 const REDUCE_18 = ['ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare'];
 
@@ -42,7 +43,7 @@ function* allNodes(nodes: readonly NodeProto[]): Generator<NodeProto> {
 
 /** Refuses a model (named `who`) whose standard operators would read differently at the merged opset. */
 export function checkOpsetUpgrade(model: ModelProto, target: Opsets, who: string): void {
-  const from = opsetsOf(model).get('') ?? opsetsOf(model).get('ai.onnx') ?? 0;
+  const from = opsetOf(model);
   const to = target.get('') ?? from;
   if (from === to) return;
   const broken = new Set<string>();

@@ -5,14 +5,13 @@
  */
 import { TagbooruError, invalidOption } from '../errors.ts';
 import { decodeModel } from '../graph/index.ts';
-import { encodeModel } from '../graph/surgery.ts';
+import { encodeModel, opsetOf } from '../graph/surgery.ts';
 import type { BundleManifest, CombineMode, TtaManifest } from '../infer/bundle.ts';
 import { modelInputs } from '../infer/model-io.ts';
 import type { PreprocessSpec } from '../image/spec.ts';
 import { combineParts, scoresOf, type Scores } from './combine.ts';
 import { Emitter } from './emit.ts';
 import { renameValue } from './merge.ts';
-import { opsetsOf } from './opsets.ts';
 
 export interface TtaOptions {
   readonly flip: boolean;
@@ -79,7 +78,7 @@ export function withTta(manifest: BundleManifest, model: Uint8Array, tta: TtaOpt
   if (manifest.ensemble?.combine === 'random') throw new TagbooruError('E_USAGE', `${where} draws one member per image (--combine random); build the ensemble with --tta instead, or from augmented members`);
   if (typeof manifest.input.batch === 'number') throw new TagbooruError('E_USAGE', `${where} was exported with a fixed batch of ${manifest.input.batch}; test-time augmentation runs the views as one batch`);
   const m = decodeModel(model);
-  if (tta.scales.length && (opsetsOf(m).get('') ?? 0) < 11) throw new TagbooruError('E_USAGE', `${where} is exported at an opset before 11; scale views need Resize from opset 11`);
+  if (tta.scales.length && opsetOf(m) < 11) throw new TagbooruError('E_USAGE', `${where} is exported at an opset before 11; scale views need Resize from opset 11`);
   const g = m.graph!;
   const e = new Emitter(m);
   const v = ttaManifest(tta).views;

@@ -221,7 +221,6 @@ export class Engine {
   }
 }
 
-/** The attack's random start for optimizer step `step` (1-based): uniform in [−1, 1), a function of the seed and the step alone. */
 /**
  * The `one-tag` adversarial goal's draw (autodiff/adversarial.ts), a function of (seed, step) like the noise, so a
  * resumed run draws the same: per attacked sample (the batch's first rows) one known label, with odds ½ a
@@ -242,6 +241,7 @@ export function oneTagAttackMask(labels: Float32Array, mask: Float32Array, shape
   return out;
 }
 
+/** The attack's random start for optimizer step `step` (1-based): uniform in [−1, 1), a function of the seed and the step alone. */
 export function attackNoise(shape: readonly number[], seed: number, step: number): Float32Array {
   const rng = Rng.derived(seed, step, 0x5851f42d);
   const out = new Float32Array(shape.reduce((p, d) => p * d, 1));

@@ -92,7 +92,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const s = parseSettings(argv, here);
   const trainDb = ensureDataset(s.out, 'train', datasetArgs(s, path.join(s.out, 'data', 'train'), 'train'));
   const tests = new Map(s.sets.map((set) => [set.name, ensureDataset(s.out, set.name, datasetArgs(s, path.join(s.out, 'data', set.name), set))]));
-  const trainDir = path.dirname(trainDb);
+  const trainDir = path.dirname(trainDb), sets = [...tests.keys()];
   const notes: string[] = [];
   const train = (dir: string, project: (database: string) => Record<string, unknown>, label: string, database = trainDb) =>
     trainProjectIn(dir, project(path.relative(dir, database)), trainDir, { threads: s.threads, model: s.model, label }).bundle;
@@ -102,17 +102,21 @@ async function main(argv: readonly string[]): Promise<void> {
   const members = Array.from({ length: s.members }, (_, i) => train(path.join(s.out, 'members', `m${i + 1}`), (db) => memberProject(s, i + 1, db), `member ${i + 1}`));
   const memberRows = members.map((b, i) => scoreBundle(s, `member ${i + 1}`, `m${i + 1}`, b, tests));
   const best = members.map(validationMap).reduce((b, v, i, all) => (v > all[b]! ? i : b), 0);
-  const rows: Row[] = [...memberRows, { ...memberRows[best]!, name: `best member (member ${best + 1}, by validation mAP)` }, meanRow('mean of members', memberRows, [...tests.keys()])];
+  const membersMean = meanRow('mean of members', memberRows, sets);
+  const rows: Row[] = [...memberRows, { ...memberRows[best]!, name: `best member (member ${best + 1}, by validation mAP)` }, membersMean];
 
   let teacher = members[best]!, teacherName = `member ${best + 1}`;
+  // the largest ensemble's row: the gain a student keeps is measured against it
+  let ensembleRow: Row | undefined;
   if (hasCommand('ensemble')) {
-    const built = new Map<number, string>();
-    for (const n of s.ensembles) {
-      const dir = compose(path.join(s.out, 'ensembles', `ens${n}`), ['ensemble', ...members.slice(0, n), '--out', path.join(s.out, 'ensembles', `ens${n}`), '--combine', 'logit-mean']);
-      built.set(n, dir);
-      rows.push(scoreBundle(s, `ensemble of ${n}`, `ens${n}`, dir, tests));
+    const n = Math.max(...s.ensembles);
+    let largest = '';
+    for (const size of s.ensembles) {
+      const dir = compose(path.join(s.out, 'ensembles', `ens${size}`), ['ensemble', ...members.slice(0, size), '--out', path.join(s.out, 'ensembles', `ens${size}`), '--combine', 'logit-mean']);
+      const row = scoreBundle(s, `ensemble of ${size}`, `ens${size}`, dir, tests);
+      rows.push(row);
+      if (size === n) [largest, ensembleRow] = [dir, row];
     }
-    const n = Math.max(...s.ensembles), largest = built.get(n)!;
     if (s.tta) {
       const dir = compose(path.join(s.out, 'ensembles', `ens${n}-flip`), ['ensemble', ...members.slice(0, n), '--out', path.join(s.out, 'ensembles', `ens${n}-flip`), '--combine', 'logit-mean', '--tta', 'flip']);
       rows.push(scoreBundle(s, `ensemble of ${n} + flip TTA`, `ens${n}-flip`, dir, tests));
@@ -137,9 +141,6 @@ async function main(argv: readonly string[]): Promise<void> {
   for (const n of notes) process.stderr.write(`${n}\n`);
 
   // a student's fair baseline is a member trained alone on its schedule from its seed: the teacher is all that differs
-  const sets = [...tests.keys()];
-  const ensembleRow = rows.find((r) => r.name === `ensemble of ${Math.max(...s.ensembles)}`);
-  const membersMean = rows.find((r) => r.name === 'mean of members')!;
   const alone = new Map<string, Row>();
   for (const run of aloneRuns(s)) {
     const folder = aloneFolder(s, run);
@@ -168,9 +169,10 @@ async function main(argv: readonly string[]): Promise<void> {
     return row;
   };
   for (const epochs of s.studentEpochs) {
-    const baseline = pooled(`members trained alone, ${epochs} epochs (mean of seeds ${seeds})`, s.studentSeeds.map((seed) => alone.get(`${epochs}/${seed}`)!));
+    const baselines = s.studentSeeds.map((seed) => alone.get(`${epochs}/${seed}`)!);
+    const baseline = pooled(`members trained alone, ${epochs} epochs (mean of seeds ${seeds})`, baselines);
     // on the members' schedule the members are trained alone too: every run without a teacher is a baseline
-    const everyone = epochs === s.epochs ? pooled(`every member trained alone, ${epochs} epochs (members and seeds ${seeds})`, [...memberRows, ...s.studentSeeds.map((seed) => alone.get(`${epochs}/${seed}`)!)]) : undefined;
+    const everyone = epochs === s.epochs ? pooled(`every member trained alone, ${epochs} epochs (members and seeds ${seeds})`, [...memberRows, ...baselines]) : undefined;
     for (const alpha of s.alphas) {
       const student = pooled(`distilled students (from ${teacherName}), ${epochs} epochs${unlabelled}, alpha ${alpha} (mean of seeds ${seeds})`, s.studentSeeds.map((seed) => students.get(`${epochs}/${alpha}/${seed}`)!));
       // against its own schedule's baseline (the target's), against the members' (which it outspends when longer), and against both pooled
@@ -188,7 +190,7 @@ async function main(argv: readonly string[]): Promise<void> {
   }
   notes.push(`latency: \`tag\` on ${images.length} images of ${tests.has('plain') ? 'the plain set' : 'the first set'}, one thread, batch 8, decode included, median of 3 passes after a warm-up; relative to member 1 in this run`);
 
-  const results: EnsembleResults = { settings: { ...s, sets: s.sets.map((t) => t.name) }, sets: [...tests.keys()], rows: timed, notes };
+  const results: EnsembleResults = { settings: { ...s, sets: s.sets.map((t) => t.name) }, sets, rows: timed, notes };
   const md = markdownTables(results);
   fs.writeFileSync(path.join(s.out, 'results.json'), `${JSON.stringify(results, null, 1)}\n`);
   fs.writeFileSync(path.join(s.out, 'results.md'), md);
