@@ -43,6 +43,8 @@ export interface AdversarialOptions {
   readonly ratio: number;
   /** Default `all-tags`. */
   readonly goal?: AdversarialGoal;
+  /** `one-tag`: the odds that a sample's drawn label is a positive to hide (default ½). The trainer draws it (train/engine.ts); the graph takes the draw as `attack_mask`. */
+  readonly hideShare?: number;
   /** Omitted: the input is the pixels themselves (the deepdanbooru preset). */
   readonly pixel?: PixelMap;
   /** Also output the attack's start, its first input gradient and the final input (tests). */

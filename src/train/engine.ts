@@ -151,7 +151,7 @@ export class Engine {
     feeds[FEED.lr] = { data: Float32Array.of(lr), dims: [] };
     feeds[FEED.step] = { data: Float32Array.of(this.counters.step + 1), dims: [] };
     if (this.noiseShape) feeds[FEED.noise] = { data: attackNoise(this.noiseShape, this.config.seed ?? 0, this.counters.step + 1), dims: this.noiseShape };
-    if (this.attackMaskShape) feeds[FEED.attackMask] = { data: oneTagAttackMask(labels, known, this.attackMaskShape, this.config.seed ?? 0, this.counters.step + 1), dims: this.attackMaskShape };
+    if (this.attackMaskShape) feeds[FEED.attackMask] = { data: oneTagAttackMask(labels, known, this.attackMaskShape, this.config.seed ?? 0, this.counters.step + 1, this.config.adversarial?.hideShare), dims: this.attackMaskShape };
     for (const [k, v] of this.slotValues) {
       const [key, slot] = k.split(SLOT_SEP) as [string, string];
       feeds[FEED.slot(key, slot)] = { data: v, dims: this.vars.find((x) => x.key === key)!.shape };
@@ -223,18 +223,19 @@ export class Engine {
 
 /**
  * The `one-tag` adversarial goal's draw (autodiff/adversarial.ts), a function of (seed, step) like the noise, so a
- * resumed run draws the same: per attacked sample (the batch's first rows) one known label, with odds ½ a
- * positive (the attack hides it) and ½ a negative (it adds it), the other kind when the sample has none of one;
+ * resumed run draws the same: per attacked sample (the batch's first rows) one known label, with odds `hideShare`
+ * (default ½) a positive (the attack hides it), else a negative (it adds it); the other kind when the sample has
+ * none of one;
  * a row with no known label stays zero (its attack has no loss to climb and keeps the random start).
  */
-export function oneTagAttackMask(labels: Float32Array, mask: Float32Array, shape: readonly number[], seed: number, step: number): Float32Array {
+export function oneTagAttackMask(labels: Float32Array, mask: Float32Array, shape: readonly number[], seed: number, step: number, hideShare = 0.5): Float32Array {
   const [n, tags] = shape as [number, number];
   const rng = Rng.derived(seed, step, 0x2545f491);
   const out = new Float32Array(n * tags);
   for (let i = 0; i < n; i++) {
     const known = (want: number) => [...Array(tags).keys()].filter((t) => mask[i * tags + t]! > 0 && (labels[i * tags + t]! > 0.5 ? 1 : 0) === want);
     const positives = known(1), negatives = known(0);
-    const hide = rng.next() < 0.5;
+    const hide = rng.next() < hideShare;
     const pool = (hide && positives.length) || !negatives.length ? positives : negatives;
     if (pool.length) out[i * tags + pool[rng.int(pool.length)]!] = 1;
   }

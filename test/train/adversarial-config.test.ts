@@ -3,7 +3,7 @@ import { describe, expect, test } from 'vitest';
 import { TagbooruError } from '../../src/errors.ts';
 import { PRESETS, resolvePreset } from '../../src/image/index.ts';
 import { parseFraction } from '../../src/option-values.ts';
-import { adversarialOptions, pixelMap } from '../../src/train/adversarial-config.ts';
+import { adversarialOptions, describeAdversarial, pixelMap } from '../../src/train/adversarial-config.ts';
 import { validateProject } from '../../src/train/project.ts';
 
 const FILE = 'p/project.json';
@@ -29,7 +29,15 @@ describe('"adversarial" in project.json', () => {
   test('PGD: 7 steps of 2.5ε/7 unless told; more than one step means PGD', () => {
     expect(adversarial({ eps: '8/255', method: 'pgd' })).toEqual({ method: 'pgd', eps: 8 / 255, steps: 7, step_size: (2.5 * 8) / 255 / 7, ratio: 1, goal: 'all-tags' });
     expect(adversarial({ eps: '8/255', steps: 3, step_size: '2/255' })).toEqual({ method: 'pgd', eps: 8 / 255, steps: 3, step_size: 2 / 255, ratio: 1, goal: 'all-tags' });
-    expect(adversarial({ eps: '4/255', goal: 'one-tag' })?.goal).toBe('one-tag');
+    expect(adversarial({ eps: '4/255', goal: 'one-tag' })).toMatchObject({ goal: 'one-tag', hide_share: 0.5 });
+  });
+
+  test('one-tag attacks hide with even odds unless hide_share says otherwise; the log line says which', () => {
+    const s = adversarial({ eps: '8/255', goal: 'one-tag', hide_share: 0.75 })!;
+    expect(s.hide_share).toBe(0.75);
+    expect(adversarialOptions(s, PRESETS.deepdanbooru).hideShare).toBe(0.75);
+    expect(describeAdversarial(s, 32)).toContain('one tag each (hide 75 %, add 25 %)');
+    expect(describeAdversarial(adversarial({ eps: '8/255', goal: 'one-tag' })!, 32)).toContain('one tag each (hide or add)');
   });
 
   test.each([
@@ -46,7 +54,9 @@ describe('"adversarial" in project.json', () => {
     [{ eps: 0.01, method: 'fgsm' }, 'Expected one of fgsm-rs, pgd for "adversarial.method" in p/project.json but received "fgsm"'],
     [{ eps: 0.01, ratio: 1.2 }, 'Expected a number in [0, 1] (the share of each batch trained adversarially) for "adversarial.ratio" in p/project.json but received 1.2 of type number'],
     [{ eps: 0.01, step_size: 2 }, 'Expected a number or a fraction like 4/255 in (0, 1] for "adversarial.step_size" in p/project.json but received 2 of type number'],
-    [{ eps: 0.01, epsilon: 0.01 }, 'p/project.json: unknown key "adversarial.epsilon". Known: method, eps, steps, step_size, ratio, goal'],
+    [{ eps: 0.01, epsilon: 0.01 }, 'p/project.json: unknown key "adversarial.epsilon". Known: method, eps, steps, step_size, ratio, goal, hide_share'],
+    [{ eps: 0.01, goal: 'one-tag', hide_share: 1.5 }, 'Expected a number in [0, 1] (the odds that a one-tag attack hides a positive rather than adds a negative) for "adversarial.hide_share" in p/project.json but received 1.5 of type number'],
+    [{ eps: 0.01, hide_share: 0.7 }, '"adversarial.hide_share" in p/project.json needs "goal": "one-tag" (the all-tags goal draws no tag to hide or add)'],
     [{ eps: 0.01, goal: 'hide' }, 'Expected one of all-tags, one-tag for "adversarial.goal" in p/project.json but received "hide"'],
     ['4/255', 'p/project.json: "adversarial" must be an object ({ "eps": "4/255", "method": "fgsm-rs" | "pgd", "steps": …, "ratio": …, "step_size": … }), got "4/255"'],
   ])('%j is refused', (a, message) => {

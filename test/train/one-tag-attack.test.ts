@@ -1,7 +1,7 @@
 /**
  * The `one-tag` adversarial goal's draw (oneTagAttackMask in src/train/engine.ts): one known label per attacked
- * sample, a positive to hide or a negative to add with even odds, never an unknown one, the same for the same
- * (seed, step) so a resumed run attacks the same tags.
+ * sample, a positive to hide or a negative to add with even odds (or `hide_share`'s), never an unknown one, the
+ * same for the same (seed, step) so a resumed run attacks the same tags.
  */
 import { describe, expect, test } from 'vitest';
 import { Rng } from '../../src/models/random.ts';
@@ -44,6 +44,26 @@ describe('the one-tag attack mask', () => {
     expect(both).toBeGreaterThan(1000);
     expect(hides / both).toBeGreaterThan(0.45);
     expect(hides / both).toBeLessThan(0.55);
+  });
+
+  test('hide_share sets the odds of hiding where a row has both kinds; even odds draw as before', () => {
+    const n = 2000, { labels, mask } = rows(n, 3);
+    const hideRate = (share: number | undefined) => {
+      const out = oneTagAttackMask(labels, mask, [n, TAGS], 7, 3, share);
+      let hides = 0, both = 0;
+      for (let i = 0; i < n; i++) {
+        const has = (want: number) => [...Array(TAGS).keys()].some((t) => mask[i * TAGS + t] === 1 && labels[i * TAGS + t] === want);
+        if (!has(0) || !has(1)) continue;
+        both++;
+        if (labels[i * TAGS + out.subarray(i * TAGS, (i + 1) * TAGS).indexOf(1)] === 1) hides++;
+      }
+      return hides / both;
+    };
+    expect(hideRate(0.8)).toBeGreaterThan(0.76);
+    expect(hideRate(0.8)).toBeLessThan(0.84);
+    expect(hideRate(0)).toBe(0);
+    expect(hideRate(1)).toBe(1);
+    expect(oneTagAttackMask(labels, mask, [n, TAGS], 7, 3, 0.5)).toEqual(oneTagAttackMask(labels, mask, [n, TAGS], 7, 3));
   });
 
   test('a row with no known label is left out; the draw is a function of (seed, step)', () => {
