@@ -43,13 +43,16 @@ export interface AdversarialOptions {
   readonly ratio: number;
   /** Default `all-tags`. */
   readonly goal?: AdversarialGoal;
-  /** `one-tag`: the odds that a sample's drawn label is a positive to hide (default ½). The trainer draws it (train/engine.ts); the graph takes the draw as `attack_mask`. */
+  /** `one-tag`: the odds that a sample's drawn label is a positive to hide (default DEFAULT_HIDE_SHARE). The trainer draws it (train/engine.ts); the graph takes the draw as `attack_mask`. */
   readonly hideShare?: number;
   /** Omitted: the input is the pixels themselves (the deepdanbooru preset). */
   readonly pixel?: PixelMap;
   /** Also output the attack's start, its first input gradient and the final input (tests). */
   readonly debug?: boolean;
 }
+
+/** The one-tag goal's odds of hiding when a project does not say: as many attacks hide a tag as add one. */
+export const DEFAULT_HIDE_SHARE = 0.5;
 
 /** α as the papers set it: 1.25ε for FGSM-RS (Wong et al.), 2.5ε/steps for PGD (Madry et al.). */
 export function defaultStepSize(method: AdversarialMethod, eps: number, steps: number): number {

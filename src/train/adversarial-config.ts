@@ -8,7 +8,7 @@
  * goal all-tags (one-tag: each attacked sample's attack climbs one drawn tag's loss; engine.ts draws it, a
  * positive to hide with odds hide_share, default ½, else a negative to add).
  */
-import { attackedCount, defaultStepSize, type AdversarialGoal, type AdversarialMethod, type AdversarialOptions, type PixelMap } from '../autodiff/adversarial.ts';
+import { DEFAULT_HIDE_SHARE, attackedCount, defaultStepSize, type AdversarialGoal, type AdversarialMethod, type AdversarialOptions, type PixelMap } from '../autodiff/adversarial.ts';
 import { TagbooruError, describeValue } from '../errors.ts';
 import type { PreprocessSpec } from '../image/index.ts';
 import { parseFraction } from '../option-values.ts';
@@ -54,7 +54,7 @@ export function resolveAdversarial(raw: unknown, file: string): AdversarialSetti
   if (o.hide_share !== undefined && !(typeof o.hide_share === 'number' && o.hide_share >= 0 && o.hide_share <= 1)) throw usage('hide_share', 'a number in [0, 1] (the odds that a one-tag attack hides a positive rather than adds a negative)');
   if (o.hide_share !== undefined && goal !== 'one-tag') throw new TagbooruError('E_USAGE', `${key('hide_share')} needs "goal": "one-tag" (the all-tags goal draws no tag to hide or add)`);
   const stepSize = o.step_size === undefined ? defaultStepSize(method, eps, steps) : budget('step_size', 1);
-  return { method, eps, steps, step_size: stepSize, ratio: o.ratio ?? 1, goal, ...(goal === 'one-tag' ? { hide_share: o.hide_share ?? 0.5 } : {}) };
+  return { method, eps, steps, step_size: stepSize, ratio: o.ratio ?? 1, goal, ...(goal === 'one-tag' ? { hide_share: o.hide_share ?? DEFAULT_HIDE_SHARE } : {}) };
 }
 
 /** The step graph's options: the budget applied in pixel units before the preprocessing's normalisation. */
@@ -72,11 +72,11 @@ export function pixelMap(spec: PreprocessSpec): PixelMap {
 /** One line for the training log: `fgsm-rs, ε 0.0157 (4.0/255), α 0.0196 (5.0/255), 16 of 32 samples per batch attacked`. */
 export function describeAdversarial(s: AdversarialSettings, batch: number): string {
   const in255 = (v: number) => `${(v * 255).toFixed(1)}/255`;
-  return `${s.method}${s.method === 'pgd' ? ` ${s.steps} steps` : ''}, ε ${s.eps.toPrecision(3)} (${in255(s.eps)}), α ${s.step_size.toPrecision(3)} (${in255(s.step_size)}), ${attackedCount(batch, s.ratio)} of ${batch} samples per batch attacked${s.goal === 'one-tag' ? `, one tag each (${oneTagOdds(s.hide_share ?? 0.5)})` : ''}`;
+  return `${s.method}${s.method === 'pgd' ? ` ${s.steps} steps` : ''}, ε ${s.eps.toPrecision(3)} (${in255(s.eps)}), α ${s.step_size.toPrecision(3)} (${in255(s.step_size)}), ${attackedCount(batch, s.ratio)} of ${batch} samples per batch attacked${s.goal === 'one-tag' ? `, one tag each (${oneTagOdds(s.hide_share ?? DEFAULT_HIDE_SHARE)})` : ''}`;
 }
 
 function oneTagOdds(hideShare: number): string {
-  if (hideShare === 0.5) return 'hide or add';
+  if (hideShare === DEFAULT_HIDE_SHARE) return 'hide or add';
   const pct = (v: number) => `${+(v * 100).toFixed(1)} %`;
   return `hide ${pct(hideShare)}, add ${pct(1 - hideShare)}`;
 }

@@ -2,7 +2,7 @@
  * The training engine: weights, optimizer slots and counters, and the ONNX Runtime sessions that run the
  * step and evaluation graphs. It lives in a worker (see trainer.ts); nothing here touches the main thread.
  */
-import type { AdversarialOptions } from '../autodiff/adversarial.ts';
+import { DEFAULT_HIDE_SHARE, type AdversarialOptions } from '../autodiff/adversarial.ts';
 import { FEED, FETCH, buildEvalGraph, buildTrainingStep } from '../autodiff/step-graph.ts';
 import type { DistillationOptions, LossName, LossOptions } from '../autodiff/losses.ts';
 import type { OptimizerConfig } from '../autodiff/optimizers.ts';
@@ -228,7 +228,7 @@ export class Engine {
  * none of one;
  * a row with no known label stays zero (its attack has no loss to climb and keeps the random start).
  */
-export function oneTagAttackMask(labels: Float32Array, mask: Float32Array, shape: readonly number[], seed: number, step: number, hideShare = 0.5): Float32Array {
+export function oneTagAttackMask(labels: Float32Array, mask: Float32Array, shape: readonly number[], seed: number, step: number, hideShare = DEFAULT_HIDE_SHARE): Float32Array {
   const [n, tags] = shape as [number, number];
   const rng = Rng.derived(seed, step, 0x2545f491);
   const out = new Float32Array(n * tags);
