@@ -5,13 +5,13 @@ import { variables } from '../models/shapes.ts';
 import type { ModelSpec, Weights } from '../models/spec.ts';
 import { forward, type Pass } from './step-graph.ts';
 
-/** Declares the image input `x` (NHWC) and runs the forward to the logits (the output layer when it is no sigmoid). */
 /**
- * `nchwcBlock`: ORT's blocked conv kernels (src/train/nchwc-probe.ts; 0: standard Conv); `blockedLayout`: maps
- * kept in their layout from op to op (blocked-layout.ts), for a graph whose outputs are the logits and the input
- * gradient only (the attack graph).
+ * Runs the forward to the logits (the output layer when it is no sigmoid), on `input` or on the image input `x`
+ * (NHWC) it declares. `nchwcBlock`: ORT's blocked conv kernels (src/train/nchwc-probe.ts; 0: standard Conv);
+ * `blockedLayout`: maps kept in their layout from op to op (blocked-layout.ts), for a graph whose outputs are the
+ * logits and the input gradient only (the attack graph).
  */
-export function bakedPass(g: Graph, spec: ModelSpec, weights: Weights, batch: number | string, nchwcBlock = 0, blockedLayout = false): Pass {
+export function bakedPass(g: Graph, spec: ModelSpec, weights: Weights, batch: number | string, nchwcBlock = 0, blockedLayout = false, input?: Value): Pass {
   const shapes = new Map(variables(spec).map((v) => [v.key, v.shape]));
   const baked = new Map<string, Value>();
   const param = (key: string): Value => {
@@ -24,5 +24,5 @@ export function bakedPass(g: Graph, spec: ModelSpec, weights: Weights, batch: nu
     baked.set(key, v);
     return v;
   };
-  return forward(g, spec, { mode: 'eval', batch, param, paramGrads: false, nchwcBlock, blockedLayout });
+  return forward(g, spec, { mode: 'eval', batch, param, paramGrads: false, nchwcBlock, blockedLayout, ...(input && { input }) });
 }

@@ -5,13 +5,14 @@
  *
  * Per tag t of image b the loss is w·relu(offset − sign·z): sign +1 wants the logit z above a level, −1 below it;
  * `offset` = sign·level + margin, so the term is zero once z is past the level by the margin. The attacker
- * minimises Σ_t of it. Inputs: `x` [B,H,W,3] (NHWC, the model's input tensor, after normalisation), `sign`,
- * `offset`, `weight` [B,T]. Outputs: `logits` [B,T], `loss` [B], `input_grad` (∂loss/∂x, shaped as `x`).
+ * minimises Σ_t of it. Inputs: `x` [B,H,W,3] (NHWC: the model's input tensor, or with `pixels` the image in
+ * [0, 1] before its normalisation), `sign`, `offset`, `weight` [B,T]. Outputs: `logits` [B,T], `loss` [B],
+ * `input_grad` (∂loss/∂x, shaped as `x`).
  */
-import { Graph, mul, relu, sub, type Value } from '../graph/index.ts';
-import { cast, greater, neg, reduceSum } from '../graph/math.ts';
+import { Graph, add, mul, relu, sub, type Value } from '../graph/index.ts';
+import { cast, concat, greater, neg, reduceSum, slice } from '../graph/math.ts';
 import { foldBatchNormLayers } from '../models/export.ts';
-import type { ModelSpec, Weights } from '../models/spec.ts';
+import { inputLayer, type ModelSpec, type Weights } from '../models/spec.ts';
 import { bakedPass } from './baked-pass.ts';
 import { backward } from './step-graph.ts';
 
@@ -27,19 +28,52 @@ export function marginLoss(g: Graph, logits: Value, sign: Value, offset: Value, 
 }
 
 /**
+ * The model's normalisation as data, per tensor channel k: value = x[…, order[k]]·scale[k] + shift[k] (the owner
+ * of the numbers is src/robust/pixel-space.ts).
+ */
+export interface PixelMap {
+  readonly order: readonly number[];
+  readonly scale: readonly number[];
+  readonly shift: readonly number[];
+}
+
+/** Channel k of the NHWC `v` taken from channel order[k]: a concatenation of slices, skipped for the identity. */
+function permuteChannels(g: Graph, v: Value, order: readonly number[]): Value {
+  if (order.every((c, k) => c === k)) return v;
+  return concat(g, order.map((c) => slice(g, v, [c], [c + 1], [3])), 3);
+}
+
+/** v·factors + offsets over the last axis, skipping what is the identity. */
+function affine(g: Graph, v: Value, factors: readonly number[], offsets?: readonly number[]): Value {
+  const scaled = factors.every((f) => f === 1) ? v : mul(g, v, g.constant(factors, [factors.length]));
+  return !offsets || offsets.every((b) => b === 0) ? scaled : add(g, scaled, g.constant(offsets, [offsets.length]));
+}
+
+/**
  * `nchwcBlock`: ORT's blocked conv kernels (src/train/nchwc-probe.ts; 0: standard Conv), which then hold the maps
  * from op to op, forward and backward. BatchNormalization is folded into its conv first, as model.onnx's is.
  */
-export function buildInputGradientGraph(model: ModelSpec, trained: Weights, o: { batch: number | string; nchwcBlock?: number }): { model: Uint8Array } {
+export function buildInputGradientGraph(model: ModelSpec, trained: Weights, o: { batch: number | string; nchwcBlock?: number; pixels?: PixelMap }): { model: Uint8Array } {
   const { spec, weights } = foldBatchNormLayers(model, trained);
   const g = new Graph(`${spec.name}_attack`);
-  const pass = bakedPass(g, spec, weights, o.batch, o.nchwcBlock, true);
+  // NOTE: with `pixels` the map to and from the network's tensor runs here, two cheap sweeps, where in JavaScript
+  // it cost more than half a forward pass per PGD step (bench/attack-step.ts)
+  const image = o.pixels && g.input(ATTACK_IO.x, 'float32', [o.batch, ...inputLayer(spec).shape]);
+  const input = image && affine(g, permuteChannels(g, image, o.pixels!.order), o.pixels!.scale, o.pixels!.shift);
+  const pass = bakedPass(g, spec, weights, o.batch, o.nchwcBlock, true, input);
   const logits = pass.values.get(pass.logitsLayer)!;
   const [sign, offset, weight] = [ATTACK_IO.sign, ATTACK_IO.offset, ATTACK_IO.weight].map((name) => g.input(name, 'float32', logits.shape)) as [Value, Value, Value];
   const { loss, dlogits } = marginLoss(g, logits, sign, offset, weight);
   const { inputGrad } = backward(spec, pass, dlogits, { input: true });
   g.output(logits, ATTACK_IO.logits);
   g.output(loss, ATTACK_IO.loss);
-  g.output(inputGrad!, ATTACK_IO.inputGrad);
+  g.output(o.pixels ? permuteChannels(g, affine(g, inputGrad!, o.pixels.scale), inverse(o.pixels.order)) : inputGrad!, ATTACK_IO.inputGrad);
   return { model: g.toModel(`${spec.name} attack loss and input gradient`, { prune: true }) };
+}
+
+/** The permutation that undoes `order`. */
+function inverse(order: readonly number[]): number[] {
+  const out: number[] = [];
+  order.forEach((c, k) => (out[c] = k));
+  return out;
 }

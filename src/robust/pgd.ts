@@ -37,7 +37,11 @@ const MOMENTUM = 0.75, RHO = 0.75;
 export function project(x: Float32Array, x0: Float32Array, i: number, size: number, norm: Norm, eps: number): void {
   const from = i * size, to = from + size;
   if (norm === 'linf') {
-    for (let j = from; j < to; j++) x[j] = Math.min(1, Math.max(0, Math.min(x0[j]! + eps, Math.max(x0[j]! - eps, x[j]!))));
+    // NOTE: comparisons, not Math.min/max: this loop runs over every pixel of the batch on every step
+    for (let j = from; j < to; j++) {
+      const lo = x0[j]! - eps, hi = x0[j]! + eps, v = x[j]!;
+      x[j] = clamp01(v < lo ? lo : v > hi ? hi : v);
+    }
     return;
   }
   let sq = 0;
@@ -76,8 +80,11 @@ function descend(out: Float32Array, x: Float32Array, g: Float32Array, i: number,
     for (let j = from; j < from + size; j++) sq += g[j]! ** 2;
     scale = sq > 0 ? eta / Math.sqrt(sq) : 0;
   }
-  for (let j = from; j < from + size; j++) out[j] = x[j]! - scale * (norm === 'linf' ? Math.sign(g[j]!) : g[j]!);
+  if (norm === 'l2') for (let j = from; j < from + size; j++) out[j] = x[j]! - scale * g[j]!;
+  else for (let j = from; j < from + size; j++) out[j] = x[j]! - (g[j]! > 0 ? scale : g[j]! < 0 ? -scale : 0);
 }
+
+const clamp01 = (v: number) => (v < 0 ? 0 : v > 1 ? 1 : v);
 
 /**
  * The step indices where apgd checks its progress, as the authors' code counts them: a first gap of ⌊0.22·steps⌋,

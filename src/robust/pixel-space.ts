@@ -2,8 +2,10 @@
  * The attack variable is the image the model sees, RGB NHWC in [0, 1] (what a defence takes, src/image/defence.ts);
  * the network takes it after the bundle's normalisation: value = (255·x·scale − mean[c]) / std[c], in the
  * bundle's channel order and layout. The map is affine per channel, so its backward is the transposed
- * permutation times the same per-channel factor.
+ * permutation times the same per-channel factor. The attack graph applies both itself (`pixelMap`); the
+ * functions here serve the inference model and the tests.
  */
+import type { PixelMap } from '../autodiff/input-gradient.ts';
 import type { DecodedImage } from '../image/decode.ts';
 import { preprocess } from '../image/preprocess.ts';
 import type { PreprocessSpec } from '../image/spec.ts';
@@ -17,16 +19,21 @@ interface Channel {
   readonly b: number;
 }
 
-/** For each tensor channel k: its source RGB channel, and value = x·a + b. */
-function channels(spec: Normalisation): Channel[] {
+/** The normalisation per tensor channel k: its source RGB channel order[k], and value = x·scale[k] + shift[k]. */
+export function pixelMap(spec: Normalisation): PixelMap {
   const order = spec.channelOrder === 'RGB' ? [0, 1, 2] : [2, 1, 0];
-  return order.map((c) => ({ src: c, a: (255 * spec.scale) / spec.std[c]!, b: -spec.mean[c]! / spec.std[c]! }));
+  return { order, scale: order.map((c) => (255 * spec.scale) / spec.std[c]!), shift: order.map((c) => -spec.mean[c]! / spec.std[c]!) };
+}
+
+function channels(spec: Normalisation): Channel[] {
+  const m = pixelMap(spec);
+  return m.order.map((src, k) => ({ src, a: m.scale[k]!, b: m.shift[k]! }));
 }
 
 /**
  * Calls f(pixel index in NHWC, its first tensor element in `layout`, the tensor's channel stride) for every
- * pixel in memory order. NOTE: one sweep with the three channels unrolled, not one per channel: the attack maps a
- * batch both ways on every gradient, and three strided sweeps cost a third of a forward pass (bench/attack-step.ts).
+ * pixel in memory order. NOTE: one sweep with the three channels unrolled, not one per channel: the score-based
+ * attack maps a batch on every query, and three strided sweeps cost a third of a forward pass.
  */
 function eachPixel(layout: Layout, count: number, pixels: number, f: (nhwc: number, tensor: number, channelStride: number) => void): void {
   const stride = layout === 'NHWC' ? 1 : pixels;
@@ -46,18 +53,6 @@ export function pixelsToInput(x: Float32Array, count: number, spec: Normalisatio
     out[t] = x[i + c0.src]! * c0.a + c0.b;
     out[t + s] = x[i + c1.src]! * c1.a + c1.b;
     out[t + 2 * s] = x[i + c2.src]! * c2.a + c2.b;
-  });
-  return out;
-}
-
-/** ∂loss/∂input (in `layout`) → ∂loss/∂x (RGB NHWC pixels in [0, 1]). */
-export function inputGradToPixels(grad: Float32Array, count: number, spec: Normalisation, layout: Layout): Float32Array {
-  const pixels = spec.width * spec.height, out = new Float32Array(count * pixels * 3);
-  const [c0, c1, c2] = channels(spec) as [Channel, Channel, Channel];
-  eachPixel(layout, count, pixels, (i, t, s) => {
-    out[i + c0.src] = grad[t]! * c0.a;
-    out[i + c1.src] = grad[t + s]! * c1.a;
-    out[i + c2.src] = grad[t + 2 * s]! * c2.a;
   });
   return out;
 }

@@ -12,7 +12,7 @@ import { ModelSession } from '../infer/session.ts';
 import { nchwcBlockSize } from '../train/nchwc-probe.ts';
 import type { GoalTerms } from './goals.ts';
 import { logit } from './goals.ts';
-import { inputGradToPixels, pixelsToInput } from './pixel-space.ts';
+import { pixelMap, pixelsToInput } from './pixel-space.ts';
 
 export interface Gradient {
   /** [n, T] */
@@ -38,7 +38,7 @@ export interface VictimModels {
   readonly tagCount: number;
   readonly inference: Uint8Array | string;
   readonly io: Pick<BundleManifest, 'input' | 'output'>;
-  /** The attack graph (NHWC input), absent when the bundle has no training weights. */
+  /** The attack graph on pixels (built with `pixels: pixelMap(preprocess)`), absent when the bundle has no training weights. */
   readonly attack?: Uint8Array;
   readonly threads?: number;
 }
@@ -48,7 +48,7 @@ export async function openVictim(bundle: Bundle, o: { threads?: number; gradient
   let attack: Uint8Array | undefined;
   if (o.gradient) {
     const { spec, weights } = await loadTrainingModel(bundle, 'a gradient attack (pgd, apgd)');
-    attack = buildInputGradientGraph(spec, weights, { batch: 'B', nchwcBlock: await nchwcBlockSize() }).model;
+    attack = buildInputGradientGraph(spec, weights, { batch: 'B', nchwcBlock: await nchwcBlockSize(), pixels: pixelMap(m.preprocess) }).model;
   }
   return createVictim({ preprocess: m.preprocess, tagCount: m.tags.length, inference: bundle.modelPath, io: m, attack, threads: o.threads });
 }
@@ -90,10 +90,10 @@ export async function createVictim(v: VictimModels): Promise<Victim> {
         return { data: out, dims: [n, T] };
       };
       const r = await attack.run({
-        [ATTACK_IO.x]: { data: pixelsToInput(x, n, spec, 'NHWC'), dims: [n, spec.height, spec.width, 3] },
+        [ATTACK_IO.x]: { data: x, dims: [n, spec.height, spec.width, 3] },
         [ATTACK_IO.sign]: stack('sign'), [ATTACK_IO.offset]: stack('offset'), [ATTACK_IO.weight]: stack('weight'),
       });
-      return { logits: r[ATTACK_IO.logits]!.data, loss: r[ATTACK_IO.loss]!.data, grad: inputGradToPixels(r[ATTACK_IO.inputGrad]!.data, n, spec, 'NHWC') };
+      return { logits: r[ATTACK_IO.logits]!.data, loss: r[ATTACK_IO.loss]!.data, grad: r[ATTACK_IO.inputGrad]!.data };
     },
     async close() {
       await inference.release();

@@ -3,6 +3,7 @@ import { buildInputGradientGraph } from '../../src/autodiff/input-gradient.ts';
 import { PRESETS, type PreprocessSpec } from '../../src/image/spec.ts';
 import { DEFAULT_INPUT, DEFAULT_OUTPUT, exportInference } from '../../src/models/export.ts';
 import { inputLayer, type ModelSpec, type Weights } from '../../src/models/spec.ts';
+import { pixelMap } from '../../src/robust/pixel-space.ts';
 import { createVictim, type Victim } from '../../src/robust/victim.ts';
 import { outputWidth } from '../autodiff/_harness.ts';
 
@@ -17,6 +18,6 @@ export function victimOf(spec: ModelSpec, weights: Weights, preprocess: Preproce
     preprocess, tagCount: outputWidth(spec), threads: 1,
     inference: exportInference(spec, weights, { batch: 'N' }),
     io: { input: { name: DEFAULT_INPUT, batch: 'dynamic' }, output: { name: DEFAULT_OUTPUT, activation: 'sigmoid' } },
-    attack: buildInputGradientGraph(spec, weights, { batch: 'B' }).model,
+    attack: buildInputGradientGraph(spec, weights, { batch: 'B', pixels: pixelMap(preprocess) }).model,
   });
 }
