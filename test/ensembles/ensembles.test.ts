@@ -81,6 +81,9 @@ describe('ensembles plan', () => {
     expect(studentProject(s, 'student.sqlite', 'ens', arm6!)).toMatchObject({ database_path: 'student.sqlite', epoch_count: 6, learning_rates: [{ used_epoch: 0 }, { used_epoch: 4 }], seed: 6 });
     expect(aloneRuns(s)).toEqual([{ epochs: 18, seed: 6 }, { epochs: 18, seed: 7 }]);
     expect([studentFolder(s, arm6!), studentFolder(s, arm7!)]).toEqual(['student-e18-a0.5-x2', 'student-e18-a0.5-x2-s7']);
+    // another temperature is another student, in its own folder
+    const t1 = parseSettings(['--epochs', '18', '--temperature', '1', '--extra-ratio', '2', '--student-seeds', '6,7'], here);
+    expect(studentArms(t1).map((a) => studentFolder(t1, a))).toEqual(['student-e18-a0.5-t1-x2', 'student-e18-a0.5-t1-x2-s7']);
     expect(() => parseSettings(['--student-epochs', '18,8', '--extra-ratio', '2'], here)).toThrow(/every --student-epochs to be a multiple of --extra-ratio \+ 1 \(3\), .* but received 8/);
     expect(() => parseSettings(['--extra-ratio', '21'], here)).toThrow(/between 0 and 20 for --extra-ratio but received "21"/);
   });

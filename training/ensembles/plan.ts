@@ -138,8 +138,13 @@ export function aloneRuns(s: EnsembleSettings): AloneRun[] {
 
 /** The first student seed keeps the folder names of the runs that had one seed, so they resume. */
 const seedSuffix = (s: EnsembleSettings, seed: number) => (seed === s.members + 1 ? '' : `-s${seed}`);
-/** The project folder of a student, and of a member trained alone (under <out>). */
-export const studentFolder = (s: EnsembleSettings, a: StudentArm) => `student-e${a.epochs}-a${a.alpha}${s.extraRatio ? `-x${s.extraRatio}` : ''}${seedSuffix(s, a.seed)}`;
+/**
+ * The project folder of a student, and of a member trained alone (under <out>). A student's folder names every
+ * setting that makes it another student: a resumed run takes a finished folder as done. NOTE: the default
+ * temperature adds nothing, so the folders of runs from before it was named still resume.
+ */
+export const studentFolder = (s: EnsembleSettings, a: StudentArm) =>
+  `student-e${a.epochs}-a${a.alpha}${s.temperature !== FULL.temperature ? `-t${s.temperature}` : ''}${s.extraRatio ? `-x${s.extraRatio}` : ''}${seedSuffix(s, a.seed)}`;
 export const aloneFolder = (s: EnsembleSettings, r: AloneRun) => `alone-e${r.epochs}${seedSuffix(s, r.seed)}`;
 
 /**
