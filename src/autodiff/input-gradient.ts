@@ -32,10 +32,12 @@ export function marginLoss(g: Graph, logits: Value, sign: Value, offset: Value, 
  * of the numbers is src/robust/pixel-space.ts).
  */
 export interface PixelMap {
-  readonly order: readonly number[];
-  readonly scale: readonly number[];
-  readonly shift: readonly number[];
+  readonly order: Triple;
+  readonly scale: Triple;
+  readonly shift: Triple;
 }
+
+export type Triple = readonly [number, number, number];
 
 /** Channel k of the NHWC `v` taken from channel order[k]: a concatenation of slices, skipped for the identity. */
 function permuteChannels(g: Graph, v: Value, order: readonly number[]): Value {
@@ -58,8 +60,8 @@ export function buildInputGradientGraph(model: ModelSpec, trained: Weights, o: {
   const g = new Graph(`${spec.name}_attack`);
   // NOTE: with `pixels` the map to and from the network's tensor runs here, two cheap sweeps, where in JavaScript
   // it cost more than half a forward pass per PGD step (bench/attack-step.ts)
-  const image = o.pixels && g.input(ATTACK_IO.x, 'float32', [o.batch, ...inputLayer(spec).shape]);
-  const input = image && affine(g, permuteChannels(g, image, o.pixels!.order), o.pixels!.scale, o.pixels!.shift);
+  const px = o.pixels;
+  const input = px && affine(g, permuteChannels(g, g.input(ATTACK_IO.x, 'float32', [o.batch, ...inputLayer(spec).shape]), px.order), px.scale, px.shift);
   const pass = bakedPass(g, spec, weights, o.batch, o.nchwcBlock, true, input);
   const logits = pass.values.get(pass.logitsLayer)!;
   const [sign, offset, weight] = [ATTACK_IO.sign, ATTACK_IO.offset, ATTACK_IO.weight].map((name) => g.input(name, 'float32', logits.shape)) as [Value, Value, Value];
@@ -67,7 +69,7 @@ export function buildInputGradientGraph(model: ModelSpec, trained: Weights, o: {
   const { inputGrad } = backward(spec, pass, dlogits, { input: true });
   g.output(logits, ATTACK_IO.logits);
   g.output(loss, ATTACK_IO.loss);
-  g.output(o.pixels ? permuteChannels(g, affine(g, inputGrad!, o.pixels.scale), inverse(o.pixels.order)) : inputGrad!, ATTACK_IO.inputGrad);
+  g.output(px ? permuteChannels(g, affine(g, inputGrad!, px.scale), inverse(px.order)) : inputGrad!, ATTACK_IO.inputGrad);
   return { model: g.toModel(`${spec.name} attack loss and input gradient`, { prune: true }) };
 }
 

@@ -5,7 +5,7 @@
  * permutation times the same per-channel factor. The attack graph applies both itself (`pixelMap`); the
  * functions here serve the inference model and the tests.
  */
-import type { PixelMap } from '../autodiff/input-gradient.ts';
+import type { PixelMap, Triple } from '../autodiff/input-gradient.ts';
 import type { DecodedImage } from '../image/decode.ts';
 import { preprocess } from '../image/preprocess.ts';
 import type { PreprocessSpec } from '../image/spec.ts';
@@ -13,21 +13,11 @@ import type { PreprocessSpec } from '../image/spec.ts';
 type Normalisation = Pick<PreprocessSpec, 'width' | 'height' | 'channelOrder' | 'scale' | 'mean' | 'std'>;
 export type Layout = PreprocessSpec['layout'];
 
-interface Channel {
-  readonly src: number;
-  readonly a: number;
-  readonly b: number;
-}
-
 /** The normalisation per tensor channel k: its source RGB channel order[k], and value = x·scale[k] + shift[k]. */
 export function pixelMap(spec: Normalisation): PixelMap {
-  const order = spec.channelOrder === 'RGB' ? [0, 1, 2] : [2, 1, 0];
-  return { order, scale: order.map((c) => (255 * spec.scale) / spec.std[c]!), shift: order.map((c) => -spec.mean[c]! / spec.std[c]!) };
-}
-
-function channels(spec: Normalisation): Channel[] {
-  const m = pixelMap(spec);
-  return m.order.map((src, k) => ({ src, a: m.scale[k]!, b: m.shift[k]! }));
+  const order: Triple = spec.channelOrder === 'RGB' ? [0, 1, 2] : [2, 1, 0];
+  const each = (f: (c: number) => number): Triple => [f(order[0]), f(order[1]), f(order[2])];
+  return { order, scale: each((c) => (255 * spec.scale) / spec.std[c]!), shift: each((c) => -spec.mean[c]! / spec.std[c]!) };
 }
 
 /**
@@ -48,11 +38,11 @@ function eachPixel(layout: Layout, count: number, pixels: number, f: (nhwc: numb
 /** `count` images in [0, 1] (RGB NHWC) → the network input in `layout`. */
 export function pixelsToInput(x: Float32Array, count: number, spec: Normalisation, layout: Layout): Float32Array {
   const pixels = spec.width * spec.height, out = new Float32Array(count * pixels * 3);
-  const [c0, c1, c2] = channels(spec) as [Channel, Channel, Channel];
+  const { order: [s0, s1, s2], scale: [a0, a1, a2], shift: [b0, b1, b2] } = pixelMap(spec);
   eachPixel(layout, count, pixels, (i, t, s) => {
-    out[t] = x[i + c0.src]! * c0.a + c0.b;
-    out[t + s] = x[i + c1.src]! * c1.a + c1.b;
-    out[t + 2 * s] = x[i + c2.src]! * c2.a + c2.b;
+    out[t] = x[i + s0]! * a0 + b0;
+    out[t + s] = x[i + s1]! * a1 + b1;
+    out[t + 2 * s] = x[i + s2]! * a2 + b2;
   });
   return out;
 }
@@ -60,11 +50,11 @@ export function pixelsToInput(x: Float32Array, count: number, spec: Normalisatio
 /** A preprocessed network input (src/image/preprocess.ts, in `spec.layout`) back to [0, 1] RGB NHWC pixels. */
 export function inputToPixels(input: Float32Array, count: number, spec: Normalisation & Pick<PreprocessSpec, 'layout'>): Float32Array {
   const pixels = spec.width * spec.height, out = new Float32Array(count * pixels * 3);
-  const [c0, c1, c2] = channels(spec) as [Channel, Channel, Channel];
+  const { order: [s0, s1, s2], scale: [a0, a1, a2], shift: [b0, b1, b2] } = pixelMap(spec);
   eachPixel(spec.layout, count, pixels, (i, t, s) => {
-    out[i + c0.src] = (input[t]! - c0.b) / c0.a;
-    out[i + c1.src] = (input[t + s]! - c1.b) / c1.a;
-    out[i + c2.src] = (input[t + 2 * s]! - c2.b) / c2.a;
+    out[i + s0] = (input[t]! - b0) / a0;
+    out[i + s1] = (input[t + s]! - b1) / a1;
+    out[i + s2] = (input[t + 2 * s]! - b2) / a2;
   });
   return out;
 }
