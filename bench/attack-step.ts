@@ -2,8 +2,9 @@
  * What one PGD step costs next to one forward pass of the same batch, on one bundle (target ≤ 3×), interleaved so
  * load drifts hit both:
  *   forward:  model.onnx on the batch (ONNX Runtime alone, the preprocessed tensor ready)
- *   pgd step: the attack graph (forward, margin loss, backward to the image) with the pixel-space mapping both
- *             ways, then the signed step and the projection onto the ε-ball ∩ [0, 1] (src/robust/pgd.ts)
+ *   pgd step: what src/robust/pgd.ts adds per iteration: the attack graph (forward, margin loss, backward to the
+ *             image, the pixel-space mapping both ways), then the signed step and the projection onto the
+ *             ε-ball ∩ [0, 1]
  *
  *   MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 \
  *     node --import tsx bench/attack-step.ts [--model models/default] [--batch 8] [--rounds 10] [--threads 1]
@@ -35,27 +36,29 @@ const terms = Array.from({ length: batch }, () => goalTerms({ kind: 'untargeted'
 // thread, no spinning), the first adds the waits for a core
 const times: Record<string, number[]> = { forward: [], 'pgd step': [] };
 const cpu: Record<string, number[]> = { forward: [], 'pgd step': [] };
-const time = async (name: string, f: () => Promise<unknown>) => {
+// a step is what pgd() adds per iteration (one gradient, the signed step, the projection): pgd at `span` steps
+// less pgd at 0 steps (the start's gradient alone), over `span`, timed back to back in each round
+const span = 4;
+const attack = (steps: number) => pgd((z) => victim.gradient(z, batch, terms), x, batch, { norm: 'linf', eps: 4 / 255, steps, schedule: 'pgd', randomStart: false, rng: () => rng.next() });
+const spent = async (f: () => Promise<unknown>): Promise<[number, number]> => {
   const [t, c] = [performance.now(), process.cpuUsage()];
   await f();
   const used = process.cpuUsage(c);
-  times[name]!.push(performance.now() - t);
-  cpu[name]!.push((used.user + used.system) / 1000);
+  return [performance.now() - t, (used.user + used.system) / 1000];
 };
-const step = () => pgd((z) => victim.gradient(z, batch, terms), x, batch, { norm: 'linf', eps: 4 / 255, steps: 0, schedule: 'pgd', randomStart: false, rng: () => rng.next() })
-  // steps: 0 is the gradient at the start only; the update and projection are timed on their own below
-  .then(() => undefined);
 for (let r = -2; r < rounds; r++) { // two warm-up rounds, not counted
-  const steps: [string, () => Promise<unknown>][] = [
-    ['forward', () => plain.run({ [m.input.name]: { data: input.slice(), dims } }, [m.output.name])],
+  const measures: [string, () => Promise<[number, number]>][] = [
+    ['forward', () => spent(() => plain.run({ [m.input.name]: { data: input.slice(), dims } }, [m.output.name]))],
     ['pgd step', async () => {
-      await step();
-      // one signed step and projection, as pgd() does between gradients
-      const next = new Float32Array(x.length);
-      for (let j = 0; j < x.length; j++) next[j] = Math.min(1, Math.max(0, Math.min(x[j]! + 4 / 255, Math.max(x[j]! - 4 / 255, x[j]! - (1 / 255) * Math.sign(x[j]! - 0.5)))));
+      const [[w0, c0], [w1, c1]] = [await spent(() => attack(0)), await spent(() => attack(span))];
+      return [(w1 - w0) / span, (c1 - c0) / span];
     }],
   ];
-  for (const [name, f] of r % 2 === 0 ? steps : steps.reverse()) await time(name, f);
+  for (const [name, f] of r % 2 === 0 ? measures : measures.reverse()) {
+    const [wall, used] = await f();
+    times[name]!.push(wall);
+    cpu[name]!.push(used);
+  }
   if (r < 0) for (const k of Object.keys(times)) [times[k], cpu[k]] = [[], []];
 }
 await Promise.all([plain.release(), victim.close()]);
