@@ -29,12 +29,17 @@ export interface PageServer {
   close(): Promise<void>;
 }
 
-/** A server with the web UI on 127.0.0.1 and Chromium to open it, for a test file's beforeAll; screenshots' folder made. */
-export async function servePages(options: ServerOptions): Promise<PageServer> {
+/** A built app listening on 127.0.0.1 and Chromium to open it, for a test file's beforeAll; screenshots' folder made. */
+export async function openPages(app: FastifyInstance): Promise<{ url: string; browser: Browser }> {
   await fs.mkdir(OUT, { recursive: true });
-  const app = await buildApp(options);
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
-  const browser = await launchChromium();
+  return { url, browser: await launchChromium() };
+}
+
+/** openPages on a server with the web UI built from `options`; close() ends both. */
+export async function servePages(options: ServerOptions): Promise<PageServer> {
+  const app = await buildApp(options);
+  const { url, browser } = await openPages(app);
   return { app, url, browser, close: async () => void (await Promise.all([browser.close(), app.close()])) };
 }
 

@@ -14,7 +14,7 @@ import { cli } from '../helpers/cli.ts';
 import { noiseImage } from '../helpers/images.ts';
 import { multipart } from '../server/_fixtures.ts';
 import { threeMembers, writeMembers } from '../compose/_members.ts';
-import { chromiumPresent, expectPageTags, launchChromium, OUT } from './_chromium.ts';
+import { chromiumPresent, expectPageTags, openPages, OUT } from './_chromium.ts';
 
 const present = chromiumPresent('test/web/ensemble.test.ts');
 
@@ -55,11 +55,7 @@ describe('an ensemble on the server', () => {
 
 describe.skipIf(!present)('an ensemble in the web UI', () => {
   let browser: Browser, url: string;
-  beforeAll(async () => {
-    await fs.mkdir(OUT, { recursive: true });
-    url = await app.listen({ host: '127.0.0.1', port: 0 });
-    browser = await launchChromium();
-  });
+  beforeAll(async () => void ({ url, browser } = await openPages(app)));
   afterAll(() => browser?.close());
 
   async function expectLibraryTags(page: Page): Promise<void> {

@@ -14,7 +14,7 @@ import { createTagger, type Tagger } from '../../src/index.ts';
 import { buildApp } from '../../src/server/app.ts';
 import { cli } from '../helpers/cli.ts';
 import { makeBundle } from '../server/_fixtures.ts';
-import { chromiumPresent, expectPageTags, launchChromium, OUT, shownTags } from './_chromium.ts';
+import { chromiumPresent, expectPageTags, openPages, OUT, shownTags } from './_chromium.ts';
 
 const present = chromiumPresent('test/web/model-picker.test.ts');
 
@@ -82,11 +82,7 @@ describe('models offered to the browser', () => {
 
 describe.skipIf(!present)('the model picker in Chromium', () => {
   let browser: Browser, url: string;
-  beforeAll(async () => {
-    await fs.mkdir(OUT, { recursive: true });
-    url = await app.listen({ host: '127.0.0.1', port: 0 });
-    browser = await launchChromium();
-  });
+  beforeAll(async () => void ({ url, browser } = await openPages(app)));
   afterAll(() => browser?.close());
 
   const expectLibraryTags = (page: Page, tagger: Tagger) => expectPageTags(page, tagger, sample);
