@@ -23,12 +23,11 @@ tb() { node "$repo/bin/tagbooru.js" "$@"; }
 for dir in "$here/stage1" "$here"; do cp "$here/data/train/tags.txt" "$here/data/train/categories.json" "$dir/"; done
 [ -f "$here/stage1/model-$arch/tagger.json" ] || tb train-project "$here/stage1"
 [ -f "$here/model-$arch/tagger.json" ] || tb train-project "$here" --source-model "$here/stage1/model-$arch"
-# stage 3 (docs/default-model.md): the generator's default scenes beside its wide ones (ids never overlapping)
+# stages 3 and 4 (docs/default-model.md): the generator's default scenes beside its wide ones (ids never overlapping)
 [ -f "$here/data/mix/dataset.sqlite" ] || { tb make-dataset synthetic "$here/data/mix" --count 5000 --seed 1 --size "$size" --no-masks --start-id 1 --workers 2
   tb make-dataset synthetic "$here/data/mix" --count 10000 --seed 11 --size "$size" --no-masks --start-id 100001 --preset wide --workers 2; }
-cp "$here/data/mix/tags.txt" "$here/data/mix/categories.json" "$here/wide/"
+for dir in "$here/wide" "$here/long"; do cp "$here/data/mix/tags.txt" "$here/data/mix/categories.json" "$dir/"; done
 [ -f "$here/wide/model-$arch/tagger.json" ] || tb train-project "$here/wide" --source-model "$here/model-$arch"
-cp "$here/data/mix/tags.txt" "$here/data/mix/categories.json" "$here/long/"
 tb train-project "$here/long" --source-model "$here/wide/model-$arch"
 rm -rf models/default && mkdir -p models && cp -r "$here/long/model-$arch" models/default
 node -e "const fs = require('fs'), p = 'models/default/tagger.json', m = JSON.parse(fs.readFileSync(p, 'utf8')); m.name = 'default-model'; fs.writeFileSync(p, JSON.stringify(m, null, 1) + '\\n')"
