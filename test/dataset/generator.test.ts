@@ -48,6 +48,24 @@ describe('renderings: colour tags follow what is drawn', () => {
     expect(white / (S * S)).toBeGreaterThan(0.6);
   });
 
+  test('line art drops the dark lenses: sunglasses leave glasses and sunglasses both unknown, real glasses stay tagged', async () => {
+    const shades = adventurer({ glasses: ['variant01'], glassesProbability: 100 }, { size: 0.5, x: 0.28 });
+    const colour = await renderScene(scene([shades]), { size: S });
+    expect(colour.tags).toContain('sunglasses');
+    expect(colour.tags).not.toContain('glasses');
+    const lines = await renderScene(scene([shades], { look: look('lineart') }), { size: S });
+    expect(lines.tags).not.toContain('sunglasses');
+    expect(lines.tags).not.toContain('glasses');
+    expect(lines.unknownTags).toEqual(expect.arrayContaining(['sunglasses', 'glasses']));
+    expect(lines.masks.has('sunglasses')).toBe(false);
+    // beside a character in glasses, glasses are seen: positive, never unknown
+    const glasses = adventurer({ glasses: ['variant02'], glassesProbability: 100 }, { size: 0.5, x: 0.72 });
+    const both = await renderScene(scene([shades, glasses], { look: look('lineart') }), { size: S });
+    expect(both.tags).toContain('glasses');
+    expect(both.unknownTags).toContain('sunglasses');
+    expect(both.unknownTags).not.toContain('glasses');
+  });
+
   test('corruptions change pixels, not tags or masks; the same look gives the same bytes', async () => {
     const plain = await renderScene(scene([adventurer({ glassesProbability: 100 })]), { size: S });
     const corrupt = look('colour', { blur: 1.5, noise: 10, jpeg: 20, scan: 0.8, downscale: 0.5 });

@@ -17,8 +17,11 @@ import { DEFAULT_SETTINGS, checkSettings, isDefault, presetSettings, type Genera
 import { ALL_TAG_NAMES, TAG_NAMES } from './tags.ts';
 
 export const GENERATOR = 'tagbooru-synthetic';
-/** Bumped when a seed would give other files: 2 = PNG level 3 (same pixels and tags as 1, other bytes and md5s). */
-export const GENERATOR_VERSION = 2;
+/**
+ * Bumped when a seed would give other files or labels: 2 = PNG level 3 (same pixels and tags as 1, other bytes and
+ * md5s); 3 = sunglasses in line art leave `sunglasses` and `glasses` unknown (same files; other labels in line art).
+ */
+export const GENERATOR_VERSION = 3;
 export const DATABASE_FILE = 'dataset.sqlite';
 
 export interface SyntheticDatasetOptions {

@@ -75,8 +75,11 @@ const DEFAULTS = { threshold: 16, footprints: true } satisfies Partial<RenderOpt
 const COUNT_TAGS = ['solo', '2others', '3others', '4others', '5others', '6+others'] as const satisfies readonly SyntheticTag[];
 /** A cropped character counts when this share of its box is inside the frame (a face cut at a corner keeps about 0.36). */
 const IN_FRAME_TO_COUNT = 0.3;
-/** Parts drawn by colour alone: gone from line art. */
-const COLOUR_ONLY_PARTS: ReadonlySet<PartName> = new Set(['blush']);
+/**
+ * What line art cannot show, by the tag of a part it draws: blush is colour alone, and sunglasses are told from
+ * glasses by their dark lenses, so their outline passes for either (neither is asserted nor denied).
+ */
+const LINE_ART_UNKNOWN: Partial<Record<SyntheticTag, readonly SyntheticTag[]>> = { blush: ['blush'], sunglasses: ['sunglasses', 'glasses'] };
 
 /** A character's box, rendered as drawn, and the region of each tagged part rendered without it. */
 interface Layer {
@@ -230,8 +233,9 @@ export async function renderScene(recipe: SceneRecipe, options: RenderOptions): 
       reports.push({ character: layer.index, name: part.name, tags: part.tags, visible: seen.length, intrinsic, inFrame: crop ? inFrame : 1, kept });
       if (!kept) continue;
       part.unknown?.forEach((t) => unknown.add(t));
-      if (rendering === 'lineart' && COLOUR_ONLY_PARTS.has(part.name)) {
-        part.tags.forEach((t) => unknown.add(t));
+      const erased = rendering === 'lineart' ? part.tags.flatMap((t) => LINE_ART_UNKNOWN[t] ?? []) : [];
+      if (erased.length > 0) {
+        erased.forEach((t) => unknown.add(t));
         continue;
       }
       for (const tag of part.tags) {
