@@ -4,6 +4,7 @@
  * and the pixel ops themselves on float HWC 0–255 images. Label effects live with the training data
  * (train/label-rules.ts), not here: this file only knows pixels.
  */
+import { luma } from './colour.ts';
 import { jpegRoundTrip } from './decode.ts';
 import type { Raster } from './raster.ts';
 import { resizeArea } from './resize-area.ts';
@@ -22,6 +23,12 @@ export const AUGMENT_OPS = {
   /** One rectangle of mid grey; its sides are this share of the output's. */
   cutout: { size: { range: [0.1, 0.35], bounds: [0.01, 1], unit: 'a fraction of the side' } },
   greyscale: {},
+  /** The image redrawn in one hue: a ramp from an ink of this HSL hue, saturation and lightness to white (never after greyscale). */
+  tint: {
+    hue: { range: [0, 360], bounds: [0, 360], unit: 'degrees' },
+    saturation: { range: [0.35, 0.8], bounds: [0, 1], unit: 'HSL saturation of the ink' },
+    lightness: { range: [0.12, 0.3], bounds: [0, 1], unit: 'HSL lightness of the ink' },
+  },
   brightness: { factor: { range: [0.75, 1.25], bounds: [0, 4], unit: 'a multiplier' } },
   contrast: { factor: { range: [0.75, 1.25], bounds: [0, 4], unit: 'a multiplier about the mean grey' } },
   blur: { sigma: { range: [0.4, 1.5], bounds: [0, 20], unit: 'Gaussian sigma in output pixels' } },
@@ -67,7 +74,7 @@ export function sample(src: Raster, x: number, y: number, c: number): number {
 
 /** Rec. 601 luma, as PIL's convert("L") computes it. */
 export function greyscale({ data }: FloatRaster): void {
-  for (let i = 0; i < data.length; i += 3) data[i] = data[i + 1] = data[i + 2] = 0.299 * data[i]! + 0.587 * data[i + 1]! + 0.114 * data[i + 2]!;
+  for (let i = 0; i < data.length; i += 3) data[i] = data[i + 1] = data[i + 2] = luma(data, i);
 }
 
 export function brightness({ data }: FloatRaster, factor: number): void {

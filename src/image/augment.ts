@@ -8,6 +8,7 @@
  * where every source pixel went, for the label rules (train/label-rules.ts).
  */
 import type { DecodedImage } from './decode.ts';
+import { hslRgb, toneRamp } from './colour.ts';
 import { AUGMENT_OPS, OP_NAMES, blur, brightness, contrast, downscale, fillRect, greyscale, jpeg, noise, paramRange, sample, uniform, type FloatRaster, type OpName, type OpSetting, type Random } from './augment-ops.ts';
 import type { Geometry, Rect, WarpParams } from './augment-geometry.ts';
 import { dropAlpha } from './preprocess.ts';
@@ -92,6 +93,10 @@ const PIXEL_OPS: { [K in Exclude<OpName, 'crop'>]: (image: FloatRaster, setting:
     cutouts.push(rect);
   },
   greyscale: (image) => greyscale(image),
+  tint: (image, s, random) => {
+    const [h, sat, l] = (['hue', 'saturation', 'lightness'] as const).map((k) => uniform(random, paramRange('tint', s, k)));
+    toneRamp(image.data, hslRgb(h!, sat!, l!));
+  },
   brightness: (image, s, random) => brightness(image, uniform(random, paramRange('brightness', s, 'factor'))),
   contrast: (image, s, random) => contrast(image, uniform(random, paramRange('contrast', s, 'factor'))),
   blur: (image, s, random) => blur(image, uniform(random, paramRange('blur', s, 'sigma'))),
@@ -126,7 +131,8 @@ export async function augmentImage(image: DecodedImage, width: number, height: n
   const warped = warp(resizeArea(cropped, fit.width, fit.height), width, height, params);
   const cutouts: Rect[] = [];
   for (const op of OP_NAMES) {
-    if (op === 'crop') continue;
+    // a greyscaled sample stays grey: its labels say greyscale
+    if (op === 'crop' || (op === 'tint' && applied.has('greyscale'))) continue;
     const s = on(o, op);
     if (!s || random() >= s.probability) continue;
     await PIXEL_OPS[op](warped, s, random, cutouts);

@@ -22,6 +22,8 @@ export interface LabelRule {
   readonly unknown?: readonly TagProperty[];
   /** Tags made positive and known, when the project lists them. */
   readonly adds?: readonly string[];
+  /** Tags made unknown by name, when the project lists them. */
+  readonly forgets?: readonly string[];
 }
 
 /** One rule per op: a missing one does not compile. */
@@ -30,6 +32,8 @@ export const LABEL_RULES = {
   cutout: { unknown: ['count'] },
   flip: { unknown: ['sided'] },
   greyscale: { unknown: ['colour'], adds: ['monochrome', 'greyscale'] },
+  // one hue is monochrome and (unless the ink is near grey) no longer greyscale; a grey source's label is forgotten, not denied
+  tint: { unknown: ['colour'], adds: ['monochrome'], forgets: ['greyscale'] },
   // NOTE: within the default ±25 % brightness and contrast keep every hue and the order of lightness, and
   // Danbooru tags an off-white scan white_background: no label changes. Wider ranges may want ['colour'].
   brightness: {},
@@ -64,7 +68,7 @@ export class LabelRules {
     const index = new Map(tags.map((t, i) => [t, i]));
     this.localisable = props.map((p) => !p.has('global'));
     for (const [op, rule] of Object.entries(LABEL_RULES) as [AppliedOp, LabelRule][]) {
-      this.unknown.set(op, props.flatMap((p, i) => (rule.unknown?.some((u) => p.has(u)) ? [i] : [])));
+      this.unknown.set(op, props.flatMap((p, i) => (rule.unknown?.some((u) => p.has(u)) || rule.forgets?.includes(tags[i]!) ? [i] : [])));
       this.adds.set(op, (rule.adds ?? []).flatMap((t) => (index.has(t) ? [index.get(t)!] : [])));
     }
   }

@@ -99,6 +99,21 @@ describe('pixels', () => {
     for (let c = 0; c < 3; c++) expect(hwc(out, 2, 1, 1, c)).toBeCloseTo(y, 5);
   });
 
+  test('tint puts the luma on a ramp from the ink to white; a greyscaled sample is not tinted as well', async () => {
+    // hsl(240°, 0.5, 0.2) is rgb (0.1, 0.1, 0.3)·255
+    const ink = { hue: [240, 240], saturation: [0.5, 0.5], lightness: [0.2, 0.2] };
+    const black = await run(solid(2, 2, [0, 0, 0]), one('tint', ink), scripted(0));
+    [0.1, 0.1, 0.3].forEach((v, k) => expect(hwc(black.out, 2, 1, 1, k)).toBeCloseTo(v, 5));
+    const white = await run(solid(2, 2, [255, 255, 255]), one('tint', ink), scripted(0));
+    for (let c = 0; c < 3; c++) expect(hwc(white.out, 2, 1, 1, c)).toBeCloseTo(1, 5);
+    const y = (0.299 * 200 + 0.587 * 100 + 0.114 * 50) / 255;
+    const mid = await run(solid(2, 2, [200, 100, 50]), one('tint', ink), scripted(0));
+    [0.1, 0.1, 0.3].forEach((v, k) => expect(hwc(mid.out, 2, 0, 0, k)).toBeCloseTo(v + (1 - v) * y, 5));
+    const both = await run(solid(2, 2, [200, 100, 50]), { ...OFF, ops: { greyscale: { probability: 1 }, tint: { probability: 1, ...ink } } }, scripted(0));
+    expect([...both.applied]).toEqual(['greyscale']);
+    for (let c = 0; c < 3; c++) expect(hwc(both.out, 2, 1, 1, c)).toBeCloseTo(y, 5);
+  });
+
   test('brightness scales, contrast scales about the mean grey, both clamp', async () => {
     const b = await run(solid(2, 2, [200, 100, 50]), one('brightness', { factor: [1.5, 1.5] }), scripted(0));
     [255, 150, 75].forEach((v, k) => expect(hwc(b.out, 2, 0, 0, k) * 255).toBeCloseTo(v, 3));

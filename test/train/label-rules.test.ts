@@ -121,6 +121,15 @@ describe('greyscale and flips', () => {
     expect(labels[at('smile')]).toBe(1);
   });
 
+  test('tint makes colour tags and greyscale unknown and adds monochrome', async () => {
+    const { labels, mask } = await labelled(['red_hair', 'smile', 'greyscale'], { ...OFF, ops: { tint: { probability: 1 } } }, [0]);
+    for (const t of ['red_hair', 'blue_eyes', 'dark_skin', 'white_background', 'greyscale']) expect(mask![at(t)], t).toBe(0);
+    expect(labels[at('greyscale')]).toBe(1); // forgotten, not denied
+    expect(labels[at('monochrome')]).toBe(1);
+    expect(mask![at('monochrome')]).toBe(1);
+    expect(mask![at('smile')]).toBe(1);
+  });
+
   test('no greyscale, no change', async () => {
     const { labels, mask } = await labelled(['red_hair'], { ...OFF, ops: { greyscale: { probability: 0.5 } } }, [0.9]);
     expect(mask).toBeUndefined();

@@ -1,5 +1,6 @@
 /** Backgrounds: white, one flat colour, a linear gradient, or a flat colour cluttered with shapes. */
 import { TagbooruError } from '../../errors.ts';
+import { hslRgb } from '../../image/colour.ts';
 import type { Rng } from '../../models/random.ts';
 import type { SyntheticTag } from './tags.ts';
 
@@ -31,10 +32,7 @@ function hex(v: number): string {
 
 /** HSL (degrees, 0–1, 0–1) to `rrggbb`. */
 export function hslHex(h: number, s: number, l: number): string {
-  const k = (n: number) => (n + h / 30) % 12;
-  const a = s * Math.min(l, 1 - l);
-  const f = (n: number) => l - a * Math.max(-1, Math.min(k(n) - 3, 9 - k(n), 1));
-  return hex(255 * f(0)) + hex(255 * f(8)) + hex(255 * f(4));
+  return hslRgb(h, s, l).map(hex).join('');
 }
 
 export function parseHex(colour: string): [number, number, number] {

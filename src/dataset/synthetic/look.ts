@@ -3,6 +3,7 @@
  * and its corruptions (blur, noise, JPEG, scan, down-up scaling). None moves a pixel, so the masks of
  * the colour scene stay true; what a rendering does to the labels is in render.ts.
  */
+import { luma, toneRamp } from '../../image/colour.ts';
 import { jpegRoundTrip } from '../../image/decode.ts';
 import { resample } from '../../image/resample.ts';
 import { resizeArea } from '../../image/resize-area.ts';
@@ -45,9 +46,8 @@ export function sampleLook(rng: Rng, s: GeneratorSettings): Look | undefined {
   return { rendering, ...(ink && { ink }), corruptions, seed: rng.nextUint32() };
 }
 
-/** Rec. 601 luminance weights: how every rendering without colour draws grey, and how render.ts measures what it still shows. */
-export const LUMA = [0.299, 0.587, 0.114] as const;
-const luma = (rgb: Uint8Array, i: number) => LUMA[0] * rgb[i]! + LUMA[1] * rgb[i + 1]! + LUMA[2] * rgb[i + 2]!;
+// Rec. 601 luminance: how every rendering without colour draws grey, and how render.ts measures what it still shows
+export { LUMA } from '../../image/colour.ts';
 
 /** Lines where the luminance changes fast (Sobel), dark on white. */
 function lineArt(rgb: Uint8Array, size: number): Float32Array {
@@ -69,12 +69,7 @@ function lineArt(rgb: Uint8Array, size: number): Float32Array {
 function recolour(rgb: Uint8Array, look: Look, size: number): Float32Array {
   if (look.rendering === 'lineart') return lineArt(rgb, size);
   const out = Float32Array.from(rgb);
-  if (look.rendering === 'colour') return out;
-  const dark = look.ink ? parseHex(look.ink) : [0, 0, 0];
-  for (let i = 0; i < out.length; i += 3) {
-    const t = luma(rgb, i) / 255;
-    for (let k = 0; k < 3; k++) out[i + k] = dark[k]! + (255 - dark[k]!) * t;
-  }
+  if (look.rendering !== 'colour') toneRamp(out, look.ink ? parseHex(look.ink) : [0, 0, 0]);
   return out;
 }
 
