@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Re-trains the bundled default model from nothing: generates the synthetic training and held-out sets,
-# trains in four stages with train-project (stage1/: 12 epochs at 160 px from fresh weights; this folder's
+# trains in six stages with train-project (stage1/: 12 epochs at 160 px from fresh weights; this folder's
 # project.json: 12 epochs at 224 px from stage 1's weights; wide/: 6 epochs on 5,000 default-preset and 10,000
 # `wide`-preset images with label-aware augmentation, from stage 2's weights, its head grown to the wider tags;
-# long/: 8 more epochs on the same images at a lower learning rate, from stage 3's weights),
+# long/: 8 more epochs on the same images at a lower learning rate, from stage 3's weights; longer/: 10 more
+# from stage 4's; tint/: 6 more with one-hue tints added to the augmentation, from stage 5's),
 # copies the bundle to models/default, scores it on the held-out set, refreshes samples/ and fits the
 # out-of-distribution score.
 # Usage: bash training/default-model/train.sh [train images] [held-out images]
@@ -23,13 +24,15 @@ tb() { node "$repo/bin/tagbooru.js" "$@"; }
 for dir in "$here/stage1" "$here"; do cp "$here/data/train/tags.txt" "$here/data/train/categories.json" "$dir/"; done
 [ -f "$here/stage1/model-$arch/tagger.json" ] || tb train-project "$here/stage1"
 [ -f "$here/model-$arch/tagger.json" ] || tb train-project "$here" --source-model "$here/stage1/model-$arch"
-# stages 3 and 4 (docs/default-model.md): the generator's default scenes beside its wide ones (ids never overlapping)
+# stages 3 to 6 (docs/default-model.md): the generator's default scenes beside its wide ones (ids never overlapping)
 [ -f "$here/data/mix/dataset.sqlite" ] || { tb make-dataset synthetic "$here/data/mix" --count 5000 --seed 1 --size "$size" --no-masks --start-id 1 --workers 2
   tb make-dataset synthetic "$here/data/mix" --count 10000 --seed 11 --size "$size" --no-masks --start-id 100001 --preset wide --workers 2; }
-for dir in "$here/wide" "$here/long"; do cp "$here/data/mix/tags.txt" "$here/data/mix/categories.json" "$dir/"; done
+for dir in "$here/wide" "$here/long" "$here/longer" "$here/tint"; do cp "$here/data/mix/tags.txt" "$here/data/mix/categories.json" "$dir/"; done
 [ -f "$here/wide/model-$arch/tagger.json" ] || tb train-project "$here/wide" --source-model "$here/model-$arch"
-tb train-project "$here/long" --source-model "$here/wide/model-$arch"
-rm -rf models/default && mkdir -p models && cp -r "$here/long/model-$arch" models/default
+[ -f "$here/long/model-$arch/tagger.json" ] || tb train-project "$here/long" --source-model "$here/wide/model-$arch"
+[ -f "$here/longer/model-$arch/tagger.json" ] || tb train-project "$here/longer" --source-model "$here/long/model-$arch"
+tb train-project "$here/tint" --source-model "$here/longer/model-$arch"
+rm -rf models/default && mkdir -p models && cp -r "$here/tint/model-$arch" models/default
 node -e "const fs = require('fs'), p = 'models/default/tagger.json', m = JSON.parse(fs.readFileSync(p, 'utf8')); m.name = 'default-model'; fs.writeFileSync(p, JSON.stringify(m, null, 1) + '\\n')"
 tb metrics models/default "$here/data/heldout/dataset.sqlite" --all --format json > models/default/heldout-metrics.json
 tb metrics models/default "$here/data/heldout/dataset.sqlite" --all
