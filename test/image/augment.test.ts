@@ -101,7 +101,7 @@ describe('pixels', () => {
 
   test('tint puts the luma on a ramp from the ink to white; a greyscaled sample is not tinted as well', async () => {
     // hsl(240°, 0.5, 0.2) is rgb (0.1, 0.1, 0.3)·255
-    const ink = { hue: [240, 240], saturation: [0.5, 0.5], lightness: [0.2, 0.2] };
+    const ink = { hue: [240, 240], saturation: [0.5, 0.5], lightness: [0.2, 0.2] } as const;
     const black = await run(solid(2, 2, [0, 0, 0]), one('tint', ink), scripted(0));
     [0.1, 0.1, 0.3].forEach((v, k) => expect(hwc(black.out, 2, 1, 1, k)).toBeCloseTo(v, 5));
     const white = await run(solid(2, 2, [255, 255, 255]), one('tint', ink), scripted(0));
