@@ -27,12 +27,14 @@ for dir in "$here/stage1" "$here"; do cp "$here/data/train/tags.txt" "$here/data
 # stages 3 to 6 (docs/default-model.md): the generator's default scenes beside its wide ones (ids never overlapping)
 [ -f "$here/data/mix/dataset.sqlite" ] || { tb make-dataset synthetic "$here/data/mix" --count 5000 --seed 1 --size "$size" --no-masks --start-id 1 --workers 2
   tb make-dataset synthetic "$here/data/mix" --count 10000 --seed 11 --size "$size" --no-masks --start-id 100001 --preset wide --workers 2; }
-for dir in "$here/wide" "$here/long" "$here/longer" "$here/tint"; do cp "$here/data/mix/tags.txt" "$here/data/mix/categories.json" "$dir/"; done
-[ -f "$here/wide/model-$arch/tagger.json" ] || tb train-project "$here/wide" --source-model "$here/model-$arch"
-[ -f "$here/long/model-$arch/tagger.json" ] || tb train-project "$here/long" --source-model "$here/wide/model-$arch"
-[ -f "$here/longer/model-$arch/tagger.json" ] || tb train-project "$here/longer" --source-model "$here/long/model-$arch"
-tb train-project "$here/tint" --source-model "$here/longer/model-$arch"
-rm -rf models/default && mkdir -p models && cp -r "$here/tint/model-$arch" models/default
+# each from the one before (a stage whose bundle exists is done; an unfinished one resumes from its checkpoint)
+from="$here"
+for stage in wide long longer tint; do
+  cp "$here/data/mix/tags.txt" "$here/data/mix/categories.json" "$here/$stage/"
+  [ -f "$here/$stage/model-$arch/tagger.json" ] || tb train-project "$here/$stage" --source-model "$from/model-$arch"
+  from="$here/$stage"
+done
+rm -rf models/default && mkdir -p models && cp -r "$from/model-$arch" models/default
 node -e "const fs = require('fs'), p = 'models/default/tagger.json', m = JSON.parse(fs.readFileSync(p, 'utf8')); m.name = 'default-model'; fs.writeFileSync(p, JSON.stringify(m, null, 1) + '\\n')"
 tb metrics models/default "$here/data/heldout/dataset.sqlite" --all --format json > models/default/heldout-metrics.json
 tb metrics models/default "$here/data/heldout/dataset.sqlite" --all

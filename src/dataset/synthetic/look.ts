@@ -46,9 +46,6 @@ export function sampleLook(rng: Rng, s: GeneratorSettings): Look | undefined {
   return { rendering, ...(ink && { ink }), corruptions, seed: rng.nextUint32() };
 }
 
-// Rec. 601 luminance: how every rendering without colour draws grey, and how render.ts measures what it still shows
-export { LUMA } from '../../image/colour.ts';
-
 /** Lines where the luminance changes fast (Sobel), dark on white. */
 function lineArt(rgb: Uint8Array, size: number): Float32Array {
   const l = new Float32Array(size * size);

@@ -4,13 +4,14 @@
  * pixels of the final image that change when it is left out (other characters in front included).
  */
 import { TagbooruError, expectNumberInRange } from '../../errors.ts';
+import { LUMA } from '../../image/colour.ts';
 import { BACKGROUND_TAGS, backgroundSvg, fillBackground } from './background.ts';
 import {
   PART_VISIBILITY, characterBox, characterParts, createCharacterAvatar, placedSvg, settleOptions,
   type CharacterRecipe, type Part, type PartName, type PixelBox,
 } from './character.ts';
 import { footprintBox, partFootprint } from './footprint.ts';
-import { LUMA, RENDERING_TAGS, applyLook } from './look.ts';
+import { RENDERING_TAGS, applyLook } from './look.ts';
 import { MaskBuilder } from './mask-builder.ts';
 import type { SceneRecipe } from './recipe.ts';
 import { MAX_CHARACTERS } from './settings.ts';
