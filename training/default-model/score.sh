@@ -9,8 +9,8 @@ cd "$repo"
 export MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296
 bundle="${1:-models/default}"; out="${2:-$(mktemp -d)}"; shift $(( $# < 2 ? $# : 2 ))
 mkdir -p "$out"
-bash "$here/test-sets.sh"
-for set in heldout shifted-style shifted-monochrome shifted-one-face shifted-tiny shifted-jpeg shifted-downscale; do
+sets="$(bash "$here/test-sets.sh")"   # an assignment, so that set -e stops on its failure
+for set in $sets; do
   node bin/tagbooru.js metrics "$bundle" "$here/data/$set/dataset.sqlite" --all "$@" > "$out/$set.txt"
   printf '%-19s %s\n' "$set" "$(grep -m1 '^samples' "$out/$set.txt")"
 done

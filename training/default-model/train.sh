@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Re-trains the bundled default model from nothing: generates the synthetic training set and the test sets (test-sets.sh),
-# trains in six stages with train-project (stage1/: 12 epochs at 160 px from fresh weights; this folder's
-# project.json: 12 epochs at 224 px from stage 1's weights; wide/: 6 epochs on 5,000 default-preset and 10,000
+# Re-trains the bundled default model from nothing: generates the synthetic training set and the test sets
+# (test-sets.sh), trains in six stages with train-project (stage1/: 12 epochs at 160 px from fresh weights; this
+# folder's project.json: 12 epochs at 224 px from stage 1's weights; wide/: 6 epochs on 5,000 default-preset and 10,000
 # `wide`-preset images with label-aware augmentation, from stage 2's weights, its head grown to the wider tags;
 # long/: 8 more epochs on the same images at a lower learning rate, from stage 3's weights; longer/: 10 more
 # from stage 4's; tint/: 6 more with one-hue tints added to the augmentation, from stage 5's),
@@ -20,7 +20,7 @@ tb() { node "$repo/bin/tagbooru.js" "$@"; }
 
 [ -f "$here/data/train/dataset.sqlite" ] || tb make-dataset synthetic "$here/data/train" --count "$train_count" --seed 1 --size "$size" --no-masks --start-id 1 --workers 2
 # held out: the plain and the six shifted test sets, other seeds and ids that never overlap
-bash "$here/test-sets.sh" "$heldout_count"
+bash "$here/test-sets.sh" "$heldout_count" > /dev/null
 for dir in "$here/stage1" "$here"; do cp "$here/data/train/tags.txt" "$here/data/train/categories.json" "$dir/"; done
 [ -f "$here/stage1/model-$arch/tagger.json" ] || tb train-project "$here/stage1"
 [ -f "$here/model-$arch/tagger.json" ] || tb train-project "$here" --source-model "$here/stage1/model-$arch"
