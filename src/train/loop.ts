@@ -2,11 +2,16 @@
  * The training loop: epochs over a deterministic permutation, batches assembled (with a teacher's soft
  * targets, when distilling) while the previous step runs, checkpoints every N steps. The permutation of
  * epoch e is a function of (seed, e) and each sample's augmentation of (seed, e, position), and the teacher
- * is a function of the batch, so a resumed run sees exactly what an uninterrupted one would.
+ * is a function of the batch (mixup's blends of (seed, epoch, batch start)), so a resumed run sees exactly
+ * what an uninterrupted one would.
  */
 import { TagbooruError } from '../errors.ts';
 import { Rng } from '../models/random.ts';
+import { mixBatch } from './mixup.ts';
 import type { SoftTargets, Trainer } from './trainer.ts';
+
+/** Keeps a batch's blend draws apart from its samples' augmentation draws, which share (seed, epoch, position). */
+const MIXUP_SALT = 0x6d697875;
 
 export interface Sample {
   /** height·width·3 floats, NHWC, as the model takes them. */
@@ -69,6 +74,8 @@ export interface LoopOptions {
    * runs while the previous step does. It must copy `x`, which goes on to the training worker.
    */
   readonly teacher?: (x: Float32Array) => Promise<SoftTargets>;
+  /** With a teacher: the share of each batch's samples blended with another before the teacher sees it (mixup.ts). */
+  readonly mixup?: number;
 }
 
 export function permutation(size: number, seed: number, epoch: number): Uint32Array {
@@ -118,6 +125,7 @@ export async function runTrainingLoop(o: LoopOptions): Promise<LoopPosition> {
       at += want;
     }
     const full = filled === o.batchSize;
+    if (full && o.teacher && o.mixup) mixBatch({ x, labels, mask, batchSize: o.batchSize, sampleSize: o.sampleSize, tags: o.tags }, o.mixup, Rng.derived(o.seed, pos.epoch, from, MIXUP_SALT));
     const teacher = full && o.teacher ? await o.teacher(x) : undefined;
     return { x, labels, mask, teacher, full, next: at, skipped };
   };

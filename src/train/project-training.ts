@@ -99,7 +99,7 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
   const trainer = await createTrainer({
     model: c.model, tags: tags.length, imageSize: [c.image_height, c.image_width], batchSize: c.minibatch_size,
     optimizer: c.optimizer === 'sgd' ? { name: 'sgd', momentum: 0.9, nesterov: true, weightDecay: c.weight_decay } : { name: c.optimizer, weightDecay: c.weight_decay },
-    loss: c.loss, distillation: c.distillation, seed: c.seed ?? 0, threads: o.threads, ...(c.adversarial && { adversarial: adversarialOptions(c.adversarial, preprocess) }),
+    loss: c.loss, ...(c.distillation && { distillation: { alpha: c.distillation.alpha, temperature: c.distillation.temperature } }), seed: c.seed ?? 0, threads: o.threads, ...(c.adversarial && { adversarial: adversarialOptions(c.adversarial, preprocess) }),
   });
   let teacher: Teacher | null = null;
   try {
@@ -148,6 +148,7 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
     const position = await runTrainingLoop({
       trainer, data, epochs: c.epoch_count, batchSize: c.minibatch_size, sampleSize: c.image_width * c.image_height * 3, tags: tags.length, seed,
       learningRate: (epoch) => learningRateFor(c, epoch), resume, maxSteps: o.maxSteps, probabilities: true, teacher: teacher ? (x) => teacher!.targets(x) : undefined,
+      mixup: c.distillation?.mixup,
       checkpointEvery: c.checkpoint_frequency_mb,
       checkpoint: async (position) => void (await saveRotating(trainer, root, { position })),
       onStep: (p) => {
@@ -199,8 +200,8 @@ async function startTeacher(dir: string, bundle: string | null, c: ProjectConfig
     if (e instanceof TagbooruError && e.code === 'E_BUNDLE') throw new TagbooruError('E_USAGE', `${path.join(dir, 'project.json')}: "teacher": ${e.message}`, { cause: e });
     throw e;
   });
-  const { alpha, temperature } = c.distillation!;
-  o.log(`distilling from ${t.name} (${path.relative(dir, bundle) || bundle}): alpha ${alpha}, temperature ${temperature}; it knows ${t.known} of the ${names.length} tags` +
+  const { alpha, temperature, mixup } = c.distillation!;
+  o.log(`distilling from ${t.name} (${path.relative(dir, bundle) || bundle}): alpha ${alpha}, temperature ${temperature}${mixup ? `, mixup ${mixup}` : ''}; it knows ${t.known} of the ${names.length} tags` +
     `; ${t.direct ? 'it takes the training batch as it is' : 'each training image is re-preprocessed for it'}`);
   return t;
 }

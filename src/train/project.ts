@@ -45,12 +45,17 @@ export interface ProjectConfig {
   /** A bundle (single or ensemble) whose probabilities the student learns from; relative to the project folder. */
   readonly teacher?: string;
   /** How the teacher's soft targets mix with the labels (losses.ts, withDistillation); defaults DEFAULT_DISTILLATION. */
-  readonly distillation?: DistillationOptions;
+  readonly distillation?: DistillationSettings;
   /** Adversarial training (adversarial-config.ts); resolved on reading. */
   readonly adversarial?: AdversarialSettings;
 }
 
-export const DEFAULT_DISTILLATION: DistillationOptions = { alpha: 0.5, temperature: 2 };
+/** The loss's options, and the share of each batch blended before the teacher labels it (mixup.ts; 0 = none). */
+export interface DistillationSettings extends DistillationOptions {
+  readonly mixup: number;
+}
+
+export const DEFAULT_DISTILLATION: DistillationSettings = { alpha: 0.5, temperature: 2, mixup: 0 };
 
 export const DEFAULT_PROJECT: ProjectConfig = {
   image_width: 299,
@@ -105,26 +110,28 @@ const SCHEMA: Record<string, [Check, string]> = {
   weight_decay: [(v) => num(v) && (v as number) >= 0, 'a non-negative number'],
   augmentation: [(v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'an object ({ "preset": …, "crop": { "probability": …, … }, … })'],
   teacher: [(v) => typeof v === 'string' && v !== '', 'the path of a model bundle (relative to the project folder)'],
-  distillation: [(v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'an object ({ "alpha": 0.5, "temperature": 2 })'],
+  distillation: [(v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'an object ({ "alpha": 0.5, "temperature": 2, "mixup": 0 })'],
   adversarial: [(v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'an object ({ "eps": "4/255", "method": "fgsm-rs" | "pgd", "steps": …, "ratio": …, "step_size": … })'],
 };
 
-const DISTILLATION_SCHEMA: Record<keyof DistillationOptions, [Check, string]> = {
+const DISTILLATION_SCHEMA: Record<keyof DistillationSettings, [Check, string]> = {
   alpha: [(v) => num(v) && (v as number) >= 0 && (v as number) <= 1, 'a number in [0, 1]'],
   temperature: [(v) => num(v) && (v as number) > 0, 'a number > 0'],
+  mixup: [(v) => num(v) && (v as number) >= 0 && (v as number) <= 1, 'a number in [0, 1] (the share of each batch blended)'],
 };
 
 /** "distillation" over its defaults; a bad value names "distillation.<key>", and it means nothing without "teacher". */
-function resolveDistillation(raw: Record<string, unknown>, file: string, warnings: string[]): DistillationOptions | undefined {
+function resolveDistillation(raw: Record<string, unknown>, file: string, warnings: string[]): DistillationSettings | undefined {
   const given = raw.distillation as Record<string, unknown> | undefined;
   if (given && raw.teacher === undefined) throw new TagbooruError('E_USAGE', `${file}: "distillation" needs "teacher": the path of the bundle to distil from`);
   if (raw.teacher === undefined) return undefined;
   for (const [key, value] of Object.entries(given ?? {})) {
-    const rule = DISTILLATION_SCHEMA[key as keyof DistillationOptions];
+    const rule = DISTILLATION_SCHEMA[key as keyof DistillationSettings];
     if (!rule) warnings.push(`${file}: unknown key "distillation.${key}" is ignored`);
     else if (!rule[0](value)) throw new TagbooruError('E_USAGE', `${file}: "distillation.${key}" must be ${rule[1]}, got ${JSON.stringify(value)}`);
   }
-  return { alpha: (given?.alpha as number | undefined) ?? DEFAULT_DISTILLATION.alpha, temperature: (given?.temperature as number | undefined) ?? DEFAULT_DISTILLATION.temperature };
+  const value = (key: keyof DistillationSettings) => (given?.[key] as number | undefined) ?? DEFAULT_DISTILLATION[key];
+  return { alpha: value('alpha'), temperature: value('temperature'), mixup: value('mixup') };
 }
 
 export interface LoadedProject {

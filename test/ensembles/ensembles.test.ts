@@ -87,6 +87,15 @@ describe('ensembles plan', () => {
     expect(() => parseSettings(['--student-epochs', '18,8', '--extra-ratio', '2'], here)).toThrow(/every --student-epochs to be a multiple of --extra-ratio \+ 1 \(3\), .* but received 8/);
     expect(() => parseSettings(['--extra-ratio', '21'], here)).toThrow(/between 0 and 20 for --extra-ratio but received "21"/);
   });
+
+  it('--mixup: the students blend that share of each batch for the teacher, in folders of their own; the baseline is unchanged', () => {
+    const s = parseSettings(['--epochs', '18', '--alpha', '0.9', '--mixup', '0.5', '--student-seeds', '6,7'], here);
+    const [arm6, arm7] = studentArms(s);
+    expect([studentFolder(s, arm6!), studentFolder(s, arm7!)]).toEqual(['student-e18-a0.9-m0.5', 'student-e18-a0.9-m0.5-s7']);
+    expect(studentProject(s, 'db.sqlite', 'ens', arm6!)).toEqual({ ...aloneProject(s, 'db.sqlite', { epochs: 18, seed: 6 }), teacher: 'ens', distillation: { alpha: 0.9, temperature: 2, mixup: 0.5 } });
+    expect(aloneRuns(s).map((r) => aloneFolder(s, r))).toEqual(['alone-e18', 'alone-e18-s7']);
+    expect(() => parseSettings(['--mixup', '2'], here)).toThrow(/between 0 and 1 for --mixup but received "2"/);
+  });
 });
 
 describe('ensembles table', () => {

@@ -40,15 +40,17 @@ describe('validateProject', () => {
 
   test('"teacher" takes "distillation" over its defaults; a bad value names its key, its range and what arrived', () => {
     expect(validateProject({ teacher: 'ens' }, 'p/project.json').config.distillation).toEqual(DEFAULT_DISTILLATION);
-    expect(validateProject({ teacher: 'ens', distillation: { temperature: 4 } }, 'p/project.json').config.distillation).toEqual({ alpha: 0.5, temperature: 4 });
-    expect(validateProject({ teacher: 'ens', distillation: { alpha: 0, temperature: 0.1 } }, 'p/project.json').config.distillation).toEqual({ alpha: 0, temperature: 0.1 });
+    expect(validateProject({ teacher: 'ens', distillation: { temperature: 4 } }, 'p/project.json').config.distillation).toEqual({ alpha: 0.5, temperature: 4, mixup: 0 });
+    expect(validateProject({ teacher: 'ens', distillation: { alpha: 0, temperature: 0.1 } }, 'p/project.json').config.distillation).toEqual({ alpha: 0, temperature: 0.1, mixup: 0 });
+    expect(validateProject({ teacher: 'ens', distillation: { mixup: 0.5 } }, 'p/project.json').config.distillation).toEqual({ alpha: 0.5, temperature: 2, mixup: 0.5 });
     expect(validateProject({}, 'p/project.json').config.distillation).toBeUndefined();
     const cases: [unknown, string][] = [
       [{ teacher: 'ens', distillation: { alpha: 1.5 } }, 'p/project.json: "distillation.alpha" must be a number in [0, 1], got 1.5'],
       [{ teacher: 'ens', distillation: { alpha: -0.1 } }, 'p/project.json: "distillation.alpha" must be a number in [0, 1], got -0.1'],
       [{ teacher: 'ens', distillation: { temperature: 0 } }, 'p/project.json: "distillation.temperature" must be a number > 0, got 0'],
       [{ teacher: 'ens', distillation: { temperature: '2' } }, 'p/project.json: "distillation.temperature" must be a number > 0, got "2"'],
-      [{ teacher: 'ens', distillation: [0.5, 2] }, 'p/project.json: "distillation" must be an object ({ "alpha": 0.5, "temperature": 2 }), got [0.5,2]'],
+      [{ teacher: 'ens', distillation: { mixup: 1.2 } }, 'p/project.json: "distillation.mixup" must be a number in [0, 1] (the share of each batch blended), got 1.2'],
+      [{ teacher: 'ens', distillation: [0.5, 2] }, 'p/project.json: "distillation" must be an object ({ "alpha": 0.5, "temperature": 2, "mixup": 0 }), got [0.5,2]'],
       [{ teacher: '' }, 'p/project.json: "teacher" must be the path of a model bundle (relative to the project folder), got ""'],
       [{ distillation: { alpha: 0.5 } }, 'p/project.json: "distillation" needs "teacher": the path of the bundle to distil from'],
     ];

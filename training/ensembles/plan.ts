@@ -38,17 +38,19 @@ export interface EnsembleSettings extends RunSettings {
   /** Unlabelled images the students see beside the training set, as a multiple of it (0: none). */
   readonly extraRatio: number;
   readonly temperature: number;
+  /** The share of each student batch blended before the teacher labels it (project.json's distillation.mixup). */
+  readonly mixup: number;
   /** Images of the plain set each bundle tags for its latency. */
   readonly latencyImages: number;
 }
 
 /** The full run: five resnet_custom_mini members at 80 px on 4,000 images (the lead schedules it). */
-export const FULL: Omit<EnsembleSettings, 'out' | 'sets' | 'studentEpochs' | 'studentSeeds' | 'extraRatio'> = {
+export const FULL: Omit<EnsembleSettings, 'out' | 'sets' | 'studentEpochs' | 'studentSeeds' | 'extraRatio' | 'mixup'> = {
   size: 80, trainCount: 4000, testCount: 500, epochs: 8, batch: 32, model: 'resnet_custom_mini', threads: 0, workers: 2,
   members: 5, ensembles: [3, 5], augmentation: 'all', tta: true, calibrate: true, alphas: [0.5], temperature: 2, latencyImages: 128,
 };
 /** --quick: proves the pipeline end to end in seconds; its figures mean nothing. */
-export const QUICK: Omit<EnsembleSettings, 'out' | 'sets' | 'studentEpochs' | 'studentSeeds' | 'extraRatio'> = {
+export const QUICK: Omit<EnsembleSettings, 'out' | 'sets' | 'studentEpochs' | 'studentSeeds' | 'extraRatio' | 'mixup'> = {
   size: 32, trainCount: 24, testCount: 8, epochs: 1, batch: 8, model: 'resnet_custom_mini', threads: 1, workers: 0,
   members: 3, ensembles: [2, 3], augmentation: 'all', tta: false, calibrate: false, alphas: [0.5], temperature: 2, latencyImages: 8,
 };
@@ -57,11 +59,12 @@ export const USAGE = `Usage: node --import tsx training/ensembles/run.ts [--quic
   [--test-count <n>] [--epochs <n>] [--batch <n>] [--model <arch>] [--threads <n>] [--workers <n>] [--members <n>]
   [--ensembles 3,5] [--augmentation <preset>] [--tta | --no-tta] [--calibrate | --no-calibrate]
   [--student-epochs <n>,…] [--alpha <0–1>,…] [--student-seeds <n>,…] [--extra-ratio <k>] [--temperature <T>]
-  [--latency-images <n>] [--sets plain,shifted-jpeg,…]
+  [--mixup <0–1>] [--latency-images <n>] [--sets plain,shifted-jpeg,…]
 A student is trained for every --student-epochs (default: --epochs) with every --alpha (default 0.5) from every
 --student-seeds (default: members + 1), and a member alone on every schedule from every one of those seeds.
 --extra-ratio k (default 0) adds k times the training set in unlabelled images to the students' data, in the
-same number of steps: each --student-epochs must then be a multiple of k + 1.`;
+same number of steps: each --student-epochs must then be a multiple of k + 1. --mixup p (default 0) blends a
+share p of each student batch before the teacher labels it (function matching).`;
 
 export function parseSettings(argv: readonly string[], here: string): EnsembleSettings {
   const { values: v } = parseArgs({
@@ -71,7 +74,7 @@ export function parseSettings(argv: readonly string[], here: string): EnsembleSe
       'no-tta': { type: 'boolean' }, calibrate: { type: 'boolean' }, 'no-calibrate': { type: 'boolean' }, alpha: { type: 'string', multiple: true },
       'student-epochs': { type: 'string', multiple: true }, 'student-seeds': { type: 'string', multiple: true },
       'extra-ratio': { type: 'string' },
-      temperature: { type: 'string' }, 'latency-images': { type: 'string' },
+      temperature: { type: 'string' }, mixup: { type: 'string' }, 'latency-images': { type: 'string' },
     },
     strict: true,
   });
@@ -99,6 +102,7 @@ export function parseSettings(argv: readonly string[], here: string): EnsembleSe
     studentSeeds: [...new Set(studentSeeds)].sort((a, b) => a - b),
     extraRatio,
     temperature: numberOption('temperature', v.temperature, 0.01, 100) ?? base.temperature,
+    mixup: numberOption('mixup', v.mixup, 0, 1) ?? 0,
     latencyImages: numberOption('latency-images', v['latency-images'], 1, 100_000, true) ?? base.latencyImages,
   };
 }
@@ -144,7 +148,7 @@ const seedSuffix = (s: EnsembleSettings, seed: number) => (seed === s.members + 
  * temperature adds nothing, so the folders of runs from before it was named still resume.
  */
 export const studentFolder = (s: EnsembleSettings, a: StudentArm) =>
-  `student-e${a.epochs}-a${a.alpha}${s.temperature !== FULL.temperature ? `-t${s.temperature}` : ''}${s.extraRatio ? `-x${s.extraRatio}` : ''}${seedSuffix(s, a.seed)}`;
+  `student-e${a.epochs}-a${a.alpha}${s.temperature !== FULL.temperature ? `-t${s.temperature}` : ''}${s.extraRatio ? `-x${s.extraRatio}` : ''}${s.mixup ? `-m${s.mixup}` : ''}${seedSuffix(s, a.seed)}`;
 export const aloneFolder = (s: EnsembleSettings, r: AloneRun) => `alone-e${r.epochs}${seedSuffix(s, r.seed)}`;
 
 /**
@@ -153,7 +157,7 @@ export const aloneFolder = (s: EnsembleSettings, r: AloneRun) => `alone-e${r.epo
  */
 export function studentProject(s: EnsembleSettings, database: string, teacher: string, arm: StudentArm): Record<string, unknown> {
   const epochs = arm.epochs / (s.extraRatio + 1);
-  return { ...runProject(s, arm.seed, database, epochs), teacher, distillation: { alpha: arm.alpha, temperature: s.temperature } };
+  return { ...runProject(s, arm.seed, database, epochs), teacher, distillation: { alpha: arm.alpha, temperature: s.temperature, ...(s.mixup && { mixup: s.mixup }) } };
 }
 
 /** The make-dataset arguments of the students' unlabelled images: the training set's preset, another seed, ids of their own. */

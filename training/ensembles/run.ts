@@ -150,7 +150,7 @@ async function main(argv: readonly string[]): Promise<void> {
     alone.set(`${run.epochs}/${run.seed}`, row);
   }
   const students = new Map<string, Row>();
-  const unlabelled = s.extraRatio ? ` (their steps over ${s.extraRatio + 1}× the images, ${s.extraRatio}× unlabelled)` : '';
+  const unlabelled = (s.extraRatio ? ` (their steps over ${s.extraRatio + 1}× the images, ${s.extraRatio}× unlabelled)` : '') + (s.mixup ? `, mixup ${s.mixup}` : '');
   for (const arm of studentArms(s)) {
     const folder = studentFolder(s, arm), dir = path.join(s.out, folder);
     const bundle = train(dir, (db) => studentProject(s, db, path.relative(dir, teacher), arm), `the student from ${teacherName}, ${arm.epochs} epochs, alpha ${arm.alpha}, seed ${arm.seed}`, studentDb);
