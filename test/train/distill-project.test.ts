@@ -1,7 +1,8 @@
 /**
  * train-project with a "teacher": the student's probabilities on its training images move toward the
  * teacher's (measured against the same student trained on the labels alone), and an interrupted
- * distillation run resumes bit for bit, with mixup too (its blends are unit-tested in mixup.test.ts). project.json's distillation keys are checked in project.test.ts.
+ * distillation run resumes bit for bit, with mixup too (its blends are unit-tested in mixup.test.ts).
+ * project.json's distillation keys are checked in project.test.ts.
  */
 import fs from 'node:fs/promises';
 import os from 'node:os';

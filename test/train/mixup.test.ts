@@ -29,7 +29,7 @@ test('every sample blended at share 1: λ·own + (1 − λ)·partner\'s original
 
 test('a blend keeps the labels both images are known to share and makes the rest unknown', () => {
   const b = batch();
-  // one blend: sample 0 with sample 1
+  // a stub rng: every sample blended with λ = 0, sample 0 with sample 1
   const plan = mixBatch(b, 1, { next: () => 0, int: () => 0 } as unknown as Rng).filter((p) => p.sample === 0);
   expect(plan[0]).toMatchObject({ sample: 0, partner: 1 });
   // tag 0 both positive: positive; tag 1 positive and negative: unknown; tag 2 both negative: negative; tag 3 unknown in 1: unknown
