@@ -99,7 +99,7 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
   const trainer = await createTrainer({
     model: c.model, tags: tags.length, imageSize: [c.image_height, c.image_width], batchSize: c.minibatch_size,
     optimizer: c.optimizer === 'sgd' ? { name: 'sgd', momentum: 0.9, nesterov: true, weightDecay: c.weight_decay } : { name: c.optimizer, weightDecay: c.weight_decay },
-    loss: c.loss, ...(c.distillation && { distillation: { alpha: c.distillation.alpha, temperature: c.distillation.temperature } }), seed: c.seed ?? 0, threads: o.threads, ...(c.adversarial && { adversarial: adversarialOptions(c.adversarial, preprocess) }),
+    loss: c.loss, distillation: c.distillation, seed: c.seed ?? 0, threads: o.threads, ...(c.adversarial && { adversarial: adversarialOptions(c.adversarial, preprocess) }),
   });
   let teacher: Teacher | null = null;
   try {

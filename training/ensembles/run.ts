@@ -150,12 +150,13 @@ async function main(argv: readonly string[]): Promise<void> {
     alone.set(`${run.epochs}/${run.seed}`, row);
   }
   const students = new Map<string, Row>();
-  const unlabelled = (s.extraRatio ? ` (their steps over ${s.extraRatio + 1}× the images, ${s.extraRatio}× unlabelled)` : '') + (s.mixup ? `, mixup ${s.mixup}` : '');
+  // what sets these students apart from a plain one, in their row names
+  const variant = (s.extraRatio ? ` (their steps over ${s.extraRatio + 1}× the images, ${s.extraRatio}× unlabelled)` : '') + (s.mixup ? `, mixup ${s.mixup}` : '');
   for (const arm of studentArms(s)) {
     const folder = studentFolder(s, arm), dir = path.join(s.out, folder);
     const bundle = train(dir, (db) => studentProject(s, db, path.relative(dir, teacher), arm), `the student from ${teacherName}, ${arm.epochs} epochs, alpha ${arm.alpha}, seed ${arm.seed}`, studentDb);
     const seed = s.studentSeeds.length > 1 ? `, seed ${arm.seed}` : '';
-    const row = scoreBundle(s, `distilled student (from ${teacherName}), ${arm.epochs} epochs${unlabelled}, alpha ${arm.alpha}${seed}`, folder, bundle, tests);
+    const row = scoreBundle(s, `distilled student (from ${teacherName}), ${arm.epochs} epochs${variant}, alpha ${arm.alpha}${seed}`, folder, bundle, tests);
     rows.push(row);
     students.set(`${arm.epochs}/${arm.alpha}/${arm.seed}`, row);
     if (ensembleRow && seed) notes.push(retentionNote(row, alone.get(`${arm.epochs}/${arm.seed}`)!, ensembleRow, sets));
@@ -174,7 +175,7 @@ async function main(argv: readonly string[]): Promise<void> {
     // on the members' schedule the members are trained alone too: every run without a teacher is a baseline
     const everyone = epochs === s.epochs ? pooled(`every member trained alone, ${epochs} epochs (members and seeds ${seeds})`, [...memberRows, ...baselines]) : undefined;
     for (const alpha of s.alphas) {
-      const student = pooled(`distilled students (from ${teacherName}), ${epochs} epochs${unlabelled}, alpha ${alpha} (mean of seeds ${seeds})`, s.studentSeeds.map((seed) => students.get(`${epochs}/${alpha}/${seed}`)!));
+      const student = pooled(`distilled students (from ${teacherName}), ${epochs} epochs${variant}, alpha ${alpha} (mean of seeds ${seeds})`, s.studentSeeds.map((seed) => students.get(`${epochs}/${alpha}/${seed}`)!));
       // against its own schedule's baseline (the target's), against the members' (which it outspends when longer), and against both pooled
       if (ensembleRow) for (const b of [baseline, membersMean, ...(everyone ? [everyone] : [])]) notes.push(retentionNote(student, b, ensembleRow, sets));
     }
