@@ -29,6 +29,8 @@ export const AUGMENT_OPS = {
     saturation: { range: [0.35, 0.8], bounds: [0, 1], unit: 'HSL saturation of the ink' },
     lightness: { range: [0.12, 0.3], bounds: [0, 1], unit: 'HSL lightness of the ink' },
   },
+  /** The image redrawn as its outlines, black on white (line-art.ts: the generator's rendering; never after greyscale or tint). */
+  lineart: {},
   brightness: { factor: { range: [0.75, 1.25], bounds: [0, 4], unit: 'a multiplier' } },
   contrast: { factor: { range: [0.75, 1.25], bounds: [0, 4], unit: 'a multiplier about the mean grey' } },
   blur: { sigma: { range: [0.4, 1.5], bounds: [0, 20], unit: 'Gaussian sigma in output pixels' } },

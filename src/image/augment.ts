@@ -9,6 +9,7 @@
  */
 import type { DecodedImage } from './decode.ts';
 import { hslRgb, toneRamp } from './colour.ts';
+import { lineArt } from './line-art.ts';
 import { AUGMENT_OPS, OP_NAMES, blur, brightness, contrast, downscale, fillRect, greyscale, jpeg, noise, paramRange, sample, uniform, type FloatRaster, type OpName, type OpSetting, type Random } from './augment-ops.ts';
 import type { Geometry, Rect, WarpParams } from './augment-geometry.ts';
 import { dropAlpha } from './preprocess.ts';
@@ -97,6 +98,7 @@ const PIXEL_OPS: { [K in Exclude<OpName, 'crop'>]: (image: FloatRaster, setting:
     const [h, sat, l] = (['hue', 'saturation', 'lightness'] as const).map((k) => uniform(random, paramRange('tint', s, k)));
     toneRamp(image.data, hslRgb(h!, sat!, l!));
   },
+  lineart: (image) => image.data.set(lineArt(image.data, image.width, image.height)),
   brightness: (image, s, random) => brightness(image, uniform(random, paramRange('brightness', s, 'factor'))),
   contrast: (image, s, random) => contrast(image, uniform(random, paramRange('contrast', s, 'factor'))),
   blur: (image, s, random) => blur(image, uniform(random, paramRange('blur', s, 'sigma'))),
@@ -131,8 +133,8 @@ export async function augmentImage(image: DecodedImage, width: number, height: n
   const warped = warp(resizeArea(cropped, fit.width, fit.height), width, height, params);
   const cutouts: Rect[] = [];
   for (const op of OP_NAMES) {
-    // a greyscaled sample stays grey: its labels say greyscale
-    if (op === 'crop' || (op === 'tint' && applied.has('greyscale'))) continue;
+    // a greyscaled sample stays grey and a tinted one tinted: their labels say so
+    if (op === 'crop' || (op === 'tint' && applied.has('greyscale')) || (op === 'lineart' && (applied.has('greyscale') || applied.has('tint')))) continue;
     const s = on(o, op);
     if (!s || random() >= s.probability) continue;
     await PIXEL_OPS[op](warped, s, random, cutouts);

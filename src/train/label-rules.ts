@@ -13,7 +13,7 @@
  * unknown, either way, whenever one is applied (the ablation in docs/robustness.md found crops teaching wrong
  * counts). DeepDanbooru's warp keeps them, as it keeps the other labels.
  */
-import { frameVisibility, hidesAnything, partVisibility, readMask, type AppliedOp, type AugmentResult, type Rect } from '../image/index.ts';
+import { LINE_ART_HIDES, frameVisibility, hidesAnything, partVisibility, readMask, type AppliedOp, type AugmentResult, type Rect } from '../image/index.ts';
 import type { AugmentationSettings } from './augmentation-config.ts';
 import { tagProperties, type TagProperty } from './tag-properties.ts';
 
@@ -24,6 +24,8 @@ export interface LabelRule {
   readonly adds?: readonly string[];
   /** Tags made unknown by name, when the project lists them. */
   readonly forgets?: readonly string[];
+  /** Tag → the tags made unknown when the sample has it (a part the op can no longer tell from another). */
+  readonly hides?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** One rule per op: a missing one does not compile. */
@@ -34,6 +36,9 @@ export const LABEL_RULES = {
   greyscale: { unknown: ['colour'], adds: ['monochrome', 'greyscale'] },
   // one hue is monochrome and (unless the ink is near grey) no longer greyscale; a grey source's label is forgotten, not denied
   tint: { unknown: ['colour'], adds: ['monochrome'], forgets: ['greyscale'] },
+  // the generator's line art labels the same way (dataset/synthetic/render.ts), but draws it on white: here a
+  // gradient or patterned background leaves faint or stray edges, so background tags are unknown too
+  lineart: { unknown: ['colour', 'background'], adds: ['monochrome', 'greyscale', 'lineart'], hides: LINE_ART_HIDES },
   // NOTE: within the default ±25 % brightness and contrast keep every hue and the order of lightness, and
   // Danbooru tags an off-white scan white_background: no label changes. Wider ranges may want ['colour'].
   brightness: {},
@@ -61,6 +66,7 @@ export type LabelThresholds = Pick<AugmentationSettings, 'part_visible_min' | 'f
 export class LabelRules {
   private readonly unknown = new Map<AppliedOp, number[]>();
   private readonly adds = new Map<AppliedOp, number[]>();
+  private readonly hides = new Map<AppliedOp, [when: number, hidden: number[]][]>();
   private readonly localisable: boolean[];
 
   constructor(tags: readonly string[], private readonly thresholds: LabelThresholds) {
@@ -69,7 +75,9 @@ export class LabelRules {
     this.localisable = props.map((p) => !p.has('global'));
     for (const [op, rule] of Object.entries(LABEL_RULES) as [AppliedOp, LabelRule][]) {
       this.unknown.set(op, props.flatMap((p, i) => (rule.unknown?.some((u) => p.has(u)) || rule.forgets?.includes(tags[i]!) ? [i] : [])));
-      this.adds.set(op, (rule.adds ?? []).flatMap((t) => (index.has(t) ? [index.get(t)!] : [])));
+      const listed = (names: readonly string[]) => names.flatMap((t) => (index.has(t) ? [index.get(t)!] : []));
+      this.adds.set(op, listed(rule.adds ?? []));
+      this.hides.set(op, Object.entries(rule.hides ?? {}).flatMap(([when, hidden]) => (index.has(when) ? [[index.get(when)!, listed(hidden)] as [number, number[]]] : [])));
     }
   }
 
@@ -85,6 +93,7 @@ export class LabelRules {
       mask[j] = 0;
     };
     for (const op of result.applied) for (const j of this.unknown.get(op)!) forget(j);
+    for (const op of result.applied) for (const [when, hidden] of this.hides.get(op)!) if (labels[when] === 1 && known?.[when] !== 0) hidden.forEach(forget);
     for (const op of result.applied) {
       for (const j of this.adds.get(op)!) {
         labels[j] = 1;

@@ -7,9 +7,11 @@
  *   global  when it describes the whole picture, not a part of it (backgrounds, ratings, media): a crop
  *           cannot cut it out, so only the other tags are localisable;
  *   count   when it counts the characters (`solo`, `2others`, `1girl`, `multiple_boys`): a crop or cutout that
- *           hides a character changes the count either way, so such a tag, positive or negative, is unknowable.
+ *           hides a character changes the count either way, so such a tag, positive or negative, is unknowable;
+ *   background  when it names the background (`white_background`): line art keeps a background's edges alone, so
+ *           a gradient passes for white.
  */
-export type TagProperty = 'colour' | 'sided' | 'global' | 'count';
+export type TagProperty = 'colour' | 'sided' | 'global' | 'count' | 'background';
 
 export const COLOUR_WORDS: readonly string[] = [
   'aqua', 'beige', 'black', 'blonde', 'blue', 'brown', 'cyan', 'gold', 'golden', 'gray', 'green', 'grey', 'indigo', 'lavender',
@@ -31,7 +33,8 @@ export const GLOBAL_TAGS: readonly string[] = [
   'monochrome', 'greyscale', 'lineart', 'sketch', 'spot_color', 'traditional_media', 'photo_(medium)', 'comic', 'jpeg_artifacts', 'blurry',
   'highres', 'absurdres', 'lowres', 'border', 'letterboxed', 'no_humans', 'scenery',
 ];
-const GLOBAL_PATTERNS: readonly RegExp[] = [/_background$/, /^rating:/, /^score:/];
+const BACKGROUND_PATTERN = /_background$/;
+const GLOBAL_PATTERNS: readonly RegExp[] = [BACKGROUND_PATTERN, /^rating:/, /^score:/];
 /** Danbooru's count tags: `solo`, `1girl`, `2boys`, `6+others`, `multiple_girls`. */
 const COUNT_PATTERN = /^(solo|multiple_(girls|boys|others)|\d+\+?(girls?|boys?|others?))$/;
 
@@ -42,5 +45,6 @@ export function tagProperties(tag: string): Set<TagProperty> {
   if (words.some((w) => SIDE_WORDS.includes(w))) out.add('sided');
   if (GLOBAL_TAGS.includes(tag) || GLOBAL_PATTERNS.some((r) => r.test(tag))) out.add('global');
   if (COUNT_PATTERN.test(tag)) out.add('count');
+  if (BACKGROUND_PATTERN.test(tag)) out.add('background');
   return out;
 }

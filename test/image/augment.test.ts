@@ -114,6 +114,22 @@ describe('pixels', () => {
     for (let c = 0; c < 3; c++) expect(hwc(both.out, 2, 1, 1, c)).toBeCloseTo(y, 5);
   });
 
+  test('line art draws the outline of a square dark on white, keeps a flat image white, and never follows greyscale or tint', async () => {
+    // a black 4×4 square on white: Sobel magnitudes of 3·255 or more on its border, none well inside or outside it
+    const img = solid(12, 12, [255, 255, 255]);
+    for (let y = 4; y < 8; y++) for (let x = 4; x < 8; x++) img.data.set([0, 0, 0], (y * 12 + x) * 3);
+    const { out, applied } = await run(img, one('lineart', {}), scripted(0));
+    expect([...applied]).toEqual(['lineart']);
+    for (const [x, y] of [[4, 5], [7, 6], [5, 3], [6, 8]]) for (let c = 0; c < 3; c++) expect(hwc(out, 12, x!, y!, c), `${x},${y}`).toBe(0);
+    for (const [x, y] of [[0, 0], [11, 11], [1, 6]]) for (let c = 0; c < 3; c++) expect(hwc(out, 12, x!, y!, c), `${x},${y}`).toBe(1);
+    const flat = await run(solid(6, 6, [200, 100, 50]), one('lineart', {}), scripted(0));
+    expect(flat.out.every((v) => v === 1)).toBe(true);
+    for (const first of ['greyscale', 'tint'] as const) {
+      const both = await run(img, { ...OFF, ops: { [first]: { probability: 1 }, lineart: { probability: 1 } } }, scripted(0));
+      expect([...both.applied]).toEqual([first]);
+    }
+  });
+
   test('brightness scales, contrast scales about the mean grey, both clamp', async () => {
     const b = await run(solid(2, 2, [200, 100, 50]), one('brightness', { factor: [1.5, 1.5] }), scripted(0));
     [255, 150, 75].forEach((v, k) => expect(hwc(b.out, 2, 0, 0, k) * 255).toBeCloseTo(v, 3));

@@ -13,7 +13,7 @@ import { augmentImage, type AugmentOptions, type DecodedImage } from '../../src/
 import { LabelRules, type Part } from '../../src/train/label-rules.ts';
 import { tagProperties } from '../../src/train/tag-properties.ts';
 
-const TAGS = ['square', 'circle', 'red_hair', 'blue_eyes', 'dark_skin', 'smile', 'monochrome', 'greyscale', 'white_background', 'hand_on_left_hip', 'solo', '2others'];
+const TAGS = ['square', 'circle', 'red_hair', 'blue_eyes', 'dark_skin', 'smile', 'monochrome', 'greyscale', 'white_background', 'hand_on_left_hip', 'solo', '2others', 'lineart', 'gradient_background', 'blush', 'sunglasses', 'glasses'];
 const at = (t: string) => TAGS.indexOf(t);
 const OFF: AugmentOptions = { rotation: null, scale: null, shift: null, flip: false, corruption: 0 };
 const THRESHOLDS = { part_visible_min: 0.5, frame_visible_min: 0.5 };
@@ -130,6 +130,22 @@ describe('greyscale and flips', () => {
     expect(mask![at('smile')]).toBe(1);
   });
 
+  test('line art makes colour and background tags unknown, adds monochrome, greyscale and lineart, and hides what outlines cannot show', async () => {
+    const ops = { lineart: { probability: 1 } };
+    const { labels, mask } = await labelled(['red_hair', 'smile', 'gradient_background', 'blush', 'glasses'], { ...OFF, ops }, [0]);
+    for (const t of ['red_hair', 'dark_skin', 'white_background', 'gradient_background', 'blush']) expect(mask![at(t)], t).toBe(0);
+    expect(labels[at('gradient_background')]).toBe(1); // forgotten, not denied
+    for (const t of ['monochrome', 'greyscale', 'lineart']) {
+      expect(labels[at(t)], t).toBe(1);
+      expect(mask![at(t)], t).toBe(1);
+    }
+    // a clear pair of glasses keeps its outline, so only a sample with sunglasses loses both tags; blush only where drawn
+    for (const t of ['smile', 'glasses', 'sunglasses', 'solo']) expect(mask![at(t)], t).toBe(1);
+    const shaded = await labelled(['sunglasses', 'smile'], { ...OFF, ops }, [0]);
+    for (const t of ['sunglasses', 'glasses']) expect(shaded.mask![at(t)], t).toBe(0);
+    expect(shaded.mask![at('blush')]).toBe(1);
+  });
+
   test('no greyscale, no change', async () => {
     const { labels, mask } = await labelled(['red_hair'], { ...OFF, ops: { greyscale: { probability: 0.5 } } }, [0.9]);
     expect(mask).toBeUndefined();
@@ -153,7 +169,7 @@ describe('greyscale and flips', () => {
 
 test.each([
   ['red_hair', ['colour']], ['blonde_hair', ['colour']], ['dark_skin', ['colour']], ['multicolored_hair', ['colour']],
-  ['white_background', ['colour', 'global']], ['gradient_background', ['global']], ['monochrome', ['global']], ['greyscale', ['global']],
+  ['white_background', ['background', 'colour', 'global']], ['gradient_background', ['background', 'global']], ['monochrome', ['global']], ['greyscale', ['global']],
   ['rating:general', ['global']], ['hand_on_left_hip', ['sided']], ['long_hair', []], ['sunglasses', []], ['blush', []],
   ['solo', ['count']], ['2others', ['count']], ['1girl', ['count']], ['6+girls', ['count']], ['multiple_boys', ['count']], ['1other', ['count']],
   ['solo_focus', []], ['girl_on_top', []],

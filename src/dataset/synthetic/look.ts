@@ -3,8 +3,9 @@
  * and its corruptions (blur, noise, JPEG, scan, down-up scaling). None moves a pixel, so the masks of
  * the colour scene stay true; what a rendering does to the labels is in render.ts.
  */
-import { luma, toneRamp } from '../../image/colour.ts';
+import { toneRamp } from '../../image/colour.ts';
 import { jpegRoundTrip } from '../../image/decode.ts';
+import { lineArt } from '../../image/line-art.ts';
 import { resample } from '../../image/resample.ts';
 import { resizeArea } from '../../image/resize-area.ts';
 import { Rng } from '../../models/random.ts';
@@ -46,25 +47,8 @@ export function sampleLook(rng: Rng, s: GeneratorSettings): Look | undefined {
   return { rendering, ...(ink && { ink }), corruptions, seed: rng.nextUint32() };
 }
 
-/** Lines where the luminance changes fast (Sobel), dark on white. */
-function lineArt(rgb: Uint8Array, size: number): Float32Array {
-  const l = new Float32Array(size * size);
-  for (let p = 0; p < l.length; p++) l[p] = luma(rgb, 3 * p);
-  const out = new Float32Array(rgb.length);
-  const at = (x: number, y: number) => l[Math.min(size - 1, Math.max(0, y)) * size + Math.min(size - 1, Math.max(0, x))]!;
-  for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) {
-      const gx = at(x + 1, y - 1) + 2 * at(x + 1, y) + at(x + 1, y + 1) - at(x - 1, y - 1) - 2 * at(x - 1, y) - at(x - 1, y + 1);
-      const gy = at(x - 1, y + 1) + 2 * at(x, y + 1) + at(x + 1, y + 1) - at(x - 1, y - 1) - 2 * at(x, y - 1) - at(x + 1, y - 1);
-      const dark = Math.min(1, Math.max(0, (Math.hypot(gx, gy) - 60) / 120));
-      out.fill(255 * (1 - dark), 3 * (y * size + x), 3 * (y * size + x) + 3);
-    }
-  }
-  return out;
-}
-
 function recolour(rgb: Uint8Array, look: Look, size: number): Float32Array {
-  if (look.rendering === 'lineart') return lineArt(rgb, size);
+  if (look.rendering === 'lineart') return lineArt(rgb, size, size);
   const out = Float32Array.from(rgb);
   if (look.rendering !== 'colour') toneRamp(out, look.ink ? parseHex(look.ink) : [0, 0, 0]);
   return out;

@@ -5,6 +5,7 @@
  */
 import { TagbooruError, expectNumberInRange } from '../../errors.ts';
 import { LUMA } from '../../image/colour.ts';
+import { LINE_ART_HIDES } from '../../image/line-art.ts';
 import { BACKGROUND_TAGS, backgroundSvg, fillBackground } from './background.ts';
 import {
   PART_VISIBILITY, characterBox, characterParts, createCharacterAvatar, placedSvg, settleOptions,
@@ -76,11 +77,8 @@ const DEFAULTS = { threshold: 16, footprints: true } satisfies Partial<RenderOpt
 const COUNT_TAGS = ['solo', '2others', '3others', '4others', '5others', '6+others'] as const satisfies readonly SyntheticTag[];
 /** A cropped character counts when this share of its box is inside the frame (a face cut at a corner keeps about 0.36). */
 const IN_FRAME_TO_COUNT = 0.3;
-/**
- * What line art cannot show, by the tag of a part it draws: blush is colour alone, and sunglasses are told from
- * glasses by their dark lenses, so their outline passes for either (neither is asserted nor denied).
- */
-const LINE_ART_UNKNOWN: Partial<Record<SyntheticTag, readonly SyntheticTag[]>> = { blush: ['blush'], sunglasses: ['sunglasses', 'glasses'] };
+// NOTE: the tags are the generator's own, so the shared table's names are its SyntheticTags
+const LINE_ART_UNKNOWN = LINE_ART_HIDES as Partial<Record<SyntheticTag, readonly SyntheticTag[]>>;
 
 /** A character's box, rendered as drawn, and the region of each tagged part rendered without it. */
 interface Layer {
