@@ -221,17 +221,39 @@ describe('on the bundled model', () => {
   const SAMPLE = fileURLToPath(new URL('../../samples/heldout-1000002.png', import.meta.url));
   const MODEL = path.join(path.dirname(SAMPLE), '..', 'models', 'default');
 
-  // The orange hair spans x 138–218 of 224 (its ground-truth mask). CAM's peak lands on it (176); the input
-  // gradient is diffuse and peaks at its edge (128, within the pointing game's 15 px), so it is held to halves.
-  test.each([['cam', 1 / 3], ['saliency', 1 / 2]] as const)('%s points at the character that has the tag', async (method, side) => {
+  // The orange hair spans x 138–218 of 224 (its ground-truth mask). CAM's peak lands on it (176).
+  test('cam points at the character that has the tag', async () => {
+    const r = await explainSample('cam');
+    const [purple, orange] = r.tags;
+    expect(purple!.peak[0]).toBeLessThan(r.width / 3);
+    expect(orange!.peak[0]).toBeGreaterThan((r.width * 2) / 3);
+  });
+
+  // The input gradient is diffuse and its one peak a noisy statistic (stage 6's fell on the orange hair's edge at
+  // x 164, stage 7's at 99, with the same split of the map between the halves), so saliency is held to the
+  // energy-based pointing game: most of each tag's map lies on its character's half (0.69 and 0.63 on stage 7,
+  // 0.73 and 0.65 on stage 6; a map blind to the tag splits about evenly).
+  test('saliency puts most of each tag map on the character that has the tag', async () => {
+    const r = await explainSample('saliency');
+    const leftShare = ({ map: { width, data } }: (typeof r.tags)[number]) => {
+      let left = 0, all = 0;
+      data.forEach((v, p) => {
+        all += v;
+        if (p % width < width / 2) left += v;
+      });
+      return left / all;
+    };
+    const [purple, orange] = r.tags;
+    expect(leftShare(purple!)).toBeGreaterThan(0.6);
+    expect(1 - leftShare(orange!)).toBeGreaterThan(0.6);
+  });
+
+  async function explainSample(method: 'cam' | 'saliency') {
     const t = await createTagger(MODEL, { threads: 2 });
     try {
-      const r = await t.explain(SAMPLE, { method, tags: ['purple_hair', 'orange_hair'] });
-      const [purple, orange] = r.tags;
-      expect(purple!.peak[0]).toBeLessThan(r.width * side);
-      expect(orange!.peak[0]).toBeGreaterThan(r.width * (1 - side));
+      return await t.explain(SAMPLE, { method, tags: ['purple_hair', 'orange_hair'] });
     } finally {
       await t.close();
     }
-  });
+  }
 });
