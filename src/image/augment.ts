@@ -108,6 +108,8 @@ const PIXEL_OPS: { [K in Exclude<OpName, 'crop'>]: (image: FloatRaster, setting:
 };
 
 const LEGACY_CORRUPTIONS = ['jpeg', 'downscale', 'noise'] as const;
+/** The ops that redraw the whole picture in another rendering, in table order. */
+const RENDERINGS: readonly OpName[] = ['greyscale', 'tint', 'lineart'];
 
 const on = (o: AugmentOptions, op: OpName): OpSetting | null => {
   const s = o.ops?.[op];
@@ -133,8 +135,8 @@ export async function augmentImage(image: DecodedImage, width: number, height: n
   const warped = warp(resizeArea(cropped, fit.width, fit.height), width, height, params);
   const cutouts: Rect[] = [];
   for (const op of OP_NAMES) {
-    // a greyscaled sample stays grey and a tinted one tinted: their labels say so
-    if (op === 'crop' || (op === 'tint' && applied.has('greyscale')) || (op === 'lineart' && (applied.has('greyscale') || applied.has('tint')))) continue;
+    // one rendering per sample, the first drawn: its labels say which
+    if (op === 'crop' || (RENDERINGS.includes(op) && RENDERINGS.some((r) => applied.has(r)))) continue;
     const s = on(o, op);
     if (!s || random() >= s.probability) continue;
     await PIXEL_OPS[op](warped, s, random, cutouts);
