@@ -2,7 +2,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseKerasModel, snakeCase } from '../../src/import/keras-config.ts';
 import { convertKerasModel } from '../../src/import/keras-layers.ts';
 import { applyCategories, readTagsFile } from '../../src/infer/tags-file.ts';
@@ -11,8 +11,12 @@ import { defaultName, storeHome } from '../../src/import/store.ts';
 import { safeEntryPath } from '../../src/import/zip.ts';
 import { tf2Config, type KerasModelJson } from './_keras.ts';
 
+const made: string[] = [];
+afterAll(() => Promise.all(made.map((dir) => fs.rm(dir, { recursive: true, force: true }))));
+
 async function tempFile(name: string, text: string): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tagbooru-parts-'));
+  made.push(dir);
   const file = path.join(dir, name);
   await fs.writeFile(file, text);
   return file;
