@@ -10,6 +10,7 @@ import { TagbooruError, errorMessage } from '../errors.ts';
 import { augmentImage, decodeImage, preprocess, type AugmentOptions } from '../image/index.ts';
 import { PRESETS } from '../image/spec.ts';
 import type { Rng } from '../models/random.ts';
+import type { DecodedCache } from './decoded-cache.ts';
 import type { LabelRules, Part } from './label-rules.ts';
 import type { Sample, TrainingData } from './loop.ts';
 
@@ -85,6 +86,8 @@ export interface SampleOptions {
   /** What the augmentation does to the labels; without it every label stays as the database says. */
   readonly labelRules?: LabelRules;
   readonly onError?: (record: ImageRecord, message: string) => void;
+  /** Decoded images kept across epochs (decoded-cache.ts); without it every load decodes. */
+  readonly cache?: DecodedCache;
 }
 
 /** The inference preprocessing of the deepdanbooru preset at the project's size. */
@@ -108,7 +111,7 @@ export function recordSamples(records: readonly LabelledRecord[], o: SampleOptio
     async load(i: number, rng: Rng): Promise<Sample | null> {
       const r = records[i]!;
       try {
-        const image = await decodeImage(r.path);
+        const image = o.cache ? await o.cache.get(r.path, (file) => decodeImage(file)) : await decodeImage(r.path);
         const x = new Float32Array(per);
         const labels = new Float32Array(o.tags);
         for (const j of r.labels) labels[j] = 1;

@@ -16,6 +16,7 @@ import { adversarialOptions, describeAdversarial } from './adversarial-config.ts
 import { DEFAULT_AUGMENTATION } from './augmentation-config.ts';
 import { resumeTraining, saveRotating } from './checkpoints.ts';
 import { loadSplit, recordSamples, type LabelledRecord } from './dataset.ts';
+import { DecodedCache, defaultDecodedBudget } from './decoded-cache.ts';
 import { LabelRules } from './label-rules.ts';
 import { runTrainingLoop, sampleRng, type LoopPosition } from './loop.ts';
 import { computeMetrics, fitThresholds, type Metrics } from './metrics.ts';
@@ -33,6 +34,8 @@ export interface TrainProjectOptions {
   /** Stop after this many steps in this run (a time box; resume continues). */
   readonly maxSteps?: number;
   readonly threads?: number;
+  /** Memory for decoded images kept across epochs (decoded-cache.ts; default: defaultDecodedBudget(); 0: none). */
+  readonly decodedCacheBytes?: number;
   readonly log: (line: string) => void;
 }
 
@@ -61,8 +64,8 @@ async function projectTags(dir: string): Promise<TagInfo[]> {
 }
 
 /** Every validation image's probabilities, labels and known mask (the database's unknown tags are 0: metrics skip them). */
-async function predictAll(trainer: Trainer, records: readonly LabelledRecord[], c: ProjectConfig, tags: number): Promise<{ probs: Float32Array; labels: Float32Array; known: Float32Array; used: number }> {
-  const data = recordSamples(records, { width: c.image_width, height: c.image_height, tags, augment: null });
+async function predictAll(trainer: Trainer, records: readonly LabelledRecord[], c: ProjectConfig, tags: number, cache?: DecodedCache): Promise<{ probs: Float32Array; labels: Float32Array; known: Float32Array; used: number }> {
+  const data = recordSamples(records, { width: c.image_width, height: c.image_height, tags, augment: null, cache });
   const per = c.image_width * c.image_height * 3, chunk = 32;
   const probs: number[] = [], labels: number[] = [], known: number[] = [];
   const allKnown = new Float32Array(tags).fill(1);
@@ -116,7 +119,9 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
 
     const seed = c.seed ?? 0;
     let skippedLogged = 0;
+    const cache = new DecodedCache(o.decodedCacheBytes ?? defaultDecodedBudget());
     const data = recordSamples(split.train, {
+      cache,
       width: c.image_width, height: c.image_height, tags: tags.length, augment: augmentation(c),
       labelRules: new LabelRules(names, c.augmentation ?? DEFAULT_AUGMENTATION),
       onError: (r, message) => {
@@ -141,7 +146,7 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
     };
     const validate = async () => {
       if (split.validation.length === 0) return null;
-      const v = await predictAll(trainer, split.validation, c, tags.length);
+      const v = await predictAll(trainer, split.validation, c, tags.length, cache);
       return { ...v, metrics: computeMetrics(v.probs, v.labels, names, 0.5, v.known) };
     };
 

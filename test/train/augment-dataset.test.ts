@@ -1,6 +1,7 @@
 /**
  * The training database's ground-truth masks reach the label rules: a sample cropped away from its drawn
- * square comes out of recordSamples with that tag unknown, read from a real SQLite file and mask PNG.
+ * square comes out of recordSamples with that tag unknown, read from a real SQLite file and mask PNG; and a
+ * decoded image kept across epochs gives the samples a fresh decode would.
  */
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -13,6 +14,7 @@ import { encodeMaskPng } from '../../src/dataset/synthetic/mask-png.ts';
 import { Rng } from '../../src/models/random.ts';
 import { LabelRules } from '../../src/train/label-rules.ts';
 import { loadSplit, recordSamples } from '../../src/train/dataset.ts';
+import { DecodedCache } from '../../src/train/decoded-cache.ts';
 
 const TAGS = ['square', 'smile', 'white_background'];
 const MD5 = '0123456789abcdef0123456789abcdef';
@@ -75,4 +77,20 @@ test('the database\'s unknown tags are masked out with and without augmentation,
   const s = (await data.load(0, new Rng(1)))!;
   expect(Array.from(s.labels)).toEqual([1, 1, 1]); // greyscale adds monochrome
   expect(Array.from(s.mask!)).toEqual([1, 0, 1]);
+});
+
+test('an image kept decoded gives the very samples a fresh decode gives, through every pixel op, and is not changed by them', async () => {
+  const split = loadSplit(db, TAGS, { minimumTagCount: 0, validationFraction: 0, settingsFile: 'project.json' });
+  const every = { probability: 0.5 };
+  const augment = {
+    rotation: [-10, 10], scale: [0.9, 1.1], shift: [-0.1, 0.1], flip: true, corruption: 0,
+    ops: { crop: every, cutout: every, greyscale: every, tint: every, lineart: every, brightness: every, contrast: every, blur: every, downscale: every, noise: every, jpeg: every },
+  } as const;
+  const cache = new DecodedCache(1 << 20);
+  for (const a of [augment, null]) {
+    const o = { width: 16, height: 16, tags: TAGS.length, augment: a, labelRules: new LabelRules(TAGS, { part_visible_min: 0.5, frame_visible_min: 0 }) };
+    const [fresh, kept] = [recordSamples(split.train, o), recordSamples(split.train, { ...o, cache })];
+    for (let seed = 0; seed < 12; seed++) expect((await kept.load(0, new Rng(seed)))!).toEqual((await fresh.load(0, new Rng(seed)))!);
+  }
+  expect(cache.stats).toEqual({ images: 1, bytes: 20 * 20 * 3 });
 });

@@ -67,10 +67,13 @@ export const trainProjectCommand = defineCommand({
     restart: { type: 'boolean', description: 'start over from step 0; existing checkpoints move to checkpoints/archive-<time>-…' },
     'max-steps': { type: 'string', placeholder: 'n', description: 'stop after n steps (resume later)' },
     threads: { type: 'string', placeholder: 'n', description: 'ONNX Runtime threads (default: all cores)' },
+    'cache-mb': { type: 'string', placeholder: 'n', description: 'memory for decoded images kept from epoch to epoch (default: an eighth of RAM, at most 2048; 0: decode every time)' },
   },
   async run({ values: v, positionals: [dir] }, io) {
     if (!dir) throw new TagbooruError('E_USAGE', 'give the project folder');
+    const cacheMb = numberOption('cache-mb', v['cache-mb'], 0, 1_048_576, true);
     const result = await trainProject({
+      ...(cacheMb !== undefined && { decodedCacheBytes: cacheMb * 2 ** 20 }),
       dir, sourceModel: v['source-model'], restart: v.restart,
       maxSteps: numberOption('max-steps', v['max-steps'], 1, Number.MAX_SAFE_INTEGER, true),
       threads: numberOption('threads', v.threads, 1, 256, true),
