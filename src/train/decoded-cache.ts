@@ -10,7 +10,7 @@
 import os from 'node:os';
 import type { DecodedFile } from '../image/decode.ts';
 
-/** The default budget: an eighth of the machine's memory, at most 2 GiB (15,000 images of 224 × 224 RGBA take 3 GB). */
+/** The default budget: an eighth of the machine's memory, at most 2 GiB (the default model's 15,000 training images, 224 × 224 RGB, take 2.3 GB). */
 export function defaultDecodedBudget(totalMemory = os.totalmem()): number {
   return Math.min(2 ** 31, Math.floor(totalMemory / 8));
 }
