@@ -94,22 +94,36 @@ export function perturbBatch(g: Graph, x: Value, labels: Value, mask: Value, noi
   const ys = head(labels), ms = attackMask ?? head(mask);
   const { toPixels, toInput } = pixelMaps(g, o.pixel);
   const p = toPixels(head(x));
-  const zero = g.scalar(0), one = g.scalar(1);
-  const clip = (v: Value, lo: Value, hi: Value) => min(g, max(g, v, lo), hi);
-  const lo = sub(g, p, g.scalar(o.eps)), hi = add(g, p, g.scalar(o.eps));
-  let a = clip(add(g, p, mul(g, noise, g.scalar(o.eps))), zero, one);
+  // the ε-ball ∩ [0, 1] (p lies in both, so clipping to the intersection is clipping to one, then the other)
+  const lo = max(g, sub(g, p, g.scalar(o.eps)), g.scalar(0)), hi = min(g, add(g, p, g.scalar(o.eps)), g.scalar(1));
+  let a = clipToBox(g, add(g, p, mul(g, noise, g.scalar(o.eps))), lo, hi);
   const debug: Record<string, Value> = {};
   for (let k = 0; k < o.steps; k++) {
     const input = toInput(a);
     const grad = inputGradient(input, ys, ms);
     if (k === 0 && o.debug) Object.assign(debug, { [DEBUG_OUTPUTS.start]: input, [DEBUG_OUTPUTS.grad]: grad });
-    const stepped = add(g, a, mul(g, g.op('Sign', [grad], {}, grad.shape), g.scalar(o.stepSize)));
-    a = clip(clip(stepped, lo, hi), zero, one);
+    a = signedStep(g, a, grad, g.scalar(o.stepSize), lo, hi);
   }
   const attacked = toInput(a);
   const out = n === batch ? attacked : concat(g, [attacked, slice(g, x, [n], [batch], [0])], 0);
   if (o.debug) debug[DEBUG_OUTPUTS.x] = out;
   return { x: out, debug };
+}
+
+function clipToBox(g: Graph, v: Value, lo: Value, hi: Value): Value {
+  return min(g, max(g, v, lo), hi);
+}
+
+/**
+ * clip(a + step·sign(grad), lo, hi): one step of L∞ PGD and its projection onto the box, as graph nodes (the
+ * training step's attack here; the `attack` command's, src/robust/linf-step.ts). `step` < 0 descends.
+ * NOTE: sign(grad) as clip(grad·2¹²⁶, −1, 1), two ops ONNX Runtime vectorises, where its Sign kernel is scalar
+ * (docs/adversarial.md, Speed). The two agree on 0 and every normal float; a subnormal gradient
+ * (|grad| < 2⁻¹²⁶) moves its pixel by a fraction of the step.
+ */
+export function signedStep(g: Graph, a: Value, grad: Value, step: Value, lo: Value, hi: Value): Value {
+  const sign = g.op('Clip', [mul(g, grad, g.scalar(2 ** 126)), g.scalar(-1), g.scalar(1)], {}, grad.shape);
+  return clipToBox(g, add(g, a, mul(g, sign, step)), lo, hi);
 }
 
 /** input ↔ pixels by the channel affine map; the identity emits no nodes. */

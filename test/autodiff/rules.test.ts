@@ -7,6 +7,32 @@ import { inferShapes } from '../../src/models/shapes.ts';
 import { referenceTrainForward, toFloat64 } from '../oracle/training.ts';
 import { runGradients } from './_harness.ts';
 
+describe('ReLU gradient', () => {
+  test('passes the whole gradient where the output is positive, down to the smallest normal float, and none at 0', async () => {
+    // input → relu → 1×1 conv (weight 1) → gap: every cell carries the same upstream gradient
+    const spec: ModelSpec = {
+      name: 'relu-mask',
+      layers: [
+        { kind: 'input', name: 'in', shape: [2, 4, 1] },
+        { kind: 'relu', name: 'r', input: 'in' },
+        { kind: 'conv', name: 'c', input: 'r', filters: 1, kernel: [1, 1], strides: [1, 1], padding: 'same', useBias: false },
+        { kind: 'gap', name: 'g', input: 'c' },
+        { kind: 'sigmoid', name: 'out', input: 'g' },
+      ],
+      output: 'out',
+    };
+    const step = buildTrainingStep(spec, { batch: 1, loss: 'binary_crossentropy', optimizer: { name: 'sgd' }, outputs: 'gradients', inputGradient: true });
+    const session = await ModelSession.create(step.model, { threads: 1 });
+    const x = Float32Array.of(-1, 0, -0, 2 ** -126, 1e-30, 1, 1e30, -(2 ** -126));
+    const out = await session.run({ [FEED.x]: { data: x, dims: [1, 2, 4, 1] }, [FEED.labels]: { data: Float32Array.of(0), dims: [1, 1] }, [FEED.mask]: { data: Float32Array.of(1), dims: [1, 1] }, [FEED.weight('c/kernel')]: { data: Float32Array.of(1), dims: [1, 1, 1, 1] } });
+    const gx = out[FETCH.inputGrad]!.data;
+    const upstream = gx[5]!;
+    expect(upstream).toBeGreaterThan(0); // label 0: the logit's gradient is σ(z) = 1
+    expect([...gx].map((v) => v + 0)).toEqual([...x].map((v) => (v > 0 ? upstream : 0))); // −0 and 0 alike
+    await session.release();
+  });
+});
+
 describe('MaxPool gradient at ties', () => {
   test('each window sends its gradient to its first maximum; overlapping windows add up', async () => {
     // input → maxpool 3×3/2 SAME → 1×1 conv → gap: every window holds a tie (constant 2×2 blocks)
