@@ -2,57 +2,53 @@ import { describe, expect, test } from 'vitest';
 import { FEED, FETCH, buildTrainingStep } from '../../src/autodiff/step-graph.ts';
 import { ModelSession } from '../../src/infer/session.ts';
 import { buildModel } from '../../src/models/registry.ts';
-import type { ModelSpec } from '../../src/models/spec.ts';
+import type { Layer, ModelSpec } from '../../src/models/spec.ts';
 import { inferShapes } from '../../src/models/shapes.ts';
 import { referenceTrainForward, toFloat64 } from '../oracle/training.ts';
 import { runGradients } from './_harness.ts';
 
+/**
+ * The input gradient of input → `layer` → 1×1 conv (weight 1) → global average pool → sigmoid, for one image of
+ * [h, w, 1] and one label: every cell of the layer's output carries the same upstream gradient.
+ */
+async function gradientThrough(layer: Layer, x: Float32Array, [h, w]: [number, number], label: number): Promise<Float32Array> {
+  const spec: ModelSpec = {
+    name: 'through',
+    layers: [
+      { kind: 'input', name: 'in', shape: [h, w, 1] },
+      { ...layer, name: 'l', input: 'in' } as Layer,
+      { kind: 'conv', name: 'c', input: 'l', filters: 1, kernel: [1, 1], strides: [1, 1], padding: 'same', useBias: false },
+      { kind: 'gap', name: 'g', input: 'c' },
+      { kind: 'sigmoid', name: 'out', input: 'g' },
+    ],
+    output: 'out',
+  };
+  const step = buildTrainingStep(spec, { batch: 1, loss: 'binary_crossentropy', optimizer: { name: 'sgd' }, outputs: 'gradients', inputGradient: true });
+  const session = await ModelSession.create(step.model, { threads: 1 });
+  try {
+    const out = await session.run({ [FEED.x]: { data: x, dims: [1, h, w, 1] }, [FEED.labels]: { data: Float32Array.of(label), dims: [1, 1] }, [FEED.mask]: { data: Float32Array.of(1), dims: [1, 1] }, [FEED.weight('c/kernel')]: { data: Float32Array.of(1), dims: [1, 1, 1, 1] } });
+    return out[FETCH.inputGrad]!.data;
+  } finally {
+    await session.release();
+  }
+}
+
 describe('ReLU gradient', () => {
   test('passes the whole gradient where the output is positive, down to the smallest normal float, and none at 0', async () => {
-    // input → relu → 1×1 conv (weight 1) → gap: every cell carries the same upstream gradient
-    const spec: ModelSpec = {
-      name: 'relu-mask',
-      layers: [
-        { kind: 'input', name: 'in', shape: [2, 4, 1] },
-        { kind: 'relu', name: 'r', input: 'in' },
-        { kind: 'conv', name: 'c', input: 'r', filters: 1, kernel: [1, 1], strides: [1, 1], padding: 'same', useBias: false },
-        { kind: 'gap', name: 'g', input: 'c' },
-        { kind: 'sigmoid', name: 'out', input: 'g' },
-      ],
-      output: 'out',
-    };
-    const step = buildTrainingStep(spec, { batch: 1, loss: 'binary_crossentropy', optimizer: { name: 'sgd' }, outputs: 'gradients', inputGradient: true });
-    const session = await ModelSession.create(step.model, { threads: 1 });
     const x = Float32Array.of(-1, 0, -0, 2 ** -126, 1e-30, 1, 1e30, -(2 ** -126));
-    const out = await session.run({ [FEED.x]: { data: x, dims: [1, 2, 4, 1] }, [FEED.labels]: { data: Float32Array.of(0), dims: [1, 1] }, [FEED.mask]: { data: Float32Array.of(1), dims: [1, 1] }, [FEED.weight('c/kernel')]: { data: Float32Array.of(1), dims: [1, 1, 1, 1] } });
-    const gx = out[FETCH.inputGrad]!.data;
+    const gx = await gradientThrough({ kind: 'relu', name: 'l', input: 'in' }, x, [2, 4], 0);
     const upstream = gx[5]!;
     expect(upstream).toBeGreaterThan(0); // label 0: the logit's gradient is σ(z) = 1
     expect([...gx].map((v) => v + 0)).toEqual([...x].map((v) => (v > 0 ? upstream : 0))); // −0 and 0 alike
-    await session.release();
   });
 });
 
 describe('MaxPool gradient at ties', () => {
   test('each window sends its gradient to its first maximum; overlapping windows add up', async () => {
-    // input → maxpool 3×3/2 SAME → 1×1 conv → gap: every window holds a tie (constant 2×2 blocks)
-    const spec: ModelSpec = {
-      name: 'ties',
-      layers: [
-        { kind: 'input', name: 'in', shape: [6, 6, 1] },
-        { kind: 'maxpool', name: 'mp', input: 'in', pool: [3, 3], strides: [2, 2], padding: 'same' },
-        { kind: 'conv', name: 'c', input: 'mp', filters: 1, kernel: [1, 1], strides: [1, 1], padding: 'same', useBias: false },
-        { kind: 'gap', name: 'g', input: 'c' },
-        { kind: 'sigmoid', name: 'out', input: 'g' },
-      ],
-      output: 'out',
-    };
-    const step = buildTrainingStep(spec, { batch: 1, loss: 'binary_crossentropy', optimizer: { name: 'sgd' }, outputs: 'gradients', inputGradient: true });
-    const session = await ModelSession.create(step.model, { threads: 1 });
+    // maxpool 3×3/2 SAME: every window holds a tie (constant 2×2 blocks)
     const x = new Float32Array(36);
     for (let y = 0; y < 6; y++) for (let c = 0; c < 6; c++) x[y * 6 + c] = Math.floor(y / 2) * 3 + Math.floor(c / 2);
-    const out = await session.run({ [FEED.x]: { data: x, dims: [1, 6, 6, 1] }, [FEED.labels]: { data: Float32Array.of(1), dims: [1, 1] }, [FEED.mask]: { data: Float32Array.of(1), dims: [1, 1] }, [FEED.weight('c/kernel')]: { data: Float32Array.of(1), dims: [1, 1, 1, 1] } });
-    const gx = out[FETCH.inputGrad]!.data;
+    const gx = await gradientThrough({ kind: 'maxpool', name: 'l', input: 'in', pool: [3, 3], strides: [2, 2], padding: 'same' }, x, [6, 6], 1);
     // the expected routing: pads (0,1) on 6 → 3 windows per axis starting at 0, 2, 4; first max in row-major order
     const expected = new Float64Array(36);
     for (const oy of [0, 1, 2]) for (const ox of [0, 1, 2]) {
@@ -66,7 +62,6 @@ describe('MaxPool gradient at ties', () => {
     const scale = gx.reduce((a, b) => a + b, 0) / 9; // every window carries the same upstream gradient
     expect(Math.abs(scale)).toBeGreaterThan(0);
     for (let i = 0; i < 36; i++) expect(gx[i]! / scale).toBeCloseTo(expected[i]!, 5);
-    await session.release();
   });
 });
 
