@@ -22,6 +22,8 @@ export class BlockedLayout {
   private readonly toBlocked = new Map<string, Value>();
   private readonly convs = new Map<string, ConvCall>();
   private readonly nhwcTwins = new Map<string, Value>();
+  /** Gradients already zero wherever the ReLU output they are taken for is: the name of that output. */
+  private readonly reluMasked = new Map<string, string>();
 
   constructor(
     private readonly g: Graph,
@@ -95,6 +97,22 @@ export class BlockedLayout {
     const c = this.convs.get(x.name);
     if (c && !c.o.relu) return this.conv(c.x, c.kernel, c.bias, { ...c.o, relu: true });
     return this.like(relu(this.g, x, name), x);
+  }
+
+  /** Whether v is a ReLU's output (fused into its conv). */
+  isRelu(v: Value): boolean {
+    return this.convs.get(v.name)?.o.relu === true;
+  }
+
+  /** Record that the gradient `grad` for the ReLU output `y` is zero wherever y is: its mask would change nothing. */
+  masked(grad: Value, y: Value): Value {
+    this.reluMasked.set(grad.name, y.name);
+    return grad;
+  }
+
+  /** Whether `grad` needs no mask of the ReLU output `y` (see `masked`). */
+  isMasked(grad: Value, y: Value): boolean {
+    return this.reluMasked.get(grad.name) === y.name;
   }
 
   /** a + b, fused into the conv that gave one of them when there is one: its in-place sum (as for relu). */

@@ -6,6 +6,7 @@ import { TagbooruError } from '../errors.ts';
 import { add, avgPool2d, batchNorm, blockedConv2d, blockedKernel, blockedPays, conv2d, dense, dim, dimProduct, flatten, float, globalAvgPool, matmul, maxPool2d, poolShape, mul, relu, reshape, samePad, sigmoid, sub, takesBlocked, transpose, type Value } from '../graph/index.ts';
 import { expand, reduceSum, spreadOver } from '../graph/math.ts';
 import { convInputGrad, convWeightGrad, type Pads } from './conv-grad.ts';
+import { separableMaxPool, separableMaxPoolGrad } from './maxpool-grad.ts';
 import { vectorConvBackward, vectorConvForward } from './pooled-head.ts';
 import { bnEvalBackward, bnTrainBackward, bnTrainForward } from './norm-grad.ts';
 import type { ForwardResult, GradRules, RuleContext } from './types.ts';
@@ -72,13 +73,11 @@ export const GRAD_RULES: GradRules = {
       const y = ctx.layout?.relu(x!, l.name) ?? relu(ctx.g, x!, l.name);
       return { y, saved: { y } };
     },
-    // NOTE: the mask is y > 0, not x >= 0: at 0 the subgradient must be 0. It is HardSigmoid(2¹²⁷·y) =
-    // clip(2¹²⁷·y, 0, 1), one op where Greater and Cast are two (4.4 ms against 5.6–6.1 over the attack graph's 31
-    // masks; Where is 1.5× slower than both): equal to y > 0 for 0 and every normal float; a subnormal y (< 2⁻¹²⁶,
-    // a sum cancelling to 38 digits) passes a fraction of its gradient
+    // NOTE: the mask is y > 0, not x >= 0: at 0 the subgradient must be 0
     backward(ctx, _l, _i, { saved }, gy) {
+      if (ctx.layout?.isMasked(gy, saved.y!)) return { dx: [gy], dparams: {} };
       const [g, y] = ctx.layout?.common([gy, saved.y!]) ?? [gy, saved.y!];
-      const dx = mul(ctx.g, g!, ctx.g.op('HardSigmoid', [y!], { alpha: float(2 ** 127), beta: float(0) }, y!.shape));
+      const dx = mul(ctx.g, g!, reluMask(ctx, y!));
       return { dx: [ctx.layout?.like(dx, y!) ?? dx], dparams: {} };
     },
     layoutAware: true,
@@ -95,16 +94,26 @@ export const GRAD_RULES: GradRules = {
   maxpool: {
     forward(ctx, l, [x]): ForwardResult {
       const pads = padsOf(x!, l.pool, l.strides, l.padding);
-      // NOTE: a graph in the blocked layout runs the backward (the attack graph): the index MaxPool it needs is
-      // also the forward, instead of ORT's blocked MaxPool and then this one
+      // NOTE: a graph in the blocked layout runs the backward (the attack graph): it pools in two blocked passes
+      // whose gradient needs no indices (maxpool-grad.ts), or else the index MaxPool the backward needs is the forward
       if (ctx.mode === 'eval' && !ctx.layout) return { y: maxPool2d(ctx.g, x!, l.pool, l.strides, pads, l.name), saved: {} };
+      const lay = ctx.layout, xb = lay?.blocked(x!);
+      const passes = lay && lay.isBlocked(xb!) ? separableMaxPool(ctx.g, xb!, l.pool, l.strides, pads, lay.block) : null;
+      if (lay && passes) return { y: lay.mark(passes.y), saved: passes };
       const [y, indices] = maxPoolWithIndices(ctx, ctx.layout?.nchw(x!) ?? x!, l.pool, l.strides, pads, l.name);
       return { y, saved: { indices } };
     },
     layoutAware: true,
     backward(ctx, l, [xIn], { saved }, gyIn) {
-      const x = ctx.layout?.nchw(xIn!) ?? xIn, gy = ctx.layout?.nchw(gyIn) ?? gyIn;
-      const pads = padsOf(x!, l.pool, l.strides, l.padding);
+      const lay = ctx.layout, pads = padsOf(xIn!, l.pool, l.strides, l.padding);
+      if (lay && saved.z) {
+        // after a ReLU, its mask on the windows' maxima (a quarter of the cells): a window whose maximum is 0 passes
+        // nothing, any other passes its gradient to a positive cell, so the ReLU's own mask would change nothing
+        const x = lay.blocked(xIn!), relu = lay.isRelu(x), gb = lay.blocked(gyIn);
+        const dx = lay.mark(separableMaxPoolGrad(ctx.g, x, { y: saved.y!, z: saved.z }, relu ? mul(ctx.g, gb, reluMask(ctx, saved.y!)) : gb, l.pool, l.strides, pads, lay.block));
+        return { dx: [relu ? lay.masked(dx, x) : dx], dparams: {} };
+      }
+      const x = lay?.nchw(xIn!) ?? xIn, gy = lay?.nchw(gyIn) ?? gyIn;
       // scatter-add each window's gradient to its first maximum (ORT's indices); overlapping windows add up.
       // NOTE: index-returning MaxPool + ScatterElements is a scalar loop, yet on the stem's [32,16,64,64] map it
       // takes half the time of any formulation in bulk ops, which sweep the map once per kernel tap (9 Slices,
@@ -204,6 +213,15 @@ function maxPoolWithIndices(ctx: RuleContext, x: Value, pool: readonly [number, 
   const [y, indices] = g.opN('MaxPool', [flat], { kernel_shape: [...pool], strides: [...strides], pads: [...pads] }, [{ shape: [1, planes, ho, wo], dtype: 'float32' }, { shape: [1, planes, ho, wo], dtype: 'int64' }]);
   const back = (v: Value, label?: string) => reshape(g, v, [-1, c, ho, wo], shape, label);
   return [back(y!, name), back(indices!)];
+}
+
+/**
+ * y > 0 as 0 or 1, as HardSigmoid(2¹²⁷·y) = clip(2¹²⁷·y, 0, 1): one op where Greater and Cast are two (4.4 ms
+ * against 5.6–6.1 over the attack graph's 31 masks; Where is 1.5× slower than both). Equal to y > 0 for 0 and every
+ * normal float; a subnormal y (< 2⁻¹²⁶, a sum cancelling to 38 digits) passes a fraction of its gradient.
+ */
+function reluMask(ctx: RuleContext, y: Value): Value {
+  return ctx.g.op('HardSigmoid', [y], { alpha: float(2 ** 127), beta: float(0) }, y.shape);
 }
 
 /** A [N,C] vector that meets an [N,C,H,W] map (squeeze-excitation) becomes [N,C,1,1]. */

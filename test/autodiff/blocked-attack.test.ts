@@ -14,10 +14,11 @@ import { compare, randomWeights } from './_harness.ts';
 
 /**
  * The attack graph in ORT's blocked layout (src/autodiff/blocked-layout.ts) on a ResNet in miniature whose
- * channels fill whole blocks: the 7×7/2 stem (its input gradient as stacked phases), the 3×3/2 max pool, an
- * identity block, a bottleneck whose 3×3/2 conv (one conv per input phase) sits beside a 1×1/2 projection (one
- * phase, the rest zero). At `size` 16 every strided input gradient splits into phases; at 11 the strided convs'
- * inputs are odd (11, 3) and each falls back to ConvTranspose.
+ * channels fill whole blocks: the 7×7/2 stem (its input gradient as stacked phases), the 3×3/2 max pool (two
+ * blocked passes, its gradient without indices, on both sizes: the stem gives 8 and 6), an identity block, a
+ * bottleneck whose 3×3/2 conv (one conv per input phase) sits beside a 1×1/2 projection (one phase, the rest
+ * zero). At `size` 16 every strided input gradient splits into phases; at 11 the strided convs' inputs are odd
+ * (11, 3) and each falls back to ConvTranspose.
  */
 function attackSpec(width: number, size: number): ModelSpec {
   const conv = (name: string, input: string, filters: number, k: number, s: number): Layer =>
@@ -92,8 +93,13 @@ describe('the attack graph in the blocked layout', async () => {
       // BN folded; the ReLUs and the residual Adds fused into the convs (the one Relu left is the margin loss's hinge)
       expect(kinds).not.toContain('BatchNormalization');
       expect(kinds.filter((k) => k === 'Relu')).toHaveLength(1);
-      // forward: the two residual Adds; backward: the fan-in at the pool and the projection block's input
-      expect(kinds.filter((k) => k === 'Add'), 'Adds not fused into a conv').toHaveLength(0);
+      // forward: the two residual Adds; backward: the fan-in at the pool and the projection block's input. The two
+      // Adds left are the pool's gradient, one per pass (the phase two taps of a window reach)
+      expect(kinds.filter((k) => k === 'Add'), 'Adds not fused into a conv').toHaveLength(2);
+      // the 3×3/2 pool in two blocked passes, its gradient without indices (maxpool-grad.ts)
+      expect(kinds.filter((k) => k === 'nchwc:MaxPool')).toHaveLength(2);
+      expect(kinds).not.toContain('MaxPool');
+      expect(kinds).not.toContain('ScatterElements');
       // the phase split replaces every ConvTranspose on the even size and none on the odd one
       expect(kinds.filter((k) => k === 'ConvTranspose')).toHaveLength(size % 2 ? 3 : 0);
     }, 60_000);
