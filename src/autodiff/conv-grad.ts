@@ -110,16 +110,18 @@ function phaseInputGrad(g: Graph, [h, wd]: readonly [number, number], w: Value, 
 
 /**
  * The phases as the output channels of one blocked conv, for a dx narrower than a block (the stem's 3
- * channels): the kernel computes whole blocks of outputs, so s²·C outputs cost what one phase alone would. Each
- * phase's taps sit in a shared window at the offset that aligns its pads. The result comes out NHWC (what the
- * input layer's gradient is), its NCHW twin built only if something reads it.
+ * channels): the kernel computes whole blocks of outputs and reads its input once for several, so s²·C outputs
+ * cost little more than one phase alone would. Each row phase fills one block with its column phases' C
+ * channels side by side (null when they do not fit one), and each phase's taps sit in a shared window at the
+ * offset that aligns its pads. The result comes out NHWC (what the input layer's gradient is), its NCHW twin
+ * built only if something reads it.
  */
 function stackedPhases(g: Graph, gy: Value, rows: readonly (AxisPhase | null)[], cols: readonly (AxisPhase | null)[], taps: (p: AxisPhase, q: AxisPhase) => Value, ci: number, [h, wd]: readonly [number, number], strides: readonly [number, number], layout: BlockedLayout): Value | null {
   if (rows.includes(null) || cols.includes(null)) return null;
   const [rs, cs] = [rows as AxisPhase[], cols as AxisPhase[]];
-  const [sh, sw] = strides, [mh, mw, n, co] = [h / sh, wd / sw, gy.shape[0]!, dim(gy.shape, 1)];
-  const stackedOut = sh * sw * ci, padded = Math.ceil(stackedOut / layout.block) * layout.block;
-  if (!takesBlocked(co, padded, 1, layout.block)) return null;
+  const [sh, sw] = strides, [mh, mw, n, co] = [h / sh, wd / sw, gy.shape[0]!, dim(gy.shape, 1)], block = layout.block;
+  // one block of outputs per row phase, its column phases side by side (see the interleave below)
+  if (sw * ci > block || !takesBlocked(co, sh * block, 1, block)) return null;
   // out = before + gy + after − size + 1 phase positions
   const window = (ps: AxisPhase[], out: number, gyLength: number) => {
     const before = Math.max(...ps.map((p) => p.before));
@@ -133,13 +135,18 @@ function stackedPhases(g: Graph, gy: Value, rows: readonly (AxisPhase | null)[],
     const pads = [0, 0, top, left, 0, 0, wr.size - top - p.taps, wc.size - left - q.taps];
     return g.op('Pad', [taps(p, q), g.ints(pads)], {}, [ci, co, wr.size, wc.size]);
   }));
-  // zero outputs up to whole blocks
-  const stack = g.op('Pad', [concat(g, kernels, 0), g.ints([0, 0, 0, 0, padded - stackedOut, 0, 0, 0])], {}, [padded, co, wr.size, wc.size]);
-  const blocked = layout.conv(layout.blocked(gy), blockedKernel(g, stack, layout.block), null, { padding: [wr.before, wc.before, wr.after, wc.after] });
-  // [N, mh, mw, (p, q, c)] → [N, mh, p, mw, (q, c)]: runs of s·C floats move
-  const nhwc = g.opIn(NCHWC_DOMAIN, 'ReorderOutput', [blocked], { channels: stackedOut, channels_last: 1 }, [n, mh, mw, stackedOut]);
-  const split = reshape(g, nhwc, [0, mh, mw, sh, sw * ci], [n, mh, mw, sh, sw * ci]);
-  const dx = reshape(g, transpose(g, split, [0, 1, 3, 2, 4]), [0, h, wd, ci], [n, h, wd, ci]);
+  // each row phase's kernels, zero outputs up to a whole block
+  const stack = concat(g, rs.map((_, i) => {
+    const phase = concat(g, kernels.slice(i * sw, (i + 1) * sw), 0);
+    return g.op('Pad', [phase, g.ints([0, 0, 0, 0, block - sw * ci, 0, 0, 0])], {}, [block, co, wr.size, wc.size]);
+  }), 0);
+  const blocked = layout.conv(layout.blocked(gy), blockedKernel(g, stack, block), null, { padding: [wr.before, wc.before, wr.after, wc.after] });
+  // [N, p, mh, mw, B] → [N, mh, p, mw, B]: runs of mw·B floats move (ORT moves runs of (q, c) floats 2.5× slower
+  // than this and the reorder below together). That is one block of the map [N, B, h, mw], whose NHWC reorder keeps
+  // the (q, c) channels of each column: [N, h, mw, (q, c)] = [N, h, wd, C]
+  const rowsJoined = transpose(g, reshape(g, blocked, [0, sh, mh, mw, block], [n, sh, mh, mw, block]), [0, 2, 1, 3, 4]);
+  const nhwc = g.opIn(NCHWC_DOMAIN, 'ReorderOutput', [reshape(g, rowsJoined, [0, block, h, mw], [n, block, h, mw])], { channels: sw * ci, channels_last: 1 }, [n, h, mw, sw * ci]);
+  const dx = reshape(g, nhwc, [0, h, wd, ci], [n, h, wd, ci]);
   return layout.withNhwc(transpose(g, dx, [0, 3, 1, 2]), dx);
 }
 
