@@ -3,8 +3,8 @@
  * load drifts hit both:
  *   forward:  model.onnx on the batch (ONNX Runtime alone, the preprocessed tensor ready)
  *   pgd step: what src/robust/pgd.ts adds per iteration: the attack graph (forward, margin loss, backward to the
- *             image, the pixel-space mapping both ways), then the signed step and the projection onto the
- *             ε-ball ∩ [0, 1] (src/robust/linf-step.ts)
+ *             image, the pixel-space mapping both ways, the signed step and the projection onto the ε-ball ∩ [0, 1]),
+ *             as `attack` runs an undefended L∞ PGD
  *
  *   MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 \
  *     node --import tsx bench/attack-step.ts [--model models/default] [--batch 8] [--rounds 10] [--threads 1]
@@ -38,10 +38,14 @@ const terms = Array.from({ length: batch }, () => goalTerms({ kind: 'untargeted'
 // thread, no spinning), the first adds the waits for a core
 const times: Record<string, number[]> = { forward: [], 'pgd step': [] };
 const cpu: Record<string, number[]> = { forward: [], 'pgd step': [] };
-// a step is what pgd() adds per iteration (one gradient, the signed step, the projection): pgd at `span` steps
-// less pgd at 0 steps (the start's gradient alone), over `span`, timed back to back in each round
+// a step is what pgd() adds per iteration (one run of the attack graph with the signed step and the projection in
+// it, as the attack command runs an undefended L∞ PGD): pgd at `span` steps less pgd at 0 steps (the start's run
+// alone), over `span`, timed back to back in each round
 const span = 4;
-const attack = (steps: number) => pgd((z) => victim.gradient(z, batch, terms), x, batch, { norm: 'linf', eps: 4 / 255, steps, schedule: 'pgd', randomStart: false, rng: () => rng.next() });
+const attack = (steps: number) => pgd((z) => victim.gradient(z, batch, terms), x, batch, {
+  norm: 'linf', eps: 4 / 255, steps, schedule: 'pgd', randomStart: false, rng: () => rng.next(),
+  linfStep: (z, box, eta) => victim.linfStep!(z, batch, terms, box, eta),
+});
 // a full collection before each measure and a pause for V8's helper threads to finish sweeping, off the clocks:
 // otherwise they free one measure's buffers during the next, whose CPU time then counts them (a forward pass after
 // a PGD step measured 49 ms of CPU in 41 of wall time on one thread)

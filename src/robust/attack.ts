@@ -4,7 +4,7 @@
  * defended model's thresholded tags. Restarts only re-attack images not yet broken, and keep the better result.
  */
 import { Rng } from '../models/random.ts';
-import { attackGradient, defendedLogits, type ThreatModel } from './defended.ts';
+import { attackGradient, defendedLogits, undefendedGradient, type ThreatModel } from './defended.ts';
 import { goalApplies, goalLoss, goalTerms, judge, selectedTags, type Goal, type GoalTerms, type LossSettings, type Outcome } from './goals.ts';
 import { pgd, type Norm } from './pgd.ts';
 import { squareAttack } from './square.ts';
@@ -78,8 +78,10 @@ async function attempt(victim: Victim, x0: Float32Array, terms: readonly GoalTer
     }, x0, n, { eps: s.eps, queries: s.steps, width, height, rng });
     return { x: r.x, loss: r.loss, steps: 0, queries: r.queries };
   }
+  const linfStep = victim.linfStep && undefendedGradient(threat) ? victim.linfStep.bind(victim) : undefined;
   const r = await pgd(async (x) => attackGradient(victim, x, n, terms, threat), x0, n, {
     norm: s.norm, eps: s.eps, steps: s.steps, stepSize: s.stepSize, schedule: s.method, randomStart: true, rng,
+    linfStep: linfStep && ((x, box, eta) => linfStep(x, n, terms, box, eta)),
   });
   return { x: r.x, loss: r.loss, steps: r.steps, queries: new Int32Array(n) };
 }

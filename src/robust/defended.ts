@@ -60,10 +60,15 @@ export async function defendedLogits(victim: Victim, x: Float32Array, n: number,
   return victim.logits((await defend(threat.defence, x, n, victim, threat.rng)).x, n);
 }
 
+/** Whether the attack's gradient is the undefended model's: no defence, or a naive attack on one. */
+export function undefendedGradient(threat: ThreatModel): boolean {
+  return !threat.defence || !threat.adaptive;
+}
+
 /** The loss and its gradient the attacker follows under `threat`; `loss` and `grad` are means over the EOT draws. */
 export async function attackGradient(victim: Victim, x: Float32Array, n: number, terms: readonly GoalTerms[], threat: ThreatModel): Promise<Gradient> {
   const { defence } = threat;
-  if (!defence || !threat.adaptive) return victim.gradient(x, n, terms);
+  if (!defence || undefendedGradient(threat)) return victim.gradient(x, n, terms);
   const draws = defence.randomised ? threat.eot : 1;
   const size = victim.preprocess.width * victim.preprocess.height * 3;
   const grad = new Float32Array(n * size), loss = new Float32Array(n);

@@ -1,6 +1,7 @@
 /**
  * The L∞ step of `pgd` and its projection, x' = clip(x − η·sign(g), lo, hi) for every pixel of a batch, run by
- * ONNX Runtime: the same nodes as the training step's in-graph attack (`signedStep`).
+ * ONNX Runtime: the same nodes as the training step's in-graph attack (`signedStep`). An undefended PGD takes the
+ * step inside the attack graph instead (`linfStep` in src/robust/victim.ts); this one serves apgd, EOT and BPDA.
  * NOTE: 3.3 ms of CPU per batch of 8 at 224 px, where the branch-free JavaScript sweep took 7–10 ms: V8 checks the
  * bounds of five typed arrays per pixel and does not vectorise (bench/attack-step.ts; docs/adversarial.md)
  */

@@ -21,9 +21,15 @@ export interface PgdOptions {
   readonly rng: () => number;
   /** Sees every iterate after its projection (the tests' check that none leaves the feasible set). */
   readonly observe?: (x: Float32Array) => void;
+  /**
+   * The objective's loss and the L∞ step from x in one run, where the objective can (the attack graph with the
+   * step in it; src/robust/victim.ts): taken for the `pgd` schedule, whose step needs nothing but the gradient.
+   */
+  readonly linfStep?: LinfStep;
 }
 
 export type Objective = (x: Float32Array) => Promise<{ loss: Float32Array; grad: Float32Array }>;
+export type LinfStep = (x: Float32Array, box: Box, eta: ArrayLike<number>) => Promise<{ loss: Float32Array; next: Float32Array }>;
 
 export interface PgdResult {
   /** The lowest-loss iterate of each image. */
@@ -108,16 +114,17 @@ export function apgdCheckpoints(steps: number): Set<number> {
 }
 
 export async function pgd(objective: Objective, x0: Float32Array, n: number, o: PgdOptions): Promise<PgdResult> {
+  const fused = o.norm === 'linf' && o.schedule === 'pgd' ? o.linfStep : undefined;
   // a session per attack: opening one costs about a millisecond, a step about 130
-  const stepper = o.norm === 'linf' && o.steps > 0 ? await openLinfStepper() : null;
+  const stepper = o.norm === 'linf' && o.steps > 0 && !fused ? await openLinfStepper() : null;
   try {
-    return await descend(objective, x0, n, o, stepper);
+    return await descend(objective, x0, n, o, stepper, fused);
   } finally {
     await stepper?.close();
   }
 }
 
-async function descend(objective: Objective, x0: Float32Array, n: number, o: PgdOptions, stepper: LinfStepper | null): Promise<PgdResult> {
+async function descend(objective: Objective, x0: Float32Array, n: number, o: PgdOptions, stepper: LinfStepper | null, fused: LinfStep | undefined): Promise<PgdResult> {
   const size = x0.length / n;
   const apgd = o.schedule === 'apgd';
   const eta = new Float64Array(n).fill(o.stepSize ?? (apgd ? 2 * o.eps : (2.5 * o.eps) / o.steps));
@@ -132,7 +139,8 @@ async function descend(objective: Objective, x0: Float32Array, n: number, o: Pgd
   const checkpoints = apgd ? apgdCheckpoints(o.steps) : new Set<number>();
   let lastCheck = 0, k = 0;
   for (;; k++) {
-    const r = await objective(x);
+    // with `fused` the next iterate comes with the loss (unused after the last step), and no gradient
+    const r: { loss: Float32Array; grad?: Float32Array; next?: Float32Array } = fused ? await fused(x, box!, eta) : await objective(x);
     const g = r.grad;
     for (let i = 0; i < n; i++) {
       const l = r.loss[i]!;
@@ -141,7 +149,7 @@ async function descend(objective: Objective, x0: Float32Array, n: number, o: Pgd
       if (l < bestLoss[i]!) {
         bestLoss[i] = l;
         best.set(x.subarray(i * size, (i + 1) * size), i * size);
-        bestGrad?.set(g.subarray(i * size, (i + 1) * size), i * size);
+        bestGrad?.set(g!.subarray(i * size, (i + 1) * size), i * size);
       }
     }
     if (k === o.steps || bestLoss.every((l) => l === 0)) break;
@@ -153,18 +161,18 @@ async function descend(objective: Objective, x0: Float32Array, n: number, o: Pgd
         if (halvedAtCheck[i]) {
           eta[i]! /= 2;
           for (const a of [x, prev]) a.set(best.subarray(i * size, (i + 1) * size), i * size);
-          g.set(bestGrad!.subarray(i * size, (i + 1) * size), i * size);
+          g!.set(bestGrad!.subarray(i * size, (i + 1) * size), i * size);
         }
         improved[i] = 0;
         bestAtCheck[i] = bestLoss[i]!;
       }
       lastCheck = k;
     }
-    const next = box ? await stepper!.step(x, g, box, eta) : new Float32Array(x.length);
+    const next = r.next ?? (box ? await stepper!.step(x, g!, box, eta) : new Float32Array(x.length));
     for (let i = 0; i < n; i++) {
       const [from, to] = [i * size, (i + 1) * size];
       if (!box) {
-        l2Descend(next, x, g, i, size, eta[i]!);
+        l2Descend(next, x, g!, i, size, eta[i]!);
         l2Project(next, x0, i, size, o.eps);
       }
       if (apgd && k > 0) {

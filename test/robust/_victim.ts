@@ -19,5 +19,6 @@ export function victimOf(spec: ModelSpec, weights: Weights, preprocess: Preproce
     inference: exportInference(spec, weights, { batch: 'N' }),
     io: { input: { name: DEFAULT_INPUT, batch: 'dynamic' }, output: { name: DEFAULT_OUTPUT, activation: 'sigmoid' } },
     attack: buildInputGradientGraph(spec, weights, { batch: 'B', pixels: pixelMap(preprocess) }).model,
+    attackWithStep: () => buildInputGradientGraph(spec, weights, { batch: 'B', pixels: pixelMap(preprocess), linfStep: true }).model,
   });
 }

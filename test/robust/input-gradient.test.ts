@@ -4,6 +4,7 @@ import { logitsLayerOf } from '../../src/autodiff/step-graph.ts';
 import { buildModel } from '../../src/models/registry.ts';
 import { inputLayer } from '../../src/models/spec.ts';
 import { goalLoss, type GoalTerms } from '../../src/robust/goals.ts';
+import { pgd } from '../../src/robust/pgd.ts';
 import { inputToPixels, pixelsToInput } from '../../src/robust/pixel-space.ts';
 import { referenceActivations } from '../oracle/reference.ts';
 import { centralDifference } from '../oracle/training.ts';
@@ -70,6 +71,26 @@ describe('the attack graph: margin loss and input gradient in pixel space', () =
     for (let i = 0; i < N * T; i++) expect(Math.abs(r.logits[i]! - logits[i]!)).toBeLessThan(1e-3 * Math.max(1, Math.exp(Math.abs(logits[i]!) / 2)));
     for (let i = 0; i < N; i++) expect(r.loss[i]).toBeCloseTo(goalLoss(r.logits, terms[i]!, i * T), 4);
     expect(Math.max(...r.loss)).toBeGreaterThan(0);
+  });
+
+  test('the graph with the L∞ step in it takes PGD through the same iterates as the gradient and the separate step', async () => {
+    const rng = new Rng(13), v = await victim;
+    const x0 = Float32Array.from({ length: N * SIZE }, () => rng.next());
+    const terms = randomTerms(rng);
+    const run = async (fused: boolean) => {
+      const seen: Float32Array[] = [], draws = new Rng(2);
+      const r = await pgd((x) => v.gradient(x, N, terms), x0, N, {
+        norm: 'linf', eps: 8 / 255, steps: 6, schedule: 'pgd', randomStart: true, rng: () => draws.next(), observe: (x) => seen.push(x.slice()),
+        linfStep: fused ? (x, box, eta) => v.linfStep!(x, N, terms, box, eta) : undefined,
+      });
+      return { ...r, seen };
+    };
+    const [split, fused] = [await run(false), await run(true)];
+    expect(fused.seen).toHaveLength(7);
+    // every iterate moved, and bit for bit the same: the same nodes on the same gradient
+    for (let k = 1; k < 7; k++) expect(fused.seen[k]!.some((p, j) => p !== fused.seen[k - 1]![j])).toBe(true);
+    fused.seen.forEach((x, k) => expect(Buffer.compare(Buffer.from(x.buffer), Buffer.from(split.seen[k]!.buffer))).toBe(0));
+    expect([...fused.loss]).toEqual([...split.loss]);
   });
 
   test('pixels → network input → pixels is the identity in both layouts', () => {
