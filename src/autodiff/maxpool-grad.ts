@@ -82,13 +82,18 @@ function routeToFirstMax(g: Graph, big: Value, small: Value, gy: Value, a: Axis,
     return g.op('Pad', [kept, g.ints(pads), g.scalar(fill)], {}, smallView);
   };
   const grads: Value[][] = Array.from({ length: a.s }, () => []);
-  // the gradient of the windows no earlier tap took: each window's goes to one tap, its first maximum
+  // the gradient of the windows no earlier tap took: each window's goes to one tap, its first maximum. The last tap
+  // takes what is left without a comparison: a window's maximum is one of its cells, and when that cell is padding
+  // (the last tap past the edge) an earlier tap holds the maximum and nothing is left
   let rest = gs;
   for (let j = 0; j < a.k; j++) {
     const q = (((j - a.before) % a.s) + a.s) % a.s, d = Math.floor((j - a.before) / a.s);
-    const hit = cast(g, g.op('Equal', [shift(phases[q]!, d, -Infinity), m], {}, smallView, 'bool'), 'float32');
-    const taken = g.op('Mul', [rest, hit], {}, smallView);
-    if (j < a.k - 1) rest = g.op('Sub', [rest, taken], {}, smallView);
+    let taken = rest;
+    if (j < a.k - 1) {
+      const hit = cast(g, g.op('Equal', [shift(phases[q]!, d, -Infinity), m], {}, smallView, 'bool'), 'float32');
+      taken = g.op('Mul', [rest, hit], {}, smallView);
+      rest = g.op('Sub', [rest, taken], {}, smallView);
+    }
     grads[q]!.push(shift(taken, -d, 0));
   }
   const one = [...phased.slice(0, axis + 1), 1, ...phased.slice(axis + 2)];
