@@ -117,7 +117,8 @@ export async function createVictim(v: VictimModels): Promise<Victim> {
     async close() {
       await inference.release();
       await attack?.release();
-      await (await stepping)?.release();
+      // a session that failed to open has said so to its caller already
+      await (await stepping?.catch(() => null))?.release();
     },
   };
 }
