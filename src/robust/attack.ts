@@ -78,10 +78,9 @@ async function attempt(victim: Victim, x0: Float32Array, terms: readonly GoalTer
     }, x0, n, { eps: s.eps, queries: s.steps, width, height, rng });
     return { x: r.x, loss: r.loss, steps: 0, queries: r.queries };
   }
-  const linfStep = victim.linfStep && undefendedGradient(threat) ? victim.linfStep.bind(victim) : undefined;
   const r = await pgd(async (x) => attackGradient(victim, x, n, terms, threat), x0, n, {
     norm: s.norm, eps: s.eps, steps: s.steps, stepSize: s.stepSize, schedule: s.method, randomStart: true, rng,
-    linfStep: linfStep && ((x, box, eta) => linfStep(x, n, terms, box, eta)),
+    linfStep: victim.linfStep && undefendedGradient(threat) ? (x, box, eta) => victim.linfStep!(x, n, terms, box, eta) : undefined,
   });
   return { x: r.x, loss: r.loss, steps: r.steps, queries: new Int32Array(n) };
 }
