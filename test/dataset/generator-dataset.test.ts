@@ -98,10 +98,11 @@ describe('tagbooru make-dataset generator flags', () => {
   });
 
   test.each([
-    [['--preset', 'shifted-nothing'], 'Expected one of default, wide, shifted-style'],
+    [['--preset', 'shifted-nothing'], 'Expected one of default, wide, wide-scaled, shifted-style'],
     [['--characters', '0-3'], 'Expected an integer between 1 and 8 for --characters but received "0"'],
     [['--characters', '4-2'], 'Expected a range from low to high for --characters but received "4-2"'],
     [['--face-size', '0.5-2'], 'Expected a number between 0.02 and 1 for --face-size but received "2"'],
+    [['--face-size-spread', '0.5'], 'Expected a number between 1 and 50 for --face-size-spread but received "0.5"'],
     [['--styles', 'bottts'], 'Expected styles from lorelei, adventurer, micah for --styles but received "bottts"'],
     [['--rendering', 'sepia=1'], 'Expected names from colour, greyscale, monochrome, lineart for --rendering but received "sepia"'],
     [['--corruptions', 'jpeg=2'], 'for --corruptions jpeg but received "2"'],

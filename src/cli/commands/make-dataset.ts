@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { TagbooruError } from '../../errors.ts';
 import { SYNTHETIC_DEFAULTS } from '../../dataset/synthetic/defaults.ts';
-import { CORRUPTIONS, MAX_CHARACTERS, PRESETS, RENDERINGS, STYLE_NAMES } from '../../dataset/synthetic/settings.ts';
+import { CORRUPTIONS, MAX_CHARACTERS, MAX_FACE_SIZE_SPREAD, PRESETS, RENDERINGS, STYLE_NAMES } from '../../dataset/synthetic/settings.ts';
 import { SYNTHETIC_TAGS, WIDER_TAGS } from '../../dataset/synthetic/tags.ts';
 import { choiceOption, defineCommand, numberOption } from '../command.ts';
 import { generatorOverrides } from './_generator-flags.ts';
@@ -24,6 +24,7 @@ export const makeDatasetCommand = defineCommand({
     styles: { type: 'string', multiple: true, placeholder: 'a,b', description: `DiceBear styles drawn: ${STYLE_NAMES.join(', ')}` },
     characters: { type: 'string', placeholder: `1-${MAX_CHARACTERS}`, description: 'characters per image, a number or a range (a free layout)' },
     'face-size': { type: 'string', placeholder: '0.02-1', description: 'character side as a fraction of the image side (a free layout)' },
+    'face-size-spread': { type: 'string', placeholder: `1-${MAX_FACE_SIZE_SPREAD}`, description: 'characters of one image within this factor of one scale drawn from --face-size (a free layout; default: each size drawn alone)' },
     crop: { type: 'boolean', description: 'let characters stand partly outside the frame (a free layout)' },
     rendering: { type: 'string', multiple: true, placeholder: 'kind=weight', description: `${RENDERINGS.join(', ')} weights, e.g. \`colour=3,greyscale=1\`` },
     colours: { type: 'string', placeholder: 'palette|wide', description: 'hair and skin from fixed shades or from wide colour bands' },

@@ -183,11 +183,16 @@ function layout(rng: Rng, n: number): Slot[] {
   return [{ x: j(0.28, 0.03), y: j(0.3, 0.04), size: size() }, { x: j(0.72, 0.03), y: j(0.3, 0.04), size: size() }, { x: j(0.5, 0.03), y: j(0.72, 0.04), size: size() }];
 }
 
-/** Free layout: `n` characters of log-uniform size anywhere; with `crop`, up to 40 % of a face may leave the frame. */
+/** Free layout: `n` characters of log-uniform size anywhere (around one scale with a spread); with `crop`, up to 40 % of a face may leave the frame. */
 function freeLayout(rng: Rng, s: GeneratorSettings): Slot[] {
   const [lo, hi] = s.characters, n = lo + rng.int(hi - lo + 1);
+  const logUniform = (a: number, b: number) => Math.exp(rng.uniform(Math.log(a), Math.log(b)));
+  const [small, large] = s.faceSize;
+  const around = (scale: number, k: number) => [Math.max(small, scale / k), Math.min(large, scale * k)] as const;
+  // NOTE: without a spread no draw is added, so the presets before it keep their scenes
+  const band = s.faceSizeSpread === null ? s.faceSize : around(logUniform(small, large), s.faceSizeSpread);
   return Array.from({ length: n }, () => {
-    const size = Math.exp(rng.uniform(Math.log(s.faceSize[0]), Math.log(s.faceSize[1])));
+    const size = logUniform(band[0], band[1]);
     const reach = s.crop ? size * 0.1 : size / 2;
     const at = () => (reach <= 0.5 ? rng.uniform(reach, 1 - reach) : 0.5 + rng.uniform(-0.05, 0.05));
     return { x: at(), y: at(), size };

@@ -29,6 +29,12 @@ export interface GeneratorSettings {
   characters: readonly [number, number];
   /** Free layout: a character's side as a fraction of the image side, drawn log-uniformly. */
   faceSize: readonly [number, number];
+  /**
+   * Free layout: null draws every character's size on its own; a factor k ≥ 1 first draws the image's scale from
+   * `faceSize`, then each character within ×1/k–×k of it (clipped to `faceSize`), so the number of characters
+   * says nothing about how large they are (independent draws make a crowd's largest face grow with its size).
+   */
+  faceSizeSpread: number | null;
   /** Free layout: characters may stand partly outside the frame (what is cut off is not tagged). */
   crop: boolean;
   /** Relative weights of the renderings. */
@@ -54,6 +60,7 @@ export const DEFAULT_SETTINGS: GeneratorSettings = {
   layout: 'legacy',
   characters: [1, 3],
   faceSize: [0.42, 1],
+  faceSizeSpread: null,
   crop: false,
   rendering: { colour: 1 },
   colours: 'palette',
@@ -63,16 +70,20 @@ export const DEFAULT_SETTINGS: GeneratorSettings = {
 
 const every = (p: number) => Object.fromEntries(Object.entries(CORRUPTION_RANGES).map(([k, range]) => [k, { p, range }])) as GeneratorSettings['corruptions'];
 
+const WIDE = {
+  layout: 'free', characters: [1, 6], faceSize: [0.12, 1], crop: true, colours: 'wide', ambiguous: 'unknown',
+  rendering: { colour: 0.7, greyscale: 0.12, monochrome: 0.08, lineart: 0.1 }, corruptions: every(0.1),
+} as const satisfies Partial<GeneratorSettings>;
+
 /**
  * `wide` widens every habit at once (for training); each `shifted-*` set changes one habit of the default
  * generator that its training set never saw (for held-out sets, docs/generator.md).
  */
 export const PRESETS = {
   default: {},
-  wide: {
-    layout: 'free', characters: [1, 6], faceSize: [0.12, 1], crop: true, colours: 'wide', ambiguous: 'unknown',
-    rendering: { colour: 0.7, greyscale: 0.12, monochrome: 0.08, lineart: 0.1 }, corruptions: every(0.1),
-  },
+  wide: WIDE,
+  /** `wide` with the characters of one image at one scale: many small faces together as often as one large one. */
+  'wide-scaled': { ...WIDE, faceSizeSpread: 1.5 },
   'shifted-style': { styles: ['micah'] },
   'shifted-monochrome': { rendering: { greyscale: 2, monochrome: 1, lineart: 1 } },
   'shifted-one-face': { layout: 'free', characters: [1, 1], faceSize: [0.92, 1], crop: false },
@@ -95,6 +106,7 @@ export function checkSettings(s: GeneratorSettings): GeneratorSettings {
   }
   s.characters.forEach((n) => expectNumberInRange('characters', n, 1, MAX_CHARACTERS, true));
   s.faceSize.forEach((f) => expectNumberInRange('faceSize', f, 0.02, 1));
+  if (s.faceSizeSpread !== null) expectNumberInRange('faceSizeSpread', s.faceSizeSpread, 1, MAX_FACE_SIZE_SPREAD);
   if (s.characters[0] > s.characters[1] || s.faceSize[0] > s.faceSize[1]) throw new TagbooruError('E_USAGE', 'Expected characters and faceSize as [low, high] ranges');
   const weights = Object.values(s.rendering);
   weights.forEach((w) => expectNumberInRange('rendering weight', w, 0, 1000));
@@ -110,3 +122,4 @@ export function isDefault(s: GeneratorSettings): boolean {
 
 /** The most characters a scene may hold (6+others counts the rest). */
 export const MAX_CHARACTERS = 8;
+export const MAX_FACE_SIZE_SPREAD = 50;
