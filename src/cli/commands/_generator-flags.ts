@@ -2,7 +2,7 @@
 import { invalidOption } from '../../errors.ts';
 import { parseNumber } from '../../option-values.ts';
 import { CORRUPTIONS, CORRUPTION_RANGES, MAX_CHARACTERS, MAX_FACE_SIZE_SPREAD, RENDERINGS, STYLE_NAMES, type GeneratorSettings, type StyleName } from '../../dataset/synthetic/settings.ts';
-import { choiceOption, listOption, tagValuesOption } from '../command.ts';
+import { choiceOption, listOption, numberOption, tagValuesOption } from '../command.ts';
 
 export interface GeneratorFlags {
   styles?: string[];
@@ -37,7 +37,7 @@ export function generatorOverrides(v: GeneratorFlags): Partial<GeneratorSettings
   for (const s of styles ?? []) if (!(STYLE_NAMES as readonly string[]).includes(s)) throw invalidOption('--styles', `styles from ${STYLE_NAMES.join(', ')}`, s);
   const characters = rangeOption('characters', v.characters, 1, MAX_CHARACTERS, true);
   const faceSize = rangeOption('face-size', v['face-size'], 0.02, 1, false);
-  const faceSizeSpread = v['face-size-spread'] === undefined ? undefined : parseNumber('--face-size-spread', v['face-size-spread'], 1, MAX_FACE_SIZE_SPREAD, false);
+  const faceSizeSpread = numberOption('face-size-spread', v['face-size-spread'], 1, MAX_FACE_SIZE_SPREAD);
   const rendering = keysOf('rendering', tagValuesOption('rendering', v.rendering, 0, 1000), RENDERINGS);
   const corruptions = keysOf('corruptions', tagValuesOption('corruptions', v.corruptions, 0, 1), CORRUPTIONS);
   const free = characters !== undefined || faceSize !== undefined || faceSizeSpread !== undefined || v.crop === true;
