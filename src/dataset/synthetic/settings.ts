@@ -82,7 +82,7 @@ const WIDE = {
 export const PRESETS = {
   default: {},
   wide: WIDE,
-  /** `wide` with the characters of one image at one scale: many small faces together as often as one large one. */
+  /** `wide` with the characters of one image at one scale: crowds of small faces, which `wide` almost never draws. */
   'wide-scaled': { ...WIDE, faceSizeSpread: 1.5 },
   'shifted-style': { styles: ['micah'] },
   'shifted-monochrome': { rendering: { greyscale: 2, monochrome: 1, lineart: 1 } },
@@ -122,4 +122,5 @@ export function isDefault(s: GeneratorSettings): boolean {
 
 /** The most characters a scene may hold (6+others counts the rest). */
 export const MAX_CHARACTERS = 8;
+/** The widest `faceSizeSpread`: beyond it the sizes are as good as drawn alone within any `faceSize`. */
 export const MAX_FACE_SIZE_SPREAD = 50;
