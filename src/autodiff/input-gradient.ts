@@ -12,10 +12,12 @@
  */
 import { Graph, add, mul, relu, sub, type Value } from '../graph/index.ts';
 import { cast, concat, greater, neg, reduceSum, slice } from '../graph/math.ts';
+import { exclusiveGroupsOf, exclusiveLogits } from '../models/exclusive.ts';
 import { foldBatchNormLayers } from '../models/export.ts';
 import { inputLayer, type ModelSpec, type Weights } from '../models/spec.ts';
 import { signedStep } from './adversarial.ts';
 import { bakedPass } from './baked-pass.ts';
+import { exclusiveLogitsBackward } from './exclusive-grad.ts';
 import { backward } from './step-graph.ts';
 
 export const ATTACK_IO = { x: 'x', sign: 'sign', offset: 'offset', weight: 'weight', logits: 'logits', loss: 'loss', inputGrad: 'input_grad' } as const;
@@ -69,10 +71,12 @@ export function buildInputGradientGraph(model: ModelSpec, trained: Weights, o: {
   const x = g.input(ATTACK_IO.x, 'float32', [o.batch, ...inputLayer(spec).shape]);
   const input = px ? affine(g, permuteChannels(g, x, px.order), px.scale, px.shift) : x;
   const pass = bakedPass(g, spec, weights, o.batch, o.nchwcBlock, true, input);
-  const logits = pass.values.get(pass.logitsLayer)!;
+  // the logits whose sigmoid model.onnx answers: a group of exclusive tags shifts its members' (models/exclusive.ts)
+  const raw = pass.values.get(pass.logitsLayer)!, groups = exclusiveGroupsOf(spec);
+  const logits = exclusiveLogits(g, raw, groups);
   const [sign, offset, weight] = [ATTACK_IO.sign, ATTACK_IO.offset, ATTACK_IO.weight].map((name) => g.input(name, 'float32', logits.shape)) as [Value, Value, Value];
   const { loss, dlogits } = marginLoss(g, logits, sign, offset, weight);
-  const { inputGrad } = backward(spec, pass, dlogits, { input: true });
+  const { inputGrad } = backward(spec, pass, exclusiveLogitsBackward(g, raw, groups, dlogits), { input: true });
   g.output(logits, ATTACK_IO.logits);
   g.output(loss, ATTACK_IO.loss);
   const grad = px ? permuteChannels(g, affine(g, inputGrad!, px.scale), inverse(px.order)) : inputGrad!;

@@ -8,9 +8,18 @@
  * projects keep their meaning. A per-sample mean was rejected: a sample with most tags unknown (a
  * greyscaled picture, a partially labelled post) would weigh each of its few known tags up to T times
  * more than a fully known sample does. max(1, ·) makes an all-unknown batch a zero loss, not 0/0.
+ *
+ * A group of mutually exclusive tags (models/exclusive.ts) trains as one categorical cross-entropy over its
+ * K tags and "none of them", whatever the loss of the other tags: per sample
+ *   log(1 + Σ_k e^{z_k}) − Σ_k t_k·z_k,   ∂/∂z_k = p_k − t_k,
+ * known only where all K labels are (a crop that may have cut a character out leaves the count unknown). It
+ * enters the sum in place of the K per-tag terms and the denominator still counts K entries, so a loss that
+ * is right on a group weighs what K right sigmoids weighed. Labels with two members set are not a category;
+ * the formula then reads t_none = 1 − Σ t as negative, so a data set should not give them.
  */
-import { add, mul, relu, sigmoid, sub, type Graph, type Value } from '../graph/index.ts';
+import { add, dim, mul, relu, sigmoid, sub, type Graph, type Value } from '../graph/index.ts';
 import { abs, exp, log, max, neg, pow, reciprocal, reduceSum } from '../graph/math.ts';
+import { exclusiveLogits, groupTerms, scatterGroup, type ExclusiveGroups } from '../models/exclusive.ts';
 
 export interface LossOutput {
   readonly loss: Value; // scalar
@@ -41,17 +50,43 @@ function sumAll(g: Graph, x: Value): Value {
   return reduceSum(g, x, x.shape.map((_, i) => i), false);
 }
 
-/** m / max(1, Σm): a mask with the masked mean's denominator folded in. */
-function meanWeight(g: Graph, m: Value): Value {
-  return mul(g, m, reciprocal(g, max(g, sumAll(g, m), g.scalar(1))));
+/** 1 / max(1, Σm): the masked mean's denominator. */
+function meanScale(g: Graph, m: Value): Value {
+  return reciprocal(g, max(g, sumAll(g, m), g.scalar(1)));
 }
 
-/** `z` logits, `t` labels and `m` the known-label mask, all [N, T]. */
-export function buildLoss(g: Graph, name: LossName, z: Value, t: Value, m: Value, options: LossOptions = {}): LossOutput {
+/** m / max(1, Σm): a mask with the masked mean's denominator folded in. */
+function meanWeight(g: Graph, m: Value): Value {
+  return mul(g, m, meanScale(g, m));
+}
+
+/** `z` logits, `t` labels and `m` the known-label mask, all [N, T]; `groups` the model's exclusive tags. */
+export function buildLoss(g: Graph, name: LossName, z: Value, t: Value, m: Value, options: LossOptions = {}, groups: ExclusiveGroups = []): LossOutput {
+  if (groups.length === 0) return perTagLoss(g, name, z, t, meanWeight(g, m), options);
+  const tags = dim(z.shape, 1), scale = meanScale(g, m);
+  const grouped = new Set(groups.flat());
+  const free = g.constant(Array.from({ length: tags }, (_, i) => (grouped.has(i) ? 0 : 1)), [1, tags]);
+  const rest = perTagLoss(g, name, z, t, mul(g, mul(g, m, free), scale), options);
+  let { loss, dlogits } = rest;
+  for (const indices of groups) {
+    const terms = groupTerms(g, z, indices);
+    const n = z.shape[0]!, k = indices.length;
+    const pick = (x: Value) => g.op('Gather', [x, g.ints(indices)], { axis: 1 }, [n, k]);
+    const tg = pick(t);
+    // the sample's weight: known only where every member is
+    const w = mul(g, g.op('ReduceMin', [pick(m)], { axes: [1], keepdims: 1 }, [n, 1]), scale);
+    const ce = sub(g, terms.lse, reduceSum(g, mul(g, tg, terms.z), [1], true));
+    const p = mul(g, terms.e, reciprocal(g, add(g, exp(g, neg(g, terms.c)), reduceSum(g, terms.e, [1], true))));
+    loss = add(g, loss, sumAll(g, mul(g, ce, w)));
+    dlogits = add(g, dlogits, scatterGroup(g, mul(g, sub(g, p, tg), w), indices, tags));
+  }
+  return { loss, dlogits, probs: sigmoid(g, exclusiveLogits(g, z, groups)) };
+}
+
+/** Each tag's own loss, every entry weighted by `weight` (the mask over the mean's denominator). */
+function perTagLoss(g: Graph, name: LossName, z: Value, t: Value, weight: Value, options: LossOptions): LossOutput {
   const p = sigmoid(g, z);
   const one = g.scalar(1);
-  // 1 / max(1, Σm) folded into the mask: every per-entry term below is weighted by it once
-  const weight = meanWeight(g, m);
   const mean = (x: Value) => sumAll(g, mul(g, x, weight));
   const logP = neg(g, softplus(g, neg(g, z)));
   const log1mP = neg(g, softplus(g, z));

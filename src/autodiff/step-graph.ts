@@ -9,6 +9,7 @@
 import { InvariantError, TagbooruError } from '../errors.ts';
 import { Graph, add, mul, numel, reshape, type Value } from '../graph/index.ts';
 import { inferShapes, variables, type VariableSpec } from '../models/shapes.ts';
+import { exclusiveGroupsOf, exclusiveLogits } from '../models/exclusive.ts';
 import { inputLayer, layerInputs, type Layer, type ModelSpec } from '../models/spec.ts';
 import { attackedCount, perturbBatch, type AdversarialOptions } from './adversarial.ts';
 import { BlockedLayout } from './blocked-layout.ts';
@@ -252,7 +253,10 @@ export function buildTrainingStep(model: ModelSpec, options: StepGraphOptions): 
   const logits = pass.values.get(pass.logitsLayer)!;
   const { labels, mask } = early ?? declare(logits.shape);
   const labelShape = labels.shape;
-  const hard = buildLoss(g, options.loss, logits, labels, mask, options.lossOptions);
+  const groups = exclusiveGroupsOf(model);
+  // NOTE: the soft term is per tag (sigmoid against sigmoid); a group's would be a softmax against the teacher's
+  if (options.distillation && groups.length) throw new TagbooruError('E_USAGE', `model ${model.name}: distillation does not yet train exclusive tag groups; drop "exclusive_tags" or "teacher"`);
+  const hard = buildLoss(g, options.loss, logits, labels, mask, options.lossOptions, groups);
   const { loss, dlogits, probs } = options.distillation
     ? withDistillation(g, hard, logits, g.input(FEED.teacher, 'float32', logits.shape), g.input(FEED.teacherMask, 'float32', logits.shape), options.distillation)
     : hard;
@@ -308,7 +312,7 @@ function adversarialBatch(g: Graph, spec: ModelSpec, base: Omit<PassOptions, 'pa
   const noise = g.input(FEED.noise, 'float32', noiseShape);
   const inputGradient = (input: Value, labels: Value, mask: Value): Value => {
     const pass = forward(g, spec, { ...base, batch: n, paramGrads: false, input });
-    const { dlogits } = buildLoss(g, options.loss, pass.values.get(pass.logitsLayer)!, labels, mask, options.lossOptions);
+    const { dlogits } = buildLoss(g, options.loss, pass.values.get(pass.logitsLayer)!, labels, mask, options.lossOptions, exclusiveGroupsOf(spec));
     return backward(spec, pass, dlogits, { input: true }).inputGrad!;
   };
   const maskShape = o.goal === 'one-tag' ? [n, ...batch.labels.shape.slice(1).map(Number)] : null;
@@ -325,11 +329,11 @@ export function buildEvalGraph(model: ModelSpec, batch: number | string, loss?: 
   const logits = pass.values.get(pass.logitsLayer)!;
   if (loss) {
     const labels = g.input(FEED.labels, 'float32', logits.shape);
-    const out = buildLoss(g, loss.name, logits, labels, g.input(FEED.mask, 'float32', logits.shape), loss.options);
+    const out = buildLoss(g, loss.name, logits, labels, g.input(FEED.mask, 'float32', logits.shape), loss.options, exclusiveGroupsOf(model));
     g.output(out.loss, FETCH.loss);
     g.output(out.probs, FETCH.probs);
   } else {
-    g.output(g.op('Sigmoid', [logits], {}, logits.shape), FETCH.probs);
+    g.output(g.op('Sigmoid', [exclusiveLogits(g, logits, exclusiveGroupsOf(model))], {}, logits.shape), FETCH.probs);
   }
   return g.toModel(`${spec.name} evaluation`);
 }

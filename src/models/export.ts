@@ -4,6 +4,7 @@
  */
 import { TagbooruError } from '../errors.ts';
 import { Graph, add, avgPool2d, batchNorm, conv2d, dense, flatten, globalAvgPool, maxPool2d, mul, relu, reshape, sigmoid, transpose, type Value } from '../graph/index.ts';
+import { exclusiveLogits } from './exclusive.ts';
 import { inferShapes } from './shapes.ts';
 import { consumers, type Layer, type ModelSpec, type Weights } from './spec.ts';
 
@@ -120,7 +121,7 @@ export function exportInference(spec: ModelSpec, weights: Weights, options: Expo
           return batchNorm(g, x, p('gamma'), p('beta'), p('moving_mean'), p('moving_variance'), layer.epsilon, layer.name);
         }
         case 'relu': return relu(g, get(layer.input), layer.name);
-        case 'sigmoid': return sigmoid(g, get(layer.input), layer.name);
+        case 'sigmoid': return sigmoid(g, exclusiveLogits(g, get(layer.input), layer.exclusive ?? []), layer.name);
         case 'maxpool': return maxPool2d(g, get(layer.input), layer.pool, layer.strides, layer.padding, layer.name);
         case 'avgpool': return avgPool2d(g, get(layer.input), layer.pool, layer.strides, layer.padding, layer.name);
         case 'add': case 'multiply': {

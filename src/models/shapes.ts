@@ -1,5 +1,6 @@
 import { TagbooruError } from '../errors.ts';
 import { samePad, windowOut } from '../graph/ops.ts';
+import { exclusiveGroupsProblem } from './exclusive.ts';
 import type { Layer, LayerShape, ModelSpec, Pair } from './spec.ts';
 import { layerInputs } from './spec.ts';
 
@@ -22,7 +23,12 @@ export function shapeOf(layer: Layer, ins: LayerShape[]): LayerShape {
     case 'input': return layer.shape;
     case 'conv': return window(x, layer.kernel, layer.strides, layer.padding, layer.filters, layer.name);
     case 'maxpool': case 'avgpool': return window(x, layer.pool, layer.strides, layer.padding, x[2]!, layer.name);
-    case 'bn': case 'relu': case 'sigmoid': return x;
+    case 'bn': case 'relu': return x;
+    case 'sigmoid': {
+      const problem = layer.exclusive && (x.length === 1 ? exclusiveGroupsProblem(layer.exclusive, x[0]!) : `exclusive tags need a vector of tags, got [${x.join(',')}]`);
+      if (problem) throw new TagbooruError('E_MODEL', `${layer.name}: ${problem}`);
+      return x;
+    }
     case 'add': case 'multiply': {
       // Keras Multiply/Add broadcast only in the squeeze-excitation pattern [h,w,c] ⊙ [1,1,c].
       const big = ins.reduce((a, b) => (b.reduce((p, d) => p * d, 1) > a.reduce((p, d) => p * d, 1) ? b : a));

@@ -29,6 +29,7 @@ const F = {
   padding: { expect: '"same" or "valid"', test: (v) => v === 'same' || v === 'valid' },
   flag: { expect: 'true or false', test: (v) => typeof v === 'boolean' },
   number: { expect: 'a finite number', test: (v) => typeof v === 'number' && Number.isFinite(v) },
+  groups: { expect: 'a list of tag-index lists', test: (v) => Array.isArray(v) && v.every((g) => Array.isArray(g) && g.every((i) => Number.isInteger(i) && i >= 0)) },
 } satisfies Record<string, Field>;
 
 /** Every field of a layer kind but `kind` and `name`; a field added to the Layer type is a compile error here until it has a check. */
@@ -39,7 +40,7 @@ const LAYERS: { readonly [K in LayerKind]: Fields<K> } = {
   conv: { input: F.input, filters: F.count, kernel: F.pair, strides: F.pair, padding: F.padding, useBias: F.flag },
   bn: { input: F.input, epsilon: F.number, momentum: F.number, zeroGamma: { ...F.flag, optional: true } },
   relu: { input: F.input },
-  sigmoid: { input: F.input },
+  sigmoid: { input: F.input, exclusive: { ...F.groups, optional: true } },
   maxpool: { input: F.input, pool: F.pair, strides: F.pair, padding: F.padding },
   avgpool: { input: F.input, pool: F.pair, strides: F.pair, padding: F.padding },
   add: { inputs: F.inputs },

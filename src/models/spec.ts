@@ -16,7 +16,8 @@ export type Layer =
   | (Unary<'conv'> & { filters: number; kernel: Pair; strides: Pair; padding: 'same' | 'valid'; useBias: boolean })
   | (Unary<'bn'> & { epsilon: number; momentum: number; zeroGamma?: boolean })
   | Unary<'relu'>
-  | Unary<'sigmoid'>
+  // exclusive: groups of mutually exclusive tags, read as one softmax each (exclusive.ts)
+  | (Unary<'sigmoid'> & { exclusive?: readonly (readonly number[])[] })
   | Pool<'maxpool'>
   | Pool<'avgpool'>
   | Merge<'add'>

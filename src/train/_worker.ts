@@ -1,7 +1,9 @@
 /** The trainer's worker: owns one Engine and answers calls in order, so the main thread never blocks on ORT. */
 import { writeAtomic } from '../atomic-files.ts';
-import { WEIGHTS_FILE, writeBundle, type BundleManifest } from '../infer/bundle.ts';
+import { SPEC_FILE, WEIGHTS_FILE, writeBundle, type BundleManifest } from '../infer/bundle.ts';
+import { exclusiveGroupsOf } from '../models/exclusive.ts';
 import { exportInference } from '../models/export.ts';
+import { encodeSpec } from '../models/spec-file.ts';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Engine, type EngineConfig, type SoftTargets } from './engine.ts';
@@ -15,7 +17,7 @@ export type Call =
   | { method: 'loadCheckpoint'; args: [dir: string] }
   | { method: 'setWeights'; args: [weights: Map<string, Float32Array>, strict: boolean] }
   | { method: 'getWeights'; args: [] }
-  | { method: 'exportBundle'; args: [dir: string, manifest: Omit<BundleManifest, 'architecture' | 'input' | 'output' | 'model' | 'weights'>] }
+  | { method: 'exportBundle'; args: [dir: string, manifest: Omit<BundleManifest, 'architecture' | 'input' | 'output' | 'model' | 'weights' | 'spec'>] }
   | { method: 'counters'; args: [] };
 
 async function dispatch(engine: Engine, call: Call): Promise<unknown> {
@@ -32,7 +34,10 @@ async function dispatch(engine: Engine, call: Call): Promise<unknown> {
       const model = exportInference(engine.spec, engine.getWeights());
       await fs.mkdir(dir, { recursive: true });
       await writeAtomic(path.join(dir, WEIGHTS_FILE), encodeWeights(engine.variables, engine.getWeights()));
-      await writeBundle(dir, { ...manifest, architecture: engine.spec.name, model: 'model.onnx', weights: WEIGHTS_FILE, input: { name: 'input', batch: 'dynamic' }, output: { name: 'predictions', activation: 'sigmoid' } }, model);
+      // the architecture rebuilt by name lacks the exclusive groups: the layers then travel as spec.json
+      const grouped = exclusiveGroupsOf(engine.spec).length > 0;
+      if (grouped) await writeAtomic(path.join(dir, SPEC_FILE), encodeSpec(engine.spec));
+      await writeBundle(dir, { ...manifest, architecture: engine.spec.name, model: 'model.onnx', weights: WEIGHTS_FILE, ...(grouped && { spec: SPEC_FILE }), input: { name: 'input', batch: 'dynamic' }, output: { name: 'predictions', activation: 'sigmoid' } }, model);
       return dir;
     }
   }

@@ -10,6 +10,7 @@ import { TagbooruError } from '../errors.ts';
 import { ModelSession, type TensorData } from '../infer/session.ts';
 import { initWeights } from '../models/init.ts';
 import { Rng } from '../models/random.ts';
+import { withExclusiveGroups, type ExclusiveGroups } from '../models/exclusive.ts';
 import { buildModel } from '../models/registry.ts';
 import { inputLayer, type ModelSpec, type Weights } from '../models/spec.ts';
 import type { VariableSpec } from '../models/shapes.ts';
@@ -33,6 +34,8 @@ export interface EngineConfig {
   readonly unfoldBudget?: number;
   /** Adversarial training (autodiff/adversarial.ts); its random starts are a function of (seed, step), so a resumed run draws the same ones. */
   readonly adversarial?: AdversarialOptions;
+  /** Groups of mutually exclusive tags (tag indices), trained and read as one softmax each (models/exclusive.ts). */
+  readonly exclusive?: ExclusiveGroups;
 }
 
 /** A teacher's view of a batch, [batch × tags] each, in the student's tag order (src/train/teacher.ts). */
@@ -76,7 +79,8 @@ export class Engine {
   }
 
   static async create(config: EngineConfig): Promise<Engine> {
-    const spec = typeof config.model === 'string' ? buildModel(config.model, { tags: config.tags, imageSize: config.imageSize }) : config.model;
+    const built = typeof config.model === 'string' ? buildModel(config.model, { tags: config.tags, imageSize: config.imageSize }) : config.model;
+    const spec = config.exclusive ? withExclusiveGroups(built, config.exclusive) : built;
     const nchwcBlock = await nchwcBlockSize();
     const step = buildTrainingStep(spec, { batch: config.batchSize, loss: config.loss, lossOptions: config.lossOptions, distillation: config.distillation, optimizer: config.optimizer, unfoldBudget: config.unfoldBudget, nchwcBlock, adversarial: config.adversarial });
     const session = await ModelSession.create(step.model, { threads: config.threads, memoryPattern: false });

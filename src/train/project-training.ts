@@ -20,7 +20,7 @@ import { DecodedCache, defaultDecodedBudget } from './decoded-cache.ts';
 import { LabelRules } from './label-rules.ts';
 import { runTrainingLoop, sampleRng, type LoopPosition } from './loop.ts';
 import { computeMetrics, fitThresholds, type Metrics } from './metrics.ts';
-import { databasePath, learningRateFor, readProject, teacherPath, type ProjectConfig } from './project.ts';
+import { databasePath, exclusiveGroups, learningRateFor, readProject, teacherPath, type ProjectConfig } from './project.ts';
 import { openTeacher, type Teacher } from './teacher.ts';
 import { decodeSafetensors } from '../formats/safetensors.ts';
 import { createTrainer, type Trainer } from './trainer.ts';
@@ -103,6 +103,7 @@ export async function trainProject(o: TrainProjectOptions): Promise<TrainProject
     model: c.model, tags: tags.length, imageSize: [c.image_height, c.image_width], batchSize: c.minibatch_size,
     optimizer: c.optimizer === 'sgd' ? { name: 'sgd', momentum: 0.9, nesterov: true, weightDecay: c.weight_decay } : { name: c.optimizer, weightDecay: c.weight_decay },
     loss: c.loss, distillation: c.distillation, seed: c.seed ?? 0, threads: o.threads, ...(c.adversarial && { adversarial: adversarialOptions(c.adversarial, preprocess) }),
+    exclusive: exclusiveGroups(project, names),
   });
   let teacher: Teacher | null = null;
   try {

@@ -48,6 +48,8 @@ export interface ProjectConfig {
   readonly distillation?: DistillationSettings;
   /** Adversarial training (adversarial-config.ts); resolved on reading. */
   readonly adversarial?: AdversarialSettings;
+  /** Groups of tags of which an image carries at most one (a count: solo, 2girls, …), each trained as one softmax (models/exclusive.ts). */
+  readonly exclusive_tags?: readonly (readonly string[])[];
 }
 
 /** The loss's options, and the share of each batch blended before the teacher labels it (mixup.ts; 0 = none). */
@@ -112,6 +114,7 @@ const SCHEMA: Record<string, [Check, string]> = {
   teacher: [(v) => typeof v === 'string' && v !== '', 'the path of a model bundle (relative to the project folder)'],
   distillation: [(v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'an object ({ "alpha": 0.5, "temperature": 2, "mixup": 0 })'],
   adversarial: [(v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'an object ({ "eps": "4/255", "method": "fgsm-rs" | "pgd", "steps": …, "ratio": …, "step_size": … })'],
+  exclusive_tags: [(v) => Array.isArray(v) && v.every((g) => Array.isArray(g) && g.length >= 2 && g.every((t) => typeof t === 'string' && t !== '')), 'a list of groups of two or more tag names ([["solo", "2girls", "3girls"]])'],
 };
 
 const DISTILLATION_SCHEMA: Record<keyof DistillationSettings, [Check, string]> = {
@@ -190,6 +193,20 @@ export function databasePath(project: LoadedProject): string {
   const p = project.config.database_path;
   if (!p) throw new TagbooruError('E_USAGE', `${path.join(project.dir, 'project.json')}: set "database_path" to the training database (see \`tagbooru make-training-database\`)`);
   return path.resolve(project.dir, p);
+}
+
+/** "exclusive_tags" as indices into `tags` (tags.txt); a tag not in it, or in two groups, names itself. */
+export function exclusiveGroups(project: LoadedProject, tags: readonly string[]): number[][] {
+  const file = path.join(project.dir, 'project.json');
+  const index = new Map(tags.map((t, i) => [t, i]));
+  const seen = new Set<string>();
+  return (project.config.exclusive_tags ?? []).map((group) => group.map((tag) => {
+    const i = index.get(tag);
+    if (i === undefined) throw new TagbooruError('E_USAGE', `${file}: "exclusive_tags" names ${tag}, which is not in tags.txt`);
+    if (seen.has(tag)) throw new TagbooruError('E_USAGE', `${file}: "exclusive_tags" names ${tag} twice; a tag belongs to one group at most`);
+    seen.add(tag);
+    return i;
+  }));
 }
 
 /** The teacher bundle, resolved against the project folder; null without distillation. */

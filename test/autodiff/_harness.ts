@@ -4,7 +4,7 @@ import { ModelSession, type TensorData } from '../../src/infer/session.ts';
 import { Rng } from '../../src/models/random.ts';
 import { inputLayer, type ModelSpec, type Weights } from '../../src/models/spec.ts';
 import { variables } from '../../src/models/shapes.ts';
-import { centralDifference, referenceObjective, toFloat64, type LossName, type ReferenceTeacher } from '../oracle/training.ts';
+import { centralDifference, outputGroups, referenceObjective, toFloat64, type LossName, type ReferenceTeacher } from '../oracle/training.ts';
 
 /** Random weights with every BN variable randomised, so no zero-gamma branch hides a wrong rule. */
 export function randomWeights(spec: ModelSpec, seed: number): Weights {
@@ -54,6 +54,13 @@ export async function runGradients(c: Case, extra: Partial<StepGraphOptions> = {
   const x = Float32Array.from({ length: c.batch * h * w * ch }, () => rng.uniform(0, 1));
   const tags = outputWidth(c.spec);
   const labels = Float32Array.from({ length: c.batch * tags }, () => (rng.next() < 0.4 ? 1 : 0));
+  // an exclusive group's labels are a category: one member, or none of them
+  for (const group of outputGroups(c.spec)) {
+    for (let n = 0; n < c.batch; n++) {
+      const pick = rng.int(group.length + 1);
+      group.forEach((k, j) => (labels[n * tags + k] = j === pick ? 1 : 0));
+    }
+  }
   const mask = Float32Array.from({ length: c.batch * tags }, () => (rng.next() < (c.unknown ?? 0) ? 0 : 1));
   const d = c.distillation;
   const teacher = d && {

@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import { withExclusiveGroups } from '../../src/models/exclusive.ts';
 import { buildModel } from '../../src/models/registry.ts';
 import type { Layer, ModelSpec } from '../../src/models/spec.ts';
 import { checkAll, runGradients, type Case } from './_harness.ts';
@@ -100,4 +101,8 @@ describe('gradient rules against float64 finite differences', () => {
   test('distillation at T = 2 with unknown labels and tags the teacher lacks', expectClose({ spec: buildModel('test_tiny', { tags: 6, imageSize: [16, 16] }), batch: 2, unknown: 0.35, seed: 5, distillation: { alpha: 0.6, temperature: 2, known: 0.7 }, inputGradient: true }, 4), 60_000);
   test('distillation at T = 0.5 over the asymmetric loss', expectClose({ spec: buildModel('test_tiny', { tags: 6, imageSize: [16, 16] }), batch: 2, loss: 'asymmetric_loss', unknown: 0.2, seed: 6, distillation: { alpha: 0.3, temperature: 0.5, known: 0.8 } }, 4), 60_000);
   test('gradient with respect to the input image', expectClose({ spec: buildModel('test_tiny', { tags: 3, imageSize: [16, 16] }), batch: 2, inputGradient: true }, 12), 60_000);
+  // two groups of exclusive tags (one softmax each) beside free tags, with unknown labels hiding whole groups
+  const grouped = () => withExclusiveGroups(buildModel('test_tiny', { tags: 7, imageSize: [16, 16] }), [[0, 2, 3], [5, 1]]);
+  test('exclusive tag groups (categorical cross-entropy) with unknown labels', expectClose({ spec: grouped(), batch: 3, unknown: 0.2, seed: 8, inputGradient: true }, 6), 60_000);
+  test('exclusive tag groups beside the focal loss', expectClose({ spec: grouped(), batch: 2, loss: 'focal_loss', seed: 9 }, 4), 60_000);
 });

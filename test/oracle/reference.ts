@@ -110,6 +110,19 @@ export function batchNorm(x: Tensor, p: BnParams, epsilon: number): Tensor {
 export const relu = (x: Tensor): Tensor => ({ data: x.data.map((v) => Math.max(v, 0)), shape: x.shape });
 export const sigmoid = (x: Tensor): Tensor => ({ data: x.data.map((v) => 1 / (1 + Math.exp(-v))), shape: x.shape });
 
+/** Sigmoids, except that each group's members are the softmax of [their logits…, 0]: p_k = e^{z_k} / (1 + Σ_j e^{z_j}). */
+export function exclusiveSigmoid(x: Tensor, groups: readonly (readonly number[])[]): Tensor {
+  const out = sigmoid(x), tags = x.shape.at(-1)!;
+  for (let n = 0; n < x.data.length / tags; n++) {
+    for (const group of groups) {
+      const z = group.map((k) => x.data[n * tags + k]!), top = Math.max(0, ...z);
+      const partition = Math.exp(-top) + z.reduce((s, v) => s + Math.exp(v - top), 0);
+      group.forEach((k, j) => (out.data[n * tags + k] = Math.exp(z[j]! - top) / partition));
+    }
+  }
+  return out;
+}
+
 /**
  * Elementwise add or multiply. Inputs have the same shape, or a smaller one holds one value per channel
  * per sample ([n,c] or [n,1,1,c]) and broadcasts over the map: Keras' [h,w,c] ⊙ [c].
@@ -200,7 +213,7 @@ export function forwardLayer(layer: Layer, ins: Tensor[], weights: Weights): Ten
     }
     case 'bn': return batchNorm(x, { gamma: p('gamma'), beta: p('beta'), mean: p('moving_mean'), variance: p('moving_variance') }, layer.epsilon);
     case 'relu': return relu(x);
-    case 'sigmoid': return sigmoid(x);
+    case 'sigmoid': return layer.exclusive ? exclusiveSigmoid(x, layer.exclusive) : sigmoid(x);
     case 'maxpool': return maxPool2d(x, layer.pool, layer.strides, layer.padding);
     case 'avgpool': return avgPool2d(x, layer.pool, layer.strides, layer.padding);
     case 'add': case 'multiply': return combine(layer.kind, ins);

@@ -51,13 +51,29 @@ export function referenceTrainForward(spec: ModelSpec, weights: Float64Weights, 
 
 const softplus = (z: number) => Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z)));
 
-/** Σ m·ℓ / max(1, Σ m) over the known entries (`mask` absent: all known), as losses.ts reduces. */
-export function referenceLoss(name: LossName, logits: ArrayLike<number>, labels: ArrayLike<number>, mask?: ArrayLike<number>): number {
+/**
+ * Σ m·ℓ / max(1, Σ m) over the known entries (`mask` absent: all known), as losses.ts reduces. A group of
+ * exclusive tags (`groups`, tag indices; needs `tags`) is one textbook categorical cross-entropy per sample,
+ * −Σ_k t_k·log p_k − t_none·log p_none over the softmax of [z_1 … z_K, 0], counted where all K are known.
+ */
+export function referenceLoss(name: LossName, logits: ArrayLike<number>, labels: ArrayLike<number>, mask?: ArrayLike<number>, groups: readonly (readonly number[])[] = [], tags = logits.length): number {
   let total = 0, known = 0;
+  const grouped = new Set(groups.flat());
+  for (let n = 0; n < logits.length / tags; n++) {
+    for (const group of groups) {
+      const at = group.map((k) => n * tags + k);
+      if (at.some((i) => (mask ? mask[i]! : 1) === 0)) continue;
+      const z = [...at.map((i) => logits[i]!), 0], top = Math.max(...z);
+      const logZ = top + Math.log(z.reduce((s, v) => s + Math.exp(v - top), 0));
+      const t = at.map((i) => labels[i]!);
+      const none = 1 - t.reduce((s, v) => s + v, 0);
+      total += -t.reduce((s, v, k) => s + v * (z[k]! - logZ), 0) - none * (0 - logZ);
+    }
+  }
   for (let i = 0; i < logits.length; i++) {
     const m = mask ? mask[i]! : 1;
     known += m;
-    if (m === 0) continue;
+    if (m === 0 || grouped.has(i % tags)) continue;
     const z = logits[i]!, t = labels[i]!, p = 1 / (1 + Math.exp(-z));
     const logP = -softplus(-z), log1mP = -softplus(z);
     if (name === 'binary_crossentropy') total += m * -(t * logP + (1 - t) * log1mP);
@@ -95,9 +111,15 @@ export function referenceDistillationLoss(name: LossName, logits: ArrayLike<numb
   return (1 - t.alpha) * referenceLoss(name, logits, labels, mask) + t.alpha * t.temperature ** 2 * referenceSoftLoss(logits, t);
 }
 
+/** The exclusive groups of the spec's output sigmoid, read from the layer itself. */
+export function outputGroups(spec: ModelSpec): readonly (readonly number[])[] {
+  const out = spec.layers.find((l) => l.name === spec.output);
+  return out?.kind === 'sigmoid' ? (out.exclusive ?? []) : [];
+}
+
 export function referenceObjective(spec: ModelSpec, weights: Float64Weights, x: ArrayLike<number>, batch: number, labels: ArrayLike<number>, loss: LossName, mask?: ArrayLike<number>, teacher?: ReferenceTeacher): number {
   const logits = referenceTrainForward(spec, weights, x, batch).logits.data;
-  return teacher ? referenceDistillationLoss(loss, logits, labels, mask, teacher) : referenceLoss(loss, logits, labels, mask);
+  return teacher ? referenceDistillationLoss(loss, logits, labels, mask, teacher) : referenceLoss(loss, logits, labels, mask, outputGroups(spec), logits.length / batch);
 }
 
 /** Central difference of `f` in one coordinate of `values`, restoring it afterwards. */

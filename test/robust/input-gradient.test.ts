@@ -2,7 +2,8 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { Rng } from '../../src/models/random.ts';
 import { logitsLayerOf } from '../../src/autodiff/step-graph.ts';
 import { buildModel } from '../../src/models/registry.ts';
-import { inputLayer } from '../../src/models/spec.ts';
+import { withExclusiveGroups } from '../../src/models/exclusive.ts';
+import { inputLayer, type ModelSpec } from '../../src/models/spec.ts';
 import { goalLoss, type GoalTerms } from '../../src/robust/goals.ts';
 import { pgd } from '../../src/robust/pgd.ts';
 import { inputToPixels, pixelsToInput } from '../../src/robust/pixel-space.ts';
@@ -38,16 +39,27 @@ function randomTerms(rng: Rng): GoalTerms[] {
   }));
 }
 
-describe('the attack graph: margin loss and input gradient in pixel space', () => {
+// the same checks on a model whose tags 0, 2 and 3 are one exclusive group: the graph's logits are then the shifted
+// ones model.onnx answers with, and its gradient runs back through the shift (src/autodiff/exclusive-grad.ts)
+const grouped = withExclusiveGroups(spec, [[0, 2, 3]]);
+const groupedVictim = victimOf(grouped, weights, pre);
+afterAll(async () => (await groupedVictim).close());
+
+/** The logits whose sigmoids the oracle's outputs are, in float64: z' = log p − log(1 − p). */
+function oracleLogits(s: ModelSpec, x: ArrayLike<number>): Float64Array {
+  return referenceActivations(s, weights, x, N).get(s.output)!.data.map((p) => Math.log(p) - Math.log1p(-p));
+}
+
+describe.each([['a plain model', spec, victim], ['a model with an exclusive group', grouped, groupedVictim]] as const)('the attack graph on %s: margin loss and input gradient in pixel space', (_, model, attacked) => {
   test('∂loss/∂x matches float64 central differences through the normalisation (BGR, mean, std)', async () => {
     const rng = new Rng(3);
     const x = Float32Array.from({ length: N * SIZE }, () => rng.uniform(0.05, 0.95));
     const terms = randomTerms(rng);
-    const r = await (await victim).gradient(x, N, terms);
+    const r = await (await attacked).gradient(x, N, terms);
     expect(r.grad.length).toBe(N * SIZE);
     const x64 = Float64Array.from(x);
     const objective = () => {
-      const logits = referenceActivations(spec, weights, normalise64(x64), N).get(logitsLayerOf(spec))!.data;
+      const logits = model === spec ? referenceActivations(spec, weights, normalise64(x64), N).get(logitsLayerOf(spec))!.data : oracleLogits(model, normalise64(x64));
       return terms.reduce((acc, t, i) => acc + goalLoss(logits, t, i * T), 0);
     };
     const largest = [...r.grad.keys()].sort((a, b) => Math.abs(r.grad[b]!) - Math.abs(r.grad[a]!)).slice(0, 4);
@@ -64,7 +76,7 @@ describe('the attack graph: margin loss and input gradient in pixel space', () =
     const rng = new Rng(5);
     const x = Float32Array.from({ length: N * SIZE }, () => rng.next());
     const terms = randomTerms(rng).map((t) => ({ ...t, offset: Float32Array.from(t.offset, () => rng.uniform(-2, 2)) }));
-    const v = await victim;
+    const v = await attacked;
     const r = await v.gradient(x, N, terms);
     const logits = await v.logits(x, N);
     // the inference model answers probabilities: their logits carry float32 rounding of σ near 0 and 1
@@ -72,7 +84,9 @@ describe('the attack graph: margin loss and input gradient in pixel space', () =
     for (let i = 0; i < N; i++) expect(r.loss[i]).toBeCloseTo(goalLoss(r.logits, terms[i]!, i * T), 4);
     expect(Math.max(...r.loss)).toBeGreaterThan(0);
   });
+});
 
+describe('the attack graph: margin loss and input gradient in pixel space', () => {
   test('the graph with the L∞ step in it takes PGD through the same iterates as the gradient and the separate step', async () => {
     const rng = new Rng(13), v = await victim;
     const x0 = Float32Array.from({ length: N * SIZE }, () => rng.next());
