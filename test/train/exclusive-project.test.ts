@@ -10,6 +10,7 @@ import { exclusiveGroupsOf } from '../../src/models/exclusive.ts';
 import { Rng } from '../../src/models/random.ts';
 import { decodeSpec } from '../../src/models/spec-file.ts';
 import { validateProject } from '../../src/train/project.ts';
+import { cli } from '../helpers/cli.ts';
 import { TINY_SIZE, tinyProjects, trainProject, type TinyProjects } from '../helpers/tiny-project.ts';
 
 let tiny: TinyProjects;
@@ -34,6 +35,12 @@ test('the trained bundle carries the groups, and its members share one softmax',
   const p = (await session.run({ input: { data: x, dims: [batch, TINY_SIZE, TINY_SIZE, 3] } })).predictions!.data;
   await session.release();
   for (let n = 0; n < batch; n++) expect(p[n * names.length + group[0]!]! + p[n * names.length + group[1]!]!).toBeLessThan(1);
+  // the gradient methods rebuild the model from spec.json, groups and all
+  const image = (await fs.readdir(path.join(tiny.root, 'images'))).find((f) => f.endsWith('.png'))!;
+  const out = path.join(dir, 'gradcam');
+  const cam = await cli(['grad-cam', '--model', bundle, '--method', 'gradcam', '--tags', 'circle,square', '--threads', '1', path.join(tiny.root, 'images', image), out]);
+  expect(cam.code, cam.stderr).toBe(0);
+  expect((await fs.readdir(path.join(out, path.parse(image).name))).filter((f) => f.startsWith('mask-')).sort()).toEqual(['mask-circle.png', 'mask-square.png']);
 }, 120_000);
 
 test('a project without groups writes no spec.json: the architecture is rebuilt by name as before', async () => {
