@@ -76,9 +76,8 @@ export function buildLoss(g: Graph, name: LossName, z: Value, t: Value, m: Value
     // the sample's weight: known only where every member is
     const w = mul(g, g.op('ReduceMin', [pick(m)], { axes: [1], keepdims: 1 }, [n, 1]), scale);
     const ce = sub(g, terms.lse, reduceSum(g, mul(g, tg, terms.z), [1], true));
-    const p = mul(g, terms.e, reciprocal(g, add(g, exp(g, neg(g, terms.c)), reduceSum(g, terms.e, [1], true))));
     loss = add(g, loss, sumAll(g, mul(g, ce, w)));
-    dlogits = add(g, dlogits, scatterGroup(g, mul(g, sub(g, p, tg), w), indices, tags));
+    dlogits = add(g, dlogits, scatterGroup(g, mul(g, sub(g, terms.p, tg), w), indices, tags));
   }
   return { loss, dlogits, probs: sigmoid(g, exclusiveLogits(g, z, groups)) };
 }

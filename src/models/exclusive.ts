@@ -12,7 +12,7 @@
  */
 import { TagbooruError } from '../errors.ts';
 import { add, dim, matmul, sub, type Graph, type Value } from '../graph/index.ts';
-import { exp, log, max, neg } from '../graph/math.ts';
+import { div, exp, log, max, neg } from '../graph/math.ts';
 import type { ModelSpec } from './spec.ts';
 
 /** Tag indices, one list per group; groups are disjoint and each has two or more members. */
@@ -69,6 +69,8 @@ export interface GroupTerms {
   readonly lse: Value;
   /** log(1 + Σ_{j≠k} e^{z_j}): what the group takes off z_k */
   readonly shift: Value;
+  /** p_k = e^{z_k} / (1 + Σ_j e^{z_j}) */
+  readonly p: Value;
 }
 
 /** A constant [rows, cols] matrix from its entries. */
@@ -87,7 +89,7 @@ export function groupTerms(g: Graph, z: Value, indices: readonly number[]): Grou
   const total = matmul(g, e, matrix(g, k, 1, () => 1));
   const others = matmul(g, e, matrix(g, k, k, (r, col) => (r === col ? 0 : 1)));
   const logOf = (s: Value) => add(g, c, log(g, max(g, add(g, none, s), g.scalar(TINY))));
-  return { indices, z: zg, c, e, lse: logOf(total), shift: logOf(others) };
+  return { indices, z: zg, c, e, lse: logOf(total), shift: logOf(others), p: div(g, e, add(g, none, total)) };
 }
 
 /** [N, K] → [N, T]: each group column put back at its tag's place, zero elsewhere. */
