@@ -132,6 +132,21 @@ function denseAt(value: string, ix: GraphIndex): { head: DenseHead; input: strin
   return null;
 }
 
+/**
+ * `value` before any exclusive-group shift (src/models/exclusive.ts): z' = z − S·W, W a constant matrix putting
+ * each group's shift at its tags, once per group. The head's own logits z are what a CAM maps and what the
+ * pooled features predict linearly; the shift only re-reads a group's logits as one softmax.
+ */
+function beforeExclusiveShift(value: string, ix: GraphIndex): string {
+  let v = value;
+  for (let p = ix.producer.get(v); p?.opType === 'Sub'; p = ix.producer.get(v)) {
+    const scatter = ix.producer.get(p.input![1]!);
+    if (scatter?.opType !== 'MatMul' || !isConstant(scatter.input![1]!, ix)) break;
+    v = p.input![0]!;
+  }
+  return v;
+}
+
 /** The nearest global pooling node upstream of `from`, breadth first. */
 function nearestPool(from: string, ix: GraphIndex): { node: NodeProto; layout: FeatureLayout } | null {
   const seen = new Set<string>();
@@ -163,10 +178,10 @@ export function findPoolHead(model: ModelProto, output: string): PoolHead | null
   const window = kernel?.length === 2 ? ([kernel[0]!, kernel[1]!] as const) : null;
   const base = { pool, features, layout, window };
 
-  // the logits: the output without its sigmoid
+  // the logits: the output without its sigmoid (and without an exclusive group's shift)
   const end = skipBack(output, new Set(['Identity']), ix);
   const last = ix.producer.get(end);
-  const logits = last && ACTIVATIONS.has(last.opType!) ? last.input![0]! : end;
+  const logits = beforeExclusiveShift(last && ACTIVATIONS.has(last.opType!) ? last.input![0]! : end, ix);
   const unsupported = (reason: string): PoolHead => ({ ...base, head: { kind: 'unsupported', reason }, logits: null, backbone: null });
 
   // pool → reshapes → logits: the pooled map is one channel per tag

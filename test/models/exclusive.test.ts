@@ -7,7 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { FEED, FETCH, buildEvalGraph } from '../../src/autodiff/step-graph.ts';
 import { ModelSession } from '../../src/infer/session.ts';
 import { exclusiveGroupsOf, withExclusiveGroups } from '../../src/models/exclusive.ts';
-import { exportInference } from '../../src/models/export.ts';
+import { DEFAULT_OUTPUT, exportInference } from '../../src/models/export.ts';
+import { decodeModel } from '../../src/graph/index.ts';
+import { findPoolHead } from '../../src/graph/pool-head.ts';
 import { Rng } from '../../src/models/random.ts';
 import { buildModel } from '../../src/models/registry.ts';
 import { variables } from '../../src/models/shapes.ts';
@@ -49,6 +51,14 @@ describe('exported exclusive groups', () => {
     const plain = await predictions(exportInference(withExclusiveGroups(spec, []), weights), x, BATCH, SIZE);
     expect(maxAbsDiff(plain, out)).toBeGreaterThan(1e-2);
     for (const t of [4, 6]) for (let n = 0; n < BATCH; n++) expect(out[n * TAGS + t]).toBeCloseTo(plain[n * TAGS + t]!, 6);
+  });
+
+  it('the head is still found: CAM and the OOD features read the raw logits before the shift', () => {
+    const head = findPoolHead(decodeModel(exportInference(spec, weights)), DEFAULT_OUTPUT)!;
+    const plain = findPoolHead(decodeModel(exportInference(withExclusiveGroups(spec, []), weights)), DEFAULT_OUTPUT)!;
+    expect(head.head.kind).toBe('matmul');
+    expect(head.logits).toBe(plain.logits);
+    expect(head.features).toBe(plain.features);
   });
 
   it('validation during training (the evaluation graph, unfolded BN) gives the same probabilities', async () => {
