@@ -8,17 +8,16 @@
  */
 import { dim, mul, sub, type Graph, type Value } from '../graph/index.ts';
 import { exp } from '../graph/math.ts';
-import { groupTerms, scatterGroup, type ExclusiveGroups } from '../models/exclusive.ts';
+import { offDiagonal, scatterGroup, type Group } from '../models/exclusive.ts';
 
-/** `gz` ∂L/∂z' [N, T] → ∂L/∂z [N, T]. */
-export function exclusiveLogitsBackward(g: Graph, z: Value, groups: ExclusiveGroups, gz: Value): Value {
+/** `gz` ∂L/∂z' [N, T] → ∂L/∂z [N, T], `groups` built on z [N, T] (the forward's own). */
+export function exclusiveLogitsBackward(g: Graph, z: Value, groups: readonly Group[], gz: Value): Value {
   const tags = dim(z.shape, 1), n = z.shape[0]!;
-  return groups.reduce((out, indices) => {
-    const k = indices.length, t = groupTerms(g, z, indices);
+  return groups.reduce((out, t) => {
+    const { indices } = t, k = indices.length;
     const axis = (v: Value, at: number, shape: readonly (number | string)[]) => g.op('Unsqueeze', [v, g.ints([at])], {}, shape);
     // m[n, k, j] = e^{z_j − shift_k} off the diagonal, 0 on it
-    const offDiagonal = g.constant(Array.from({ length: k * k }, (_, i) => (Math.floor(i / k) === i % k ? 0 : 1)), [k, k]);
-    const m = mul(g, exp(g, sub(g, axis(t.z, 1, [n, 1, k]), axis(t.shift, 2, [n, k, 1]))), offDiagonal);
+    const m = mul(g, exp(g, sub(g, axis(t.z, 1, [n, 1, k]), axis(t.shift, 2, [n, k, 1]))), offDiagonal(g, k));
     const gk = axis(g.op('Gather', [gz, g.ints(indices)], { axis: 1 }, [n, k]), 1, [n, 1, k]);
     const spill = g.op('Squeeze', [g.op('MatMul', [gk, m], {}, [n, 1, k]), g.ints([1])], {}, [n, k]);
     return sub(g, out, scatterGroup(g, spill, indices, tags));

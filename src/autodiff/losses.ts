@@ -19,7 +19,7 @@
  */
 import { add, dim, mul, relu, sigmoid, sub, type Graph, type Value } from '../graph/index.ts';
 import { abs, exp, log, max, neg, pow, reciprocal, reduceSum } from '../graph/math.ts';
-import { exclusiveLogits, groupTerms, scatterGroup, type ExclusiveGroups } from '../models/exclusive.ts';
+import { groupOf, logPartition, probabilityOf, scatterGroup, shiftedLogits, type ExclusiveGroups } from '../models/exclusive.ts';
 
 export interface LossOutput {
   readonly loss: Value; // scalar
@@ -68,18 +68,18 @@ export function buildLoss(g: Graph, name: LossName, z: Value, t: Value, m: Value
   const free = g.constant(Array.from({ length: tags }, (_, i) => (grouped.has(i) ? 0 : 1)), [1, tags]);
   const rest = perTagLoss(g, name, z, t, mul(g, mul(g, m, free), scale), options);
   let { loss, dlogits } = rest;
-  for (const indices of groups) {
-    const terms = groupTerms(g, z, indices);
-    const n = z.shape[0]!, k = indices.length;
-    const pick = (x: Value) => g.op('Gather', [x, g.ints(indices)], { axis: 1 }, [n, k]);
+  const built = groups.map((indices) => groupOf(g, z, indices));
+  for (const group of built) {
+    const n = z.shape[0]!, k = group.indices.length;
+    const pick = (x: Value) => g.op('Gather', [x, g.ints(group.indices)], { axis: 1 }, [n, k]);
     const tg = pick(t);
     // the sample's weight: known only where every member is
     const w = mul(g, g.op('ReduceMin', [pick(m)], { axes: [1], keepdims: 1 }, [n, 1]), scale);
-    const ce = sub(g, terms.lse, reduceSum(g, mul(g, tg, terms.z), [1], true));
+    const ce = sub(g, logPartition(g, group), reduceSum(g, mul(g, tg, group.z), [1], true));
     loss = add(g, loss, sumAll(g, mul(g, ce, w)));
-    dlogits = add(g, dlogits, scatterGroup(g, mul(g, sub(g, terms.p, tg), w), indices, tags));
+    dlogits = add(g, dlogits, scatterGroup(g, mul(g, sub(g, probabilityOf(g, group), tg), w), group.indices, tags));
   }
-  return { loss, dlogits, probs: sigmoid(g, exclusiveLogits(g, z, groups)) };
+  return { loss, dlogits, probs: sigmoid(g, shiftedLogits(g, z, built)) };
 }
 
 /** Each tag's own loss, every entry weighted by `weight` (the mask over the mean's denominator). */

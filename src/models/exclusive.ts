@@ -56,21 +56,25 @@ export function withExclusiveGroups(spec: ModelSpec, groups: ExclusiveGroups): M
   return { ...spec, layers };
 }
 
-/** Per group, the graph pieces both the logits and the loss (autodiff/losses.ts) read, all [N, K] or [N, 1]. */
-export interface GroupTerms {
+/**
+ * One group's logits in a graph, [N, K], and what is computed from them. The sums and the shift are built when
+ * first read and then shared, so each graph holds only what it uses, once: the inference model the shift alone,
+ * the loss the log-partition and the probabilities, the attack graph the shift for its forward and its backward.
+ */
+export interface Group {
   readonly indices: readonly number[];
   /** z restricted to the group */
   readonly z: Value;
-  /** c = max(0, max_k z_k): every exponential below is taken after subtracting it */
+  /** c = max(0, max_k z_k), [N, 1]: every exponential is taken after subtracting it */
   readonly c: Value;
   /** e^{z_k − c} */
   readonly e: Value;
-  /** log(1 + Σ_k e^{z_k}) = c + log(e^{−c} + Σ_k e^{z_k − c}): the log-partition of the K + 1 classes */
-  readonly lse: Value;
-  /** log(1 + Σ_{j≠k} e^{z_j}): what the group takes off z_k */
+  /** e^{−c}, the "none" class's term, [N, 1] */
+  readonly none: Value;
+  /** Σ_k e^{z_k − c}, [N, 1] */
+  readonly total: Value;
+  /** log(1 + Σ_{j≠k} e^{z_j}), [N, K]: what the group takes off z_k */
   readonly shift: Value;
-  /** p_k = e^{z_k} / (1 + Σ_j e^{z_j}) */
-  readonly p: Value;
 }
 
 /** A constant [rows, cols] matrix from its entries. */
@@ -78,18 +82,42 @@ function matrix(g: Graph, rows: number, cols: number, at: (r: number, c: number)
   return g.constant(Array.from({ length: rows * cols }, (_, i) => at(Math.floor(i / cols), i % cols)), [rows, cols]);
 }
 
-export function groupTerms(g: Graph, z: Value, indices: readonly number[]): GroupTerms {
+/** [k, k]: 1 off the diagonal, 0 on it; x·it sums, for each member, the others. */
+export function offDiagonal(g: Graph, k: number): Value {
+  return matrix(g, k, k, (r, col) => (r === col ? 0 : 1));
+}
+
+/** c + log(e^{−c} + s): log(1 + Σ e^z) over whichever members `s` sums (after the shift by c). */
+function logOnePlus(g: Graph, c: Value, none: Value, s: Value): Value {
+  return add(g, c, log(g, max(g, add(g, none, s), g.scalar(TINY))));
+}
+
+export function groupOf(g: Graph, z: Value, indices: readonly number[]): Group {
   const n = z.shape[0]!, k = indices.length;
   const zg = g.op('Gather', [z, g.ints(indices)], { axis: 1 }, [n, k]);
-  const top = g.op('ReduceMax', [zg], { axes: [1], keepdims: 1 }, [n, 1]);
-  const c = max(g, top, g.scalar(0));
-  const e = exp(g, sub(g, zg, c));
-  const none = exp(g, neg(g, c));
-  // Σ_j and Σ_{j≠k} as products with constant matrices: no subtraction, so no cancellation when one e dominates
-  const total = matmul(g, e, matrix(g, k, 1, () => 1));
-  const others = matmul(g, e, matrix(g, k, k, (r, col) => (r === col ? 0 : 1)));
-  const logOf = (s: Value) => add(g, c, log(g, max(g, add(g, none, s), g.scalar(TINY))));
-  return { indices, z: zg, c, e, lse: logOf(total), shift: logOf(others), p: div(g, e, add(g, none, total)) };
+  const c = max(g, g.op('ReduceMax', [zg], { axes: [1], keepdims: 1 }, [n, 1]), g.scalar(0));
+  const e = exp(g, sub(g, zg, c)), none = exp(g, neg(g, c));
+  let total: Value | undefined, shift: Value | undefined;
+  // sums as products with constant matrices; Σ_{j≠k} directly, not Σ − e_k: no cancellation when one e dominates
+  return {
+    indices, z: zg, c, e, none,
+    get total() {
+      return (total ??= matmul(g, e, matrix(g, k, 1, () => 1)));
+    },
+    get shift() {
+      return (shift ??= logOnePlus(g, c, none, matmul(g, e, offDiagonal(g, k))));
+    },
+  };
+}
+
+/** log(1 + Σ_k e^{z_k}), [N, 1]: the log-partition of the K + 1 classes. */
+export function logPartition(g: Graph, t: Group): Value {
+  return logOnePlus(g, t.c, t.none, t.total);
+}
+
+/** p_k = e^{z_k} / (1 + Σ_j e^{z_j}), [N, K]. */
+export function probabilityOf(g: Graph, t: Group): Value {
+  return div(g, t.e, add(g, t.none, t.total));
 }
 
 /** [N, K] → [N, T]: each group column put back at its tag's place, zero elsewhere. */
@@ -97,8 +125,13 @@ export function scatterGroup(g: Graph, x: Value, indices: readonly number[], tag
   return matmul(g, x, matrix(g, indices.length, tags, (r, c) => (indices[r] === c ? 1 : 0)));
 }
 
+/** z' of the module comment from groups already built on `z` [N, T]. */
+export function shiftedLogits(g: Graph, z: Value, groups: readonly Group[]): Value {
+  const tags = dim(z.shape, 1);
+  return groups.reduce((out, t) => sub(g, out, scatterGroup(g, t.shift, t.indices, tags)), z);
+}
+
 /** z' of the module comment: the logits whose sigmoid is each tag's probability. `z` is [N, T]. */
 export function exclusiveLogits(g: Graph, z: Value, groups: ExclusiveGroups): Value {
-  const tags = dim(z.shape, 1);
-  return groups.reduce((out, indices) => sub(g, out, scatterGroup(g, groupTerms(g, z, indices).shift, indices, tags)), z);
+  return shiftedLogits(g, z, groups.map((indices) => groupOf(g, z, indices)));
 }

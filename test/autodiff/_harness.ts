@@ -1,10 +1,11 @@
 /** Runs training-step graphs in ONNX Runtime and compares their gradients with float64 finite differences. */
 import { FEED, FETCH, buildTrainingStep, type StepGraphOptions } from '../../src/autodiff/step-graph.ts';
 import { ModelSession, type TensorData } from '../../src/infer/session.ts';
+import { exclusiveGroupsOf } from '../../src/models/exclusive.ts';
 import { Rng } from '../../src/models/random.ts';
 import { inputLayer, type ModelSpec, type Weights } from '../../src/models/spec.ts';
 import { variables } from '../../src/models/shapes.ts';
-import { centralDifference, outputGroups, referenceObjective, toFloat64, type LossName, type ReferenceTeacher } from '../oracle/training.ts';
+import { centralDifference, referenceObjective, toFloat64, type LossName, type ReferenceTeacher } from '../oracle/training.ts';
 
 /** Random weights with every BN variable randomised, so no zero-gamma branch hides a wrong rule. */
 export function randomWeights(spec: ModelSpec, seed: number): Weights {
@@ -55,7 +56,7 @@ export async function runGradients(c: Case, extra: Partial<StepGraphOptions> = {
   const tags = outputWidth(c.spec);
   const labels = Float32Array.from({ length: c.batch * tags }, () => (rng.next() < 0.4 ? 1 : 0));
   // an exclusive group's labels are a category: one member, or none of them
-  for (const group of outputGroups(c.spec)) {
+  for (const group of exclusiveGroupsOf(c.spec)) {
     for (let n = 0; n < c.batch; n++) {
       const pick = rng.int(group.length + 1);
       group.forEach((k, j) => (labels[n * tags + k] = j === pick ? 1 : 0));

@@ -3,6 +3,7 @@
  * losses on logits, and central finite differences of the loss. ORT has no float64 Conv, so every gradient
  * rule is checked against this.
  */
+import { exclusiveGroupsOf } from '../../src/models/exclusive.ts';
 import type { ModelSpec, Weights } from '../../src/models/spec.ts';
 import { forwardLayer, tensor, type Tensor } from './reference.ts';
 
@@ -111,15 +112,9 @@ export function referenceDistillationLoss(name: LossName, logits: ArrayLike<numb
   return (1 - t.alpha) * referenceLoss(name, logits, labels, mask) + t.alpha * t.temperature ** 2 * referenceSoftLoss(logits, t);
 }
 
-/** The exclusive groups of the spec's output sigmoid, read from the layer itself. */
-export function outputGroups(spec: ModelSpec): readonly (readonly number[])[] {
-  const out = spec.layers.find((l) => l.name === spec.output);
-  return out?.kind === 'sigmoid' ? (out.exclusive ?? []) : [];
-}
-
 export function referenceObjective(spec: ModelSpec, weights: Float64Weights, x: ArrayLike<number>, batch: number, labels: ArrayLike<number>, loss: LossName, mask?: ArrayLike<number>, teacher?: ReferenceTeacher): number {
   const logits = referenceTrainForward(spec, weights, x, batch).logits.data;
-  return teacher ? referenceDistillationLoss(loss, logits, labels, mask, teacher) : referenceLoss(loss, logits, labels, mask, outputGroups(spec), logits.length / batch);
+  return teacher ? referenceDistillationLoss(loss, logits, labels, mask, teacher) : referenceLoss(loss, logits, labels, mask, exclusiveGroupsOf(spec), logits.length / batch);
 }
 
 /** Central difference of `f` in one coordinate of `values`, restoring it afterwards. */
