@@ -5,7 +5,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { TagbooruError, errorMessage } from '../errors.ts';
-import { MANIFEST, type Bundle, type BundleManifest } from '../infer/bundle.ts';
+import { readBundleFile, type Bundle, type BundleManifest } from '../infer/bundle.ts';
 import { buildModel } from '../models/registry.ts';
 import { variables } from '../models/shapes.ts';
 import { decodeSpec } from '../models/spec-file.ts';
@@ -47,13 +47,6 @@ export function requireTrainingModel(bundle: Bundle, method: string): Pick<Bundl
   throw new TagbooruError('E_MODEL', `${method} needs the training weights that tagbooru-trained bundles and .h5/.keras imports carry; use scorecam (${bundle.dir}: tagger.json has no ${missing})`);
 }
 
-async function readBundleFile(bundle: Bundle, name: string): Promise<Uint8Array> {
-  try {
-    return await fs.readFile(path.join(bundle.dir, name));
-  } catch (e) {
-    throw new TagbooruError('E_BUNDLE', `${path.join(bundle.dir, MANIFEST)} names ${name}, which cannot be read (${errorMessage(e)})`, { cause: e });
-  }
-}
 
 /**
  * The unfolded training model of a bundle: the layer DAG from spec.json (an imported Keras graph need not be a

@@ -31,6 +31,12 @@ export const AUGMENT_OPS = {
   },
   /** The image redrawn as its outlines, black on white (line-art.ts: the generator's rendering; never after greyscale or tint). */
   lineart: {},
+  /** The image printed in black ink alone, as a manga page: solid ink, dots, paper (screentone.ts; never after another rendering). */
+  screentone: {
+    black: { range: [10, 40], bounds: [0, 255], unit: 'luma (0–255) at and below which the ink is solid' },
+    white: { range: [150, 230], bounds: [0, 255], unit: 'luma (0–255) at and above which the paper is bare' },
+    period: { range: [3, 5], bounds: [2, 32], unit: 'output pixels between dots' },
+  },
   brightness: { factor: { range: [0.75, 1.25], bounds: [0, 4], unit: 'a multiplier' } },
   contrast: { factor: { range: [0.75, 1.25], bounds: [0, 4], unit: 'a multiplier about the mean grey' } },
   blur: { sigma: { range: [0.4, 1.5], bounds: [0, 20], unit: 'Gaussian sigma in output pixels' } },

@@ -10,6 +10,7 @@
 import type { DecodedImage } from './decode.ts';
 import { hslRgb, toneRamp } from './colour.ts';
 import { lineArt } from './line-art.ts';
+import { screentone } from './screentone.ts';
 import { AUGMENT_OPS, OP_NAMES, blur, brightness, contrast, downscale, fillRect, greyscale, jpeg, noise, paramRange, sample, uniform, type FloatRaster, type OpName, type OpSetting, type Random } from './augment-ops.ts';
 import type { Geometry, Rect, WarpParams } from './augment-geometry.ts';
 import { dropAlpha } from './preprocess.ts';
@@ -99,6 +100,10 @@ const PIXEL_OPS: { [K in Exclude<OpName, 'crop'>]: (image: FloatRaster, setting:
     toneRamp(image.data, hslRgb(h!, sat!, l!));
   },
   lineart: (image) => image.data.set(lineArt(image.data, image.width, image.height)),
+  screentone: (image, s, random) => {
+    const [black, white, period] = (['black', 'white', 'period'] as const).map((k) => uniform(random, paramRange('screentone', s, k)));
+    screentone(image.data, image.width, image.height, { black: black!, white: white!, period: period!, phase: [random(), random()] });
+  },
   brightness: (image, s, random) => brightness(image, uniform(random, paramRange('brightness', s, 'factor'))),
   contrast: (image, s, random) => contrast(image, uniform(random, paramRange('contrast', s, 'factor'))),
   blur: (image, s, random) => blur(image, uniform(random, paramRange('blur', s, 'sigma'))),
@@ -109,7 +114,7 @@ const PIXEL_OPS: { [K in Exclude<OpName, 'crop'>]: (image: FloatRaster, setting:
 
 const LEGACY_CORRUPTIONS = ['jpeg', 'downscale', 'noise'] as const;
 /** The ops that redraw the whole picture in another rendering, in table order. */
-const RENDERINGS: readonly OpName[] = ['greyscale', 'tint', 'lineart'];
+const RENDERINGS: readonly OpName[] = ['greyscale', 'tint', 'lineart', 'screentone'];
 
 const on = (o: AugmentOptions, op: OpName): OpSetting | null => {
   const s = o.ops?.[op];

@@ -11,6 +11,7 @@ export * from './defences/index.ts';
 export { AUGMENT_OPS, OP_NAMES, augmentImage, type AppliedOp, type AugmentOptions, type AugmentResult, type OpName, type OpSetting } from './augment.ts';
 export { frameVisibility, hidesAnything, partVisibility, type Geometry, type Rect } from './augment-geometry.ts';
 export { LINE_ART_HIDES } from './line-art.ts';
+export { SCREENTONE_HIDES } from './screentone.ts';
 export { readMask } from './mask.ts';
 export { PRESETS, resolvePreset, type PreprocessSpec, type PresetName, type Rgb } from './spec.ts';
 

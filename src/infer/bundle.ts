@@ -186,6 +186,15 @@ function validateManifest(m: BundleManifest, file: string): void {
   }
 }
 
+/** A file the manifest names (weights, spec), read whole; a missing or unreadable one names the manifest. */
+export async function readBundleFile(bundle: Bundle, name: string): Promise<Uint8Array> {
+  try {
+    return await fs.readFile(path.join(bundle.dir, name));
+  } catch (e) {
+    throw new TagbooruError('E_BUNDLE', `${path.join(bundle.dir, MANIFEST)} names ${name}, which cannot be read (${errorMessage(e)})`, { cause: e });
+  }
+}
+
 /** A relative path that stays inside the bundle folder. */
 function isBundleFile(v: unknown): boolean {
   return typeof v === 'string' && v !== '' && !path.isAbsolute(v) && !v.split(/[\\/]/).includes('..');

@@ -13,7 +13,7 @@
  * unknown, either way, whenever one is applied (the ablation in docs/robustness.md found crops teaching wrong
  * counts). DeepDanbooru's warp keeps them, as it keeps the other labels.
  */
-import { LINE_ART_HIDES, frameVisibility, hidesAnything, partVisibility, readMask, type AppliedOp, type AugmentResult, type Rect } from '../image/index.ts';
+import { LINE_ART_HIDES, SCREENTONE_HIDES, frameVisibility, hidesAnything, partVisibility, readMask, type AppliedOp, type AugmentResult, type Rect } from '../image/index.ts';
 import type { AugmentationSettings } from './augmentation-config.ts';
 import { tagProperties, type TagProperty } from './tag-properties.ts';
 
@@ -39,6 +39,9 @@ export const LABEL_RULES = {
   // the generator's line art labels the same way (dataset/synthetic/render.ts), but draws it on white: here a
   // gradient or patterned background leaves faint or stray edges, so background tags are unknown too
   lineart: { unknown: ['colour', 'background'], adds: ['monochrome', 'greyscale', 'lineart'], hides: LINE_ART_HIDES },
+  // black ink on paper; a light background turns paper and a gradient turns dots, so background tags are unknown.
+  // `lineart` keeps its label: the dots are shading, which line art has none of
+  screentone: { unknown: ['colour', 'background'], adds: ['monochrome', 'greyscale'], hides: SCREENTONE_HIDES },
   // NOTE: within the default ±25 % brightness and contrast keep every hue and the order of lightness, and
   // Danbooru tags an off-white scan white_background: no label changes. Wider ranges may want ['colour'].
   brightness: {},

@@ -130,6 +130,33 @@ describe('pixels', () => {
     }
   });
 
+  test('screentone inks at and below black, leaves paper at and above white, screens the tones between by darkness, and never follows another rendering', async () => {
+    const screen = { black: [40, 40], white: [200, 200], period: [4, 4] } as const;
+    const inkShare = async (grey: number) => {
+      const { out, applied } = await run(solid(40, 40, [grey, grey, grey]), one('screentone', screen), scripted(0));
+      expect([...applied]).toEqual(['screentone']);
+      expect(out.every((v) => v === 0 || v === 1), `grey ${grey}: black or white only`).toBe(true);
+      return out.filter((v) => v === 0).length / out.length;
+    };
+    expect(await inkShare(0)).toBe(1);
+    expect(await inkShare(40)).toBe(1);
+    expect(await inkShare(200)).toBe(0);
+    expect(await inkShare(255)).toBe(0);
+    const shares = [];
+    for (const grey of [160, 120, 80]) shares.push(await inkShare(grey));
+    // the order of lightness survives as the density of the dots
+    expect(shares[0]).toBeGreaterThan(0.05);
+    expect(shares[1]).toBeGreaterThan(shares[0]! + 0.1);
+    expect(shares[2]).toBeGreaterThan(shares[1]! + 0.1);
+    expect(shares[2]).toBeLessThan(0.95);
+    // a colour screens by its luma: Rec. 601 of (200, 100, 50) is 124.2
+    expect(Math.abs((await inkShare(124)) - (await run(solid(40, 40, [200, 100, 50]), one('screentone', screen), scripted(0))).out.filter((v) => v === 0).length / (40 * 40 * 3))).toBeLessThan(0.02);
+    for (const first of ['greyscale', 'tint', 'lineart'] as const) {
+      const both = await run(solid(8, 8, [120, 120, 120]), { ...OFF, ops: { [first]: { probability: 1 }, screentone: { probability: 1, ...screen } } }, scripted(0));
+      expect([...both.applied]).toEqual([first]);
+    }
+  });
+
   test('brightness scales, contrast scales about the mean grey, both clamp', async () => {
     const b = await run(solid(2, 2, [200, 100, 50]), one('brightness', { factor: [1.5, 1.5] }), scripted(0));
     [255, 150, 75].forEach((v, k) => expect(hwc(b.out, 2, 0, 0, k) * 255).toBeCloseTo(v, 3));

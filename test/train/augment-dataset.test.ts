@@ -84,7 +84,7 @@ test('an image kept decoded gives the very samples a fresh decode gives, through
   const every = { probability: 0.5 };
   const augment = {
     rotation: [-10, 10], scale: [0.9, 1.1], shift: [-0.1, 0.1], flip: true, corruption: 0,
-    ops: { crop: every, cutout: every, greyscale: every, tint: every, lineart: every, brightness: every, contrast: every, blur: every, downscale: every, noise: every, jpeg: every },
+    ops: { crop: every, cutout: every, greyscale: every, tint: every, lineart: every, screentone: every, brightness: every, contrast: every, blur: every, downscale: every, noise: every, jpeg: every },
   } as const;
   const cache = new DecodedCache(1 << 20);
   for (const a of [augment, null]) {

@@ -50,7 +50,7 @@ describe('errors name the key, the expectation and what arrived', () => {
     [{ crop: { area: [0, 2] } }, '"augmentation.crop.area" must be [min, max] with 0.01 ≤ min ≤ max ≤ 1 (a fraction of the image area), got [0,2]'],
     [{ jpeg: { quality: [80, 20] } }, '"augmentation.jpeg.quality" must be [min, max] with 1 ≤ min ≤ max ≤ 100 (JPEG quality), got [80,20]'],
     [{ crop: { zoom: [1, 2] } }, 'unknown key "augmentation.crop.zoom". Known: probability, area, ratio'],
-    [{ blurr: {} }, 'unknown key "augmentation.blurr". Known: preset, crop, cutout, greyscale, tint, lineart, brightness, contrast, blur, downscale, noise, jpeg, part_visible_min, frame_visible_min'],
+    [{ blurr: {} }, 'unknown key "augmentation.blurr". Known: preset, crop, cutout, greyscale, tint, lineart, screentone, brightness, contrast, blur, downscale, noise, jpeg, part_visible_min, frame_visible_min'],
     [{ greyscale: 0.2 }, '"augmentation.greyscale" must be an object like { "probability": 0.5 }, got 0.2'],
     [{ frame_visible_min: -1 }, '"augmentation.frame_visible_min" must be a number between 0 and 1, got -1'],
   ])('%j', (augmentationValue, message) => {

@@ -35,6 +35,10 @@ test('the trained bundle carries the groups, and its members share one softmax',
   const p = (await session.run({ input: { data: x, dims: [batch, TINY_SIZE, TINY_SIZE, 3] } })).predictions!.data;
   await session.release();
   for (let n = 0; n < batch; n++) expect(p[n * names.length + group[0]!]! + p[n * names.length + group[1]!]!).toBeLessThan(1);
+  // info names the group
+  const info = await cli(['info', bundle]);
+  expect(info.stdout).toMatch(/^exclusive tags\s+circle, square \(one softmax: at most one per image\)$/m);
+  expect((JSON.parse((await cli(['info', bundle, '--json'])).stdout) as { exclusive: string[][] }).exclusive).toEqual([['circle', 'square']]);
   // the gradient methods rebuild the model from spec.json, groups and all
   const image = (await fs.readdir(path.join(tiny.root, 'images'))).find((f) => f.endsWith('.png'))!;
   const out = path.join(dir, 'gradcam');
@@ -48,6 +52,7 @@ test('a project without groups writes no spec.json: the architecture is rebuilt 
   expect((await trainProject(dir)).code).toBe(0);
   const manifest = JSON.parse(await fs.readFile(path.join(dir, 'model-test_tiny', 'tagger.json'), 'utf8')) as { spec?: string };
   expect(manifest.spec).toBeUndefined();
+  expect((await cli(['info', path.join(dir, 'model-test_tiny')])).stdout).not.toContain('exclusive tags');
 }, 120_000);
 
 test('a tag not in tags.txt, or in two groups, is named before training starts', async () => {

@@ -146,6 +146,23 @@ describe('greyscale and flips', () => {
     expect(shaded.mask![at('blush')]).toBe(1);
   });
 
+  test('screentone makes colour and background tags unknown, adds monochrome and greyscale, keeps lineart and eyewear, and hides blush where drawn', async () => {
+    const ops = { screentone: { probability: 1 } };
+    const { labels, mask } = await labelled(['red_hair', 'smile', 'gradient_background', 'glasses'], { ...OFF, ops }, [0]);
+    for (const t of ['red_hair', 'dark_skin', 'white_background', 'gradient_background']) expect(mask![at(t)], t).toBe(0);
+    expect(labels[at('gradient_background')]).toBe(1); // forgotten, not denied
+    for (const t of ['monochrome', 'greyscale']) {
+      expect(labels[at(t)], t).toBe(1);
+      expect(mask![at(t)], t).toBe(1);
+    }
+    // dots are shading, which line art has none of: a screened colour picture is known not to be line art
+    expect(labels[at('lineart')]).toBe(0);
+    for (const t of ['lineart', 'smile', 'glasses', 'sunglasses', 'blush', 'solo']) expect(mask![at(t)], t).toBe(1);
+    const blushing = await labelled(['blush', 'sunglasses'], { ...OFF, ops }, [0]);
+    expect(blushing.mask![at('blush')]).toBe(0);
+    for (const t of ['sunglasses', 'glasses']) expect(blushing.mask![at(t)], t).toBe(1);
+  });
+
   test('no greyscale, no change', async () => {
     const { labels, mask } = await labelled(['red_hair'], { ...OFF, ops: { greyscale: { probability: 0.5 } } }, [0.9]);
     expect(mask).toBeUndefined();

@@ -2,9 +2,11 @@
 import fs from 'node:fs/promises';
 import { TagbooruError } from '../../errors.ts';
 import { countParameters } from '../../import/onnx-model.ts';
-import { readBundle, type BundleManifest, type TagInfo } from '../../infer/bundle.ts';
+import { readBundle, readBundleFile, type Bundle, type BundleManifest, type TagInfo } from '../../infer/bundle.ts';
 import { modelInputs } from '../../infer/model-io.ts';
 import { oodVariant } from '../../infer/ood-graph.ts';
+import { exclusiveGroupsOf } from '../../models/exclusive.ts';
+import { decodeSpec } from '../../models/spec-file.ts';
 import { defineCommand } from '../command.ts';
 import { resolveModel } from '../model-option.ts';
 
@@ -59,6 +61,14 @@ function compositeLines(m: BundleManifest): [string, string][] {
   return lines;
 }
 
+/** The groups of tags the model answers as one softmax (spec.json's output layer), by name; none without a spec. */
+async function exclusiveTags(bundle: Bundle): Promise<string[][]> {
+  const file = bundle.manifest.spec;
+  if (!file) return [];
+  const spec = decodeSpec(Buffer.from(await readBundleFile(bundle, file)).toString('utf8'), `${bundle.dir}/${file}`);
+  return exclusiveGroupsOf(spec).map((group) => group.map((i) => bundle.manifest.tags[i]?.name ?? `#${i}`));
+}
+
 const MiB = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
 
 export const infoCommand = defineCommand({
@@ -77,6 +87,7 @@ export const infoCommand = defineCommand({
     const modelFile = await fs.readFile(bundle.modelPath);
     const parameters = typeof stated === 'number' ? stated : countParameters(modelFile);
     const ood = describeOod(m, modelFile);
+    const exclusive = await exclusiveTags(bundle);
     const info = {
       name: m.name,
       path: bundle.dir,
@@ -89,6 +100,7 @@ export const infoCommand = defineCommand({
       tags: m.tags.length,
       categories: categoryCounts(m.tags),
       thresholds: m.thresholds,
+      exclusive,
       parameters,
       modelBytes,
       provenance: m.provenance,
@@ -112,6 +124,7 @@ export const infoCommand = defineCommand({
       ['preset', `${m.preset}: ${describePreprocess(m.preprocess)}`],
       ['tags', `${m.tags.length}: ${Object.entries(info.categories).map(([c, n]) => `${n} ${c}`).join(', ')}`],
       ['thresholds', [`default ${t.default}`, ...Object.entries(t.categories ?? {}).map(([c, x]) => `${c} ${x}`), ...(t.tags ? [`${Object.keys(t.tags).length} per-tag`] : [])].join(', ')],
+      ...exclusive.map((group, k): [string, string] => [k === 0 ? 'exclusive tags' : '', `${group.join(', ')} (one softmax: at most one per image)`]),
       ['parameters', parameters.toLocaleString('en-US')],
       ['model file', `${MiB(modelBytes)} (${m.model})`],
       ['out-of-distribution', ood],
