@@ -6,8 +6,11 @@
  */
 import { luma } from './colour.ts';
 
-/** What the screen cannot show, by the tag of what is drawn: blush is a pink on a skin of nearly its lightness. */
-export const SCREENTONE_HIDES: Readonly<Record<string, readonly string[]>> = { blush: ['blush'] };
+/**
+ * What the screen cannot show, by the tag of what is drawn: blush is a pink on a skin of nearly its lightness,
+ * and freckles are small dots of a tone near the skin's, which the screen's own dots or bare paper swallow.
+ */
+export const SCREENTONE_HIDES: Readonly<Record<string, readonly string[]>> = { blush: ['blush'], freckles: ['freckles'] };
 
 export interface ScreentoneSettings {
   /** Luma (0–255) at and below which the ink is solid. */

@@ -13,7 +13,7 @@ import { augmentImage, type AugmentOptions, type DecodedImage } from '../../src/
 import { LabelRules, type Part } from '../../src/train/label-rules.ts';
 import { tagProperties } from '../../src/train/tag-properties.ts';
 
-const TAGS = ['square', 'circle', 'red_hair', 'blue_eyes', 'dark_skin', 'smile', 'monochrome', 'greyscale', 'white_background', 'hand_on_left_hip', 'solo', '2others', 'lineart', 'gradient_background', 'blush', 'sunglasses', 'glasses'];
+const TAGS = ['square', 'circle', 'red_hair', 'blue_eyes', 'dark_skin', 'smile', 'monochrome', 'greyscale', 'white_background', 'hand_on_left_hip', 'solo', '2others', 'lineart', 'gradient_background', 'blush', 'sunglasses', 'glasses', 'freckles'];
 const at = (t: string) => TAGS.indexOf(t);
 const OFF: AugmentOptions = { rotation: null, scale: null, shift: null, flip: false, corruption: 0 };
 const THRESHOLDS = { part_visible_min: 0.5, frame_visible_min: 0.5 };
@@ -146,7 +146,7 @@ describe('greyscale and flips', () => {
     expect(shaded.mask![at('blush')]).toBe(1);
   });
 
-  test('screentone makes colour and background tags unknown, adds monochrome and greyscale, keeps lineart and eyewear, and hides blush where drawn', async () => {
+  test('screentone makes colour and background tags unknown, adds monochrome and greyscale, keeps lineart and eyewear, and hides blush and freckles where drawn', async () => {
     const ops = { screentone: { probability: 1 } };
     const { labels, mask } = await labelled(['red_hair', 'smile', 'gradient_background', 'glasses'], { ...OFF, ops }, [0]);
     for (const t of ['red_hair', 'dark_skin', 'white_background', 'gradient_background']) expect(mask![at(t)], t).toBe(0);
@@ -157,9 +157,9 @@ describe('greyscale and flips', () => {
     }
     // dots are shading, which line art has none of: a screened colour picture is known not to be line art
     expect(labels[at('lineart')]).toBe(0);
-    for (const t of ['lineart', 'smile', 'glasses', 'sunglasses', 'blush', 'solo']) expect(mask![at(t)], t).toBe(1);
-    const blushing = await labelled(['blush', 'sunglasses'], { ...OFF, ops }, [0]);
-    expect(blushing.mask![at('blush')]).toBe(0);
+    for (const t of ['lineart', 'smile', 'glasses', 'sunglasses', 'blush', 'freckles', 'solo']) expect(mask![at(t)], t).toBe(1);
+    const blushing = await labelled(['blush', 'freckles', 'sunglasses'], { ...OFF, ops }, [0]);
+    for (const t of ['blush', 'freckles']) expect(blushing.mask![at(t)], t).toBe(0);
     for (const t of ['sunglasses', 'glasses']) expect(blushing.mask![at(t)], t).toBe(1);
   });
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Re-trains the bundled default model from nothing: generates the synthetic training set and the test sets
-# (test-sets.sh), trains in eight stages with train-project (stage1/: 12 epochs at 160 px from fresh weights; this
+# (test-sets.sh), trains in nine stages with train-project (stage1/: 12 epochs at 160 px from fresh weights; this
 # folder's project.json: 12 epochs at 224 px from stage 1's weights; wide/: 6 epochs on 5,000 default-preset and 10,000
 # `wide`-preset images with label-aware augmentation, from stage 2's weights, its head grown to the wider tags;
 # long/: 8 more epochs on the same images at a lower learning rate, from stage 3's weights; longer/: 10 more
 # from stage 4's; tint/: 6 more with one-hue tints added to the augmentation, from stage 5's; lineart/: 6 more with
-# line art added, from stage 6's; counts/: 4 more with the six count tags trained as one softmax, from stage 7's),
+# line art added, from stage 6's; counts/: 4 more with the six count tags trained as one softmax, from stage 7's;
+# screentone/: 4 more with screentone added to the augmentation, from stage 8's),
 # copies the bundle to models/default, scores it on the held-out set, refreshes samples/ and fits the
 # out-of-distribution score.
 # Usage: bash training/default-model/train.sh [train images] [held-out images]
@@ -25,12 +26,12 @@ bash "$here/test-sets.sh" "$heldout_count" > /dev/null
 for dir in "$here/stage1" "$here"; do cp "$here/data/train/tags.txt" "$here/data/train/categories.json" "$dir/"; done
 [ -f "$here/stage1/model-$arch/tagger.json" ] || tb train-project "$here/stage1"
 [ -f "$here/model-$arch/tagger.json" ] || tb train-project "$here" --source-model "$here/stage1/model-$arch"
-# stages 3 to 7 (docs/default-model.md): the generator's default scenes beside its wide ones (ids never overlapping)
+# stages 3 to 9 (docs/default-model.md): the generator's default scenes beside its wide ones (ids never overlapping)
 [ -f "$here/data/mix/dataset.sqlite" ] || { tb make-dataset synthetic "$here/data/mix" --count 5000 --seed 1 --size "$size" --no-masks --start-id 1 --workers 2
   tb make-dataset synthetic "$here/data/mix" --count 10000 --seed 11 --size "$size" --no-masks --start-id 100001 --preset wide --workers 2; }
 # each from the one before (a stage whose bundle exists is done; an unfinished one resumes from its checkpoint)
 from="$here"
-for stage in wide long longer tint lineart counts; do
+for stage in wide long longer tint lineart counts screentone; do
   cp "$here/data/mix/tags.txt" "$here/data/mix/categories.json" "$here/$stage/"
   [ -f "$here/$stage/model-$arch/tagger.json" ] || tb train-project "$here/$stage" --source-model "$from/model-$arch"
   from="$here/$stage"
