@@ -47,7 +47,6 @@ export function requireTrainingModel(bundle: Bundle, method: string): Pick<Bundl
   throw new TagbooruError('E_MODEL', `${method} needs the training weights that tagbooru-trained bundles and .h5/.keras imports carry; use scorecam (${bundle.dir}: tagger.json has no ${missing})`);
 }
 
-
 /**
  * The unfolded training model of a bundle: the layer DAG from spec.json (an imported Keras graph need not be a
  * registered architecture) or else its architecture rebuilt, and weights.safetensors checked against it.

@@ -1,7 +1,7 @@
 /**
  * Screentone: the picture printed as a manga page is, in black ink alone. Tones at or below `black` are solid
  * ink, at or above `white` bare paper, and the tones between become a screen of round dots on a 45° grid whose
- * ink covers the share of each cell that the tone is dark. So dark hair inks solid, a face stays paper with
+ * ink grows with the tone's darkness. So dark hair inks solid, a face stays paper with
  * its strokes, a mid-tone becomes dots, and the order of lightness survives as the density of the dots.
  */
 import { luma } from './colour.ts';
