@@ -12,7 +12,7 @@
  */
 import { Graph, add, mul, relu, sub, type Value } from '../graph/index.ts';
 import { cast, concat, greater, neg, reduceSum, slice } from '../graph/math.ts';
-import { exclusiveGroupsOf, groupOf, shiftedLogits } from '../models/exclusive.ts';
+import { exclusiveGroupsOf, groupsOf, shiftedLogits } from '../models/exclusive.ts';
 import { foldBatchNormLayers } from '../models/export.ts';
 import { inputLayer, type ModelSpec, type Weights } from '../models/spec.ts';
 import { signedStep } from './adversarial.ts';
@@ -72,7 +72,7 @@ export function buildInputGradientGraph(model: ModelSpec, trained: Weights, o: {
   const input = px ? affine(g, permuteChannels(g, x, px.order), px.scale, px.shift) : x;
   const pass = bakedPass(g, spec, weights, o.batch, o.nchwcBlock, true, input);
   // the logits whose sigmoid model.onnx answers: a group of exclusive tags shifts its members' (models/exclusive.ts)
-  const raw = pass.values.get(pass.logitsLayer)!, groups = exclusiveGroupsOf(spec).map((indices) => groupOf(g, raw, indices));
+  const raw = pass.values.get(pass.logitsLayer)!, groups = groupsOf(g, raw, exclusiveGroupsOf(spec));
   const logits = shiftedLogits(g, raw, groups);
   const [sign, offset, weight] = [ATTACK_IO.sign, ATTACK_IO.offset, ATTACK_IO.weight].map((name) => g.input(name, 'float32', logits.shape)) as [Value, Value, Value];
   const { loss, dlogits } = marginLoss(g, logits, sign, offset, weight);

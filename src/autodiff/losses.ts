@@ -19,7 +19,7 @@
  */
 import { add, dim, mul, relu, sigmoid, sub, type Graph, type Value } from '../graph/index.ts';
 import { abs, exp, log, max, neg, pow, reciprocal, reduceSum } from '../graph/math.ts';
-import { groupOf, logPartition, probabilityOf, scatterGroup, shiftedLogits, type ExclusiveGroups } from '../models/exclusive.ts';
+import { groupsOf, logPartition, probabilityOf, scatterGroup, shiftedLogits, type ExclusiveGroups } from '../models/exclusive.ts';
 
 export interface LossOutput {
   readonly loss: Value; // scalar
@@ -68,7 +68,7 @@ export function buildLoss(g: Graph, name: LossName, z: Value, t: Value, m: Value
   const free = g.constant(Array.from({ length: tags }, (_, i) => (grouped.has(i) ? 0 : 1)), [1, tags]);
   const rest = perTagLoss(g, name, z, t, mul(g, mul(g, m, free), scale), options);
   let { loss, dlogits } = rest;
-  const built = groups.map((indices) => groupOf(g, z, indices));
+  const built = groupsOf(g, z, groups);
   for (const group of built) {
     const n = z.shape[0]!, k = group.indices.length;
     const pick = (x: Value) => g.op('Gather', [x, g.ints(group.indices)], { axis: 1 }, [n, k]);

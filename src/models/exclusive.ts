@@ -92,7 +92,7 @@ function logOnePlus(g: Graph, c: Value, none: Value, s: Value): Value {
   return add(g, c, log(g, max(g, add(g, none, s), g.scalar(TINY))));
 }
 
-export function groupOf(g: Graph, z: Value, indices: readonly number[]): Group {
+function groupOf(g: Graph, z: Value, indices: readonly number[]): Group {
   const n = z.shape[0]!, k = indices.length;
   const zg = g.op('Gather', [z, g.ints(indices)], { axis: 1 }, [n, k]);
   const c = max(g, g.op('ReduceMax', [zg], { axes: [1], keepdims: 1 }, [n, 1]), g.scalar(0));
@@ -108,6 +108,11 @@ export function groupOf(g: Graph, z: Value, indices: readonly number[]): Group {
       return (shift ??= logOnePlus(g, c, none, matmul(g, e, offDiagonal(g, k))));
     },
   };
+}
+
+/** Every group built on the logits `z` [N, T]. */
+export function groupsOf(g: Graph, z: Value, groups: ExclusiveGroups): Group[] {
+  return groups.map((indices) => groupOf(g, z, indices));
 }
 
 /** log(1 + Σ_k e^{z_k}), [N, 1]: the log-partition of the K + 1 classes. */
@@ -133,5 +138,5 @@ export function shiftedLogits(g: Graph, z: Value, groups: readonly Group[]): Val
 
 /** z' of the module comment: the logits whose sigmoid is each tag's probability. `z` is [N, T]. */
 export function exclusiveLogits(g: Graph, z: Value, groups: ExclusiveGroups): Value {
-  return shiftedLogits(g, z, groups.map((indices) => groupOf(g, z, indices)));
+  return shiftedLogits(g, z, groupsOf(g, z, groups));
 }
