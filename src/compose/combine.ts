@@ -62,14 +62,14 @@ export interface Combined {
   readonly stacked: string | null;
 }
 
-function logitsOf(e: Emitter, s: Scores): string {
+export function logitsOf(e: Emitter, s: Scores): string {
   if (s.logits) return s.logits;
   // a graph that hides its logits: invert its probabilities, clamped so that a saturated 0 or 1 stays finite
   const p = e.node('Min', [e.node('Max', [s.probs!, e.floats([LOGIT_EPSILON], [])]), e.floats([1 - LOGIT_EPSILON], [])], {}, 'clamped');
   return e.node('Sub', [e.node('Log', [p]), e.node('Log', [e.node('Sub', [e.floats([1], []), p])])], {}, 'logits');
 }
 
-function probsOf(e: Emitter, s: Scores): string {
+export function probsOf(e: Emitter, s: Scores): string {
   return s.probs ?? e.node('Sigmoid', [s.logits!], {}, 'probs');
 }
 

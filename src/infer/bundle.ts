@@ -110,10 +110,18 @@ export interface TtaManifest {
   /** Views per image, the original included: the graph runs batch × views images. */
   readonly views: number;
   readonly combine: CombineMode;
-  /** Per-tag calibration of the scores, fitted by `tagbooru calibrate` (src/infer/calibration.ts), if any. */
-  readonly calibration?: CalibrationManifest;
-  /** An input-transformation defence the runtime applies before normalisation (src/infer/defences.ts), e.g. `jpeg:quality=75`. */
-  readonly defence?: string;
+  /**
+   * Tiles (src/compose/tta.ts): a tag named in `fit` combines the image's and the highest tile's logits with its
+   * fitted weights; any other takes the higher of the two scores, but `wholeImageTags`, which keep the image's.
+   */
+  readonly tiles?: TtaTiles;
+}
+
+export interface TtaTiles {
+  readonly grid: number;
+  readonly size: number;
+  readonly wholeImageTags: readonly string[];
+  readonly fit?: { readonly tags: Readonly<Record<string, readonly [whole: number, tile: number, bias: number]>>; readonly provenance: Readonly<Record<string, unknown>> };
 }
 
 export interface Bundle {

@@ -5,6 +5,7 @@
  * raw output, or log(p / (1 − p)) of a sigmoid head's p. Fitting lives in src/train/calibration-fit.ts.
  */
 import { TagbooruError } from '../errors.ts';
+import type { BundleManifest } from './bundle.ts';
 
 export const CALIBRATION_METHODS = ['temperature', 'platt', 'isotonic'] as const;
 export type CalibrationMethod = (typeof CALIBRATION_METHODS)[number];
@@ -31,6 +32,12 @@ export interface CalibrationManifest {
   readonly tags: Readonly<Record<string, TagCalibration>>;
   /** Where and when it was fitted: database, validation fraction, images, date, tags left uncalibrated. */
   readonly provenance: Readonly<Record<string, unknown>>;
+}
+
+/** The manifest as it was before `calibrate`: no calibration, and the thresholds it had (kept in the calibration's provenance). */
+export function uncalibrated(m: BundleManifest): BundleManifest {
+  const { calibration, ...rest } = m;
+  return { ...rest, thresholds: (calibration?.provenance.thresholds as BundleManifest['thresholds'] | undefined) ?? rest.thresholds };
 }
 
 /** A sigmoid head's probability as a logit; 2⁻²⁴ keeps float32's 0 and 1 finite. */

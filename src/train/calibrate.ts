@@ -37,6 +37,17 @@ export function validateCalibrateOptions(o: CalibrateOptions): void {
   expectNumberInRange('minPositives', o.minPositives, 1, Number.MAX_SAFE_INTEGER, true);
 }
 
+/** Whether tag column j of [samples × tags] labels holds at least `minimum` known positives and as many known negatives: enough to fit on. */
+export function hasEnoughOfBoth(labels: ArrayLike<number>, mask: ArrayLike<number> | undefined | null, tags: number, j: number, minimum: number): boolean {
+  let pos = 0, neg = 0;
+  for (let k = j; k < labels.length; k += tags) {
+    if (mask && mask[k] === 0) continue;
+    if (labels[k]! > 0.5) pos++;
+    else neg++;
+  }
+  return pos >= minimum && neg >= minimum;
+}
+
 /**
  * `probs` are the bundle's uncalibrated probabilities, `labels` and `mask` (0: unknown) alike [samples × tags].
  * Parameters are fitted to the logit of each probability, as src/infer/calibration.ts applies them.
@@ -46,15 +57,7 @@ export function fitCalibration(probs: Float32Array, labels: ArrayLike<number>, m
   const z = Float64Array.from(probs, logit);
   const column = (data: ArrayLike<number>, j: number) => Float64Array.from({ length: n }, (_, i) => data[i * T + j]!);
   const weights = (j: number) => (mask ? column(mask, j) : undefined);
-  const eligible = names.map((_, j) => {
-    let pos = 0, neg = 0;
-    for (let i = 0; i < n; i++) {
-      if (mask && mask[i * T + j] === 0) continue;
-      if (labels[i * T + j]! > 0.5) pos++;
-      else neg++;
-    }
-    return pos >= o.minPositives && neg >= o.minPositives;
-  });
+  const eligible = names.map((_, j) => hasEnoughOfBoth(labels, mask, T, j, o.minPositives));
   validateCalibrateOptions(o);
   const tags: Record<string, TagCalibration> = {};
   if (o.global) {

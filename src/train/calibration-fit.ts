@@ -146,3 +146,59 @@ export function fitIsotonic(z: ArrayLike<number>, y: ArrayLike<number>, w?: Arra
   }
   return { x, y: out };
 }
+
+/** How strongly a tile fit is pulled towards the whole image's own score (whole 1, tile 0): a unit Gaussian prior. */
+const TILE_PRIOR = 1;
+
+/**
+ * Tiled test-time augmentation (src/compose/tta.ts): the weights of sigmoid(whole·z_w + tile·z_t + bias), z_w the
+ * whole image's logit and z_t the highest tile's, minimising the cross-entropy against Platt's smoothed targets
+ * plus TILE_PRIOR/2 · ((whole − 1)² + tile²), by Newton's method with backtracking (the loss is convex). The
+ * prior keeps a tag whose split says little near the score it had without tiles.
+ */
+export function fitTileWeights(zWhole: ArrayLike<number>, zTile: ArrayLike<number>, y: ArrayLike<number>, w?: ArrayLike<number>): [whole: number, tile: number, bias: number] {
+  const t = smoothedTargets(y, w);
+  const x = (i: number) => [zWhole[i]!, zTile[i]!, 1] as const;
+  const loss = (p: readonly number[]) => {
+    let s = (TILE_PRIOR / 2) * ((p[0]! - 1) ** 2 + p[1]! ** 2);
+    for (let i = 0; i < t.length; i++) {
+      const u = p[0]! * zWhole[i]! + p[1]! * zTile[i]! + p[2]!;
+      s += weightOf(w, i) * ((u > 0 ? u + Math.log1p(Math.exp(-u)) : Math.log1p(Math.exp(u))) - t[i]! * u);
+    }
+    return s;
+  };
+  let p = [1, 0, 0], current = loss(p);
+  for (let it = 0; it < ITERATIONS; it++) {
+    const g = [TILE_PRIOR * (p[0]! - 1), TILE_PRIOR * p[1]!, 0];
+    const h = [[TILE_PRIOR, 0, 0], [0, TILE_PRIOR, 0], [0, 0, 1e-9]];
+    for (let i = 0; i < t.length; i++) {
+      const wi = weightOf(w, i);
+      if (wi === 0) continue;
+      const xi = x(i), q = sigmoid(p[0]! * xi[0] + p[1]! * xi[1] + p[2]!);
+      for (let a = 0; a < 3; a++) {
+        g[a]! += wi * (q - t[i]!) * xi[a]!;
+        for (let b = 0; b < 3; b++) h[a]![b]! += wi * q * (1 - q) * xi[a]! * xi[b]!;
+      }
+    }
+    const d = solve3(h, g);
+    let step = 1, next = current, candidate = p;
+    for (let k = 0; k < 30; k++, step /= 2) {
+      candidate = p.map((v, j) => v - step * d[j]!);
+      next = loss(candidate);
+      if (next <= current) break;
+    }
+    if (!(next <= current)) break;
+    const done = current - next <= 1e-12 * Math.max(1, current);
+    [p, current] = [candidate, next];
+    if (done) break;
+  }
+  return [p[0]!, p[1]!, p[2]!];
+}
+
+/** The solution of the 3 × 3 system h·d = g (Cramer's rule: h is symmetric positive definite here). */
+function solve3(h: readonly (readonly number[])[], g: readonly number[]): number[] {
+  const det = (m: readonly (readonly number[])[]) =>
+    m[0]![0]! * (m[1]![1]! * m[2]![2]! - m[1]![2]! * m[2]![1]!) - m[0]![1]! * (m[1]![0]! * m[2]![2]! - m[1]![2]! * m[2]![0]!) + m[0]![2]! * (m[1]![0]! * m[2]![1]! - m[1]![1]! * m[2]![0]!);
+  const d = det(h);
+  return [0, 1, 2].map((c) => det(h.map((row, r) => row.map((v, k) => (k === c ? g[r]! : v)))) / d);
+}

@@ -1,12 +1,14 @@
 /**
  * Test-time augmentation in the graph against the same views made in TypeScript and run separately: the mirror
- * image (width reversed) and rescaled copies (bilinear, half-pixel, then a centre crop or an edge pad).
+ * image (width reversed), rescaled copies (bilinear, half-pixel, then a centre crop or an edge pad) and tiles
+ * (a crop enlarged to the input size, bilinear, half-pixel; combined by their maximum except on whole-image tags).
  */
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseTta, withTta } from '../../src/compose/tta.ts';
+import { parseTta, tileOrigin, withTta, type TileFit, type Tiles } from '../../src/compose/tta.ts';
+import { logit as logitOf, sigmoid as sigmoidOf } from '../../src/infer/calibration.ts';
 import { buildEnsemble } from '../../src/compose/ensemble.ts';
 import { createTagger } from '../../src/index.ts';
 import { readBundle, type Bundle } from '../../src/infer/bundle.ts';
@@ -30,15 +32,17 @@ function mirror(x: Float32Array, spec: PreprocessSpec): Float32Array {
   return out;
 }
 
+/** ONNX Resize's linear half_pixel sampling: output pixel o of outSize reads source pixels lo and hi of size, weighing hi by the fraction. */
+function taps(o: number, size: number, outSize: number): [lo: number, hi: number, fraction: number] {
+  const src = Math.min(size - 1, Math.max(0, ((o + 0.5) * size) / outSize - 0.5));
+  const lo = Math.floor(src), hi = Math.min(size - 1, lo + 1);
+  return [lo, hi, src - lo];
+}
+
 /** ONNX Resize, linear, half_pixel, to h × w; then centre crop or edge pad back to the spec's size. */
 function rescaled(x: Float32Array, spec: PreprocessSpec, s: number): Float32Array {
   const [H, W] = [spec.height, spec.width], [h, w] = [Math.round(H * s), Math.round(W * s)];
   const ix = at(spec), out = new Float32Array(x.length);
-  const taps = (o: number, size: number, outSize: number): [number, number, number] => {
-    const src = Math.min(size - 1, Math.max(0, ((o + 0.5) * size) / outSize - 0.5));
-    const lo = Math.floor(src), hi = Math.min(size - 1, lo + 1);
-    return [lo, hi, src - lo];
-  };
   const [top, left] = s > 1 ? [Math.floor((h - H) / 2), Math.floor((w - W) / 2)] : [-Math.floor((H - h) / 2), -Math.floor((W - w) / 2)];
   for (let n = 0; n < N; n++) for (let y = 0; y < H; y++) for (let xx = 0; xx < W; xx++) for (let c = 0; c < 3; c++) {
     // the resized image's pixel this output pixel shows (clamped: edge padding repeats the border)
@@ -46,6 +50,18 @@ function rescaled(x: Float32Array, spec: PreprocessSpec, s: number): Float32Arra
     const [y0, y1, fy] = taps(ry, H, h), [x0, x1, fx] = taps(rx, W, w);
     const v = (yy: number, xq: number) => x[ix(n, yy, xq, c)]!;
     out[ix(n, y, xx, c)] = (1 - fy) * ((1 - fx) * v(y0, x0) + fx * v(y0, x1)) + fy * ((1 - fx) * v(y1, x0) + fx * v(y1, x1));
+  }
+  return out;
+}
+
+/** Tile (row, col): its crop of x, enlarged to the spec's size (ONNX Resize, linear, half_pixel). */
+function tile(x: Float32Array, spec: PreprocessSpec, tiles: Tiles, row: number, col: number): Float32Array {
+  const [H, W] = [spec.height, spec.width], y = tileOrigin(row, tiles, H), xo = tileOrigin(col, tiles, W);
+  const ix = at(spec), out = new Float32Array(x.length);
+  for (let n = 0; n < N; n++) for (let yy = 0; yy < H; yy++) for (let xx = 0; xx < W; xx++) for (let c = 0; c < 3; c++) {
+    const [y0, y1, fy] = taps(yy, y.size, H), [x0, x1, fx] = taps(xx, xo.size, W);
+    const v = (a: number, b: number) => x[ix(n, y.start + a, xo.start + b, c)]!;
+    out[ix(n, yy, xx, c)] = (1 - fy) * ((1 - fx) * v(y0, x0) + fx * v(y0, x1)) + fy * ((1 - fx) * v(y1, x0) + fx * v(y1, x1));
   }
   return out;
 }
@@ -84,8 +100,45 @@ describe('test-time augmentation graph', () => {
     });
   }
 
+  // a fit for some tags (sigmoid(whole · z_w + tile · z_t + bias)); the others keep the unfitted rule
+  const fit: TileFit = { tags: { b: [0.7, 0.4, -0.2], c: [1.2, -0.3, 0.5] }, provenance: { createdBy: 'test' } };
+  const tileCases = [['tiles=2', a!, SPEC_A, 'logit-mean', undefined], ['flip,tiles=3:0.5', b!, SPEC_B, 'prob-mean', undefined], ['tiles=2', a!, SPEC_A, 'prob-mean', fit]] as const;
+  for (const [option, member, spec, combine, tileFit] of tileCases) {
+    it(`${option} on a ${spec.layout} model${tileFit ? ', fitted for b and c' : ''}: each tag the highest of the whole views' combination and the tiles, whole-image tags the combination alone`, async () => {
+      // the member's first tag renamed to a count: a tile cannot say how many characters the image holds
+      const manifest = { ...member.manifest, tags: member.manifest.tags.map((t, j) => (j === 0 ? { ...t, name: '3girls' } : t)) };
+      const parsed = parseTta('--tta', option);
+      const tta = { ...parsed, combine, tiles: { ...parsed.tiles!, ...(tileFit && { fit: tileFit }) } };
+      const tiles = tta.tiles;
+      const built = withTta(manifest, member.model, tta, manifest.name);
+      expect(built.manifest.tta).toEqual({ flip: tta.flip, scales: [], views: 1 + (tta.flip ? 1 : 0) + tiles.grid ** 2, combine, tiles: { ...tiles, wholeImageTags: ['3girls'] } });
+      expect(built.manifest.weights).toBeUndefined();
+      const rng = new Rng(5);
+      const x = Float32Array.from({ length: N * spec.width * spec.height * 3 }, () => rng.normal());
+      const whole = await Promise.all([x, ...(tta.flip ? [mirror(x, spec)] : [])].map((v) => probs(member.model, manifest, v)));
+      const tileProbs: Float32Array[] = [];
+      for (let r = 0; r < tiles.grid; r++) for (let c = 0; c < tiles.grid; c++) tileProbs.push(await probs(member.model, manifest, tile(x, spec, tiles, r, c)));
+      const got = await probs(built.model, built.manifest, x);
+      const names = manifest.tags.map((t) => t.name);
+      let lifted = 0;
+      for (let i = 0; i < N; i++) {
+        const combined = combineInTs(whole.map((p) => byTag(p, manifest, i)), whole.map(() => 1 / whole.length), names, combine);
+        names.forEach((t, u) => {
+          const highest = Math.max(...tileProbs.map((p) => p[i * names.length + u]!));
+          const w = tileFit?.tags[t];
+          const want = w ? sigmoidOf(w[0] * logitOf(combined[u]!) + w[1] * logitOf(highest) + w[2]) : t === '3girls' ? combined[u]! : Math.max(combined[u]!, highest);
+          if (want > combined[u]! + 1e-3) lifted++;
+          expect(got[i * names.length + u], `image ${i} ${t}`).toBeCloseTo(want, 5);
+        });
+      }
+      expect(lifted, 'some tile beats the whole image somewhere').toBeGreaterThan(0);
+    });
+  }
+
   it('refuses a bad --tta, a fixed batch, a random-mode ensemble and a second augmentation', () => {
-    expect(() => parseTta('--tta', 'rotate')).toThrow(/Expected flip and\/or scales=s1:s2:… \(each 0.25–4, not 1\) for --tta but received "rotate"/);
+    expect(() => parseTta('--tta', 'rotate')).toThrow(/Expected flip, scales=s1:s2:… \(each 0.25–4, not 1\) and\/or tiles=grid\[:size\] \(grid 2–6, size from 1\/grid to below 1\) for --tta but received "rotate"/);
+    for (const bad of ['tiles=1', 'tiles=7', 'tiles=2.5', 'tiles=3:0.3', 'tiles=3:1', 'tiles=3:0.5:1', 'tiles=']) expect(() => parseTta('--tta', bad), bad).toThrow(/for --tta but received/);
+    expect(parseTta('--tta', 'tiles=2').tiles).toEqual({ grid: 2, size: 0.675 });
     expect(() => parseTta('--tta', 'scales=1')).toThrow(/for --tta but received "scales=1"/);
     expect(() => parseTta('--tta', 'flip,scales=0.1')).toThrow(/received "flip,scales=0.1"/);
     const m = a!;
@@ -111,6 +164,12 @@ describe('tta on the command line', () => {
     const out = path.join(dir, 'a-flip');
     expect((await cli(['tta', members[0]!, '--out', out, '--tta', 'flip'])).stdout).toMatch(/2 views \(logit-mean\)/);
     expect((await cli(['info', out])).stdout).toMatch(/test-time aug\.\s+2 views \(flip\), combined by logit-mean/);
+    const tiled = path.join(dir, 'a-tiles');
+    expect((await cli(['tta', members[0]!, '--out', tiled, '--tta', 'tiles=2'])).stdout).toMatch(/5 views/);
+    const tiledTag = await cli(['tag', '--format', 'json', '--model', members[0]!, '--tta', 'tiles=2', image]);
+    expect(tiledTag.code).toBe(0);
+    expect(tiledTag.stderr).toMatch(/note: unfitted tiles: .*--fit <training\.sqlite>/);
+    expect((await cli(['info', tiled])).stdout).toMatch(/5 views \(2×2 tiles of 0\.675 of the side, the higher score winning on all tags but 0 whole-image ones\)/);
     const onTheFly = await cli(['tag', '--format', 'json', '--threshold', '0', '--model', members[0]!, '--tta', 'flip', image]);
     const scores = async (bundle: string | Bundle) => {
       const tagger = await createTagger(bundle, { threads: 1 });

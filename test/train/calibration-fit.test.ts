@@ -2,7 +2,7 @@
 import { describe, expect, test } from 'vitest';
 import { calibrator, interpolate } from '../../src/infer/calibration.ts';
 import { Rng } from '../../src/models/random.ts';
-import { fitIsotonic, fitPlatt, fitTemperature, poolAdjacentViolators, smoothedTargets } from '../../src/train/calibration-fit.ts';
+import { fitIsotonic, fitPlatt, fitTemperature, fitTileWeights, poolAdjacentViolators, smoothedTargets } from '../../src/train/calibration-fit.ts';
 
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
@@ -83,6 +83,61 @@ describe('Platt', () => {
 
   test('the calibrator is sigmoid(a·z + b)', () => {
     expect(calibrator('platt', { a: 0.5, b: -1 })(4)).toBeCloseTo(sigmoid(1), 12);
+  });
+});
+
+describe('tile weights (sigmoid(whole·z_w + tile·z_t + bias))', () => {
+  /** Two correlated logits and labels drawn with probability sigmoid(a·z_w + b·z_t + c). */
+  function drawPair(n: number, [a, b, c]: readonly number[], seed: number) {
+    const r = new Rng(seed);
+    const zw = Float64Array.from({ length: n }, () => r.uniform(-6, 6));
+    const zt = Float64Array.from(zw, (v) => 0.5 * v + r.uniform(-5, 5));
+    const y = Float64Array.from(zw, (v, i) => (r.next() < sigmoid(a! * v + b! * zt[i]! + c!) ? 1 : 0));
+    return { zw, zt, y };
+  }
+  /** The fit's objective in float64: the cross-entropy against Platt's targets (weights 0 dropped) plus the unit prior towards (1, 0). */
+  function objective(zw: ArrayLike<number>, zt: ArrayLike<number>, y: ArrayLike<number>, w: ArrayLike<number>, p: readonly number[]): number {
+    let pos = 0, neg = 0;
+    for (let i = 0; i < y.length; i++) {
+      if (!w[i]) continue;
+      if (y[i]! > 0.5) pos++;
+      else neg++;
+    }
+    let s = ((p[0]! - 1) ** 2 + p[1]! ** 2) / 2;
+    for (let i = 0; i < y.length; i++) {
+      if (!w[i]) continue;
+      const q = sigmoid(p[0]! * zw[i]! + p[1]! * zt[i]! + p[2]!), t = y[i]! > 0.5 ? (pos + 1) / (pos + 2) : 1 / (neg + 2);
+      s -= t * Math.log(q) + (1 - t) * Math.log(1 - q);
+    }
+    return s;
+  }
+
+  test('labels drawn with sigmoid(0.6·z_w + 0.8·z_t − 1): the fit recovers the weights', () => {
+    const { zw, zt, y } = drawPair(40_000, [0.6, 0.8, -1], 11);
+    const [a, b, c] = fitTileWeights(zw, zt, y);
+    expect(Math.abs(a - 0.6)).toBeLessThan(0.05);
+    expect(Math.abs(b - 0.8)).toBeLessThan(0.05);
+    expect(Math.abs(c + 1)).toBeLessThan(0.08);
+  });
+
+  test('the fit is the objective\'s minimum, unknown labels left out: its gradient by central differences is 0', () => {
+    const { zw, zt, y } = drawPair(3000, [1.3, -0.4, 0.5], 12);
+    const r = new Rng(13), w = Float64Array.from(y, () => (r.next() < 0.2 ? 0 : 1));
+    const p = fitTileWeights(zw, zt, y, w), h = 1e-5;
+    for (let k = 0; k < 3; k++) {
+      const up = p.map((v, j) => (j === k ? v + h : v)), down = p.map((v, j) => (j === k ? v - h : v));
+      expect(Math.abs((objective(zw, zt, y, w, up) - objective(zw, zt, y, w, down)) / (2 * h)), `parameter ${k}`).toBeLessThan(1e-3);
+    }
+    // the unknown labels matter: flipping them does not move the fit
+    const flipped = Float64Array.from(y, (v, i) => (w[i] ? v : 1 - v));
+    fitTileWeights(zw, zt, flipped, w).forEach((v, k) => expect(v).toBeCloseTo(p[k]!, 9));
+  });
+
+  test('a tile that says nothing gets weight near 0; with a handful of images the prior holds the whole image\'s score', () => {
+    const { zw, zt, y } = drawPair(20_000, [1, 0, 0], 14);
+    expect(Math.abs(fitTileWeights(zw, zt, y)[1])).toBeLessThan(0.03);
+    const few = fitTileWeights([-2, -1, 1, 2], [3, -3, 3, -3], [0, 0, 1, 1]);
+    expect(Math.abs(few[1])).toBeLessThan(Math.abs(few[0]));
   });
 });
 

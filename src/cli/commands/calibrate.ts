@@ -2,14 +2,14 @@ import path from 'node:path';
 import { isValidation } from '../../data/split.ts';
 import { TagbooruError, invalidOption } from '../../errors.ts';
 import { readBundle } from '../../infer/bundle.ts';
-import { CALIBRATION_METHODS } from '../../infer/calibration.ts';
+import { CALIBRATION_METHODS, uncalibrated } from '../../infer/calibration.ts';
 import { CALIBRATE_DEFAULTS, calibratedManifest, fitCalibration, validateCalibrateOptions, writeCalibratedBundle } from '../../train/calibrate.ts';
 import { computeCalibrationMetrics } from '../../train/calibration-metrics.ts';
 import { choiceOption, defineCommand, numberOption } from '../command.ts';
 import { databaseItems, scoreLabelled } from '../labelled-scores.ts';
 
 /** train-project's own default (project.json's validation_fraction). */
-const DEFAULT_VALIDATION_FRACTION = 0.05;
+export const DEFAULT_VALIDATION_FRACTION = 0.05;
 /** Fewer validation images than this calibrate nothing worth keeping. */
 export const MIN_CALIBRATION_IMAGES = 50;
 
@@ -44,7 +44,7 @@ export const calibrateCommand = defineCommand({
       throw new TagbooruError('E_USAGE', `the validation split of ${database} at --validation-fraction ${fraction} holds ${items.length} images; calibration needs at least ${MIN_CALIBRATION_IMAGES}: raise --validation-fraction (1 makes the whole database a calibration set) or add images`);
     }
     // fitted on the model's own scores: a calibration already in the bundle is replaced, not stacked
-    const { calibration: previous, ...raw } = bundle.manifest;
+    const raw = uncalibrated(bundle.manifest);
     const scored = await scoreLabelled({ ...bundle, manifest: raw }, items, io, batchSize);
     if (scored.images < MIN_CALIBRATION_IMAGES) throw new TagbooruError('E_USAGE', `only ${scored.images} of the ${items.length} validation images could be read; calibration needs at least ${MIN_CALIBRATION_IMAGES}`);
     const names = raw.tags.map((t) => t.name);
@@ -55,7 +55,7 @@ export const calibrateCommand = defineCommand({
 
     const before = computeCalibrationMetrics(scored.probs, scored.labels, names.length, mask);
     const after = computeCalibrationMetrics(fit.probs, scored.labels, names.length, mask);
-    const manifest = calibratedManifest({ ...raw, thresholds: (previous?.provenance.thresholds as typeof raw.thresholds | undefined) ?? raw.thresholds }, method, fit, {
+    const manifest = calibratedManifest(raw, method, fit, {
       createdBy: 'tagbooru calibrate', database: shortPath(database), validationFraction: fraction, images: scored.images,
       minPositives, ...(v.global && { global: true }), date: new Date().toISOString(),
     });
@@ -69,14 +69,14 @@ export const calibrateCommand = defineCommand({
 });
 
 /** (0, 1]: 0 would fit on nothing, 1 takes every post (a dedicated calibration set). */
-function validationFraction(raw: string | undefined): number | undefined {
+export function validationFraction(raw: string | undefined): number | undefined {
   const v = numberOption('validation-fraction', raw, 0, 1);
   if (v === 0) throw invalidOption('--validation-fraction', 'a number above 0 and at most 1', raw);
   return v;
 }
 
 /** The database's folder and file name: enough to tell which set it was, without the machine's paths (tagger.json is served to browsers). */
-function shortPath(file: string): string {
+export function shortPath(file: string): string {
   const abs = path.resolve(file);
   return `${path.basename(path.dirname(abs))}/${path.basename(abs)}`;
 }

@@ -1,15 +1,18 @@
 /** `tagbooru ensemble` and `tagbooru tta`: bundles built from bundles (src/compose). */
 import { TagbooruError } from '../../errors.ts';
 import { COMBINE_MODES } from '../../compose/combine.ts';
-import { writeEnsemble, writeTta } from '../../compose/bundles.ts';
-import { parseTta } from '../../compose/tta.ts';
+import { readSource, writeEnsemble, writeTta } from '../../compose/bundles.ts';
+import { TTA_HELP, parseTta } from '../../compose/tta.ts';
 import { parseNumber } from '../../option-values.ts';
 import { modelInputs } from '../../infer/model-io.ts';
 import type { Bundle } from '../../infer/bundle.ts';
-import { choiceOption, defineCommand, listOption } from '../command.ts';
+import { CALIBRATE_DEFAULTS } from '../../train/calibrate.ts';
+import { choiceOption, defineCommand, listOption, numberOption } from '../command.ts';
+import { fitTiles } from '../tile-fit.ts';
+import { DEFAULT_VALIDATION_FRACTION, validationFraction } from './calibrate.ts';
 import { resolveModel } from '../model-option.ts';
 
-const TTA_HELP = 'test-time augmentation: flip, scales=0.9:1.1, or both (flip,scales=…)';
+const TTA_DESCRIPTION = `test-time augmentation: ${TTA_HELP.views}`;
 
 function summary(b: Bundle): string {
   const m = b.manifest;
@@ -27,7 +30,7 @@ export const ensembleCommand = defineCommand({
     combine: { type: 'string', placeholder: COMBINE_MODES.join('|'), description: 'how the members\' scores become one', default: 'logit-mean' },
     weights: { type: 'string', placeholder: 'w1,w2,…', description: 'one weight ≥ 0 per member, normalised (required by weighted)' },
     name: { type: 'string', placeholder: 'text', description: 'the bundle\'s name (default: ensemble-<member names>)' },
-    tta: { type: 'string', placeholder: 'flip[,scales=…]', description: TTA_HELP },
+    tta: { type: 'string', placeholder: TTA_HELP.placeholder, description: TTA_DESCRIPTION },
   },
   details: [
     'Every member runs in one graph and one ONNX Runtime session; each reads the image exactly as it does alone (the',
@@ -52,20 +55,38 @@ export const ensembleCommand = defineCommand({
 
 export const ttaCommand = defineCommand({
   name: 'tta',
-  usage: 'tta <bundle> --out <dir> --tta flip[,scales=0.9:1.1] [--combine logit-mean|prob-mean]',
+  usage: 'tta <bundle> --out <dir> --tta flip[,scales=0.9:1.1][,tiles=3] [--combine logit-mean|prob-mean] [--fit <training.sqlite>]',
   options: {
     out: { type: 'string', short: 'o', placeholder: 'dir', description: 'bundle folder to write' },
-    tta: { type: 'string', placeholder: 'flip[,scales=…]', description: TTA_HELP },
+    tta: { type: 'string', placeholder: TTA_HELP.placeholder, description: TTA_DESCRIPTION },
     combine: { type: 'string', placeholder: 'logit-mean|prob-mean', description: 'how the views\' scores become one', default: 'logit-mean' },
+    fit: { type: 'string', placeholder: 'training.sqlite', description: 'with tiles: fit how each tag weighs the whole image against its tiles, and its threshold, on this database\'s validation split' },
+    'validation-fraction': { type: 'string', placeholder: '(0–1]', description: 'with --fit: the split fitted on, chosen by post id as train-project chooses it (default: the fraction the bundle records, else 0.05)' },
+    'min-positives': { type: 'string', placeholder: 'n', description: `with --fit: positives (and negatives) a tag needs in the split to be fitted (default ${CALIBRATE_DEFAULTS.minPositives})` },
+    'batch-size': { type: 'string', placeholder: 'n', description: 'with --fit: images per inference batch (default 16)' },
   },
-  details: 'The views (the image, its mirror image, rescaled copies) run as one batch in the same session. See docs/ensembles.md.',
+  details: 'The views (the image, its mirror image, rescaled copies, tiles) run as one batch in the same session. Tiles find what is small in the frame; --fit learns, per tag, how far a tile\'s score is worth taking against the whole image\'s (without it the higher score wins, which finds small parts and invents parts in tiles of large ones). See docs/ensembles.md.',
 
   async run({ values: v, positionals }, io) {
     if (positionals.length !== 1) throw new TagbooruError('E_USAGE', `Expected one bundle but received ${positionals.length}`);
     if (!v.out) throw new TagbooruError('E_USAGE', '--out is required');
-    if (v.tta === undefined) throw new TagbooruError('E_USAGE', '--tta is required (flip, scales=…, or both)');
+    if (v.tta === undefined) throw new TagbooruError('E_USAGE', `--tta is required (${TTA_HELP.views})`);
     const combine = choiceOption('combine', v.combine, ['logit-mean', 'prob-mean'] as const) ?? 'logit-mean';
-    io.stdout.write(summary(await writeTta(resolveModel(positionals[0], io.env), v.out, { ...parseTta('--tta', v.tta), combine })));
+    const tta = { ...parseTta('--tta', v.tta), combine };
+    const source = await readSource(resolveModel(positionals[0], io.env));
+    if (v.fit === undefined) {
+      for (const flag of ['validation-fraction', 'min-positives', 'batch-size'] as const) if (v[flag] !== undefined) throw new TagbooruError('E_USAGE', `--${flag} goes with --fit`);
+      io.stdout.write(summary(await writeTta(source, v.out, tta)));
+      return 0;
+    }
+    const recorded = (source.manifest.provenance.validation as { fraction?: number } | undefined)?.fraction;
+    const { fit, thresholds } = await fitTiles({ dir: source.where, manifest: source.manifest, model: source.model }, tta, {
+      database: v.fit,
+      fraction: validationFraction(v['validation-fraction']) ?? recorded ?? DEFAULT_VALIDATION_FRACTION,
+      minPositives: numberOption('min-positives', v['min-positives'], 1, 1e9, true) ?? CALIBRATE_DEFAULTS.minPositives,
+      batchSize: numberOption('batch-size', v['batch-size'], 1, 4096, true) ?? 16,
+    }, io);
+    io.stdout.write(summary(await writeTta(source, v.out, { ...tta, tiles: { ...tta.tiles!, fit } }, thresholds)));
     return 0;
   },
 });

@@ -2,7 +2,7 @@
 import fs from 'node:fs/promises';
 import { TagbooruError } from '../../errors.ts';
 import { countParameters } from '../../import/onnx-model.ts';
-import { readBundle, readBundleFile, type Bundle, type BundleManifest, type TagInfo } from '../../infer/bundle.ts';
+import { readBundle, readBundleFile, type Bundle, type BundleManifest, type TagInfo, type TtaTiles } from '../../infer/bundle.ts';
 import { modelInputs } from '../../infer/model-io.ts';
 import { oodVariant } from '../../infer/ood-graph.ts';
 import { exclusiveGroupsOf } from '../../models/exclusive.ts';
@@ -57,8 +57,15 @@ function compositeLines(m: BundleManifest): [string, string][] {
       lines.push([`  member ${k + 1}`, `${x.name}: ${x.architecture ?? 'unknown architecture'}, ${x.width}×${x.height} on ${x.input}, ${x.tags} tags, weight ${+x.weight.toFixed(4)}, from ${x.source}${origin ? ` (${String(origin)})` : ''}`]);
     });
   }
-  if (m.tta) lines.push(['test-time aug.', `${m.tta.views} views (${[m.tta.flip && 'flip', m.tta.scales.length && `scales ${m.tta.scales.join(', ')}`].filter(Boolean).join(', ')}), combined by ${m.tta.combine}`]);
+  if (m.tta) lines.push(['test-time aug.', `${m.tta.views} views (${[m.tta.flip && 'flip', m.tta.scales.length && `scales ${m.tta.scales.join(', ')}`, m.tta.tiles && tilesLine(m.tta.tiles)].filter(Boolean).join(', ')}), combined by ${m.tta.combine}`]);
   return lines;
+}
+
+function tilesLine(t: TtaTiles): string {
+  const grid = `${t.grid}×${t.grid} tiles of ${t.size.toFixed(3)} of the side`;
+  if (!t.fit) return `${grid}, the higher score winning on all tags but ${t.wholeImageTags.length} whole-image ones`;
+  const images = t.fit.provenance.images;
+  return `${grid}, combined with the whole image by weights fitted for ${Object.keys(t.fit.tags).length} tags${typeof images === 'number' ? ` on ${images} images` : ''}`;
 }
 
 /** The groups of tags the model answers as one softmax (spec.json's output layer), by name; none without a spec. */

@@ -5,7 +5,7 @@ import { findStoredModel, listModelNames } from '../../import/store.ts';
 import { SERVER_DEFAULTS } from '../../server/options.ts';
 import { DEFENCE_OPTIONS, readDefenceOptions } from '../defence-option.ts';
 import { ttaInMemory } from '../../compose/bundles.ts';
-import { parseTta } from '../../compose/tta.ts';
+import { TTA_HELP, UNFITTED_TILES_NOTE, parseTta } from '../../compose/tta.ts';
 import { readBundle } from '../../infer/bundle.ts';
 
 const storedModelDirs = (env: NodeJS.ProcessEnv) => listModelNames(env).flatMap((name) => findStoredModel(name, env) ?? []);
@@ -21,7 +21,7 @@ export const serveCommand = defineCommand({
   usage: `serve [--model <bundle>] [--host ${HOST}] [--port ${PORT}] [options]`,
   options: {
     model: { type: 'string', short: 'm', placeholder: 'bundle', description: 'model bundle folder (default: the bundled model)' },
-    tta: { type: 'string', placeholder: 'flip[,scales=…]', description: 'test-time augmentation of --model built in memory, as tag --tta: flip, scales=0.9:1.1, or both' },
+    tta: { type: 'string', placeholder: TTA_HELP.placeholder, description: `test-time augmentation of --model built in memory, as tag --tta: ${TTA_HELP.views}` },
     'browser-model': { type: 'string', multiple: true, placeholder: 'name|bundle', description: 'also offer this model to the web UI\'s model picker, to run in the browser (repeatable; the server tags with --model only)' },
     'browser-store': { type: 'boolean', description: 'offer every model in the store (`tagbooru models`) to the web UI\'s model picker' },
     host: { type: 'string', placeholder: 'address', description: 'address to listen on (0.0.0.0 for every interface)', default: HOST },
@@ -65,7 +65,9 @@ export const serveCommand = defineCommand({
     const { buildApp } = await import('../../server/app.ts');
     const dir = resolveModel(v.model, io.env);
     // the same in-memory graph as tag --tta: the server, its explain worker and the browser all run it
-    const model = v.tta === undefined ? dir : await ttaInMemory(await readBundle(dir), parseTta('--tta', v.tta));
+    const tta = v.tta === undefined ? undefined : parseTta('--tta', v.tta);
+    if (tta?.tiles) io.stderr.write(UNFITTED_TILES_NOTE);
+    const model = tta === undefined ? dir : await ttaInMemory(await readBundle(dir), tta);
     const app = await buildApp({
       model,
       browserModels: [...(v['browser-store'] ? storedModelDirs(io.env) : []), ...(listOption(v['browser-model']) ?? []).map((m) => resolveModel(m, io.env))],

@@ -2,7 +2,7 @@ import { TagbooruError, errorMessage, invalidOption } from '../../errors.ts';
 import { IMAGE_EXTENSIONS } from '../../image/index.ts';
 import { CAPTION_DEFAULTS, EXISTING_POLICIES, parseCaptionExtension, parseCaptionOptions, type ExistingCaptionPolicy } from '../../infer/caption.ts';
 import { ttaInMemory } from '../../compose/bundles.ts';
-import { parseTta } from '../../compose/tta.ts';
+import { TTA_HELP, UNFITTED_TILES_NOTE, parseTta } from '../../compose/tta.ts';
 import { readBundle } from '../../infer/bundle.ts';
 import { oodNote } from '../../infer/ood.ts';
 import { SELECTION_DEFAULTS } from '../../infer/selection.ts';
@@ -36,7 +36,7 @@ export const tagCommand = defineCommand({
     ext: { type: 'string', placeholder: 'list', description: `extensions taken from folders (default: ${IMAGE_EXTENSIONS.join(',')})` },
     format: { type: 'string', short: 'f', placeholder: FORMATS.join('|'), description: 'output format', default: 'table' },
     threads: { type: 'string', placeholder: 'n', description: 'ONNX Runtime threads (default: all cores)' },
-    tta: { type: 'string', placeholder: 'flip[,scales=…]', description: 'test-time augmentation built in memory: flip, scales=0.9:1.1, or both' },
+    tta: { type: 'string', placeholder: TTA_HELP.placeholder, description: `test-time augmentation built in memory: ${TTA_HELP.views}` },
     seed: { type: 'string', placeholder: 'n', description: 'seed of the member draw of an ensemble built with --combine random' },
     ...DEFENCE_OPTIONS,
     'save-txt': { type: 'boolean', description: `write a caption file beside each image, <image>${CAPTION_DEFAULTS.extension} (a summary line on stderr)` },
@@ -72,7 +72,9 @@ export const tagCommand = defineCommand({
 
     const seed = numberOption('seed', v.seed, 0, 2 ** 32 - 1, true);
     const stored = await readBundle(resolveModel(v.model, io.env));
-    const bundle = v.tta === undefined ? stored : await ttaInMemory(stored, parseTta('--tta', v.tta));
+    const tta = v.tta === undefined ? undefined : parseTta('--tta', v.tta);
+    if (tta?.tiles) io.stderr.write(UNFITTED_TILES_NOTE);
+    const bundle = tta === undefined ? stored : await ttaInMemory(stored, tta);
     const selection = readSelection(flagReader(v), bundle.manifest.tags);
     const tagger = await createTagger(bundle, { threads, seed, ...readDefenceOptions(v) });
     try {
