@@ -13,13 +13,15 @@ const ITERATIONS = 100;
 
 const weightOf = (w: ArrayLike<number> | undefined, i: number) => (w ? w[i]! : 1);
 
+/** log(1 + e^u), stable for large |u|. */
+const softplus = (u: number) => (u > 0 ? u + Math.log1p(Math.exp(-u)) : Math.log1p(Math.exp(u)));
+
 /** Σ w·(log(1 + e^u) − t·u) with u = a·z + b: the cross-entropy of sigmoid(a·z + b) against targets t. */
 function nll(z: ArrayLike<number>, y: ArrayLike<number>, w: ArrayLike<number> | undefined, a: number, b: number): number {
   let s = 0;
   for (let i = 0; i < z.length; i++) {
     const u = a * z[i]! + b;
-    // log(1 + e^u), stable for large |u|
-    s += weightOf(w, i) * ((u > 0 ? u + Math.log1p(Math.exp(-u)) : Math.log1p(Math.exp(u))) - y[i]! * u);
+    s += weightOf(w, i) * (softplus(u) - y[i]! * u);
   }
   return s;
 }
@@ -163,7 +165,7 @@ export function fitTileWeights(zWhole: ArrayLike<number>, zTile: ArrayLike<numbe
     let s = (TILE_PRIOR / 2) * ((p[0]! - 1) ** 2 + p[1]! ** 2);
     for (let i = 0; i < t.length; i++) {
       const u = p[0]! * zWhole[i]! + p[1]! * zTile[i]! + p[2]!;
-      s += weightOf(w, i) * ((u > 0 ? u + Math.log1p(Math.exp(-u)) : Math.log1p(Math.exp(u))) - t[i]! * u);
+      s += weightOf(w, i) * (softplus(u) - t[i]! * u);
     }
     return s;
   };
