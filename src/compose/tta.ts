@@ -164,6 +164,28 @@ function withTiles(e: Emitter, image: string, tileMax: string, tags: readonly Ta
 
 /** The bundle's graph with its views built in, and the manifest that says so. */
 export function withTta(manifest: BundleManifest, model: Uint8Array, tta: TtaOptions, where: string): { manifest: BundleManifest; model: Uint8Array } {
+  return buildTta(manifest, model, tta, where, (e, image, tileMax, tiles) => (tileMax && tiles ? withTiles(e, image, tileMax, manifest.tags, tiles) : image), manifest.tags);
+}
+
+/** Where the tile probe's second half of tags comes from: `tile:<name>` is the best tile's score for `<name>`. */
+export const TILE_PROBE_PREFIX = 'tile:';
+
+/**
+ * What a tile fit (src/cli/tile-fit.ts) is fitted on, in one pass: the tiled graph answering [N, 2 × tags], the
+ * whole image's combined scores under the bundle's tag names, then the best tile's under `tile:<name>`.
+ */
+export function tileProbe(manifest: BundleManifest, model: Uint8Array, tta: TtaOptions, where: string): { manifest: BundleManifest; model: Uint8Array } {
+  if (!tta.tiles) throw new TagbooruError('E_USAGE', 'a tile probe needs tiles');
+  const probeTags = [...manifest.tags, ...manifest.tags.map((t) => ({ ...t, name: `${TILE_PROBE_PREFIX}${t.name}` }))];
+  return buildTta(manifest, model, tta, where, (e, image, tileMax) => e.node('Concat', [image, tileMax!], { axis: 1 }, 'probe'), probeTags);
+}
+
+/**
+ * The views built in front of the model and combined; `finish` turns the whole image's combined probabilities and
+ * the best tile's (null without tiles) into the output, whose tags are `outputTags`.
+ */
+function buildTta(manifest: BundleManifest, model: Uint8Array, tta: TtaOptions, where: string,
+  finish: (e: Emitter, image: string, tileMax: string | null, tiles: TtaTiles | undefined) => string, outputTags: readonly TagInfo[]): { manifest: BundleManifest; model: Uint8Array } {
   const combine = tta.combine ?? 'logit-mean';
   if (combine !== 'logit-mean' && combine !== 'prob-mean') throw invalidOption('--combine', 'logit-mean or prob-mean for test-time augmentation', combine);
   if (manifest.tta) throw new TagbooruError('E_USAGE', `${where} already has test-time augmentation (${manifest.tta.views} views)`);
@@ -189,17 +211,14 @@ export function withTta(manifest: BundleManifest, model: Uint8Array, tta: TtaOpt
   const view = (value: string | null, i: number) => (value === null ? null : e.node('Gather', [e.node('Reshape', [value === output ? inner : value, e.ints([v, -1, tags])]), e.ints([i], [])], { axis: 0 }, 'view'));
   const viewScores = (i: number): Scores => ({ logits: view(scores.logits, i), probs: view(scores.probs, i) });
   const parts = Array.from({ length: v - tileCount }, (_, i) => ({ scores: viewScores(i), columns: null }));
-  let combined = combineParts(e, parts, parts.map(() => new Float32Array(tags).fill(1 / parts.length)), combine).probs;
-  if (summary.tiles) {
-    const tileMax = e.node('Max', Array.from({ length: tileCount }, (_, i) => probsOf(e, viewScores(v - tileCount + i))), {}, 'tile_max');
-    combined = withTiles(e, combined, tileMax, manifest.tags, summary.tiles);
-  }
-  g.node!.push({ opType: 'Identity', name: e.name(`node_${output}`), input: [combined], output: [output], attribute: [] });
+  const image = combineParts(e, parts, parts.map(() => new Float32Array(tags).fill(1 / parts.length)), combine).probs;
+  const tileMax = tileCount ? e.node('Max', Array.from({ length: tileCount }, (_, i) => probsOf(e, viewScores(v - tileCount + i))), {}, 'tile_max') : null;
+  g.node!.push({ opType: 'Identity', name: e.name(`node_${output}`), input: [finish(e, image, tileMax, summary.tiles)], output: [output], attribute: [] });
   g.output = g.output!.filter((o) => o.name === output).map((o) => ({ name: o.name, type: { tensorType: { elemType: 1 } } }));
   // the OOD fit, the training weights and their spec describe the graph without its views; the copy carries model.onnx alone
   const { ood: _ood, weights: _weights, spec: _spec, ...rest } = manifest;
   return {
-    manifest: { ...rest, output: { name: output, activation: 'sigmoid' }, tta: summary, provenance: { ...manifest.provenance, tta: `${v} views` } },
+    manifest: { ...rest, tags: [...outputTags], output: { name: output, activation: 'sigmoid' }, tta: summary, provenance: { ...manifest.provenance, tta: `${v} views` } },
     model: encodeModel(m),
   };
 }

@@ -67,8 +67,10 @@ describe('tta --fit', () => {
     records.forEach((r, i) => SHAPE_TAGS.forEach((t, j) => (labels[i * SHAPE_TAGS.length + j] = r.tags.includes(t) ? 1 : 0)));
     const want = fitTileCombination(whole!, tile!, labels, null, SHAPE_TAGS, new Set(), 3);
     expect(Object.keys(want.tags).length).toBeGreaterThan(0);
-    expect(fit.tags).toEqual(want.tags);
-    for (const [t, threshold] of Object.entries(want.thresholds)) expect(b.manifest.thresholds.tags?.[t]).toBe(threshold);
+    // the command reads both scores from one probe pass, the oracle each through its own graph: equal to float32 rounding
+    expect(Object.keys(fit.tags).sort()).toEqual(Object.keys(want.tags).sort());
+    for (const [t, w] of Object.entries(want.tags)) w.forEach((v, k) => expect(fit.tags[t]![k], `${t} weight ${k}`).toBeCloseTo(v, 4));
+    for (const [t, threshold] of Object.entries(want.thresholds)) expect(b.manifest.thresholds.tags?.[t], t).toBeCloseTo(threshold, 3);
     const got = await scores(out, files);
     want.probs.forEach((p, k) => expect(got[k], `score ${k}`).toBeCloseTo(p, 4));
   }, 60_000);

@@ -80,7 +80,7 @@ export const ttaCommand = defineCommand({
       return 0;
     }
     const recorded = (source.manifest.provenance.validation as { fraction?: number } | undefined)?.fraction;
-    const { fit, thresholds } = await fitTiles({ dir: source.where, manifest: source.manifest, model: source.model }, tta, {
+    const { fit, thresholds } = await fitTiles(source, tta, {
       database: v.fit,
       fraction: validationFraction(v['validation-fraction']) ?? recorded ?? DEFAULT_VALIDATION_FRACTION,
       minPositives: numberOption('min-positives', v['min-positives'], 1, 1e9, true) ?? CALIBRATE_DEFAULTS.minPositives,
