@@ -97,12 +97,12 @@ export function computeMetrics(probs: ArrayLike<number>, labels: ArrayLike<numbe
 
 /**
  * For each tag, the threshold that maximises its F1 on (validation) data, searched over the observed
- * scores of its known samples; tags without known positives keep `fallback`. Ties go to the higher threshold
- * (fewer false positives).
+ * scores of its known samples; tags without known positives keep `fallback` (one number or one per tag). Ties go
+ * to the higher threshold (fewer false positives).
  */
-export function fitThresholds(probs: ArrayLike<number>, labels: ArrayLike<number>, tags: number, fallback = 0.5, known?: ArrayLike<number> | null): Float32Array {
+export function fitThresholds(probs: ArrayLike<number>, labels: ArrayLike<number>, tags: number, fallback: number | ArrayLike<number> = 0.5, known?: ArrayLike<number> | null): Float32Array {
   const all = labels.length / tags;
-  const out = new Float32Array(tags).fill(fallback);
+  const out = typeof fallback === 'number' ? new Float32Array(tags).fill(fallback) : Float32Array.from(fallback);
   for (let j = 0; j < tags; j++) {
     const s = column(probs, all, tags, j), y = column(labels, all, tags, j);
     const idx = Array.from({ length: all }, (_, i) => i).filter((i) => counts(known, i * tags + j)).sort((a, b) => s[b]! - s[a]!);

@@ -81,5 +81,8 @@ describe('metrics with unknown labels (known mask 0: neither positive nor negati
     expect(fitThresholds(s, y, 1, 0.5, [1, 0, 0, 1, 1])[0]).toBeCloseTo(0.35, 6);
     // every positive unknown: the fallback stays
     expect(fitThresholds(s, y, 1, 0.42, [0, 1, 1, 0, 1])[0]).toBeCloseTo(0.42, 6);
+    // one fallback per tag: only the tag without positives takes its own
+    const two = fitThresholds([0.9, 0.8, 0.2, 0.3], [1, 0, 0, 0], 2, [0.11, 0.22]);
+    expect([two[0], two[1]]).toEqual([Math.fround(0.55), Math.fround(0.22)]);
   });
 });

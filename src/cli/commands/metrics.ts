@@ -3,7 +3,7 @@ import { isValidation } from '../../data/split.ts';
 import { TagbooruError } from '../../errors.ts';
 import { readBundle, type Bundle, type Thresholds } from '../../infer/bundle.ts';
 import { computeCalibrationMetrics, formatCalibrationLine } from '../../train/calibration-metrics.ts';
-import { computeMetrics, formatMetricsTable } from '../../train/metrics.ts';
+import { computeMetrics, fitThresholds, formatMetricsTable, type Metrics } from '../../train/metrics.ts';
 import { writeReliabilityPlot } from '../../train/reliability-plot.ts';
 import { SLICE_NOTE, formatSliceTable, sliceMetrics } from '../../train/slice-metrics.ts';
 import { choiceOption, defineCommand, listOption, numberOption } from '../command.ts';
@@ -22,6 +22,7 @@ export const metricsCommand = defineCommand({
     'batch-size': { type: 'string', placeholder: 'n', description: 'images per inference batch', default: '16' },
     by: { type: 'string', multiple: true, placeholder: 'key', description: 'also score each slice of the generator\'s recorded choices: style, rendering, characters, face-size, corruption, … (repeatable; one table per key)' },
     plot: { type: 'string', placeholder: 'file.png', description: 'write a reliability diagram (observed frequency per score bin, all pairs) as PNG' },
+    ceiling: { type: 'boolean', description: 'also the F1 with each tag\'s threshold fitted on these very images: a ceiling, not a score, that tells what better thresholds could buy from what only a better ranking can' },
     uncalibrated: { type: 'boolean', description: 'score without the bundle\'s calibration (and with its thresholds from before it), for a before/after comparison' },
     threads: { type: 'string', placeholder: 'n', description: 'ONNX Runtime threads (default: all cores)' },
     ...DEFENCE_OPTIONS,
@@ -49,6 +50,7 @@ export const metricsCommand = defineCommand({
     const thresholds = global ?? names.map((n) => fitted?.[n] ?? bundle.manifest.thresholds.default);
     const known = scored.mask ?? undefined;
     const m = computeMetrics(scored.probs, scored.labels, names, thresholds, known);
+    const ceiling = v.ceiling ? ceilingOf(scored.probs, scored.labels, names, thresholds, known) : undefined;
     const set = { probs: scored.probs, labels: scored.labels, known: scored.mask, tagNames: names, thresholds };
     const slices = by.map((key) => sliceMetrics(set, key, scored.scored.map((it) => it.slices?.get(key))));
     const calibration = computeCalibrationMetrics(scored.probs, scored.labels, names.length, known);
@@ -56,15 +58,31 @@ export const metricsCommand = defineCommand({
     if (format === 'json') {
       io.stdout.write(`${JSON.stringify({
         model: bundle.dir, data, ...m,
+        ...(ceiling && { ceiling: { microF1: ceiling.microF1, macroF1: ceiling.macroF1, thresholds: Object.fromEntries(ceiling.perTag.map((t) => [t.tag, t.threshold])) } }),
         calibration: { ...calibration, perTag: calibration.perTag.map((t, j) => ({ tag: names[j], ...t })) },
         ...(by.length > 0 && { slices: Object.fromEntries(slices.map((t) => [t.key, t.rows])), slicesNote: SLICE_NOTE }),
       }, null, 1)}\n`);
     } else {
-      io.stdout.write(`${[`${formatMetricsTable(m)}\n${formatCalibrationLine(calibration)}`, ...slices.map(formatSliceTable), ...(by.length > 0 ? [SLICE_NOTE] : [])].join('\n\n')}\n`);
+      const head = [formatMetricsTable(m), formatCalibrationLine(calibration), ...(ceiling ? [formatCeilingLine(ceiling)] : [])].join('\n');
+      io.stdout.write(`${[head, ...slices.map(formatSliceTable), ...(by.length > 0 ? [SLICE_NOTE] : [])].join('\n\n')}\n`);
     }
     return scored.failed > 0 ? 1 : 0;
   },
 });
+
+/**
+ * The figures at each tag's F1-best threshold on the scored images themselves. Fitted on the test images, they
+ * are no score, but the gap to them is what thresholds alone could close; the rest needs a better ranking (AP).
+ * A tag without known positives keeps the threshold it was scored at.
+ */
+function ceilingOf(probs: Float32Array, labels: Float32Array, names: readonly string[], used: number | readonly number[], known: Float32Array | undefined): Metrics {
+  const fallback = typeof used === 'number' ? used : Float32Array.from(used);
+  return computeMetrics(probs, labels, names, fitThresholds(probs, labels, names.length, fallback, known), known);
+}
+
+function formatCeilingLine(c: Metrics): string {
+  return `ceiling: thresholds fitted on these images   micro F1 ${(c.microF1 * 100).toFixed(1)}%   macro F1 ${(c.macroF1 * 100).toFixed(1)}%   (not a score: what thresholds alone could reach)`;
+}
 
 /** Before any image is scored: every `--by` key must be a slice some item's recorded choices give. */
 function checkSliceKeys(by: readonly string[], items: readonly Labelled[], data: string): void {
