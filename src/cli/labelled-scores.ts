@@ -2,6 +2,7 @@
  * A bundle's scores on labelled images (a training database's posts or a folder with caption sidecars), with
  * the multi-hot labels and the mask of unknown labels that `metrics` and `calibrate` compare them to.
  */
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { TrainingDatabase } from '../data/training-db.ts';
 import { choiceSlices } from '../dataset/synthetic/choices.ts';
@@ -47,6 +48,16 @@ export function databaseItems(file: string, keep: (id: number) => boolean): Labe
   } finally {
     db.close();
   }
+}
+
+/**
+ * The labelled images of `data`: a training database's posts that `keep(id)` accepts, or every image of a folder
+ * that has a caption sidecar (`folder: true`; its captions are taken as complete: a tag not listed is a negative).
+ * A path that is neither is left to the database's own "not found".
+ */
+export async function labelledItems(data: string, keep: (id: number) => boolean, stdin: NodeJS.ReadableStream): Promise<{ items: Labelled[]; folder: boolean }> {
+  const folder = await fs.stat(data).then((s) => s.isDirectory(), () => false);
+  return { items: folder ? await folderItems(data, stdin) : databaseItems(data, keep), folder };
 }
 
 export async function folderItems(dir: string, stdin: NodeJS.ReadableStream): Promise<Labelled[]> {

@@ -19,7 +19,7 @@ import { multipart, type Part } from '../server/_fixtures.ts';
 
 const DEFAULT = path.resolve('models/default');
 const FRACTION = 0.5;
-let dir: string, database: string, validation: { path: string; tags: string[] }[];
+let dir: string, database: string, validation: { id: number; path: string; tags: string[] }[];
 
 const manifestOf = async (bundle: string) => JSON.parse(await fs.readFile(path.join(bundle, 'tagger.json'), 'utf8')) as BundleManifest;
 
@@ -170,6 +170,46 @@ describe('calibrate', () => {
     expect([image.width, image.height]).toEqual([408, 514]);
   }, 60_000);
 
+  test('a folder of captioned images is a calibration set as a whole: the same fit as the database\'s split of those images', async () => {
+    const db = TrainingDatabase.open(database, { readonly: true });
+    const unknown = db.unknownTags();
+    db.close();
+    // captions cannot say "unknown": the equality below needs a split without unknown labels
+    expect(validation.filter((r) => (unknown.get(r.id) ?? []).length > 0)).toEqual([]);
+    const folder = path.join(dir, 'captioned');
+    await fs.mkdir(folder);
+    for (const [k, r] of validation.entries()) {
+      const name = `image-${k}`;
+      await fs.copyFile(r.path, path.join(folder, `${name}${path.extname(r.path)}`));
+      await fs.writeFile(path.join(folder, `${name}.txt`), r.tags.join(', '));
+    }
+    await fs.writeFile(path.join(folder, 'uncaptioned.png'), 'never read: it has no sidecar');
+    const fromFolder = await cli(['calibrate', DEFAULT, folder, '--min-positives', '8', '--out', path.join(dir, 'by-folder')]);
+    expect(fromFolder.code, fromFolder.stderr).toBe(0);
+    expect(fromFolder.stdout).toMatch(new RegExp(`on ${validation.length} captioned images`));
+    const fromDb = await cli(['calibrate', DEFAULT, database, '--validation-fraction', String(FRACTION), '--min-positives', '8', '--out', path.join(dir, 'by-db')]);
+    expect(fromDb.code, fromDb.stderr).toBe(0);
+    const [a, b] = [await manifestOf(path.join(dir, 'by-folder')), await manifestOf(path.join(dir, 'by-db'))];
+    expect(Object.keys(a.calibration!.tags).length).toBeGreaterThan(0);
+    expect(a.calibration!.tags).toEqual(b.calibration!.tags);
+    expect(a.thresholds).toEqual(b.thresholds);
+    expect(a.calibration!.provenance).toMatchObject({ folder: `${path.basename(dir)}/captioned`, images: validation.length });
+    expect(a.calibration!.provenance.validationFraction).toBeUndefined();
+    const info = await cli(['info', path.join(dir, 'by-folder')]);
+    expect(info.stdout).toMatch(/on \d+ captioned images of tagbooru-calibrate-\w+\/captioned, 20/);
+
+    const split = await cli(['calibrate', DEFAULT, folder, '--validation-fraction', '0.5']);
+    expect(split.code).toBe(2);
+    expect(split.stderr).toMatch(/--validation-fraction splits a training database; the folder .*captioned is a calibration set as a whole/);
+    const few = path.join(dir, 'few');
+    await fs.mkdir(few);
+    await fs.copyFile(validation[0]!.path, path.join(few, 'a.png'));
+    await fs.writeFile(path.join(few, 'a.txt'), 'solo');
+    const small = await cli(['calibrate', DEFAULT, few]);
+    expect(small.code).toBe(2);
+    expect(small.stderr).toMatch(/few holds 1 images with a caption sidecar \(name\.txt beside name\.png\); calibration needs at least 50/);
+  }, 120_000);
+
   test('a split too small, an unknown method, a missing database: usage errors that say what to do', async () => {
     const small = await cli(['calibrate', DEFAULT, database, '--validation-fraction', '0.05', '--out', path.join(dir, 'never')]);
     expect(small.code).toBe(2);
@@ -182,7 +222,7 @@ describe('calibrate', () => {
 
     const missing = await cli(['calibrate', DEFAULT]);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/usage: tagbooru calibrate <bundle> <training\.sqlite>/);
+    expect(missing.stderr).toMatch(/usage: tagbooru calibrate <bundle> <training\.sqlite \| folder with \.txt sidecars>/);
     const absent = await cli(['calibrate', DEFAULT, path.join(dir, 'nope.sqlite')]);
     expect(absent.stderr).toMatch(/training database not found/);
 

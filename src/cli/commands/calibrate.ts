@@ -6,7 +6,7 @@ import { CALIBRATION_METHODS, uncalibrated } from '../../infer/calibration.ts';
 import { CALIBRATE_DEFAULTS, calibratedManifest, fitCalibration, validateCalibrateOptions, writeCalibratedBundle } from '../../train/calibrate.ts';
 import { computeCalibrationMetrics } from '../../train/calibration-metrics.ts';
 import { choiceOption, defineCommand, numberOption } from '../command.ts';
-import { databaseItems, scoreLabelled } from '../labelled-scores.ts';
+import { labelledItems, scoreLabelled } from '../labelled-scores.ts';
 
 /** train-project's own default (project.json's validation_fraction). */
 export const DEFAULT_VALIDATION_FRACTION = 0.05;
@@ -15,7 +15,7 @@ export const MIN_CALIBRATION_IMAGES = 50;
 
 export const calibrateCommand = defineCommand({
   name: 'calibrate',
-  usage: 'calibrate <bundle> <training.sqlite> [--method temperature|platt|isotonic] [--validation-fraction 0.05] [--out <dir>]',
+  usage: 'calibrate <bundle> <training.sqlite | folder with .txt sidecars> [--method temperature|platt|isotonic] [--validation-fraction 0.05] [--out <dir>]',
   options: {
     method: { type: 'string', placeholder: CALIBRATION_METHODS.join('|'), description: 'per-tag temperature of the logit, Platt scaling (a·z + b) or isotonic regression', default: CALIBRATE_DEFAULTS.method },
     global: { type: 'boolean', description: 'one temperature for every tag instead of one per tag (implies --method temperature)' },
@@ -25,11 +25,12 @@ export const calibrateCommand = defineCommand({
     'batch-size': { type: 'string', placeholder: 'n', description: 'images per inference batch', default: '16' },
   },
   details: 'Only the posts of the database\'s validation split are read (never the others: give the database the model was trained on and its training images stay unseen, or a dedicated calibration set with --validation-fraction 1). ' +
+    'A folder is a calibration set as a whole: every image with a caption sidecar (the tags it lists are positives, every other tag a negative), e.g. a few hundred of your own images in a style the model never saw. ' +
     'Writes a `calibration` entry in tagger.json, applied to every score the bundle gives, and re-fits each calibrated tag\'s threshold for F1 on the calibrated scores. See docs/calibration.md.',
 
   async run({ values: v, positionals }, io) {
-    const [dir, database] = positionals;
-    if (!dir || !database || positionals.length > 2) throw new TagbooruError('E_USAGE', `calibrate: usage: tagbooru ${this.usage}`);
+    const [dir, data] = positionals;
+    if (!dir || !data || positionals.length > 2) throw new TagbooruError('E_USAGE', `calibrate: usage: tagbooru ${this.usage}`);
     const method = choiceOption('method', v.method, CALIBRATION_METHODS) ?? (v.global ? 'temperature' : CALIBRATE_DEFAULTS.method);
     const minPositives = numberOption('min-positives', v['min-positives'], 1, 1e9, true) ?? CALIBRATE_DEFAULTS.minPositives;
     const batchSize = numberOption('batch-size', v['batch-size'], 1, 4096, true) ?? 16;
@@ -39,9 +40,12 @@ export const calibrateCommand = defineCommand({
     const recorded = (bundle.manifest.provenance.validation as { fraction?: number } | undefined)?.fraction;
     const fraction = validationFraction(v['validation-fraction']) ?? recorded ?? DEFAULT_VALIDATION_FRACTION;
 
-    const items = databaseItems(database, (id) => isValidation(id, fraction));
+    const { items, folder } = await labelledItems(data, (id) => isValidation(id, fraction), io.stdin);
+    if (folder && v['validation-fraction'] !== undefined) throw new TagbooruError('E_USAGE', `--validation-fraction splits a training database; the folder ${data} is a calibration set as a whole (every image with a caption sidecar)`);
     if (items.length < MIN_CALIBRATION_IMAGES) {
-      throw new TagbooruError('E_USAGE', `the validation split of ${database} at --validation-fraction ${fraction} holds ${items.length} images; calibration needs at least ${MIN_CALIBRATION_IMAGES}: raise --validation-fraction (1 makes the whole database a calibration set) or add images`);
+      throw new TagbooruError('E_USAGE', folder
+        ? `${data} holds ${items.length} images with a caption sidecar (name.txt beside name.png); calibration needs at least ${MIN_CALIBRATION_IMAGES}: caption more of them`
+        : `the validation split of ${data} at --validation-fraction ${fraction} holds ${items.length} images; calibration needs at least ${MIN_CALIBRATION_IMAGES}: raise --validation-fraction (1 makes the whole database a calibration set) or add images`);
     }
     // fitted on the model's own scores: a calibration already in the bundle is replaced, not stacked
     const raw = uncalibrated(bundle.manifest);
@@ -56,12 +60,12 @@ export const calibrateCommand = defineCommand({
     const before = computeCalibrationMetrics(scored.probs, scored.labels, names.length, mask);
     const after = computeCalibrationMetrics(fit.probs, scored.labels, names.length, mask);
     const manifest = calibratedManifest(raw, method, fit, {
-      createdBy: 'tagbooru calibrate', database: shortPath(database), validationFraction: fraction, images: scored.images,
+      createdBy: 'tagbooru calibrate', ...(folder ? { folder: shortPath(data) } : { database: shortPath(data), validationFraction: fraction }), images: scored.images,
       minPositives, ...(v.global && { global: true }), date: new Date().toISOString(),
     });
     const written = await writeCalibratedBundle(bundle, manifest, v.out);
     const f = (x: number) => x.toFixed(4);
-    io.stdout.write(`${written}: ${method}${v.global ? ' (global)' : ''} calibration of ${calibrated} of ${names.length} tags on ${scored.images} validation images` +
+    io.stdout.write(`${written}: ${method}${v.global ? ' (global)' : ''} calibration of ${calibrated} of ${names.length} tags on ${scored.images} ${folder ? 'captioned' : 'validation'} images` +
       `${fit.uncalibrated.length ? `; ${fit.uncalibrated.length} left uncalibrated (fewer than ${minPositives} positives or negatives)` : ''}\n` +
       `on those images: ECE macro ${f(before.eceMacro)} → ${f(after.eceMacro)}, Brier micro ${f(before.brierMicro)} → ${f(after.brierMicro)}; ${Object.keys(fit.thresholds).length} thresholds re-fitted\n`);
     return scored.failed > 0 ? 1 : 0;
@@ -75,7 +79,7 @@ export function validationFraction(raw: string | undefined): number | undefined 
   return v;
 }
 
-/** The database's folder and file name: enough to tell which set it was, without the machine's paths (tagger.json is served to browsers). */
+/** The database's (or a folder's) parent folder and name: enough to tell which set it was, without the machine's paths (tagger.json is served to browsers). */
 export function shortPath(file: string): string {
   const abs = path.resolve(file);
   return `${path.basename(path.dirname(abs))}/${path.basename(abs)}`;

@@ -31,7 +31,8 @@ function describeCalibration(m: BundleManifest): string {
   const c = m.calibration;
   if (!c) return 'none; tagbooru calibrate can fit temperature, platt or isotonic';
   const p = c.provenance;
-  return `${c.method} of ${Object.keys(c.tags).length} of ${m.tags.length} tags, on ${String(p.images)} images of ${String(p.database)} (validation fraction ${String(p.validationFraction)}, ${String(p.date)})`;
+  const set = typeof p.folder === 'string' ? `captioned images of ${p.folder}` : `images of ${String(p.database)} (validation fraction ${String(p.validationFraction)})`;
+  return `${c.method} of ${Object.keys(c.tags).length} of ${m.tags.length} tags, on ${String(p.images)} ${set}, ${String(p.date)}`;
 }
 
 /** The fitted OOD score, or which scores `fit-ood` could fit: Mahalanobis needs pooled features an imported graph may hide. */

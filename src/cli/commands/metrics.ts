@@ -1,4 +1,3 @@
-import fs from 'node:fs/promises';
 import { isValidation } from '../../data/split.ts';
 import { TagbooruError } from '../../errors.ts';
 import { readBundle, type Bundle, type Thresholds } from '../../infer/bundle.ts';
@@ -8,7 +7,7 @@ import { writeReliabilityPlot } from '../../train/reliability-plot.ts';
 import { SLICE_NOTE, formatSliceTable, sliceMetrics } from '../../train/slice-metrics.ts';
 import { choiceOption, defineCommand, listOption, numberOption } from '../command.ts';
 import { DEFENCE_OPTIONS, readDefenceOptions } from '../defence-option.ts';
-import { databaseItems, folderItems, scoreLabelled, type Labelled } from '../labelled-scores.ts';
+import { labelledItems, scoreLabelled, type Labelled } from '../labelled-scores.ts';
 import { resolveModel } from '../model-option.ts';
 
 export const metricsCommand = defineCommand({
@@ -40,7 +39,7 @@ export const metricsCommand = defineCommand({
     const batchSize = numberOption('batch-size', v['batch-size'], 1, 4096, true) ?? 16;
     const read = await readBundle(resolveModel(modelArg, io.env));
     const bundle = v.uncalibrated ? withoutCalibration(read) : read;
-    const items = (await fs.stat(data)).isDirectory() ? await folderItems(data, io.stdin) : databaseItems(data, validationFilter(bundle.manifest.provenance, v.all ?? false));
+    const { items } = await labelledItems(data, validationFilter(bundle.manifest.provenance, v.all ?? false), io.stdin);
     if (items.length === 0) throw new TagbooruError('E_USAGE', `no labelled images in ${data}`);
     const by = listOption(v.by) ?? [];
     checkSliceKeys(by, items, data);
@@ -101,8 +100,12 @@ function withoutCalibration(bundle: Bundle): Bundle {
   return { ...bundle, manifest: { ...manifest, thresholds: before } };
 }
 
+/** Which posts of a database to score; asked only of a database (a folder has no split), so the refusal waits for one. */
 function validationFilter(provenance: Readonly<Record<string, unknown>>, all: boolean): (id: number) => boolean {
   const split = provenance.validation as { fraction?: number } | undefined;
-  if (!all && split?.fraction === undefined) throw new TagbooruError('E_USAGE', `the bundle records no validation split, so any post may have been trained on; add --all to score every post anyway`);
-  return (id) => all || isValidation(id, split!.fraction!);
+  return (id) => {
+    if (all) return true;
+    if (split?.fraction === undefined) throw new TagbooruError('E_USAGE', `the bundle records no validation split, so any post may have been trained on; add --all to score every post anyway`);
+    return isValidation(id, split.fraction);
+  };
 }
