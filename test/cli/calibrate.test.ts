@@ -200,7 +200,7 @@ describe('calibrate', () => {
 
     const split = await cli(['calibrate', DEFAULT, folder, '--validation-fraction', '0.5']);
     expect(split.code).toBe(2);
-    expect(split.stderr).toMatch(/--validation-fraction splits a training database; the folder .*captioned is a calibration set as a whole/);
+    expect(split.stderr).toMatch(/--validation-fraction splits a training database; the folder .*captioned is a fitting set as a whole/);
     const few = path.join(dir, 'few');
     await fs.mkdir(few);
     await fs.copyFile(validation[0]!.path, path.join(few, 'a.png'));

@@ -75,6 +75,28 @@ describe('tta --fit', () => {
     want.probs.forEach((p, k) => expect(got[k], `score ${k}`).toBeCloseTo(p, 4));
   }, 60_000);
 
+  it('fits on a folder of captioned images as on a database of the same images', async () => {
+    const db = TrainingDatabase.open(database, { readonly: true });
+    const records = [...db.records()];
+    db.close();
+    const folder = path.join(dir, 'captioned');
+    await fs.mkdir(folder);
+    for (const [k, r] of records.entries()) {
+      await fs.copyFile(r.path, path.join(folder, `${k}${path.extname(r.path)}`));
+      await fs.writeFile(path.join(folder, `${k}.txt`), r.tags.join(', '));
+    }
+    const [fromDb, fromFolder] = [path.join(dir, 'by-db'), path.join(dir, 'by-folder')];
+    expect((await cli(['tta', member!, '--out', fromDb, '--tta', 'tiles=2', '--fit', database, '--validation-fraction', '1', '--min-positives', '3'])).code).toBe(0);
+    const run = await cli(['tta', member!, '--out', fromFolder, '--tta', 'tiles=2', '--fit', folder, '--min-positives', '3']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/fitted \d+ of 6 tags on 64 captioned images/);
+    const [a, b] = [(await readBundle(fromFolder)).manifest, (await readBundle(fromDb)).manifest];
+    expect(Object.keys(a.tta!.tiles!.fit!.tags).length).toBeGreaterThan(0);
+    expect(a.tta!.tiles!.fit!.tags).toEqual(b.tta!.tiles!.fit!.tags);
+    expect(a.thresholds).toEqual(b.thresholds);
+    expect(a.tta!.tiles!.fit!.provenance).toMatchObject({ folder: `${path.basename(dir)}/captioned`, images: 64 });
+  }, 60_000);
+
   it('refuses --fit without tiles, the fit\'s flags without --fit, and a split too small to fit on', async () => {
     const noTiles = await cli(['tta', member!, '--out', path.join(dir, 'x'), '--tta', 'flip', '--fit', database]);
     expect(noTiles.stderr).toMatch(/--fit fits tiled test-time augmentation: add tiles=… to --tta/);

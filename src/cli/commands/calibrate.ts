@@ -6,10 +6,10 @@ import { CALIBRATION_METHODS, uncalibrated } from '../../infer/calibration.ts';
 import { CALIBRATE_DEFAULTS, calibratedManifest, fitCalibration, validateCalibrateOptions, writeCalibratedBundle } from '../../train/calibrate.ts';
 import { computeCalibrationMetrics } from '../../train/calibration-metrics.ts';
 import { choiceOption, defineCommand, numberOption } from '../command.ts';
-import { labelledItems, scoreLabelled } from '../labelled-scores.ts';
+import { labelledItems, scoreLabelled, type Labelled } from '../labelled-scores.ts';
 
 /** train-project's own default (project.json's validation_fraction). */
-export const DEFAULT_VALIDATION_FRACTION = 0.05;
+const DEFAULT_VALIDATION_FRACTION = 0.05;
 /** Fewer validation images than this calibrate nothing worth keeping. */
 export const MIN_CALIBRATION_IMAGES = 50;
 
@@ -37,16 +37,8 @@ export const calibrateCommand = defineCommand({
     const options = { method, global: v.global, minPositives };
     validateCalibrateOptions(options);
     const bundle = await readBundle(dir);
-    const recorded = (bundle.manifest.provenance.validation as { fraction?: number } | undefined)?.fraction;
-    const fraction = validationFraction(v['validation-fraction']) ?? recorded ?? DEFAULT_VALIDATION_FRACTION;
-
-    const { items, folder } = await labelledItems(data, (id) => isValidation(id, fraction), io.stdin);
-    if (folder && v['validation-fraction'] !== undefined) throw new TagbooruError('E_USAGE', `--validation-fraction splits a training database; the folder ${data} is a calibration set as a whole (every image with a caption sidecar)`);
-    if (items.length < MIN_CALIBRATION_IMAGES) {
-      throw new TagbooruError('E_USAGE', folder
-        ? `${data} holds ${items.length} images with a caption sidecar (name.txt beside name.png); calibration needs at least ${MIN_CALIBRATION_IMAGES}: caption more of them`
-        : `the validation split of ${data} at --validation-fraction ${fraction} holds ${items.length} images; calibration needs at least ${MIN_CALIBRATION_IMAGES}: raise --validation-fraction (1 makes the whole database a calibration set) or add images`);
-    }
+    const set = await fittingSet(data, v['validation-fraction'], bundle.manifest.provenance, io.stdin, 'calibration');
+    const { items, folder } = set;
     // fitted on the model's own scores: a calibration already in the bundle is replaced, not stacked
     const raw = uncalibrated(bundle.manifest);
     const scored = await scoreLabelled({ ...bundle, manifest: raw }, items, io, batchSize);
@@ -55,12 +47,12 @@ export const calibrateCommand = defineCommand({
     const mask = scored.mask ?? undefined;
     const fit = fitCalibration(scored.probs, scored.labels, mask, names, options);
     const calibrated = names.length - fit.uncalibrated.length;
-    if (calibrated === 0) throw new TagbooruError('E_USAGE', `no tag has ${minPositives} positives and ${minPositives} negatives among the ${scored.images} validation images; raise --validation-fraction or lower --min-positives`);
+    if (calibrated === 0) throw new TagbooruError('E_USAGE', `no tag has ${minPositives} positives and ${minPositives} negatives among the ${scored.images} ${folder ? 'captioned images; caption more of them' : 'validation images; raise --validation-fraction'} or lower --min-positives`);
 
     const before = computeCalibrationMetrics(scored.probs, scored.labels, names.length, mask);
     const after = computeCalibrationMetrics(fit.probs, scored.labels, names.length, mask);
     const manifest = calibratedManifest(raw, method, fit, {
-      createdBy: 'tagbooru calibrate', ...(folder ? { folder: shortPath(data) } : { database: shortPath(data), validationFraction: fraction }), images: scored.images,
+      createdBy: 'tagbooru calibrate', ...set.provenance, images: scored.images,
       minPositives, ...(v.global && { global: true }), date: new Date().toISOString(),
     });
     const written = await writeCalibratedBundle(bundle, manifest, v.out);
@@ -71,6 +63,31 @@ export const calibrateCommand = defineCommand({
     return scored.failed > 0 ? 1 : 0;
   },
 });
+
+/** The labelled images a fit reads, and how tagger.json records where they came from. */
+export interface FittingSet {
+  readonly items: Labelled[];
+  readonly folder: boolean;
+  readonly provenance: { readonly folder: string } | { readonly database: string; readonly validationFraction: number };
+}
+
+/**
+ * A database's validation split (at --validation-fraction, else the fraction the bundle records, else 0.05), or
+ * a folder's captioned images as a whole; fewer than MIN_CALIBRATION_IMAGES is refused with what to do. `fit`
+ * names the fit in errors.
+ */
+export async function fittingSet(data: string, fractionFlag: string | undefined, provenance: Readonly<Record<string, unknown>>, stdin: NodeJS.ReadableStream, fit: string): Promise<FittingSet> {
+  const explicit = validationFraction(fractionFlag);
+  const fraction = explicit ?? (provenance.validation as { fraction?: number } | undefined)?.fraction ?? DEFAULT_VALIDATION_FRACTION;
+  const { items, folder } = await labelledItems(data, (id) => isValidation(id, fraction), stdin);
+  if (folder && explicit !== undefined) throw new TagbooruError('E_USAGE', `--validation-fraction splits a training database; the folder ${data} is a fitting set as a whole (every image with a caption sidecar)`);
+  if (items.length < MIN_CALIBRATION_IMAGES) {
+    throw new TagbooruError('E_USAGE', folder
+      ? `${data} holds ${items.length} images with a caption sidecar (name.txt beside name.png); ${fit} needs at least ${MIN_CALIBRATION_IMAGES}: caption more of them`
+      : `the validation split of ${data} at --validation-fraction ${fraction} holds ${items.length} images; ${fit} needs at least ${MIN_CALIBRATION_IMAGES}: raise --validation-fraction (1 makes the whole database a fitting set) or add images`);
+  }
+  return { items, folder, provenance: folder ? { folder: shortPath(data) } : { database: shortPath(data), validationFraction: fraction } };
+}
 
 /** (0, 1]: 0 would fit on nothing, 1 takes every post (a dedicated calibration set). */
 export function validationFraction(raw: string | undefined): number | undefined {

@@ -9,7 +9,6 @@ import type { Bundle } from '../../infer/bundle.ts';
 import { CALIBRATE_DEFAULTS } from '../../train/calibrate.ts';
 import { choiceOption, defineCommand, listOption, numberOption } from '../command.ts';
 import { fitTiles } from '../tile-fit.ts';
-import { DEFAULT_VALIDATION_FRACTION, validationFraction } from './calibrate.ts';
 import { resolveModel } from '../model-option.ts';
 
 const TTA_DESCRIPTION = `test-time augmentation: ${TTA_HELP.views}`;
@@ -60,7 +59,7 @@ export const ttaCommand = defineCommand({
     out: { type: 'string', short: 'o', placeholder: 'dir', description: 'bundle folder to write' },
     tta: { type: 'string', placeholder: TTA_HELP.placeholder, description: TTA_DESCRIPTION },
     combine: { type: 'string', placeholder: 'logit-mean|prob-mean', description: 'how the views\' scores become one', default: 'logit-mean' },
-    fit: { type: 'string', placeholder: 'training.sqlite', description: 'with tiles: fit how each tag weighs the whole image against its tiles, and its threshold, on this database\'s validation split' },
+    fit: { type: 'string', placeholder: 'training.sqlite|folder', description: 'with tiles: fit how each tag weighs the whole image against its tiles, and its threshold, on this database\'s validation split or on every captioned image of this folder' },
     'validation-fraction': { type: 'string', placeholder: '(0–1]', description: 'with --fit: the split fitted on, chosen by post id as train-project chooses it (default: the fraction the bundle records, else 0.05)' },
     'min-positives': { type: 'string', placeholder: 'n', description: `with --fit: positives (and negatives) a tag needs in the split to be fitted (default ${CALIBRATE_DEFAULTS.minPositives})` },
     'batch-size': { type: 'string', placeholder: 'n', description: 'with --fit: images per inference batch (default 16)' },
@@ -79,10 +78,9 @@ export const ttaCommand = defineCommand({
       io.stdout.write(summary(await writeTta(source, v.out, tta)));
       return 0;
     }
-    const recorded = (source.manifest.provenance.validation as { fraction?: number } | undefined)?.fraction;
     const { fit, thresholds } = await fitTiles(source, tta, {
-      database: v.fit,
-      fraction: validationFraction(v['validation-fraction']) ?? recorded ?? DEFAULT_VALIDATION_FRACTION,
+      data: v.fit,
+      fraction: v['validation-fraction'],
       minPositives: numberOption('min-positives', v['min-positives'], 1, 1e9, true) ?? CALIBRATE_DEFAULTS.minPositives,
       batchSize: numberOption('batch-size', v['batch-size'], 1, 4096, true) ?? 16,
     }, io);
