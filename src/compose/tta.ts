@@ -46,7 +46,7 @@ const SCALE_RANGE = [0.25, 4] as const;
 const GRID_RANGE = [2, 6] as const;
 
 /** What `tag --tta` and `serve --tta` say when they build tiles, which they cannot fit. */
-export const UNFITTED_TILES_NOTE = 'note: unfitted tiles: the higher of the whole image\'s and the best tile\'s score wins, which invents parts in tiles of large faces; `tagbooru tta <bundle> --tta tiles=… --fit <training.sqlite>` fits the combination per tag (docs/ensembles.md)\n';
+export const UNFITTED_TILES_NOTE = 'note: unfitted tiles: the higher of the whole image\'s and the best tile\'s score wins, which invents parts in tiles of large faces; `tagbooru tta <bundle> --tta tiles=… --fit <training.sqlite | folder>` fits the combination per tag (docs/ensembles.md)\n';
 
 /** What `--tta` takes, for the commands' help. */
 export const TTA_HELP = { placeholder: 'flip[,scales=…][,tiles=…]', views: 'flip, scales=0.9:1.1, tiles=3 or tiles=3:0.5, comma-separated' } as const;

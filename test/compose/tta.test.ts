@@ -168,7 +168,7 @@ describe('tta on the command line', () => {
     expect((await cli(['tta', members[0]!, '--out', tiled, '--tta', 'tiles=2'])).stdout).toMatch(/5 views/);
     const tiledTag = await cli(['tag', '--format', 'json', '--model', members[0]!, '--tta', 'tiles=2', image]);
     expect(tiledTag.code).toBe(0);
-    expect(tiledTag.stderr).toMatch(/note: unfitted tiles: .*--fit <training\.sqlite>/);
+    expect(tiledTag.stderr).toMatch(/note: unfitted tiles: .*--fit <training\.sqlite \| folder>/);
     expect((await cli(['info', tiled])).stdout).toMatch(/5 views \(2×2 tiles of 0\.675 of the side, the higher score winning on all tags but 0 whole-image ones\)/);
     const onTheFly = await cli(['tag', '--format', 'json', '--threshold', '0', '--model', members[0]!, '--tta', 'flip', image]);
     const scores = async (bundle: string | Bundle) => {

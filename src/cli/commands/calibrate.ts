@@ -37,8 +37,7 @@ export const calibrateCommand = defineCommand({
     const options = { method, global: v.global, minPositives };
     validateCalibrateOptions(options);
     const bundle = await readBundle(dir);
-    const set = await fittingSet(data, v['validation-fraction'], bundle.manifest.provenance, io.stdin, 'calibration');
-    const { items, folder } = set;
+    const { items, folder, provenance } = await fittingSet(data, v['validation-fraction'], bundle.manifest.provenance, io.stdin, 'calibration');
     // fitted on the model's own scores: a calibration already in the bundle is replaced, not stacked
     const raw = uncalibrated(bundle.manifest);
     const scored = await scoreLabelled({ ...bundle, manifest: raw }, items, io, batchSize);
@@ -52,7 +51,7 @@ export const calibrateCommand = defineCommand({
     const before = computeCalibrationMetrics(scored.probs, scored.labels, names.length, mask);
     const after = computeCalibrationMetrics(fit.probs, scored.labels, names.length, mask);
     const manifest = calibratedManifest(raw, method, fit, {
-      createdBy: 'tagbooru calibrate', ...set.provenance, images: scored.images,
+      createdBy: 'tagbooru calibrate', ...provenance, images: scored.images,
       minPositives, ...(v.global && { global: true }), date: new Date().toISOString(),
     });
     const written = await writeCalibratedBundle(bundle, manifest, v.out);

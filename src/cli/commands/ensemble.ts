@@ -54,7 +54,7 @@ export const ensembleCommand = defineCommand({
 
 export const ttaCommand = defineCommand({
   name: 'tta',
-  usage: 'tta <bundle> --out <dir> --tta flip[,scales=0.9:1.1][,tiles=3] [--combine logit-mean|prob-mean] [--fit <training.sqlite>]',
+  usage: 'tta <bundle> --out <dir> --tta flip[,scales=0.9:1.1][,tiles=3] [--combine logit-mean|prob-mean] [--fit <training.sqlite | folder>]',
   options: {
     out: { type: 'string', short: 'o', placeholder: 'dir', description: 'bundle folder to write' },
     tta: { type: 'string', placeholder: TTA_HELP.placeholder, description: TTA_DESCRIPTION },

@@ -75,8 +75,7 @@ export const metricsCommand = defineCommand({
  * A tag without known positives keeps the threshold it was scored at.
  */
 function ceilingOf(probs: Float32Array, labels: Float32Array, names: readonly string[], used: number | readonly number[], known: Float32Array | undefined): Metrics {
-  const fallback = typeof used === 'number' ? used : Float32Array.from(used);
-  return computeMetrics(probs, labels, names, fitThresholds(probs, labels, names.length, fallback, known), known);
+  return computeMetrics(probs, labels, names, fitThresholds(probs, labels, names.length, used, known), known);
 }
 
 function formatCeilingLine(c: Metrics): string {
